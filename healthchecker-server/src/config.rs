@@ -1,0 +1,862 @@
+//! Server configuration: command line > environment > config file > defaults.
+//!
+//! Raw input from the three sources is merged by [`figment`] into a [`RawConfig`] (loose types, every
+//! key optional), then validated once into the typed [`Config`] that the rest of the server uses.
+//! Every error names the option, the bad value and where it came from (the flag, the environment
+//! variable or the config file), so a user can fix it without guessing.
+//!
+//! The defaults live in one place, [`RawConfig::default`]; `--help` and `config.example` repeat
+//! them, and tests keep both in step.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
+pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
+
+/// The config file read when `--config` is not given; a missing default file is fine.
+pub const DEFAULT_CONFIG_FILE: &str = "./config";
+
+/// Every option a config file or the environment may set, by its full name.
+pub const OPTION_NAMES: &[&str] = &[
+    "bind_addr",
+    "port",
+    "data_dir",
+    "smtp_url",
+    "mail_from",
+    "mdns_interface",
+    "no_mdns",
+    "token",
+    "verbose",
+    "debug",
+    "test",
+];
+
+/// Options of the server itself, as given on the command line.
+///
+/// Each one can also come from `HEALTHCHECKER_<OPTION>` or the config file; a flag given here wins.
+/// Fields are `Option` so that a flag left out does not hide the environment or the file.
+#[derive(Debug, Default, Clone, Args, Serialize)]
+pub struct ServeArgs {
+    /// Read options from this TOML file (`option_name = value` lines) [default: ./config]
+    #[arg(long, value_name = "FILE", env = "HEALTHCHECKER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on [default: 0.0.0.0]
+    #[arg(long, value_name = "IP")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind_addr: Option<String>,
+
+    /// Port to listen on; 0 lets the system pick a free one [default: 0]
+    #[arg(short, long, value_name = "PORT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+
+    /// Folder for the database (registrations, states, logs, outbox) [default: ./data]
+    #[arg(long, value_name = "DIR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+
+    /// SMTP relay for alert mail, e.g. smtps://user:app-password@smtp.example.com:465; without it
+    /// mail is written to the log [default: none]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of alert mail [default: healthchecker@<hostname>]
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+
+    /// Advertise over mDNS only on this network interface (repeatable) [default: every
+    /// multicast-capable non-loopback interface]
+    #[arg(long, value_name = "NAME")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mdns_interface: Vec<String>,
+
+    /// Do not advertise over mDNS at all [default: false]
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub no_mdns: bool,
+
+    /// Require `Authorization: Bearer <TOKEN>` on every call that changes something [default: none]
+    #[arg(long, value_name = "TOKEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+
+    /// Log more: what every check and every request does [default: false]
+    #[arg(short, long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub verbose: bool,
+
+    /// Log everything, the libraries' internals included [default: false]
+    #[arg(short, long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub debug: bool,
+
+    /// Test mode: never send mail, write it to the log instead [default: false]
+    #[arg(short, long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub test: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Every option as it arrives from the merged sources, before validation.
+///
+/// Its [`Default`] is the one documented place for the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// See [`ServeArgs::bind_addr`].
+    pub bind_addr: String,
+    /// See [`ServeArgs::port`].
+    pub port: i64,
+    /// See [`ServeArgs::data_dir`].
+    pub data_dir: PathBuf,
+    /// See [`ServeArgs::smtp_url`].
+    pub smtp_url: Option<String>,
+    /// See [`ServeArgs::mail_from`].
+    pub mail_from: Option<String>,
+    /// See [`ServeArgs::mdns_interface`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub mdns_interface: Vec<String>,
+    /// See [`ServeArgs::no_mdns`].
+    pub no_mdns: bool,
+    /// See [`ServeArgs::token`].
+    pub token: Option<String>,
+    /// See [`ServeArgs::verbose`].
+    pub verbose: bool,
+    /// See [`ServeArgs::debug`].
+    pub debug: bool,
+    /// See [`ServeArgs::test`].
+    pub test: bool,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            bind_addr: "0.0.0.0".to_owned(),
+            port: 0,
+            data_dir: PathBuf::from("./data"),
+            smtp_url: None,
+            mail_from: None,
+            mdns_interface: Vec::new(),
+            no_mdns: false,
+            token: None,
+            verbose: false,
+            debug: false,
+            test: false,
+        }
+    }
+}
+
+/// Accepts a list, one string, or one comma-separated string (handy in an environment variable).
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        OneOrMany::Many(names) => names,
+    })
+}
+
+/// A value that must never be printed: it shows as `***` in `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// How much the server logs (`RUST_LOG`, when set, overrides it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Start-up, transitions, mail and problems.
+    Normal,
+    /// `--verbose`: also every check and every request.
+    Verbose,
+    /// `--debug`: everything, the libraries included.
+    Debug,
+}
+
+impl LogLevel {
+    /// The `tracing_subscriber::EnvFilter` directive for this level.
+    pub fn filter_directive(self) -> &'static str {
+        match self {
+            LogLevel::Normal => "info",
+            LogLevel::Verbose => "info,healthchecker_server=debug",
+            LogLevel::Debug => "debug,healthchecker_server=trace",
+        }
+    }
+}
+
+/// Whether and where the server advertises itself over mDNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mdns {
+    /// `--no-mdns`: no mDNS daemon is created at all.
+    Off,
+    /// Advertise on these interfaces; an empty list means every usable interface.
+    On {
+        /// Interface names given with `--mdns-interface`.
+        interfaces: Vec<String>,
+    },
+}
+
+/// The SMTP relay that alert mail goes through.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(Url);
+
+impl SmtpUrl {
+    /// The full URL, credentials included: for building the transport only.
+    pub fn expose(&self) -> &Url {
+        &self.0
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    /// Shows the URL with the password replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            // Cannot fail: the URL already has a host, since it has a password.
+            let _ = shown.set_password(Some("***"));
+        }
+        write!(f, "{shown}")
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpUrl({self})")
+    }
+}
+
+/// The validated configuration of a server.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub bind_addr: IpAddr,
+    /// Port the HTTP API listens on; 0 lets the system choose.
+    pub port: u16,
+    /// Folder of the database.
+    pub data_dir: PathBuf,
+    /// SMTP relay; `None` writes mail to the log.
+    pub smtp_url: Option<SmtpUrl>,
+    /// Sender of alert mail (an RFC 5322 mailbox); `None` uses `healthchecker@<hostname>`.
+    pub mail_from: Option<String>,
+    /// mDNS advertising.
+    pub mdns: Mdns,
+    /// Bearer token required for changes; `None` leaves the API open.
+    pub token: Option<Secret>,
+    /// How much to log.
+    pub log_level: LogLevel,
+    /// Never send mail, log it instead.
+    pub test_mode: bool,
+    /// The config file that was read, if one was.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The configuration with every option at its default and no file read.
+    fn default() -> Self {
+        validate(RawConfig::default(), &Figment::new())
+            .unwrap_or_else(|error| unreachable!("the defaults are valid: {error}"))
+    }
+}
+
+/// A configuration that cannot be used; the message names the option, the value and its source.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--config FILE` (or `HEALTHCHECKER_CONFIG`) names a file that cannot be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        reason: String,
+    },
+    /// The config file has an option this server does not know.
+    #[error(
+        "unknown option `{key}` in config file {path}; known options: {}",
+        OPTION_NAMES.join(", ")
+    )]
+    UnknownKey {
+        /// The unknown key.
+        key: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// An option has a value that is not valid.
+    #[error("invalid value {value} for option `{key}` from {origin}: {reason}")]
+    Invalid {
+        /// The option.
+        key: String,
+        /// The value as given (secrets shown as `***`).
+        value: String,
+        /// Where it came from: a flag, an environment variable or a file.
+        origin: String,
+        /// What is expected instead.
+        reason: String,
+    },
+    /// The file or a value could not be parsed at all (bad TOML syntax, a string for a number...).
+    #[error("{0}")]
+    Parse(String),
+}
+
+/// Names given to the sources, so errors can say where a value came from.
+const SOURCE_DEFAULT: &str = "default";
+const SOURCE_CLI: &str = "command line";
+const SOURCE_ENV: &str = "environment";
+
+/// A provider with our own name on it.
+struct Named<P> {
+    inner: P,
+    name: &'static str,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
+
+impl Config {
+    /// Resolves the configuration from the command line, the process environment, the config file
+    /// and the defaults, in that order of precedence, and validates it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the option, the value and its source when anything is invalid, or
+    /// when an explicitly named config file is missing.
+    pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        let (path, explicit) = match &args.config {
+            Some(path) => (path.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let file = read_file(&path, explicit)?;
+        let mut figment = Figment::new().merge(Named {
+            inner: Serialized::defaults(RawConfig::default()),
+            name: SOURCE_DEFAULT,
+        });
+        if let Some(file) = &file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let figment = figment
+            .merge(Named {
+                inner: Env::prefixed(ENV_PREFIX).only(OPTION_NAMES),
+                name: SOURCE_ENV,
+            })
+            .merge(Named {
+                inner: Serialized::defaults(args),
+                name: SOURCE_CLI,
+            });
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|error| parse_error(error, &path))?;
+        let mut config = validate(raw, &figment)?;
+        config.config_file = file;
+        Ok(config)
+    }
+}
+
+/// Checks the config file: absent is fine unless it was asked for; every key must be known.
+/// Returns the path when there is a file to read.
+fn read_file(path: &Path, explicit: bool) -> Result<Option<PathBuf>, ConfigError> {
+    if !path.exists() {
+        return if explicit {
+            Err(ConfigError::Unreadable {
+                path: path.to_owned(),
+                reason: "no such file".to_owned(),
+            })
+        } else {
+            Ok(None)
+        };
+    }
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let data = Toml::file_exact(&path)
+        .data()
+        .map_err(|error| parse_error(error, &path))?;
+    for dict in data.values() {
+        if let Some(key) = dict
+            .keys()
+            .find(|key| !OPTION_NAMES.contains(&key.as_str()))
+        {
+            return Err(ConfigError::UnknownKey {
+                key: key.clone(),
+                path,
+            });
+        }
+    }
+    Ok(Some(path))
+}
+
+/// Describes where a value came from, in the words a user would search for.
+fn describe_source(metadata: Option<&Metadata>, key: &str) -> String {
+    match metadata {
+        Some(md) if md.name == SOURCE_ENV => {
+            format!(
+                "environment variable {ENV_PREFIX}{}",
+                key.to_ascii_uppercase()
+            )
+        }
+        Some(md) if md.name == SOURCE_CLI => format!("flag --{}", key.replace('_', "-")),
+        Some(md) if md.name == SOURCE_DEFAULT => "the default".to_owned(),
+        Some(md) => match &md.source {
+            Some(figment::Source::File(path)) => format!("config file {}", path.display()),
+            _ => md.name.to_string(),
+        },
+        None => "the configuration".to_owned(),
+    }
+}
+
+fn parse_error(error: figment::Error, file: &Path) -> ConfigError {
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|error| {
+            let key = error.path.last().cloned().unwrap_or_default();
+            let source = match error.metadata.as_ref() {
+                Some(md) if md.source.is_some() || md.name != SOURCE_DEFAULT => {
+                    describe_source(Some(md), &key)
+                }
+                _ => format!("config file {}", file.display()),
+            };
+            // serde speaks of Rust types; users think of numbers and switches.
+            let reason = error
+                .kind
+                .to_string()
+                .replace("expected i64", "expected a whole number")
+                .replace("expected a boolean", "expected true or false");
+            if key.is_empty() {
+                format!("{source}: {reason}")
+            } else {
+                format!("invalid value for option `{key}` from {source}: {reason}")
+            }
+        })
+        .collect();
+    ConfigError::Parse(messages.join("\n"))
+}
+
+/// Turns the merged raw options into a typed [`Config`].
+fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
+    let invalid = |key: &str, value: &dyn fmt::Display, reason: &str| ConfigError::Invalid {
+        key: key.to_owned(),
+        value: format!("`{value}`"),
+        origin: describe_source(figment.find_metadata(key), key),
+        reason: reason.to_owned(),
+    };
+
+    let bind_addr: IpAddr = raw.bind_addr.trim().parse().map_err(|_| {
+        invalid(
+            "bind_addr",
+            &raw.bind_addr,
+            "expected an IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::",
+        )
+    })?;
+    let port = u16::try_from(raw.port).map_err(|_| {
+        invalid(
+            "port",
+            &raw.port,
+            "expected a port from 0 to 65535 (0: any free port)",
+        )
+    })?;
+    if raw.data_dir.as_os_str().is_empty() {
+        return Err(invalid("data_dir", &"", "expected a folder path"));
+    }
+    let smtp_url = raw
+        .smtp_url
+        .as_deref()
+        .map(|text| {
+            parse_smtp_url(text).map_err(|reason| invalid("smtp_url", &redact_url(text), reason))
+        })
+        .transpose()?;
+    let mail_from = raw
+        .mail_from
+        .map(|text| {
+            text.parse::<lettre::message::Mailbox>()
+                .map(|mailbox| mailbox.to_string())
+                .map_err(|_| {
+                    invalid(
+                        "mail_from",
+                        &text,
+                        "expected an email address such as healthchecker@example.com or \"Health Checker <hc@example.com>\"",
+                    )
+                })
+        })
+        .transpose()?;
+    if let Some(bad) = raw.mdns_interface.iter().find(|name| {
+        name.is_empty()
+            || name.len() > 64
+            || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    }) {
+        return Err(invalid(
+            "mdns_interface",
+            bad,
+            "expected network interface names such as eth0",
+        ));
+    }
+    let mdns = if raw.no_mdns {
+        Mdns::Off
+    } else {
+        Mdns::On {
+            interfaces: raw.mdns_interface,
+        }
+    };
+    let token = raw
+        .token
+        .map(|token| {
+            if token.len() < 8 || token.chars().any(|c| !c.is_ascii_graphic()) {
+                Err(invalid(
+                    "token",
+                    &"***",
+                    "expected at least 8 printable ASCII characters without spaces",
+                ))
+            } else {
+                Ok(Secret(token))
+            }
+        })
+        .transpose()?;
+    let log_level = if raw.debug {
+        LogLevel::Debug
+    } else if raw.verbose {
+        LogLevel::Verbose
+    } else {
+        LogLevel::Normal
+    };
+    Ok(Config {
+        bind_addr,
+        port,
+        data_dir: raw.data_dir,
+        smtp_url,
+        mail_from,
+        mdns,
+        token,
+        log_level,
+        test_mode: raw.test,
+        config_file: None,
+    })
+}
+
+fn parse_smtp_url(text: &str) -> Result<SmtpUrl, &'static str> {
+    const EXPECTED: &str = "expected smtp://host[:port], smtp://host?tls=required (STARTTLS) or \
+                            smtps://user:password@host[:port] (implicit TLS)";
+    let url = Url::parse(text.trim()).map_err(|_| EXPECTED)?;
+    if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
+        return Err(EXPECTED);
+    }
+    Ok(SmtpUrl(url))
+}
+
+/// An SMTP URL as it may be shown in an error: the password replaced.
+fn redact_url(text: &str) -> String {
+    match Url::parse(text.trim()) {
+        Ok(url) => SmtpUrl(url).to_string(),
+        Err(_) if text.contains('@') => "***".to_owned(),
+        Err(_) => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_documented_in_one_place() {
+        let config = Config::default();
+        assert_eq!(config.bind_addr.to_string(), "0.0.0.0");
+        assert_eq!(config.port, 0);
+        assert_eq!(config.mdns, Mdns::On { interfaces: vec![] });
+        assert_eq!(config.log_level, LogLevel::Normal);
+        assert!(config.smtp_url.is_none() && config.token.is_none() && !config.test_mode);
+    }
+
+    #[test]
+    fn smtp_password_never_shows() {
+        let url = parse_smtp_url("smtps://me:hunter22@smtp.example.com:465").expect("valid");
+        assert_eq!(url.to_string(), "smtps://me:***@smtp.example.com:465");
+        assert!(!format!("{url:?}").contains("hunter22"));
+        assert_eq!(format!("{:?}", Secret("abc".into())), "***");
+    }
+
+    #[test]
+    fn smtp_url_needs_an_smtp_scheme_and_a_host() {
+        assert!(parse_smtp_url("smtp://relay.lan").is_ok());
+        assert!(parse_smtp_url("smtp://relay.lan:2525?tls=required").is_ok());
+        assert!(parse_smtp_url("http://relay.lan").is_err());
+        assert!(parse_smtp_url("relay.lan:25").is_err());
+    }
+
+    #[test]
+    fn one_or_many_takes_lists_and_comma_separated_strings() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "one_or_many")]
+            v: Vec<String>,
+        }
+        let one: T = serde_json::from_str(r#"{"v":"eth0, wlan0"}"#).expect("parses");
+        assert_eq!(one.v, ["eth0", "wlan0"]);
+        let many: T = serde_json::from_str(r#"{"v":["eth0"]}"#).expect("parses");
+        assert_eq!(many.v, ["eth0"]);
+    }
+}
+
+/// Precedence and error messages on real values, with the process environment and working
+/// directory sandboxed by `figment::Jail` (which also serializes these tests).
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+mod precedence_tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn args(argv: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Wrapper::parse_from(std::iter::once("healthchecker-server").chain(argv.iter().copied()))
+            .serve
+    }
+
+    fn load(argv: &[&str]) -> Result<Config, ConfigError> {
+        Config::load(&args(argv))
+    }
+
+    #[test]
+    fn each_step_of_the_precedence() {
+        Jail::expect_with(|jail| {
+            // default
+            assert_eq!(load(&[]).expect("valid").port, 0);
+            // file over default
+            jail.create_file(
+                "config",
+                "port = 1111\nbind_addr = \"127.0.0.2\"\ndata_dir = \"/file\"\n",
+            )?;
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.port, 1111);
+            assert_eq!(config.bind_addr.to_string(), "127.0.0.2");
+            assert!(config.config_file.is_some());
+            // environment over file
+            jail.set_env("HEALTHCHECKER_PORT", "2222");
+            jail.set_env("HEALTHCHECKER_DATA_DIR", "/env");
+            let config = load(&[]).expect("valid");
+            assert_eq!(
+                (config.port, config.data_dir.to_str()),
+                (2222, Some("/env"))
+            );
+            assert_eq!(
+                config.bind_addr.to_string(),
+                "127.0.0.2",
+                "the file still fills the gaps"
+            );
+            // flag over environment
+            let config = load(&["--port", "3333"]).expect("valid");
+            assert_eq!(
+                (config.port, config.data_dir.to_str()),
+                (3333, Some("/env"))
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn switches_and_lists_from_every_source() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "config",
+                "mdns_interface = [\"eth0\", \"wlan0\"]\nverbose = true\n",
+            )?;
+            let config = load(&[]).expect("valid");
+            assert_eq!(
+                config.mdns,
+                Mdns::On {
+                    interfaces: vec!["eth0".into(), "wlan0".into()]
+                }
+            );
+            assert_eq!(config.log_level, LogLevel::Verbose);
+            jail.set_env("HEALTHCHECKER_MDNS_INTERFACE", "eth1");
+            jail.set_env("HEALTHCHECKER_TEST", "true");
+            let config = load(&[]).expect("valid");
+            assert_eq!(
+                config.mdns,
+                Mdns::On {
+                    interfaces: vec!["eth1".into()]
+                }
+            );
+            assert!(config.test_mode);
+            let config =
+                load(&["--mdns-interface", "br0", "--mdns-interface", "br1", "-d"]).expect("valid");
+            assert_eq!(
+                config.mdns,
+                Mdns::On {
+                    interfaces: vec!["br0".into(), "br1".into()]
+                }
+            );
+            assert_eq!(config.log_level, LogLevel::Debug);
+            assert_eq!(load(&["--no-mdns"]).expect("valid").mdns, Mdns::Off);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn explicit_config_file_from_flag_or_environment() {
+        Jail::expect_with(|jail| {
+            jail.create_file("other.toml", "port = 4444\n")?;
+            assert_eq!(load(&["--config", "other.toml"]).expect("valid").port, 4444);
+            jail.set_env("HEALTHCHECKER_CONFIG", "other.toml");
+            assert_eq!(load(&[]).expect("valid").port, 4444);
+            let error = load(&["--config", "missing.toml"]).expect_err("missing file");
+            assert_eq!(
+                error.to_string(),
+                "cannot read config file missing.toml: no such file"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("config", "port = 1\nsmtp_server = \"x\"\n")?;
+            let message = load(&[]).expect_err("unknown key").to_string();
+            assert!(
+                message.starts_with("unknown option `smtp_server` in config file /"),
+                "{message}"
+            );
+            assert!(message.contains("/config;"), "{message}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn out_of_range_value_names_key_value_and_source() {
+        Jail::expect_with(|jail| {
+            jail.create_file("config", "port = 70000\n")?;
+            let message = load(&[]).expect_err("out of range").to_string();
+            assert!(
+                message.starts_with("invalid value `70000` for option `port` from config file /"),
+                "{message}"
+            );
+            assert!(
+                message.ends_with("expected a port from 0 to 65535 (0: any free port)"),
+                "{message}"
+            );
+
+            jail.set_env("HEALTHCHECKER_PORT", "-1");
+            let message = load(&[]).expect_err("out of range").to_string();
+            assert!(
+                message.starts_with("invalid value `-1` for option `port` from environment variable HEALTHCHECKER_PORT"),
+                "{message}"
+            );
+            let message = load(&["--port", "65536"])
+                .expect_err("out of range")
+                .to_string();
+            assert!(
+                message.contains("`65536` for option `port` from flag --port"),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_explained() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_PORT", "eighty");
+            let message = load(&[]).expect_err("not a number").to_string();
+            assert!(
+                message.contains("option `port` from environment variable HEALTHCHECKER_PORT"),
+                "{message}"
+            );
+            assert!(message.contains("expected a whole number"), "{message}");
+            jail.clear_env();
+
+            jail.create_file("config", "no_mdns = \"yes\"\n")?;
+            let message = load(&[]).expect_err("not a bool").to_string();
+            assert!(
+                message.contains("option `no_mdns` from config file /"),
+                "{message}"
+            );
+            std::fs::remove_file("config").map_err(|error| error.to_string())?;
+
+            let message = load(&["--bind-addr", "localhost:80"])
+                .expect_err("bad ip")
+                .to_string();
+            assert!(
+                message.contains("`localhost:80` for option `bind_addr` from flag --bind-addr"),
+                "{message}"
+            );
+            let message = load(&["--mail-from", "not an address"])
+                .expect_err("bad mail")
+                .to_string();
+            assert!(message.contains("option `mail_from`"), "{message}");
+            let message = load(&["--token", "short"])
+                .expect_err("short token")
+                .to_string();
+            assert!(
+                message.contains("`***` for option `token`") && !message.contains("short"),
+                "{message}"
+            );
+            let message = load(&["--smtp-url", "smtps://me:secret@"])
+                .expect_err("bad smtp")
+                .to_string();
+            assert!(
+                !message.contains("secret"),
+                "the password must not leak: {message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn client_variables_in_the_environment_do_not_stop_the_server() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_URL", "http://127.0.0.1:1");
+            assert!(load(&[]).is_ok());
+            Ok(())
+        });
+    }
+}

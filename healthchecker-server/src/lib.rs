@@ -1,0 +1,27 @@
+//! # healthchecker-server
+//!
+//! A zero-config health-check server for a LAN: apps register themselves over a JSON API, the
+//! server polls each app's `/health` on the app's own schedule, runs a threshold state machine and
+//! emails the owner when an app degrades, goes down or recovers.
+//!
+//! The binary is thin: it turns the command line, the environment and the config file into a
+//! [`Config`], starts logging, binds the listener and calls [`run`]. Everything else can be driven
+//! from a test, on port 0.
+//!
+//! # Layout
+//!
+//! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
+//! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
+//! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod server;
+
+pub use config::Config;
+pub use server::{ServerError, run};
+
+/// This crate's version, as advertised in `/health`, mDNS and the probe's `User-Agent`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
