@@ -12,12 +12,18 @@
 //!
 //! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
 //! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
+//! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
+//! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod health;
+pub mod probe;
+pub mod registry;
 pub mod server;
 
 pub use config::Config;

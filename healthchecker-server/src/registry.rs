@@ -1,0 +1,508 @@
+//! What a monitor is: a checked [`AppName`] and a validated [`MonitorSpec`].
+//!
+//! A registration arrives as raw JSON ([`Registration`]) and is validated once, here, into a
+//! [`MonitorSpec`] of typed values; inner code never sees raw strings. Every rejection is a
+//! [`FieldError`] that names the field, the value and the valid range, so the API can answer 422
+//! with a message a user can act on. The defaults and ranges live in [`limits`].
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// Defaults and valid ranges of the registration parameters (DESIGN.md).
+pub mod limits {
+    use std::ops::RangeInclusive;
+
+    /// Longest app name, in characters.
+    pub const APP_NAME_MAX: usize = 64;
+    /// Seconds a check may take.
+    pub const TIMEOUT: RangeInclusive<u64> = 2..=60;
+    /// Default `timeout`, seconds.
+    pub const TIMEOUT_DEFAULT: u64 = 5;
+    /// Seconds between checks.
+    pub const INTERVAL: RangeInclusive<u64> = 5..=300;
+    /// Default `interval`, seconds.
+    pub const INTERVAL_DEFAULT: u64 = 30;
+    /// Consecutive failed checks that make a monitor unhealthy.
+    pub const UNHEALTHY: RangeInclusive<u32> = 2..=10;
+    /// Default `unhealthy`.
+    pub const UNHEALTHY_DEFAULT: u32 = 2;
+    /// Consecutive passed checks that make it healthy again.
+    pub const HEALTHY: RangeInclusive<u32> = 2..=10;
+    /// Default `healthy`.
+    pub const HEALTHY_DEFAULT: u32 = 10;
+    /// Default path of the health endpoint.
+    pub const PATH_DEFAULT: &str = "/health";
+    /// Longest path, in bytes.
+    pub const PATH_MAX: usize = 1024;
+    /// Longest URL, in bytes.
+    pub const URL_MAX: usize = 2048;
+    /// Most recipients of one monitor.
+    pub const EMAILS_MAX: usize = 10;
+}
+
+/// A registration parameter that is not valid: which field, what was given, what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid `{field}` {value}: {expected}")]
+pub struct FieldError {
+    /// The field, as named in the JSON body (or `app` for the name in the path).
+    pub field: String,
+    /// The value as given, quoted and shortened for display.
+    pub value: String,
+    /// What is valid instead.
+    pub expected: String,
+}
+
+impl FieldError {
+    fn new(field: &str, value: impl fmt::Display, expected: impl Into<String>) -> Self {
+        let mut value = value.to_string();
+        if value.chars().count() > 80 {
+            value = value.chars().take(77).collect::<String>() + "...";
+        }
+        FieldError {
+            field: field.to_owned(),
+            // Debug-quoting escapes control characters, so the message is one safe line.
+            value: format!("{value:?}"),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// The name an app is monitored under: 1–64 characters, no control or formatting characters, no
+/// slashes, no leading or trailing spaces. It appears in mail subjects and log lines, so nothing in
+/// it can start a new header or line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct AppName(String);
+
+impl AppName {
+    /// Checks `name`.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for the field `app` saying what is wrong.
+    pub fn parse(name: &str) -> Result<AppName, FieldError> {
+        const EXPECTED: &str = "1 to 64 characters: letters, digits, spaces and punctuation, \
+                                without control characters, slashes, or spaces at either end";
+        let length = name.chars().count();
+        let bad_char = |c: char| {
+            c.is_control()
+                || matches!(c, '/' | '\\')
+                // zero-width, bidirectional and other invisible formatting characters
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+                || matches!(c, '\u{2028}' | '\u{2029}')
+        };
+        if length == 0
+            || length > limits::APP_NAME_MAX
+            || name.trim() != name
+            || name.chars().any(bad_char)
+        {
+            return Err(FieldError::new("app", name, EXPECTED));
+        }
+        Ok(AppName(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for AppName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        AppName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One recipient or several, as the JSON body may give them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Emails {
+    /// `"email": "me@example.com"`
+    One(String),
+    /// `"email": ["me@example.com", "you@example.com"]`
+    Many(Vec<String>),
+}
+
+/// A registration as it arrives in the body of `PUT /api/v1/monitors/{app}`, before validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// Base URL of the app, `http` or `https`. Required.
+    pub url: Option<String>,
+    /// Who is mailed about this app.
+    pub email: Option<Emails>,
+    /// Seconds between checks.
+    pub interval: Option<u64>,
+    /// Seconds a check may take.
+    pub timeout: Option<u64>,
+    /// Consecutive failed checks that make the app unhealthy.
+    pub unhealthy: Option<u32>,
+    /// Consecutive passed checks that make it healthy again.
+    pub healthy: Option<u32>,
+    /// Path of the health endpoint, below `url`.
+    pub path: Option<String>,
+}
+
+/// A validated monitor definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorSpec {
+    /// Base URL of the app (no query or fragment, no credentials).
+    pub url: Url,
+    /// Path of the health endpoint, starting with `/`.
+    pub path: String,
+    /// Recipients of mail about this app, each a valid address; may be empty.
+    pub emails: Vec<String>,
+    /// Time between checks.
+    #[serde(with = "seconds")]
+    pub interval: Duration,
+    /// Time a check may take, less than `interval`.
+    #[serde(with = "seconds")]
+    pub timeout: Duration,
+    /// Consecutive failed checks that make the app unhealthy.
+    pub unhealthy: u32,
+    /// Consecutive passed checks that make it healthy again.
+    pub healthy: u32,
+}
+
+impl MonitorSpec {
+    /// The URL that is checked: `url` with `path` appended.
+    pub fn check_url(&self) -> String {
+        format!("{}{}", self.url.as_str().trim_end_matches('/'), self.path)
+    }
+
+    /// The thresholds for the state machine.
+    pub fn thresholds(&self) -> crate::health::Thresholds {
+        crate::health::Thresholds {
+            unhealthy: self.unhealthy,
+            healthy: self.healthy,
+        }
+    }
+}
+
+/// Serializes a [`Duration`] as whole seconds.
+mod seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_secs())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_secs)
+    }
+}
+
+impl Registration {
+    /// Validates every field into a [`MonitorSpec`], applying the defaults.
+    ///
+    /// # Errors
+    ///
+    /// The first [`FieldError`] found, in the order url, path, email, interval, timeout,
+    /// unhealthy, healthy.
+    pub fn validate(&self) -> Result<MonitorSpec, FieldError> {
+        let url = self.url.as_deref().ok_or_else(|| {
+            FieldError::new(
+                "url",
+                "(missing)",
+                "the app's base URL, e.g. http://192.168.1.20:9090",
+            )
+        })?;
+        let url = validate_url(url)?;
+        let path = validate_path(self.path.as_deref().unwrap_or(limits::PATH_DEFAULT))?;
+        let emails = match &self.email {
+            None => Vec::new(),
+            Some(Emails::One(one)) => vec![one.clone()],
+            Some(Emails::Many(many)) => many.clone(),
+        };
+        let emails = validate_emails(emails)?;
+        let interval = in_range(
+            "interval",
+            self.interval.unwrap_or(limits::INTERVAL_DEFAULT),
+            limits::INTERVAL,
+            "seconds",
+        )?;
+        let timeout = in_range(
+            "timeout",
+            self.timeout.unwrap_or(limits::TIMEOUT_DEFAULT),
+            limits::TIMEOUT,
+            "seconds",
+        )?;
+        if timeout >= interval {
+            return Err(FieldError::new(
+                "timeout",
+                timeout,
+                format!("less than `interval` ({interval} seconds), and from 2 to 60 seconds"),
+            ));
+        }
+        let unhealthy = in_range(
+            "unhealthy",
+            self.unhealthy.unwrap_or(limits::UNHEALTHY_DEFAULT),
+            limits::UNHEALTHY,
+            "checks",
+        )?;
+        let healthy = in_range(
+            "healthy",
+            self.healthy.unwrap_or(limits::HEALTHY_DEFAULT),
+            limits::HEALTHY,
+            "checks",
+        )?;
+        Ok(MonitorSpec {
+            url,
+            path,
+            emails,
+            interval: Duration::from_secs(interval),
+            timeout: Duration::from_secs(timeout),
+            unhealthy,
+            healthy,
+        })
+    }
+}
+
+fn in_range<T: PartialOrd + fmt::Display + Copy>(
+    field: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, FieldError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            field,
+            value,
+            format!("from {} to {} {unit}", range.start(), range.end()),
+        ))
+    }
+}
+
+fn validate_url(text: &str) -> Result<Url, FieldError> {
+    const EXPECTED: &str = "an http:// or https:// base URL with a host, without credentials, query or \
+                            fragment, e.g. http://192.168.1.20:9090";
+    let bad = || FieldError::new("url", text, EXPECTED);
+    if text.len() > limits::URL_MAX || text.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    let url = Url::parse(text.trim()).map_err(|_| bad())?;
+    let acceptable = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|host| !host.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if acceptable { Ok(url) } else { Err(bad()) }
+}
+
+fn validate_path(text: &str) -> Result<String, FieldError> {
+    let acceptable = text.starts_with('/')
+        && !text.starts_with("//")
+        && text.len() <= limits::PATH_MAX
+        && !text
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '#');
+    if acceptable {
+        Ok(text.to_owned())
+    } else {
+        Err(FieldError::new(
+            "path",
+            text,
+            "a path starting with / (a query is allowed), without spaces, e.g. /health",
+        ))
+    }
+}
+
+fn validate_emails(emails: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if emails.len() > limits::EMAILS_MAX {
+        return Err(FieldError::new(
+            "email",
+            format!("{} addresses", emails.len()),
+            format!("at most {} addresses", limits::EMAILS_MAX),
+        ));
+    }
+    let mut valid: Vec<String> = Vec::with_capacity(emails.len());
+    for email in emails {
+        let address = email.trim().parse::<lettre::Address>().map_err(|_| {
+            FieldError::new("email", &email, "an email address such as me@example.com")
+        })?;
+        let address = address.to_string();
+        if !valid.contains(&address) {
+            valid.push(address);
+        }
+    }
+    Ok(valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(json: serde_json::Value) -> Result<MonitorSpec, FieldError> {
+        serde_json::from_value::<Registration>(json)
+            .expect("shape")
+            .validate()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let spec = registration(serde_json::json!({"url": "http://10.0.0.5:9090"})).expect("valid");
+        assert_eq!(spec.interval, Duration::from_secs(30));
+        assert_eq!(spec.timeout, Duration::from_secs(5));
+        assert_eq!((spec.unhealthy, spec.healthy), (2, 10));
+        assert_eq!(spec.check_url(), "http://10.0.0.5:9090/health");
+        assert!(spec.emails.is_empty());
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let spec = registration(serde_json::json!({
+            "url": "http://media.lan:8096/", "email": "me@example.com",
+            "interval": 10, "unhealthy": 2, "healthy": 4, "path": "/api/health?full=1"
+        }))
+        .expect("valid");
+        assert_eq!(spec.check_url(), "http://media.lan:8096/api/health?full=1");
+        assert_eq!(spec.emails, ["me@example.com"]);
+    }
+
+    #[test]
+    fn ranges_are_checked_at_both_ends() {
+        for (field, bad, good) in [
+            ("interval", [4, 301], [5, 300]),
+            ("timeout", [1, 61], [2, 60]),
+            ("unhealthy", [1, 11], [2, 10]),
+            ("healthy", [1, 11], [2, 10]),
+        ] {
+            for value in bad {
+                let mut body = serde_json::json!({"url": "http://a", "interval": 300});
+                body[field] = value.into();
+                let error = registration(body).expect_err("out of range");
+                assert_eq!(error.field, field);
+                assert_eq!(error.value, format!("\"{value}\""));
+                assert!(
+                    error.expected.starts_with("from ") || error.expected.contains("less than"),
+                    "{error}"
+                );
+            }
+            for value in good {
+                let mut body = serde_json::json!({"url": "http://a", "interval": 300});
+                body[field] = value.into();
+                if field == "interval" {
+                    body["timeout"] = 2.into();
+                }
+                registration(body).unwrap_or_else(|error| panic!("{field}={value}: {error}"));
+            }
+        }
+    }
+
+    #[test]
+    fn timeout_must_be_less_than_interval() {
+        let error =
+            registration(serde_json::json!({"url": "http://a", "interval": 5, "timeout": 5}))
+                .expect_err("equal");
+        assert_eq!(error.field, "timeout");
+        assert!(
+            error.expected.contains("less than `interval` (5 seconds)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_urls_paths_and_emails_name_the_field() {
+        for url in [
+            "ftp://a",
+            "http://",
+            "not a url",
+            "http://u:p@a",
+            "http://a/?q=1",
+            "http://a/#x",
+            "http://a\r\nX: y",
+        ] {
+            assert_eq!(
+                registration(serde_json::json!({ "url": url }))
+                    .expect_err(url)
+                    .field,
+                "url"
+            );
+        }
+        assert_eq!(
+            registration(serde_json::json!({}))
+                .expect_err("missing")
+                .field,
+            "url"
+        );
+        for path in ["health", "//evil.com/health", "/he alth", "/a#b"] {
+            let error =
+                registration(serde_json::json!({"url": "http://a", "path": path})).expect_err(path);
+            assert_eq!(error.field, "path");
+        }
+        for email in [
+            serde_json::json!("nope"),
+            serde_json::json!(["a@b.c", "x@y\r\nBcc: z@w"]),
+        ] {
+            let error = registration(serde_json::json!({"url": "http://a", "email": email}))
+                .expect_err("bad email");
+            assert_eq!(error.field, "email");
+            assert!(!error.to_string().contains('\n'), "one line: {error}");
+        }
+        let many: Vec<String> = (0..11).map(|i| format!("u{i}@example.com")).collect();
+        assert_eq!(
+            registration(serde_json::json!({"url": "http://a", "email": many}))
+                .expect_err("too many")
+                .field,
+            "email"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(
+            serde_json::from_value::<Registration>(
+                serde_json::json!({"url": "http://a", "intervall": 5})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn app_names() {
+        for good in [
+            "media-center",
+            "Sample HealthChecker App",
+            "ü",
+            "a.b_c:d (1)",
+            &"x".repeat(64),
+        ] {
+            assert_eq!(AppName::parse(good).expect(good).as_str(), good);
+        }
+        for bad in [
+            "",
+            " lead",
+            "trail ",
+            "a\nb",
+            "a\r\nSubject: x",
+            "a/b",
+            "tab\there",
+            "\u{202E}evil",
+            &"x".repeat(65),
+        ] {
+            let error = AppName::parse(bad).expect_err(bad);
+            assert_eq!(error.field, "app");
+            assert!(!error.to_string().contains(['\n', '\r']), "{error}");
+        }
+    }
+}
