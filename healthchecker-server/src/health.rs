@@ -19,6 +19,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The health of a monitored app.
@@ -199,6 +200,19 @@ impl Health {
         });
         (next, change)
     }
+}
+
+/// A change of state as recorded in the log: when, from, to, and the check that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// When the check that caused it started (UTC).
+    pub time: DateTime<Utc>,
+    /// The state before.
+    pub from: State,
+    /// The state after.
+    pub to: State,
+    /// Why, in words: the check's reason and detail, e.g. `timeout: no answer within 5 s`.
+    pub reason: String,
 }
 
 /// One cell of the transition table, as words: the state after `outcome` in `from`.
