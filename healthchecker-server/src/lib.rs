@@ -15,6 +15,7 @@
 //! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
+//! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod health;
 pub mod probe;
 pub mod registry;
+pub mod scheduler;
 pub mod server;
 
 pub use config::Config;
