@@ -45,7 +45,7 @@ pub mod limits {
 
 /// A registration parameter that is not valid: which field, what was given, what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid `{field}` {value}: {expected}")]
+#[error("invalid `{field}`{}: {expected}", if value.is_empty() { String::new() } else { format!(" {value}") })]
 pub struct FieldError {
     /// The field, as named in the JSON body (or `app` for the name in the path).
     pub field: String,
