@@ -11,6 +11,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -25,11 +26,19 @@ pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
 /// The config file read when `--config` is not given; a missing default file is fine.
 pub const DEFAULT_CONFIG_FILE: &str = "./config";
 
+/// Valid `log_retention`: checks kept per monitor.
+pub const LOG_RETENTION: std::ops::RangeInclusive<usize> = 10..=100_000;
+
+/// Valid `retention_days`: days transitions and sent mail are kept.
+pub const RETENTION_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
+
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
     "port",
     "data_dir",
+    "log_retention",
+    "retention_days",
     "smtp_url",
     "mail_from",
     "mdns_interface",
@@ -65,6 +74,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+
+    /// Checks kept in the health-check log of each monitor, from 10 to 100000; the oldest are
+    /// dropped [default: 1000]
+    #[arg(long, value_name = "CHECKS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_retention: Option<i64>,
+
+    /// Days transitions and sent mail are kept, from 1 to 3650 [default: 90]
+    #[arg(long, value_name = "DAYS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<i64>,
 
     /// SMTP relay for alert mail, e.g. smtps://user:app-password@smtp.example.com:465; without it
     /// mail is written to the log [default: none]
@@ -125,6 +145,10 @@ pub struct RawConfig {
     pub port: i64,
     /// See [`ServeArgs::data_dir`].
     pub data_dir: PathBuf,
+    /// See [`ServeArgs::log_retention`].
+    pub log_retention: i64,
+    /// See [`ServeArgs::retention_days`].
+    pub retention_days: i64,
     /// See [`ServeArgs::smtp_url`].
     pub smtp_url: Option<String>,
     /// See [`ServeArgs::mail_from`].
@@ -150,6 +174,8 @@ impl Default for RawConfig {
             bind_addr: "0.0.0.0".to_owned(),
             port: 0,
             data_dir: PathBuf::from("./data"),
+            log_retention: 1000,
+            retention_days: 90,
             smtp_url: None,
             mail_from: None,
             mdns_interface: Vec::new(),
@@ -186,6 +212,11 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `secret` so that it is never printed.
+    pub fn new(secret: String) -> Secret {
+        Secret(secret)
+    }
+
     /// The secret itself, for the one place that needs it.
     pub fn expose(&self) -> &str {
         &self.0
@@ -277,6 +308,10 @@ pub struct Config {
     pub port: u16,
     /// Folder of the database.
     pub data_dir: PathBuf,
+    /// Checks kept in the health-check log of each monitor (the oldest are dropped).
+    pub log_retention: usize,
+    /// How long transitions and sent mail are kept.
+    pub retention: Duration,
     /// SMTP relay; `None` writes mail to the log.
     pub smtp_url: Option<SmtpUrl>,
     /// Sender of alert mail (an RFC 5322 mailbox); `None` uses `healthchecker@<hostname>`.
@@ -504,6 +539,26 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
     if raw.data_dir.as_os_str().is_empty() {
         return Err(invalid("data_dir", &"", "expected a folder path"));
     }
+    let log_retention = usize::try_from(raw.log_retention)
+        .ok()
+        .filter(|checks| LOG_RETENTION.contains(checks))
+        .ok_or_else(|| {
+            invalid(
+                "log_retention",
+                &raw.log_retention,
+                "expected a number of checks from 10 to 100000",
+            )
+        })?;
+    let retention_days = u64::try_from(raw.retention_days)
+        .ok()
+        .filter(|days| RETENTION_DAYS.contains(days))
+        .ok_or_else(|| {
+            invalid(
+                "retention_days",
+                &raw.retention_days,
+                "expected a number of days from 1 to 3650",
+            )
+        })?;
     let smtp_url = raw
         .smtp_url
         .as_deref()
@@ -568,6 +623,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         bind_addr,
         port,
         data_dir: raw.data_dir,
+        log_retention,
+        retention: Duration::from_secs(retention_days * 24 * 60 * 60),
         smtp_url,
         mail_from,
         mdns,
@@ -847,6 +904,42 @@ mod precedence_tests {
                 !message.contains("secret"),
                 "the password must not leak: {message}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn retention_options_default_and_are_range_checked() {
+        Jail::expect_with(|jail| {
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.log_retention, 1000);
+            assert_eq!(config.retention, Duration::from_secs(90 * 24 * 3600));
+            jail.create_file("config", "log_retention = 10\nretention_days = 3650\n")?;
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.log_retention, 10);
+            assert_eq!(config.retention, Duration::from_secs(3650 * 24 * 3600));
+            let config =
+                load(&["--log-retention", "100000", "--retention-days", "1"]).expect("valid");
+            assert_eq!(config.log_retention, 100_000);
+            assert_eq!(config.retention, Duration::from_secs(24 * 3600));
+            let message = load(&["--log-retention", "9"])
+                .expect_err("too few")
+                .to_string();
+            assert!(
+                message.contains("`9` for option `log_retention` from flag --log-retention")
+                    && message.ends_with("from 10 to 100000"),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_RETENTION_DAYS", "0");
+            let message = load(&[]).expect_err("zero days").to_string();
+            assert!(
+                message.contains(
+                    "`0` for option `retention_days` from environment variable HEALTHCHECKER_RETENTION_DAYS"
+                ) && message.ends_with("from 1 to 3650"),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_RETENTION_DAYS", "3651");
+            assert!(load(&[]).is_err());
             Ok(())
         });
     }
