@@ -1,1 +1,70 @@
-//! placeholder
+//! The client side of healthchecker: register a Rust app with a healthchecker server on the LAN,
+//! stop monitoring on shutdown, read its state and check log, and build the app's own `/health`
+//! answer in the standard `application/health+json` format.
+//!
+//! ```no_run
+//! use healthchecker_client::{HealthCheckerServer, Monitor};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let port = 9090;
+//! let server = HealthCheckerServer::discover(
+//!     "media-center",
+//!     format!("http://{}:{port}", iputils::my_ip_addr()?),
+//! )
+//! .await?;
+//! server
+//!     .monitor(&Monitor::new().email("me@example.com").interval(10).unhealthy(2).healthy(4))
+//!     .await?;
+//! // ... the app runs ...
+//! server.stop().await?; // on clean shutdown: unregistered, no alert
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layout
+//!
+//! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: every
+//!   HTTP call of the API (`/api/v1/monitors/...`) and the mapping of answers to errors.
+//! * `discovery`: where the server is (`HEALTHCHECKER_URL` for now; mDNS is the later
+//!   addition, behind the same private function).
+//! * `app`: [`AppName`], the checked name an app is monitored under.
+//! * `monitor`: [`Monitor`], the builder of monitoring parameters, with the defaults and
+//!   valid ranges in one place.
+//! * `model`: serde views of the server's answers ([`MonitorInfo`], [`CheckRecord`],
+//!   [`Transition`], ...), tolerant of fields the server adds later.
+//! * `response`: [`HealthCheckResponse`] and [`HealthStatus`], the app's own `/health` body
+//!   (IETF draft "Health Check Response Format for HTTP APIs").
+//! * `error`: [`Error`], every failure, each saying what to do about it.
+//! * `testing` (feature `test-util`): a scripted stand-in server on `127.0.0.1:0` that records
+//!   what the client sends, for tests of apps that use this crate.
+//!
+//! # Features
+//!
+//! * `axum`: [`HealthCheckResponse`] implements `axum::response::IntoResponse`.
+//! * `test-util`: the `testing` module.
+
+mod app;
+mod discovery;
+mod error;
+mod model;
+mod monitor;
+mod response;
+mod server;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+pub use app::AppName;
+pub use error::Error;
+pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
+pub use monitor::{Monitor, limits};
+pub use response::{Check, HealthCheckResponse, HealthStatus};
+pub use server::{DEFAULT_TIMEOUT, HealthCheckerServer, Registration, Stopped};
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Environment variable with the server's base URL, e.g. `http://192.168.1.10:8080`.
+pub const ENV_URL: &str = "HEALTHCHECKER_URL";
+
+/// Environment variable with the bearer token the server requires for changes.
+pub const ENV_TOKEN: &str = "HEALTHCHECKER_TOKEN";

@@ -1,0 +1,162 @@
+//! Every way a call can fail, each saying what to do.
+
+/// What went wrong talking to a healthchecker server, or with the input given to this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No healthchecker server could be found.
+    #[error(
+        "no healthchecker server found: set HEALTHCHECKER_URL=http://host:port \
+         or run a server with mDNS on"
+    )]
+    ServerNotFound,
+
+    /// The server did not answer: refused, reset, timed out, DNS or TLS failure.
+    #[error(
+        "cannot reach the healthchecker server at {url}: {source}; is it running, \
+         and is HEALTHCHECKER_URL right?"
+    )]
+    Unreachable {
+        /// The URL that was requested.
+        url: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The server requires a token and got none or a wrong one.
+    #[error(
+        "the healthchecker server refused the request ({message}); set HEALTHCHECKER_TOKEN \
+         to the server's token"
+    )]
+    Unauthorized {
+        /// The server's message.
+        message: String,
+    },
+
+    /// The server does not monitor this app (it answered 404 for it).
+    #[error("the healthchecker server does not monitor {app:?}; call monitor() first")]
+    NotMonitored {
+        /// The app's name.
+        app: String,
+    },
+
+    /// The server refused the request with an error of its own (4xx or 5xx with a JSON error).
+    #[error("the healthchecker server answered {status}: {message}{}", field_note(.field))]
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The server's machine-readable code, e.g. `invalid_field`.
+        code: String,
+        /// The request field the error is about, when there is one.
+        field: Option<String>,
+        /// The server's message, which says what was wrong and what is valid.
+        message: String,
+    },
+
+    /// An input to this crate is invalid; nothing was sent.
+    #[error("invalid {field}: {value}; expected {expected}")]
+    InvalidInput {
+        /// Which input: `app`, `app_url`, `server_url`, `interval`, `email`, ...
+        field: &'static str,
+        /// The value given, quoted (control characters escaped).
+        value: String,
+        /// What would be valid.
+        expected: String,
+    },
+
+    /// The server answered something this client does not understand: probably not a
+    /// healthchecker server, or an incompatible version.
+    #[error(
+        "unexpected answer from {url}: {detail}; is this a healthchecker server of a \
+         compatible version?"
+    )]
+    Protocol {
+        /// The URL that was requested.
+        url: String,
+        /// What was unexpected.
+        detail: String,
+    },
+}
+
+fn field_note(field: &Option<String>) -> String {
+    match field {
+        Some(field) => format!(" (field `{field}`)"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// An [`Error::InvalidInput`] that quotes `value` safely (on one line, shortened).
+    pub(crate) fn invalid(
+        field: &'static str,
+        value: impl AsRef<str>,
+        expected: impl Into<String>,
+    ) -> Self {
+        let value = value.as_ref();
+        let shown = if value.chars().count() > 80 {
+            value.chars().take(77).collect::<String>() + "..."
+        } else {
+            value.to_owned()
+        };
+        Error::InvalidInput {
+            field,
+            value: format!("{shown:?}"),
+            expected: expected.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_say_what_to_do() {
+        let cases = [
+            (
+                Error::ServerNotFound,
+                "set HEALTHCHECKER_URL=http://host:port",
+            ),
+            (
+                Error::Unauthorized {
+                    message: "missing token".into(),
+                },
+                "set HEALTHCHECKER_TOKEN",
+            ),
+            (
+                Error::NotMonitored { app: "x".into() },
+                "does not monitor \"x\"; call monitor() first",
+            ),
+            (
+                Error::Rejected {
+                    status: 422,
+                    code: "invalid_field".into(),
+                    field: Some("interval".into()),
+                    message: "interval 3: from 5 to 300 seconds".into(),
+                },
+                "answered 422: interval 3: from 5 to 300 seconds (field `interval`)",
+            ),
+            (
+                Error::invalid("interval", "3", "from 5 to 300 seconds"),
+                "invalid interval: \"3\"; expected from 5 to 300 seconds",
+            ),
+        ];
+        for (error, expected) in cases {
+            let text = error.to_string();
+            assert!(text.contains(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_quoted_on_one_line_and_shortened() {
+        let Error::InvalidInput { value, .. } = Error::invalid("app", "a\r\nBcc: x", "y") else {
+            panic!("variant");
+        };
+        assert_eq!(value, "\"a\\r\\nBcc: x\"");
+        let Error::InvalidInput { value, .. } = Error::invalid("app", "x".repeat(200), "y") else {
+            panic!("variant");
+        };
+        assert!(value.ends_with("...\"") && value.len() < 90, "{value}");
+    }
+}

@@ -1,0 +1,815 @@
+//! One app's handle on one healthchecker server: the HTTP API calls and the mapping of every
+//! answer to a value or an [`Error`].
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::{Method, RequestBuilder};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::model::{CheckLog, ErrorBody, MonitorList};
+use crate::{AppName, CheckRecord, ENV_TOKEN, Error, Monitor, MonitorInfo, Result, discovery};
+
+/// How long one request to the server may take, unless set with
+/// [`HealthCheckerServer::timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most this client reads of one answer; a list of many monitors fits easily.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// The longest URL accepted, in bytes (the server's limit too).
+const URL_MAX: usize = 2048;
+
+/// The answer to [`HealthCheckerServer::monitor`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Registration {
+    /// `true` when the app was not monitored before (the server answered 201), `false` when an
+    /// existing registration was updated or left unchanged (200).
+    pub created: bool,
+    /// The monitor as the server now has it, with the defaults it applied.
+    pub monitor: MonitorInfo,
+}
+
+/// The answer to [`HealthCheckerServer::stop`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stopped {
+    /// The server monitored the app and has stopped.
+    Removed,
+    /// The server did not monitor the app (it answered 404): nothing to stop.
+    WasNotMonitored,
+}
+
+/// One app's handle on one healthchecker server.
+///
+/// Holds the server's base URL, the app's checked name and base URL, the token (from
+/// `HEALTHCHECKER_TOKEN` or [`token`](Self::token)) and one HTTP client with its connection
+/// pool, so keep one per app and clone it freely (clones share the pool).
+///
+/// The HTTP client talks to the server directly, ignoring proxy settings (the server is on the
+/// LAN), and does not follow redirects.
+///
+/// # Examples
+///
+/// ```no_run
+/// use healthchecker_client::{HealthCheckerServer, Monitor};
+///
+/// # async fn run() -> Result<(), healthchecker_client::Error> {
+/// let server = HealthCheckerServer::at(
+///     "http://192.168.1.10:8080",
+///     "media-center",
+///     "http://192.168.1.20:9090",
+/// )?;
+/// let registration = server.monitor(Monitor::new().email("me@example.com")).await?;
+/// println!("{} is {:?}", registration.monitor.app, registration.monitor.state);
+/// server.stop().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct HealthCheckerServer {
+    http: reqwest::Client,
+    server_url: Url,
+    app: AppName,
+    app_url: String,
+    token: Option<HeaderValue>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for HealthCheckerServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HealthCheckerServer")
+            .field("server_url", &self.server_url.as_str())
+            .field("app", &self.app.as_str())
+            .field("app_url", &self.app_url)
+            // The token is a secret: say whether there is one, never what it is.
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HealthCheckerServer {
+    /// Finds the healthchecker server and returns a handle for the app `app` at `app_url`.
+    ///
+    /// The server is taken from `HEALTHCHECKER_URL` when it is set. Discovery over mDNS is not
+    /// there yet, so without that variable this fails with [`Error::ServerNotFound`].
+    /// `HEALTHCHECKER_TOKEN` is read as for [`at`](Self::at).
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::ServerNotFound`] when no server can be found;
+    /// * [`Error::InvalidInput`] for a bad app name, app URL, `HEALTHCHECKER_URL` or
+    ///   `HEALTHCHECKER_TOKEN`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let port = 9090;
+    /// let server = HealthCheckerServer::discover(
+    ///     "media-center",
+    ///     format!("http://{}:{port}", iputils::my_ip_addr()?),
+    /// )
+    /// .await?;
+    /// println!("using the healthchecker server at {}", server.url());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discover(app: impl AsRef<str>, app_url: impl AsRef<str>) -> Result<Self> {
+        // Check the app's side first: a typo there is worth reporting even with no server.
+        let app = AppName::parse(app.as_ref())?;
+        let app_url = app_url_text(app_url.as_ref())?;
+        let server_url = discovery::find_server().await?;
+        Self::from_parts(server_url, app, app_url)
+    }
+
+    /// A handle for the app `app` at `app_url`, on the server at `server_url`.
+    ///
+    /// `server_url` and `app_url` are `http://` or `https://` base URLs with a host and no
+    /// credentials, query or fragment; they may carry a path prefix. `HEALTHCHECKER_TOKEN`,
+    /// when set and not blank, becomes the bearer token (see [`token`](Self::token)).
+    /// Nothing is sent yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the bad input: `server_url`, `app`, `app_url`, or
+    /// `HEALTHCHECKER_TOKEN`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?;
+    /// assert_eq!(server.url().as_str(), "http://127.0.0.1:8080/");
+    /// assert!(HealthCheckerServer::at("ftp://x", "nas", "http://127.0.0.1:9090").is_err());
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    pub fn at(
+        server_url: impl AsRef<str>,
+        app: impl AsRef<str>,
+        app_url: impl AsRef<str>,
+    ) -> Result<Self> {
+        let server_url = parse_base_url("server_url", server_url.as_ref())?;
+        let app = AppName::parse(app.as_ref())?;
+        let app_url = app_url_text(app_url.as_ref())?;
+        Self::from_parts(server_url, app, app_url)
+    }
+
+    fn from_parts(server_url: Url, app: AppName, app_url: String) -> Result<Self> {
+        let token = match std::env::var(ENV_TOKEN) {
+            Ok(text) if !text.trim().is_empty() => Some(bearer(ENV_TOKEN, &text)?),
+            _ => None,
+        };
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("healthchecker-client/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|source| Error::Unreachable {
+                url: server_url.to_string(),
+                source: Box::new(source),
+            })?;
+        Ok(Self {
+            http,
+            server_url,
+            app,
+            app_url,
+            token,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    fn with_token_value(mut self, token: Option<HeaderValue>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request, replacing any token from
+    /// `HEALTHCHECKER_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for the field `token` when it is empty or holds characters other
+    /// than visible ASCII.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?
+    ///     .token("s3cret")?;
+    /// assert!(!format!("{server:?}").contains("s3cret"));
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    pub fn token(self, token: impl AsRef<str>) -> Result<Self> {
+        let value = bearer("token", token.as_ref())?;
+        Ok(self.with_token_value(Some(value)))
+    }
+
+    /// Sends no `Authorization` header, even when `HEALTHCHECKER_TOKEN` is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?
+    ///     .without_token();
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn without_token(self) -> Self {
+        self.with_token_value(None)
+    }
+
+    /// How long one request to the server may take, connecting included (default 10 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?
+    ///     .timeout(Duration::from_secs(3));
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The server's base URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?;
+    /// println!("registered with healthchecker at {}", server.url());
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn url(&self) -> &Url {
+        &self.server_url
+    }
+
+    /// The app's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?;
+    /// assert_eq!(server.app().as_str(), "nas");
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn app(&self) -> &AppName {
+        &self.app
+    }
+
+    /// The app's base URL, as sent to the server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?;
+    /// assert_eq!(server.app_url(), "http://127.0.0.1:9090");
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn app_url(&self) -> &str {
+        &self.app_url
+    }
+
+    /// Registers the app for monitoring, or updates its registration (idempotent):
+    /// `PUT /api/v1/monitors/{app}`.
+    ///
+    /// The parameters are checked locally first ([`Monitor::validate`]); parameters not set
+    /// are left out so the server's defaults apply.
+    ///
+    /// # Errors
+    ///
+    /// * [`Error::InvalidInput`] for a parameter out of range (nothing is sent);
+    /// * [`Error::Unreachable`], [`Error::Unauthorized`], [`Error::Rejected`] (e.g. 422 naming
+    ///   a field, 429 rate limited), [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::{HealthCheckerServer, Monitor};
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// let registration = server
+    ///     .monitor(Monitor::new().email("me@example.com").interval(10).unhealthy(2).healthy(4))
+    ///     .await?;
+    /// if registration.created {
+    ///     println!("now monitored every {} s", registration.monitor.interval);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn monitor(&self, monitor: impl Borrow<Monitor>) -> Result<Registration> {
+        let monitor = monitor.borrow();
+        monitor.validate()?;
+        let url = self.app_endpoint(&[])?;
+        let request = self
+            .http
+            .put(url.clone())
+            .json(&monitor.body(&self.app_url));
+        let (status, body) = self.send(request, &url).await?;
+        let created = match status {
+            201 => true,
+            200 => false,
+            _ => return Err(self.error_for(status, &body, &url)),
+        };
+        let monitor: MonitorInfo = parse(&url, &body)?;
+        tracing::info!(
+            app = %self.app,
+            server = %self.server_url,
+            created,
+            "registered with healthchecker"
+        );
+        Ok(Registration { created, monitor })
+    }
+
+    /// Stops monitoring the app: `DELETE /api/v1/monitors/{app}`.
+    ///
+    /// A 404 (the server did not monitor the app) is not an error: the result is
+    /// [`Stopped::WasNotMonitored`], and a log line says so.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`], [`Error::Unauthorized`], [`Error::Rejected`],
+    /// [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::{HealthCheckerServer, Stopped};
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// if server.stop().await? == Stopped::WasNotMonitored {
+    ///     println!("was not monitored anyway");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn stop(&self) -> Result<Stopped> {
+        let url = self.app_endpoint(&[])?;
+        let (status, body) = self.send(self.http.delete(url.clone()), &url).await?;
+        match status {
+            200 | 204 => {
+                tracing::info!(app = %self.app, server = %self.server_url, "unregistered from healthchecker");
+                Ok(Stopped::Removed)
+            }
+            _ => match self.error_for(status, &body, &url) {
+                Error::NotMonitored { .. } => {
+                    tracing::info!(
+                        app = %self.app,
+                        server = %self.server_url,
+                        "not monitored by healthchecker: nothing to stop"
+                    );
+                    Ok(Stopped::WasNotMonitored)
+                }
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The app's monitor with its state, counters and recent transitions:
+    /// `GET /api/v1/monitors/{app}`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMonitored`] when the server does not monitor the app; [`Error::Unreachable`],
+    /// [`Error::Unauthorized`], [`Error::Rejected`], [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// let info = server.info().await?;
+    /// println!("{} is {:?} since {:?}", info.app, info.state, info.since);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn info(&self) -> Result<MonitorInfo> {
+        let url = self.app_endpoint(&[])?;
+        self.get_json(url).await
+    }
+
+    /// The app's health-check log, newest first, at most `limit` checks:
+    /// `GET /api/v1/monitors/{app}/log?limit=N`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMonitored`] when the server does not monitor the app; [`Error::Unreachable`],
+    /// [`Error::Unauthorized`], [`Error::Rejected`], [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// for check in server.log(20).await? {
+    ///     println!("{} {:?} {} {:.1} ms", check.time, check.outcome, check.reason, check.latency_ms);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn log(&self, limit: u32) -> Result<Vec<CheckRecord>> {
+        let mut url = self.app_endpoint(&["log"])?;
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.to_string());
+        let log: CheckLog = self.get_json(url).await?;
+        Ok(log.checks)
+    }
+
+    /// Every monitor the server has: `GET /api/v1/monitors`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`], [`Error::Unauthorized`], [`Error::Rejected`],
+    /// [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// for monitor in server.list().await? {
+    ///     println!("{:30} {:?}", monitor.app, monitor.state);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list(&self) -> Result<Vec<MonitorInfo>> {
+        let url = self.endpoint(&[])?;
+        let list: MonitorList = self.get_json(url).await?;
+        Ok(list.monitors)
+    }
+
+    /// Stops polling the app without forgetting it: `POST /api/v1/monitors/{app}/pause`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMonitored`] when the server does not monitor the app; [`Error::Unreachable`],
+    /// [`Error::Unauthorized`], [`Error::Rejected`], [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// let info = server.pause().await?;
+    /// assert!(info.paused);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn pause(&self) -> Result<MonitorInfo> {
+        self.post_action("pause").await
+    }
+
+    /// Restarts polling a paused app: `POST /api/v1/monitors/{app}/resume`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMonitored`] when the server does not monitor the app; [`Error::Unreachable`],
+    /// [`Error::Unauthorized`], [`Error::Rejected`], [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// let info = server.resume().await?;
+    /// assert!(!info.paused);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn resume(&self) -> Result<MonitorInfo> {
+        self.post_action("resume").await
+    }
+
+    async fn post_action(&self, action: &str) -> Result<MonitorInfo> {
+        let url = self.app_endpoint(&[action])?;
+        let (status, body) = self
+            .send(self.http.request(Method::POST, url.clone()), &url)
+            .await?;
+        if status == 200 {
+            parse(&url, &body)
+        } else {
+            Err(self.error_for(status, &body, &url))
+        }
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
+        let (status, body) = self.send(self.http.get(url.clone()), &url).await?;
+        if status == 200 {
+            parse(&url, &body)
+        } else {
+            Err(self.error_for(status, &body, &url))
+        }
+    }
+
+    /// `{server}/api/v1/monitors/{tail...}`, each part one percent-encoded path segment.
+    fn endpoint(&self, tail: &[&str]) -> Result<Url> {
+        let mut url = self.server_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::invalid("server_url", self.server_url.as_str(), BASE_URL))?
+            .pop_if_empty()
+            .extend(["api", "v1", "monitors"])
+            .extend(tail);
+        Ok(url)
+    }
+
+    /// `{server}/api/v1/monitors/{app}/{tail...}`.
+    fn app_endpoint(&self, tail: &[&str]) -> Result<Url> {
+        let mut parts = Vec::with_capacity(tail.len() + 1);
+        parts.push(self.app.as_str());
+        parts.extend_from_slice(tail);
+        self.endpoint(&parts)
+    }
+
+    /// Sends the request with the timeout and token; returns the status and the body.
+    async fn send(&self, request: RequestBuilder, url: &Url) -> Result<(u16, Vec<u8>)> {
+        let mut request = request
+            .timeout(self.timeout)
+            .header(ACCEPT, "application/json");
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, token.clone());
+        }
+        let unreachable = |source: reqwest::Error| Error::Unreachable {
+            url: url.to_string(),
+            source: Box::new(source),
+        };
+        let mut response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Error::Protocol {
+                    url: url.to_string(),
+                    detail: format!("an answer larger than {MAX_ANSWER_BYTES} bytes"),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((status, body))
+    }
+
+    /// The error for a non-success answer.
+    fn error_for(&self, status: u16, body: &[u8], url: &Url) -> Error {
+        error_for(status, body, url, Some(&self.app))
+            .unwrap_or_else(|| unexpected(status, body, url))
+    }
+}
+
+/// Maps an error answer with the server's JSON error body to an [`Error`]; `None` when the body
+/// is not the server's error format (then the answer is not understood).
+fn error_for(status: u16, body: &[u8], url: &Url, app: Option<&AppName>) -> Option<Error> {
+    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
+    match (status, parsed) {
+        (401 | 403, parsed) => Some(Error::Unauthorized {
+            message: parsed
+                .map(|p| p.error.message)
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| format!("HTTP {status} from {url}")),
+        }),
+        (404, Some(_)) if app.is_some() && !is_list(url) => Some(Error::NotMonitored {
+            app: app.map(ToString::to_string).unwrap_or_default(),
+        }),
+        (400..=599, Some(parsed)) => Some(Error::Rejected {
+            status,
+            code: parsed.error.code,
+            field: parsed.error.field,
+            message: parsed.error.message,
+        }),
+        _ => None,
+    }
+}
+
+fn is_list(url: &Url) -> bool {
+    url.path()
+        .trim_end_matches('/')
+        .ends_with("/api/v1/monitors")
+}
+
+fn unexpected(status: u16, body: &[u8], url: &Url) -> Error {
+    let text = String::from_utf8_lossy(body);
+    let shown: String = text.chars().take(200).collect();
+    let detail = if shown.is_empty() {
+        format!("HTTP {status} with an empty body")
+    } else {
+        format!("HTTP {status} with body {shown:?}")
+    };
+    Error::Protocol {
+        url: url.to_string(),
+        detail,
+    }
+}
+
+fn parse<T: DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|error| Error::Protocol {
+        url: url.to_string(),
+        detail: format!("a body that does not parse: {error}"),
+    })
+}
+
+const BASE_URL: &str = "an http:// or https:// base URL with a host, without credentials, query \
+                        or fragment, e.g. http://192.168.1.20:9090";
+
+/// Checks a base URL (`field` names it in the error): http or https, a host, no credentials,
+/// query or fragment, at most 2048 bytes.
+pub(crate) fn parse_base_url(field: &'static str, text: &str) -> Result<Url> {
+    let bad = || Error::invalid(field, text, BASE_URL);
+    let trimmed = text.trim();
+    if trimmed.len() > URL_MAX || trimmed.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    let url = Url::parse(trimmed).map_err(|_| bad())?;
+    let acceptable = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|host| !host.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        // A bare `?` or `#` parses to an empty query or fragment; refuse those too.
+        && !trimmed.contains(['?', '#']);
+    if acceptable { Ok(url) } else { Err(bad()) }
+}
+
+/// The app URL to send: checked by [`parse_base_url`], then as the user wrote it (trimmed)
+/// rather than normalized (`http://a:1` would become `http://a:1/`), since the server shows it
+/// back and appends the path to it.
+fn app_url_text(text: &str) -> Result<String> {
+    parse_base_url("app_url", text)?;
+    Ok(text.trim().to_owned())
+}
+
+/// `Bearer <token>` as a sensitive header value.
+fn bearer(field: &'static str, token: &str) -> Result<HeaderValue> {
+    let expected = "a non-empty token of visible ASCII characters";
+    let token = token.trim();
+    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
+        // Never quote a token: it is a secret.
+        return Err(Error::invalid(field, "(hidden)", expected));
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| Error::invalid(field, "(hidden)", expected))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(app: &str) -> HealthCheckerServer {
+        HealthCheckerServer::at("http://127.0.0.1:8080/", app, "http://127.0.0.1:9090")
+            .expect("valid")
+    }
+
+    #[test]
+    fn base_url_table() {
+        let table: &[(&str, bool)] = &[
+            ("http://192.168.1.20:9090", true),
+            ("https://nas.local", true),
+            ("http://[::1]:8080", true),
+            ("http://10.0.0.5:9090/app/", true),
+            (" http://10.0.0.5:9090 ", true),
+            ("10.0.0.5:9090", false),
+            ("ftp://10.0.0.5", false),
+            ("http://", false),
+            ("http://user:pw@10.0.0.5", false),
+            ("http://10.0.0.5/?x=1", false),
+            ("http://10.0.0.5/?", false),
+            ("http://10.0.0.5/#top", false),
+            ("http://10.0.0.5/a\nb", false),
+            ("", false),
+        ];
+        for (text, ok) in table {
+            assert_eq!(parse_base_url("app_url", text).is_ok(), *ok, "{text:?}");
+        }
+        let err = parse_base_url("app_url", "nope").expect_err("invalid");
+        assert_eq!(
+            err.to_string(),
+            format!("invalid app_url: \"nope\"; expected {BASE_URL}")
+        );
+    }
+
+    #[test]
+    fn endpoints_encode_the_app_as_one_segment() {
+        assert_eq!(
+            server("media-center")
+                .app_endpoint(&[])
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:8080/api/v1/monitors/media-center"
+        );
+        assert_eq!(
+            server("Sample App?x=1#y%")
+                .app_endpoint(&["log"])
+                .expect("url")
+                .as_str(),
+            "http://127.0.0.1:8080/api/v1/monitors/Sample%20App%3Fx=1%23y%25/log"
+        );
+        assert_eq!(
+            server("café").endpoint(&[]).expect("url").as_str(),
+            "http://127.0.0.1:8080/api/v1/monitors"
+        );
+        let prefixed =
+            HealthCheckerServer::at("http://127.0.0.1:8080/hc", "nas", "http://127.0.0.1:9090")
+                .expect("valid");
+        assert_eq!(
+            prefixed.app_endpoint(&["pause"]).expect("url").as_str(),
+            "http://127.0.0.1:8080/hc/api/v1/monitors/nas/pause"
+        );
+    }
+
+    #[test]
+    fn constructors_name_the_bad_input() {
+        let field = |r: Result<HealthCheckerServer>| match r {
+            Err(Error::InvalidInput { field, .. }) => field,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(
+            field(HealthCheckerServer::at("x", "nas", "http://a")),
+            "server_url"
+        );
+        assert_eq!(
+            field(HealthCheckerServer::at("http://a", "", "http://a")),
+            "app"
+        );
+        assert_eq!(
+            field(HealthCheckerServer::at("http://a", "nas", "a:1")),
+            "app_url"
+        );
+        assert_eq!(field(server("nas").token("has space")), "token");
+        assert_eq!(field(server("nas").token("")), "token");
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let shown = format!("{:?}", server("nas").token("s3cret").expect("token"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn error_mapping_table() {
+        let url = Url::parse("http://127.0.0.1:8080/api/v1/monitors/nas").expect("url");
+        let list = Url::parse("http://127.0.0.1:8080/api/v1/monitors").expect("url");
+        let app = AppName::parse("nas").expect("name");
+        let json_error =
+            br#"{"error":{"code":"invalid_field","message":"interval 3: from 5 to 300","field":"interval"}}"#;
+        let not_found =
+            br#"{"error":{"code":"not_found","message":"no monitor nas","field":null}}"#;
+
+        let mapped = |status, body: &[u8], url: &Url| {
+            error_for(status, body, url, Some(&app))
+                .unwrap_or_else(|| unexpected(status, body, url))
+        };
+        assert!(matches!(
+            mapped(422, json_error, &url),
+            Error::Rejected { status: 422, ref code, field: Some(ref f), .. }
+                if code == "invalid_field" && f == "interval"
+        ));
+        assert!(
+            matches!(mapped(404, not_found, &url), Error::NotMonitored { ref app } if app == "nas")
+        );
+        assert!(matches!(
+            mapped(404, not_found, &list),
+            Error::Rejected { status: 404, .. }
+        ));
+        assert!(matches!(
+            mapped(404, b"<html>nope</html>", &url),
+            Error::Protocol { .. }
+        ));
+        assert!(matches!(
+            mapped(401, br#"{"error":{"code":"unauthorized","message":"token required"}}"#, &url),
+            Error::Unauthorized { ref message } if message == "token required"
+        ));
+        assert!(matches!(mapped(401, b"", &url), Error::Unauthorized { .. }));
+        assert!(matches!(
+            mapped(502, b"Bad Gateway", &url),
+            Error::Protocol { .. }
+        ));
+        let Error::Protocol { detail, .. } = mapped(302, b"", &url) else {
+            panic!("variant")
+        };
+        assert_eq!(detail, "HTTP 302 with an empty body");
+    }
+}
