@@ -32,6 +32,9 @@ pub const LOG_RETENTION: std::ops::RangeInclusive<usize> = 10..=100_000;
 /// Valid `retention_days`: days transitions and sent mail are kept.
 pub const RETENTION_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 
+/// Valid `remind_every` when reminders are on: minutes between reminders (0 turns them off).
+pub const REMIND_EVERY_MINUTES: std::ops::RangeInclusive<u64> = 5..=10_080;
+
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
@@ -41,6 +44,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "retention_days",
     "smtp_url",
     "mail_from",
+    "remind_every",
     "mdns_interface",
     "no_mdns",
     "token",
@@ -96,6 +100,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDRESS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
+
+    /// Minutes between reminder mails while an app stays UNHEALTHY, from 5 to 10080 (a week);
+    /// 0 sends no reminders [default: 0]
+    #[arg(long, value_name = "MINUTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remind_every: Option<i64>,
 
     /// Advertise over mDNS only on this network interface (repeatable) [default: every
     /// multicast-capable non-loopback interface]
@@ -153,6 +163,8 @@ pub struct RawConfig {
     pub smtp_url: Option<String>,
     /// See [`ServeArgs::mail_from`].
     pub mail_from: Option<String>,
+    /// See [`ServeArgs::remind_every`].
+    pub remind_every: i64,
     /// See [`ServeArgs::mdns_interface`].
     #[serde(deserialize_with = "one_or_many")]
     pub mdns_interface: Vec<String>,
@@ -178,6 +190,7 @@ impl Default for RawConfig {
             retention_days: 90,
             smtp_url: None,
             mail_from: None,
+            remind_every: 0,
             mdns_interface: Vec::new(),
             no_mdns: false,
             token: None,
@@ -316,6 +329,8 @@ pub struct Config {
     pub smtp_url: Option<SmtpUrl>,
     /// Sender of alert mail (an RFC 5322 mailbox); `None` uses `healthchecker@<hostname>`.
     pub mail_from: Option<String>,
+    /// Time between reminder mails while an app stays `UNHEALTHY`; `None`: no reminders.
+    pub remind_every: Option<Duration>,
     /// mDNS advertising.
     pub mdns: Mdns,
     /// Bearer token required for changes; `None` leaves the API open.
@@ -580,6 +595,17 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 })
         })
         .transpose()?;
+    let remind_every = u64::try_from(raw.remind_every)
+        .ok()
+        .filter(|minutes| *minutes == 0 || REMIND_EVERY_MINUTES.contains(minutes))
+        .ok_or_else(|| {
+            invalid(
+                "remind_every",
+                &raw.remind_every,
+                "expected a number of minutes from 5 to 10080, or 0 for no reminders",
+            )
+        })?;
+    let remind_every = (remind_every > 0).then(|| Duration::from_secs(remind_every * 60));
     if let Some(bad) = raw.mdns_interface.iter().find(|name| {
         name.is_empty()
             || name.len() > 64
@@ -627,6 +653,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         retention: Duration::from_secs(retention_days * 24 * 60 * 60),
         smtp_url,
         mail_from,
+        remind_every,
         mdns,
         token,
         log_level,
@@ -939,6 +966,47 @@ mod precedence_tests {
                 "{message}"
             );
             jail.set_env("HEALTHCHECKER_RETENTION_DAYS", "3651");
+            assert!(load(&[]).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn remind_every_is_off_by_default_and_range_checked() {
+        Jail::expect_with(|jail| {
+            assert_eq!(load(&[]).expect("valid").remind_every, None);
+            jail.create_file("config", "remind_every = 60\n")?;
+            assert_eq!(
+                load(&[]).expect("valid").remind_every,
+                Some(Duration::from_secs(3600))
+            );
+            assert_eq!(
+                load(&["--remind-every", "0"]).expect("valid").remind_every,
+                None
+            );
+            assert_eq!(
+                load(&["--remind-every", "10080"])
+                    .expect("valid")
+                    .remind_every,
+                Some(Duration::from_secs(7 * 24 * 3600))
+            );
+            let message = load(&["--remind-every", "4"])
+                .expect_err("too often")
+                .to_string();
+            assert!(
+                message.contains("`4` for option `remind_every` from flag --remind-every")
+                    && message.ends_with("from 5 to 10080, or 0 for no reminders"),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_REMIND_EVERY", "-1");
+            let message = load(&[]).expect_err("negative").to_string();
+            assert!(
+                message.contains(
+                    "`-1` for option `remind_every` from environment variable HEALTHCHECKER_REMIND_EVERY"
+                ),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_REMIND_EVERY", "10081");
             assert!(load(&[]).is_err());
             Ok(())
         });
