@@ -13,8 +13,9 @@ pub enum Error {
 
     /// The server did not answer: refused, reset, timed out, DNS or TLS failure.
     #[error(
-        "cannot reach the healthchecker server at {url}: {source}; is it running, \
-         and is HEALTHCHECKER_URL right?"
+        "cannot reach the healthchecker server at {url}: {}; is it running, \
+         and is HEALTHCHECKER_URL right?",
+        chain(source.as_ref())
     )]
     Unreachable {
         /// The URL that was requested.
@@ -77,6 +78,22 @@ pub enum Error {
         /// What was unexpected.
         detail: String,
     },
+}
+
+/// An error and its causes on one line: "error sending request: connection refused".
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let next = inner.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 fn field_note(field: &Option<String>) -> String {

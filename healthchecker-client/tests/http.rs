@@ -318,6 +318,8 @@ async fn a_closed_port_is_unreachable() {
         )),
         "{err}"
     );
+    // The cause is spelled out, not just "error sending request".
+    assert!(err.to_string().to_lowercase().contains("refused"), "{err}");
 }
 
 #[tokio::test]
@@ -326,6 +328,7 @@ async fn a_server_that_does_not_answer_times_out() {
     let server = client(&fake, "nas").timeout(Duration::from_millis(200));
     let err = server.info().await.expect_err("timeout");
     assert!(matches!(&err, Error::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("timed out"), "{err}");
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
+//! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
+//!   across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
@@ -27,6 +29,7 @@ pub mod probe;
 pub mod registry;
 pub mod scheduler;
 pub mod server;
+pub mod store;
 
 pub use config::Config;
 pub use server::{ServerError, run};

@@ -1,0 +1,696 @@
+//! The embedded store: everything that must survive a restart or a crash, in one SQLite file.
+//!
+//! `healthchecker.db` ([`FILE_NAME`]) in `data_dir` holds the registrations, each monitor's state
+//! and counters, the transitions, the bounded health-check log and the mail outbox. A restarted
+//! server calls [`Store::load_monitors`] and resumes with the states it had.
+//!
+//! # Opening
+//!
+//! [`Store::open`] creates the folder when it is missing, checks the file (an SQLite database of
+//! ours, `PRAGMA quick_check`), and migrates the schema (`PRAGMA user_version`, one step per
+//! version; a file from a newer server is refused). A damaged, foreign or unreadable file stops the
+//! start with a [`StoreError`] that names the file and says what to do: it is never replaced or
+//! repaired behind the user's back.
+//!
+//! # Writing: one writer thread, batches
+//!
+//! Every write goes through one dedicated thread that owns the only writing connection, in the
+//! order the calls were made. Checks are the bulk (10,000 monitors at a 5 s interval are 2,000 a
+//! second), so they are not one transaction each:
+//!
+//! * [`Store::record`] never blocks and never fails: it appends the write to an in-memory queue.
+//! * The writer commits whatever has arrived in one transaction when the oldest queued check is
+//!   [`BATCH_WINDOW`] old, when [`BATCH_MAX`] checks are waiting, or at once when a call that waits
+//!   for an answer (a registration, [`Store::flush`], the outbox) is queued. Statements are
+//!   prepared once and cached.
+//! * Each check is one row of the log; the monitor's state row (state, counters, `since`, newest
+//!   log position) is written once per batch, the latest write of each monitor winning.
+//! * A check for a monitor that does not exist (any more) is ignored.
+//!
+//! # Durability
+//!
+//! The database runs in WAL mode. Batches of checks commit with `synchronous = NORMAL`: committed
+//! data survives a crash of the process (kill -9) at once, and a power cut may lose the last
+//! moments of checks, never the file's consistency. A batch that holds a registration, an outbox
+//! change or a flush commits with `synchronous = FULL`, so the WAL is fsynced before the caller
+//! hears `Ok` (that one fsync also makes every earlier commit durable). No checkpoint is needed for
+//! that: a synced WAL is part of the database. Checkpoints run automatically (every
+//! [`WAL_AUTOCHECKPOINT_PAGES`] pages) and fold the WAL back into the main file, fully at
+//! [`Store::close`].
+//!
+//! # Bounds
+//!
+//! * The queue holds at most [`QUEUE_CAP`] checks (about 25 s at 2,000 checks a second). Only a
+//!   writer that cannot keep up (a stalled disk) fills it. Then the oldest queued check loses its
+//!   log row, with a warning that counts them, but never its state: the latest state, counters and
+//!   transitions of every monitor still reach the database.
+//! * The log keeps the newest `log_retention` checks of each monitor. Each log row has a
+//!   per-monitor sequence number; readers never see rows older than the newest `log_retention`, and
+//!   every `log_retention / 10` checks (at least 1, at most 1,000) the writer deletes the older ones
+//!   in one range delete, so the table holds at most `log_retention / 10` extra rows per monitor.
+//! * Transitions and finished mail older than `retention` are deleted once an hour (and by
+//!   [`Store::prune`]). The same hourly pass runs `PRAGMA optimize`, and gives free pages back to
+//!   the file system (`auto_vacuum = INCREMENTAL`) when more than a quarter of the file is free:
+//!   a log that stays at its bound reuses its pages, so the file only shrinks after monitors go
+//!   away. The WAL is truncated to [`JOURNAL_SIZE_LIMIT`] after a checkpoint.
+//!
+//! # Reading
+//!
+//! Reads use their own connections (WAL lets them run while the writer commits), from a small
+//! pool, on tokio's blocking threads. They see what is committed: call [`Store::flush`] first to
+//! read your own recent checks.
+
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::Config;
+use crate::health::{Health, State, Transition};
+use crate::probe::CheckRecord;
+use crate::registry::{AppName, MonitorSpec};
+
+pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
+
+/// The database file inside `data_dir`.
+pub const FILE_NAME: &str = "healthchecker.db";
+
+/// How long a connection waits for a lock held by another connection (or another process, such as
+/// a backup or the `sqlite3` shell) before it gives up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL pages after which a commit folds the WAL back into the database file (16 MiB of 4 KiB pages).
+pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 4096;
+
+/// The size the WAL file is cut back to after a checkpoint, in bytes.
+pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Idle read connections kept open for the next read.
+const READERS_KEPT: usize = 4;
+
+/// How much the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Checks kept in the log of each monitor; the oldest are dropped. Default 1000.
+    pub log_retention: usize,
+    /// Transitions and finished (delivered, logged or failed) mail older than this are deleted.
+    /// Default 90 days.
+    pub retention: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            log_retention: 1000,
+            retention: Duration::from_secs(90 * 24 * 60 * 60),
+        }
+    }
+}
+
+impl From<&Config> for StoreOptions {
+    fn from(config: &Config) -> Self {
+        StoreOptions {
+            log_retention: config.log_retention,
+            retention: config.retention,
+        }
+    }
+}
+
+/// A monitor as the store keeps it: the registration and where its state machine stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMonitor {
+    /// The app's name.
+    pub name: AppName,
+    /// What to check and how.
+    pub spec: MonitorSpec,
+    /// Polling is stopped (the monitor is kept).
+    pub paused: bool,
+    /// When the app registered (or last changed its registration).
+    pub registered_at: DateTime<Utc>,
+    /// State and counters after the newest check.
+    pub health: Health,
+    /// When the state last changed; `None` before the first transition.
+    pub since: Option<DateTime<Utc>>,
+    /// The newest check in the log.
+    pub last_check: Option<LoggedCheck>,
+    /// The newest transition.
+    pub last_transition: Option<Transition>,
+}
+
+/// One entry of the health-check log: the check and the state it left the monitor in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedCheck {
+    /// The check.
+    #[serde(flatten)]
+    pub record: CheckRecord,
+    /// The state after the check.
+    pub state: State,
+}
+
+/// What one check changes: a log row, the monitor's health, maybe a transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckWrite {
+    /// The monitor.
+    pub name: AppName,
+    /// The log entry.
+    pub check: LoggedCheck,
+    /// State and counters after the check.
+    pub health: Health,
+    /// The change of state the check caused, if any.
+    pub transition: Option<Transition>,
+}
+
+/// An email to send, as the outbox keeps it until it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingMail {
+    /// The app the mail is about.
+    pub monitor: String,
+    /// Addresses to send it to.
+    pub recipients: Vec<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The text body.
+    pub body: String,
+    /// The `Message-ID` header, so a retry sends the same message.
+    pub message_id: String,
+    /// The `In-Reply-To` header: the first mail of the incident.
+    pub in_reply_to: Option<String>,
+    /// The `References` header.
+    pub references: Vec<String>,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A mail waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedMail {
+    /// The outbox entry, for the `mark_mail_*` calls.
+    pub id: i64,
+    /// The mail.
+    pub mail: OutgoingMail,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it is due (again).
+    pub next_attempt_at: DateTime<Utc>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// What [`Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Transitions older than the retention.
+    pub transitions: usize,
+    /// Delivered, logged or failed mail older than the retention.
+    pub mail: usize,
+}
+
+/// A fault of the store. Every message names the database file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data folder does not exist and cannot be created.
+    #[error(
+        "cannot create the data folder {path}: {source}; create it, or choose another with --data-dir"
+    )]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// The database file, or its folder, may not be read or written by this user.
+    #[error(
+        "cannot open the database {path}: {reason}; the server needs to read and write the file \
+         and to create files next to it (give its user access, or choose another --data-dir)"
+    )]
+    PermissionDenied {
+        /// The database file.
+        path: PathBuf,
+        /// What the system said.
+        reason: String,
+    },
+    /// The file is not an SQLite database, belongs to another program, or is damaged.
+    #[error(
+        "the database {path} is damaged or is not a healthchecker database ({reason}); it was left \
+         untouched: restore it from a backup, or move it away to start with an empty database \
+         (apps then register again)"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The file was written by a newer server with a schema this one does not know.
+    #[error(
+        "the database {path} has schema version {found}, but this healthchecker-server {} knows \
+         versions up to {supported}; run a newer healthchecker-server, or restore a backup made with \
+         this version",
+        crate::VERSION
+    )]
+    TooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The file's `user_version`.
+        found: i64,
+        /// The newest version this server knows.
+        supported: i64,
+    },
+    /// Reading or writing failed (disk full, I/O error, ...).
+    #[error("database {path}: {reason}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A stored row could not be read back (it was changed by hand, or by a newer server).
+    #[error("database {path}: unreadable row: {reason}")]
+    Data {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store was closed (or its writer stopped); nothing more can be read or written.
+    #[error("the database {path} is closed")]
+    Closed {
+        /// The database file.
+        path: PathBuf,
+    },
+}
+
+/// A handle on the store. Cheap to clone; every clone uses the same database and writer.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    options: StoreOptions,
+    queue: Arc<writer::Queue>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Drop for Inner {
+    /// The last handle is gone without [`Store::close`]: the writer commits what is queued and stops.
+    fn drop(&mut self) {
+        self.queue.shut_down();
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `healthchecker.db` in `data_dir`, checks and migrates it, and starts the
+    /// writer thread. Blocking: call it at start, before serving.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::CreateDir`] when the folder cannot be made, [`StoreError::PermissionDenied`],
+    /// [`StoreError::Corrupt`] for a damaged or foreign file (left untouched),
+    /// [`StoreError::TooNew`] for a file from a newer server, [`StoreError::Sqlite`] otherwise.
+    pub fn open(data_dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(FILE_NAME);
+        let conn = schema::open_writer(&path)?;
+        let reader = schema::open_reader(&path)?;
+        let queue = writer::spawn(conn, path.clone(), options)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                options,
+                queue,
+                readers: Mutex::new(vec![reader]),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The options the store was opened with.
+    pub fn options(&self) -> StoreOptions {
+        self.inner.options
+    }
+
+    /// Every monitor with its state, newest check and newest transition, sorted by name. Blocking:
+    /// meant for the start; it reads what is committed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] or [`StoreError::Data`] when the database cannot be read,
+    /// [`StoreError::Closed`] after [`Store::close`].
+    pub fn load_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
+        self.read_blocking(rows::load_monitors)
+    }
+
+    /// Registers `monitor`, or replaces the spec, `paused` and `registered_at` of the monitor with
+    /// that name (keeping its state, log and transitions). A new monitor starts with
+    /// `monitor.health` and `monitor.since`; `last_check` and `last_transition` are not written
+    /// (they come from the log). Durable (committed and fsynced) when it returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] when the commit failed (then nothing changed),
+    /// [`StoreError::Closed`] after [`Store::close`].
+    pub async fn save_monitor(&self, monitor: &StoredMonitor) -> Result<(), StoreError> {
+        self.call(|reply| writer::Op::Save(Box::new(monitor.clone()), reply))
+            .await
+    }
+
+    /// Removes the monitor `name` with its log and transitions. Durable when it returns.
+    /// `Ok(false)` when there is no such monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn delete_monitor(&self, name: &AppName) -> Result<bool, StoreError> {
+        self.call(|reply| writer::Op::Delete(name.clone(), reply))
+            .await
+    }
+
+    /// Pauses or resumes the monitor `name`. Durable when it returns. `Ok(false)` when there is no
+    /// such monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn set_paused(&self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
+        self.call(|reply| writer::Op::Pause(name.clone(), paused, reply))
+            .await
+    }
+
+    /// Queues one check for the writer. Never blocks, never fails: a write for an unknown monitor
+    /// is ignored, a write after [`Store::close`] is dropped, and a full queue drops the oldest log
+    /// row but keeps the monitor's latest state (see the module documentation).
+    pub fn record(&self, write: CheckWrite) {
+        self.inner.queue.record(write);
+    }
+
+    /// Returns once everything recorded before the call is committed and fsynced.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] when that commit failed, [`StoreError::Closed`] after
+    /// [`Store::close`].
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(writer::Op::Flush).await
+    }
+
+    /// The newest `limit` checks of `name` (at most `log_retention`), newest first; empty for an
+    /// unknown monitor. Shows what is committed (see [`Store::flush`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] or [`StoreError::Data`] when the database cannot be read,
+    /// [`StoreError::Closed`] after [`Store::close`].
+    pub async fn log(&self, name: &AppName, limit: usize) -> Result<Vec<LoggedCheck>, StoreError> {
+        let name = name.clone();
+        let limit = limit.min(self.inner.options.log_retention);
+        let retention = self.inner.options.log_retention;
+        self.read(move |conn, path| rows::log(conn, path, &name, limit, retention))
+            .await
+    }
+
+    /// The newest `limit` transitions of `name`, newest first; empty for an unknown monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn transitions(
+        &self,
+        name: &AppName,
+        limit: usize,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let name = name.clone();
+        self.read(move |conn, path| rows::transitions(conn, path, &name, limit))
+            .await
+    }
+
+    /// Deletes transitions and finished mail older than `now - retention`. The writer also does this
+    /// once an hour by itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn prune(&self, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        self.call(|reply| writer::Op::Prune(now, reply)).await
+    }
+
+    /// Puts `mail` in the outbox, due at once. Durable when it returns; the id is for the
+    /// `mark_mail_*` calls.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn enqueue_mail(&self, mail: &OutgoingMail) -> Result<i64, StoreError> {
+        self.call(|reply| writer::Op::Enqueue(Box::new(mail.clone()), reply))
+            .await
+    }
+
+    /// Up to `limit` pending mails due at `now`, the longest-waiting first.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn due_mail(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        self.read(move |conn, path| rows::due_mail(conn, path, now, limit))
+            .await
+    }
+
+    /// Marks mail `id` as delivered at `at`: it is never sent again. Durable when it returns.
+    /// `Ok(false)` when `id` is not a pending mail.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn mark_mail_delivered(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.mail_update(id, writer::MailUpdate::Delivered { at })
+            .await
+    }
+
+    /// Marks mail `id` as written to the log instead of sent (test mode, or no SMTP relay).
+    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn mark_mail_logged(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.mail_update(id, writer::MailUpdate::Logged { at })
+            .await
+    }
+
+    /// Records a failed attempt of mail `id`: one more attempt, due again at `next_attempt_at`.
+    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn mark_mail_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.mail_update(
+            id,
+            writer::MailUpdate::Retry {
+                next_attempt_at,
+                error: error.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Gives mail `id` up at `at` (a permanent failure): one more attempt, never due again.
+    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn mark_mail_failed(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.mail_update(
+            id,
+            writer::MailUpdate::Failed {
+                at,
+                error: error.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// Mails in the outbox not yet delivered, logged or given up.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn pending_mail_count(&self) -> Result<usize, StoreError> {
+        self.read(rows::pending_mail_count).await
+    }
+
+    /// Check log rows dropped so far because the writer could not keep up (see the module
+    /// documentation); 0 on a healthy server.
+    pub fn dropped_checks(&self) -> u64 {
+        self.inner.queue.dropped_checks()
+    }
+
+    /// Commits everything queued, folds the WAL into the database file and stops the writer. Later
+    /// calls fail with [`StoreError::Closed`]; later [`Store::record`]s are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] when the last commit failed, [`StoreError::Closed`] when the store
+    /// was already closed.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let result = self.call(|reply| writer::Op::Close(Some(reply))).await;
+        self.inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        result
+    }
+
+    async fn mail_update(&self, id: i64, update: writer::MailUpdate) -> Result<bool, StoreError> {
+        self.call(|reply| writer::Op::Mail(id, update, reply)).await
+    }
+
+    /// Queues an operation for the writer and waits for its answer.
+    async fn call<T>(
+        &self,
+        op: impl FnOnce(writer::Reply<T>) -> writer::Op,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if !self.inner.queue.push(op(reply)) {
+            return Err(self.closed());
+        }
+        answer.await.unwrap_or_else(|_| Err(self.closed()))
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Closed {
+            path: self.inner.path.clone(),
+        }
+    }
+
+    /// Runs `f` on a read connection, on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Path) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .unwrap_or_else(|join| {
+                Err(StoreError::Sqlite {
+                    path: self.inner.path.clone(),
+                    reason: format!("read task failed: {join}"),
+                })
+            })
+    }
+
+    /// Runs `f` on a pooled read connection (opening one when none is idle).
+    fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection, &Path) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.inner.queue.is_closing() {
+            return Err(self.closed());
+        }
+        let idle = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => schema::open_reader(&self.inner.path)?,
+        };
+        let result = f(&conn, &self.inner.path);
+        let mut readers = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < READERS_KEPT && !self.inner.queue.is_closing() {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_sync_and_cheap_to_clone() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<Store>();
+    }
+
+    #[test]
+    fn options_follow_the_config() {
+        let options = StoreOptions::from(&Config::default());
+        assert_eq!(options, StoreOptions::default());
+    }
+
+    #[test]
+    fn logged_check_serializes_flat() {
+        let check = LoggedCheck {
+            record: CheckRecord {
+                time: DateTime::from_timestamp(1_700_000_000, 0).expect("valid"),
+                outcome: crate::health::Outcome::Pass,
+                reason: crate::probe::Reason::Ok,
+                http_status: Some(200),
+                latency: Duration::from_micros(1500),
+                body: None,
+                detail: None,
+            },
+            state: State::Healthy,
+        };
+        let json = serde_json::to_value(&check).expect("serializes");
+        assert_eq!(json["state"], "HEALTHY");
+        assert_eq!(json["outcome"], "pass");
+        assert_eq!(json["latency_ms"], 1.5);
+        let back: LoggedCheck = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, check);
+    }
+}

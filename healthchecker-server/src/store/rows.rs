@@ -1,0 +1,457 @@
+//! Values in and out of rows, and the read queries.
+//!
+//! States and outcomes are stored as small integer codes (one byte per row instead of up to nine:
+//! the log has millions of rows). The codes are part of the file format: never renumber them.
+//! Reasons are stored by name, so a new [`Reason`] needs no change here.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{LoggedCheck, OutgoingMail, QueuedMail, StoreError, StoredMonitor};
+use crate::health::{Health, Outcome, State, Transition};
+use crate::probe::{CheckRecord, Reason};
+use crate::registry::{AppName, MonitorSpec};
+
+/// A time as stored: nanoseconds since the epoch (UTC), saturated outside 1677..2262.
+pub(super) fn time_to_sql(time: DateTime<Utc>) -> i64 {
+    time.timestamp_nanos_opt()
+        .unwrap_or(if time.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
+}
+
+/// A stored time.
+pub(super) fn time_from_sql(nanos: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_nanos(nanos)
+}
+
+/// A latency as stored: whole nanoseconds.
+pub(super) fn latency_to_sql(latency: Duration) -> i64 {
+    i64::try_from(latency.as_nanos()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn state_to_sql(state: State) -> i64 {
+    match state {
+        State::Unknown => 0,
+        State::Healthy => 1,
+        State::Degraded => 2,
+        State::Unhealthy => 3,
+    }
+}
+
+fn state_from_sql(code: i64) -> Result<State, String> {
+    Ok(match code {
+        0 => State::Unknown,
+        1 => State::Healthy,
+        2 => State::Degraded,
+        3 => State::Unhealthy,
+        _ => return Err(format!("unknown state code {code}")),
+    })
+}
+
+pub(super) fn outcome_to_sql(outcome: Outcome) -> i64 {
+    match outcome {
+        Outcome::Pass => 0,
+        Outcome::Warn => 1,
+        Outcome::Fail => 2,
+    }
+}
+
+fn outcome_from_sql(code: i64) -> Result<Outcome, String> {
+    Ok(match code {
+        0 => Outcome::Pass,
+        1 => Outcome::Warn,
+        2 => Outcome::Fail,
+        _ => return Err(format!("unknown outcome code {code}")),
+    })
+}
+
+fn reason_from_sql(name: String) -> Result<Reason, String> {
+    serde_json::from_value(serde_json::Value::String(name)).map_err(|error| error.to_string())
+}
+
+fn count_from_sql(value: i64) -> Result<u32, String> {
+    u32::try_from(value).map_err(|_| format!("counter out of range: {value}"))
+}
+
+/// A read failed: the connection's error, or a row that does not decode.
+fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |error| super::schema::classify(path, &error)
+}
+
+fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
+    move |reason| StoreError::Data {
+        path: path.to_owned(),
+        reason,
+    }
+}
+
+/// The columns of a check row, in this order.
+const CHECK_COLUMNS: &str =
+    "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, c.detail, c.state";
+
+/// A check row as read, before decoding (decoding errors are ours, not SQLite's).
+struct RawCheck {
+    time: i64,
+    outcome: i64,
+    reason: String,
+    http_status: Option<i64>,
+    latency_ns: i64,
+    body: Option<String>,
+    detail: Option<String>,
+    state: i64,
+}
+
+impl RawCheck {
+    /// Reads [`CHECK_COLUMNS`] starting at column `at`.
+    fn read(row: &Row<'_>, at: usize) -> rusqlite::Result<RawCheck> {
+        Ok(RawCheck {
+            time: row.get(at)?,
+            outcome: row.get(at + 1)?,
+            reason: row.get(at + 2)?,
+            http_status: row.get(at + 3)?,
+            latency_ns: row.get(at + 4)?,
+            body: row.get(at + 5)?,
+            detail: row.get(at + 6)?,
+            state: row.get(at + 7)?,
+        })
+    }
+
+    fn decode(self) -> Result<LoggedCheck, String> {
+        let http_status = self
+            .http_status
+            .map(|status| u16::try_from(status).map_err(|_| format!("HTTP status {status}")))
+            .transpose()?;
+        let body = self
+            .body
+            .map(|body| serde_json::from_str(&body).map_err(|error| format!("check body: {error}")))
+            .transpose()?;
+        Ok(LoggedCheck {
+            record: CheckRecord {
+                time: time_from_sql(self.time),
+                outcome: outcome_from_sql(self.outcome)?,
+                reason: reason_from_sql(self.reason)?,
+                http_status,
+                latency: Duration::from_nanos(u64::try_from(self.latency_ns).unwrap_or(0)),
+                body,
+                detail: self.detail,
+            },
+            state: state_from_sql(self.state)?,
+        })
+    }
+}
+
+const TRANSITION_COLUMNS: &str = "t.time, t.from_state, t.to_state, t.reason";
+
+struct RawTransition {
+    time: i64,
+    from: i64,
+    to: i64,
+    reason: String,
+}
+
+impl RawTransition {
+    fn read(row: &Row<'_>) -> rusqlite::Result<RawTransition> {
+        Ok(RawTransition {
+            time: row.get(0)?,
+            from: row.get(1)?,
+            to: row.get(2)?,
+            reason: row.get(3)?,
+        })
+    }
+
+    fn decode(self) -> Result<Transition, String> {
+        Ok(Transition {
+            time: time_from_sql(self.time),
+            from: state_from_sql(self.from)?,
+            to: state_from_sql(self.to)?,
+            reason: self.reason,
+        })
+    }
+}
+
+/// Every monitor, sorted by name, in one read transaction (one consistent snapshot).
+pub(super) fn load_monitors(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<StoredMonitor>, StoreError> {
+    let sql = sql_error(path);
+    let data = data_error(path);
+    let tx = conn.unchecked_transaction().map_err(&sql)?;
+    struct RawMonitor {
+        id: i64,
+        name: String,
+        spec: String,
+        paused: bool,
+        registered_at: i64,
+        state: i64,
+        passes: i64,
+        fails: i64,
+        recovering: bool,
+        since: Option<i64>,
+        last_seq: i64,
+    }
+    let raw: Vec<RawMonitor> = tx
+        .prepare(
+            "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
+                    s.state, s.passes, s.fails, s.recovering, s.since, s.last_seq
+             FROM monitors m JOIN states s ON s.monitor_id = m.id
+             ORDER BY m.name",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| {
+                    Ok(RawMonitor {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        spec: row.get(2)?,
+                        paused: row.get(3)?,
+                        registered_at: row.get(4)?,
+                        state: row.get(5)?,
+                        passes: row.get(6)?,
+                        fails: row.get(7)?,
+                        recovering: row.get(8)?,
+                        since: row.get(9)?,
+                        last_seq: row.get(10)?,
+                    })
+                })?
+                .collect()
+        })
+        .map_err(&sql)?;
+    let mut last_check = tx
+        .prepare(&format!(
+            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.monitor_id = ?1 AND c.seq = ?2"
+        ))
+        .map_err(&sql)?;
+    let mut last_transition = tx
+        .prepare(&format!(
+            "SELECT {TRANSITION_COLUMNS} FROM transitions t
+             WHERE t.monitor_id = ?1 ORDER BY t.id DESC LIMIT 1"
+        ))
+        .map_err(&sql)?;
+    let mut monitors = Vec::with_capacity(raw.len());
+    for raw in raw {
+        let name = AppName::parse(&raw.name).map_err(|error| data(error.to_string()))?;
+        let spec: MonitorSpec = serde_json::from_str(&raw.spec)
+            .map_err(|error| data(format!("spec of {name}: {error}")))?;
+        let check = last_check
+            .query_row(params![raw.id, raw.last_seq], |row| RawCheck::read(row, 0))
+            .optional()
+            .map_err(&sql)?
+            .map(RawCheck::decode)
+            .transpose()
+            .map_err(&data)?;
+        let transition = last_transition
+            .query_row([raw.id], RawTransition::read)
+            .optional()
+            .map_err(&sql)?
+            .map(RawTransition::decode)
+            .transpose()
+            .map_err(&data)?;
+        monitors.push(StoredMonitor {
+            name,
+            spec,
+            paused: raw.paused,
+            registered_at: time_from_sql(raw.registered_at),
+            health: Health {
+                state: state_from_sql(raw.state).map_err(&data)?,
+                passes: count_from_sql(raw.passes).map_err(&data)?,
+                fails: count_from_sql(raw.fails).map_err(&data)?,
+                recovering: raw.recovering,
+            },
+            since: raw.since.map(time_from_sql),
+            last_check: check,
+            last_transition: transition,
+        });
+    }
+    drop(last_check);
+    drop(last_transition);
+    tx.finish().map_err(&sql)?;
+    Ok(monitors)
+}
+
+/// The newest `limit` checks of `name` among its newest `retention`, newest first.
+pub(super) fn log(
+    conn: &Connection,
+    path: &Path,
+    name: &AppName,
+    limit: usize,
+    retention: usize,
+) -> Result<Vec<LoggedCheck>, StoreError> {
+    let sql = sql_error(path);
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {CHECK_COLUMNS}
+             FROM monitors m
+             JOIN states s ON s.monitor_id = m.id
+             JOIN checks c ON c.monitor_id = m.id AND c.seq > s.last_seq - ?2
+             WHERE m.name = ?1
+             ORDER BY c.seq DESC
+             LIMIT ?3"
+        ))
+        .map_err(&sql)?;
+    let raw: Vec<RawCheck> = statement
+        .query_map(
+            params![name.as_str(), to_i64(retention), to_i64(limit)],
+            |row| RawCheck::read(row, 0),
+        )
+        .and_then(Iterator::collect)
+        .map_err(&sql)?;
+    raw.into_iter()
+        .map(RawCheck::decode)
+        .collect::<Result<_, _>>()
+        .map_err(data_error(path))
+}
+
+/// The newest `limit` transitions of `name`, newest first.
+pub(super) fn transitions(
+    conn: &Connection,
+    path: &Path,
+    name: &AppName,
+    limit: usize,
+) -> Result<Vec<Transition>, StoreError> {
+    let sql = sql_error(path);
+    let mut statement = conn
+        .prepare_cached(&format!(
+            "SELECT {TRANSITION_COLUMNS}
+             FROM monitors m JOIN transitions t ON t.monitor_id = m.id
+             WHERE m.name = ?1
+             ORDER BY t.id DESC
+             LIMIT ?2"
+        ))
+        .map_err(&sql)?;
+    let raw: Vec<RawTransition> = statement
+        .query_map(params![name.as_str(), to_i64(limit)], RawTransition::read)
+        .and_then(Iterator::collect)
+        .map_err(&sql)?;
+    raw.into_iter()
+        .map(RawTransition::decode)
+        .collect::<Result<_, _>>()
+        .map_err(data_error(path))
+}
+
+/// Pending mail due at `now`, the longest-waiting first.
+pub(super) fn due_mail(
+    conn: &Connection,
+    path: &Path,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Vec<QueuedMail>, StoreError> {
+    let sql = sql_error(path);
+    let data = data_error(path);
+    struct RawMail {
+        id: i64,
+        monitor: String,
+        recipients: String,
+        subject: String,
+        body: String,
+        message_id: String,
+        in_reply_to: Option<String>,
+        refs: String,
+        created_at: i64,
+        attempts: i64,
+        next_attempt_at: i64,
+        last_error: Option<String>,
+    }
+    let mut statement = conn
+        .prepare_cached(
+            "SELECT id, monitor, recipients, subject, body, message_id, in_reply_to, refs,
+                    created_at, attempts, next_attempt_at, last_error
+             FROM outbox
+             WHERE status = 'pending' AND next_attempt_at <= ?1
+             ORDER BY next_attempt_at, id
+             LIMIT ?2",
+        )
+        .map_err(&sql)?;
+    let raw: Vec<RawMail> = statement
+        .query_map(params![time_to_sql(now), to_i64(limit)], |row| {
+            Ok(RawMail {
+                id: row.get(0)?,
+                monitor: row.get(1)?,
+                recipients: row.get(2)?,
+                subject: row.get(3)?,
+                body: row.get(4)?,
+                message_id: row.get(5)?,
+                in_reply_to: row.get(6)?,
+                refs: row.get(7)?,
+                created_at: row.get(8)?,
+                attempts: row.get(9)?,
+                next_attempt_at: row.get(10)?,
+                last_error: row.get(11)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(&sql)?;
+    raw.into_iter()
+        .map(|raw| {
+            let list = |text: &str| {
+                serde_json::from_str::<Vec<String>>(text)
+                    .map_err(|error| data(format!("outbox {}: {error}", raw.id)))
+            };
+            Ok(QueuedMail {
+                id: raw.id,
+                mail: OutgoingMail {
+                    monitor: raw.monitor.clone(),
+                    recipients: list(&raw.recipients)?,
+                    subject: raw.subject.clone(),
+                    body: raw.body.clone(),
+                    message_id: raw.message_id.clone(),
+                    in_reply_to: raw.in_reply_to.clone(),
+                    references: list(&raw.refs)?,
+                    created_at: time_from_sql(raw.created_at),
+                },
+                attempts: count_from_sql(raw.attempts).map_err(&data)?,
+                next_attempt_at: time_from_sql(raw.next_attempt_at),
+                last_error: raw.last_error.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Mails not yet delivered, logged or given up.
+pub(super) fn pending_mail_count(conn: &Connection, path: &Path) -> Result<usize, StoreError> {
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")
+        .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
+        .map_err(sql_error(path))?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// A count or limit for SQL (saturating).
+pub(super) fn to_i64(value: usize) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for state in State::ALL {
+            assert_eq!(state_from_sql(state_to_sql(state)), Ok(state));
+        }
+        for outcome in Outcome::ALL {
+            assert_eq!(outcome_from_sql(outcome_to_sql(outcome)), Ok(outcome));
+        }
+        assert!(state_from_sql(9).is_err());
+        assert_eq!(
+            reason_from_sql(Reason::BodyTruncated.as_str().to_owned()),
+            Ok(Reason::BodyTruncated)
+        );
+        assert!(reason_from_sql("nonsense".to_owned()).is_err());
+    }
+
+    #[test]
+    fn times_keep_their_nanoseconds() {
+        let time = DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid");
+        assert_eq!(time_from_sql(time_to_sql(time)), time);
+        let far = DateTime::from_timestamp(100_000_000_000, 0).expect("valid");
+        assert_eq!(time_to_sql(far), i64::MAX, "saturates");
+    }
+}

@@ -1,0 +1,334 @@
+//! Opening the file: checks, pragmas, and the schema migrations.
+//!
+//! The schema version is `PRAGMA user_version`: [`MIGRATIONS`]`[i]` takes a database from version
+//! `i` to `i + 1`, each step in its own transaction. Steps are only ever appended; a released step
+//! is never edited.
+//!
+//! Times are stored as whole nanoseconds since the Unix epoch (UTC) in an `INTEGER`, which keeps
+//! every `DateTime<Utc>` exactly; states and outcomes as small integer codes (see `rows`); the
+//! monitor spec as JSON.
+
+use std::io::ErrorKind;
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::{BUSY_TIMEOUT, JOURNAL_SIZE_LIMIT, StoreError, WAL_AUTOCHECKPOINT_PAGES};
+
+/// `PRAGMA application_id` of a healthchecker database: "HCKR".
+pub(super) const APPLICATION_ID: i32 = 0x4843_4b52;
+
+/// Page cache of the writer connection, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
+
+/// The schema, one step per version.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    "
+    CREATE TABLE monitors (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        name          TEXT    NOT NULL UNIQUE,
+        spec          TEXT    NOT NULL,          -- MonitorSpec as JSON
+        paused        INTEGER NOT NULL,
+        registered_at INTEGER NOT NULL           -- ns since the epoch, UTC
+    ) STRICT;
+
+    -- The hot part of a monitor, written once per batch: small rows, few pages.
+    CREATE TABLE states (
+        monitor_id INTEGER PRIMARY KEY,          -- monitors.id
+        state      INTEGER NOT NULL,             -- 0 UNKNOWN, 1 HEALTHY, 2 DEGRADED, 3 UNHEALTHY
+        passes     INTEGER NOT NULL,
+        fails      INTEGER NOT NULL,
+        recovering INTEGER NOT NULL,
+        since      INTEGER,                      -- time of the last transition
+        last_seq   INTEGER NOT NULL              -- seq of the newest row in checks
+    ) STRICT;
+
+    -- The health-check log, clustered by monitor: one range per monitor, read newest first.
+    CREATE TABLE checks (
+        monitor_id  INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,            -- 1, 2, 3... per monitor
+        time        INTEGER NOT NULL,
+        outcome     INTEGER NOT NULL,            -- 0 pass, 1 warn, 2 fail
+        reason      TEXT    NOT NULL,            -- probe::Reason::as_str
+        http_status INTEGER,
+        latency_ns  INTEGER NOT NULL,
+        body        TEXT,                        -- JSON
+        detail      TEXT,
+        state       INTEGER NOT NULL,            -- the state after the check
+        PRIMARY KEY (monitor_id, seq)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE transitions (
+        id         INTEGER PRIMARY KEY,
+        monitor_id INTEGER NOT NULL,
+        time       INTEGER NOT NULL,
+        from_state INTEGER NOT NULL,
+        to_state   INTEGER NOT NULL,
+        reason     TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX transitions_by_monitor ON transitions (monitor_id, id);
+    CREATE INDEX transitions_by_time ON transitions (time);
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        monitor         TEXT    NOT NULL,
+        recipients      TEXT    NOT NULL,        -- JSON array
+        subject         TEXT    NOT NULL,
+        body            TEXT    NOT NULL,
+        message_id      TEXT    NOT NULL,
+        in_reply_to     TEXT,
+        refs            TEXT    NOT NULL,        -- JSON array: the References header
+        created_at      INTEGER NOT NULL,
+        status          TEXT    NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'delivered', 'logged', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        done_at         INTEGER                  -- when delivered, logged or given up
+    ) STRICT;
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE INDEX outbox_done ON outbox (done_at) WHERE done_at IS NOT NULL;
+    ",
+];
+
+/// The schema version this server writes.
+pub(super) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Opens the writer's connection: checks the file, migrates it, sets the pragmas.
+pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    check_access(path)?;
+    let conn = Connection::open(path).map_err(|error| classify(path, &error))?;
+    let sql = |error: rusqlite::Error| classify(path, &error);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+    // The first read of the header: a file that is not SQLite fails here, before anything is written.
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(sql)?;
+    if version > current_version() {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found: version,
+            supported: current_version(),
+        });
+    }
+    if version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
+            .map_err(sql)?;
+        if tables > 0 {
+            return Err(corrupt(
+                path,
+                "an SQLite database of another program: it has tables but no healthchecker schema",
+            ));
+        }
+        // Only possible before the first table exists.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql)?;
+    } else {
+        let id: i32 = conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .map_err(sql)?;
+        if id != APPLICATION_ID {
+            return Err(corrupt(
+                path,
+                &format!("an SQLite database of another program (application_id {id:#x})"),
+            ));
+        }
+        quick_check(&conn, path)?;
+    }
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Sqlite {
+            path: path.to_owned(),
+            reason: format!("cannot switch to WAL mode (journal_mode is {mode})"),
+        });
+    }
+    migrate(&conn, path, version)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sql)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(sql)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(sql)?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
+        .map_err(sql)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(sql)?;
+    // Recommended once for a long-lived connection: analyze what needs it, within limits.
+    conn.execute_batch("PRAGMA optimize = 0x10002")
+        .map_err(sql)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Opens a read connection on a database that [`open_writer`] has prepared.
+pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|error| classify(path, &error))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|error| classify(path, &error))?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(|error| classify(path, &error))?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+/// Says "permission denied" in plain words before SQLite says "unable to open database file".
+fn check_access(path: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => {
+            return Err(corrupt(path, "it is a folder, not a file"));
+        }
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(access(path, &error)),
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(|error| access(path, &error))
+}
+
+fn access(path: &Path, error: &std::io::Error) -> StoreError {
+    if error.kind() == ErrorKind::PermissionDenied {
+        StoreError::PermissionDenied {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        }
+    } else {
+        StoreError::Sqlite {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+fn corrupt(path: &Path, reason: &str) -> StoreError {
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// `PRAGMA quick_check`: the b-trees are well formed (it does not verify indexes against tables,
+/// which would read the whole file twice).
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mut statement = conn
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|error| classify(path, &error))?;
+    let problems = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|error| classify(path, &error))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        Ok(())
+    } else {
+        Err(corrupt(
+            path,
+            &format!("quick_check failed: {}", problems.join("; ")),
+        ))
+    }
+}
+
+/// Applies the migrations after `version`, each in its own transaction.
+fn migrate(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreError> {
+    let sql = |error: rusqlite::Error| classify(path, &error);
+    for (step, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction().map_err(sql)?;
+        tx.execute_batch(migration).map_err(sql)?;
+        if step == 0 {
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(sql)?;
+        }
+        tx.pragma_update(None, "user_version", step as i64 + 1)
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        tracing::info!(
+            "database {}: schema migrated to version {}",
+            path.display(),
+            step + 1
+        );
+    }
+    Ok(())
+}
+
+/// Turns an SQLite error into the [`StoreError`] that tells the user what to do.
+pub(super) fn classify(path: &Path, error: &rusqlite::Error) -> StoreError {
+    let reason = error.to_string();
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_owned(),
+            reason,
+        },
+        Some(ErrorCode::PermissionDenied | ErrorCode::ReadOnly | ErrorCode::CannotOpen) => {
+            StoreError::PermissionDenied {
+                path: path.to_owned(),
+                reason,
+            }
+        }
+        _ => StoreError::Sqlite {
+            path: path.to_owned(),
+            reason,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_create_the_schema_from_an_empty_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        std::fs::write(&path, b"").expect("empty file");
+        let conn = open_writer(&path).expect("opens");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, current_version());
+        let id: i32 = conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))
+            .expect("id");
+        assert_eq!(id, APPLICATION_ID);
+        let vacuum: i64 = conn
+            .pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+            .expect("auto_vacuum");
+        assert_eq!(vacuum, 2, "incremental");
+        let mut names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        names.retain(|name| !name.starts_with("sqlite_"));
+        assert_eq!(
+            names,
+            ["checks", "monitors", "outbox", "states", "transitions"]
+        );
+        drop(conn);
+        // Opening again runs no step twice.
+        open_writer(&path).expect("opens again");
+    }
+
+    #[test]
+    fn a_foreign_sqlite_database_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE songs (title TEXT)")
+            .expect("create");
+        drop(conn);
+        let error = open_writer(&path).expect_err("foreign");
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(error.to_string().contains("another program"), "{error}");
+    }
+}

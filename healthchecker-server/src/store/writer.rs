@@ -1,0 +1,1036 @@
+//! The writer thread: the one connection that writes, committing in batches.
+//!
+//! Callers push [`Op`]s into a [`Queue`] (a mutex-protected deque and a condition variable: a
+//! push is a few hundred nanoseconds and never waits for the disk). The thread takes everything
+//! queued at once, applies it in order in one transaction, writes each monitor's state row once,
+//! commits, and then answers the callers that wait. See the module documentation of `store` for
+//! the policy.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::rows::{latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64};
+use super::schema::classify;
+use super::{CheckWrite, OutgoingMail, Pruned, StoreError, StoreOptions, StoredMonitor};
+use crate::health::{Health, Transition};
+use crate::registry::AppName;
+
+/// Longest a recorded check waits before its batch commits.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(200);
+
+/// Queued checks that make the writer commit at once, without waiting for [`BATCH_WINDOW`].
+pub const BATCH_MAX: usize = 4096;
+
+/// Most checks waiting in the queue; beyond it the oldest lose their log row (not their state).
+pub const QUEUE_CAP: usize = 50_000;
+
+/// Transitions kept per monitor for checks whose log row was dropped (a monitor flapping at every
+/// check while the writer is stalled); beyond it the oldest are dropped too.
+const DROPPED_TRANSITIONS_CAP: usize = 64;
+
+/// How often the writer prunes, optimizes and gives free pages back.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Where a caller waits for the answer.
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// One thing for the writer to do, in the order the calls were made.
+pub(super) enum Op {
+    Check(CheckWrite),
+    Save(Box<StoredMonitor>, Reply<()>),
+    Delete(AppName, Reply<bool>),
+    Pause(AppName, bool, Reply<bool>),
+    Flush(Reply<()>),
+    Prune(DateTime<Utc>, Reply<Pruned>),
+    Enqueue(Box<OutgoingMail>, Reply<i64>),
+    Mail(i64, MailUpdate, Reply<bool>),
+    /// Commit what came before, fold the WAL in, stop. `None` when the last handle was dropped.
+    Close(Option<Reply<()>>),
+}
+
+/// What happened to a mail.
+pub(super) enum MailUpdate {
+    Delivered {
+        at: DateTime<Utc>,
+    },
+    Logged {
+        at: DateTime<Utc>,
+    },
+    Retry {
+        next_attempt_at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        at: DateTime<Utc>,
+        error: String,
+    },
+}
+
+/// What is left of checks whose log rows were dropped because the queue was full: the latest
+/// health of the monitor and the transitions, so no state is lost.
+struct Dropped {
+    /// Order of the newest dropped check among all queued operations.
+    seq: u64,
+    health: Health,
+    transitions: Vec<Transition>,
+}
+
+/// The queue between the callers and the writer thread.
+pub(super) struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    dropped_total: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Operations with their order number.
+    ops: VecDeque<(u64, Op)>,
+    next_seq: u64,
+    /// `Op::Check`s in `ops`.
+    checks: usize,
+    /// When the oldest queued check arrived.
+    first_check_at: Option<Instant>,
+    /// Someone waits for an answer: commit now.
+    urgent: bool,
+    /// A close was queued: accept nothing more.
+    closing: bool,
+    dropped: HashMap<AppName, Dropped>,
+    dropped_rows: u64,
+    dropped_transitions: u64,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a check; never blocks on the disk, never fails.
+    pub(super) fn record(&self, write: CheckWrite) {
+        let mut pending = self.lock();
+        if pending.closing {
+            return;
+        }
+        if pending.checks >= QUEUE_CAP {
+            pending.drop_oldest_check();
+            self.dropped_total.fetch_add(1, Ordering::Relaxed);
+        }
+        let seq = pending.next_seq;
+        pending.next_seq += 1;
+        pending.ops.push_back((seq, Op::Check(write)));
+        pending.checks += 1;
+        // Wake the writer only when it has something new to time, or must not wait any longer.
+        let wake = pending.first_check_at.is_none() || pending.checks == BATCH_MAX;
+        if pending.first_check_at.is_none() {
+            pending.first_check_at = Some(Instant::now());
+        }
+        drop(pending);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Queues an operation that someone waits for; false when the store is closing.
+    pub(super) fn push(&self, op: Op) -> bool {
+        let mut pending = self.lock();
+        if pending.closing {
+            return false;
+        }
+        if matches!(op, Op::Close(_)) {
+            pending.closing = true;
+        }
+        let seq = pending.next_seq;
+        pending.next_seq += 1;
+        pending.ops.push_back((seq, op));
+        pending.urgent = true;
+        drop(pending);
+        self.wake.notify_one();
+        true
+    }
+
+    /// The last handle is gone: commit what is queued and stop.
+    pub(super) fn shut_down(&self) {
+        let _ = self.push(Op::Close(None));
+    }
+
+    pub(super) fn is_closing(&self) -> bool {
+        self.lock().closing
+    }
+
+    pub(super) fn dropped_checks(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a batch is due (or `deadline` passes), then takes everything queued.
+    fn take(&self, deadline: Instant) -> Batch {
+        let mut pending = self.lock();
+        loop {
+            let now = Instant::now();
+            let due = pending.urgent
+                || pending.checks >= BATCH_MAX
+                || pending
+                    .first_check_at
+                    .is_some_and(|first| now >= first + BATCH_WINDOW);
+            if due || now >= deadline {
+                break;
+            }
+            let until = pending
+                .first_check_at
+                .map_or(deadline, |first| (first + BATCH_WINDOW).min(deadline));
+            pending = self
+                .wake
+                .wait_timeout(pending, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let mut dropped: Vec<(AppName, Dropped)> = pending.dropped.drain().collect();
+        dropped.sort_by_key(|(_, dropped)| dropped.seq);
+        let batch = Batch {
+            ops: std::mem::take(&mut pending.ops),
+            dropped,
+            dropped_rows: std::mem::take(&mut pending.dropped_rows),
+            dropped_transitions: std::mem::take(&mut pending.dropped_transitions),
+        };
+        pending.checks = 0;
+        pending.first_check_at = None;
+        pending.urgent = false;
+        batch
+    }
+}
+
+impl Pending {
+    /// The queue is full: the oldest queued check gives up its log row; its health and transition
+    /// are kept (merged per monitor) and still written, in order, with the next batch.
+    fn drop_oldest_check(&mut self) {
+        let Some(index) = self
+            .ops
+            .iter()
+            .position(|(_, op)| matches!(op, Op::Check(_)))
+        else {
+            return;
+        };
+        let Some((seq, Op::Check(write))) = self.ops.remove(index) else {
+            return;
+        };
+        self.checks -= 1;
+        self.dropped_rows += 1;
+        if self.checks == 0 {
+            self.first_check_at = None;
+        }
+        let transitions = write.transition.into_iter();
+        match self.dropped.entry(write.name) {
+            Entry::Occupied(mut entry) => {
+                let dropped = entry.get_mut();
+                dropped.seq = seq;
+                dropped.health = write.health;
+                dropped.transitions.extend(transitions);
+                let excess = dropped
+                    .transitions
+                    .len()
+                    .saturating_sub(DROPPED_TRANSITIONS_CAP);
+                dropped.transitions.drain(..excess);
+                self.dropped_transitions += excess as u64;
+            }
+            Entry::Vacant(entry) => {
+                entry.insert(Dropped {
+                    seq,
+                    health: write.health,
+                    transitions: transitions.collect(),
+                });
+            }
+        }
+    }
+}
+
+/// What the writer took from the queue.
+struct Batch {
+    ops: VecDeque<(u64, Op)>,
+    /// Sorted by `seq`.
+    dropped: Vec<(AppName, Dropped)>,
+    dropped_rows: u64,
+    dropped_transitions: u64,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.dropped.is_empty()
+    }
+
+    /// Whether someone waits for this batch to be durable.
+    fn needs_sync(&self) -> bool {
+        self.ops.iter().any(|(_, op)| !matches!(op, Op::Check(_)))
+    }
+}
+
+/// Starts the writer thread on `conn`.
+pub(super) fn spawn(
+    conn: Connection,
+    path: PathBuf,
+    options: StoreOptions,
+) -> Result<Arc<Queue>, StoreError> {
+    let monitors = load_slots(&conn, &path)?;
+    let queue = Arc::new(Queue {
+        pending: Mutex::new(Pending::default()),
+        wake: Condvar::new(),
+        dropped_total: AtomicU64::new(0),
+    });
+    let writer = Writer {
+        conn,
+        trim_step: trim_step(options.log_retention),
+        path: path.clone(),
+        options,
+        monitors,
+        sync_full: false,
+    };
+    let thread_queue = Arc::clone(&queue);
+    std::thread::Builder::new()
+        .name("hc-store-writer".to_owned())
+        .spawn(move || writer.run(&thread_queue))
+        .map_err(|error| StoreError::Sqlite {
+            path,
+            reason: format!("cannot start the writer thread: {error}"),
+        })?;
+    Ok(queue)
+}
+
+/// Every how many checks of a monitor the log rows beyond the retention are deleted.
+fn trim_step(log_retention: usize) -> i64 {
+    to_i64((log_retention / 10).clamp(1, 1000))
+}
+
+/// What the writer knows of a monitor.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: i64,
+    /// Sequence number of the newest log row.
+    last_seq: i64,
+}
+
+fn load_slots(conn: &Connection, path: &Path) -> Result<HashMap<AppName, Slot>, StoreError> {
+    let sql = |error: rusqlite::Error| classify(path, &error);
+    let mut statement = conn
+        .prepare(
+            "SELECT m.name, m.id, s.last_seq FROM monitors m JOIN states s ON s.monitor_id = m.id",
+        )
+        .map_err(sql)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                Slot {
+                    id: row.get(1)?,
+                    last_seq: row.get(2)?,
+                },
+            ))
+        })
+        .map_err(sql)?;
+    let mut slots = HashMap::new();
+    for row in rows {
+        let (name, slot) = row.map_err(sql)?;
+        let name = AppName::parse(&name).map_err(|error| StoreError::Data {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        })?;
+        slots.insert(name, slot);
+    }
+    Ok(slots)
+}
+
+/// The state row of a monitor as of the newest write in the batch.
+#[derive(Clone, Copy)]
+struct StateRow {
+    health: Health,
+    /// Time of the newest transition in the batch, if any.
+    since: Option<i64>,
+    last_seq: i64,
+}
+
+/// An answer to send once the batch is committed (or failed).
+type Answer = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
+fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Answer {
+    Box::new(move |outcome: Result<(), &StoreError>| {
+        let _ = reply.send(match outcome {
+            Ok(()) => Ok(value),
+            Err(error) => Err(copy_error(error)),
+        });
+    })
+}
+
+/// A batch failure, once for every caller that waited on it.
+fn copy_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Corrupt { path, reason } => StoreError::Corrupt {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::PermissionDenied { path, reason } => StoreError::PermissionDenied {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::Data { path, reason } => StoreError::Data {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::TooNew {
+            path,
+            found,
+            supported,
+        } => StoreError::TooNew {
+            path: path.clone(),
+            found: *found,
+            supported: *supported,
+        },
+        StoreError::Closed { path } => StoreError::Closed { path: path.clone() },
+        StoreError::Sqlite { path, reason } => StoreError::Sqlite {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::CreateDir { path, source } => StoreError::Sqlite {
+            path: path.clone(),
+            reason: source.to_string(),
+        },
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    path: PathBuf,
+    options: StoreOptions,
+    trim_step: i64,
+    monitors: HashMap<AppName, Slot>,
+    /// `synchronous` is FULL right now (else NORMAL).
+    sync_full: bool,
+}
+
+/// What applying a batch produced, before the commit.
+#[derive(Default)]
+struct Applied {
+    answers: Vec<Answer>,
+    close: Option<Option<Reply<()>>>,
+    ignored: u64,
+    rows: u64,
+}
+
+impl Writer {
+    fn run(mut self, queue: &Queue) {
+        let mut next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+        loop {
+            let batch = queue.take(next_maintenance);
+            if batch.dropped_rows > 0 {
+                tracing::warn!(
+                    "database {}: the writer fell behind; {} check log rows dropped (the states \
+                     of their monitors are kept), {} in all",
+                    self.path.display(),
+                    batch.dropped_rows,
+                    queue.dropped_checks()
+                );
+            }
+            if batch.dropped_transitions > 0 {
+                tracing::warn!(
+                    "database {}: {} transitions dropped while the writer fell behind",
+                    self.path.display(),
+                    batch.dropped_transitions
+                );
+            }
+            let close = if batch.is_empty() {
+                None
+            } else {
+                self.commit(batch)
+            };
+            if let Some((reply, failed)) = close {
+                let result = match failed {
+                    Some(error) => {
+                        let _ = self.finish();
+                        Err(error)
+                    }
+                    None => self.finish(),
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+                return;
+            }
+            if Instant::now() >= next_maintenance {
+                self.maintain();
+                next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+            }
+        }
+    }
+
+    /// Applies and commits one batch, then answers. Returns the close request, if the batch held
+    /// one, with the batch's error.
+    #[allow(clippy::type_complexity)]
+    fn commit(&mut self, batch: Batch) -> Option<(Option<Reply<()>>, Option<StoreError>)> {
+        let started = Instant::now();
+        let mut applied = Applied::default();
+        let result = self.apply(batch, &mut applied);
+        if let Err(error) = &result {
+            tracing::error!(
+                "database {}: a batch of {} check log rows and {} waiting calls was not saved: {error}",
+                self.path.display(),
+                applied.rows,
+                applied.answers.len()
+            );
+            // The transaction was rolled back: forget what it changed in memory too.
+            match load_slots(&self.conn, &self.path) {
+                Ok(monitors) => self.monitors = monitors,
+                Err(error) => tracing::error!("{error}"),
+            }
+        } else {
+            tracing::trace!(
+                rows = applied.rows,
+                ignored = applied.ignored,
+                calls = applied.answers.len(),
+                "batch committed in {:?}",
+                started.elapsed()
+            );
+        }
+        let outcome = result.as_ref().map(|_| ());
+        for answer in applied.answers {
+            answer(outcome);
+        }
+        let failed = result.err();
+        applied.close.map(|reply| (reply, failed))
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |error| classify(&self.path, &error)
+    }
+
+    fn apply(&mut self, batch: Batch, applied: &mut Applied) -> Result<(), StoreError> {
+        let sync_full = batch.needs_sync();
+        if sync_full != self.sync_full {
+            let level = if sync_full { "FULL" } else { "NORMAL" };
+            self.conn
+                .pragma_update(None, "synchronous", level)
+                .map_err(self.sql())?;
+            self.sync_full = sync_full;
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| classify(&self.path, &error))?;
+        let mut apply = Apply {
+            conn: &tx,
+            path: &self.path,
+            options: &self.options,
+            trim_step: self.trim_step,
+            monitors: &mut self.monitors,
+            states: HashMap::new(),
+        };
+        let mut dropped = batch.dropped.into_iter().peekable();
+        for (seq, op) in batch.ops {
+            while let Some((name, lost)) = dropped.next_if(|(_, lost)| lost.seq < seq) {
+                apply.dropped(&name, lost)?;
+            }
+            apply.op(op, applied)?;
+        }
+        for (name, lost) in dropped {
+            apply.dropped(&name, lost)?;
+        }
+        apply.write_states()?;
+        tx.commit().map_err(|error| classify(&self.path, &error))
+    }
+
+    /// Hourly: prune by age, let SQLite refresh its statistics, give free pages back.
+    fn maintain(&mut self) {
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|error| classify(&self.path, &error))?;
+            let pruned = prune(&tx, &self.path, self.options.retention, Utc::now())?;
+            tx.commit().map_err(|error| classify(&self.path, &error))?;
+            self.conn
+                .execute_batch("PRAGMA optimize")
+                .map_err(self.sql())?;
+            let pages: i64 = self
+                .conn
+                .pragma_query_value(None, "page_count", |row| row.get(0))
+                .map_err(self.sql())?;
+            let free: i64 = self
+                .conn
+                .pragma_query_value(None, "freelist_count", |row| row.get(0))
+                .map_err(self.sql())?;
+            if free > 0 && free * 4 > pages {
+                self.conn
+                    .execute_batch("PRAGMA incremental_vacuum")
+                    .map_err(self.sql())?;
+                tracing::info!(
+                    "database {}: gave {free} free pages back to the file system",
+                    self.path.display()
+                );
+            }
+            Ok::<_, StoreError>(pruned)
+        })();
+        match result {
+            Ok(pruned) => tracing::debug!(
+                "database {}: pruned {} transitions and {} mails",
+                self.path.display(),
+                pruned.transitions,
+                pruned.mail
+            ),
+            Err(error) => tracing::warn!("maintenance failed: {error}"),
+        }
+    }
+
+    /// The store closes: fold the WAL into the main file so it stands alone (a copy is a backup).
+    fn finish(self) -> Result<(), StoreError> {
+        let sql = |error: rusqlite::Error| classify(&self.path, &error);
+        self.conn.execute_batch("PRAGMA optimize").map_err(sql)?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(sql)?;
+        self.conn.close().map_err(|(_, error)| sql(error))
+    }
+}
+
+/// Applying one batch inside its transaction.
+struct Apply<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+    options: &'a StoreOptions,
+    trim_step: i64,
+    monitors: &'a mut HashMap<AppName, Slot>,
+    /// Latest state per monitor id, written once at the end.
+    states: HashMap<i64, StateRow>,
+}
+
+impl Apply<'_> {
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        |error| classify(self.path, &error)
+    }
+
+    fn op(&mut self, op: Op, applied: &mut Applied) -> Result<(), StoreError> {
+        match op {
+            Op::Check(write) => {
+                if self.check(write)? {
+                    applied.rows += 1;
+                } else {
+                    applied.ignored += 1;
+                }
+            }
+            Op::Save(monitor, reply) => {
+                self.save(&monitor)?;
+                applied.answers.push(answer(reply, ()));
+            }
+            Op::Delete(name, reply) => {
+                let found = self.delete(&name)?;
+                applied.answers.push(answer(reply, found));
+            }
+            Op::Pause(name, paused, reply) => {
+                let found = match self.monitors.get(&name) {
+                    Some(slot) => {
+                        self.conn
+                            .prepare_cached("UPDATE monitors SET paused = ?2 WHERE id = ?1")
+                            .and_then(|mut statement| statement.execute(params![slot.id, paused]))
+                            .map_err(self.sql())?;
+                        true
+                    }
+                    None => false,
+                };
+                applied.answers.push(answer(reply, found));
+            }
+            Op::Flush(reply) => applied.answers.push(answer(reply, ())),
+            Op::Prune(now, reply) => {
+                let pruned = prune(self.conn, self.path, self.options.retention, now)?;
+                applied.answers.push(answer(reply, pruned));
+            }
+            Op::Enqueue(mail, reply) => {
+                let id = self.enqueue(&mail)?;
+                applied.answers.push(answer(reply, id));
+            }
+            Op::Mail(id, update, reply) => {
+                let found = self.mail(id, update)?;
+                applied.answers.push(answer(reply, found));
+            }
+            Op::Close(reply) => applied.close = Some(reply),
+        }
+        Ok(())
+    }
+
+    /// One check: its log row, its transition, its monitor's state. False for an unknown monitor.
+    fn check(&mut self, write: CheckWrite) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get_mut(&write.name) else {
+            return Ok(false);
+        };
+        slot.last_seq += 1;
+        let slot = *slot;
+        let record = &write.check.record;
+        let body = record.body.as_ref().map(serde_json::Value::to_string);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO checks (monitor_id, seq, time, outcome, reason, http_status, latency_ns,
+                                     body, detail, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    slot.id,
+                    slot.last_seq,
+                    time_to_sql(record.time),
+                    outcome_to_sql(record.outcome),
+                    record.reason.as_str(),
+                    record.http_status,
+                    latency_to_sql(record.latency),
+                    body,
+                    record.detail,
+                    state_to_sql(write.check.state),
+                ])
+            })
+            .map_err(self.sql())?;
+        if slot.last_seq % self.trim_step == 0 {
+            let keep_after = slot.last_seq - to_i64(self.options.log_retention);
+            if keep_after > 0 {
+                self.conn
+                    .prepare_cached("DELETE FROM checks WHERE monitor_id = ?1 AND seq <= ?2")
+                    .and_then(|mut statement| statement.execute(params![slot.id, keep_after]))
+                    .map_err(self.sql())?;
+            }
+        }
+        let since = match &write.transition {
+            Some(transition) => Some(self.transition(slot.id, transition)?),
+            None => None,
+        };
+        self.set_state(slot, write.health, since);
+        Ok(true)
+    }
+
+    /// The remains of checks whose log rows were dropped: their transitions and latest health.
+    fn dropped(&mut self, name: &AppName, lost: Dropped) -> Result<(), StoreError> {
+        let Some(&slot) = self.monitors.get(name) else {
+            return Ok(());
+        };
+        let mut since = None;
+        for transition in &lost.transitions {
+            since = Some(self.transition(slot.id, transition)?);
+        }
+        self.set_state(slot, lost.health, since);
+        Ok(())
+    }
+
+    fn set_state(&mut self, slot: Slot, health: Health, since: Option<i64>) {
+        let row = self.states.entry(slot.id).or_insert(StateRow {
+            health,
+            since: None,
+            last_seq: slot.last_seq,
+        });
+        row.health = health;
+        row.since = since.or(row.since);
+        row.last_seq = slot.last_seq;
+    }
+
+    /// Inserts a transition; returns its time as stored.
+    fn transition(&mut self, id: i64, transition: &Transition) -> Result<i64, StoreError> {
+        let time = time_to_sql(transition.time);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO transitions (monitor_id, time, from_state, to_state, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    id,
+                    time,
+                    state_to_sql(transition.from),
+                    state_to_sql(transition.to),
+                    transition.reason,
+                ])
+            })
+            .map_err(self.sql())?;
+        Ok(time)
+    }
+
+    fn save(&mut self, monitor: &StoredMonitor) -> Result<(), StoreError> {
+        let spec = serde_json::to_string(&monitor.spec).map_err(|error| StoreError::Data {
+            path: self.path.to_owned(),
+            reason: format!("spec of {}: {error}", monitor.name),
+        })?;
+        let registered_at = time_to_sql(monitor.registered_at);
+        if let Some(slot) = self.monitors.get(&monitor.name) {
+            self.conn
+                .prepare_cached(
+                    "UPDATE monitors SET spec = ?2, paused = ?3, registered_at = ?4 WHERE id = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![slot.id, spec, monitor.paused, registered_at])
+                })
+                .map_err(self.sql())?;
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO monitors (name, spec, paused, registered_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    monitor.name.as_str(),
+                    spec,
+                    monitor.paused,
+                    registered_at
+                ])
+            })
+            .map_err(self.sql())?;
+        let id = self.conn.last_insert_rowid();
+        let health = monitor.health;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO states (monitor_id, state, passes, fails, recovering, since, last_seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    id,
+                    state_to_sql(health.state),
+                    health.passes,
+                    health.fails,
+                    health.recovering,
+                    monitor.since.map(time_to_sql),
+                ])
+            })
+            .map_err(self.sql())?;
+        self.monitors
+            .insert(monitor.name.clone(), Slot { id, last_seq: 0 });
+        Ok(())
+    }
+
+    fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.remove(name) else {
+            return Ok(false);
+        };
+        self.states.remove(&slot.id);
+        for sql in [
+            "DELETE FROM checks WHERE monitor_id = ?1",
+            "DELETE FROM transitions WHERE monitor_id = ?1",
+            "DELETE FROM states WHERE monitor_id = ?1",
+            "DELETE FROM monitors WHERE id = ?1",
+        ] {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.execute([slot.id]))
+                .map_err(self.sql())?;
+        }
+        Ok(true)
+    }
+
+    fn enqueue(&mut self, mail: &OutgoingMail) -> Result<i64, StoreError> {
+        let json = |list: &Vec<String>| serde_json::Value::from(list.clone()).to_string();
+        let created_at = time_to_sql(mail.created_at);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (monitor, recipients, subject, body, message_id, in_reply_to,
+                                     refs, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    mail.monitor,
+                    json(&mail.recipients),
+                    mail.subject,
+                    mail.body,
+                    mail.message_id,
+                    mail.in_reply_to,
+                    json(&mail.references),
+                    created_at,
+                ])
+            })
+            .map_err(self.sql())?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn mail(&mut self, id: i64, update: MailUpdate) -> Result<bool, StoreError> {
+        let changed = match update {
+            MailUpdate::Delivered { at } => self.finish_mail(id, "delivered", at, None),
+            MailUpdate::Logged { at } => self.finish_mail(id, "logged", at, None),
+            MailUpdate::Failed { at, error } => self.finish_mail(id, "failed", at, Some(&error)),
+            MailUpdate::Retry {
+                next_attempt_at,
+                error,
+            } => self
+                .conn
+                .prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                     WHERE id = ?1 AND status = 'pending'",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![id, time_to_sql(next_attempt_at), error])
+                }),
+        }
+        .map_err(self.sql())?;
+        Ok(changed > 0)
+    }
+
+    fn finish_mail(
+        &self,
+        id: i64,
+        status: &str,
+        at: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> rusqlite::Result<usize> {
+        // A failure is one more attempt; a delivery or a logged mail is not a failed attempt.
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET status = ?2, done_at = ?3,
+                        attempts = attempts + (?4 IS NOT NULL),
+                        last_error = coalesce(?4, last_error)
+                 WHERE id = ?1 AND status = 'pending'",
+            )?
+            .execute(params![id, status, time_to_sql(at), error])
+    }
+
+    /// Writes each monitor's state row once, as of its newest write in the batch.
+    fn write_states(&mut self) -> Result<(), StoreError> {
+        if self.states.is_empty() {
+            return Ok(());
+        }
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "UPDATE states SET state = ?2, passes = ?3, fails = ?4, recovering = ?5,
+                        since = coalesce(?6, since), last_seq = ?7
+                 WHERE monitor_id = ?1",
+            )
+            .map_err(|error| classify(self.path, &error))?;
+        for (id, row) in self.states.drain() {
+            statement
+                .execute(params![
+                    id,
+                    state_to_sql(row.health.state),
+                    row.health.passes,
+                    row.health.fails,
+                    row.health.recovering,
+                    row.since,
+                    row.last_seq,
+                ])
+                .map_err(|error| classify(self.path, &error))?;
+        }
+        Ok(())
+    }
+}
+
+/// Deletes transitions and finished mail older than `now - retention`.
+fn prune(
+    conn: &Connection,
+    path: &Path,
+    retention: Duration,
+    now: DateTime<Utc>,
+) -> Result<Pruned, StoreError> {
+    let retention = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+    let cutoff = time_to_sql(
+        now.checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    );
+    let sql = |error: rusqlite::Error| classify(path, &error);
+    let transitions = conn
+        .prepare_cached("DELETE FROM transitions WHERE time < ?1")
+        .and_then(|mut statement| statement.execute([cutoff]))
+        .map_err(sql)?;
+    let mail = conn
+        .prepare_cached("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?1")
+        .and_then(|mut statement| statement.execute([cutoff]))
+        .map_err(sql)?;
+    Ok(Pruned { transitions, mail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::{Outcome, State};
+    use crate::probe::{CheckRecord, Reason};
+    use crate::store::LoggedCheck;
+
+    fn write(name: &str, n: u32, transition: bool) -> CheckWrite {
+        let time = DateTime::from_timestamp(1_700_000_000 + i64::from(n), 0).expect("valid");
+        CheckWrite {
+            name: AppName::parse(name).expect("name"),
+            check: LoggedCheck {
+                record: CheckRecord {
+                    time,
+                    outcome: Outcome::Fail,
+                    reason: Reason::Timeout,
+                    http_status: None,
+                    latency: Duration::from_secs(5),
+                    body: None,
+                    detail: Some(format!("{n}")),
+                },
+                state: State::Degraded,
+            },
+            health: Health {
+                state: State::Degraded,
+                passes: 0,
+                fails: n,
+                recovering: false,
+            },
+            transition: transition.then(|| Transition {
+                time,
+                from: State::Healthy,
+                to: State::Degraded,
+                reason: format!("t{n}"),
+            }),
+        }
+    }
+
+    fn queue() -> Queue {
+        Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            dropped_total: AtomicU64::new(0),
+        }
+    }
+
+    /// A full queue drops the oldest log rows, keeps the latest health and every transition of
+    /// each monitor, and stays at its cap.
+    #[test]
+    fn a_full_queue_keeps_states_and_transitions() {
+        let queue = queue();
+        queue.record(write("a", 0, true));
+        for n in 1..=QUEUE_CAP as u32 {
+            queue.record(write("b", n, false));
+        }
+        // "a" was the oldest: its row went, its health and transition stay.
+        queue.record(write("b", QUEUE_CAP as u32 + 1, true));
+        assert_eq!(queue.dropped_checks(), 2);
+        let pending = queue.lock();
+        assert_eq!(pending.checks, QUEUE_CAP);
+        let a = &pending.dropped[&AppName::parse("a").expect("name")];
+        assert_eq!(a.health.fails, 0);
+        assert_eq!(a.transitions.len(), 1);
+        let b = &pending.dropped[&AppName::parse("b").expect("name")];
+        assert_eq!(b.health.fails, 1, "the latest dropped check of b");
+        assert_eq!(b.seq, 1);
+        drop(pending);
+        let batch = queue.take(Instant::now());
+        assert_eq!(batch.dropped.len(), 2);
+        assert!(batch.dropped[0].1.seq < batch.dropped[1].1.seq, "sorted");
+        assert_eq!(batch.dropped_rows, 2);
+    }
+
+    #[test]
+    fn closing_refuses_new_work() {
+        let queue = queue();
+        let (reply, _answer) = oneshot::channel();
+        assert!(queue.push(Op::Close(Some(reply))));
+        assert!(queue.is_closing());
+        let (reply, _answer) = oneshot::channel();
+        assert!(!queue.push(Op::Flush(reply)));
+        queue.record(write("a", 1, false));
+        assert_eq!(queue.lock().checks, 0);
+    }
+
+    #[test]
+    fn trim_step_is_a_tenth_within_bounds() {
+        assert_eq!(trim_step(10), 1);
+        assert_eq!(trim_step(1000), 100);
+        assert_eq!(trim_step(100_000), 1000);
+        assert_eq!(trim_step(0), 1);
+    }
+}

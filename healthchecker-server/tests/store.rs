@@ -1,0 +1,1031 @@
+//! The store on real files: migrations, round trips, bounds, restarts, a kill -9 in the middle of
+//! writing, damaged files, the outbox. Every test works in its own temporary folder.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use healthchecker_server::health::{Health, Outcome, State, Transition};
+use healthchecker_server::probe::{CheckRecord, Reason};
+use healthchecker_server::registry::{AppName, MonitorSpec, Registration};
+use healthchecker_server::store::{
+    CheckWrite, FILE_NAME, LoggedCheck, OutgoingMail, Store, StoreError, StoreOptions,
+    StoredMonitor,
+};
+
+fn name(text: &str) -> AppName {
+    AppName::parse(text).expect("valid name")
+}
+
+fn spec(port: u16) -> MonitorSpec {
+    Registration {
+        url: Some(format!("http://192.168.1.20:{port}")),
+        email: Some(healthchecker_server::registry::Emails::Many(vec![
+            "me@example.com".into(),
+            "ops@example.com".into(),
+        ])),
+        interval: Some(10),
+        timeout: Some(3),
+        unhealthy: Some(3),
+        healthy: Some(4),
+        path: Some("/api/health?full=1".into()),
+    }
+    .validate()
+    .expect("valid spec")
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_700_000_000 + seconds, 123_456_789)
+        .single()
+        .expect("valid time")
+}
+
+fn monitor(text: &str) -> StoredMonitor {
+    StoredMonitor {
+        name: name(text),
+        spec: spec(9090),
+        paused: false,
+        registered_at: at(0),
+        health: Health::default(),
+        since: None,
+        last_check: None,
+        last_transition: None,
+    }
+}
+
+/// Check number `n` of `app`: a pass with a JSON body, or (every third) a failure without one.
+fn check(app: &str, n: u32) -> CheckWrite {
+    let pass = !n.is_multiple_of(3);
+    let record = CheckRecord {
+        time: at(i64::from(n) * 10),
+        outcome: if pass { Outcome::Pass } else { Outcome::Fail },
+        reason: if pass { Reason::Ok } else { Reason::Timeout },
+        http_status: pass.then_some(200),
+        latency: Duration::from_nanos(1_234_567 + u64::from(n)),
+        body: pass.then(|| serde_json::json!({"status": "pass", "n": n, "version": "1.2"})),
+        detail: Some(format!("check {n}")),
+    };
+    let state = if pass {
+        State::Healthy
+    } else {
+        State::Degraded
+    };
+    CheckWrite {
+        name: name(app),
+        check: LoggedCheck { record, state },
+        health: Health {
+            state,
+            passes: u32::from(pass),
+            fails: u32::from(!pass),
+            recovering: false,
+        },
+        transition: n.is_multiple_of(3).then(|| Transition {
+            time: at(i64::from(n) * 10),
+            from: State::Healthy,
+            to: State::Degraded,
+            reason: format!("timeout: check {n}"),
+        }),
+    }
+}
+
+fn detail(check: &LoggedCheck) -> &str {
+    check.record.detail.as_deref().unwrap_or_default()
+}
+
+fn options(log_retention: usize) -> StoreOptions {
+    StoreOptions {
+        log_retention,
+        ..StoreOptions::default()
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn sqlite(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(FILE_NAME)).expect("open with rusqlite")
+}
+
+#[tokio::test]
+async fn a_missing_folder_gets_a_new_migrated_database() {
+    let dir = temp_dir();
+    let data = dir.path().join("a/b/data");
+    let store = Store::open(&data, StoreOptions::default()).expect("opens");
+    assert_eq!(store.path(), data.join(FILE_NAME));
+    assert!(store.load_monitors().expect("loads").is_empty());
+    store.close().await.expect("closes");
+    let conn = sqlite(&data);
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 1);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .expect("mode");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn every_field_round_trips_through_a_restart() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    let mut saved = monitor("media-center");
+    saved.paused = true;
+    saved.health = Health {
+        state: State::Unhealthy,
+        passes: 0,
+        fails: 7,
+        recovering: true,
+    };
+    saved.since = Some(at(-50));
+    store.save_monitor(&saved).await.expect("saves");
+    store
+        .save_monitor(&monitor("another"))
+        .await
+        .expect("saves");
+
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(
+        loaded,
+        vec![monitor("another"), saved.clone()],
+        "sorted by name"
+    );
+
+    let first = check("media-center", 3);
+    let second = check("media-center", 4);
+    store.record(first.clone());
+    store.record(second.clone());
+    store.flush().await.expect("flushes");
+    let expected = StoredMonitor {
+        health: second.health,
+        since: first.transition.as_ref().map(|transition| transition.time),
+        last_check: Some(second.check.clone()),
+        last_transition: first.transition.clone(),
+        ..saved.clone()
+    };
+    assert_eq!(store.load_monitors().expect("loads")[1], expected);
+    store.close().await.expect("closes");
+
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(loaded[1], expected);
+    let log = store.log(&name("media-center"), 10).await.expect("log");
+    assert_eq!(log, vec![second.check, first.check]);
+    let transitions = store
+        .transitions(&name("media-center"), 10)
+        .await
+        .expect("transitions");
+    assert_eq!(transitions, vec![first.transition.expect("a transition")]);
+}
+
+#[tokio::test]
+async fn saving_again_replaces_the_registration_and_keeps_the_history() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    for n in 1..=6 {
+        store.record(check("app", n));
+    }
+    store.flush().await.expect("flushes");
+    let before = store.load_monitors().expect("loads").remove(0);
+
+    let mut changed = monitor("app");
+    changed.spec = spec(8080);
+    changed.registered_at = at(1000);
+    changed.health = Health::default(); // not written over the kept state
+    store.save_monitor(&changed).await.expect("saves");
+    let after = store.load_monitors().expect("loads").remove(0);
+    assert_eq!(after.spec, spec(8080));
+    assert_eq!(after.registered_at, at(1000));
+    assert_eq!(after.health, before.health);
+    assert_eq!(after.last_check, before.last_check);
+    assert_eq!(store.log(&name("app"), 100).await.expect("log").len(), 6);
+    assert_eq!(
+        store.transitions(&name("app"), 100).await.expect("t").len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn pausing_and_deleting() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    assert!(store.set_paused(&name("app"), true).await.expect("pauses"));
+    assert!(store.load_monitors().expect("loads")[0].paused);
+    assert!(
+        store
+            .set_paused(&name("app"), false)
+            .await
+            .expect("resumes")
+    );
+    assert!(!store.load_monitors().expect("loads")[0].paused);
+    assert!(
+        !store
+            .set_paused(&name("nope"), true)
+            .await
+            .expect("unknown")
+    );
+
+    for n in 1..=9 {
+        store.record(check("app", n));
+    }
+    store.flush().await.expect("flushes");
+    assert!(store.delete_monitor(&name("app")).await.expect("deletes"));
+    assert!(!store.delete_monitor(&name("app")).await.expect("gone"));
+    assert!(store.load_monitors().expect("loads").is_empty());
+    assert!(store.log(&name("app"), 100).await.expect("log").is_empty());
+
+    // The same name registered again starts with an empty history.
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    assert!(store.log(&name("app"), 100).await.expect("log").is_empty());
+    assert!(
+        store
+            .transitions(&name("app"), 100)
+            .await
+            .expect("t")
+            .is_empty()
+    );
+    let conn = sqlite(dir.path());
+    let rows: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM checks) + (SELECT count(*) FROM transitions)",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(
+        rows, 0,
+        "the old log and transitions are gone from the file"
+    );
+}
+
+#[tokio::test]
+async fn many_records_then_flush_read_newest_first() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    for app in ["a", "b", "c"] {
+        store.save_monitor(&monitor(app)).await.expect("saves");
+    }
+    for n in 1..=500 {
+        for app in ["a", "b", "c"] {
+            store.record(check(app, n));
+        }
+    }
+    store.flush().await.expect("flushes");
+    let log = store.log(&name("b"), 20).await.expect("log");
+    let details: Vec<&str> = log.iter().map(detail).collect();
+    let expected: Vec<String> = (481..=500).rev().map(|n| format!("check {n}")).collect();
+    assert_eq!(details, expected);
+    let monitors = store.load_monitors().expect("loads");
+    assert!(
+        monitors
+            .iter()
+            .all(|m| m.last_check.as_ref().map(detail) == Some("check 500"))
+    );
+    let transitions = store.transitions(&name("c"), 5).await.expect("t");
+    assert_eq!(transitions.len(), 5);
+    assert_eq!(transitions[0].reason, "timeout: check 498");
+    assert_eq!(transitions[4].reason, "timeout: check 486");
+}
+
+#[tokio::test]
+async fn the_log_is_bounded_per_monitor() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), options(100)).expect("opens");
+    store.save_monitor(&monitor("busy")).await.expect("saves");
+    store.save_monitor(&monitor("quiet")).await.expect("saves");
+    for n in 1..=257 {
+        store.record(check("busy", n));
+    }
+    store.record(check("quiet", 1));
+    store.flush().await.expect("flushes");
+    let log = store.log(&name("busy"), 1000).await.expect("log");
+    assert_eq!(log.len(), 100, "at most log_retention");
+    assert_eq!(detail(&log[0]), "check 257");
+    assert_eq!(detail(&log[99]), "check 158");
+    assert_eq!(store.log(&name("quiet"), 1000).await.expect("log").len(), 1);
+    let conn = sqlite(dir.path());
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM checks", [], |row| row.get(0))
+        .expect("count");
+    assert!(
+        (101..=111).contains(&rows),
+        "old rows are deleted in steps of a tenth: {rows}"
+    );
+    drop(store);
+
+    // A smaller retention applies at once to what is read, and to the file from the next step.
+    let store = Store::open(dir.path(), options(10)).expect("reopens");
+    assert_eq!(store.log(&name("busy"), 1000).await.expect("log").len(), 10);
+    store.record(check("busy", 258));
+    store.record(check("busy", 259));
+    store.record(check("busy", 260));
+    store.flush().await.expect("flushes");
+    let rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM checks c JOIN monitors m ON m.id = c.monitor_id WHERE m.name = 'busy'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(rows, 10);
+}
+
+#[tokio::test]
+async fn writes_for_unknown_monitors_are_ignored() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    store.save_monitor(&monitor("known")).await.expect("saves");
+    store.record(check("ghost", 1));
+    store.record(check("known", 1));
+    store.record(check("ghost", 2));
+    store.flush().await.expect("flushes");
+    assert_eq!(store.load_monitors().expect("loads").len(), 1);
+    assert!(store.log(&name("ghost"), 10).await.expect("log").is_empty());
+    assert_eq!(store.log(&name("known"), 10).await.expect("log").len(), 1);
+    // Deleted, then written to: ignored too.
+    store.delete_monitor(&name("known")).await.expect("deletes");
+    store.record(check("known", 2));
+    store.flush().await.expect("flushes");
+    store.save_monitor(&monitor("ghost")).await.expect("saves");
+    assert!(store.log(&name("ghost"), 10).await.expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn a_closed_store_refuses_calls_and_a_dropped_one_still_commits() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    store.record(check("app", 1));
+    let clone = store.clone();
+    store.close().await.expect("closes");
+    clone.record(check("app", 2)); // dropped, no panic
+    for error in [
+        clone.flush().await.expect_err("closed"),
+        clone.save_monitor(&monitor("x")).await.expect_err("closed"),
+        clone.log(&name("app"), 1).await.expect_err("closed"),
+        clone.load_monitors().expect_err("closed"),
+        clone.close().await.expect_err("closed"),
+    ] {
+        assert!(matches!(error, StoreError::Closed { .. }), "{error}");
+        assert!(error.to_string().contains(FILE_NAME), "{error}");
+    }
+    drop((store, clone));
+    // close() folded the WAL into the file: it stands alone.
+    let wal = dir.path().join(format!("{FILE_NAME}-wal"));
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |meta| meta.len() == 0),
+        "WAL left over"
+    );
+
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
+    assert_eq!(store.log(&name("app"), 10).await.expect("log").len(), 1);
+    // Dropping the last handle without close() commits what was recorded.
+    store.record(check("app", 2));
+    drop(store);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
+        if store.log(&name("app"), 10).await.expect("log").len() == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dropped store's write never arrived"
+        );
+        drop(store);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_reads_while_writing() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 1..=2000 {
+                store.record(check("app", n));
+                if n % 100 == 0 {
+                    store.flush().await.expect("flushes");
+                }
+            }
+        })
+    };
+    let mut reads = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        reads.push(tokio::spawn(async move {
+            let mut last = 0;
+            for _ in 0..50 {
+                let log = store.log(&name("app"), 5).await.expect("log");
+                let newest = log.first().map_or(0, |check| {
+                    detail(check)
+                        .trim_start_matches("check ")
+                        .parse::<u32>()
+                        .expect("number")
+                });
+                assert!(newest >= last, "reads never go back in time");
+                last = newest;
+            }
+        }));
+    }
+    writer.await.expect("writer");
+    for read in reads {
+        read.await.expect("reader");
+    }
+    assert_eq!(
+        store.log(&name("app"), 1).await.expect("log")[0]
+            .record
+            .detail
+            .as_deref(),
+        Some("check 2000")
+    );
+}
+
+#[tokio::test]
+async fn old_transitions_are_pruned() {
+    let dir = temp_dir();
+    let store = Store::open(
+        dir.path(),
+        StoreOptions {
+            log_retention: 1000,
+            retention: Duration::from_secs(24 * 3600),
+        },
+    )
+    .expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    for n in [3, 6, 9] {
+        store.record(check("app", n));
+    }
+    // check n happens at at(10 n): keep what is younger than a day before at(75).
+    let pruned = store
+        .prune(at(75) + chrono::Duration::days(1))
+        .await
+        .expect("prunes");
+    assert_eq!(pruned.transitions, 2);
+    let left = store.transitions(&name("app"), 10).await.expect("t");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].reason, "timeout: check 9");
+    assert_eq!(
+        store.log(&name("app"), 10).await.expect("log").len(),
+        3,
+        "the log is not pruned by age"
+    );
+}
+
+fn mail(n: u32) -> OutgoingMail {
+    OutgoingMail {
+        monitor: "media-center".into(),
+        recipients: vec!["me@example.com".into(), "ops@example.com".into()],
+        subject: format!("[healthchecker] media-center is UNHEALTHY ({n})"),
+        body: "line one\nline two\n".into(),
+        message_id: format!("<{n}@healthchecker.local>"),
+        in_reply_to: (n > 1).then(|| "<1@healthchecker.local>".to_owned()),
+        references: (1..n)
+            .map(|i| format!("<{i}@healthchecker.local>"))
+            .collect(),
+        created_at: at(i64::from(n)),
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_keeps_mail_until_it_is_done() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    let first = store.enqueue_mail(&mail(1)).await.expect("enqueues");
+    let second = store.enqueue_mail(&mail(2)).await.expect("enqueues");
+    let third = store.enqueue_mail(&mail(3)).await.expect("enqueues");
+    assert_eq!(store.pending_mail_count().await.expect("count"), 3);
+    assert!(
+        store.due_mail(at(0), 10).await.expect("due").is_empty(),
+        "not due before it was queued"
+    );
+    let due = store.due_mail(at(10), 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [first, second, third]
+    );
+    assert_eq!(due[1].mail, mail(2));
+    assert_eq!((due[1].attempts, due[1].last_error.as_deref()), (0, None));
+    assert_eq!(
+        store.due_mail(at(10), 1).await.expect("due").len(),
+        1,
+        "limit"
+    );
+
+    // The relay is down: try again later.
+    assert!(
+        store
+            .mark_mail_retry(first, at(100), "connection refused")
+            .await
+            .expect("retry")
+    );
+    assert!(
+        store
+            .mark_mail_retry(first, at(200), "connection refused again")
+            .await
+            .expect("retry")
+    );
+    let due = store.due_mail(at(150), 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [second, third]
+    );
+    store.close().await.expect("closes");
+
+    // A restart keeps all of it.
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
+    let due = store.due_mail(at(200), 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|m| m.id).collect::<Vec<_>>(),
+        [second, third, first]
+    );
+    assert_eq!(due[2].attempts, 2);
+    assert_eq!(
+        due[2].last_error.as_deref(),
+        Some("connection refused again")
+    );
+    assert_eq!(due[2].next_attempt_at, at(200));
+
+    assert!(
+        store
+            .mark_mail_delivered(first, at(201))
+            .await
+            .expect("delivered")
+    );
+    assert!(
+        !store
+            .mark_mail_delivered(first, at(202))
+            .await
+            .expect("not twice")
+    );
+    assert!(
+        !store
+            .mark_mail_retry(first, at(300), "late")
+            .await
+            .expect("not pending")
+    );
+    assert!(
+        store
+            .mark_mail_logged(second, at(201))
+            .await
+            .expect("logged")
+    );
+    assert!(
+        store
+            .mark_mail_failed(third, at(201), "550 no such user")
+            .await
+            .expect("failed")
+    );
+    assert!(
+        !store
+            .mark_mail_delivered(999, at(201))
+            .await
+            .expect("unknown")
+    );
+    assert_eq!(store.pending_mail_count().await.expect("count"), 0);
+    assert!(
+        store
+            .due_mail(at(10_000), 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
+    store.close().await.expect("closes");
+
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
+    assert!(
+        store
+            .due_mail(at(10_000), 10)
+            .await
+            .expect("due")
+            .is_empty(),
+        "delivered mail is never due again"
+    );
+    let conn = sqlite(dir.path());
+    let statuses: Vec<(String, i64)> = conn
+        .prepare("SELECT status, attempts FROM outbox ORDER BY id")
+        .expect("prepare")
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        statuses,
+        [
+            ("delivered".into(), 2),
+            ("logged".into(), 0),
+            ("failed".into(), 1)
+        ]
+    );
+    // Finished mail goes after the retention; nothing pending ever does.
+    let fourth = store.enqueue_mail(&mail(4)).await.expect("enqueues");
+    let pruned = store
+        .prune(at(201) + chrono::Duration::days(91))
+        .await
+        .expect("prunes");
+    assert_eq!(pruned.mail, 3);
+    let due = store.due_mail(at(10_000), 10).await.expect("due");
+    assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [fourth]);
+    assert!(fourth > third, "ids are never reused");
+}
+
+#[test]
+fn a_damaged_file_stops_the_start_and_is_left_untouched() {
+    let dir = temp_dir();
+    let path = dir.path().join(FILE_NAME);
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&path, &garbage).expect("write garbage");
+    let error = Store::open(dir.path(), StoreOptions::default()).expect_err("garbage");
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("restore it from a backup"), "{message}");
+    assert!(message.contains("move it away"), "{message}");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        garbage,
+        "left untouched"
+    );
+}
+
+#[tokio::test]
+async fn a_database_with_damaged_pages_fails_its_check() {
+    let dir = temp_dir();
+    // No trimming, so no free pages: every page scribbled over is in use.
+    let store = Store::open(dir.path(), options(100_000)).expect("opens");
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    for n in 1..=3000 {
+        store.record(check("app", n));
+    }
+    store.close().await.expect("closes");
+    drop(store);
+    let path = dir.path().join(FILE_NAME);
+    let mut bytes = std::fs::read(&path).expect("read");
+    assert!(bytes.len() > 40 * 4096, "several pages: {}", bytes.len());
+    // Scribble over pages in the middle of the log, as a bad disk would.
+    for byte in &mut bytes[20 * 4096..24 * 4096] {
+        *byte = 0x5a;
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    let error = Store::open(dir.path(), StoreOptions::default()).expect_err("damaged");
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert_eq!(std::fs::read(&path).expect("read"), bytes, "left untouched");
+}
+
+#[test]
+fn a_database_from_a_newer_server_is_refused() {
+    let dir = temp_dir();
+    drop(Store::open(dir.path(), StoreOptions::default()).expect("opens"));
+    sqlite(dir.path())
+        .pragma_update(None, "user_version", 99)
+        .expect("set version");
+    let error = Store::open(dir.path(), StoreOptions::default()).expect_err("too new");
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            StoreError::TooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains(FILE_NAME) && message.contains("schema version 99"),
+        "{message}"
+    );
+    assert!(
+        message.contains("run a newer healthchecker-server"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir();
+    drop(Store::open(dir.path(), StoreOptions::default()).expect("opens"));
+    let path = dir.path().join(FILE_NAME);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    if std::fs::File::open(&path).is_ok() {
+        eprintln!(
+            "skipped: running with the power to read any file (root), so permissions cannot be tested"
+        );
+        return;
+    }
+    let error = Store::open(dir.path(), StoreOptions::default()).expect_err("unreadable");
+    let message = error.to_string();
+    assert!(
+        matches!(error, StoreError::PermissionDenied { .. }),
+        "{message}"
+    );
+    assert!(message.contains(&path.display().to_string()), "{message}");
+}
+
+#[test]
+fn a_data_dir_that_cannot_be_created_is_named() {
+    let dir = temp_dir();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let error = Store::open(&file.join("data"), StoreOptions::default()).expect_err("not a folder");
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::CreateDir { .. }), "{message}");
+    assert!(message.contains("a-file/data"), "{message}");
+}
+
+/// Set by [`a_kill_9_loses_nothing_acknowledged`] for its child process: the data folder.
+const CHILD_DIR: &str = "HEALTHCHECKER_TEST_STORE_CHILD_DIR";
+
+/// The child of [`a_kill_9_loses_nothing_acknowledged`]: registers a monitor a round and records a
+/// check for every monitor each round, printing what was acknowledged, until it is killed. Does
+/// nothing when run on its own.
+#[test]
+#[ignore = "the child process of a_kill_9_loses_nothing_acknowledged"]
+fn child_writer() {
+    let Some(dir) = std::env::var_os(CHILD_DIR) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = Store::open(Path::new(&dir), options(100_000)).expect("opens");
+        for round in 0..5000u32 {
+            let app = format!("app-{round}");
+            store.save_monitor(&monitor(&app)).await.expect("saves");
+            println!("ack saved {round}");
+            for i in 0..=round {
+                store.record(check(&format!("app-{i}"), round - i + 1));
+            }
+            if round % 5 == 4 {
+                store.flush().await.expect("flushes");
+                println!("ack flushed {round}");
+            }
+        }
+    });
+}
+
+/// kill -9 in the middle of writing: the file opens, every acknowledged registration is there, and
+/// every check recorded before the last acknowledged flush is in the log, in order, without gaps.
+#[tokio::test]
+async fn a_kill_9_loses_nothing_acknowledged() {
+    let dir = temp_dir();
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "child_writer",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DIR, dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("child starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Let it get well into its stride, then kill it without warning.
+    // libtest may print on the same line before our first line: look for the marker anywhere.
+    let acks = |lines: &[String], what: &str| -> Vec<u32> {
+        let marker = format!("ack {what} ");
+        lines
+            .iter()
+            .filter_map(|line| line.split_once(&marker))
+            .map(|(_, round)| round.trim().parse().expect("round"))
+            .collect()
+    };
+    while acks(&lines, "flushed").len() < 12 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match lines_rx.recv_timeout(wait) {
+            Ok(line) => lines.push(line),
+            Err(error) => panic!("the child stopped talking ({error}); got {lines:?}"),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(fastrand::u64(0..30)));
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("reaped");
+    assert!(!status.success(), "killed, not finished: {status}");
+    reader.join().expect("reader");
+    lines.extend(lines_rx.try_iter());
+
+    let saved = acks(&lines, "saved");
+    assert_eq!(saved, (0..saved.len() as u32).collect::<Vec<_>>());
+    let last_flushed = *acks(&lines, "flushed").last().expect("flushed");
+
+    let store = Store::open(dir.path(), options(100_000)).expect("the killed store opens");
+    let monitors = store.load_monitors().expect("loads");
+    for round in &saved {
+        let app = format!("app-{round}");
+        assert!(
+            monitors.iter().any(|m| m.name.as_str() == app),
+            "{app} was acknowledged but is gone"
+        );
+    }
+    for i in 0..=last_flushed {
+        let app = format!("app-{i}");
+        let log = store.log(&name(&app), 100_000).await.expect("log");
+        // Monitor i got check 1 in round i, check n in round i + n - 1.
+        let flushed = last_flushed - i + 1;
+        assert!(
+            log.len() >= flushed as usize,
+            "{app}: {} < {flushed}",
+            log.len()
+        );
+        for (k, entry) in log.iter().rev().enumerate() {
+            assert_eq!(
+                detail(entry),
+                format!("check {}", k + 1),
+                "{app}: in order, no gaps"
+            );
+        }
+    }
+    println!(
+        "killed after {} registrations acknowledged, last flush at round {last_flushed}; {} monitors in the file",
+        saved.len(),
+        monitors.len()
+    );
+}
+
+/// CPU time of this process and of the store's writer thread, from /proc (Linux), in seconds.
+fn cpu_seconds() -> (f64, f64) {
+    fn ticks(stat: &str) -> f64 {
+        // After the ")" of the command name: state is field 3, utime 14 and stime 15.
+        let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: f64 = fields.get(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
+        let stime: f64 = fields.get(12).and_then(|f| f.parse().ok()).unwrap_or(0.0);
+        (utime + stime) / 100.0
+    }
+    let process = ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+    let mut writer = 0.0;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() == "hc-store-writer" {
+            writer += ticks(&std::fs::read_to_string(task.path().join("stat")).unwrap_or_default());
+        }
+    }
+    (process, writer)
+}
+
+fn folder_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+/// Records `per_monitor` checks for each of `apps`, `chunk` at a time with a flush in between (so
+/// the queue never overflows). Returns the wall time.
+async fn fill(store: &Store, apps: &[String], first: u32, per_monitor: u32) -> Duration {
+    let started = Instant::now();
+    for n in first..first + per_monitor {
+        for app in apps {
+            store.record(check(app, n));
+        }
+        store.flush().await.expect("flushes");
+    }
+    started.elapsed()
+}
+
+/// The figures for DESIGN.md's performance targets: run with
+/// `cargo test --release -p healthchecker-server --test store -- --ignored measure --nocapture`.
+/// `HC_BENCH_MONITORS` (default 10000) and `HC_BENCH_SECONDS` (default 20) change the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run it by hand with --release"]
+async fn measure_write_cost_and_size() {
+    let env = |key: &str, default: u32| {
+        std::env::var(key)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    };
+    let monitors = env("HC_BENCH_MONITORS", 10_000);
+    let seconds = env("HC_BENCH_SECONDS", 20);
+
+    // Size: 1,000 monitors with full logs of 1,000 checks.
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), options(1000)).expect("opens");
+    let apps: Vec<String> = (0..1000).map(|i| format!("app-{i:05}")).collect();
+    futures_util::future::try_join_all(apps.iter().map(|app| {
+        let store = store.clone();
+        let app = app.clone();
+        async move { store.save_monitor(&monitor(&app)).await }
+    }))
+    .await
+    .expect("saves");
+    let wall = fill(&store, &apps, 1, 1000).await;
+    store.close().await.expect("closes");
+    let size = folder_size(dir.path());
+    println!(
+        "size: 1,000 monitors x 1,000 checks (2/3 with a 45-byte JSON body): {:.1} MB on disk \
+         ({:.0} bytes per check); filled at {:.0} checks/s",
+        size as f64 / 1e6,
+        size as f64 / 1e6,
+        1e6 / wall.as_secs_f64()
+    );
+    drop(dir);
+
+    // Cost: `monitors` monitors, full logs, then 2,000 checks a second.
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), options(1000)).expect("opens");
+    let apps: Vec<String> = (0..monitors).map(|i| format!("app-{i:06}")).collect();
+    futures_util::future::try_join_all(apps.iter().map(|app| {
+        let store = store.clone();
+        let app = app.clone();
+        async move { store.save_monitor(&monitor(&app)).await }
+    }))
+    .await
+    .expect("saves");
+    let prefill = env("HC_BENCH_PREFILL", 1000);
+    let started = Instant::now();
+    let (cpu_before, writer_before) = cpu_seconds();
+    fill(&store, &apps, 1, prefill).await;
+    let (cpu_after, writer_after) = cpu_seconds();
+    let rows = f64::from(monitors) * f64::from(prefill);
+    println!(
+        "prefill: {rows} checks in {:.1} s = {:.0} checks/s unpaced; CPU {:.1} us/check ({:.1} in the writer)",
+        started.elapsed().as_secs_f64(),
+        rows / started.elapsed().as_secs_f64(),
+        (cpu_after - cpu_before) * 1e6 / rows,
+        (writer_after - writer_before) * 1e6 / rows,
+    );
+    println!(
+        "database with full logs: {:.1} MB",
+        folder_size(dir.path()) as f64 / 1e6
+    );
+
+    let rate = 2000u32;
+    let tick = Duration::from_millis(10);
+    let per_tick = (rate / 100) as usize;
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut next = 0usize;
+    let mut n = prefill + 1;
+    let mut in_record = Duration::ZERO;
+    let total = (rate * seconds) as usize;
+    let (cpu_before, writer_before) = cpu_seconds();
+    let started = Instant::now();
+    let mut recorded = 0usize;
+    while recorded < total {
+        interval.tick().await;
+        for _ in 0..per_tick {
+            let write = check(&apps[next], n);
+            let call = Instant::now();
+            store.record(write);
+            in_record += call.elapsed();
+            recorded += 1;
+            next += 1;
+            if next == apps.len() {
+                next = 0;
+                n += 1;
+            }
+        }
+    }
+    store.flush().await.expect("flushes");
+    let wall = started.elapsed();
+    let (cpu_after, writer_after) = cpu_seconds();
+    let process = (cpu_after - cpu_before) * 1e6 / total as f64;
+    let writer = (writer_after - writer_before) * 1e6 / total as f64;
+    println!(
+        "paced: {total} checks at {rate}/s over {monitors} monitors in {:.1} s wall: CPU {process:.1} us/check \
+         in all (test loop included), {writer:.1} us/check in the writer thread, {:.2} us/check inside record(); \
+         {:.3} of a core for storage; {} log rows dropped",
+        wall.as_secs_f64(),
+        in_record.as_secs_f64() * 1e6 / total as f64,
+        writer * f64::from(rate) / 1e6,
+        store.dropped_checks()
+    );
+    store.close().await.expect("closes");
+    println!(
+        "database after close: {:.1} MB",
+        folder_size(dir.path()) as f64 / 1e6
+    );
+}
