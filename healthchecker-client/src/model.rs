@@ -39,6 +39,33 @@ pub enum MonitorState {
     Other,
 }
 
+impl MonitorState {
+    /// The name the server uses: `UNKNOWN`, `HEALTHY`, `DEGRADED`, `UNHEALTHY` (`OTHER` for a
+    /// state this client does not know).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(healthchecker_client::MonitorState::Healthy.as_str(), "HEALTHY");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorState::Unknown => "UNKNOWN",
+            MonitorState::Healthy => "HEALTHY",
+            MonitorState::Degraded => "DEGRADED",
+            MonitorState::Unhealthy => "UNHEALTHY",
+            MonitorState::Other => "OTHER",
+        }
+    }
+}
+
+impl std::fmt::Display for MonitorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The outcome of one check.
 ///
 /// # Examples
@@ -63,6 +90,31 @@ pub enum CheckOutcome {
     /// An outcome this client version does not know.
     #[serde(other)]
     Other,
+}
+
+impl CheckOutcome {
+    /// `pass`, `warn`, `fail` (`other` for an outcome this client does not know).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(healthchecker_client::CheckOutcome::Warn.as_str(), "warn");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckOutcome::Pass => "pass",
+            CheckOutcome::Warn => "warn",
+            CheckOutcome::Fail => "fail",
+            CheckOutcome::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One check of an app, as kept in the server's health-check log.
