@@ -16,6 +16,7 @@
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
+//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
 //!   across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
@@ -24,6 +25,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod discovery;
 pub mod health;
 pub mod probe;
 pub mod registry;

@@ -1,0 +1,899 @@
+//! Discovery over mDNS / DNS-SD: advertising this server on the LAN, and finding servers on it.
+//!
+//! * [`Advertiser`] announces the server as `healthchecker on <hostname>` under [`SERVICE_TYPE`],
+//!   with the real HTTP port in the SRV record and `version`, `api` and `auth` in the TXT record.
+//!   It is started once the listener is bound and shut down (goodbye packets) on a clean stop.
+//! * [`Browser`], [`browse`] and [`find_first`] look for servers, for the `discover`, `list` and
+//!   `log` subcommands (and for the tests).
+//!
+//! The mDNS packets and the responder itself are [`mdns_sd`]'s; this module only decides what is
+//! advertised, where, and how it is read back.
+//!
+//! # Network interfaces
+//!
+//! An mDNS daemon joins the multicast group on every interface that is up the moment it starts,
+//! before any interface selection applies. So a [`ServiceDaemon`] is only ever created when mDNS
+//! is wanted: `--no-mdns` must not call anything here.
+//!
+//! The service is registered without addresses and with `addr_auto`, so that each interface
+//! announces its own address, and `mdns_sd` adds and withdraws addresses by itself when they
+//! change (it re-reads the interfaces every [`mdns_sd::IP_CHECK_INTERVAL_IN_SECS_DEFAULT`] seconds
+//! and announces the service on an interface that gains an address).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mdns_sd::{DaemonEvent, IfKind, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo};
+use tokio::sync::mpsc;
+
+/// The DNS-SD service type of a healthchecker server.
+pub const SERVICE_TYPE: &str = "_healthchecker._tcp.local.";
+
+/// The path of the JSON API, advertised in the TXT record as `api`.
+pub const API_PATH: &str = "/api/v1";
+
+/// How long [`Advertiser::shutdown`] waits, at most, for the goodbyes to go out and the daemon
+/// to stop.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Events a [`Browser`] may hold before the reader takes them; more than enough for one LAN.
+const EVENT_CAPACITY: usize = 256;
+
+/// A DNS label (the instance name is one) is at most 63 bytes long (RFC 1035).
+const MAX_LABEL_BYTES: usize = 63;
+
+/// An mDNS failure of our own: the server logs it and keeps serving without discovery.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// The mDNS daemon could not be started.
+    #[error("cannot start the mDNS daemon: {0}")]
+    Daemon(#[source] mdns_sd::Error),
+    /// The daemon refused a command (it stopped, or its queue is full).
+    #[error("the mDNS daemon refused to {action}: {source}")]
+    Command {
+        /// What was asked, e.g. `register "healthchecker on pi"`.
+        action: String,
+        /// Why not.
+        #[source]
+        source: mdns_sd::Error,
+    },
+    /// The service record could not be built from these options.
+    #[error("cannot advertise {instance:?} on port {port}: {source}")]
+    Service {
+        /// The instance name.
+        instance: String,
+        /// The port.
+        port: u16,
+        /// Why not.
+        #[source]
+        source: mdns_sd::Error,
+    },
+    /// No healthchecker server answered in time.
+    #[error("no healthchecker server answered over mDNS within {} ms", .0.as_millis())]
+    NotFound(Duration),
+}
+
+/// What the server advertises, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertiseOptions {
+    /// Instance name, normally `healthchecker on <hostname>` ([`crate::server::service_name`]).
+    pub instance: String,
+    /// The port the HTTP API really listens on (never 0).
+    pub port: u16,
+    /// Interface names to advertise on; empty means every non-loopback interface (and, if this
+    /// machine has none, whatever it has, loopback included). `lo` may be named explicitly.
+    pub interfaces: Vec<String>,
+    /// Whether changes need a bearer token: advertised as `auth=token` (else `auth=none`).
+    pub auth_token: bool,
+}
+
+impl AdvertiseOptions {
+    /// Options for a server on `port`, under the default instance name, on the default
+    /// interfaces, without a token.
+    pub fn new(port: u16) -> Self {
+        Self {
+            instance: crate::server::service_name(),
+            port,
+            interfaces: Vec::new(),
+            auth_token: false,
+        }
+    }
+
+    /// The TXT record: `version`, `api` and `auth`.
+    fn txt(&self) -> [(&'static str, &'static str); 3] {
+        [
+            ("version", crate::VERSION),
+            ("api", API_PATH),
+            ("auth", if self.auth_token { "token" } else { "none" }),
+        ]
+    }
+}
+
+/// Which interfaces the daemon uses, decided once from the options and the interfaces present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum InterfacePlan {
+    /// Every interface, loopback included: the default when there is nothing but loopback.
+    Everything,
+    /// Every interface but loopback, including those that come up later: the default.
+    NonLoopback,
+    /// Only these, by name (they may come up later).
+    Only(Vec<String>),
+}
+
+impl fmt::Display for InterfacePlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InterfacePlan::Everything => f.write_str("every interface, loopback included"),
+            InterfacePlan::NonLoopback => f.write_str("every non-loopback interface"),
+            InterfacePlan::Only(names) => write!(f, "interfaces {}", names.join(", ")),
+        }
+    }
+}
+
+/// One interface of this machine, as far as the plan cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PresentInterface {
+    name: String,
+    loopback: bool,
+}
+
+/// Decides which interfaces to use: a pure function of what was asked and what is there.
+///
+/// Returns the plan and the warnings to log. A named interface that is not there now is kept
+/// (it may come up later: the daemon looks again every few seconds) but warned about, since it
+/// is more often a typo.
+fn plan_interfaces(
+    requested: &[String],
+    present: &[PresentInterface],
+) -> (InterfacePlan, Vec<String>) {
+    let mut warnings = Vec::new();
+    let present_names = || {
+        let mut names: Vec<&str> = present.iter().map(|i| i.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    if requested.is_empty() {
+        if present.iter().any(|i| !i.loopback) {
+            return (InterfacePlan::NonLoopback, warnings);
+        }
+        warnings.push(format!(
+            "no non-loopback network interface is up; advertising over mDNS on what there is \
+             ({}), and on any interface that comes up later",
+            present_names()
+        ));
+        return (InterfacePlan::Everything, warnings);
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in requested {
+        let name = name.trim();
+        if name.is_empty() || names.iter().any(|n| n == name) {
+            continue;
+        }
+        if !present.iter().any(|i| i.name == name) {
+            warnings.push(format!(
+                "mDNS interface {name:?} has no address now (interfaces with one: {}); it is \
+                 used if it comes up",
+                present_names()
+            ));
+        }
+        names.push(name.to_owned());
+    }
+    if names.is_empty() {
+        return plan_interfaces(&[], present);
+    }
+    (InterfacePlan::Only(names), warnings)
+}
+
+/// The interfaces of this machine that hold an address.
+fn present_interfaces() -> Vec<PresentInterface> {
+    match if_addrs::get_if_addrs() {
+        Ok(list) => list
+            .into_iter()
+            .map(|i| PresentInterface {
+                loopback: i.is_loopback(),
+                name: i.name,
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!("cannot list the network interfaces: {error}");
+            Vec::new()
+        }
+    }
+}
+
+/// Applies `plan` to `daemon`. Selections apply in order and the last match wins.
+fn apply_plan(daemon: &ServiceDaemon, plan: &InterfacePlan) -> Result<(), DiscoveryError> {
+    let refused = |source| DiscoveryError::Command {
+        action: format!("select {plan}"),
+        source,
+    };
+    match plan {
+        InterfacePlan::Everything => Ok(()),
+        InterfacePlan::NonLoopback => daemon
+            .disable_interface(vec![IfKind::LoopbackV4, IfKind::LoopbackV6])
+            .map_err(refused),
+        InterfacePlan::Only(names) => {
+            daemon.disable_interface(IfKind::All).map_err(refused)?;
+            daemon
+                .enable_interface(names.iter().map(IfKind::from).collect::<Vec<_>>())
+                .map_err(refused)
+        }
+    }
+}
+
+/// The mDNS host name of this machine: its first host-name label, made DNS-safe, in `.local.`.
+fn mdns_host_name() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_default();
+    host_label_to_mdns(&host)
+}
+
+fn host_label_to_mdns(host: &str) -> String {
+    let label: String = host
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(MAX_LABEL_BYTES)
+        .collect();
+    let label = label.trim_matches('-');
+    if label.is_empty() {
+        "healthchecker.local.".to_owned()
+    } else {
+        format!("{label}.local.")
+    }
+}
+
+/// `name` cut to one DNS label (63 bytes), on a character boundary.
+fn fit_label(name: &str) -> &str {
+    if name.len() <= MAX_LABEL_BYTES {
+        return name;
+    }
+    let mut end = MAX_LABEL_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// The server's presence on the LAN over mDNS, from [`Advertiser::start`] to
+/// [`Advertiser::shutdown`].
+///
+/// Dropping it without `shutdown` still stops the daemon (which says goodbye once), but does not
+/// wait for it.
+pub struct Advertiser {
+    daemon: Option<ServiceDaemon>,
+    fullname: String,
+    instance: String,
+    port: u16,
+}
+
+impl fmt::Debug for Advertiser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Advertiser")
+            .field("instance", &self.instance)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Advertiser {
+    /// Starts an mDNS daemon on the chosen interfaces and registers the service.
+    ///
+    /// Returns at once: the daemon probes for the name (about 750 ms) and then announces the
+    /// service on its own thread. A name conflict (another server with the same instance name)
+    /// is resolved by the daemon, which renames this one (`... (2)`) and logs it.
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoveryError`] when the daemon cannot start or refuses the service. The server should
+    /// log it and keep serving: discovery is a convenience, the API works without it.
+    pub fn start(options: &AdvertiseOptions) -> Result<Advertiser, DiscoveryError> {
+        let (plan, warnings) = plan_interfaces(&options.interfaces, &present_interfaces());
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let instance = fit_label(options.instance.trim()).to_owned();
+        if instance != options.instance {
+            tracing::warn!(
+                "mDNS instance name {:?} shortened to {instance:?}",
+                options.instance
+            );
+        }
+        let host = mdns_host_name();
+        let service = ServiceInfo::new(
+            SERVICE_TYPE,
+            &instance,
+            &host,
+            (),
+            options.port,
+            &options.txt()[..],
+        )
+        .map_err(|source| DiscoveryError::Service {
+            instance: instance.clone(),
+            port: options.port,
+            source,
+        })?
+        .enable_addr_auto();
+        let fullname = service.get_fullname().to_owned();
+
+        let daemon = ServiceDaemon::new().map_err(DiscoveryError::Daemon)?;
+        let advertiser = Advertiser {
+            daemon: Some(daemon.clone()),
+            fullname,
+            instance,
+            port: options.port,
+        };
+        // On error from here on, dropping `advertiser` stops the daemon.
+        match daemon.monitor() {
+            Ok(events) => log_daemon_events(events),
+            Err(error) => tracing::debug!("no mDNS daemon events: {error}"),
+        }
+        apply_plan(&daemon, &plan)?;
+        daemon
+            .register(service)
+            .map_err(|source| DiscoveryError::Command {
+                action: format!("register {:?}", advertiser.instance),
+                source,
+            })?;
+        tracing::info!(
+            "advertising {:?} over mDNS ({SERVICE_TYPE}, port {}) on {plan}",
+            advertiser.instance,
+            advertiser.port
+        );
+        Ok(advertiser)
+    }
+
+    /// The instance name as registered (the daemon may rename it on a conflict, and logs it).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The advertised port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Withdraws the service and stops the daemon, within [`SHUTDOWN_TIMEOUT`].
+    ///
+    /// The daemon sends goodbye packets (records with TTL 0) on every interface, and once more
+    /// 120 ms later in case one was lost; this waits for both, so browsers drop the server at
+    /// once instead of when the records expire. Problems are logged, not returned: there is
+    /// nothing a stopping server could do about them.
+    pub async fn shutdown(mut self) {
+        let Some(daemon) = self.daemon.take() else {
+            return;
+        };
+        let fullname = std::mem::take(&mut self.fullname);
+        let stopped = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+            say_goodbye(&daemon, &fullname, deadline);
+            stop_daemon(&daemon, deadline);
+        })
+        .await;
+        if let Err(error) = stopped {
+            tracing::warn!("mDNS shutdown failed: {error}");
+        }
+        tracing::info!("mDNS advertising stopped");
+    }
+}
+
+impl Drop for Advertiser {
+    fn drop(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            // The daemon says goodbye for every registered service when it exits.
+            if let Err(error) = daemon.shutdown() {
+                tracing::debug!("mDNS daemon already stopped: {error}");
+            }
+        }
+    }
+}
+
+/// Unregisters `fullname` and waits until the daemon has sent the goodbye and its repeat.
+fn say_goodbye(daemon: &ServiceDaemon, fullname: &str, deadline: Instant) {
+    let answer = match daemon.unregister(fullname) {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!("cannot withdraw the mDNS service: {error}");
+            return;
+        }
+    };
+    match answer.recv_deadline(deadline) {
+        Ok(mdns_sd::UnregisterStatus::OK) => {}
+        Ok(status) => {
+            tracing::warn!("withdrawing the mDNS service: {status:?}");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!("the mDNS daemon did not confirm the goodbye: {error}");
+            return;
+        }
+    }
+    // The first goodbye is out; the daemon repeats it after 120 ms. Its counters tell when.
+    const REPEAT: &str = "unregister-resend";
+    const POLL: Duration = Duration::from_millis(20);
+    let repeats_before = daemon_counter(daemon, REPEAT, deadline).unwrap_or(0);
+    while Instant::now() + POLL < deadline {
+        thread::sleep(POLL);
+        match daemon_counter(daemon, REPEAT, deadline) {
+            Some(count) if count > repeats_before => return,
+            Some(_) => {}
+            None => return,
+        }
+    }
+    tracing::debug!("the repeated mDNS goodbye was not confirmed in time");
+}
+
+fn daemon_counter(daemon: &ServiceDaemon, name: &str, deadline: Instant) -> Option<i64> {
+    let metrics = daemon.get_metrics().ok()?.recv_deadline(deadline).ok()?;
+    Some(metrics.get(name).copied().unwrap_or(0))
+}
+
+/// Asks the daemon thread to exit and waits for it, until `deadline`.
+fn stop_daemon(daemon: &ServiceDaemon, deadline: Instant) {
+    match daemon.shutdown() {
+        Ok(status) => {
+            if let Err(error) = status.recv_deadline(deadline) {
+                tracing::warn!("the mDNS daemon did not confirm its stop: {error}");
+            }
+        }
+        Err(error) => tracing::debug!("mDNS daemon already stopped: {error}"),
+    }
+}
+
+/// Logs what the daemon reports (errors, renames) on a thread that ends with the daemon.
+fn log_daemon_events(events: mdns_sd::Receiver<DaemonEvent>) {
+    let spawned = thread::Builder::new()
+        .name("mdns-events".to_owned())
+        .spawn(move || {
+            while let Ok(event) = events.recv() {
+                match event {
+                    DaemonEvent::Error(error) => tracing::warn!("mDNS: {error}"),
+                    DaemonEvent::NameChange(change) => tracing::warn!(
+                        "mDNS name conflict on {}: {} is now advertised as {}",
+                        change.intf_name,
+                        change.original,
+                        change.new_name
+                    ),
+                    DaemonEvent::IpAdd(ip) => tracing::debug!("mDNS: address {ip} added"),
+                    DaemonEvent::IpDel(ip) => tracing::debug!("mDNS: address {ip} removed"),
+                    other => tracing::trace!("mDNS: {other:?}"),
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::debug!("no thread for mDNS daemon events: {error}");
+    }
+}
+
+/// A healthchecker server found over mDNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundServer {
+    /// Instance name, e.g. `healthchecker on pi`.
+    pub instance: String,
+    /// The mDNS host name from the SRV record, e.g. `pi.local.`.
+    pub host: String,
+    /// Its addresses, the most usable first (see [`FoundServer::url`]).
+    pub addresses: Vec<IpAddr>,
+    /// The HTTP port.
+    pub port: u16,
+    /// `version` from the TXT record.
+    pub version: Option<String>,
+    /// `api` from the TXT record, e.g. `/api/v1`.
+    pub api: Option<String>,
+    /// `auth` from the TXT record: `none` or `token`.
+    pub auth: Option<String>,
+}
+
+impl FoundServer {
+    /// The server's base URL, e.g. `http://192.168.1.20:41234` (no trailing slash), on the most
+    /// usable address: IPv4 first (LAN, then link-local, then loopback), then IPv6. An IPv6
+    /// link-local address is never used: it means nothing without its interface scope.
+    ///
+    /// `None` when no address is usable.
+    pub fn url(&self) -> Option<String> {
+        let ip = self
+            .addresses
+            .iter()
+            .copied()
+            .filter(|ip| address_rank(*ip).is_some())
+            .min_by_key(|ip| address_rank(*ip))?;
+        Some(match ip {
+            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
+            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
+        })
+    }
+
+    fn from_resolved(service: &ResolvedService) -> Option<FoundServer> {
+        let instance = instance_of(&service.fullname)?;
+        let mut addresses: Vec<IpAddr> = service
+            .get_addresses()
+            .iter()
+            .map(|ip| ip.to_ip_addr())
+            .collect();
+        addresses.sort_by_key(|ip| (address_rank(*ip).unwrap_or(u8::MAX), *ip));
+        addresses.dedup();
+        let txt = |key| service.get_property_val_str(key).map(str::to_owned);
+        Some(FoundServer {
+            instance,
+            host: service.host.clone(),
+            addresses,
+            port: service.port,
+            version: txt("version"),
+            api: txt("api"),
+            auth: txt("auth"),
+        })
+    }
+}
+
+/// How usable an address is for reaching a server, lower first; `None` for never.
+fn address_rank(ip: IpAddr) -> Option<u8> {
+    match ip {
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() => None,
+        IpAddr::V4(v4) if v4.is_link_local() => Some(1),
+        IpAddr::V4(v4) if v4.is_loopback() => Some(2),
+        IpAddr::V4(_) => Some(0),
+        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_multicast() => None,
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => None,
+        IpAddr::V6(v6) if v6.is_loopback() => Some(4),
+        IpAddr::V6(_) => Some(3),
+    }
+}
+
+/// The instance name in a service's full name (`<instance>._healthchecker._tcp.local.`),
+/// unescaped; `None` for another service type.
+fn instance_of(fullname: &str) -> Option<String> {
+    let cut = fullname.len().checked_sub(SERVICE_TYPE.len() + 1)?;
+    let (escaped, suffix) = (fullname.get(..cut)?, fullname.get(cut..)?);
+    if !suffix.strip_prefix('.')?.eq_ignore_ascii_case(SERVICE_TYPE) {
+        return None;
+    }
+    let mut instance = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => instance.extend(chars.next()),
+            c => instance.push(c),
+        }
+    }
+    Some(instance)
+}
+
+/// What a [`Browser`] sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BrowseEvent {
+    /// A server was resolved (SRV, TXT and an address), or its records changed.
+    Resolved(FoundServer),
+    /// A server said goodbye, or its records expired.
+    Removed {
+        /// Its instance name.
+        instance: String,
+    },
+}
+
+/// A running search for healthchecker servers: an mDNS daemon of its own, on every interface.
+///
+/// Dropping it stops its daemon.
+pub struct Browser {
+    daemon: ServiceDaemon,
+    events: mpsc::Receiver<ServiceEvent>,
+}
+
+impl fmt::Debug for Browser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Browser").finish_non_exhaustive()
+    }
+}
+
+impl Browser {
+    /// Starts an mDNS daemon and queries for [`SERVICE_TYPE`].
+    ///
+    /// # Errors
+    ///
+    /// [`DiscoveryError`] when the daemon cannot start or refuses the query.
+    pub fn start() -> Result<Browser, DiscoveryError> {
+        let daemon = ServiceDaemon::new().map_err(DiscoveryError::Daemon)?;
+        let receiver = match daemon.browse(SERVICE_TYPE) {
+            Ok(receiver) => receiver,
+            Err(source) => {
+                // Without a Browser to drop, stop the daemon here.
+                let _ = daemon.shutdown();
+                return Err(DiscoveryError::Command {
+                    action: format!("browse {SERVICE_TYPE}"),
+                    source,
+                });
+            }
+        };
+        // The daemon's channel blocks; a thread hands its events to async readers, and ends
+        // when the daemon stops (it then drops the sender) or the reader goes away.
+        let (sender, events) = mpsc::channel(EVENT_CAPACITY);
+        let spawned = thread::Builder::new()
+            .name("mdns-browse".to_owned())
+            .spawn(move || {
+                while let Ok(event) = receiver.recv() {
+                    if sender.blocking_send(event).is_err() {
+                        break;
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            let _ = daemon.shutdown();
+            return Err(DiscoveryError::Daemon(mdns_sd::Error::Msg(format!(
+                "cannot start a thread: {error}"
+            ))));
+        }
+        Ok(Browser { daemon, events })
+    }
+
+    /// The next thing seen about a healthchecker server; `None` once the daemon has stopped.
+    ///
+    /// Cancel-safe: use it with `tokio::time::timeout`.
+    pub async fn next_event(&mut self) -> Option<BrowseEvent> {
+        loop {
+            match self.events.recv().await? {
+                ServiceEvent::ServiceResolved(service) => {
+                    match FoundServer::from_resolved(&service) {
+                        Some(found) => return Some(BrowseEvent::Resolved(found)),
+                        None => tracing::debug!("mDNS: ignored {}", service.fullname),
+                    }
+                }
+                ServiceEvent::ServiceRemoved(_, fullname) => {
+                    if let Some(instance) = instance_of(&fullname) {
+                        return Some(BrowseEvent::Removed { instance });
+                    }
+                }
+                ServiceEvent::SearchStopped(_) => return None,
+                other => tracing::trace!("mDNS: {other:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Err(error) = self.daemon.shutdown() {
+            tracing::debug!("mDNS browse daemon already stopped: {error}");
+        }
+    }
+}
+
+/// Every healthchecker server that answers within `timeout`, sorted by instance name.
+///
+/// Waits the whole `timeout` (servers answer at different times); an empty list means none
+/// answered.
+///
+/// # Errors
+///
+/// [`DiscoveryError`] when the mDNS daemon cannot start.
+pub async fn browse(timeout: Duration) -> Result<Vec<FoundServer>, DiscoveryError> {
+    let mut browser = Browser::start()?;
+    let mut found: BTreeMap<String, FoundServer> = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, browser.next_event()).await {
+        match event {
+            BrowseEvent::Resolved(server) => {
+                merge(&mut found, server);
+            }
+            BrowseEvent::Removed { instance } => {
+                found.remove(&instance);
+            }
+        }
+    }
+    Ok(found.into_values().collect())
+}
+
+/// Keeps the latest record of each server, with every address it has been seen at.
+fn merge(found: &mut BTreeMap<String, FoundServer>, mut server: FoundServer) {
+    if let Some(known) = found.get(&server.instance)
+        && known.port == server.port
+    {
+        for ip in &known.addresses {
+            if !server.addresses.contains(ip) {
+                server.addresses.push(*ip);
+            }
+        }
+        server
+            .addresses
+            .sort_by_key(|ip| (address_rank(*ip).unwrap_or(u8::MAX), *ip));
+    }
+    found.insert(server.instance.clone(), server);
+}
+
+/// The first healthchecker server with a usable address ([`FoundServer::url`]) that answers
+/// within `timeout`; returns as soon as one does.
+///
+/// # Errors
+///
+/// [`DiscoveryError::NotFound`] when none answers in time; [`DiscoveryError`] when the mDNS
+/// daemon cannot start.
+pub async fn find_first(timeout: Duration) -> Result<FoundServer, DiscoveryError> {
+    let mut browser = Browser::start()?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, browser.next_event()).await {
+        if let BrowseEvent::Resolved(server) = event
+            && server.url().is_some()
+        {
+            return Ok(server);
+        }
+    }
+    Err(DiscoveryError::NotFound(timeout))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    fn present(list: &[(&str, bool)]) -> Vec<PresentInterface> {
+        list.iter()
+            .map(|(name, loopback)| PresentInterface {
+                name: (*name).to_owned(),
+                loopback: *loopback,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn default_is_every_non_loopback_interface() {
+        let there = present(&[("lo", true), ("lo", true), ("eth0", false)]);
+        assert_eq!(
+            plan_interfaces(&[], &there),
+            (InterfacePlan::NonLoopback, vec![])
+        );
+    }
+
+    #[test]
+    fn default_falls_back_to_loopback_when_there_is_nothing_else() {
+        let (plan, warnings) = plan_interfaces(&[], &present(&[("lo", true), ("lo", true)]));
+        assert_eq!(plan, InterfacePlan::Everything);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("(lo)"), "{warnings:?}");
+        let (plan, _) = plan_interfaces(&[], &[]);
+        assert_eq!(plan, InterfacePlan::Everything);
+    }
+
+    #[test]
+    fn named_interfaces_are_used_as_given_and_unknown_ones_warned_about() {
+        let there = present(&[("lo", true), ("eth0", false), ("wlan0", false)]);
+        let asked = [
+            "lo".to_owned(),
+            "eth0".to_owned(),
+            "lo".to_owned(),
+            " ".to_owned(),
+        ];
+        assert_eq!(
+            plan_interfaces(&asked, &there),
+            (
+                InterfacePlan::Only(vec!["lo".into(), "eth0".into()]),
+                vec![]
+            )
+        );
+        let (plan, warnings) = plan_interfaces(&["eht0".to_owned()], &there);
+        assert_eq!(plan, InterfacePlan::Only(vec!["eht0".into()]));
+        assert_eq!(
+            warnings,
+            [
+                "mDNS interface \"eht0\" has no address now (interfaces with one: eth0, lo, \
+                 wlan0); it is used if it comes up"
+            ]
+        );
+    }
+
+    #[test]
+    fn txt_record_says_version_api_and_auth() {
+        let mut options = AdvertiseOptions::new(8080);
+        assert!(options.instance.starts_with("healthchecker on "));
+        assert_eq!(
+            options.txt(),
+            [
+                ("version", crate::VERSION),
+                ("api", "/api/v1"),
+                ("auth", "none")
+            ]
+        );
+        options.auth_token = true;
+        assert_eq!(options.txt()[2], ("auth", "token"));
+    }
+
+    #[test]
+    fn host_names_become_one_safe_label_in_local() {
+        assert_eq!(host_label_to_mdns("pi"), "pi.local.");
+        assert_eq!(host_label_to_mdns("nas.example.com"), "nas.local.");
+        assert_eq!(host_label_to_mdns("my_box!"), "my-box.local.");
+        assert_eq!(host_label_to_mdns(""), "healthchecker.local.");
+        assert_eq!(host_label_to_mdns("--"), "healthchecker.local.");
+    }
+
+    #[test]
+    fn long_instance_names_are_cut_on_a_character_boundary() {
+        let name = format!("healthchecker on {}", "é".repeat(40));
+        let cut = fit_label(&name);
+        assert!(cut.len() <= 63 && name.starts_with(cut));
+        assert_eq!(fit_label("short"), "short");
+    }
+
+    #[test]
+    fn instance_names_are_read_back_from_full_names() {
+        assert_eq!(
+            instance_of("healthchecker on pi._healthchecker._tcp.local.").as_deref(),
+            Some("healthchecker on pi")
+        );
+        assert_eq!(
+            instance_of("healthchecker on nas\\.lan._HealthChecker._tcp.local.").as_deref(),
+            Some("healthchecker on nas.lan")
+        );
+        assert_eq!(instance_of("printer._ipp._tcp.local."), None);
+        assert_eq!(instance_of("_healthchecker._tcp.local."), None);
+        assert_eq!(instance_of(""), None);
+    }
+
+    fn server(addresses: &[IpAddr]) -> FoundServer {
+        FoundServer {
+            instance: "healthchecker on pi".into(),
+            host: "pi.local.".into(),
+            addresses: addresses.to_vec(),
+            port: 4000,
+            version: None,
+            api: None,
+            auth: None,
+        }
+    }
+
+    #[test]
+    fn url_prefers_lan_ipv4_and_never_uses_unscoped_link_local_ipv6() {
+        let lan: IpAddr = Ipv4Addr::new(192, 168, 1, 20).into();
+        let loopback: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let auto_v4: IpAddr = Ipv4Addr::new(169, 254, 3, 4).into();
+        let link_v6: IpAddr = "fe80::1".parse::<Ipv6Addr>().expect("ip").into();
+        let global_v6: IpAddr = "2001:db8::7".parse::<Ipv6Addr>().expect("ip").into();
+        let v6_loopback: IpAddr = Ipv6Addr::LOCALHOST.into();
+
+        let url = |ips: &[IpAddr]| server(ips).url();
+        assert_eq!(
+            url(&[link_v6, global_v6, loopback, lan, auto_v4]).as_deref(),
+            Some("http://192.168.1.20:4000")
+        );
+        assert_eq!(
+            url(&[link_v6, loopback, auto_v4]).as_deref(),
+            Some("http://169.254.3.4:4000")
+        );
+        assert_eq!(
+            url(&[v6_loopback, loopback]).as_deref(),
+            Some("http://127.0.0.1:4000")
+        );
+        assert_eq!(
+            url(&[v6_loopback, link_v6, global_v6]).as_deref(),
+            Some("http://[2001:db8::7]:4000")
+        );
+        assert_eq!(url(&[link_v6]), None);
+        assert_eq!(url(&[]), None);
+    }
+
+    #[test]
+    fn browse_results_merge_addresses_and_follow_a_new_port() {
+        let a: IpAddr = Ipv4Addr::new(198, 18, 0, 1).into();
+        let b: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let mut found = BTreeMap::new();
+        merge(&mut found, server(&[b]));
+        merge(&mut found, server(&[a]));
+        assert_eq!(found["healthchecker on pi"].addresses, [a, b]);
+        let mut moved = server(&[b]);
+        moved.port = 5000;
+        merge(&mut found, moved.clone());
+        assert_eq!(found["healthchecker on pi"], moved);
+    }
+}
