@@ -10,7 +10,7 @@ use crate::config::ServeArgs;
 /// Zero-config health checks for your LAN: apps register themselves, the server polls their
 /// `/health` and emails you when one hangs.
 ///
-/// Every option can also be set as an environment variable HEALTHCHECKER_<OPTION> (for example
+/// Every option can also be set as an environment variable HEALTHCHECKER_OPTION_NAME (for example
 /// HEALTHCHECKER_PORT=8080) or in the config file as `option_name = value`. A flag wins over the
 /// environment, which wins over the file, which wins over the default.
 #[derive(Debug, Parser)]

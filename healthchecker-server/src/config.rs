@@ -96,8 +96,12 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_url: Option<String>,
 
-    /// Sender address of alert mail [default: healthchecker@<hostname>]
-    #[arg(long, value_name = "ADDRESS")]
+    /// Sender address of alert mail; defaults to healthchecker at this machine's hostname.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        help = "Sender address of alert mail [default: healthchecker@<hostname>]"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
 
