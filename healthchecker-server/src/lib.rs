@@ -15,6 +15,7 @@
 //! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
+//! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
@@ -25,6 +26,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod diagram;
 pub mod discovery;
 pub mod health;
 pub mod probe;
