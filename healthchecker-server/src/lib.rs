@@ -17,6 +17,8 @@
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
+//! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
+//!   reminders), rendering, and delivery through a durable outbox with retries.
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
 //!   across restarts and crashes; one writer thread that commits checks in batches.
@@ -29,6 +31,7 @@ pub mod config;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
+pub mod notify;
 pub mod probe;
 pub mod registry;
 pub mod scheduler;

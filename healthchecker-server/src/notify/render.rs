@@ -1,0 +1,580 @@
+//! Email content: subjects, plain-text bodies and `Message-ID`s, as pure functions of values.
+//!
+//! Nothing here reads a clock, the host name or the time zone: the time of the mail, the local time
+//! zone and the host are arguments, so every function is table-tested.
+//!
+//! Anything that comes from the monitored app (its name, a reason, a detail) goes through
+//! [`one_line`] before it is put in a subject or a body line: control characters (CR, LF, tab, ...)
+//! and invisible formatting characters become spaces and the text is bounded. Headers are built
+//! only through lettre's typed builder, which encodes whatever is left (see `smtp`).
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use chrono::{DateTime, Offset as _, TimeZone, Utc};
+
+use crate::health::Transition;
+use crate::store::LoggedCheck;
+
+/// Every subject starts with this tag, so users can filter on it.
+pub const SUBJECT_TAG: &str = "[healthchecker]";
+
+/// Longest reason or detail put in a body line, in characters.
+const LINE_MAX: usize = 200;
+
+/// Lines shorter than this keep a plain-text body readable as it is sent (7bit); longer ones
+/// make lettre encode the body (quoted-printable).
+const SHORT_LINE: usize = 76;
+
+/// Checks listed in a mail at most.
+pub const RECENT_MAX: usize = 5;
+
+/// What a mail says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MailKind {
+    /// The app has been `DEGRADED` for longer than one interval.
+    Degraded,
+    /// The app entered `UNHEALTHY`: the incident opens.
+    Unhealthy,
+    /// The app is still `UNHEALTHY` (a reminder, when `remind_every` is set).
+    Reminder,
+    /// The app is `HEALTHY` again: the incident closes.
+    Healthy,
+}
+
+impl MailKind {
+    /// A short tag used in `Message-ID`s: `degraded`, `unhealthy`, `reminder`, `healthy`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            MailKind::Degraded => "degraded",
+            MailKind::Unhealthy => "unhealthy",
+            MailKind::Reminder => "reminder",
+            MailKind::Healthy => "healthy",
+        }
+    }
+
+    /// The end of the subject line after the app name.
+    fn headline(self) -> &'static str {
+        match self {
+            MailKind::Degraded => "is DEGRADED",
+            MailKind::Unhealthy => "is UNHEALTHY",
+            MailKind::Reminder => "is still UNHEALTHY",
+            MailKind::Healthy => "is HEALTHY again",
+        }
+    }
+}
+
+/// Everything a mail is made of.
+#[derive(Debug, Clone)]
+pub struct MailContent<'a, Tz: TimeZone> {
+    /// What the mail says.
+    pub kind: MailKind,
+    /// The app's name.
+    pub app: &'a str,
+    /// The URL that is checked.
+    pub check_url: &'a str,
+    /// The transition the mail is about (for a reminder: the one that entered `UNHEALTHY`).
+    pub transition: &'a Transition,
+    /// When the app stopped being healthy (the start of the incident), if known.
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the mail is written: the end of the downtime so far, for reminders.
+    pub now: DateTime<Utc>,
+    /// The last checks, newest first (at most [`RECENT_MAX`] are listed).
+    pub recent: &'a [LoggedCheck],
+    /// Base URL of this server, e.g. `http://192.168.1.5:8080`, for the stop instructions.
+    pub server_url: &'a str,
+    /// The time zone shown next to UTC (the server's local time in production).
+    pub tz: &'a Tz,
+}
+
+/// A rendered mail: subject and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line, one line.
+    pub subject: String,
+    /// The body, plain text, `\n` line ends.
+    pub body: String,
+}
+
+/// `[healthchecker] <app> is UNHEALTHY` and the like.
+pub fn subject(kind: MailKind, app: &str) -> String {
+    format!("{SUBJECT_TAG} {} {}", one_line(app, 64), kind.headline())
+}
+
+/// Renders the subject and the body of one mail.
+pub fn render<Tz>(content: &MailContent<'_, Tz>) -> Rendered
+where
+    Tz: TimeZone,
+    Tz::Offset: fmt::Display,
+{
+    let app = one_line(content.app, 64);
+    let transition = content.transition;
+    let mut body = String::new();
+    // `write!` to a String cannot fail.
+    let _ = writeln!(body, "{app} {}.", content.kind.headline());
+    body.push('\n');
+    let _ = writeln!(body, "  App:       {app}");
+    let _ = writeln!(body, "  Checked:   {}", one_line(content.check_url, 2048));
+    let _ = writeln!(
+        body,
+        "  Change:    {} -> {}",
+        transition.from, transition.to
+    );
+    let _ = writeln!(
+        body,
+        "  Reason:    {}",
+        one_line(&transition.reason, LINE_MAX)
+    );
+    let _ = writeln!(
+        body,
+        "  At:        {}",
+        both_times(transition.time, content.tz)
+    );
+    match content.kind {
+        MailKind::Healthy => {
+            if let Some(since) = content.down_since {
+                let _ = writeln!(
+                    body,
+                    "  Downtime:  {} (since {})",
+                    human_duration(elapsed(since, transition.time)),
+                    since.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+        }
+        MailKind::Reminder | MailKind::Unhealthy | MailKind::Degraded => {
+            if let Some(since) = content.down_since {
+                let _ = writeln!(
+                    body,
+                    "  Down for:  {} (since {})",
+                    human_duration(elapsed(since, content.now)),
+                    since.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+            }
+        }
+    }
+    if !content.recent.is_empty() {
+        body.push('\n');
+        body.push_str("Last checks (UTC), newest first:\n");
+        for check in content.recent.iter().take(RECENT_MAX) {
+            body.push_str(&check_line(check));
+            body.push('\n');
+        }
+    }
+    body.push('\n');
+    let _ = writeln!(body, "To stop monitoring {app}:");
+    let _ = writeln!(
+        body,
+        "  curl -X DELETE {}",
+        stop_url(content.server_url, content.app)
+    );
+    body.push_str("or call stop() on its HealthCheckerServer (healthchecker-client).\n");
+    body.push_str("\n-- \n");
+    let _ = writeln!(body, "healthchecker-server {}", crate::VERSION);
+    Rendered {
+        subject: subject(content.kind, content.app),
+        body,
+    }
+}
+
+/// One line of the recent-checks table: time, outcome, reason, status, latency, state after;
+/// the detail at the end, or on a line of its own when the line would get longer than
+/// [`SHORT_LINE`].
+fn check_line(check: &LoggedCheck) -> String {
+    let record = &check.record;
+    let status = record
+        .http_status
+        .map_or_else(|| "-".to_owned(), |status| status.to_string());
+    let mut line = format!(
+        "  {}  {:<4}  {:<14} {:>3}  {:>7}  {}",
+        record.time.format("%Y-%m-%d %H:%M:%S"),
+        record.outcome.as_str(),
+        record.reason.as_str(),
+        status,
+        format!("{} ms", record.latency.as_millis()),
+        check.state,
+    );
+    if let Some(detail) = record.detail.as_deref().filter(|d| !d.is_empty()) {
+        let detail = one_line(detail, LINE_MAX);
+        if line.chars().count() + detail.chars().count() + 4 < SHORT_LINE {
+            let _ = write!(line, "  ({detail})");
+        } else {
+            let _ = write!(line, "\n      {detail}");
+        }
+    }
+    line
+}
+
+/// `2026-11-21 08:51:11 UTC (09:51:11 +01:00 local)`, or the UTC time alone when local is UTC.
+fn both_times<Tz>(time: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: fmt::Display,
+{
+    let utc = time.format("%Y-%m-%d %H:%M:%S UTC");
+    let local = time.with_timezone(tz);
+    if local.offset().fix().local_minus_utc() == 0 {
+        format!("{utc}")
+    } else {
+        format!("{utc} ({} local)", local.format("%Y-%m-%d %H:%M:%S %:z"))
+    }
+}
+
+/// Time from `since` to `until`, zero when the clock went backwards.
+fn elapsed(since: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
+    (until - since).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`: two units at most, rounded down.
+pub fn human_duration(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (days, hours, minutes, seconds) =
+        (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{seconds} s"),
+        (0, 0, _) if seconds == 0 => format!("{minutes} min"),
+        (0, 0, _) => format!("{minutes} min {seconds} s"),
+        (0, _, 0) => format!("{hours} h"),
+        (0, _, _) => format!("{hours} h {minutes} min"),
+        (_, 0, _) => format!("{days} d"),
+        (_, _, _) => format!("{days} d {hours} h"),
+    }
+}
+
+/// `http://server/api/v1/monitors/<app>`, the app name percent-encoded so the line can be pasted
+/// into a shell as it is.
+pub fn stop_url(server_url: &str, app: &str) -> String {
+    let mut url = one_line(server_url.trim_end_matches('/'), 2048).replace(' ', "%20");
+    url.push_str("/api/v1/monitors/");
+    for byte in app.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            url.push(char::from(byte));
+        } else {
+            let _ = write!(url, "%{byte:02X}");
+        }
+    }
+    url
+}
+
+/// `text` as one safe line of at most `max` characters: control characters (CR, LF, tab, ...),
+/// line and paragraph separators and invisible formatting characters (zero-width, bidirectional
+/// overrides) become spaces, runs of spaces collapse, and the ends are trimmed. A cut line ends
+/// in `...`.
+pub fn one_line(text: &str, max: usize) -> String {
+    let mut line = String::with_capacity(text.len().min(max));
+    let mut count = 0;
+    let mut last_space = true;
+    for c in text.chars() {
+        let c = if is_unsafe(c) || c.is_whitespace() {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' {
+            if last_space {
+                continue;
+            }
+            last_space = true;
+        } else {
+            last_space = false;
+        }
+        if count == max {
+            let keep: String = line.chars().take(max.saturating_sub(3)).collect();
+            return format!("{}...", keep.trim_end());
+        }
+        line.push(c);
+        count += 1;
+    }
+    line.trim_end().to_owned()
+}
+
+/// Characters that may never appear in a header or a body line as they are.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{00AD}')
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}')
+}
+
+/// A `Message-ID` (angle brackets included) for a mail of `kind` about `app`, made of `time` and
+/// `host`: `<hc.unhealthy.media-center.1763715071766.3f2a9c0d@host>`.
+///
+/// The same inputs always give the same id, so a restarted server can name the first mail of an
+/// incident it did not send itself (for `In-Reply-To`). Only dot-atom characters are used: the app
+/// name is reduced to letters, digits and `-` (at most 40 of them), and a hash of the full name
+/// keeps names that reduce alike apart.
+pub fn message_id(kind: MailKind, app: &str, time: DateTime<Utc>, host: &str) -> String {
+    let mut name: String = app
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    if name.trim_matches('-').is_empty() {
+        name = "app".to_owned();
+    }
+    format!(
+        "<hc.{}.{}.{}.{:08x}@{}>",
+        kind.tag(),
+        name,
+        time.timestamp_millis(),
+        fnv1a(app.as_bytes()) as u32,
+        safe_host(host)
+    )
+}
+
+/// `host` reduced to the characters of a domain name (letters, digits, `-`, `.`); `localhost`
+/// when nothing is left.
+pub fn safe_host(host: &str) -> String {
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .take(253)
+        .collect();
+    let host = host.trim_matches(|c| c == '.' || c == '-');
+    if host.is_empty() {
+        "localhost".to_owned()
+    } else {
+        host.to_owned()
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash (std's `DefaultHasher` may change between releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::FixedOffset;
+
+    use super::*;
+    use crate::health::{Outcome, State};
+    use crate::probe::{CheckRecord, Reason};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_763_715_000 + secs, 0).expect("valid time")
+    }
+
+    fn check(secs: i64, outcome: Outcome, reason: Reason, state: State) -> LoggedCheck {
+        LoggedCheck {
+            record: CheckRecord {
+                time: at(secs),
+                outcome,
+                reason,
+                http_status: (reason == Reason::StatusCode).then_some(503),
+                latency: Duration::from_millis(12),
+                body: None,
+                detail: (reason != Reason::Ok).then(|| "HTTP 503".to_owned()),
+            },
+            state,
+        }
+    }
+
+    fn transition(from: State, to: State, secs: i64, reason: &str) -> Transition {
+        Transition {
+            time: at(secs),
+            from,
+            to,
+            reason: reason.to_owned(),
+        }
+    }
+
+    #[test]
+    fn subjects() {
+        let table = [
+            (
+                MailKind::Unhealthy,
+                "[healthchecker] media-center is UNHEALTHY",
+            ),
+            (
+                MailKind::Degraded,
+                "[healthchecker] media-center is DEGRADED",
+            ),
+            (
+                MailKind::Healthy,
+                "[healthchecker] media-center is HEALTHY again",
+            ),
+            (
+                MailKind::Reminder,
+                "[healthchecker] media-center is still UNHEALTHY",
+            ),
+        ];
+        for (kind, expected) in table {
+            assert_eq!(subject(kind, "media-center"), expected);
+        }
+    }
+
+    #[test]
+    fn unhealthy_body_has_everything_a_reader_needs() {
+        let t = transition(
+            State::Degraded,
+            State::Unhealthy,
+            60,
+            "status_code: HTTP 503",
+        );
+        let recent = [
+            check(60, Outcome::Fail, Reason::StatusCode, State::Unhealthy),
+            check(30, Outcome::Fail, Reason::StatusCode, State::Degraded),
+            check(0, Outcome::Pass, Reason::Ok, State::Healthy),
+        ];
+        let tz = FixedOffset::east_opt(3600).expect("offset");
+        let rendered = render(&MailContent {
+            kind: MailKind::Unhealthy,
+            app: "media center",
+            check_url: "http://192.168.1.20:9090/health",
+            transition: &t,
+            down_since: Some(at(30)),
+            now: at(61),
+            recent: &recent,
+            server_url: "http://192.168.1.5:8080/",
+            tz: &tz,
+        });
+        assert_eq!(
+            rendered.subject,
+            "[healthchecker] media center is UNHEALTHY"
+        );
+        let body = &rendered.body;
+        for needle in [
+            "media center is UNHEALTHY.\n",
+            "  App:       media center\n",
+            "  Checked:   http://192.168.1.20:9090/health\n",
+            "  Change:    DEGRADED -> UNHEALTHY\n",
+            "  Reason:    status_code: HTTP 503\n",
+            "  At:        2025-11-21 08:51:00 UTC (2025-11-21 09:51:00 +01:00 local)\n",
+            "  Down for:  31 s (since 2025-11-21 08:50:30 UTC",
+            "Last checks (UTC), newest first:\n  2025-11-21 08:51:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n",
+            "  2025-11-21 08:50:00  pass  ok               -    12 ms  HEALTHY\n",
+            "  curl -X DELETE http://192.168.1.5:8080/api/v1/monitors/media%20center\n",
+            "stop()",
+        ] {
+            assert!(body.contains(needle), "missing {needle:?} in\n{body}");
+        }
+    }
+
+    #[test]
+    fn recovery_body_has_the_downtime_and_utc_alone_when_local_is_utc() {
+        let t = transition(State::Degraded, State::Healthy, 3725, "ok");
+        let rendered = render(&MailContent {
+            kind: MailKind::Healthy,
+            app: "nas",
+            check_url: "http://nas/health",
+            transition: &t,
+            down_since: Some(at(0)),
+            now: at(4000),
+            recent: &[],
+            server_url: "http://hc:1",
+            tz: &Utc,
+        });
+        assert_eq!(rendered.subject, "[healthchecker] nas is HEALTHY again");
+        assert!(
+            rendered
+                .body
+                .contains("  Downtime:  1 h 2 min (since 2025-11-21 08:50:00 UTC)\n"),
+            "{}",
+            rendered.body
+        );
+        assert!(!rendered.body.contains("local"));
+        assert!(!rendered.body.contains("Last checks"));
+    }
+
+    #[test]
+    fn hostile_text_stays_on_its_line() {
+        let hostile = "x\r\nBcc: victim@example.com\r\n\r\nfake body\u{202E}\u{2028}end";
+        let t = transition(State::Healthy, State::Unhealthy, 0, hostile);
+        let mut recent = [check(0, Outcome::Fail, Reason::Connect, State::Unhealthy)];
+        recent[0].record.detail = Some(hostile.to_owned());
+        let rendered = render(&MailContent {
+            kind: MailKind::Unhealthy,
+            app: hostile,
+            check_url: hostile,
+            transition: &t,
+            down_since: None,
+            now: at(0),
+            recent: &recent,
+            server_url: hostile,
+            tz: &Utc,
+        });
+        assert!(
+            !rendered
+                .subject
+                .contains(|c: char| c.is_control() || is_unsafe(c))
+        );
+        assert_eq!(
+            rendered.subject,
+            "[healthchecker] x Bcc: victim@example.com fake body end is UNHEALTHY"
+        );
+        for line in rendered.body.lines() {
+            assert!(
+                !line.starts_with("Bcc") && !line.starts_with("fake"),
+                "{line:?}"
+            );
+            assert!(!line.contains(|c: char| c.is_control() || is_unsafe(c)));
+        }
+        assert!(
+            rendered
+                .body
+                .contains("/api/v1/monitors/x%0D%0ABcc%3A%20victim%40example.com")
+        );
+    }
+
+    #[test]
+    fn one_line_collapses_and_bounds() {
+        let table = [
+            ("plain", 10, "plain"),
+            ("  a \t\r\n b  ", 10, "a b"),
+            ("a\u{200B}b\u{FEFF}c", 10, "a b c"),
+            ("0123456789abc", 10, "0123456..."),
+            ("0123456789", 10, "0123456789"),
+            ("", 10, ""),
+        ];
+        for (text, max, expected) in table {
+            assert_eq!(one_line(text, max), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        let table = [
+            (0, "0 s"),
+            (45, "45 s"),
+            (60, "1 min"),
+            (200, "3 min 20 s"),
+            (3600, "1 h"),
+            (3725, "1 h 2 min"),
+            (86_400, "1 d"),
+            (86_400 * 3 + 3600 * 4 + 5, "3 d 4 h"),
+        ];
+        for (secs, expected) in table {
+            assert_eq!(human_duration(Duration::from_secs(secs)), expected);
+        }
+    }
+
+    #[test]
+    fn message_ids_are_stable_safe_and_distinct() {
+        let id = message_id(MailKind::Unhealthy, "media-center", at(0), "my-host.lan");
+        assert_eq!(
+            id,
+            message_id(MailKind::Unhealthy, "media-center", at(0), "my-host.lan")
+        );
+        assert!(id.starts_with("<hc.unhealthy.media-center.1763715000000."));
+        assert!(id.ends_with("@my-host.lan>"));
+        let hostile = message_id(MailKind::Healthy, "a b>\r\nX: y", at(0), "h\r\n>x");
+        let inner = &hostile[1..hostile.len() - 1];
+        assert!(
+            inner
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '@')),
+            "{hostile}"
+        );
+        assert_ne!(
+            message_id(MailKind::Unhealthy, "a b", at(0), "h"),
+            message_id(MailKind::Unhealthy, "a_b", at(0), "h"),
+            "names that reduce alike still differ"
+        );
+        assert_ne!(
+            message_id(MailKind::Unhealthy, "a", at(0), "h"),
+            message_id(MailKind::Healthy, "a", at(0), "h")
+        );
+        assert_eq!(safe_host("\r\n"), "localhost");
+    }
+}
