@@ -86,6 +86,9 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(330);
 /// pool only ever holds as many connections as were in use together.
 const POOL_MAX_IDLE_PER_HOST: usize = 1024;
 
+/// `healthchecker/<version>`, the same version as [`crate::VERSION`].
+const USER_AGENT_VALUE: &str = concat!("healthchecker/", env!("CARGO_PKG_VERSION"));
+
 /// What the probe accepts, health+json first.
 const ACCEPT_VALUE: &str = "application/health+json, application/json;q=0.9, */*;q=0.1";
 
@@ -191,7 +194,7 @@ impl Prober {
         let https = uri.scheme_str() == Some("https");
         let response = match self.client.request(self.request(uri.clone())).await {
             // A kept-alive connection the app closed just as the request went out: GET is
-            // idempotent, so ask once more (on a new connection) rather than report a failure
+            // idempotent, so ask once more (on another connection) rather than report a failure
             // that is only a race between the two keep-alive timers.
             Err(error) if closed_before_answer(&error) => {
                 self.client.request(self.request(uri.clone())).await
@@ -227,9 +230,6 @@ impl Prober {
         request
     }
 }
-
-/// `healthchecker/<version>`.
-const USER_AGENT_VALUE: &str = concat!("healthchecker/", env!("CARGO_PKG_VERSION"));
 
 /// Reads `body` until its end or until more than `limit` bytes arrived, keeping at most `limit`.
 async fn read_bounded(body: &mut Incoming, limit: usize) -> (Vec<u8>, BodyEnd) {
@@ -626,11 +626,12 @@ pub enum Reason {
     Ok,
     /// A status code other than 200 (redirects included: they are not followed).
     StatusCode,
-    /// HTTP 200 with a health+json `status` of `warn`.
+    /// HTTP 200 with a `status` of `warn` (or `degraded`, ...), or one the probe does not know.
     BodyWarn,
-    /// HTTP 200 with a health+json `status` of `fail`, `error` or `down`.
+    /// HTTP 200 with a `status` of `fail`, `error`, `down` (or `unhealthy`, `out_of_service`, ...).
     BodyFail,
-    /// The body claims `application/health+json` but does not parse as such.
+    /// The body claims `application/health+json` but does not parse as such (or is too long to
+    /// be read whole).
     BodyInvalid,
     /// The body ended before its announced end, or the connection broke while reading it.
     BodyTruncated,
@@ -642,7 +643,7 @@ pub enum Reason {
     Dns,
     /// The TLS handshake failed.
     Tls,
-    /// Any other transport failure.
+    /// Any other failure: a malformed or oversized response head, say.
     Other,
 }
 
@@ -687,7 +688,8 @@ pub struct CheckRecord {
     pub latency: Duration,
     /// The parsed `application/health+json` (or any JSON) body, bounded in size.
     pub body: Option<serde_json::Value>,
-    /// A short human-readable detail of a failure, e.g. "HTTP 503" or "connection refused".
+    /// One short, safe line saying what was wrong (a failure or a warn), e.g.
+    /// `HTTP 503 Service Unavailable` or `connection refused`; never raw body bytes.
     pub detail: Option<String>,
 }
 
