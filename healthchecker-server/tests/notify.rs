@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use healthchecker_server::Config;
 use healthchecker_server::config::ServeArgs;
-use healthchecker_server::health::{Outcome, State, Transition};
+use healthchecker_server::health::{Health, Outcome, State, Transition};
 use healthchecker_server::notify::{Notifier, NotifyOptions, TransitionEvent};
 use healthchecker_server::probe::{CheckRecord, Reason};
 use healthchecker_server::registry::{AppName, MonitorSpec};
-use healthchecker_server::store::{LoggedCheck, Store, StoreOptions};
+use healthchecker_server::store::{CheckWrite, LoggedCheck, Store, StoreOptions, StoredMonitor};
 use mailin_embedded::response::{NO_MAILBOX, OK};
 use mailin_embedded::{Handler, Response, Server, SslConfig};
 use tokio::sync::mpsc;
@@ -576,6 +576,72 @@ async fn pending_mail_survives_a_restart_and_is_sent_exactly_once() {
     let store = open_store(dir.path());
     let running = Running::start(&config, &store, |_| {});
     smtp.none_within(Duration::from_millis(1500)).await;
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn reminders_go_on_after_a_restart_in_the_incident_thread() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let store = open_store(dir.path());
+    // the store says: nas went UNHEALTHY before the restart, and still is
+    let spec = spec(&[OWNER], Duration::from_secs(10));
+    let name = AppName::parse("nas").expect("valid");
+    store
+        .save_monitor(&StoredMonitor {
+            name: name.clone(),
+            spec: (*spec).clone(),
+            paused: false,
+            registered_at: Utc::now(),
+            health: Health::default(),
+            since: None,
+            last_check: None,
+            last_transition: None,
+        })
+        .await
+        .expect("saved");
+    let down = event("nas", &spec, State::Healthy, State::Unhealthy, "timeout");
+    let down_at = down.transition.time;
+    store.record(CheckWrite {
+        name: name.clone(),
+        check: down.recent[0].clone(),
+        health: Health {
+            state: State::Unhealthy,
+            passes: 0,
+            fails: 2,
+            recovering: true,
+        },
+        transition: Some(down.transition.clone()),
+    });
+    store.flush().await.expect("flushed");
+
+    let running = Running::start(&config, &store, |options| {
+        options.remind_every = Some(Duration::from_secs(1));
+    });
+    let reminder = smtp.next(Duration::from_secs(5)).await;
+    assert_eq!(reminder.subject(), "[healthchecker] nas is still UNHEALTHY");
+    let parent = reminder.header("In-Reply-To").expect("In-Reply-To");
+    assert!(
+        parent.starts_with(&format!(
+            "<hc.unhealthy.nas.{}.",
+            down_at.timestamp_millis()
+        )),
+        "threads to the UNHEALTHY mail sent before the restart: {parent}"
+    );
+    // and its recovery closes the same thread
+    running.send(event("nas", &spec, State::Degraded, State::Healthy, "ok"));
+    let mut healthy = smtp.next(Duration::from_secs(5)).await;
+    if healthy.subject().contains("still UNHEALTHY") {
+        healthy = smtp.next(Duration::from_secs(5)).await;
+    }
+    assert_eq!(healthy.subject(), "[healthchecker] nas is HEALTHY again");
+    assert!(
+        healthy
+            .header("References")
+            .expect("References")
+            .starts_with(&parent)
+    );
     running.stop().await;
 }
 

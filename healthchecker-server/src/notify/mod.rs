@@ -54,7 +54,7 @@ pub use smtp::{COMMAND_TIMEOUT, MAX_CONNECTIONS, SEND_TIMEOUT};
 use self::policy::{Action, Input, Note, Policy};
 use self::render::{MailContent, RECENT_MAX};
 use crate::Config;
-use crate::health::Transition;
+use crate::health::{State, Transition};
 use crate::registry::{AppName, MonitorSpec};
 use crate::store::{LoggedCheck, OutgoingMail, Store};
 
@@ -244,6 +244,9 @@ impl Reactor {
         cancel: CancellationToken,
         done: oneshot::Sender<()>,
     ) {
+        if self.policy.reminds() {
+            self.resume_open_incidents().await;
+        }
         let (mut events_open, mut forget_open) = (true, true);
         loop {
             let deadline = self.policy.next_deadline();
@@ -271,6 +274,46 @@ impl Reactor {
             self.on_event(event).await;
         }
         let _ = done.send(());
+    }
+
+    /// Reopens the incidents of monitors that are `UNHEALTHY` (or recovering from it) in the store,
+    /// so their reminders go on after a restart. Their next transition would find them anyway
+    /// ([`Policy::needs_history`]), but an app that stays down makes no transition.
+    async fn resume_open_incidents(&mut self) {
+        let store = self.store.clone();
+        let monitors = match tokio::task::spawn_blocking(move || store.load_monitors()).await {
+            Ok(Ok(monitors)) => monitors,
+            Ok(Err(error)) => {
+                tracing::warn!("cannot read the monitors to resume reminders: {error}");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!("cannot read the monitors to resume reminders: {error}");
+                return;
+            }
+        };
+        let now = Utc::now();
+        for monitor in monitors {
+            let health = monitor.health;
+            let open = health.state == State::Unhealthy
+                || (health.state == State::Degraded && health.recovering);
+            if monitor.paused || !open {
+                continue;
+            }
+            match self.store.transitions(&monitor.name, HISTORY).await {
+                Ok(history) => {
+                    if let Some(resumed) = policy::resume_from(&history) {
+                        let spec = Arc::new(monitor.spec);
+                        self.policy.resume(&monitor.name, &spec, resumed, now);
+                        tracing::debug!(monitor = %monitor.name, "open incident resumed for reminders");
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    monitor = %monitor.name,
+                    "cannot read the transitions to resume reminders: {error}"
+                ),
+            }
+        }
     }
 
     async fn on_event(&mut self, event: TransitionEvent) {

@@ -184,6 +184,11 @@ impl Policy {
         self.monitors.contains_key(name)
     }
 
+    /// Whether reminders are on.
+    pub fn reminds(&self) -> bool {
+        self.remind_every.is_some()
+    }
+
     /// Whether a transition into or out of this state, for a monitor the policy does not track,
     /// may belong to an incident opened before a restart (then call [`Policy::resume`] first).
     pub fn needs_history(&self, input: &Input<'_>) -> bool {
