@@ -355,6 +355,15 @@ impl Reactor {
             return;
         };
         let now = Utc::now();
+        let mut recent = plan.recent;
+        if plan.kind == render::MailKind::Reminder {
+            // The checks since the last transition are in the store, not in the events.
+            if let Ok(fresh) = self.store.log(&plan.name, RECENT_MAX).await
+                && !fresh.is_empty()
+            {
+                recent = fresh;
+            }
+        }
         let check_url = plan.spec.check_url();
         let rendered = render::render(&MailContent {
             kind: plan.kind,
@@ -363,7 +372,7 @@ impl Reactor {
             transition: &plan.transition,
             down_since: Some(plan.down_since),
             now,
-            recent: &plan.recent,
+            recent: &recent,
             server_url: &self.server_url,
             tz: &Local,
         });

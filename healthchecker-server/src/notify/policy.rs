@@ -56,7 +56,8 @@ pub struct MailPlan {
     pub transition: Transition,
     /// The first check that was not healthy in this incident.
     pub down_since: DateTime<Utc>,
-    /// The checks to show, newest first.
+    /// The checks to show, newest first: those of the transition; for a reminder, those of the
+    /// newest transition seen (the reactor shows the newest ones from the store instead).
     pub recent: Vec<LoggedCheck>,
     /// This mail's `Message-ID`.
     pub message_id: String,
@@ -318,6 +319,7 @@ impl Policy {
             },
             State::Healthy | State::Unknown => match tracked.incident.take() {
                 Some(mut incident) if transition.to == State::Healthy => {
+                    incident.recent = input.recent.to_vec();
                     Action::Mail(Box::new(plan(
                         &self.host,
                         MailKind::Healthy,
@@ -614,6 +616,51 @@ mod tests {
             [root.clone(), mails[1].message_id.clone()]
         );
         assert_eq!(mails[2].down_since, at(0));
+    }
+
+    #[test]
+    fn each_mail_shows_the_checks_of_its_own_transition() {
+        let mut policy = Policy::new("host", None);
+        let spec = spec();
+        let check = |state: State| LoggedCheck {
+            record: crate::probe::CheckRecord {
+                time: at(0),
+                outcome: crate::health::Outcome::Pass,
+                reason: crate::probe::Reason::Ok,
+                http_status: Some(200),
+                latency: Duration::from_millis(1),
+                body: None,
+                detail: None,
+            },
+            state,
+        };
+        let mut mails = Vec::new();
+        for (from, to) in [
+            (Healthy, Unhealthy),
+            (Unhealthy, Degraded),
+            (Degraded, Healthy),
+        ] {
+            let transition = t(0, from, to);
+            let recent = [check(to)];
+            let actions = policy.on_transition(
+                Input {
+                    name: &name(),
+                    spec: &spec,
+                    transition: &transition,
+                    recent: &recent,
+                },
+                at(0),
+            );
+            mails.extend(actions.into_iter().filter_map(|action| match action {
+                Action::Mail(plan) => Some(plan),
+                Action::Note(_) => None,
+            }));
+        }
+        let states: Vec<Vec<State>> = mails
+            .iter()
+            .map(|mail| mail.recent.iter().map(|check| check.state).collect())
+            .collect();
+        assert_eq!(states, [vec![Unhealthy], vec![Healthy]]);
     }
 
     #[test]
