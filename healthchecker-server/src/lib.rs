@@ -16,6 +16,8 @@
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
+//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
+//!   the probe, the state machine and the store; transitions go to `notify`.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
 //!   reminders), rendering, and delivery through a durable outbox with retries.
@@ -31,6 +33,7 @@ pub mod config;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
+pub mod monitors;
 pub mod notify;
 pub mod probe;
 pub mod registry;

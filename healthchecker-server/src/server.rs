@@ -11,11 +11,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::Config;
 use crate::api::{self, AppState};
+use crate::config::Mdns;
+use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
+use crate::monitors::{Monitors, MonitorsOptions, Parts};
+use crate::notify::{Notifier, NotifyError};
+use crate::probe::Prober;
+use crate::store::{Store, StoreError, StoreOptions};
 
 /// How long in-flight requests and background tasks get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -35,6 +42,15 @@ pub enum ServerError {
     /// The listener has no local address (it is not bound).
     #[error("the listener is not bound: {0}")]
     Listener(io::Error),
+    /// The database cannot be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP client for the checks cannot be built.
+    #[error("cannot build the HTTP client for checks: {0}")]
+    Prober(String),
+    /// Mail cannot be sent as configured.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 /// Serves the API on `listener` with `config` until `shutdown` completes, then shuts down in order.
@@ -50,10 +66,42 @@ pub async fn run(
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
+
+    let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
+    let loaded = store.load_monitors()?;
+    tracing::info!(
+        "database {}: {} monitor(s) loaded",
+        config.data_dir.join(crate::store::FILE_NAME).display(),
+        loaded.len()
+    );
+    let prober = Prober::new().map_err(|error| ServerError::Prober(error.to_string()))?;
+    let (events, transitions) = mpsc::unbounded_channel();
+    let notifier = Notifier::spawn(
+        &config,
+        store.clone(),
+        server_url(addr),
+        transitions,
+        cancel.clone(),
+        &tasks,
+    )?;
+    tracing::info!("mail is {}", notifier.describe());
+    let parts = Parts {
+        store: store.clone(),
+        checker: Arc::new(prober),
+        events,
+        notifier: Some(notifier),
+        cancel: cancel.clone(),
+        tasks: tasks.clone(),
+    };
+    let monitors = Monitors::start(parts, loaded, MonitorsOptions::default());
+    let advertiser = advertise(&config, addr.port());
+
     let state = AppState {
         config: Arc::new(config),
         started: Instant::now(),
         service_id: service_name(),
+        monitors,
+        store: store.clone(),
     };
 
     {
@@ -76,6 +124,9 @@ pub async fn run(
         }
     };
 
+    if let Some(advertiser) = advertiser {
+        advertiser.shutdown().await;
+    }
     cancel.cancel();
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
@@ -88,12 +139,53 @@ pub async fn run(
     result.map_err(|source| ServerError::Serve { addr, source })
 }
 
+/// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.
+fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
+    let Mdns::On { interfaces } = &config.mdns else {
+        return None;
+    };
+    let options = AdvertiseOptions {
+        interfaces: interfaces.clone(),
+        auth_token: config.token.is_some(),
+        ..AdvertiseOptions::new(port)
+    };
+    match Advertiser::start(&options) {
+        Ok(advertiser) => {
+            tracing::info!(
+                "advertised over mDNS as {:?} ({SERVICE_TYPE})",
+                advertiser.instance()
+            );
+            Some(advertiser)
+        }
+        Err(error) => {
+            tracing::warn!(
+                "mDNS discovery is off: {error}; clients need --server or HEALTHCHECKER_URL"
+            );
+            None
+        }
+    }
+}
+
+/// This server's base URL as a user on the LAN would type it, for the stop instructions in mail.
+fn server_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        iputils::my_ip_addr().map_or_else(|_| hostname(), |ip| ip.to_string())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
 /// The name this server goes by on the LAN: `healthchecker on <hostname>`.
 pub fn service_name() -> String {
-    let host = hostname::get()
+    format!("healthchecker on {}", hostname())
+}
+
+/// This machine's host name, or `localhost` when it has none.
+fn hostname() -> String {
+    hostname::get()
         .ok()
         .and_then(|name| name.into_string().ok())
         .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("healthchecker on {host}")
+        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -1,0 +1,625 @@
+//! The live set of monitors: registering, pausing and removing them, and running their checks.
+//!
+//! This is the one place that knows the check, the policy and the reaction (pingora's split):
+//! the [`Scheduler`] says when, a [`Checker`] (the [`Prober`] in production) does the check, the
+//! state machine in [`crate::health`] turns the outcome into a state, the [`Store`] records it, and
+//! each change of state leaves as a [`TransitionEvent`] on a channel for whoever reacts (mail).
+//!
+//! A registration is acknowledged only after the store has made it durable. Checks run as small
+//! tasks, at most [`MonitorsOptions::max_concurrent_checks`] at once; a monitor never has two
+//! checks in flight. Memory per monitor is bounded: the spec, the counters, and the last few checks
+//! without their bodies (the full log lives in the store).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::health::{Health, State, Transition};
+use crate::notify::{Notifier, TransitionEvent};
+use crate::probe::{CheckRecord, Prober};
+use crate::registry::{AppName, MonitorSpec};
+use crate::scheduler::Scheduler;
+use crate::store::{CheckWrite, LoggedCheck, Store, StoreError, StoredMonitor};
+
+/// How many recent checks each monitor keeps in memory (for mail and the monitor view).
+pub const RECENT_CHECKS: usize = 5;
+
+/// A check, boxed so that production and tests can plug in different checkers.
+pub type CheckFuture = Pin<Box<dyn Future<Output = CheckRecord> + Send>>;
+
+/// Does one check of one monitor. A failed check is a record, never an error.
+pub trait Checker: Send + Sync + 'static {
+    /// Checks the app described by `spec`.
+    fn check(&self, spec: Arc<MonitorSpec>) -> CheckFuture;
+}
+
+impl Checker for Prober {
+    fn check(&self, spec: Arc<MonitorSpec>) -> CheckFuture {
+        let prober = self.clone();
+        Box::pin(async move { prober.check(&spec).await })
+    }
+}
+
+/// What the live set works with.
+pub struct Parts {
+    /// Where registrations, states and checks are kept.
+    pub store: Store,
+    /// What does the checks.
+    pub checker: Arc<dyn Checker>,
+    /// Every change of state is sent here.
+    pub events: mpsc::UnboundedSender<TransitionEvent>,
+    /// Told to forget a monitor that is removed or paused, when there is one.
+    pub notifier: Option<Notifier>,
+    /// No new check starts once this fires.
+    pub cancel: CancellationToken,
+    /// Checks are spawned here, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+/// Limits of the live set.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorsOptions {
+    /// Checks running at once, across all monitors.
+    pub max_concurrent_checks: usize,
+    /// Monitors that can be registered.
+    pub max_monitors: usize,
+    /// A new registration is first checked within this long (spread at random).
+    pub first_check_within: Duration,
+}
+
+impl Default for MonitorsOptions {
+    fn default() -> Self {
+        MonitorsOptions {
+            max_concurrent_checks: 1024,
+            max_monitors: 100_000,
+            first_check_within: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a change to the set was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorsError {
+    /// The store could not make the change durable; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// `max_monitors` are registered already.
+    #[error("this server already monitors {0} apps, its maximum (max_monitors)")]
+    Full(usize),
+}
+
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upserted {
+    /// A new monitor.
+    Created,
+    /// An existing monitor with a new definition; its schedule restarts.
+    Updated,
+    /// The same definition again: nothing changed.
+    Unchanged,
+}
+
+/// A monitor as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorView {
+    /// Its name.
+    pub app: AppName,
+    /// Base URL of the app.
+    pub url: String,
+    /// Path of its health endpoint.
+    pub path: String,
+    /// Who is mailed.
+    pub email: Vec<String>,
+    /// Seconds between checks.
+    pub interval: u64,
+    /// Seconds a check may take.
+    pub timeout: u64,
+    /// Failed checks in a row that make it unhealthy.
+    pub unhealthy: u32,
+    /// Passed checks in a row that make it healthy again.
+    pub healthy: u32,
+    /// Current state.
+    pub state: State,
+    /// Whether checks are paused.
+    pub paused: bool,
+    /// Passed checks in a row.
+    pub passes: u32,
+    /// Failed checks in a row.
+    pub fails: u32,
+    /// When it entered its current state (its last transition), if it ever changed.
+    pub since: Option<DateTime<Utc>>,
+    /// When it was first registered.
+    pub registered_at: DateTime<Utc>,
+    /// The last check.
+    pub last_check: Option<LoggedCheck>,
+    /// The last change of state.
+    pub last_transition: Option<Transition>,
+}
+
+/// One monitor's live state.
+#[derive(Debug)]
+struct Slot {
+    spec: Arc<MonitorSpec>,
+    paused: bool,
+    registered_at: DateTime<Utc>,
+    health: Health,
+    since: Option<DateTime<Utc>>,
+    recent: VecDeque<LoggedCheck>,
+    last_transition: Option<Transition>,
+    /// Bumped whenever the spec changes, so a check started under the old spec is discarded.
+    generation: u64,
+    in_flight: bool,
+}
+
+impl Slot {
+    fn view(&self, name: &AppName) -> MonitorView {
+        MonitorView {
+            app: name.clone(),
+            url: self.spec.url.to_string(),
+            path: self.spec.path.clone(),
+            email: self.spec.emails.clone(),
+            interval: self.spec.interval.as_secs(),
+            timeout: self.spec.timeout.as_secs(),
+            unhealthy: self.spec.unhealthy,
+            healthy: self.spec.healthy,
+            state: self.health.state,
+            paused: self.paused,
+            passes: self.health.passes,
+            fails: self.health.fails,
+            since: self.since,
+            registered_at: self.registered_at,
+            last_check: self.recent.front().cloned(),
+            last_transition: self.last_transition.clone(),
+        }
+    }
+
+    fn stored(&self, name: &AppName) -> StoredMonitor {
+        StoredMonitor {
+            name: name.clone(),
+            spec: (*self.spec).clone(),
+            paused: self.paused,
+            registered_at: self.registered_at,
+            health: self.health,
+            since: self.since,
+            last_check: self.recent.front().cloned(),
+            last_transition: self.last_transition.clone(),
+        }
+    }
+}
+
+type Slots = HashMap<AppName, Arc<Mutex<Slot>>>;
+
+struct Inner {
+    slots: RwLock<Slots>,
+    store: Store,
+    checker: Arc<dyn Checker>,
+    scheduler: Scheduler,
+    permits: Arc<Semaphore>,
+    events: mpsc::UnboundedSender<TransitionEvent>,
+    notifier: Option<Notifier>,
+    tasks: TaskTracker,
+    /// Serializes changes to the set, so two registrations of one name cannot interleave.
+    changes: tokio::sync::Mutex<()>,
+    options: MonitorsOptions,
+}
+
+/// The live set of monitors; cheap to clone.
+#[derive(Clone)]
+pub struct Monitors {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Monitors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitors")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Locks a std mutex, recovering the data if a panicking thread poisoned it (the data is
+/// consistent at every unlock point).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Monitors {
+    /// Starts checking `loaded` monitors (spreading their first checks over one interval) and
+    /// returns the set.
+    pub fn start(parts: Parts, loaded: Vec<StoredMonitor>, options: MonitorsOptions) -> Monitors {
+        let Parts {
+            store,
+            checker,
+            events,
+            notifier,
+            cancel,
+            tasks,
+        } = parts;
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
+            let weak = weak.clone();
+            let (scheduler, _task) = Scheduler::spawn(
+                move |name, due| {
+                    if let Some(inner) = weak.upgrade() {
+                        dispatch(&inner, name, due);
+                    }
+                },
+                cancel,
+            );
+            Inner {
+                slots: RwLock::new(HashMap::new()),
+                store,
+                checker,
+                scheduler,
+                permits: Arc::new(Semaphore::new(options.max_concurrent_checks.max(1))),
+                events,
+                notifier,
+                tasks,
+                changes: tokio::sync::Mutex::new(()),
+                options,
+            }
+        });
+        let now = Instant::now();
+        {
+            let mut slots = inner
+                .slots
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for stored in loaded {
+                let spec = Arc::new(stored.spec);
+                if !stored.paused {
+                    inner.scheduler.schedule(
+                        stored.name.clone(),
+                        now + jitter(spec.interval),
+                        spec.interval,
+                    );
+                }
+                let slot = Slot {
+                    spec,
+                    paused: stored.paused,
+                    registered_at: stored.registered_at,
+                    health: stored.health,
+                    since: stored.since,
+                    recent: stored.last_check.into_iter().collect(),
+                    last_transition: stored.last_transition,
+                    generation: 0,
+                    in_flight: false,
+                };
+                slots.insert(stored.name, Arc::new(Mutex::new(slot)));
+            }
+        }
+        Monitors { inner }
+    }
+
+    fn slot(&self, name: &AppName) -> Option<Arc<Mutex<Slot>>> {
+        self.inner
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// How many monitors are registered.
+    pub fn len(&self) -> usize {
+        self.inner
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether no monitor is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Registers `name`, or updates its definition. Durable before it returns `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Full`] when the set is at `max_monitors`; [`MonitorsError::Store`] when
+    /// the change could not be made durable (then nothing changed).
+    pub async fn upsert(
+        &self,
+        name: AppName,
+        spec: MonitorSpec,
+    ) -> Result<(Upserted, MonitorView), MonitorsError> {
+        let _change = self.inner.changes.lock().await;
+        let interval = spec.interval;
+        if let Some(slot) = self.slot(&name) {
+            let stored = {
+                let slot = lock(&slot);
+                if *slot.spec == spec {
+                    return Ok((Upserted::Unchanged, slot.view(&name)));
+                }
+                let mut stored = slot.stored(&name);
+                stored.spec = spec.clone();
+                stored
+            };
+            self.inner.store.save_monitor(&stored).await?;
+            let view = {
+                let mut slot = lock(&slot);
+                slot.spec = Arc::new(spec);
+                slot.generation += 1;
+                if !slot.paused {
+                    self.inner.scheduler.schedule(
+                        name.clone(),
+                        Instant::now() + first_check(interval, self.inner.options),
+                        interval,
+                    );
+                }
+                slot.view(&name)
+            };
+            tracing::info!(app = %name, "monitor updated: {}", describe(&view));
+            return Ok((Upserted::Updated, view));
+        }
+        if self.len() >= self.inner.options.max_monitors {
+            return Err(MonitorsError::Full(self.inner.options.max_monitors));
+        }
+        let slot = Slot {
+            spec: Arc::new(spec),
+            paused: false,
+            registered_at: Utc::now(),
+            health: Health::default(),
+            since: None,
+            recent: VecDeque::new(),
+            last_transition: None,
+            generation: 0,
+            in_flight: false,
+        };
+        self.inner.store.save_monitor(&slot.stored(&name)).await?;
+        let view = slot.view(&name);
+        self.inner
+            .slots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), Arc::new(Mutex::new(slot)));
+        self.inner.scheduler.schedule(
+            name.clone(),
+            Instant::now() + first_check(interval, self.inner.options),
+            interval,
+        );
+        tracing::info!(app = %name, "monitor registered: {}", describe(&view));
+        Ok((Upserted::Created, view))
+    }
+
+    /// Stops monitoring `name` and forgets it; `false` when it was not registered.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Store`] when the removal could not be made durable (then nothing changed).
+    pub async fn remove(&self, name: &AppName) -> Result<bool, MonitorsError> {
+        let _change = self.inner.changes.lock().await;
+        if self.slot(name).is_none() {
+            return Ok(false);
+        }
+        self.inner.store.delete_monitor(name).await?;
+        self.inner.scheduler.unschedule(name.clone());
+        self.inner
+            .slots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        if let Some(notifier) = &self.inner.notifier {
+            notifier.forget(name);
+        }
+        tracing::info!(app = %name, "monitor removed");
+        Ok(true)
+    }
+
+    /// Pauses or resumes the checks of `name`; `None` when it is not registered.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Store`] when the change could not be made durable (then nothing changed).
+    pub async fn set_paused(
+        &self,
+        name: &AppName,
+        paused: bool,
+    ) -> Result<Option<MonitorView>, MonitorsError> {
+        let _change = self.inner.changes.lock().await;
+        let Some(slot) = self.slot(name) else {
+            return Ok(None);
+        };
+        let (already, interval) = {
+            let slot = lock(&slot);
+            (slot.paused == paused, slot.spec.interval)
+        };
+        if !already {
+            self.inner.store.set_paused(name, paused).await?;
+            if paused {
+                self.inner.scheduler.unschedule(name.clone());
+                if let Some(notifier) = &self.inner.notifier {
+                    notifier.forget(name);
+                }
+            } else {
+                self.inner.scheduler.schedule(
+                    name.clone(),
+                    Instant::now() + first_check(interval, self.inner.options),
+                    interval,
+                );
+            }
+            tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
+        }
+        let mut slot = lock(&slot);
+        slot.paused = paused;
+        Ok(Some(slot.view(name)))
+    }
+
+    /// One monitor as the API shows it.
+    pub fn view(&self, name: &AppName) -> Option<MonitorView> {
+        self.slot(name).map(|slot| lock(&slot).view(name))
+    }
+
+    /// Every monitor, sorted by name.
+    pub fn list(&self) -> Vec<MonitorView> {
+        let slots: Vec<(AppName, Arc<Mutex<Slot>>)> = self
+            .inner
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
+            .collect();
+        let mut views: Vec<MonitorView> = slots
+            .iter()
+            .map(|(name, slot)| lock(slot).view(name))
+            .collect();
+        views.sort_by(|a, b| a.app.cmp(&b.app));
+        views
+    }
+
+    /// Counts of monitors per state, for the server's own health.
+    pub fn state_counts(&self) -> HashMap<State, usize> {
+        let slots = self
+            .inner
+            .slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut counts = HashMap::new();
+        for slot in slots.values() {
+            *counts.entry(lock(slot).health.state).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+/// A random delay below `interval`, to spread first checks after a restart.
+fn jitter(interval: Duration) -> Duration {
+    interval.mul_f64(fastrand::f64())
+}
+
+/// When a new or changed registration is first checked: soon, but spread so that a burst of
+/// registrations does not become a burst of checks.
+fn first_check(interval: Duration, options: MonitorsOptions) -> Duration {
+    jitter(interval.min(options.first_check_within))
+}
+
+fn describe(view: &MonitorView) -> String {
+    format!(
+        "{}{} every {} s (timeout {} s, unhealthy after {}, healthy after {}), mail to {}",
+        view.url.trim_end_matches('/'),
+        view.path,
+        view.interval,
+        view.timeout,
+        view.unhealthy,
+        view.healthy,
+        if view.email.is_empty() {
+            "nobody".to_owned()
+        } else {
+            view.email.join(", ")
+        }
+    )
+}
+
+/// Called by the scheduler when `name` is due: starts its check, unless one is still running.
+fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
+    let Some(slot) = inner
+        .slots
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(name)
+        .cloned()
+    else {
+        return;
+    };
+    let (spec, generation) = {
+        let mut slot = lock(&slot);
+        if slot.paused || slot.in_flight {
+            if slot.in_flight {
+                tracing::debug!(app = %name, "previous check still running; this one is skipped");
+            }
+            return;
+        }
+        slot.in_flight = true;
+        (Arc::clone(&slot.spec), slot.generation)
+    };
+    let inner = Arc::clone(inner);
+    let name = name.clone();
+    inner.tasks.clone().spawn(async move {
+        let record = {
+            let _permit = inner.permits.acquire().await;
+            let late = Instant::now().saturating_duration_since(due);
+            if late > Duration::from_secs(1) {
+                tracing::debug!(app = %name, "check starts {late:?} late");
+            }
+            inner.checker.check(Arc::clone(&spec)).await
+        };
+        apply(&inner, &name, &slot, &spec, generation, record);
+    });
+}
+
+/// Runs the state machine on a finished check, records it and reports a change of state.
+fn apply(
+    inner: &Inner,
+    name: &AppName,
+    slot: &Mutex<Slot>,
+    spec: &Arc<MonitorSpec>,
+    generation: u64,
+    record: CheckRecord,
+) {
+    let mut slot = lock(slot);
+    slot.in_flight = false;
+    if slot.generation != generation {
+        return; // the definition changed while this check ran
+    }
+    let (health, change) = slot.health.step(record.outcome, spec.thresholds());
+    let transition = change.map(|change| Transition {
+        time: record.time,
+        from: change.from,
+        to: change.to,
+        reason: match &record.detail {
+            Some(detail) => format!("{}: {detail}", record.reason.as_str()),
+            None => record.reason.as_str().to_owned(),
+        },
+    });
+    tracing::debug!(
+        app = %name,
+        outcome = %record.outcome,
+        reason = record.reason.as_str(),
+        latency_ms = record.latency.as_secs_f64() * 1e3,
+        "check: {}",
+        health.state
+    );
+    slot.health = health;
+    let check = LoggedCheck {
+        record,
+        state: health.state,
+    };
+    let mut light = check.clone();
+    light.record.body = None;
+    slot.recent.push_front(light);
+    slot.recent.truncate(RECENT_CHECKS);
+    if let Some(transition) = &transition {
+        slot.since = Some(transition.time);
+        slot.last_transition = Some(transition.clone());
+        tracing::info!(app = %name, "{} -> {} ({})", transition.from, transition.to, transition.reason);
+    }
+    inner.store.record(CheckWrite {
+        name: name.clone(),
+        check,
+        health,
+        transition: transition.clone(),
+    });
+    if let (Some(transition), Some(change)) = (transition, change) {
+        let _ = inner.events.send(TransitionEvent {
+            name: name.clone(),
+            spec: Arc::clone(spec),
+            transition,
+            recovered: change.recovered,
+            recent: slot.recent.iter().cloned().collect(),
+        });
+    }
+}
