@@ -4,12 +4,31 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No healthchecker server could be found.
+    /// No healthchecker server answered: none was advertised over mDNS within the discovery
+    /// timeout, or none of those advertised answered on any of its addresses.
     #[error(
-        "no healthchecker server found: set HEALTHCHECKER_URL=http://host:port \
-         or run a server with mDNS on"
+        "no healthchecker server found: {}; start healthchecker-server on this LAN with \
+         mDNS on (UDP port 5353 must not be blocked), or set HEALTHCHECKER_URL=http://host:port",
+        not_found_detail(*.waited, .unreachable)
     )]
-    ServerNotFound,
+    ServerNotFound {
+        /// How long discovery listened over mDNS.
+        waited: std::time::Duration,
+        /// The servers that were advertised but did not answer, e.g.
+        /// `"healthchecker on pi" at http://192.168.1.20:41234`.
+        unreachable: Vec<String>,
+    },
+
+    /// Discovery over mDNS could not even start (no usable network, or the mDNS daemon failed).
+    #[error(
+        "cannot look for a healthchecker server over mDNS: {source}; set \
+         HEALTHCHECKER_URL=http://host:port instead"
+    )]
+    Discovery {
+        /// What went wrong.
+        #[from]
+        source: crate::discovery::BrowseError,
+    },
 
     /// The server did not answer: refused, reset, timed out, DNS or TLS failure.
     #[error(
@@ -96,6 +115,22 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+fn not_found_detail(waited: std::time::Duration, unreachable: &[String]) -> String {
+    let waited = if waited < std::time::Duration::from_secs(1) {
+        format!("{} ms", waited.as_millis())
+    } else {
+        format!("{:.1} s", waited.as_secs_f64())
+    };
+    if unreachable.is_empty() {
+        format!("none answered over mDNS within {waited}")
+    } else {
+        format!(
+            "{} advertised over mDNS but did not answer (within {waited})",
+            unreachable.join("; ")
+        )
+    }
+}
+
 fn field_note(field: &Option<String>) -> String {
     match field {
         Some(field) => format!(" (field `{field}`)"),
@@ -132,8 +167,21 @@ mod tests {
     fn messages_say_what_to_do() {
         let cases = [
             (
-                Error::ServerNotFound,
-                "set HEALTHCHECKER_URL=http://host:port",
+                Error::ServerNotFound {
+                    waited: std::time::Duration::from_secs(3),
+                    unreachable: vec![],
+                },
+                "no healthchecker server found: none answered over mDNS within 3.0 s; start \
+                 healthchecker-server on this LAN with mDNS on (UDP port 5353 must not be \
+                 blocked), or set HEALTHCHECKER_URL=http://host:port",
+            ),
+            (
+                Error::ServerNotFound {
+                    waited: std::time::Duration::from_millis(500),
+                    unreachable: vec!["\"healthchecker on pi\" at http://10.0.0.5:4000".into()],
+                },
+                "\"healthchecker on pi\" at http://10.0.0.5:4000 advertised over mDNS but did \
+                 not answer (within 500 ms)",
             ),
             (
                 Error::Unauthorized {

@@ -24,9 +24,11 @@
 //! # Layout
 //!
 //! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: every
-//!   HTTP call of the API (`/api/v1/monitors/...`) and the mapping of answers to errors.
-//! * `discovery`: where the server is (`HEALTHCHECKER_URL` for now; mDNS is the later
-//!   addition, behind the same private function).
+//!   HTTP call of the API (`/api/v1/monitors/...`), the mapping of answers to errors, following
+//!   a server that moved, and [`KeepMonitored`].
+//! * [`discovery`]: where the server is: `HEALTHCHECKER_URL`, or browsing for
+//!   `_healthchecker._tcp.local.` over mDNS ([`discovery::browse`], [`discovery::find_first`],
+//!   [`discovery::FoundServer`]), and finding a server again when it moved.
 //! * `app`: [`AppName`], the checked name an app is monitored under.
 //! * `monitor`: [`Monitor`], the builder of monitoring parameters, with the defaults and
 //!   valid ranges in one place.
@@ -44,7 +46,7 @@
 //! * `test-util`: the `testing` module.
 
 mod app;
-mod discovery;
+pub mod discovery;
 mod error;
 mod model;
 mod monitor;
@@ -54,11 +56,15 @@ mod server;
 pub mod testing;
 
 pub use app::AppName;
+pub use discovery::DEFAULT_DISCOVERY_TIMEOUT;
 pub use error::Error;
 pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};
-pub use server::{DEFAULT_TIMEOUT, HealthCheckerServer, Registration, Stopped};
+pub use server::{
+    DEFAULT_TIMEOUT, HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration,
+    Stopped,
+};
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

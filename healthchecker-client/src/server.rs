@@ -3,6 +3,9 @@
 
 use std::borrow::Borrow;
 use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -10,8 +13,9 @@ use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::discovery::{self, DEFAULT_DISCOVERY_TIMEOUT, Location, Origin};
 use crate::model::{CheckLog, ErrorBody, MonitorList};
-use crate::{AppName, CheckRecord, ENV_TOKEN, Error, Monitor, MonitorInfo, Result, discovery};
+use crate::{AppName, CheckRecord, ENV_TOKEN, Error, Monitor, MonitorInfo, Result};
 
 /// How long one request to the server may take, unless set with
 /// [`HealthCheckerServer::timeout`].
@@ -22,6 +26,10 @@ const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// The longest URL accepted, in bytes (the server's limit too).
 const URL_MAX: usize = 2048;
+
+/// The shortest period [`HealthCheckerServer::keep_monitored`] accepts; shorter ones are raised
+/// to it (a registration does not need checking more than once a second).
+pub const KEEP_MONITORED_MIN_PERIOD: Duration = Duration::from_secs(1);
 
 /// The answer to [`HealthCheckerServer::monitor`].
 #[derive(Debug, Clone, PartialEq)]
@@ -46,12 +54,35 @@ pub enum Stopped {
 
 /// One app's handle on one healthchecker server.
 ///
-/// Holds the server's base URL, the app's checked name and base URL, the token (from
+/// Holds where the server is, the app's checked name and base URL, the token (from
 /// `HEALTHCHECKER_TOKEN` or [`token`](Self::token)) and one HTTP client with its connection
-/// pool, so keep one per app and clone it freely (clones share the pool).
+/// pool, so keep one per app and clone it freely: clones share the pool, the server's location
+/// (a move one of them notices is seen by all) and the last [`Monitor`] registered.
 ///
 /// The HTTP client talks to the server directly, ignoring proxy settings (the server is on the
 /// LAN), and does not follow redirects.
+///
+/// # When the server moves
+///
+/// A server listens on any free port by default, so after a restart it is usually on another
+/// port; it keeps its registrations (they are stored), but a client holding the old URL would
+/// fail for ever. So, when the URL was found over mDNS (by [`discover`](Self::discover); never
+/// for one given to [`at`](Self::at) or in `HEALTHCHECKER_URL`, which the user chose):
+///
+/// 1. a call that cannot reach the server (refused, reset, timed out) looks for it again over
+///    mDNS, once, within the discovery timeout, preferring the server it used before (same
+///    instance name). Concurrent calls share that one search;
+/// 2. when found, the new URL replaces the old one for this handle and its clones, and the
+///    call is retried once there;
+/// 3. if the server found there does not know the app (404 for [`info`](Self::info),
+///    [`log`](Self::log), [`pause`](Self::pause) or [`resume`](Self::resume)), the app is
+///    registered again with the last [`Monitor`] given to [`monitor`](Self::monitor), and the
+///    call is retried once more. [`stop`](Self::stop) forgets that monitor, so an app that
+///    stopped is never registered again behind its back.
+///
+/// When nothing answers, the call fails with its original [`Error::Unreachable`].
+/// [`keep_monitored`](Self::keep_monitored) runs this check periodically, so that an app that
+/// makes no calls of its own stays registered too.
 ///
 /// # Examples
 ///
@@ -73,17 +104,45 @@ pub enum Stopped {
 #[derive(Clone)]
 pub struct HealthCheckerServer {
     http: reqwest::Client,
-    server_url: Url,
+    shared: Arc<Shared>,
     app: AppName,
     app_url: String,
     token: Option<HeaderValue>,
     timeout: Duration,
 }
 
+/// What the clones of one handle share.
+#[derive(Debug)]
+struct Shared {
+    /// Where the server is; replaced when it is found again after it moved.
+    location: RwLock<Location>,
+    /// Where `location` came from, which decides whether it is ever looked for again.
+    origin: Origin,
+    /// Only one search at a time: concurrent calls that find the server gone wait for it.
+    search: tokio::sync::Mutex<()>,
+    /// The last monitor registered, to register again with when the server lost the app;
+    /// `None` before the first [`HealthCheckerServer::monitor`] and after
+    /// [`HealthCheckerServer::stop`]. Held across a re-registration, so that `stop` cannot slip
+    /// in between.
+    last_monitor: tokio::sync::Mutex<Option<Monitor>>,
+    /// Whether the warning about a missing token was given.
+    warned_no_token: AtomicBool,
+}
+
+/// What a call does when the server turns out to have moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterMove {
+    /// Just retry it at the new address.
+    Retry,
+    /// Retry it, and if the server does not know the app, register it again first.
+    Reregister,
+}
+
 impl fmt::Debug for HealthCheckerServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HealthCheckerServer")
-            .field("server_url", &self.server_url.as_str())
+            .field("server_url", &self.url().as_str())
+            .field("origin", &self.shared.origin)
             .field("app", &self.app.as_str())
             .field("app_url", &self.app_url)
             // The token is a secret: say whether there is one, never what it is.
@@ -96,13 +155,22 @@ impl fmt::Debug for HealthCheckerServer {
 impl HealthCheckerServer {
     /// Finds the healthchecker server and returns a handle for the app `app` at `app_url`.
     ///
-    /// The server is taken from `HEALTHCHECKER_URL` when it is set. Discovery over mDNS is not
-    /// there yet, so without that variable this fails with [`Error::ServerNotFound`].
-    /// `HEALTHCHECKER_TOKEN` is read as for [`at`](Self::at).
+    /// The server is taken from `HEALTHCHECKER_URL` when it is set (and then nothing is sent
+    /// over mDNS); otherwise it is looked for over mDNS for at most
+    /// [`DEFAULT_DISCOVERY_TIMEOUT`] (3 s; see [`discover_with_timeout`](Self::discover_with_timeout)),
+    /// and the first server that answers `GET /health` on one of its advertised addresses
+    /// (tried in [`FoundServer::urls`](crate::discovery::FoundServer::urls) order) is used. A
+    /// server found over mDNS is looked for again if it moves (see
+    /// [When the server moves](Self#when-the-server-moves)). To give the URL explicitly, use
+    /// [`at`](Self::at).
+    ///
+    /// `HEALTHCHECKER_TOKEN` is read as for [`at`](Self::at). When the server advertises
+    /// `auth=token` and no token is set, the first call logs a warning.
     ///
     /// # Errors
     ///
-    /// * [`Error::ServerNotFound`] when no server can be found;
+    /// * [`Error::ServerNotFound`] when no server answers in time, saying what to do;
+    /// * [`Error::Discovery`] when mDNS cannot be used at all;
     /// * [`Error::InvalidInput`] for a bad app name, app URL, `HEALTHCHECKER_URL` or
     ///   `HEALTHCHECKER_TOKEN`.
     ///
@@ -123,11 +191,57 @@ impl HealthCheckerServer {
     /// # }
     /// ```
     pub async fn discover(app: impl AsRef<str>, app_url: impl AsRef<str>) -> Result<Self> {
+        Self::discover_with_timeout(app, app_url, DEFAULT_DISCOVERY_TIMEOUT).await
+    }
+
+    /// [`discover`](Self::discover), listening over mDNS for at most `timeout` (also the
+    /// time allowed to find the server again when it moved).
+    ///
+    /// # Errors
+    ///
+    /// As for [`discover`](Self::discover).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use healthchecker_client::HealthCheckerServer;
+    ///
+    /// # async fn run() -> Result<(), healthchecker_client::Error> {
+    /// let server = HealthCheckerServer::discover_with_timeout(
+    ///     "media-center",
+    ///     "http://192.168.1.20:9090",
+    ///     Duration::from_secs(10),
+    /// )
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discover_with_timeout(
+        app: impl AsRef<str>,
+        app_url: impl AsRef<str>,
+        timeout: Duration,
+    ) -> Result<Self> {
         // Check the app's side first: a typo there is worth reporting even with no server.
         let app = AppName::parse(app.as_ref())?;
         let app_url = app_url_text(app_url.as_ref())?;
-        let server_url = discovery::find_server().await?;
-        Self::from_parts(server_url, app, app_url)
+        let token = token_from_env()?;
+        let http = http_client()?;
+        let (location, origin) = discovery::find_server(&http, timeout).await?;
+        match origin {
+            Origin::Env => tracing::debug!(
+                "using the healthchecker server at {} (HEALTHCHECKER_URL)",
+                location.url
+            ),
+            _ => tracing::info!(
+                "found the healthchecker server {:?} at {} over mDNS",
+                location.instance.as_deref().unwrap_or_default(),
+                location.url
+            ),
+        }
+        Ok(Self::from_parts(
+            http, location, origin, app, app_url, token,
+        ))
     }
 
     /// A handle for the app `app` at `app_url`, on the server at `server_url`.
@@ -160,31 +274,45 @@ impl HealthCheckerServer {
         let server_url = parse_base_url("server_url", server_url.as_ref())?;
         let app = AppName::parse(app.as_ref())?;
         let app_url = app_url_text(app_url.as_ref())?;
-        Self::from_parts(server_url, app, app_url)
+        let token = token_from_env()?;
+        let http = http_client()?;
+        let location = Location {
+            url: server_url,
+            instance: None,
+            auth_token: false,
+        };
+        Ok(Self::from_parts(
+            http,
+            location,
+            Origin::Explicit,
+            app,
+            app_url,
+            token,
+        ))
     }
 
-    fn from_parts(server_url: Url, app: AppName, app_url: String) -> Result<Self> {
-        let token = match std::env::var(ENV_TOKEN) {
-            Ok(text) if !text.trim().is_empty() => Some(bearer(ENV_TOKEN, &text)?),
-            _ => None,
-        };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("healthchecker-client/", env!("CARGO_PKG_VERSION")))
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|source| Error::Unreachable {
-                url: server_url.to_string(),
-                source: Box::new(source),
-            })?;
-        Ok(Self {
+    fn from_parts(
+        http: reqwest::Client,
+        location: Location,
+        origin: Origin,
+        app: AppName,
+        app_url: String,
+        token: Option<HeaderValue>,
+    ) -> Self {
+        Self {
             http,
-            server_url,
+            shared: Arc::new(Shared {
+                location: RwLock::new(location),
+                origin,
+                search: tokio::sync::Mutex::new(()),
+                last_monitor: tokio::sync::Mutex::new(None),
+                warned_no_token: AtomicBool::new(false),
+            }),
             app,
             app_url,
             token,
             timeout: DEFAULT_TIMEOUT,
-        })
+        }
     }
 
     fn with_token_value(mut self, token: Option<HeaderValue>) -> Self {
@@ -249,7 +377,8 @@ impl HealthCheckerServer {
         self
     }
 
-    /// The server's base URL.
+    /// The server's base URL: the one given, or the one found over mDNS (which changes when
+    /// the server is found again after it moved).
     ///
     /// # Examples
     ///
@@ -260,8 +389,32 @@ impl HealthCheckerServer {
     /// # Ok::<(), healthchecker_client::Error>(())
     /// ```
     #[must_use]
-    pub fn url(&self) -> &Url {
-        &self.server_url
+    pub fn url(&self) -> Url {
+        self.location().url
+    }
+
+    /// The mDNS instance name of the server (e.g. `healthchecker on pi`) when it was found over
+    /// mDNS; `None` for a URL that was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// let server = HealthCheckerServer::at("http://127.0.0.1:8080", "nas", "http://127.0.0.1:9090")?;
+    /// assert_eq!(server.instance(), None);
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    #[must_use]
+    pub fn instance(&self) -> Option<String> {
+        self.location().instance
+    }
+
+    fn location(&self) -> Location {
+        self.shared
+            .location
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The app's name.
@@ -323,7 +476,15 @@ impl HealthCheckerServer {
     pub async fn monitor(&self, monitor: impl Borrow<Monitor>) -> Result<Registration> {
         let monitor = monitor.borrow();
         monitor.validate()?;
-        let url = self.app_endpoint(&[])?;
+        let registration = self
+            .call(AfterMove::Retry, |base| self.register_at(base, monitor))
+            .await?;
+        *self.shared.last_monitor.lock().await = Some(monitor.clone());
+        Ok(registration)
+    }
+
+    async fn register_at(&self, base: Url, monitor: &Monitor) -> Result<Registration> {
+        let url = app_endpoint(&base, &self.app, &[])?;
         let request = self
             .http
             .put(url.clone())
@@ -337,7 +498,7 @@ impl HealthCheckerServer {
         let monitor: MonitorInfo = parse(&url, &body)?;
         tracing::info!(
             app = %self.app,
-            server = %self.server_url,
+            server = %base,
             created,
             "registered with healthchecker"
         );
@@ -347,7 +508,10 @@ impl HealthCheckerServer {
     /// Stops monitoring the app: `DELETE /api/v1/monitors/{app}`.
     ///
     /// A 404 (the server did not monitor the app) is not an error: the result is
-    /// [`Stopped::WasNotMonitored`], and a log line says so.
+    /// [`Stopped::WasNotMonitored`], and a log line says so. The last [`Monitor`] given is
+    /// forgotten, so the app is not registered again after a move or by
+    /// [`keep_monitored`](Self::keep_monitored) until [`monitor`](Self::monitor) is called
+    /// again.
     ///
     /// # Errors
     ///
@@ -366,18 +530,26 @@ impl HealthCheckerServer {
     /// # }
     /// ```
     pub async fn stop(&self) -> Result<Stopped> {
-        let url = self.app_endpoint(&[])?;
+        // Held until the server has answered: a re-registration cannot slip in between.
+        let mut last_monitor = self.shared.last_monitor.lock().await;
+        *last_monitor = None;
+        self.call(AfterMove::Retry, |base| self.unregister_at(base))
+            .await
+    }
+
+    async fn unregister_at(&self, base: Url) -> Result<Stopped> {
+        let url = app_endpoint(&base, &self.app, &[])?;
         let (status, body) = self.send(self.http.delete(url.clone()), &url).await?;
         match status {
             200 | 204 => {
-                tracing::info!(app = %self.app, server = %self.server_url, "unregistered from healthchecker");
+                tracing::info!(app = %self.app, server = %base, "unregistered from healthchecker");
                 Ok(Stopped::Removed)
             }
             _ => match self.error_for(status, &body, &url) {
                 Error::NotMonitored { .. } => {
                     tracing::info!(
                         app = %self.app,
-                        server = %self.server_url,
+                        server = %base,
                         "not monitored by healthchecker: nothing to stop"
                     );
                     Ok(Stopped::WasNotMonitored)
@@ -406,8 +578,11 @@ impl HealthCheckerServer {
     /// # }
     /// ```
     pub async fn info(&self) -> Result<MonitorInfo> {
-        let url = self.app_endpoint(&[])?;
-        self.get_json(url).await
+        self.call(AfterMove::Reregister, |base| async move {
+            let url = app_endpoint(&base, &self.app, &[])?;
+            self.get_json(url).await
+        })
+        .await
     }
 
     /// The app's health-check log, newest first, at most `limit` checks:
@@ -430,11 +605,14 @@ impl HealthCheckerServer {
     /// # }
     /// ```
     pub async fn log(&self, limit: u32) -> Result<Vec<CheckRecord>> {
-        let mut url = self.app_endpoint(&["log"])?;
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.to_string());
-        let log: CheckLog = self.get_json(url).await?;
-        Ok(log.checks)
+        self.call(AfterMove::Reregister, |base| async move {
+            let mut url = app_endpoint(&base, &self.app, &["log"])?;
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
+            let log: CheckLog = self.get_json(url).await?;
+            Ok(log.checks)
+        })
+        .await
     }
 
     /// Every monitor the server has: `GET /api/v1/monitors`.
@@ -456,9 +634,12 @@ impl HealthCheckerServer {
     /// # }
     /// ```
     pub async fn list(&self) -> Result<Vec<MonitorInfo>> {
-        let url = self.endpoint(&[])?;
-        let list: MonitorList = self.get_json(url).await?;
-        Ok(list.monitors)
+        self.call(AfterMove::Retry, |base| async move {
+            let url = endpoint(&base, &[])?;
+            let list: MonitorList = self.get_json(url).await?;
+            Ok(list.monitors)
+        })
+        .await
     }
 
     /// Stops polling the app without forgetting it: `POST /api/v1/monitors/{app}/pause`.
@@ -504,14 +685,205 @@ impl HealthCheckerServer {
     }
 
     async fn post_action(&self, action: &str) -> Result<MonitorInfo> {
-        let url = self.app_endpoint(&[action])?;
-        let (status, body) = self
-            .send(self.http.request(Method::POST, url.clone()), &url)
-            .await?;
-        if status == 200 {
-            parse(&url, &body)
-        } else {
-            Err(self.error_for(status, &body, &url))
+        self.call(AfterMove::Reregister, |base| async move {
+            let url = app_endpoint(&base, &self.app, &[action])?;
+            let (status, body) = self
+                .send(self.http.request(Method::POST, url.clone()), &url)
+                .await?;
+            if status == 200 {
+                parse(&url, &body)
+            } else {
+                Err(self.error_for(status, &body, &url))
+            }
+        })
+        .await
+    }
+
+    /// Runs `attempt` against the server's base URL; when the server moved, finds it again and
+    /// retries (see [When the server moves](Self#when-the-server-moves)).
+    async fn call<T, F, Fut>(&self, after_move: AfterMove, attempt: F) -> Result<T>
+    where
+        F: Fn(Url) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let location = self.location();
+        self.warn_if_token_missing(&location);
+        let error = match attempt(location.url.clone()).await {
+            Err(error @ Error::Unreachable { .. }) if self.rediscovers() => error,
+            other => return other,
+        };
+        let Some(moved) = self.find_again(&location.url, &error).await else {
+            return Err(error);
+        };
+        match attempt(moved.clone()).await {
+            Err(Error::NotMonitored { .. }) if after_move == AfterMove::Reregister => {
+                self.reregister(moved.clone(), "the server moved").await?;
+                attempt(moved).await
+            }
+            other => other,
+        }
+    }
+
+    fn rediscovers(&self) -> bool {
+        matches!(self.shared.origin, Origin::Mdns { .. })
+    }
+
+    /// Looks for the server again after `failed` stopped answering; the URL to retry at, or
+    /// `None` when it was not found (then the original error stands).
+    async fn find_again(&self, failed: &Url, error: &Error) -> Option<Url> {
+        let Origin::Mdns { timeout } = self.shared.origin else {
+            return None;
+        };
+        let _one_search = self.shared.search.lock().await;
+        let known = self.location();
+        if known.url != *failed {
+            // Another call found it while this one waited.
+            return Some(known.url);
+        }
+        tracing::info!(
+            app = %self.app,
+            "the healthchecker server at {failed} does not answer ({error}); looking for it \
+             again over mDNS"
+        );
+        match discovery::find_reachable(&self.http, timeout, known.instance.as_deref()).await {
+            Ok(found) => {
+                if found.url == *failed {
+                    tracing::info!(app = %self.app, "the healthchecker server is back at {failed}");
+                } else {
+                    tracing::info!(
+                        app = %self.app,
+                        "the healthchecker server {:?} moved from {failed} to {}",
+                        found.instance.as_deref().unwrap_or_default(),
+                        found.url
+                    );
+                }
+                let url = found.url.clone();
+                *self
+                    .shared
+                    .location
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = found;
+                Some(url)
+            }
+            Err(not_found) => {
+                tracing::warn!(
+                    app = %self.app,
+                    "the healthchecker server at {failed} does not answer, and looking for it \
+                     again failed: {not_found}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Registers the app again with the last monitor given, if there is one (`why` is logged).
+    /// Returns whether it did.
+    async fn reregister(&self, base: Url, why: &str) -> Result<bool> {
+        let last_monitor = self.shared.last_monitor.lock().await;
+        let Some(monitor) = last_monitor.as_ref() else {
+            return Ok(false);
+        };
+        tracing::info!(app = %self.app, "registering with healthchecker again: {why}");
+        self.register_at(base, monitor).await?;
+        Ok(true)
+    }
+
+    fn warn_if_token_missing(&self, location: &Location) {
+        if location.auth_token
+            && self.token.is_none()
+            && !self.shared.warned_no_token.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                app = %self.app,
+                "the healthchecker server {:?} at {} requires a token (it advertises \
+                 auth=token) and none is set: registering and other changes will be refused; \
+                 set HEALTHCHECKER_TOKEN or call .token(...)",
+                location.instance.as_deref().unwrap_or_default(),
+                location.url
+            );
+        }
+    }
+
+    /// Keeps the app registered in the background: every `period`, checks that the server
+    /// still monitors it, and registers it again with the last [`Monitor`] given to
+    /// [`monitor`](Self::monitor) when the server lost it (another data folder, a deleted
+    /// database) or moved (see [When the server moves](Self#when-the-server-moves)).
+    ///
+    /// Each check is one `GET /api/v1/monitors/{app}`. Nothing is done before the first
+    /// [`monitor`](Self::monitor) nor after [`stop`](Self::stop); a server that cannot be
+    /// reached is logged and tried again next period. The checks run on a tokio task until the
+    /// returned [`KeepMonitored`] is stopped ([`KeepMonitored::stop`]) or dropped. A `period`
+    /// under [`KEEP_MONITORED_MIN_PERIOD`] is raised to it; about a minute suits most apps.
+    ///
+    /// Unlike the one-off re-registration after a move, this also registers the app again when
+    /// someone else removed it from the server (the app asked to be kept monitored).
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use healthchecker_client::{HealthCheckerServer, Monitor};
+    /// # async fn run(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// server.monitor(Monitor::new().email("me@example.com")).await?;
+    /// let keeper = server.keep_monitored(Duration::from_secs(60));
+    /// // ... the app runs ...
+    /// keeper.stop().await;
+    /// server.stop().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn keep_monitored(&self, period: Duration) -> KeepMonitored {
+        let period = period.max(KEEP_MONITORED_MIN_PERIOD);
+        let server = self.clone();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticks.tick() => {}
+                }
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    () = server.check_registration(period) => {}
+                }
+            }
+        });
+        KeepMonitored {
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// One check of [`keep_monitored`](Self::keep_monitored).
+    async fn check_registration(&self, period: Duration) {
+        if self.shared.last_monitor.lock().await.is_none() {
+            tracing::debug!(app = %self.app, "not registered: nothing to keep");
+            return;
+        }
+        match self.info().await {
+            Ok(_) => tracing::debug!(app = %self.app, "still monitored by healthchecker"),
+            Err(Error::NotMonitored { .. }) => {
+                match self
+                    .reregister(self.url(), "the server no longer monitors this app")
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(
+                        app = %self.app,
+                        "cannot register with healthchecker again: {error}; trying again in {period:?}"
+                    ),
+                }
+            }
+            Err(error) => tracing::warn!(
+                app = %self.app,
+                "cannot check the healthchecker registration: {error}; trying again in {period:?}"
+            ),
         }
     }
 
@@ -522,25 +894,6 @@ impl HealthCheckerServer {
         } else {
             Err(self.error_for(status, &body, &url))
         }
-    }
-
-    /// `{server}/api/v1/monitors/{tail...}`, each part one percent-encoded path segment.
-    fn endpoint(&self, tail: &[&str]) -> Result<Url> {
-        let mut url = self.server_url.clone();
-        url.path_segments_mut()
-            .map_err(|()| Error::invalid("server_url", self.server_url.as_str(), BASE_URL))?
-            .pop_if_empty()
-            .extend(["api", "v1", "monitors"])
-            .extend(tail);
-        Ok(url)
-    }
-
-    /// `{server}/api/v1/monitors/{app}/{tail...}`.
-    fn app_endpoint(&self, tail: &[&str]) -> Result<Url> {
-        let mut parts = Vec::with_capacity(tail.len() + 1);
-        parts.push(self.app.as_str());
-        parts.extend_from_slice(tail);
-        self.endpoint(&parts)
     }
 
     /// Sends the request with the timeout and token; returns the status and the body.
@@ -574,6 +927,80 @@ impl HealthCheckerServer {
     fn error_for(&self, status: u16, body: &[u8], url: &Url) -> Error {
         error_for(status, body, url, Some(&self.app))
             .unwrap_or_else(|| unexpected(status, body, url))
+    }
+}
+
+/// The handle of [`HealthCheckerServer::keep_monitored`]'s background checks: they stop when it
+/// is dropped, or, waiting for a check in progress to be abandoned cleanly, with
+/// [`stop`](Self::stop).
+#[derive(Debug)]
+#[must_use = "the checks stop when this is dropped"]
+pub struct KeepMonitored {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl KeepMonitored {
+    /// Stops the checks and waits until the task has ended. It does not unregister the app:
+    /// call [`HealthCheckerServer::stop`] for that.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::debug!("keep_monitored task ended abnormally: {error}");
+        }
+    }
+}
+
+impl Drop for KeepMonitored {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// `{server}/api/v1/monitors/{tail...}`, each part one percent-encoded path segment.
+fn endpoint(base: &Url, tail: &[&str]) -> Result<Url> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::invalid("server_url", base.as_str(), BASE_URL))?
+        .pop_if_empty()
+        .extend(["api", "v1", "monitors"])
+        .extend(tail);
+    Ok(url)
+}
+
+/// `{server}/api/v1/monitors/{app}/{tail...}`.
+fn app_endpoint(base: &Url, app: &AppName, tail: &[&str]) -> Result<Url> {
+    let mut parts = Vec::with_capacity(tail.len() + 1);
+    parts.push(app.as_str());
+    parts.extend_from_slice(tail);
+    endpoint(base, &parts)
+}
+
+/// The HTTP client of one handle: straight to the server (no proxy: it is on the LAN), no
+/// redirects.
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("healthchecker-client/", env!("CARGO_PKG_VERSION")))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|source| Error::Unreachable {
+            url: "(no request yet)".to_owned(),
+            source: Box::new(source),
+        })
+}
+
+/// The token from `HEALTHCHECKER_TOKEN`, when it is set and not blank.
+fn token_from_env() -> Result<Option<HeaderValue>> {
+    match std::env::var(ENV_TOKEN) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(bearer(ENV_TOKEN, &text)?)),
+        _ => Ok(None),
     }
 }
 
@@ -712,29 +1139,26 @@ mod tests {
 
     #[test]
     fn endpoints_encode_the_app_as_one_segment() {
+        let at = |server: &HealthCheckerServer, tail: &[&str]| {
+            app_endpoint(&server.url(), server.app(), tail).expect("url")
+        };
         assert_eq!(
-            server("media-center")
-                .app_endpoint(&[])
-                .expect("url")
-                .as_str(),
+            at(&server("media-center"), &[]).as_str(),
             "http://127.0.0.1:8080/api/v1/monitors/media-center"
         );
         assert_eq!(
-            server("Sample App?x=1#y%")
-                .app_endpoint(&["log"])
-                .expect("url")
-                .as_str(),
+            at(&server("Sample App?x=1#y%"), &["log"]).as_str(),
             "http://127.0.0.1:8080/api/v1/monitors/Sample%20App%3Fx=1%23y%25/log"
         );
         assert_eq!(
-            server("café").endpoint(&[]).expect("url").as_str(),
+            endpoint(&server("café").url(), &[]).expect("url").as_str(),
             "http://127.0.0.1:8080/api/v1/monitors"
         );
         let prefixed =
             HealthCheckerServer::at("http://127.0.0.1:8080/hc", "nas", "http://127.0.0.1:9090")
                 .expect("valid");
         assert_eq!(
-            prefixed.app_endpoint(&["pause"]).expect("url").as_str(),
+            at(&prefixed, &["pause"]).as_str(),
             "http://127.0.0.1:8080/hc/api/v1/monitors/nas/pause"
         );
     }

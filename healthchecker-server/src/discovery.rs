@@ -4,10 +4,11 @@
 //!   with the real HTTP port in the SRV record and `version`, `api` and `auth` in the TXT record.
 //!   It is started once the listener is bound and shut down (goodbye packets) on a clean stop.
 //! * [`Browser`], [`browse`] and [`find_first`] look for servers, for the `discover`, `list` and
-//!   `log` subcommands (and for the tests).
+//!   `log` subcommands (and for the tests). They live in [`healthchecker_client::discovery`],
+//!   next to the client's own discovery that uses them, and are re-exported here.
 //!
 //! The mDNS packets and the responder itself are [`mdns_sd`]'s; this module only decides what is
-//! advertised, where, and how it is read back.
+//! advertised and where.
 //!
 //! # Network interfaces
 //!
@@ -20,17 +21,15 @@
 //! change (it re-reads the interfaces every [`mdns_sd::IP_CHECK_INTERVAL_IN_SECS_DEFAULT`] seconds
 //! and announces the service on an interface that gains an address).
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use mdns_sd::{DaemonEvent, IfKind, ResolvedService, ServiceDaemon, ServiceEvent, ServiceInfo};
-use tokio::sync::mpsc;
-
-/// The DNS-SD service type of a healthchecker server.
-pub const SERVICE_TYPE: &str = "_healthchecker._tcp.local.";
+pub use healthchecker_client::discovery::{
+    BrowseError, BrowseEvent, Browser, DEFAULT_DISCOVERY_TIMEOUT, FoundServer, SERVICE_TYPE,
+    browse, find_first,
+};
+use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
 
 /// The path of the JSON API, advertised in the TXT record as `api`.
 pub const API_PATH: &str = "/api/v1";
@@ -39,13 +38,12 @@ pub const API_PATH: &str = "/api/v1";
 /// to stop.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Events a [`Browser`] may hold before the reader takes them; more than enough for one LAN.
-const EVENT_CAPACITY: usize = 256;
-
 /// A DNS label (the instance name is one) is at most 63 bytes long (RFC 1035).
 const MAX_LABEL_BYTES: usize = 63;
 
-/// An mDNS failure of our own: the server logs it and keeps serving without discovery.
+/// An mDNS failure of the advertiser: the server logs it and keeps serving without discovery.
+///
+/// Browsing has its own error, [`BrowseError`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiscoveryError {
@@ -72,9 +70,6 @@ pub enum DiscoveryError {
         #[source]
         source: mdns_sd::Error,
     },
-    /// No healthchecker server answered in time.
-    #[error("no healthchecker server answered over mDNS within {} ms", .0.as_millis())]
-    NotFound(Duration),
 }
 
 /// What the server advertises, and where.
@@ -478,264 +473,8 @@ fn log_daemon_events(events: mdns_sd::Receiver<DaemonEvent>) {
     }
 }
 
-/// A healthchecker server found over mDNS.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundServer {
-    /// Instance name, e.g. `healthchecker on pi`.
-    pub instance: String,
-    /// The mDNS host name from the SRV record, e.g. `pi.local.`.
-    pub host: String,
-    /// Its addresses, the most usable first (see [`FoundServer::url`]).
-    pub addresses: Vec<IpAddr>,
-    /// The HTTP port.
-    pub port: u16,
-    /// `version` from the TXT record.
-    pub version: Option<String>,
-    /// `api` from the TXT record, e.g. `/api/v1`.
-    pub api: Option<String>,
-    /// `auth` from the TXT record: `none` or `token`.
-    pub auth: Option<String>,
-}
-
-impl FoundServer {
-    /// The server's base URL, e.g. `http://192.168.1.20:41234` (no trailing slash), on the most
-    /// usable address: IPv4 first (LAN, then link-local, then loopback), then IPv6. An IPv6
-    /// link-local address is never used: it means nothing without its interface scope.
-    ///
-    /// `None` when no address is usable.
-    pub fn url(&self) -> Option<String> {
-        let ip = self
-            .addresses
-            .iter()
-            .copied()
-            .filter(|ip| address_rank(*ip).is_some())
-            .min_by_key(|ip| address_rank(*ip))?;
-        Some(match ip {
-            IpAddr::V4(v4) => format!("http://{v4}:{}", self.port),
-            IpAddr::V6(v6) => format!("http://[{v6}]:{}", self.port),
-        })
-    }
-
-    fn from_resolved(service: &ResolvedService) -> Option<FoundServer> {
-        let instance = instance_of(&service.fullname)?;
-        let mut addresses: Vec<IpAddr> = service
-            .get_addresses()
-            .iter()
-            .map(|ip| ip.to_ip_addr())
-            .collect();
-        addresses.sort_by_key(|ip| (address_rank(*ip).unwrap_or(u8::MAX), *ip));
-        addresses.dedup();
-        let txt = |key| service.get_property_val_str(key).map(str::to_owned);
-        Some(FoundServer {
-            instance,
-            host: service.host.clone(),
-            addresses,
-            port: service.port,
-            version: txt("version"),
-            api: txt("api"),
-            auth: txt("auth"),
-        })
-    }
-}
-
-/// How usable an address is for reaching a server, lower first; `None` for never.
-fn address_rank(ip: IpAddr) -> Option<u8> {
-    match ip {
-        IpAddr::V4(v4) if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() => None,
-        IpAddr::V4(v4) if v4.is_link_local() => Some(1),
-        IpAddr::V4(v4) if v4.is_loopback() => Some(2),
-        IpAddr::V4(_) => Some(0),
-        IpAddr::V6(v6) if v6.is_unspecified() || v6.is_multicast() => None,
-        IpAddr::V6(v6) if v6.is_unicast_link_local() => None,
-        IpAddr::V6(v6) if v6.is_loopback() => Some(4),
-        IpAddr::V6(_) => Some(3),
-    }
-}
-
-/// The instance name in a service's full name (`<instance>._healthchecker._tcp.local.`),
-/// unescaped; `None` for another service type.
-fn instance_of(fullname: &str) -> Option<String> {
-    let cut = fullname.len().checked_sub(SERVICE_TYPE.len() + 1)?;
-    let (escaped, suffix) = (fullname.get(..cut)?, fullname.get(cut..)?);
-    if !suffix.strip_prefix('.')?.eq_ignore_ascii_case(SERVICE_TYPE) {
-        return None;
-    }
-    let mut instance = String::with_capacity(escaped.len());
-    let mut chars = escaped.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => instance.extend(chars.next()),
-            c => instance.push(c),
-        }
-    }
-    Some(instance)
-}
-
-/// What a [`Browser`] sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BrowseEvent {
-    /// A server was resolved (SRV, TXT and an address), or its records changed.
-    Resolved(FoundServer),
-    /// A server said goodbye, or its records expired.
-    Removed {
-        /// Its instance name.
-        instance: String,
-    },
-}
-
-/// A running search for healthchecker servers: an mDNS daemon of its own, on every interface.
-///
-/// Dropping it stops its daemon.
-pub struct Browser {
-    daemon: ServiceDaemon,
-    events: mpsc::Receiver<ServiceEvent>,
-}
-
-impl fmt::Debug for Browser {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Browser").finish_non_exhaustive()
-    }
-}
-
-impl Browser {
-    /// Starts an mDNS daemon and queries for [`SERVICE_TYPE`].
-    ///
-    /// # Errors
-    ///
-    /// [`DiscoveryError`] when the daemon cannot start or refuses the query.
-    pub fn start() -> Result<Browser, DiscoveryError> {
-        let daemon = ServiceDaemon::new().map_err(DiscoveryError::Daemon)?;
-        let receiver = match daemon.browse(SERVICE_TYPE) {
-            Ok(receiver) => receiver,
-            Err(source) => {
-                // Without a Browser to drop, stop the daemon here.
-                let _ = daemon.shutdown();
-                return Err(DiscoveryError::Command {
-                    action: format!("browse {SERVICE_TYPE}"),
-                    source,
-                });
-            }
-        };
-        // The daemon's channel blocks; a thread hands its events to async readers, and ends
-        // when the daemon stops (it then drops the sender) or the reader goes away.
-        let (sender, events) = mpsc::channel(EVENT_CAPACITY);
-        let spawned = thread::Builder::new()
-            .name("mdns-browse".to_owned())
-            .spawn(move || {
-                while let Ok(event) = receiver.recv() {
-                    if sender.blocking_send(event).is_err() {
-                        break;
-                    }
-                }
-            });
-        if let Err(error) = spawned {
-            let _ = daemon.shutdown();
-            return Err(DiscoveryError::Daemon(mdns_sd::Error::Msg(format!(
-                "cannot start a thread: {error}"
-            ))));
-        }
-        Ok(Browser { daemon, events })
-    }
-
-    /// The next thing seen about a healthchecker server; `None` once the daemon has stopped.
-    ///
-    /// Cancel-safe: use it with `tokio::time::timeout`.
-    pub async fn next_event(&mut self) -> Option<BrowseEvent> {
-        loop {
-            match self.events.recv().await? {
-                ServiceEvent::ServiceResolved(service) => {
-                    match FoundServer::from_resolved(&service) {
-                        Some(found) => return Some(BrowseEvent::Resolved(found)),
-                        None => tracing::debug!("mDNS: ignored {}", service.fullname),
-                    }
-                }
-                ServiceEvent::ServiceRemoved(_, fullname) => {
-                    if let Some(instance) = instance_of(&fullname) {
-                        return Some(BrowseEvent::Removed { instance });
-                    }
-                }
-                ServiceEvent::SearchStopped(_) => return None,
-                other => tracing::trace!("mDNS: {other:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if let Err(error) = self.daemon.shutdown() {
-            tracing::debug!("mDNS browse daemon already stopped: {error}");
-        }
-    }
-}
-
-/// Every healthchecker server that answers within `timeout`, sorted by instance name.
-///
-/// Waits the whole `timeout` (servers answer at different times); an empty list means none
-/// answered.
-///
-/// # Errors
-///
-/// [`DiscoveryError`] when the mDNS daemon cannot start.
-pub async fn browse(timeout: Duration) -> Result<Vec<FoundServer>, DiscoveryError> {
-    let mut browser = Browser::start()?;
-    let mut found: BTreeMap<String, FoundServer> = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, browser.next_event()).await {
-        match event {
-            BrowseEvent::Resolved(server) => {
-                merge(&mut found, server);
-            }
-            BrowseEvent::Removed { instance } => {
-                found.remove(&instance);
-            }
-        }
-    }
-    Ok(found.into_values().collect())
-}
-
-/// Keeps the latest record of each server, with every address it has been seen at.
-fn merge(found: &mut BTreeMap<String, FoundServer>, mut server: FoundServer) {
-    if let Some(known) = found.get(&server.instance)
-        && known.port == server.port
-    {
-        for ip in &known.addresses {
-            if !server.addresses.contains(ip) {
-                server.addresses.push(*ip);
-            }
-        }
-        server
-            .addresses
-            .sort_by_key(|ip| (address_rank(*ip).unwrap_or(u8::MAX), *ip));
-    }
-    found.insert(server.instance.clone(), server);
-}
-
-/// The first healthchecker server with a usable address ([`FoundServer::url`]) that answers
-/// within `timeout`; returns as soon as one does.
-///
-/// # Errors
-///
-/// [`DiscoveryError::NotFound`] when none answers in time; [`DiscoveryError`] when the mDNS
-/// daemon cannot start.
-pub async fn find_first(timeout: Duration) -> Result<FoundServer, DiscoveryError> {
-    let mut browser = Browser::start()?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, browser.next_event()).await {
-        if let BrowseEvent::Resolved(server) = event
-            && server.url().is_some()
-        {
-            return Ok(server);
-        }
-    }
-    Err(DiscoveryError::NotFound(timeout))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
     use super::*;
 
     fn present(list: &[(&str, bool)]) -> Vec<PresentInterface> {
@@ -824,76 +563,5 @@ mod tests {
         let cut = fit_label(&name);
         assert!(cut.len() <= 63 && name.starts_with(cut));
         assert_eq!(fit_label("short"), "short");
-    }
-
-    #[test]
-    fn instance_names_are_read_back_from_full_names() {
-        assert_eq!(
-            instance_of("healthchecker on pi._healthchecker._tcp.local.").as_deref(),
-            Some("healthchecker on pi")
-        );
-        assert_eq!(
-            instance_of("healthchecker on nas\\.lan._HealthChecker._tcp.local.").as_deref(),
-            Some("healthchecker on nas.lan")
-        );
-        assert_eq!(instance_of("printer._ipp._tcp.local."), None);
-        assert_eq!(instance_of("_healthchecker._tcp.local."), None);
-        assert_eq!(instance_of(""), None);
-    }
-
-    fn server(addresses: &[IpAddr]) -> FoundServer {
-        FoundServer {
-            instance: "healthchecker on pi".into(),
-            host: "pi.local.".into(),
-            addresses: addresses.to_vec(),
-            port: 4000,
-            version: None,
-            api: None,
-            auth: None,
-        }
-    }
-
-    #[test]
-    fn url_prefers_lan_ipv4_and_never_uses_unscoped_link_local_ipv6() {
-        let lan: IpAddr = Ipv4Addr::new(192, 168, 1, 20).into();
-        let loopback: IpAddr = Ipv4Addr::LOCALHOST.into();
-        let auto_v4: IpAddr = Ipv4Addr::new(169, 254, 3, 4).into();
-        let link_v6: IpAddr = "fe80::1".parse::<Ipv6Addr>().expect("ip").into();
-        let global_v6: IpAddr = "2001:db8::7".parse::<Ipv6Addr>().expect("ip").into();
-        let v6_loopback: IpAddr = Ipv6Addr::LOCALHOST.into();
-
-        let url = |ips: &[IpAddr]| server(ips).url();
-        assert_eq!(
-            url(&[link_v6, global_v6, loopback, lan, auto_v4]).as_deref(),
-            Some("http://192.168.1.20:4000")
-        );
-        assert_eq!(
-            url(&[link_v6, loopback, auto_v4]).as_deref(),
-            Some("http://169.254.3.4:4000")
-        );
-        assert_eq!(
-            url(&[v6_loopback, loopback]).as_deref(),
-            Some("http://127.0.0.1:4000")
-        );
-        assert_eq!(
-            url(&[v6_loopback, link_v6, global_v6]).as_deref(),
-            Some("http://[2001:db8::7]:4000")
-        );
-        assert_eq!(url(&[link_v6]), None);
-        assert_eq!(url(&[]), None);
-    }
-
-    #[test]
-    fn browse_results_merge_addresses_and_follow_a_new_port() {
-        let a: IpAddr = Ipv4Addr::new(198, 18, 0, 1).into();
-        let b: IpAddr = Ipv4Addr::LOCALHOST.into();
-        let mut found = BTreeMap::new();
-        merge(&mut found, server(&[b]));
-        merge(&mut found, server(&[a]));
-        assert_eq!(found["healthchecker on pi"].addresses, [a, b]);
-        let mut moved = server(&[b]);
-        moved.port = 5000;
-        merge(&mut found, moved.clone());
-        assert_eq!(found["healthchecker on pi"], moved);
     }
 }
