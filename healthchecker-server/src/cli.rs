@@ -1,22 +1,380 @@
 //! The command line of `healthchecker-server`.
 //!
 //! Without a subcommand it runs the server with the options of [`ServeArgs`]; each option can
-//! also come from `HEALTHCHECKER_<OPTION>` or the config file (see [`crate::config`]).
+//! also come from `HEALTHCHECKER_OPTION_NAME` or the config file (see [`crate::config`]). The
+//! subcommands talk to a running server, given with `--server URL` (or `HEALTHCHECKER_URL`) or
+//! found over mDNS: `list`, `log` and `discover`.
 
-use clap::Parser;
+use std::io::Write;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use healthchecker_client::{CheckRecord, MonitorInfo};
+use url::Url;
 
 use crate::config::ServeArgs;
 
 /// Zero-config health checks for your LAN: apps register themselves, the server polls their
 /// `/health` and emails you when one hangs.
 ///
-/// Every option can also be set as an environment variable HEALTHCHECKER_OPTION_NAME (for example
-/// HEALTHCHECKER_PORT=8080) or in the config file as `option_name = value`. A flag wins over the
-/// environment, which wins over the file, which wins over the default.
+/// Without a subcommand it runs the server. Every option can also be set as an environment
+/// variable HEALTHCHECKER_OPTION_NAME (for example HEALTHCHECKER_PORT=8080) or in the config file as
+/// `option_name = value`. A flag wins over the environment, which wins over the file, which wins
+/// over the default.
 #[derive(Debug, Parser)]
-#[command(name = "healthchecker-server", version, about, long_about)]
+#[command(
+    name = "healthchecker-server",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    /// What to do; without one, run the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Options of the server.
     #[command(flatten)]
     pub serve: ServeArgs,
+}
+
+/// Subcommands that talk to a running server.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every monitor of a running server: name, state, last check, latency, since.
+    List {
+        /// Which server.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Print the JSON answer instead of a table (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the health-check log of one app, newest last.
+    Log {
+        /// The app's name.
+        app: String,
+        /// How many checks.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Keep printing new checks as they happen (Ctrl-C to stop).
+        #[arg(short, long)]
+        follow: bool,
+        /// Print one JSON object per check instead of a table (for scripts).
+        #[arg(long)]
+        json: bool,
+        /// Which server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List the healthchecker servers that answer over mDNS on this LAN.
+    Discover {
+        /// How long to listen, in seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
+}
+
+/// Where the running server is.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Base URL of the server, e.g. http://192.168.1.10:8080 [default: found over mDNS]
+    #[arg(long, value_name = "URL", env = "HEALTHCHECKER_URL")]
+    pub server: Option<Url>,
+}
+
+/// Why a subcommand failed; each says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// No `--server`, and none answered over mDNS.
+    #[error(
+        "no healthchecker server given or found; pass --server http://HOST:PORT or set HEALTHCHECKER_URL ({0})"
+    )]
+    NoServer(String),
+    /// The server did not answer.
+    #[error("cannot reach the server at {url}: {reason}; is it running?")]
+    Unreachable {
+        /// The server.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The server answered with an error.
+    #[error("the server answered {status}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Its message.
+        message: String,
+    },
+    /// Writing the output failed (a closed pipe).
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Runs `command`, writing its output to `out`.
+///
+/// # Errors
+///
+/// [`CliError`] when the server cannot be found or reached, or answers with an error.
+pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
+    match command {
+        Command::List { server, json } => {
+            let base = resolve(&server).await?;
+            let answer: serde_json::Value = get_json(&base, "api/v1/monitors").await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&answer).unwrap_or_default()
+                )?;
+                return Ok(());
+            }
+            let monitors: Vec<MonitorInfo> = serde_json::from_value(answer["monitors"].clone())
+                .map_err(|error| protocol(&base, error))?;
+            write_table(out, &monitors, Utc::now())?;
+        }
+        Command::Log {
+            app,
+            limit,
+            follow,
+            json,
+            server,
+        } => {
+            let base = resolve(&server).await?;
+            let path = format!("api/v1/monitors/{}/log", encode_segment(&app));
+            let mut last_seen: Option<DateTime<Utc>> = None;
+            loop {
+                let answer: serde_json::Value =
+                    get_json(&base, &format!("{path}?limit={limit}")).await?;
+                let mut checks: Vec<CheckRecord> = serde_json::from_value(answer["checks"].clone())
+                    .map_err(|error| protocol(&base, error))?;
+                checks.reverse(); // oldest first, like a log file
+                for check in checks
+                    .iter()
+                    .filter(|check| last_seen.is_none_or(|seen| check.time > seen))
+                {
+                    if json {
+                        writeln!(out, "{}", serde_json::to_string(check).unwrap_or_default())?;
+                    } else {
+                        writeln!(out, "{}", log_line(check))?;
+                    }
+                }
+                out.flush()?;
+                if let Some(newest) = checks.last() {
+                    last_seen = Some(newest.time);
+                }
+                if !follow {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+        Command::Discover { timeout } => {
+            let found = crate::discovery::browse(Duration::from_secs(timeout))
+                .await
+                .map_err(|error| CliError::NoServer(error.to_string()))?;
+            if found.is_empty() {
+                writeln!(out, "no healthchecker server answered within {timeout} s")?;
+            }
+            for server in found {
+                writeln!(
+                    out,
+                    "{}\t{}\tversion {}\tauth {}",
+                    server.instance,
+                    server
+                        .url()
+                        .unwrap_or_else(|| "(no usable address)".to_owned()),
+                    server.version.as_deref().unwrap_or("?"),
+                    server.auth.as_deref().unwrap_or("?"),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The server's base URL: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS.
+async fn resolve(args: &ServerArgs) -> Result<Url, CliError> {
+    if let Some(url) = &args.server {
+        return Ok(url.clone());
+    }
+    let found = crate::discovery::find_first(Duration::from_secs(3))
+        .await
+        .map_err(|error| CliError::NoServer(error.to_string()))?;
+    let url = found
+        .url()
+        .ok_or_else(|| CliError::NoServer(format!("{} has no usable address", found.instance)))?;
+    Url::parse(&url).map_err(|error| CliError::NoServer(error.to_string()))
+}
+
+async fn get_json(base: &Url, path: &str) -> Result<serde_json::Value, CliError> {
+    let url = base
+        .join(path)
+        .map_err(|error| CliError::NoServer(error.to_string()))?;
+    let unreachable = |error: reqwest::Error| CliError::Unreachable {
+        url: base.to_string(),
+        reason: error.to_string(),
+    };
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(unreachable)?
+        .get(url)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(CliError::Server {
+            status: status.as_u16(),
+            message: body["error"]["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_owned(),
+        });
+    }
+    Ok(body)
+}
+
+fn protocol(base: &Url, error: serde_json::Error) -> CliError {
+    CliError::Unreachable {
+        url: base.to_string(),
+        reason: format!("unexpected answer ({error}); is this a healthchecker server?"),
+    }
+}
+
+/// Percent-encodes `text` as one URL path segment.
+fn encode_segment(text: &str) -> String {
+    let mut url = Url::parse("http://x/").unwrap_or_else(|_| unreachable!("a valid URL"));
+    url.path_segments_mut()
+        .unwrap_or_else(|()| unreachable!("http URLs have segments"))
+        .push(text);
+    url.path().trim_start_matches('/').to_owned()
+}
+
+/// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
+fn ago(time: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (now - time).num_seconds().max(0);
+    match seconds {
+        0..60 => format!("{seconds} s ago"),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} d ago", seconds / 86400),
+    }
+}
+
+fn write_table(
+    out: &mut (dyn Write + Send),
+    monitors: &[MonitorInfo],
+    now: DateTime<Utc>,
+) -> std::io::Result<()> {
+    if monitors.is_empty() {
+        return writeln!(out, "no app is monitored yet");
+    }
+    let rows: Vec<[String; 5]> = monitors
+        .iter()
+        .map(|monitor| {
+            let state = if monitor.paused {
+                format!("{} (paused)", monitor.state)
+            } else {
+                monitor.state.to_string()
+            };
+            let (last, latency) = match &monitor.last_check {
+                Some(check) => (
+                    format!(
+                        "{} {} {}",
+                        ago(check.time, now),
+                        check.outcome,
+                        check.reason
+                    ),
+                    format!("{:.1} ms", check.latency_ms),
+                ),
+                None => ("not yet".to_owned(), "-".to_owned()),
+            };
+            let since = monitor
+                .since
+                .map_or_else(|| "-".to_owned(), |since| ago(since, now));
+            [monitor.app.clone(), state, last, latency, since]
+        })
+        .collect();
+    let header = ["NAME", "STATE", "LAST CHECK", "LATENCY", "SINCE"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &rows {
+        writeln!(
+            out,
+            "{}",
+            line([&row[0], &row[1], &row[2], &row[3], &row[4]])
+        )?;
+    }
+    Ok(())
+}
+
+fn log_line(check: &CheckRecord) -> String {
+    format!(
+        "{}  {:<4}  {:<14}  {:>3}  {:>9}  {:<9}  {}",
+        check.time.format("%Y-%m-%d %H:%M:%SZ"),
+        check.outcome.to_string(),
+        check.reason,
+        check
+            .http_status
+            .map_or_else(|| "-".to_owned(), |status| status.to_string()),
+        format!("{:.1} ms", check.latency_ms),
+        check.state.to_string(),
+        check.detail.as_deref().unwrap_or(""),
+    )
+    .trim_end()
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let now: DateTime<Utc> = "2026-01-01T00:10:00Z".parse().expect("time");
+        let monitors: Vec<MonitorInfo> = serde_json::from_value(serde_json::json!([
+            {"app": "nas", "url": "http://n", "interval": 10, "timeout": 5, "unhealthy": 2, "healthy": 4,
+             "state": "HEALTHY", "since": "2026-01-01T00:05:00Z",
+             "last_check": {"time": "2026-01-01T00:09:58Z", "outcome": "pass", "reason": "ok", "latency_ms": 1.25, "state": "HEALTHY"}},
+            {"app": "media-center", "url": "http://m", "interval": 10, "timeout": 5, "unhealthy": 2, "healthy": 4,
+             "state": "UNKNOWN", "paused": true}
+        ]))
+        .expect("monitors");
+        let mut out = Vec::new();
+        write_table(&mut out, &monitors, now).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        let expected = "\
+NAME          STATE             LAST CHECK       LATENCY  SINCE
+nas           HEALTHY           2 s ago pass ok  1.2 ms   5 min ago
+media-center  UNKNOWN (paused)  not yet          -        -
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(encode_segment("my app/1"), "my%20app%2F1");
+    }
 }

@@ -8,11 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use healthchecker_server::Config;
-use healthchecker_server::cli::Cli;
+use healthchecker_server::cli::{self, Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(command) = cli.command {
+        return run_command(command);
+    }
     let config = match Config::load(&cli.serve) {
         Ok(config) => config,
         Err(error) => {
@@ -25,6 +28,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a subcommand that talks to a running server; its output goes to stdout.
+fn run_command(command: Command) -> ExitCode {
+    let result = tokio::runtime::Runtime::new()
+        .map_err(|error| error.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(cli::run(command, &mut std::io::stdout()))
+                .map_err(|error| error.to_string())
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
             ExitCode::FAILURE
         }
     }
@@ -49,21 +70,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr}; is another server using the port? Choose another with --port")
         })?;
-        let local = listener.local_addr().context("cannot read the bound address")?;
-        tracing::info!(
-            "healthchecker-server {} listening on http://{local} (config file: {}; data: {}; mail: {})",
-            healthchecker_server::VERSION,
-            config
-                .config_file
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |path| path.display().to_string()),
-            config.data_dir.display(),
-            match (&config.smtp_url, config.test_mode) {
-                (_, true) => "test mode, written to the log".to_owned(),
-                (None, false) => "no smtp_url, written to the log".to_owned(),
-                (Some(url), false) => format!("via {url}"),
-            },
-        );
         healthchecker_server::run(config, listener, shutdown).await?;
         Ok(())
     })

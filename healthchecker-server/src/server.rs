@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::Config;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
@@ -23,6 +22,7 @@ use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
 use crate::probe::Prober;
 use crate::store::{Store, StoreError, StoreOptions};
+use crate::{Config, VERSION};
 
 /// How long in-flight requests and background tasks get to finish once shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -84,7 +84,7 @@ pub async fn run(
         cancel.clone(),
         &tasks,
     )?;
-    tracing::info!("mail is {}", notifier.describe());
+    let mail = notifier.describe().to_owned();
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(prober),
@@ -95,6 +95,15 @@ pub async fn run(
     };
     let monitors = Monitors::start(parts, loaded, MonitorsOptions::default());
     let advertiser = advertise(&config, addr.port());
+    // The line users (and tests) wait for: everything is up, and this is where.
+    tracing::info!(
+        "healthchecker-server {VERSION} listening on http://{addr} (config file: {}; data: {}; mail: {mail})",
+        config
+            .config_file
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |path| path.display().to_string()),
+        config.data_dir.display(),
+    );
 
     let state = AppState {
         config: Arc::new(config),
