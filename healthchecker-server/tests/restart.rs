@@ -16,7 +16,7 @@ use serde_json::Value;
 const MONITORS: usize = 50;
 /// Every fifth app fails, so the states to keep are not all the same.
 fn failing(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 /// Fifty loopback apps on one port: `/health/{i}`.
