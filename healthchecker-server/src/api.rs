@@ -268,6 +268,7 @@ async fn one(
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
+    state.store.flush().await.map_err(ApiError::internal)?;
     let transitions = state
         .store
         .transitions(&name, TRANSITIONS_SHOWN)
