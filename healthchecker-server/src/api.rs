@@ -7,6 +7,8 @@
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,7 +44,7 @@ pub const LOG_LIMIT_DEFAULT: usize = 100;
 /// See [`LOG_LIMIT_DEFAULT`].
 pub const LOG_LIMIT_MAX: usize = 100_000;
 
-/// What every handler can reach.
+/// What every handler can reach; built with [`AppState::new`].
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The server's configuration.
@@ -55,6 +57,89 @@ pub struct AppState {
     pub monitors: Monitors,
     /// The database, for the logs.
     pub store: Store,
+    /// Registrations per client address per minute.
+    pub limiter: Arc<RegistrationLimiter>,
+}
+
+impl AppState {
+    /// The state of a server with `config`, its live `monitors` and its `store`.
+    pub fn new(config: Arc<Config>, monitors: Monitors, store: Store) -> AppState {
+        AppState {
+            limiter: Arc::new(RegistrationLimiter::new(
+                config.max_registrations_per_minute,
+            )),
+            config,
+            started: Instant::now(),
+            service_id: crate::server::service_name(),
+            monitors,
+            store,
+        }
+    }
+}
+
+/// Counts registrations per client address in fixed one-minute windows, so one host on the LAN
+/// cannot flood the server (or, through it, the mail relay) with registrations.
+#[derive(Debug)]
+pub struct RegistrationLimiter {
+    per_minute: Option<u32>,
+    windows: std::sync::Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+/// Addresses remembered at most; beyond that, finished windows are forgotten.
+const LIMITER_ADDRESSES: usize = 10_000;
+
+impl RegistrationLimiter {
+    /// A limiter of `per_minute` registrations per address; `None` lets everything through.
+    pub fn new(per_minute: Option<u32>) -> RegistrationLimiter {
+        RegistrationLimiter {
+            per_minute,
+            windows: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one registration from `addr`; `Err(seconds)` until the window reopens when over.
+    fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+        let Some(limit) = self.per_minute else {
+            return Ok(());
+        };
+        let minute = std::time::Duration::from_secs(60);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if windows.len() >= LIMITER_ADDRESSES {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
+        }
+        let (start, count) = windows.entry(addr).or_insert((now, 0));
+        if now.duration_since(*start) >= minute {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= limit {
+            return Err((minute - now.duration_since(*start)).as_secs().max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// The client's address, when the server was started with connection info (tests without a
+/// socket have none, and share one window).
+struct ClientAddr(IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(ClientAddr(addr))
+    }
 }
 
 /// The whole HTTP API.
@@ -154,9 +239,17 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Path(app): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    state
+        .limiter
+        .admit(client, Instant::now())
+        .map_err(|retry_after| {
+            tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
+            ApiError::RateLimited(retry_after)
+        })?;
     let name = app_name(&app)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -167,12 +260,44 @@ async fn register(
     })?;
     let registration = parse_registration(&body)?;
     let spec = registration.validate().map_err(ApiError::Invalid)?;
+    check_domains(&spec.emails, &state.config.allowed_email_domains)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
     };
     Ok((status, Json(view)).into_response())
+}
+
+/// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
+fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    for email in emails {
+        let domain = email
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let inside = allowed.iter().any(|ok| {
+            domain == *ok
+                || domain
+                    .strip_suffix(ok.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        });
+        if !inside {
+            return Err(ApiError::Invalid(FieldError {
+                field: "email".to_owned(),
+                value: format!("{email:?}"),
+                expected: format!(
+                    "an address in {} (allowed_email_domains)",
+                    allowed.join(", ")
+                ),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Parses a registration body: syntax errors are 400, wrong types or unknown fields 422 naming
@@ -349,6 +474,11 @@ pub enum ApiError {
     /// 429: the server monitors as many apps as it may.
     #[error("{0}")]
     Full(String),
+    /// 429: too many registrations from one address; retry after this many seconds.
+    #[error(
+        "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
+    )]
+    RateLimited(u64),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
     Internal,
@@ -372,6 +502,7 @@ impl ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -401,6 +532,10 @@ struct ErrorDetail<'a> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            ApiError::RateLimited(seconds) => Some(*seconds),
+            _ => None,
+        };
         let field = match &self {
             ApiError::Invalid(error) => Some(error.field.as_str()),
             _ => None,
@@ -413,6 +548,11 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -35,6 +35,12 @@ pub const RETENTION_DAYS: std::ops::RangeInclusive<u64> = 1..=3650;
 /// Valid `remind_every` when reminders are on: minutes between reminders (0 turns them off).
 pub const REMIND_EVERY_MINUTES: std::ops::RangeInclusive<u64> = 5..=10_080;
 
+/// Valid `max_monitors`: apps one server checks.
+pub const MAX_MONITORS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+
+/// Valid `max_registrations_per_minute` (0 turns the limit off).
+pub const MAX_REGISTRATIONS_PER_MINUTE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
@@ -45,9 +51,12 @@ pub const OPTION_NAMES: &[&str] = &[
     "smtp_url",
     "mail_from",
     "remind_every",
+    "token",
+    "allowed_email_domains",
+    "max_monitors",
+    "max_registrations_per_minute",
     "mdns_interface",
     "no_mdns",
-    "token",
     "verbose",
     "debug",
     "test",
@@ -127,6 +136,23 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 
+    /// Accept only recipients in this mail domain (repeatable; subdomains included), so the
+    /// server cannot be made to mail strangers [default: any domain]
+    #[arg(long, value_name = "DOMAIN")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_email_domains: Vec<String>,
+
+    /// Most apps this server monitors; more registrations are refused with 429 [default: 1000]
+    #[arg(long, value_name = "COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_monitors: Option<i64>,
+
+    /// Registrations (PUT) accepted per minute from one address; 0 turns the limit off
+    /// [default: 60]
+    #[arg(long, value_name = "COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_registrations_per_minute: Option<i64>,
+
     /// Log more: what every check and every request does [default: false]
     #[arg(short, long)]
     #[serde(skip_serializing_if = "is_false")]
@@ -176,6 +202,13 @@ pub struct RawConfig {
     pub no_mdns: bool,
     /// See [`ServeArgs::token`].
     pub token: Option<String>,
+    /// See [`ServeArgs::allowed_email_domains`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub allowed_email_domains: Vec<String>,
+    /// See [`ServeArgs::max_monitors`].
+    pub max_monitors: i64,
+    /// See [`ServeArgs::max_registrations_per_minute`].
+    pub max_registrations_per_minute: i64,
     /// See [`ServeArgs::verbose`].
     pub verbose: bool,
     /// See [`ServeArgs::debug`].
@@ -198,6 +231,9 @@ impl Default for RawConfig {
             mdns_interface: Vec::new(),
             no_mdns: false,
             token: None,
+            allowed_email_domains: Vec::new(),
+            max_monitors: 1000,
+            max_registrations_per_minute: 60,
             verbose: false,
             debug: false,
             test: false,
@@ -339,6 +375,12 @@ pub struct Config {
     pub mdns: Mdns,
     /// Bearer token required for changes; `None` leaves the API open.
     pub token: Option<Secret>,
+    /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
+    pub allowed_email_domains: Vec<String>,
+    /// Most monitors one server keeps.
+    pub max_monitors: usize,
+    /// Registrations accepted per minute from one client address; `None`: no limit.
+    pub max_registrations_per_minute: Option<u32>,
     /// How much to log.
     pub log_level: LogLevel,
     /// Never send mail, log it instead.
@@ -642,6 +684,45 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             }
         })
         .transpose()?;
+    let mut allowed_email_domains = Vec::with_capacity(raw.allowed_email_domains.len());
+    for domain in &raw.allowed_email_domains {
+        let normal = domain.trim().trim_start_matches('@').to_ascii_lowercase();
+        let valid = !normal.is_empty()
+            && normal.len() <= 253
+            && normal.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !valid {
+            return Err(invalid(
+                "allowed_email_domains",
+                domain,
+                "expected mail domains such as example.com",
+            ));
+        }
+        allowed_email_domains.push(normal);
+    }
+    let max_monitors = usize::try_from(raw.max_monitors)
+        .ok()
+        .filter(|count| MAX_MONITORS.contains(count))
+        .ok_or_else(|| {
+            invalid(
+                "max_monitors",
+                &raw.max_monitors,
+                "expected a number of apps from 1 to 1000000",
+            )
+        })?;
+    let max_registrations_per_minute = u32::try_from(raw.max_registrations_per_minute)
+        .ok()
+        .filter(|count| MAX_REGISTRATIONS_PER_MINUTE.contains(count))
+        .ok_or_else(|| {
+            invalid(
+                "max_registrations_per_minute",
+                &raw.max_registrations_per_minute,
+                "expected a number from 0 (no limit) to 1000000",
+            )
+        })?;
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -660,6 +741,10 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         remind_every,
         mdns,
         token,
+        allowed_email_domains,
+        max_monitors,
+        max_registrations_per_minute: (max_registrations_per_minute > 0)
+            .then_some(max_registrations_per_minute),
         log_level,
         test_mode: raw.test,
         config_file: None,
@@ -1012,6 +1097,43 @@ mod precedence_tests {
             );
             jail.set_env("HEALTHCHECKER_REMIND_EVERY", "10081");
             assert!(load(&[]).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn abuse_limits_have_defaults_and_ranges() {
+        Jail::expect_with(|jail| {
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.max_monitors, 1000);
+            assert_eq!(config.max_registrations_per_minute, Some(60));
+            assert!(config.allowed_email_domains.is_empty());
+            jail.create_file(
+                "config",
+                "allowed_email_domains = [\"Example.com\", \"@lab.home\"]\nmax_registrations_per_minute = 0\n",
+            )?;
+            let config = load(&["--max-monitors", "100000"]).expect("valid");
+            assert_eq!(config.allowed_email_domains, ["example.com", "lab.home"]);
+            assert_eq!(config.max_registrations_per_minute, None);
+            assert_eq!(config.max_monitors, 100_000);
+            let message = load(&["--max-monitors", "0"])
+                .expect_err("zero")
+                .to_string();
+            assert!(
+                message.contains("`0` for option `max_monitors` from flag --max-monitors"),
+                "{message}"
+            );
+            jail.set_env(
+                "HEALTHCHECKER_ALLOWED_EMAIL_DOMAINS",
+                "example.com, bad domain",
+            );
+            let message = load(&[]).expect_err("bad domain").to_string();
+            assert!(
+                message.contains(
+                    "`bad domain` for option `allowed_email_domains` from environment variable"
+                ),
+                "{message}"
+            );
             Ok(())
         });
     }

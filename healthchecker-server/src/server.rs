@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -93,7 +93,14 @@ pub async fn run(
         cancel: cancel.clone(),
         tasks: tasks.clone(),
     };
-    let monitors = Monitors::start(parts, loaded, MonitorsOptions::default());
+    let monitors = Monitors::start(
+        parts,
+        loaded,
+        MonitorsOptions {
+            max_monitors: config.max_monitors,
+            ..MonitorsOptions::default()
+        },
+    );
     let advertiser = advertise(&config, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
@@ -105,13 +112,7 @@ pub async fn run(
         config.data_dir.display(),
     );
 
-    let state = AppState {
-        config: Arc::new(config),
-        started: Instant::now(),
-        service_id: service_name(),
-        monitors,
-        store: store.clone(),
-    };
+    let state = AppState::new(Arc::new(config), monitors, store.clone());
 
     {
         let cancel = cancel.clone();
@@ -122,8 +123,11 @@ pub async fn run(
         });
     }
 
-    let serve = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    let serve = axum::serve(
+        listener,
+        api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let serve = tokio::spawn(async move { serve.await });
     let result = tokio::select! {
         result = serve => result.unwrap_or_else(|join| Err(io::Error::other(join))),

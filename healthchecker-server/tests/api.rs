@@ -48,14 +48,20 @@ struct Harness {
 }
 
 fn harness(token: Option<&str>) -> Harness {
+    harness_with(|config| config.token = token.map(|token| Secret::new(token.to_owned())))
+}
+
+fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
-    config.token = token.map(|token| Secret::new(token.to_owned()));
+    config.max_registrations_per_minute = None;
+    configure(&mut config);
     config.data_dir = dir.path().to_owned();
     let store = Store::open(dir.path(), StoreOptions::default()).expect("store opens");
     let cancel = CancellationToken::new();
     let options = MonitorsOptions {
         first_check_within: Duration::from_millis(20),
+        max_monitors: config.max_monitors,
         ..MonitorsOptions::default()
     };
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
@@ -68,13 +74,8 @@ fn harness(token: Option<&str>) -> Harness {
         tasks: TaskTracker::new(),
     };
     let monitors = Monitors::start(parts, Vec::new(), options);
-    let state = AppState {
-        config: Arc::new(config),
-        started: Instant::now(),
-        service_id: "healthchecker on test".to_owned(),
-        monitors,
-        store: store.clone(),
-    };
+    let state = AppState::new(Arc::new(config), monitors, store.clone());
+
     Harness {
         router: api::router(state),
         store,
@@ -452,6 +453,67 @@ async fn token_guards_changes_not_reads() {
         let (status, _) = h.call(method.clone(), uri, None, Some(token)).await;
         assert!(status.is_success(), "{method} {uri}: {status}");
     }
+}
+
+#[tokio::test]
+async fn abuse_limits_refuse_with_clear_answers_and_change_nothing() {
+    let h = harness_with(|config| {
+        config.allowed_email_domains = vec!["example.com".to_owned()];
+        config.max_monitors = 2;
+        config.max_registrations_per_minute = Some(4);
+    });
+    let (status, _) = h
+        .put(
+            "a",
+            json!({"url": "http://127.0.0.1:9", "email": "ops@lab.example.com"}),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "subdomains are in their domain"
+    );
+    let (status, body) = h
+        .put(
+            "b",
+            json!({"url": "http://127.0.0.1:9", "email": ["me@example.com", "x@spam.test"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_field", Some("email"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("x@spam.test") && m.contains("example.com"))
+    );
+    let (status, _) = h.put("b", json!({"url": "http://127.0.0.1:9"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = h.put("c", json!({"url": "http://127.0.0.1:9"})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_error(&body, "monitor_limit", None);
+    assert_eq!(h.names().await, ["a", "b"]);
+    // that was the fourth registration this minute (refused ones count too): the fifth is
+    // refused, with Retry-After
+    let request = Request::put("/api/v1/monitors/a")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"url": "http://127.0.0.1:9"}).to_string()))
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry));
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_error(&body, "rate_limited", None);
 }
 
 #[tokio::test]
