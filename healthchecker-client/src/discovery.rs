@@ -5,7 +5,7 @@
 //!   [`SERVICE_TYPE`] and read their records back into a [`FoundServer`]. They are public for
 //!   tools that list the servers of a LAN (the server's `discover`, `list` and `log`
 //!   subcommands use them).
-//! * `find_server` is what [`HealthCheckerServer::discover`] uses: `HEALTHCHECKER_URL` when
+//! * [`locate_server`] is what [`HealthCheckerServer::discover`] uses: `HEALTHCHECKER_URL` when
 //!   it is set, else the first server found over mDNS that answers on one of its addresses.
 //!   [`HealthCheckerServer`] comes back here when a server found over mDNS stops answering (it
 //!   restarted on another port): see [`HealthCheckerServer`] for that protocol.
@@ -381,6 +381,37 @@ impl Location {
             auth_token: false,
         }
     }
+}
+
+/// The base URL of a healthchecker server: `HEALTHCHECKER_URL` when it is set (then nothing is
+/// sent over mDNS), else the first server advertised over mDNS within `timeout` that answers
+/// `GET /health` on one of its addresses, tried in [`FoundServer::urls`] order.
+///
+/// This is how [`HealthCheckerServer::discover`](crate::HealthCheckerServer::discover) finds
+/// its server, for tools that need only the URL (the server's `list` and `log` subcommands
+/// without `--server`). Unlike [`find_first`], it skips a server or an address that does not
+/// answer.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] when `HEALTHCHECKER_URL` is set but not an http(s) URL;
+/// [`Error::ServerNotFound`] when no server answered in time (the message says what to do);
+/// [`Error::Discovery`] when mDNS cannot be used at all.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn run() -> Result<(), healthchecker_client::Error> {
+/// use healthchecker_client::discovery::{DEFAULT_DISCOVERY_TIMEOUT, locate_server};
+///
+/// let url = locate_server(DEFAULT_DISCOVERY_TIMEOUT).await?;
+/// println!("healthchecker server at {url}");
+/// # Ok(())
+/// # }
+/// ```
+pub async fn locate_server(timeout: Duration) -> Result<Url> {
+    let http = crate::server::http_client()?;
+    Ok(find_server(&http, timeout).await?.0.url)
 }
 
 /// Finds the server: `HEALTHCHECKER_URL` when it is set, else the first server that answers

@@ -409,6 +409,26 @@ impl HealthCheckerServer {
         self.location().instance
     }
 
+    /// Whether the server advertised over mDNS that it requires a token (`auth=token` in its
+    /// TXT record). Always `false` for a URL that was given: nothing says so then.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn run() -> Result<(), healthchecker_client::Error> {
+    /// let server = HealthCheckerServer::discover("nas", "http://192.168.1.20:9090").await?;
+    /// if server.token_required() {
+    ///     println!("set HEALTHCHECKER_TOKEN to register");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn token_required(&self) -> bool {
+        self.location().auth_token
+    }
+
     fn location(&self) -> Location {
         self.shared
             .location
@@ -984,7 +1004,7 @@ fn app_endpoint(base: &Url, app: &AppName, tail: &[&str]) -> Result<Url> {
 
 /// The HTTP client of one handle: straight to the server (no proxy: it is on the LAN), no
 /// redirects.
-fn http_client() -> Result<reqwest::Client> {
+pub(crate) fn http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("healthchecker-client/", env!("CARGO_PKG_VERSION")))
         .no_proxy()

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use healthchecker_client::{
     DEFAULT_DISCOVERY_TIMEOUT, Error, HealthCheckResponse, HealthCheckerServer, Monitor, Stopped,
 };
-use healthchecker_server::config::{Config, Mdns};
+use healthchecker_server::config::{Config, Mdns, Secret};
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio::task::JoinHandle;
@@ -83,6 +83,16 @@ async fn bind() -> TcpListener {
 impl Server {
     /// Starts a server on `listener` with its data in `data_dir`; advertised on `lo` when `mdns`.
     fn start(listener: TcpListener, data_dir: &Path, mdns: bool) -> Server {
+        Server::start_with(listener, data_dir, mdns, None)
+    }
+
+    /// [`Server::start`], requiring `token` for changes when given.
+    fn start_with(
+        listener: TcpListener,
+        data_dir: &Path,
+        mdns: bool,
+        token: Option<&str>,
+    ) -> Server {
         let port = listener.local_addr().expect("bound").port();
         let mut config = Config::default();
         config.bind_addr = Ipv4Addr::LOCALHOST.into();
@@ -96,6 +106,7 @@ impl Server {
             Mdns::Off
         };
         config.test_mode = true;
+        config.token = token.map(|token| Secret::new(token.to_owned()));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(healthchecker_server::run(config, listener, async {
             let _ = stopped.await;
@@ -174,6 +185,7 @@ async fn discovers_the_server_over_mdns_and_registers() {
         "{client:?}"
     );
     assert!(registration.created, "201 for a new registration");
+    assert!(!client.token_required(), "the server advertises auth=none");
     let info = client.info().await.expect("info");
     assert_eq!(info.app, "disc-a");
     assert_eq!(info.url.trim_end_matches('/'), app_url);
@@ -443,4 +455,34 @@ async fn with_no_server_discover_says_not_found_within_the_timeout() {
         );
         println!("nothing advertised: {err} (after {} ms)", took.as_millis());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_wants_a_token_says_so_and_locate_server_finds_it() {
+    let _turn = one_at_a_time().await;
+    if !isolated("a_server_that_wants_a_token_says_so_and_locate_server_finds_it") {
+        return;
+    }
+    let data = tempfile::tempdir().expect("temp dir");
+    let (app_url, _app) = app().await;
+    let server = Server::start_with(bind().await, data.path(), true, Some("s3cret"));
+
+    let url = healthchecker_client::discovery::locate_server(PATIENCE)
+        .await
+        .expect("located");
+    assert_eq!(url.as_str(), format!("{}/", server.url));
+
+    let client = HealthCheckerServer::discover_with_timeout("disc-token", &app_url, PATIENCE)
+        .await
+        .expect("found")
+        .without_token();
+    assert!(client.token_required(), "auth=token is read from TXT");
+    // Without the token (the first call also logs a warning saying so) changes are refused...
+    let err = client.monitor(monitor()).await.expect_err("refused");
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    // ...and with it they are not.
+    let client = client.token("s3cret").expect("token");
+    assert!(client.monitor(monitor()).await.expect("registers").created);
+    assert_eq!(client.stop().await.expect("stop"), Stopped::Removed);
+    server.stop().await;
 }
