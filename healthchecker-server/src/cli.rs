@@ -196,18 +196,15 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
     Ok(())
 }
 
-/// The server's base URL: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS.
+/// The server's base URL: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS that
+/// answers.
 async fn resolve(args: &ServerArgs) -> Result<Url, CliError> {
     if let Some(url) = &args.server {
         return Ok(url.clone());
     }
-    let found = crate::discovery::find_first(Duration::from_secs(3))
+    healthchecker_client::discovery::locate_server(Duration::from_secs(3))
         .await
-        .map_err(|error| CliError::NoServer(error.to_string()))?;
-    let url = found
-        .url()
-        .ok_or_else(|| CliError::NoServer(format!("{} has no usable address", found.instance)))?;
-    Url::parse(&url).map_err(|error| CliError::NoServer(error.to_string()))
+        .map_err(|error| CliError::NoServer(error.to_string()))
 }
 
 async fn get_json(base: &Url, path: &str) -> Result<serde_json::Value, CliError> {

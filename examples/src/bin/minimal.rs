@@ -1,7 +1,7 @@
 //! The product's story in its two lines: find the server, ask to be monitored; stop on exit.
 //!
 //! Serves `/health` on a free port of every address and registers this host's LAN address.
-//! Needs `HEALTHCHECKER_URL` until mDNS discovery lands.
+//! The server is found over mDNS, or at `HEALTHCHECKER_URL` when that is set.
 
 use healthchecker_client::{HealthCheckResponse, HealthCheckerServer, Monitor};
 
