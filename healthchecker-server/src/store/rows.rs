@@ -15,6 +15,15 @@ use crate::health::{Health, Outcome, State, Transition};
 use crate::probe::{CheckRecord, Reason};
 use crate::registry::{AppName, MonitorSpec};
 
+/// The highest sequence number of a log row: 2^32 - 1 (680 years of checks every 5 s).
+pub(super) const MAX_SEQ: i64 = 0xFFFF_FFFF;
+
+/// The key of a log row: the monitor in the high 32 bits, the row's sequence number in the low
+/// 32, so each monitor's log is one contiguous range of the table, in order.
+pub(super) fn check_key(monitor_id: i64, seq: i64) -> i64 {
+    (monitor_id << 32) | (seq & MAX_SEQ)
+}
+
 /// A time as stored: nanoseconds since the epoch (UTC), saturated outside 1677..2262.
 pub(super) fn time_to_sql(time: DateTime<Utc>) -> i64 {
     time.timestamp_nanos_opt()
@@ -225,7 +234,7 @@ pub(super) fn load_monitors(
         .map_err(&sql)?;
     let mut last_check = tx
         .prepare(&format!(
-            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.monitor_id = ?1 AND c.seq = ?2"
+            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.id = ?1"
         ))
         .map_err(&sql)?;
     let mut last_transition = tx
@@ -240,7 +249,9 @@ pub(super) fn load_monitors(
         let spec: MonitorSpec = serde_json::from_str(&raw.spec)
             .map_err(|error| data(format!("spec of {name}: {error}")))?;
         let check = last_check
-            .query_row(params![raw.id, raw.last_seq], |row| RawCheck::read(row, 0))
+            .query_row([check_key(raw.id, raw.last_seq)], |row| {
+                RawCheck::read(row, 0)
+            })
             .optional()
             .map_err(&sql)?
             .map(RawCheck::decode)
@@ -284,24 +295,43 @@ pub(super) fn log(
     retention: usize,
 ) -> Result<Vec<LoggedCheck>, StoreError> {
     let sql = sql_error(path);
-    let mut statement = conn
+    let tx = conn.unchecked_transaction().map_err(&sql)?;
+    let found = tx
+        .prepare_cached(
+            "SELECT m.id, s.last_seq FROM monitors m JOIN states s ON s.monitor_id = m.id
+             WHERE m.name = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([name.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(&sql)?;
+    let Some((id, last_seq)): Option<(i64, i64)> = found else {
+        return Ok(Vec::new());
+    };
+    let oldest = (last_seq - to_i64(retention)).max(0);
+    let mut statement = tx
         .prepare_cached(&format!(
-            "SELECT {CHECK_COLUMNS}
-             FROM monitors m
-             JOIN states s ON s.monitor_id = m.id
-             JOIN checks c ON c.monitor_id = m.id AND c.seq > s.last_seq - ?2
-             WHERE m.name = ?1
-             ORDER BY c.seq DESC
+            "SELECT {CHECK_COLUMNS} FROM checks c
+             WHERE c.id > ?1 AND c.id <= ?2
+             ORDER BY c.id DESC
              LIMIT ?3"
         ))
         .map_err(&sql)?;
     let raw: Vec<RawCheck> = statement
         .query_map(
-            params![name.as_str(), to_i64(retention), to_i64(limit)],
+            params![
+                check_key(id, oldest),
+                check_key(id, last_seq),
+                to_i64(limit)
+            ],
             |row| RawCheck::read(row, 0),
         )
         .and_then(Iterator::collect)
         .map_err(&sql)?;
+    drop(statement);
+    tx.finish().map_err(&sql)?;
     raw.into_iter()
         .map(RawCheck::decode)
         .collect::<Result<_, _>>()

@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::rows::{latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64};
+use super::rows::{
+    MAX_SEQ, check_key, latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64,
+};
 use super::schema::classify;
 use super::{CheckWrite, OutgoingMail, Pruned, StoreError, StoreOptions, StoredMonitor};
 use crate::health::{Health, Transition};
@@ -422,6 +424,8 @@ struct Applied {
 
 impl Writer {
     fn run(mut self, queue: &Queue) {
+        // Once at start too: a server that was down for weeks prunes at once.
+        self.maintain();
         let mut next_maintenance = Instant::now() + MAINTENANCE_EVERY;
         loop {
             let batch = queue.take(next_maintenance);
@@ -669,14 +673,13 @@ impl Apply<'_> {
         let body = record.body.as_ref().map(serde_json::Value::to_string);
         self.conn
             .prepare_cached(
-                "INSERT INTO checks (monitor_id, seq, time, outcome, reason, http_status, latency_ns,
-                                     body, detail, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
+                                     detail, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
-                    slot.id,
-                    slot.last_seq,
+                    check_key(slot.id, slot.last_seq),
                     time_to_sql(record.time),
                     outcome_to_sql(record.outcome),
                     record.reason.as_str(),
@@ -692,8 +695,13 @@ impl Apply<'_> {
             let keep_after = slot.last_seq - to_i64(self.options.log_retention);
             if keep_after > 0 {
                 self.conn
-                    .prepare_cached("DELETE FROM checks WHERE monitor_id = ?1 AND seq <= ?2")
-                    .and_then(|mut statement| statement.execute(params![slot.id, keep_after]))
+                    .prepare_cached("DELETE FROM checks WHERE id BETWEEN ?1 AND ?2")
+                    .and_then(|mut statement| {
+                        statement.execute(params![
+                            check_key(slot.id, 0),
+                            check_key(slot.id, keep_after)
+                        ])
+                    })
                     .map_err(self.sql())?;
             }
         }
@@ -808,8 +816,13 @@ impl Apply<'_> {
             return Ok(false);
         };
         self.states.remove(&slot.id);
+        self.conn
+            .prepare_cached("DELETE FROM checks WHERE id BETWEEN ?1 AND ?2")
+            .and_then(|mut statement| {
+                statement.execute(params![check_key(slot.id, 0), check_key(slot.id, MAX_SEQ)])
+            })
+            .map_err(self.sql())?;
         for sql in [
-            "DELETE FROM checks WHERE monitor_id = ?1",
             "DELETE FROM transitions WHERE monitor_id = ?1",
             "DELETE FROM states WHERE monitor_id = ?1",
             "DELETE FROM monitors WHERE id = ?1",
