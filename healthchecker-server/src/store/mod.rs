@@ -23,8 +23,11 @@
 //!   [`BATCH_WINDOW`] old, when [`BATCH_MAX`] checks are waiting, or at once when a call that waits
 //!   for an answer (a registration, [`Store::flush`], the outbox) is queued. Statements are
 //!   prepared once and cached.
-//! * Each check is one row of the log; the monitor's state row (state, counters, `since`, newest
-//!   log position) is written once per batch, the latest write of each monitor winning.
+//! * Each check is one row of the log, and that row also carries the monitor's health after it
+//!   (state and counters): the newest log row is the monitor's state, so a check writes one row,
+//!   not two. The monitor's state row is written only at registration, on a transition (for
+//!   `since`), and for checks whose log row was dropped (below), once per batch, the latest
+//!   write winning; it records which log row it is as new as, and a newer log row supersedes it.
 //! * A check for a monitor that does not exist (any more) is ignored.
 //!
 //! # Durability

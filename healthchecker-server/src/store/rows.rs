@@ -101,8 +101,8 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 }
 
 /// The columns of a check row, in this order.
-const CHECK_COLUMNS: &str =
-    "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, c.detail, c.state";
+const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
+                             c.detail, c.state, c.passes, c.fails, c.recovering, c.id";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -114,6 +114,10 @@ struct RawCheck {
     body: Option<String>,
     detail: Option<String>,
     state: i64,
+    passes: i64,
+    fails: i64,
+    recovering: bool,
+    key: i64,
 }
 
 impl RawCheck {
@@ -128,6 +132,20 @@ impl RawCheck {
             body: row.get(at + 5)?,
             detail: row.get(at + 6)?,
             state: row.get(at + 7)?,
+            passes: row.get(at + 8)?,
+            fails: row.get(at + 9)?,
+            recovering: row.get(at + 10)?,
+            key: row.get(at + 11)?,
+        })
+    }
+
+    /// The health after this check.
+    fn health(&self) -> Result<Health, String> {
+        Ok(Health {
+            state: state_from_sql(self.state)?,
+            passes: count_from_sql(self.passes)?,
+            fails: count_from_sql(self.fails)?,
+            recovering: self.recovering,
         })
     }
 
@@ -203,12 +221,12 @@ pub(super) fn load_monitors(
         fails: i64,
         recovering: bool,
         since: Option<i64>,
-        last_seq: i64,
+        health_seq: i64,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
-                    s.state, s.passes, s.fails, s.recovering, s.since, s.last_seq
+                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -226,7 +244,7 @@ pub(super) fn load_monitors(
                         fails: row.get(7)?,
                         recovering: row.get(8)?,
                         since: row.get(9)?,
-                        last_seq: row.get(10)?,
+                        health_seq: row.get(10)?,
                     })
                 })?
                 .collect()
@@ -234,7 +252,8 @@ pub(super) fn load_monitors(
         .map_err(&sql)?;
     let mut last_check = tx
         .prepare(&format!(
-            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.id = ?1"
+            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.id BETWEEN ?1 AND ?2
+             ORDER BY c.id DESC LIMIT 1"
         ))
         .map_err(&sql)?;
     let mut last_transition = tx
@@ -248,15 +267,18 @@ pub(super) fn load_monitors(
         let name = AppName::parse(&raw.name).map_err(|error| data(error.to_string()))?;
         let spec: MonitorSpec = serde_json::from_str(&raw.spec)
             .map_err(|error| data(format!("spec of {name}: {error}")))?;
-        let check = last_check
-            .query_row([check_key(raw.id, raw.last_seq)], |row| {
+        let newest = last_check
+            .query_row([check_key(raw.id, 0), check_key(raw.id, MAX_SEQ)], |row| {
                 RawCheck::read(row, 0)
             })
             .optional()
-            .map_err(&sql)?
-            .map(RawCheck::decode)
-            .transpose()
-            .map_err(&data)?;
+            .map_err(&sql)?;
+        // The newest log row carries the health, unless the state row was written after it.
+        let logged_health = match &newest {
+            Some(row) if row.key & MAX_SEQ > raw.health_seq => Some(row.health().map_err(&data)?),
+            _ => None,
+        };
+        let check = newest.map(RawCheck::decode).transpose().map_err(&data)?;
         let transition = last_transition
             .query_row([raw.id], RawTransition::read)
             .optional()
@@ -269,11 +291,14 @@ pub(super) fn load_monitors(
             spec,
             paused: raw.paused,
             registered_at: time_from_sql(raw.registered_at),
-            health: Health {
-                state: state_from_sql(raw.state).map_err(&data)?,
-                passes: count_from_sql(raw.passes).map_err(&data)?,
-                fails: count_from_sql(raw.fails).map_err(&data)?,
-                recovering: raw.recovering,
+            health: match logged_health {
+                Some(health) => health,
+                None => Health {
+                    state: state_from_sql(raw.state).map_err(&data)?,
+                    passes: count_from_sql(raw.passes).map_err(&data)?,
+                    fails: count_from_sql(raw.fails).map_err(&data)?,
+                    recovering: raw.recovering,
+                },
             },
             since: raw.since.map(time_from_sql),
             last_check: check,
@@ -295,43 +320,23 @@ pub(super) fn log(
     retention: usize,
 ) -> Result<Vec<LoggedCheck>, StoreError> {
     let sql = sql_error(path);
-    let tx = conn.unchecked_transaction().map_err(&sql)?;
-    let found = tx
-        .prepare_cached(
-            "SELECT m.id, s.last_seq FROM monitors m JOIN states s ON s.monitor_id = m.id
-             WHERE m.name = ?1",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row([name.as_str()], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        })
-        .map_err(&sql)?;
-    let Some((id, last_seq)): Option<(i64, i64)> = found else {
-        return Ok(Vec::new());
-    };
-    let oldest = (last_seq - to_i64(retention)).max(0);
-    let mut statement = tx
+    // Rows past the retention may still be in the table (they go in steps): the limit hides them.
+    let mut statement = conn
         .prepare_cached(&format!(
             "SELECT {CHECK_COLUMNS} FROM checks c
-             WHERE c.id > ?1 AND c.id <= ?2
+             WHERE c.id BETWEEN (SELECT id FROM monitors WHERE name = ?1) << 32
+                            AND ((SELECT id FROM monitors WHERE name = ?1) << 32) | ?2
              ORDER BY c.id DESC
              LIMIT ?3"
         ))
         .map_err(&sql)?;
     let raw: Vec<RawCheck> = statement
         .query_map(
-            params![
-                check_key(id, oldest),
-                check_key(id, last_seq),
-                to_i64(limit)
-            ],
+            params![name.as_str(), MAX_SEQ, to_i64(limit.min(retention))],
             |row| RawCheck::read(row, 0),
         )
         .and_then(Iterator::collect)
         .map_err(&sql)?;
-    drop(statement);
-    tx.finish().map_err(&sql)?;
     raw.into_iter()
         .map(RawCheck::decode)
         .collect::<Result<_, _>>()

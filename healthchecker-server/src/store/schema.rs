@@ -39,7 +39,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         registered_at INTEGER NOT NULL           -- ns since the epoch, UTC
     ) STRICT;
 
-    -- The hot part of a monitor, written once per batch: small rows, few pages.
+    -- A monitor's health where the log does not carry it: at registration, at each transition
+    -- (for `since`), and for checks whose log rows were dropped. Otherwise the newest log row,
+    -- which has the counters too, is the state: a check writes one row, not two.
     CREATE TABLE states (
         monitor_id INTEGER PRIMARY KEY,          -- monitors.id
         state      INTEGER NOT NULL,             -- 0 UNKNOWN, 1 HEALTHY, 2 DEGRADED, 3 UNHEALTHY
@@ -47,7 +49,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         fails      INTEGER NOT NULL,
         recovering INTEGER NOT NULL,
         since      INTEGER,                      -- time of the last transition
-        last_seq   INTEGER NOT NULL              -- seq of the newest row in checks
+        health_seq INTEGER NOT NULL              -- the health is as of this log row (0: none);
+                                                 -- a newer log row supersedes it
     ) STRICT;
 
     -- The health-check log, clustered by monitor: one key range per monitor, read newest first.
@@ -60,7 +63,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         latency_ns  INTEGER NOT NULL,
         body        TEXT,                        -- JSON
         detail      TEXT,
-        state       INTEGER NOT NULL             -- the state after the check
+        state       INTEGER NOT NULL,            -- the health after the check
+        passes      INTEGER NOT NULL,
+        fails       INTEGER NOT NULL,
+        recovering  INTEGER NOT NULL
     ) STRICT;
 
     CREATE TABLE transitions (

@@ -318,25 +318,25 @@ struct Slot {
 
 fn load_slots(conn: &Connection, path: &Path) -> Result<HashMap<AppName, Slot>, StoreError> {
     let sql = |error: rusqlite::Error| classify(path, &error);
-    let mut statement = conn
-        .prepare(
-            "SELECT m.name, m.id, s.last_seq FROM monitors m JOIN states s ON s.monitor_id = m.id",
-        )
+    let mut statement = conn.prepare("SELECT name, id FROM monitors").map_err(sql)?;
+    let mut newest = conn
+        .prepare("SELECT max(id) FROM checks WHERE id BETWEEN ?1 AND ?2")
         .map_err(sql)?;
     let rows = statement
         .query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                Slot {
-                    id: row.get(1)?,
-                    last_seq: row.get(2)?,
-                },
-            ))
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
         })
         .map_err(sql)?;
     let mut slots = HashMap::new();
     for row in rows {
-        let (name, slot) = row.map_err(sql)?;
+        let (name, id) = row.map_err(sql)?;
+        let key: Option<i64> = newest
+            .query_row([check_key(id, 0), check_key(id, MAX_SEQ)], |row| row.get(0))
+            .map_err(sql)?;
+        let slot = Slot {
+            id,
+            last_seq: key.map_or(0, |key| key & MAX_SEQ),
+        };
         let name = AppName::parse(&name).map_err(|error| StoreError::Data {
             path: path.to_owned(),
             reason: error.to_string(),
@@ -352,7 +352,8 @@ struct StateRow {
     health: Health,
     /// Time of the newest transition in the batch, if any.
     since: Option<i64>,
-    last_seq: i64,
+    /// The newest log row when the health was written (a newer row supersedes it).
+    health_seq: i64,
 }
 
 /// An answer to send once the batch is committed (or failed).
@@ -674,8 +675,8 @@ impl Apply<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                     detail, state, passes, fails, recovering)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -687,7 +688,10 @@ impl Apply<'_> {
                     latency_to_sql(record.latency),
                     body,
                     record.detail,
-                    state_to_sql(write.check.state),
+                    state_to_sql(write.health.state),
+                    write.health.passes,
+                    write.health.fails,
+                    write.health.recovering,
                 ])
             })
             .map_err(self.sql())?;
@@ -705,11 +709,11 @@ impl Apply<'_> {
                     .map_err(self.sql())?;
             }
         }
-        let since = match &write.transition {
-            Some(transition) => Some(self.transition(slot.id, transition)?),
-            None => None,
-        };
-        self.set_state(slot, write.health, since);
+        // The row carries the health; the state row only needs `since` when the state changed.
+        if let Some(transition) = &write.transition {
+            let since = self.transition(slot.id, transition)?;
+            self.set_state(slot, write.health, Some(since));
+        }
         Ok(true)
     }
 
@@ -730,11 +734,11 @@ impl Apply<'_> {
         let row = self.states.entry(slot.id).or_insert(StateRow {
             health,
             since: None,
-            last_seq: slot.last_seq,
+            health_seq: slot.last_seq,
         });
         row.health = health;
         row.since = since.or(row.since);
-        row.last_seq = slot.last_seq;
+        row.health_seq = slot.last_seq;
     }
 
     /// Inserts a transition; returns its time as stored.
@@ -792,7 +796,7 @@ impl Apply<'_> {
         let health = monitor.health;
         self.conn
             .prepare_cached(
-                "INSERT INTO states (monitor_id, state, passes, fails, recovering, since, last_seq)
+                "INSERT INTO states (monitor_id, state, passes, fails, recovering, since, health_seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
             )
             .and_then(|mut statement| {
@@ -909,7 +913,7 @@ impl Apply<'_> {
             .conn
             .prepare_cached(
                 "UPDATE states SET state = ?2, passes = ?3, fails = ?4, recovering = ?5,
-                        since = coalesce(?6, since), last_seq = ?7
+                        since = coalesce(?6, since), health_seq = ?7
                  WHERE monitor_id = ?1",
             )
             .map_err(|error| classify(self.path, &error))?;
@@ -922,7 +926,7 @@ impl Apply<'_> {
                     row.health.fails,
                     row.health.recovering,
                     row.since,
-                    row.last_seq,
+                    row.health_seq,
                 ])
                 .map_err(|error| classify(self.path, &error))?;
         }
@@ -1037,6 +1041,91 @@ mod tests {
         assert!(!queue.push(Op::Flush(reply)));
         queue.record(write("a", 1, false));
         assert_eq!(queue.lock().checks, 0);
+    }
+
+    /// A dropped check's health wins over an older log row, and a newer log row over it.
+    #[test]
+    fn dropped_checks_keep_the_latest_health() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        let conn = super::super::schema::open_writer(&path).expect("opens");
+        let mut writer = Writer {
+            conn,
+            path: path.clone(),
+            options: StoreOptions::default(),
+            trim_step: 100,
+            monitors: HashMap::new(),
+            sync_full: false,
+        };
+        let monitor = StoredMonitor {
+            name: AppName::parse("a").expect("name"),
+            spec: crate::registry::Registration {
+                url: Some("http://127.0.0.1:1".into()),
+                ..Default::default()
+            }
+            .validate()
+            .expect("spec"),
+            paused: false,
+            registered_at: DateTime::from_timestamp(0, 0).expect("valid"),
+            health: Health::default(),
+            since: None,
+            last_check: None,
+            last_transition: None,
+        };
+        let (reply, _answer) = oneshot::channel();
+        let mut ops = VecDeque::new();
+        ops.push_back((0, Op::Save(Box::new(monitor), reply)));
+        ops.push_back((1, Op::Check(write("a", 1, false))));
+        let lost = write("a", 7, true);
+        let batch = Batch {
+            ops,
+            dropped: vec![(
+                lost.name.clone(),
+                Dropped {
+                    seq: 2,
+                    health: lost.health,
+                    transitions: lost.transition.into_iter().collect(),
+                },
+            )],
+            dropped_rows: 1,
+            dropped_transitions: 0,
+        };
+        assert!(writer.commit(batch).is_none());
+        let reader = super::super::schema::open_reader(&path).expect("reader");
+        let loaded = super::super::rows::load_monitors(&reader, &path).expect("loads");
+        assert_eq!(
+            loaded[0].health.fails, 7,
+            "the dropped check is newer than row 1"
+        );
+        assert_eq!(
+            loaded[0]
+                .last_transition
+                .as_ref()
+                .map(|t| t.reason.as_str()),
+            Some("t7")
+        );
+        assert_eq!(
+            loaded[0]
+                .last_check
+                .as_ref()
+                .and_then(|c| c.record.detail.as_deref()),
+            Some("1")
+        );
+        let mut ops = VecDeque::new();
+        ops.push_back((3, Op::Check(write("a", 8, false))));
+        let batch = Batch {
+            ops,
+            dropped: Vec::new(),
+            dropped_rows: 0,
+            dropped_transitions: 0,
+        };
+        assert!(writer.commit(batch).is_none());
+        let loaded = super::super::rows::load_monitors(&reader, &path).expect("loads");
+        assert_eq!(loaded[0].health.fails, 8, "a newer log row wins");
+        assert_eq!(
+            loaded[0].since,
+            Some(DateTime::from_timestamp(1_700_000_007, 0).expect("valid"))
+        );
     }
 
     #[test]
