@@ -1,0 +1,236 @@
+//! The target farm: loopback HTTP servers that answer `/health/<i>` like real apps, and note when
+//! each check of each target arrived.
+//!
+//! Targets are spread over `endpoints` listeners, each on its own loopback address
+//! (`127.0.0.1`, then `127.1.0.1`, `127.1.0.2`, ...) on one port. The server's connection pool is
+//! keyed by host and port, so with one endpoint per monitor every monitor has its own kept-alive
+//! connection, as on a real LAN; with few endpoints, monitors share a few connections.
+//!
+//! Recording is cheap: a per-target arrival counter, and the arrival time (µs since the farm
+//! started) appended to one of a few sharded vectors. Lateness is computed afterwards, in
+//! [`crate::report`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// How a target answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// 200 with a passing health+json body.
+    Pass = 0,
+    /// 503 with a failing health+json body.
+    Fail503 = 1,
+    /// The connection is closed without an answer.
+    Close = 2,
+}
+
+const SHARDS: usize = 64;
+
+/// What the farm shares between its connections and the bench.
+pub struct Farm {
+    started: Instant,
+    modes: Vec<AtomicU8>,
+    counts: Vec<AtomicU32>,
+    /// (target, µs since `started`), sharded by target.
+    arrivals: Vec<Mutex<Vec<(u32, u64)>>>,
+    /// Requests for a path that is no target of ours.
+    strays: AtomicU64,
+    /// Connections accepted, in all.
+    pub connections: AtomicU64,
+    /// Where each endpoint listens.
+    endpoints: Vec<SocketAddr>,
+}
+
+const PASS_BODY: &[u8] = br#"{"status":"pass","version":"1","serviceId":"bench","checks":{"uptime":[{"componentType":"system","observedValue":1234,"observedUnit":"s","status":"pass"}]}}"#;
+const FAIL_BODY: &[u8] =
+    br#"{"status":"fail","version":"1","serviceId":"bench","output":"the bench made me fail"}"#;
+
+/// The loopback address of endpoint `j`: 127.0.0.1 first, then 127.a.b.c with a >= 1, c in 1..=250.
+fn endpoint_ip(j: usize) -> IpAddr {
+    if j == 0 {
+        return IpAddr::V4(Ipv4Addr::LOCALHOST);
+    }
+    let j = j - 1;
+    let a = 1 + j / 62_500;
+    let rest = j % 62_500;
+    let octet = |value: usize| u8::try_from(value).unwrap_or(u8::MAX);
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        octet(a),
+        octet(rest / 250),
+        octet(1 + rest % 250),
+    ))
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+impl Farm {
+    /// Starts `targets` targets on `endpoints` listeners (at least 1).
+    ///
+    /// # Errors
+    ///
+    /// When a listener cannot be bound (out of file descriptors, say).
+    pub async fn start(targets: usize, endpoints: usize) -> anyhow::Result<Arc<Farm>> {
+        let endpoints = endpoints.clamp(1, targets.max(1));
+        let first = bind(SocketAddr::new(endpoint_ip(0), 0))?;
+        let port = first.local_addr()?.port();
+        let mut listeners = vec![first];
+        for j in 1..endpoints {
+            let ip = endpoint_ip(j);
+            let listener = match bind(SocketAddr::new(ip, port)) {
+                Ok(listener) => listener,
+                Err(_) => bind(SocketAddr::new(ip, 0))?,
+            };
+            listeners.push(listener);
+        }
+        let farm = Arc::new(Farm {
+            started: Instant::now(),
+            modes: (0..targets)
+                .map(|_| AtomicU8::new(Mode::Pass as u8))
+                .collect(),
+            counts: (0..targets).map(|_| AtomicU32::new(0)).collect(),
+            arrivals: (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
+            strays: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            endpoints: listeners
+                .iter()
+                .map(TcpListener::local_addr)
+                .collect::<Result<_, _>>()?,
+        });
+        for listener in listeners {
+            tokio::spawn(accept(listener, Arc::clone(&farm)));
+        }
+        Ok(farm)
+    }
+
+    /// The base URL of target `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("http://{}", self.endpoints[i % self.endpoints.len()])
+    }
+
+    /// Endpoints in use.
+    pub fn endpoints(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// When the farm started: arrival times count from here.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Sets how targets `ids` answer from now on.
+    pub fn set_mode(&self, ids: &[usize], mode: Mode) {
+        for &i in ids {
+            self.modes[i].store(mode as u8, Ordering::SeqCst);
+        }
+    }
+
+    /// Requests that named no target.
+    pub fn strays(&self) -> u64 {
+        self.strays.load(Ordering::Relaxed)
+    }
+
+    /// Every arrival so far, as (target, µs since start), and the count per target.
+    pub fn arrivals(&self) -> (Vec<(u32, u64)>, Vec<u32>) {
+        let mut all = Vec::new();
+        for shard in &self.arrivals {
+            all.extend_from_slice(
+                &shard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+        }
+        let counts = self
+            .counts
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect();
+        (all, counts)
+    }
+
+    fn answer(&self, request: &Request<Incoming>) -> Result<Response<Full<Bytes>>, &'static str> {
+        let at = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let target = request
+            .uri()
+            .path()
+            .strip_prefix("/health/")
+            .and_then(|rest| rest.parse::<usize>().ok())
+            .filter(|&i| i < self.counts.len());
+        let Some(i) = target else {
+            self.strays.fetch_add(1, Ordering::Relaxed);
+            return Ok(Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .body(Full::new(Bytes::new()))
+                .unwrap_or_default());
+        };
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.arrivals[i % SHARDS]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((u32::try_from(i).unwrap_or(u32::MAX), at));
+        let (status, body) = match self.modes[i].load(Ordering::Relaxed) {
+            0 => (StatusCode::OK, PASS_BODY),
+            1 => (StatusCode::SERVICE_UNAVAILABLE, FAIL_BODY),
+            _ => return Err("closing the connection, as told"),
+        };
+        let mut response = Response::new(Full::new(Bytes::from_static(body)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/health+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        Ok(response)
+    }
+}
+
+async fn accept(listener: TcpListener, farm: Arc<Farm>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors, most likely: say so once in a while, do not spin.
+                eprintln!("farm: accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        farm.connections.fetch_add(1, Ordering::Relaxed);
+        let farm = Arc::clone(&farm);
+        tokio::spawn(async move {
+            let service = service_fn(|request: Request<Incoming>| {
+                let answer = farm.answer(&request);
+                async move {
+                    match answer {
+                        Ok(response) => Ok(response),
+                        Err(why) => Err(std::io::Error::other(why)),
+                    }
+                }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

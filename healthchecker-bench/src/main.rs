@@ -1,0 +1,38 @@
+//! `healthchecker-bench`: see the crate documentation of `healthchecker_bench`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser as _;
+use healthchecker_bench::{Args, default_deadline, run};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let deadline = Duration::from_secs(args.deadline.unwrap_or_else(|| default_deadline(&args)));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("healthchecker-bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            result = tokio::time::timeout(deadline, run(&args, deadline)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(anyhow::anyhow!("the run passed its hard deadline of {deadline:?}")),
+            },
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    });
+    // The server process was stopped when `run`'s future was dropped.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("healthchecker-bench: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
