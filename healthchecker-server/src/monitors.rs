@@ -291,7 +291,7 @@ impl Monitors {
                     registered_at: stored.registered_at,
                     health: stored.health,
                     since: stored.since,
-                    recent: stored.last_check.into_iter().collect(),
+                    recent: recent_ring(stored.last_check),
                     last_transition: stored.last_transition,
                     generation: 0,
                     in_flight: false,
@@ -374,7 +374,7 @@ impl Monitors {
             registered_at: Utc::now(),
             health: Health::default(),
             since: None,
-            recent: VecDeque::new(),
+            recent: recent_ring(None),
             last_transition: None,
             generation: 0,
             in_flight: false,
@@ -496,6 +496,13 @@ impl Monitors {
     }
 }
 
+/// The ring of recent checks, allocated once at its final size ([`RECENT_CHECKS`]).
+fn recent_ring(last: Option<LoggedCheck>) -> VecDeque<LoggedCheck> {
+    let mut ring = VecDeque::with_capacity(RECENT_CHECKS);
+    ring.extend(last);
+    ring
+}
+
 /// A random delay below `interval`, to spread first checks after a restart.
 fn jitter(interval: Duration) -> Duration {
     interval.mul_f64(fastrand::f64())
@@ -594,14 +601,20 @@ fn apply(
         health.state
     );
     slot.health = health;
-    let check = LoggedCheck {
+    // The in-memory copy goes without the body; only the log row needs it.
+    let mut record = record;
+    let body = record.body.take();
+    let light = LoggedCheck {
         record,
         state: health.state,
     };
-    let mut light = check.clone();
-    light.record.body = None;
+    let mut check = light.clone();
+    check.record.body = body;
+    // Never above RECENT_CHECKS, so the ring keeps the capacity it was made with.
+    if slot.recent.len() >= RECENT_CHECKS {
+        slot.recent.pop_back();
+    }
     slot.recent.push_front(light);
-    slot.recent.truncate(RECENT_CHECKS);
     if let Some(transition) = &transition {
         slot.since = Some(transition.time);
         slot.last_transition = Some(transition.clone());
