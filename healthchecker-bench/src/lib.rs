@@ -404,11 +404,18 @@ pub async fn run(args: &Args, deadline: Duration) -> anyhow::Result<bool> {
         &format!("< 50 ms              {}", verdict(late_ok)),
     );
     row("lateness max", ms(max), "");
-    let cpu_ok = cpu_per_check <= 70.0;
+    // DESIGN.md sets the per-check CPU target at 10,000 monitors (below that the fixed costs of
+    // batch commits and timers weigh more per check), and a core budget at 100,000.
+    let cpu_applies = (10_000..50_000).contains(&n);
+    let cpu_ok = !cpu_applies || cpu_per_check <= 70.0;
     row(
         "server CPU per check",
         format!("{cpu_per_check:.1} µs"),
-        &format!("<= 70 µs             {}", verdict(cpu_ok)),
+        &if cpu_applies {
+            format!("<= 70 µs             {}", verdict(cpu_ok))
+        } else {
+            "(target set at 10,000 monitors)".to_owned()
+        },
     );
     row(
         "server CPU per 1,000 checks",
