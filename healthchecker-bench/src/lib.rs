@@ -181,7 +181,8 @@ pub async fn run(args: &Args, deadline: Duration) -> anyhow::Result<bool> {
         .await
         .context("cannot start the target farm")?;
     let binary = server::locate(args.server.as_deref())?;
-    let target_dir = binary
+    // The data folder goes next to the bench's own build (on a real disk: fsyncs cost what they do).
+    let target_dir = std::env::current_exe()?
         .parent()
         .and_then(|dir| dir.parent())
         .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);

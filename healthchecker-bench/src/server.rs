@@ -2,8 +2,8 @@
 //! `/proc` says about it.
 //!
 //! The process runs under coreutils `timeout`, so it dies at the bench's hard deadline even when
-//! the bench itself is killed with SIGKILL; [`ServerProcess`] stops it when dropped (normal end,
-//! error, panic, Ctrl-C).
+//! the bench itself is killed with SIGKILL (`timeout` signals its whole process group); dropping
+//! [`ServerProcess`] stops that group (normal end, error, panic, Ctrl-C).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -205,16 +205,18 @@ impl ServerProcess {
         status_kib(&text, "Threads:")
     }
 
+    /// Signals the process group `timeout` made: the server and anything it started (a profiler
+    /// or heaptrack wrapper's children included).
     fn signal(&self, signal: &str) {
         let _ = Command::new("kill")
-            .args([signal, &self.pid.to_string()])
+            .args([signal, "--", &format!("-{}", self.wrapper.id())])
             .stderr(Stdio::null())
             .status();
     }
 }
 
 impl Drop for ServerProcess {
-    /// SIGTERM (a clean stop), SIGKILL after 5 s, and the wrapper reaped.
+    /// SIGTERM (a clean stop), SIGKILL after 5 s, to the whole group; the wrapper reaped.
     fn drop(&mut self) {
         if self.running() {
             self.signal("-TERM");
@@ -222,10 +224,8 @@ impl Drop for ServerProcess {
             while self.running() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            if self.running() {
-                self.signal("-KILL");
-            }
         }
+        self.signal("-KILL");
         let _ = self.wrapper.kill();
         let _ = self.wrapper.wait();
     }
