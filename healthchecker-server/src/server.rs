@@ -148,6 +148,10 @@ pub async fn run(
     {
         tracing::warn!("background tasks did not finish within {SHUTDOWN_GRACE:?}");
     }
+    // Last: the checks and mail of the tasks above are written before the file is closed.
+    if let Err(error) = store.close().await {
+        tracing::error!("closing the database: {error}");
+    }
     tracing::info!("stopped");
     result.map_err(|source| ServerError::Serve { addr, source })
 }

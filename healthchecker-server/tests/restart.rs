@@ -176,3 +176,38 @@ async fn sigkill_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_keeps_the_last_checks() {
+    let dir = temp_dir();
+    let farm = farm().await;
+    let client = reqwest::Client::new();
+    let start = |dir: &std::path::Path| {
+        let mut cmd = command(dir);
+        cmd.args(local_args(dir));
+        ServerProcess::start(cmd)
+    };
+    let mut server = start(dir.path());
+    let answer = client
+        .put(format!("{}/api/v1/monitors/app-1", server.url))
+        .json(&serde_json::json!({"url": farm, "path": "/health/1", "interval": 5, "timeout": 2}))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(answer.status(), 201);
+    // The newest check as the live monitor shows it (it may not be on disk yet)...
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let last = loop {
+        let now = monitors(&client, &server.url).await;
+        if let Some(time) = now["app-1"]["last_check"]["time"].as_str() {
+            break time.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no check within 15 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(server.signal_and_wait("TERM").success());
+    // ...is in the log after a clean stop and a restart.
+    let server = start(dir.path());
+    let log = log_times(&client, &server.url, "app-1").await;
+    assert!(log.contains(&last), "{last} missing from {log:?}");
+}
