@@ -74,12 +74,13 @@ impl Mailer {
         test_mode: bool,
         host: &str,
     ) -> Result<Mailer, NotifyError> {
-        let Some(url) = smtp_url else {
-            return Ok(Mailer::Log { why: "no smtp_url" });
-        };
+        // Test mode first: it is what the user asked for, whatever else is configured.
         if test_mode {
             return Ok(Mailer::Log { why: "test mode" });
         }
+        let Some(url) = smtp_url else {
+            return Ok(Mailer::Log { why: "no smtp_url" });
+        };
         let from = sender(mail_from, host)?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose().as_str())
             .map_err(|error| NotifyError::Transport {
@@ -289,6 +290,10 @@ mod tests {
         assert!(matches!(
             Mailer::new(None, None, false, "h"),
             Ok(Mailer::Log { why: "no smtp_url" })
+        ));
+        assert!(matches!(
+            Mailer::new(None, None, true, "h"),
+            Ok(Mailer::Log { why: "test mode" })
         ));
     }
 }
