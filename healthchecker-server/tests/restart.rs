@@ -39,6 +39,13 @@ async fn farm() -> String {
     format!("http://{addr}")
 }
 
+/// The real binary on loopback, mDNS off, its data in `dir`.
+fn start(dir: &std::path::Path) -> ServerProcess {
+    let mut cmd = command(dir);
+    cmd.args(local_args(dir));
+    ServerProcess::start(cmd)
+}
+
 async fn monitors(client: &reqwest::Client, server: &str) -> HashMap<String, Value> {
     let list: Value = client
         .get(format!("{server}/api/v1/monitors"))
@@ -83,11 +90,6 @@ async fn sigkill_loses_nothing_acknowledged() {
     let dir = temp_dir();
     let farm = farm().await;
     let client = reqwest::Client::new();
-    let start = |dir: &std::path::Path| {
-        let mut cmd = command(dir);
-        cmd.args(local_args(dir));
-        ServerProcess::start(cmd)
-    };
 
     let mut server = start(dir.path());
     for i in 0..MONITORS {
@@ -182,11 +184,6 @@ async fn a_clean_stop_keeps_the_last_checks() {
     let dir = temp_dir();
     let farm = farm().await;
     let client = reqwest::Client::new();
-    let start = |dir: &std::path::Path| {
-        let mut cmd = command(dir);
-        cmd.args(local_args(dir));
-        ServerProcess::start(cmd)
-    };
     let mut server = start(dir.path());
     let answer = client
         .put(format!("{}/api/v1/monitors/app-1", server.url))
