@@ -376,3 +376,34 @@ async fn answer(
             .into_response(),
     }
 }
+
+/// Why a test that needs mDNS was skipped, for [`network_isolated`].
+const NOT_ISOLATED: &str =
+    "skipped: needs an isolated network namespace; run under `unshare -n`, as .ci/run does";
+
+/// The interfaces of the network namespace this process is in (from `/proc/self/net/dev`, which,
+/// unlike `/sys/class/net`, is per namespace).
+pub fn interfaces() -> Vec<String> {
+    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// True when this process sees no interface but `lo`, so an mDNS daemon cannot reach a real
+/// network; otherwise prints why `test` is skipped and returns false. Every test that starts an
+/// mDNS daemon asks this first.
+pub fn network_isolated(test: &str) -> bool {
+    let names = interfaces();
+    if !names.is_empty() && names.iter().all(|name| name == "lo") {
+        return true;
+    }
+    eprintln!(
+        "{test}: {NOT_ISOLATED} (interfaces here: {})",
+        names.join(", ")
+    );
+    false
+}

@@ -35,28 +35,9 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// Environment variable telling the helper test what to do.
 const ROLE: &str = "HC_CLIENT_DISCOVERY_TEST_ROLE";
 
-const SKIP: &str = "skipped: needs an isolated network namespace; run under `unshare -n`, as \
-                    .ci/run does";
-
-/// The interfaces of the network namespace this process is in.
-fn interfaces() -> Vec<String> {
-    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
-    dev.lines()
-        .skip(2)
-        .filter_map(|line| line.split(':').next())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-/// True when this process sees no interface but `lo`; otherwise says why the test is skipped.
+/// True when only `lo` is here; otherwise the test says why it is skipped.
 fn isolated(test: &str) -> bool {
-    let names = interfaces();
-    if names.iter().all(|name| name == "lo") && !names.is_empty() {
-        return true;
-    }
-    eprintln!("{test}: {SKIP} (interfaces here: {})", names.join(", "));
-    false
+    healthchecker_client::testing::network_isolated(test)
 }
 
 /// The tests of this file take turns: a client finds whichever server answers first on `lo`.

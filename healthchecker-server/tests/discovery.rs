@@ -30,28 +30,9 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// Environment variable telling a helper test which side of the two-host test it plays.
 const ROLE: &str = "HC_DISCOVERY_TEST_ROLE";
 
-const SKIP: &str = "skipped: needs an isolated network namespace; run under `unshare -n`, as \
-                    .ci/run does";
-
-/// The interfaces of the network namespace this process is in.
-fn interfaces() -> Vec<String> {
-    let dev = std::fs::read_to_string("/proc/self/net/dev").unwrap_or_default();
-    dev.lines()
-        .skip(2)
-        .filter_map(|line| line.split(':').next())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-/// True when this process sees no interface but `lo`; otherwise says why the test is skipped.
+/// True when only `lo` is here; otherwise the test says why it is skipped.
 fn isolated(test: &str) -> bool {
-    let names = interfaces();
-    if names.iter().all(|name| name == "lo") && !names.is_empty() {
-        return true;
-    }
-    eprintln!("{test}: {SKIP} (interfaces here: {})", names.join(", "));
-    false
+    healthchecker_client::testing::network_isolated(test)
 }
 
 /// A unique instance name for one test, so that tests running side by side on `lo` (all of
@@ -535,12 +516,16 @@ fn with_nobody_there_browse_is_empty_and_find_first_says_not_found() {
 
 /// The helpers' own check: the namespace holds `lo` and one veth end, nothing else.
 fn helper_isolated() -> bool {
-    let names = interfaces();
+    let names = healthchecker_client::testing::interfaces();
     let ok = names
         .iter()
         .all(|name| name == "lo" || name == "vA" || name == "vB");
     if !ok {
-        eprintln!("helper: {SKIP} (interfaces here: {})", names.join(", "));
+        eprintln!(
+            "helper: skipped: runs only inside the namespaces of two_hosts_over_a_veth_pair \
+             (interfaces here: {})",
+            names.join(", ")
+        );
     }
     ok
 }
