@@ -213,6 +213,28 @@ struct Inner {
     options: MonitorsOptions,
 }
 
+impl Inner {
+    /// The slots for reading, recovering them if a panicking thread poisoned the lock (they are
+    /// consistent at every unlock point).
+    fn read_slots(&self) -> std::sync::RwLockReadGuard<'_, Slots> {
+        self.slots
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The slots for changing, recovered like [`Inner::read_slots`].
+    fn write_slots(&self) -> std::sync::RwLockWriteGuard<'_, Slots> {
+        self.slots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One monitor's slot.
+    fn slot(&self, name: &AppName) -> Option<Arc<Mutex<Slot>>> {
+        self.read_slots().get(name).cloned()
+    }
+}
+
 /// The live set of monitors; cheap to clone.
 #[derive(Clone)]
 pub struct Monitors {
@@ -272,10 +294,7 @@ impl Monitors {
         });
         let now = Instant::now();
         {
-            let mut slots = inner
-                .slots
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut slots = inner.write_slots();
             for stored in loaded {
                 let spec = Arc::new(stored.spec);
                 if !stored.paused {
@@ -302,22 +321,9 @@ impl Monitors {
         Monitors { inner }
     }
 
-    fn slot(&self, name: &AppName) -> Option<Arc<Mutex<Slot>>> {
-        self.inner
-            .slots
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .cloned()
-    }
-
     /// How many monitors are registered.
     pub fn len(&self) -> usize {
-        self.inner
-            .slots
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.inner.read_slots().len()
     }
 
     /// Whether no monitor is registered.
@@ -338,7 +344,7 @@ impl Monitors {
     ) -> Result<(Upserted, MonitorView), MonitorsError> {
         let _change = self.inner.changes.lock().await;
         let interval = spec.interval;
-        if let Some(slot) = self.slot(&name) {
+        if let Some(slot) = self.inner.slot(&name) {
             let stored = {
                 let slot = lock(&slot);
                 if *slot.spec == spec {
@@ -382,9 +388,7 @@ impl Monitors {
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         let view = slot.view(&name);
         self.inner
-            .slots
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .write_slots()
             .insert(name.clone(), Arc::new(Mutex::new(slot)));
         self.inner.scheduler.schedule(
             name.clone(),
@@ -402,16 +406,12 @@ impl Monitors {
     /// [`MonitorsError::Store`] when the removal could not be made durable (then nothing changed).
     pub async fn remove(&self, name: &AppName) -> Result<bool, MonitorsError> {
         let _change = self.inner.changes.lock().await;
-        if self.slot(name).is_none() {
+        if self.inner.slot(name).is_none() {
             return Ok(false);
         }
         self.inner.store.delete_monitor(name).await?;
         self.inner.scheduler.unschedule(name.clone());
-        self.inner
-            .slots
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
+        self.inner.write_slots().remove(name);
         if let Some(notifier) = &self.inner.notifier {
             notifier.forget(name);
         }
@@ -430,7 +430,7 @@ impl Monitors {
         paused: bool,
     ) -> Result<Option<MonitorView>, MonitorsError> {
         let _change = self.inner.changes.lock().await;
-        let Some(slot) = self.slot(name) else {
+        let Some(slot) = self.inner.slot(name) else {
             return Ok(None);
         };
         let (already, interval) = {
@@ -460,16 +460,14 @@ impl Monitors {
 
     /// One monitor as the API shows it.
     pub fn view(&self, name: &AppName) -> Option<MonitorView> {
-        self.slot(name).map(|slot| lock(&slot).view(name))
+        self.inner.slot(name).map(|slot| lock(&slot).view(name))
     }
 
     /// Every monitor, sorted by name.
     pub fn list(&self) -> Vec<MonitorView> {
         let slots: Vec<(AppName, Arc<Mutex<Slot>>)> = self
             .inner
-            .slots
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .read_slots()
             .iter()
             .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
             .collect();
@@ -483,11 +481,7 @@ impl Monitors {
 
     /// Counts of monitors per state, for the server's own health.
     pub fn state_counts(&self) -> HashMap<State, usize> {
-        let slots = self
-            .inner
-            .slots
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slots = self.inner.read_slots();
         let mut counts = HashMap::new();
         for slot in slots.values() {
             *counts.entry(lock(slot).health.state).or_insert(0) += 1;
@@ -533,13 +527,7 @@ fn describe(view: &MonitorView) -> String {
 
 /// Called by the scheduler when `name` is due: starts its check, unless one is still running.
 fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
-    let Some(slot) = inner
-        .slots
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(name)
-        .cloned()
-    else {
+    let Some(slot) = inner.slot(name) else {
         return;
     };
     let (spec, generation) = {
