@@ -30,7 +30,9 @@ pub struct ServerProcess {
 /// When the build fails or the binary is not where it should be.
 pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(path) = explicit {
-        return Ok(path.to_owned());
+        // The server runs in its data folder: a relative path must not depend on that.
+        return std::fs::canonicalize(path)
+            .with_context(|| format!("no server binary at {}", path.display()));
     }
     let exe = std::env::current_exe().context("cannot find the bench's own binary")?;
     let dir = exe.parent().context("the bench binary has no folder")?;
