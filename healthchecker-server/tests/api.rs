@@ -12,7 +12,7 @@ use healthchecker_server::api::{self, AppState};
 use healthchecker_server::config::{Config, Secret};
 use healthchecker_server::health::Outcome;
 use healthchecker_server::monitors::{CheckFuture, Checker, Monitors, MonitorsOptions, Parts};
-use healthchecker_server::probe::{CheckRecord, Reason};
+use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::MonitorSpec;
 use healthchecker_server::store::{Store, StoreOptions};
 use http_body_util::BodyExt as _;
@@ -33,7 +33,7 @@ impl Checker for AlwaysPass {
                 reason: Reason::Ok,
                 http_status: Some(200),
                 latency: Duration::from_millis(1),
-                body: Some(json!({"status": "pass"})),
+                body: JsonBody::from_text(r#"{"status":"pass"}"#.to_owned()).ok(),
                 detail: None,
             }
         })

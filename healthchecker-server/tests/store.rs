@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use healthchecker_server::health::{Health, Outcome, State, Transition};
-use healthchecker_server::probe::{CheckRecord, Reason};
+use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::{AppName, MonitorSpec, Registration};
 use healthchecker_server::store::{
     CheckWrite, FILE_NAME, LoggedCheck, OutgoingMail, Store, StoreError, StoreOptions,
@@ -66,7 +66,10 @@ fn check(app: &str, n: u32) -> CheckWrite {
         reason: if pass { Reason::Ok } else { Reason::Timeout },
         http_status: pass.then_some(200),
         latency: Duration::from_nanos(1_234_567 + u64::from(n)),
-        body: pass.then(|| serde_json::json!({"status": "pass", "n": n, "version": "1.2"})),
+        body: pass.then(|| {
+            let body = serde_json::json!({"status": "pass", "n": n, "version": "1.2"});
+            JsonBody::from_text(body.to_string()).expect("JSON")
+        }),
         detail: Some(format!("check {n}")),
     };
     let state = if pass {

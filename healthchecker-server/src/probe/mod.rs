@@ -71,6 +71,11 @@ use serde::{Deserialize, Serialize};
 use crate::health::Outcome;
 use crate::registry::MonitorSpec;
 
+mod body;
+
+pub use body::JsonBody;
+use body::Status;
+
 /// Most bytes of a body that are read; the rest is never read, let alone buffered.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
@@ -428,7 +433,7 @@ pub struct Verdict {
     /// Why.
     pub reason: Reason,
     /// The body, when it is a JSON object or array read to its end.
-    pub body: Option<serde_json::Value>,
+    pub body: Option<JsonBody>,
     /// A one-line explanation for anything but a plain pass.
     pub detail: Option<String>,
 }
@@ -467,26 +472,18 @@ fn is_health_json(content_type: Option<&str>) -> bool {
     })
 }
 
-/// The `status` member of a JSON object (`status`, or failing that any casing of it).
-fn status_member(body: &serde_json::Value) -> Option<&serde_json::Value> {
-    let object = body.as_object()?;
-    object.get("status").or_else(|| {
-        object
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case("status"))
-            .map(|(_, value)| value)
-    })
-}
-
 /// Decides what an answer means; the rules are in the [module documentation](self).
 ///
 /// Pure: no I/O, no clock. The body is kept (for the log) only when it is a JSON object or
 /// array that was read to its end, so it is never larger than [`BODY_LIMIT`].
 pub fn classify(answer: &Answer<'_>) -> Verdict {
     let health_json = is_health_json(answer.content_type);
-    let body = match answer.end {
-        BodyEnd::Complete => parse_json(answer.body),
-        BodyEnd::Capped | BodyEnd::Cut => None,
+    let (body, status) = match answer.end {
+        BodyEnd::Complete => match body::parse(answer.body) {
+            Some(parsed) => (Some(parsed.body), Some(parsed.status)),
+            None => (None, None),
+        },
+        BodyEnd::Capped | BodyEnd::Cut => (None, None),
     };
     let verdict = |outcome, reason, detail: Option<String>| Verdict {
         outcome,
@@ -525,10 +522,10 @@ pub fn classify(answer: &Answer<'_>) -> Verdict {
         // A big body that is not health+json: it answered 200, and we do not read on to see.
         BodyEnd::Capped => return verdict(Outcome::Pass, Reason::Ok, None),
     }
-    match body.as_ref().and_then(status_member) {
-        Some(serde_json::Value::String(status)) => {
-            let quoted = format!("{:?}", truncate_chars(status, 40));
-            match status_word(status) {
+    match status {
+        Some(Status::Text(status)) => {
+            let quoted = format!("{:?}", truncate_chars(&status, 40));
+            match status_word(&status) {
                 Word::Pass => verdict(Outcome::Pass, Reason::Ok, None),
                 Word::Warn => verdict(
                     Outcome::Warn,
@@ -558,15 +555,6 @@ pub fn classify(answer: &Answer<'_>) -> Verdict {
         // No body, a body that is not JSON, or JSON that says nothing about its status.
         _ => verdict(Outcome::Pass, Reason::Ok, None),
     }
-}
-
-/// The body as JSON, when it is an object or an array.
-fn parse_json(body: &[u8]) -> Option<serde_json::Value> {
-    let start = body.iter().position(|byte| !byte.is_ascii_whitespace())?;
-    if !matches!(body[start], b'{' | b'[') {
-        return None;
-    }
-    serde_json::from_slice(body).ok()
 }
 
 /// `HTTP 503 Service Unavailable`.
@@ -687,8 +675,8 @@ pub struct CheckRecord {
     /// Time from sending the request to the end of the body (or the failure).
     #[serde(with = "latency_ms", rename = "latency_ms")]
     pub latency: Duration,
-    /// The parsed `application/health+json` (or any JSON) body, bounded in size.
-    pub body: Option<serde_json::Value>,
+    /// The `application/health+json` (or any JSON) body, bounded in size.
+    pub body: Option<JsonBody>,
     /// One short, safe line saying what was wrong (a failure or a warn), e.g.
     /// `HTTP 503 Service Unavailable` or `connection refused`; never raw body bytes.
     pub detail: Option<String>,
@@ -970,13 +958,14 @@ mod tests {
             JSON,
             "{\"status\": \"fail\", \"why\": \"db\"}",
         ));
+        let text = |verdict: Verdict| verdict.body.map(|body| body.as_str().to_owned());
         assert_eq!(
-            kept.body,
-            Some(serde_json::json!({"status": "fail", "why": "db"}))
+            text(kept).as_deref(),
+            Some(r#"{"status":"fail","why":"db"}"#)
         );
         assert_eq!(
-            classify(&answer(200, JSON, "[true]")).body,
-            Some(serde_json::json!([true]))
+            text(classify(&answer(200, JSON, "[true]"))).as_deref(),
+            Some("[true]")
         );
         assert_eq!(classify(&answer(200, JSON, "\"pass\"")).body, None);
         assert_eq!(classify(&answer(200, TEXT, "up")).body, None);

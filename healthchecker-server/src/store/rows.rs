@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{LoggedCheck, OutgoingMail, QueuedMail, StoreError, StoredMonitor};
 use crate::health::{Health, Outcome, State, Transition};
-use crate::probe::{CheckRecord, Reason};
+use crate::probe::{CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec};
 
 /// The highest sequence number of a log row: 2^32 - 1 (680 years of checks every 5 s).
@@ -156,7 +156,7 @@ impl RawCheck {
             .transpose()?;
         let body = self
             .body
-            .map(|body| serde_json::from_str(&body).map_err(|error| format!("check body: {error}")))
+            .map(|body| JsonBody::from_text(body).map_err(|error| format!("check body: {error}")))
             .transpose()?;
         Ok(LoggedCheck {
             record: CheckRecord {

@@ -23,6 +23,7 @@ use super::rows::{
 use super::schema::classify;
 use super::{CheckWrite, OutgoingMail, Pruned, StoreError, StoreOptions, StoredMonitor};
 use crate::health::{Health, Transition};
+use crate::probe::JsonBody;
 use crate::registry::AppName;
 
 /// Longest a recorded check waits before its batch commits.
@@ -671,7 +672,7 @@ impl Apply<'_> {
         slot.last_seq += 1;
         let slot = *slot;
         let record = &write.check.record;
-        let body = record.body.as_ref().map(serde_json::Value::to_string);
+        let body = record.body.as_ref().map(JsonBody::as_str);
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
