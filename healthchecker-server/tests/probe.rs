@@ -671,3 +671,137 @@ fn cpu_per_check() {
         });
     }
 }
+
+/// The process's resident set size, from `/proc/self/status`, in bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .expect("VmRSS");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .expect("VmRSS value")
+        .parse()
+        .expect("VmRSS number");
+    kib * 1024
+}
+
+/// Set (to the number of targets) only in the child process that [`memory_per_idle_connection`]
+/// starts to serve its targets, so that their memory is not counted with the probe's.
+const MEMORY_FARM: &str = "HEALTHCHECKER_PROBE_MEMORY_FARM";
+
+/// The target farm of [`memory_per_idle_connection`], in a process of its own: as many keep-alive
+/// HTTP/1.1 targets on 127.0.0.1 as `MEMORY_FARM` says, each on its own port; prints `farm
+/// <addr>` for each, then serves until its standard input closes. Does nothing when run any
+/// other way.
+#[test]
+#[ignore = "the target farm of memory_per_idle_connection, run by it in a child process"]
+fn memory_farm() {
+    let Ok(count) = std::env::var(MEMORY_FARM) else {
+        return;
+    };
+    let count: usize = count.parse().expect("count");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        for _ in 0..count {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            writeln!(out, "farm {}", listener.local_addr().expect("addr")).expect("print");
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(|_request| async {
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .header("content-type", "application/health+json")
+                                    .body(Full::new(Bytes::from_static(br#"{"status":"pass"}"#)))
+                                    .expect("response"),
+                            )
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        }
+        out.flush().expect("flush");
+        drop(out);
+        tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new()))
+            .await
+            .expect("stdin")
+            .expect("read stdin");
+    });
+}
+
+/// Memory per idle kept-alive connection: checks each of 2,000 loopback targets (each its own
+/// host and port, so each its own pooled connection) once, and prints how much the resident set
+/// grew per connection. The targets run in a child process. A measurement, not a test: `cargo
+/// test --release -p healthchecker-server --test probe -- --ignored --nocapture
+/// memory_per_idle_connection`.
+#[test]
+#[ignore = "a measurement; run it by hand, in release mode"]
+fn memory_per_idle_connection() {
+    use std::io::BufRead as _;
+
+    const TARGETS: usize = 2_000;
+    let mut farm = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--ignored", "--exact", "memory_farm", "--nocapture"])
+        .env(MEMORY_FARM, TARGETS.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("farm");
+    let mut lines = std::io::BufReader::new(farm.stdout.take().expect("farm stdout")).lines();
+    let mut addrs = Vec::with_capacity(TARGETS);
+    while addrs.len() < TARGETS {
+        let line = lines.next().expect("farm ended early").expect("farm line");
+        if let Some(addr) = line.strip_prefix("farm ") {
+            addrs.push(addr.to_owned());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let prober = prober();
+        let specs: Vec<MonitorSpec> = addrs
+            .iter()
+            .map(|addr| spec(&format!("http://{addr}"), PATIENT))
+            .collect();
+        // Warm up on one target, so that what is made once is made before the first reading.
+        for _ in 0..100 {
+            let record = prober.check(&specs[0]).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let before = rss_bytes();
+        for spec in &specs[1..] {
+            let record = prober.check(spec).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let after = rss_bytes();
+        // A second round on the same connections must not grow anything.
+        for spec in &specs[1..] {
+            let record = prober.check(spec).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let again = rss_bytes();
+        let connections = (TARGETS - 1) as f64;
+        println!(
+            "{} idle kept-alive connections: {:.1} MiB more resident, {:.0} bytes per connection; \
+             after a second round on them: {:.0} bytes per connection",
+            TARGETS - 1,
+            (after - before) as f64 / (1024.0 * 1024.0),
+            (after - before) as f64 / connections,
+            again.saturating_sub(before) as f64 / connections,
+        );
+    });
+    drop(farm.stdin.take());
+    let _ = farm.wait();
+}
