@@ -563,6 +563,268 @@ async fn https_to_a_plain_http_port_is_a_tls_failure() {
     assert!(detail.starts_with("TLS"), "{detail}");
 }
 
+/// What a [`scripted_target`] does with one request.
+#[derive(Debug, Clone)]
+enum Reply {
+    /// Write these bytes, and wait for the next request on the connection.
+    Answer(&'static [u8]),
+    /// Write these bytes, then close the connection (without having said so).
+    AnswerAndClose(&'static [u8]),
+    /// Close the connection without answering.
+    Close,
+}
+
+/// A raw TCP target on 127.0.0.1:0 that keeps connections open between requests.
+struct ScriptedTarget {
+    addr: SocketAddr,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+    /// Request heads read, on all connections.
+    requests: Arc<AtomicUsize>,
+    /// Receives the number of each connection the target closed, once closed.
+    closed: std::sync::mpsc::Receiver<usize>,
+}
+
+impl ScriptedTarget {
+    fn spec(&self) -> MonitorSpec {
+        spec(&format!("http://{}", self.addr), PATIENT)
+    }
+
+    /// (connections, requests) so far.
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.connections.load(Ordering::SeqCst),
+            self.requests.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// Starts a [`ScriptedTarget`]: `script(connection, request)` says what to do with request
+/// `request` (from 0) on connection `connection` (from 0). Each connection has its own thread.
+fn scripted_target(script: fn(usize, usize) -> Reply) -> ScriptedTarget {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    let (accepted, seen) = (Arc::clone(&connections), Arc::clone(&requests));
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let connection = accepted.fetch_add(1, Ordering::SeqCst);
+            let (seen, closed_tx) = (Arc::clone(&seen), closed_tx.clone());
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                for request in 0.. {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            // The probe closed the connection (or went quiet): done.
+                            _ => return,
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    match script(connection, request) {
+                        Reply::Answer(answer) => {
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                        }
+                        Reply::AnswerAndClose(answer) => {
+                            let _ = stream.write_all(answer);
+                            break;
+                        }
+                        Reply::Close => break,
+                    }
+                }
+                drop(stream);
+                let _ = closed_tx.send(connection);
+            });
+        }
+    });
+    ScriptedTarget {
+        addr,
+        connections,
+        requests,
+        closed,
+    }
+}
+
+const OK_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
+
+#[tokio::test]
+async fn an_idle_connection_the_app_closed_is_not_used() {
+    // Every connection carries one answer, then the app closes it without saying so (its
+    // keep-alive timeout was shorter than the interval).
+    let target = scripted_target(|_, _| Reply::AnswerAndClose(OK_ANSWER));
+    let prober = prober();
+    for round in 1..=3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+        let closed = target.closed.recv_timeout(PATIENT).expect("closed");
+        assert_eq!(closed, round - 1);
+    }
+    assert_eq!(target.counts(), (3, 3));
+}
+
+#[tokio::test]
+async fn a_connection_closed_as_the_request_goes_out_is_asked_again() {
+    // The first connection answers once, then closes on the second request, as if the app's
+    // keep-alive timer fired just as it arrived; a new connection answers.
+    let target = scripted_target(|connection, request| match (connection, request) {
+        (0, 0) => Reply::Answer(OK_ANSWER),
+        (0, _) => Reply::Close,
+        _ => Reply::Answer(OK_ANSWER),
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+    }
+    // The second check was sent twice (once on each connection); the third reused the second.
+    assert_eq!(target.counts(), (2, 4));
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_is_asked_again_once_only() {
+    // The first connection answers once, then closes on the next request; so do all the others
+    // (without answering at all).
+    let target = scripted_target(|connection, request| match (connection, request) {
+        (0, 0) => Reply::Answer(OK_ANSWER),
+        _ => Reply::Close,
+    });
+    let prober = prober();
+    let spec = target.spec();
+    assert_check(&prober.check(&spec).await, Outcome::Pass, Reason::Ok, None);
+    assert_check(
+        &prober.check(&spec).await,
+        Outcome::Fail,
+        Reason::Connect,
+        Some("connection closed before an answer"),
+    );
+    // On the kept-alive connection, then once on a new one: not more.
+    assert_eq!(target.counts(), (2, 3));
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_read_whole_and_the_connection_reused() {
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/health+json\r\n\
+              transfer-encoding: chunked\r\n\r\n\
+              7;part=1\r\n{\"statu\r\na\r\ns\":\"warn\"}\r\n0\r\nx-checked: yes\r\n\r\n",
+        )
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        let record = prober.check(&target.spec()).await;
+        assert_check(
+            &record,
+            Outcome::Warn,
+            Reason::BodyWarn,
+            Some("status \"warn\" in body"),
+        );
+        assert_eq!(record.body, Some(serde_json::json!({"status": "warn"})));
+    }
+    assert_eq!(target.counts(), (1, 3));
+}
+
+#[tokio::test]
+async fn an_http_1_0_body_ends_with_the_connection() {
+    let (addr, connections) = raw_target(
+        b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"status\":\"warn\"}".to_vec(),
+    );
+    let prober = prober();
+    let spec = spec(&format!("http://{addr}"), PATIENT);
+    for _ in 0..2 {
+        let record = prober.check(&spec).await;
+        assert_check(
+            &record,
+            Outcome::Warn,
+            Reason::BodyWarn,
+            Some("status \"warn\" in body"),
+        );
+        assert_eq!(record.body, Some(serde_json::json!({"status": "warn"})));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn connection_close_is_honoured() {
+    // The app says close, but would answer again on the connection: it must not be asked.
+    let target = scripted_target(|_, _| {
+        Reply::Answer(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nOK")
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+    }
+    assert_eq!(target.counts(), (3, 3));
+}
+
+/// A TLS server on 127.0.0.1:0 whose certificate (for 127.0.0.1, from `tests/data`) was issued
+/// by a CA that nothing trusts. It only does handshakes.
+async fn untrusted_tls_target() -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certificate = CertificateDer::from(include_bytes!("data/localhost.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("data/localhost.key.der").to_vec(),
+    ));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .expect("certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            // The probe refuses the certificate: the handshake fails, as it should.
+            tokio::spawn(async move { acceptor.accept(stream).await.map(drop) });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_tls_failure() {
+    let addr = untrusted_tls_target().await;
+    let record = prober()
+        .check(&spec(&format!("https://{addr}"), PATIENT))
+        .await;
+    assert_eq!(
+        (record.outcome, record.reason, record.http_status),
+        (Outcome::Fail, Reason::Tls, None),
+        "{record:?}"
+    );
+    let detail = record.detail.expect("detail");
+    assert!(
+        detail.starts_with("TLS: invalid peer certificate"),
+        "{detail}"
+    );
+}
+
 /// The thread's CPU time so far (user + system), from `/proc/thread-self/stat`, in seconds.
 fn thread_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
