@@ -68,17 +68,17 @@
 //! * https: rustls, checked against the system's trust store (or the Mozilla roots when the
 //!   system has none), ALPN `http/1.1`. No proxy is ever used; redirects are not followed.
 //!
-//! Measured on the 2-core development machine (release build, loopback targets, with other work
-//! running beside it, so CPU figures move by ±20 %), against hyper-util's client that it replaced:
+//! Measured on the 2-core development machine (release build, loopback targets), the two
+//! clients' test binaries run in turn, with other work running beside them:
 //!
 //! | | hyper-util | this client |
 //! |---|---|---|
 //! | memory per idle kept-alive connection (ignored test `memory_per_idle_connection`, 2,000 targets) | 16.8 KB | 0.5 KB |
-//! | CPU per check, classification included (ignored test `cpu_per_check`), 16 at a time | 12–15 µs | 8–10 µs |
-//! | the same, 1 at a time (the target's wake-ups dominate) | 14.5 µs | 11.2 µs |
+//! | CPU per check, classification included (ignored test `cpu_per_check`), 16 at a time | 11.7–14.7 µs | 8.0–10.0 µs |
+//! | the same, 1 at a time (moves with the machine's load: the wake-ups dominate) | 14–41 µs | 11–33 µs |
 //!
-//! A bare reqwest GET costs 15–17 µs 16 at a time. The memory figure is the process's; the
-//! kernel's socket buffers come on top, as they do with any client.
+//! In the same runs a bare reqwest GET cost 15–17 µs 16 at a time. The memory figure is the
+//! process's; the kernel's socket buffers come on top, as they do with any client.
 
 mod http;
 
