@@ -547,8 +547,8 @@ async fn a_closed_connection_without_an_answer() {
         Reason::Connect,
         Some("connection closed before an answer"),
     );
-    // Asked once more, on a new connection, in case it was a kept-alive race: not more.
-    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    // A new connection that fails is not a kept-alive race: it is not asked again.
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
@@ -564,6 +564,268 @@ async fn https_to_a_plain_http_port_is_a_tls_failure() {
     );
     let detail = record.detail.expect("detail");
     assert!(detail.starts_with("TLS"), "{detail}");
+}
+
+/// What a [`scripted_target`] does with one request.
+#[derive(Debug, Clone)]
+enum Reply {
+    /// Write these bytes, and wait for the next request on the connection.
+    Answer(&'static [u8]),
+    /// Write these bytes, then close the connection (without having said so).
+    AnswerAndClose(&'static [u8]),
+    /// Close the connection without answering.
+    Close,
+}
+
+/// A raw TCP target on 127.0.0.1:0 that keeps connections open between requests.
+struct ScriptedTarget {
+    addr: SocketAddr,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+    /// Request heads read, on all connections.
+    requests: Arc<AtomicUsize>,
+    /// Receives the number of each connection the target closed, once closed.
+    closed: std::sync::mpsc::Receiver<usize>,
+}
+
+impl ScriptedTarget {
+    fn spec(&self) -> MonitorSpec {
+        spec(&format!("http://{}", self.addr), PATIENT)
+    }
+
+    /// (connections, requests) so far.
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.connections.load(Ordering::SeqCst),
+            self.requests.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// Starts a [`ScriptedTarget`]: `script(connection, request)` says what to do with request
+/// `request` (from 0) on connection `connection` (from 0). Each connection has its own thread.
+fn scripted_target(script: fn(usize, usize) -> Reply) -> ScriptedTarget {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (closed_tx, closed) = std::sync::mpsc::channel();
+    let (accepted, seen) = (Arc::clone(&connections), Arc::clone(&requests));
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let connection = accepted.fetch_add(1, Ordering::SeqCst);
+            let (seen, closed_tx) = (Arc::clone(&seen), closed_tx.clone());
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                for request in 0.. {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            // The probe closed the connection (or went quiet): done.
+                            _ => return,
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    match script(connection, request) {
+                        Reply::Answer(answer) => {
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                        }
+                        Reply::AnswerAndClose(answer) => {
+                            let _ = stream.write_all(answer);
+                            break;
+                        }
+                        Reply::Close => break,
+                    }
+                }
+                drop(stream);
+                let _ = closed_tx.send(connection);
+            });
+        }
+    });
+    ScriptedTarget {
+        addr,
+        connections,
+        requests,
+        closed,
+    }
+}
+
+const OK_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nOK";
+
+#[tokio::test]
+async fn an_idle_connection_the_app_closed_is_not_used() {
+    // Every connection carries one answer, then the app closes it without saying so (its
+    // keep-alive timeout was shorter than the interval).
+    let target = scripted_target(|_, _| Reply::AnswerAndClose(OK_ANSWER));
+    let prober = prober();
+    for round in 1..=3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+        let closed = target.closed.recv_timeout(PATIENT).expect("closed");
+        assert_eq!(closed, round - 1);
+    }
+    assert_eq!(target.counts(), (3, 3));
+}
+
+#[tokio::test]
+async fn a_connection_closed_as_the_request_goes_out_is_asked_again() {
+    // The first connection answers once, then closes on the second request, as if the app's
+    // keep-alive timer fired just as it arrived; a new connection answers.
+    let target = scripted_target(|connection, request| match (connection, request) {
+        (0, 0) => Reply::Answer(OK_ANSWER),
+        (0, _) => Reply::Close,
+        _ => Reply::Answer(OK_ANSWER),
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+    }
+    // The second check was sent twice (once on each connection); the third reused the second.
+    assert_eq!(target.counts(), (2, 4));
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_is_asked_again_once_only() {
+    // The first connection answers once, then closes on the next request; so do all the others
+    // (without answering at all).
+    let target = scripted_target(|connection, request| match (connection, request) {
+        (0, 0) => Reply::Answer(OK_ANSWER),
+        _ => Reply::Close,
+    });
+    let prober = prober();
+    let spec = target.spec();
+    assert_check(&prober.check(&spec).await, Outcome::Pass, Reason::Ok, None);
+    assert_check(
+        &prober.check(&spec).await,
+        Outcome::Fail,
+        Reason::Connect,
+        Some("connection closed before an answer"),
+    );
+    // On the kept-alive connection, then once on a new one: not more.
+    assert_eq!(target.counts(), (2, 3));
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_read_whole_and_the_connection_reused() {
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/health+json\r\n\
+              transfer-encoding: chunked\r\n\r\n\
+              7;part=1\r\n{\"statu\r\na\r\ns\":\"warn\"}\r\n0\r\nx-checked: yes\r\n\r\n",
+        )
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        let record = prober.check(&target.spec()).await;
+        assert_check(
+            &record,
+            Outcome::Warn,
+            Reason::BodyWarn,
+            Some("status \"warn\" in body"),
+        );
+        assert_eq!(record.body, Some(serde_json::json!({"status": "warn"})));
+    }
+    assert_eq!(target.counts(), (1, 3));
+}
+
+#[tokio::test]
+async fn an_http_1_0_body_ends_with_the_connection() {
+    let (addr, connections) = raw_target(
+        b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"status\":\"warn\"}".to_vec(),
+    );
+    let prober = prober();
+    let spec = spec(&format!("http://{addr}"), PATIENT);
+    for _ in 0..2 {
+        let record = prober.check(&spec).await;
+        assert_check(
+            &record,
+            Outcome::Warn,
+            Reason::BodyWarn,
+            Some("status \"warn\" in body"),
+        );
+        assert_eq!(record.body, Some(serde_json::json!({"status": "warn"})));
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn connection_close_is_honoured() {
+    // The app says close, but would answer again on the connection: it must not be asked.
+    let target = scripted_target(|_, _| {
+        Reply::Answer(b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nOK")
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
+    }
+    assert_eq!(target.counts(), (3, 3));
+}
+
+/// A TLS server on 127.0.0.1:0 whose certificate (for 127.0.0.1, from `tests/data`) was issued
+/// by a CA that nothing trusts. It only does handshakes.
+async fn untrusted_tls_target() -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certificate = CertificateDer::from(include_bytes!("data/localhost.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("data/localhost.key.der").to_vec(),
+    ));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .expect("certificate");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            // The probe refuses the certificate: the handshake fails, as it should.
+            tokio::spawn(async move { acceptor.accept(stream).await.map(drop) });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_tls_failure() {
+    let addr = untrusted_tls_target().await;
+    let record = prober()
+        .check(&spec(&format!("https://{addr}"), PATIENT))
+        .await;
+    assert_eq!(
+        (record.outcome, record.reason, record.http_status),
+        (Outcome::Fail, Reason::Tls, None),
+        "{record:?}"
+    );
+    let detail = record.detail.expect("detail");
+    assert!(
+        detail.starts_with("TLS: invalid peer certificate"),
+        "{detail}"
+    );
 }
 
 /// The thread's CPU time so far (user + system), from `/proc/thread-self/stat`, in seconds.
@@ -648,7 +910,7 @@ fn cpu_per_check() {
     for concurrency in [1, 16] {
         let prober = prober();
         let spec = Arc::new(spec(&format!("http://{addr}"), PATIENT));
-        measure("prober (hyper-util)", 40_000, concurrency, move || {
+        measure("prober", 40_000, concurrency, move || {
             let prober = prober.clone();
             let spec = Arc::clone(&spec);
             async move {
@@ -673,4 +935,138 @@ fn cpu_per_check() {
             }
         });
     }
+}
+
+/// The process's resident set size, from `/proc/self/status`, in bytes.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .expect("VmRSS");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .expect("VmRSS value")
+        .parse()
+        .expect("VmRSS number");
+    kib * 1024
+}
+
+/// Set (to the number of targets) only in the child process that [`memory_per_idle_connection`]
+/// starts to serve its targets, so that their memory is not counted with the probe's.
+const MEMORY_FARM: &str = "HEALTHCHECKER_PROBE_MEMORY_FARM";
+
+/// The target farm of [`memory_per_idle_connection`], in a process of its own: as many keep-alive
+/// HTTP/1.1 targets on 127.0.0.1 as `MEMORY_FARM` says, each on its own port; prints `farm
+/// <addr>` for each, then serves until its standard input closes. Does nothing when run any
+/// other way.
+#[test]
+#[ignore = "the target farm of memory_per_idle_connection, run by it in a child process"]
+fn memory_farm() {
+    let Ok(count) = std::env::var(MEMORY_FARM) else {
+        return;
+    };
+    let count: usize = count.parse().expect("count");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        for _ in 0..count {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            writeln!(out, "farm {}", listener.local_addr().expect("addr")).expect("print");
+            tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(|_request| async {
+                            Ok::<_, Infallible>(
+                                Response::builder()
+                                    .header("content-type", "application/health+json")
+                                    .body(Full::new(Bytes::from_static(br#"{"status":"pass"}"#)))
+                                    .expect("response"),
+                            )
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        }
+        out.flush().expect("flush");
+        drop(out);
+        tokio::task::spawn_blocking(|| std::io::stdin().read_to_end(&mut Vec::new()))
+            .await
+            .expect("stdin")
+            .expect("read stdin");
+    });
+}
+
+/// Memory per idle kept-alive connection: checks each of 2,000 loopback targets (each its own
+/// host and port, so each its own pooled connection) once, and prints how much the resident set
+/// grew per connection. The targets run in a child process. A measurement, not a test: `cargo
+/// test --release -p healthchecker-server --test probe -- --ignored --nocapture
+/// memory_per_idle_connection`.
+#[test]
+#[ignore = "a measurement; run it by hand, in release mode"]
+fn memory_per_idle_connection() {
+    use std::io::BufRead as _;
+
+    const TARGETS: usize = 2_000;
+    let mut farm = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--ignored", "--exact", "memory_farm", "--nocapture"])
+        .env(MEMORY_FARM, TARGETS.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("farm");
+    let mut lines = std::io::BufReader::new(farm.stdout.take().expect("farm stdout")).lines();
+    let mut addrs = Vec::with_capacity(TARGETS);
+    while addrs.len() < TARGETS {
+        let line = lines.next().expect("farm ended early").expect("farm line");
+        if let Some(addr) = line.strip_prefix("farm ") {
+            addrs.push(addr.to_owned());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let prober = prober();
+        let specs: Vec<MonitorSpec> = addrs
+            .iter()
+            .map(|addr| spec(&format!("http://{addr}"), PATIENT))
+            .collect();
+        // Warm up on one target, so that what is made once is made before the first reading.
+        for _ in 0..100 {
+            let record = prober.check(&specs[0]).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let before = rss_bytes();
+        for spec in &specs[1..] {
+            let record = prober.check(spec).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let after = rss_bytes();
+        // A second round on the same connections must not grow anything.
+        for spec in &specs[1..] {
+            let record = prober.check(spec).await;
+            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+        }
+        let again = rss_bytes();
+        let connections = (TARGETS - 1) as f64;
+        println!(
+            "{} idle kept-alive connections: {:.1} MiB more resident, {:.0} bytes per connection; \
+             after a second round on them: {:.0} bytes per connection",
+            TARGETS - 1,
+            (after - before) as f64 / (1024.0 * 1024.0),
+            (after - before) as f64 / connections,
+            again.saturating_sub(before) as f64 / connections,
+        );
+    });
+    drop(farm.stdin.take());
+    let _ = farm.wait();
 }
