@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    check_open_file_limit(&config);
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -60,6 +61,53 @@ fn init_tracing(config: &Config) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// Open files the server needs besides its connections to the apps: the database, its WAL and
+/// readers, the listener, API clients, mail, mDNS.
+const FILES_BESIDES_APPS: u64 = 128;
+
+/// Raises the soft open-file limit to the hard one, as Go programs do at start: every monitored
+/// app may hold a kept-alive connection, and a soft limit of 1,024 (the usual default) would
+/// make checks fail with "too many open files" past about a thousand apps. Warns when even the
+/// hard limit is short of `max_monitors`.
+fn check_open_file_limit(config: &Config) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+    let limit = getrlimit(Resource::Nofile);
+    // No hard limit at all: ask for a generous one (Linux refuses "unlimited").
+    let wanted = limit.maximum.unwrap_or(1 << 20);
+    let current = match limit.current {
+        Some(current) if current < wanted => {
+            let raised = Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => wanted,
+                Err(error) => {
+                    tracing::debug!(%error, "cannot raise the open-file limit from {current}");
+                    current
+                }
+            }
+        }
+        Some(current) => current,
+        None => return,
+    };
+    let needed = u64::try_from(config.max_monitors)
+        .unwrap_or(u64::MAX)
+        .saturating_add(FILES_BESIDES_APPS);
+    if current < needed {
+        tracing::warn!(
+            "the open-file limit is {current}, and each monitored app may hold a connection: \
+             checks may fail with \"too many open files\" past about {} apps (max_monitors is {}). \
+             Raise the hard limit: `ulimit -Hn {needed}` as root, or LimitNOFILE={needed} in a systemd unit",
+            current.saturating_sub(FILES_BESIDES_APPS),
+            config.max_monitors,
+        );
+    } else {
+        tracing::debug!("open-file limit {current}");
+    }
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {

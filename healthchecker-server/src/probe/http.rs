@@ -230,6 +230,28 @@ impl Client {
         }
     }
 
+    /// Closes the older half of the idle connections, when the server is out of open files, so
+    /// that checks go on (on new connections) instead of failing for the server's own want of
+    /// files; false when there was nothing to close.
+    fn make_room(&self) -> bool {
+        let evicted = self
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .evict_older_half();
+        if evicted.is_empty() {
+            return false;
+        }
+        tracing::warn!(
+            "out of open files: closed {} idle connections to make room; \
+             raise the server's open-file limit (ulimit -n) to keep one per app",
+            evicted.len()
+        );
+        // Closing sockets is a system call each: not under the lock.
+        drop(evicted);
+        true
+    }
+
     /// A new connection for `key`: resolve, connect (to each address in turn until one
     /// accepts), and for https the TLS handshake.
     async fn connect(&self, key: &Key) -> Result<Stream, Error> {
@@ -244,7 +266,13 @@ impl Client {
         let mut first_error = None;
         let mut connected = None;
         for addr in addrs {
-            match TcpStream::connect(addr).await {
+            let attempt = match TcpStream::connect(addr).await {
+                Err(error) if out_of_files(&error) && self.make_room() => {
+                    TcpStream::connect(addr).await
+                }
+                attempt => attempt,
+            };
+            match attempt {
                 Ok(tcp) => {
                     connected = Some(tcp);
                     break;
@@ -278,6 +306,16 @@ impl Client {
         let tls = self.tls.connect(name, tcp).await.map_err(Error::Tls)?;
         Ok(Stream::Tls(Box::new(tls)))
     }
+}
+
+/// The server has no file descriptor left for a socket (its own limit, or the system's).
+pub(super) fn out_of_files(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+
+    matches!(
+        Errno::from_io_error(error),
+        Some(Errno::MFILE | Errno::NFILE)
+    )
 }
 
 /// How an exchange on one connection failed: before any byte of the answer (so the request may
@@ -815,6 +853,32 @@ impl<S> Pool<S> {
             }
         }
         dropped
+    }
+
+    /// Takes out the older half of all idle connections (at least one, when there is any), for
+    /// the caller to close: the server ran out of open files, and a new connection needs room.
+    pub(super) fn evict_older_half(&mut self) -> Vec<S> {
+        let mut times: Vec<Instant> = self
+            .idle
+            .values()
+            .flat_map(|list| list.iter().map(|idle| idle.last_used))
+            .collect();
+        if times.is_empty() {
+            return Vec::new();
+        }
+        let middle = (times.len() - 1) / 2;
+        let (_, &mut cutoff, _) = times.select_nth_unstable(middle);
+        let mut evicted = Vec::new();
+        self.idle.retain(|_, list| {
+            // Oldest first: the evicted ones are a prefix.
+            let kept = list
+                .iter()
+                .position(|idle| idle.last_used > cutoff)
+                .unwrap_or(list.len());
+            evicted.extend(list.drain(..kept).map(|idle| idle.stream));
+            !list.is_empty()
+        });
+        evicted
     }
 
     /// How many idle connections the pool holds.
@@ -1549,6 +1613,35 @@ mod tests {
         assert_eq!(pool.checkin(key(1), 3, start), vec![3]);
         assert!(pool.checkin(key(2), 4, start).is_empty());
         assert_eq!(pool.len(), 3);
+    }
+
+    #[test]
+    fn out_of_files_the_older_half_is_closed() {
+        let start = Instant::now();
+        let mut pool = Pool::new(start, POOL_IDLE_TIMEOUT, 8);
+        assert!(pool.evict_older_half().is_empty());
+        for (i, stream) in (1..=5).enumerate() {
+            let used = start + Duration::from_secs(u64::try_from(i).unwrap_or(0));
+            // Two hosts, interleaved: the age counts, not the host.
+            let _ = pool.checkin(key(if stream % 2 == 0 { 1 } else { 2 }), stream, used);
+        }
+        let mut evicted = pool.evict_older_half();
+        evicted.sort_unstable();
+        assert_eq!(evicted, vec![1, 2, 3]);
+        assert_eq!(pool.len(), 2);
+        assert_eq!(pool.evict_older_half(), vec![4]);
+        assert_eq!(pool.evict_older_half(), vec![5]);
+        assert!(pool.idle.is_empty());
+    }
+
+    #[test]
+    fn too_many_open_files_is_recognised() {
+        assert!(out_of_files(&io::Error::from_raw_os_error(
+            rustix::io::Errno::MFILE.raw_os_error()
+        )));
+        assert!(!out_of_files(&io::Error::from(
+            io::ErrorKind::ConnectionRefused
+        )));
     }
 
     /// Runs `exchange` against an app on the other end of an in-memory pipe that passes

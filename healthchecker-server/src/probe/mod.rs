@@ -275,6 +275,12 @@ fn transport_failure(error: &http::Error) -> Failure {
         http::Error::Malformed(what) => {
             return Failure::new(Reason::Other, format!("malformed HTTP response: {what}"));
         }
+        http::Error::Connect(io) if http::out_of_files(io) => {
+            return Failure::new(
+                Reason::Other,
+                "the server is out of open files (raise its open-file limit)".to_owned(),
+            );
+        }
         http::Error::Connect(io) | http::Error::Io(io) => (io, false),
         http::Error::Tls(io) => (io, true),
     };

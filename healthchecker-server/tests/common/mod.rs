@@ -26,7 +26,23 @@ pub struct ServerProcess {
 
 /// A `Command` for the server binary in `dir`, with the test environment cleaned of our variables.
 pub fn command(dir: &Path) -> Command {
-    let mut command = Command::new(BINARY);
+    clean(Command::new(BINARY), dir)
+}
+
+/// Like [`command`], with the open-file limits `soft` and `hard` set (by `sh`) before the start.
+pub fn command_with_file_limits(dir: &Path, soft: u64, hard: u64) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
+        ))
+        .arg(BINARY);
+    clean(command, dir)
+}
+
+/// `command` run in `dir`, without our variables from the test's environment.
+fn clean(mut command: Command, dir: &Path) -> Command {
     command
         .current_dir(dir)
         .env_remove("RUST_LOG")
