@@ -65,6 +65,10 @@
 //!   kept-alive connection that fails before any byte of the answer (the app closed it just as
 //!   the request went out) is asked again once, on a new connection; a new connection that
 //!   fails is reported.
+//! * Each app may hold a connection, so the server may run out of open files (the binary
+//!   raises its soft limit to the hard one at start, and warns when that is short of
+//!   `max_monitors`). Then a new connection first closes the older half of the idle ones, with a
+//!   warning, and the check goes on: the server's want of files is never the app's failure.
 //! * https: rustls, checked against the system's trust store (or the Mozilla roots when the
 //!   system has none), ALPN `http/1.1`. No proxy is ever used; redirects are not followed.
 //!
