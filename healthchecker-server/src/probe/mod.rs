@@ -84,7 +84,10 @@
 //! In the same runs a bare reqwest GET cost 15–17 µs 16 at a time. The memory figure is the
 //! process's; the kernel's socket buffers come on top, as they do with any client.
 
+mod body;
 mod http;
+
+pub use body::JsonBody;
 
 use std::fmt;
 use std::sync::Arc;
@@ -97,10 +100,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::Outcome;
 use crate::registry::MonitorSpec;
-
-mod body;
-
-pub use body::JsonBody;
 use body::Status;
 
 /// Most bytes of a body that are read; the rest is never read, let alone buffered.
