@@ -68,9 +68,9 @@ fn init_tracing(config: &Config) {
 const FILES_BESIDES_APPS: u64 = 128;
 
 /// Raises the soft open-file limit to the hard one, as Go programs do at start: every monitored
-/// app may hold a kept-alive connection, and a soft limit of 1,024 (the usual default) would
-/// make checks fail with "too many open files" past about a thousand apps. Warns when even the
-/// hard limit is short of `max_monitors`.
+/// app may hold a kept-alive connection, and with a soft limit of 1,024 (the usual default) the
+/// probe would have to close and reopen connections past about a thousand apps. Warns when even
+/// the hard limit is short of `max_monitors`.
 fn check_open_file_limit(config: &Config) {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -99,8 +99,9 @@ fn check_open_file_limit(config: &Config) {
         .saturating_add(FILES_BESIDES_APPS);
     if current < needed {
         tracing::warn!(
-            "the open-file limit is {current}, and each monitored app may hold a connection: \
-             checks may fail with \"too many open files\" past about {} apps (max_monitors is {}). \
+            "the open-file limit is {current}, and each monitored app may keep a connection open: \
+             past about {} apps connections are closed and opened again to make room (more work \
+             per check) (max_monitors is {}). \
              Raise the hard limit: `ulimit -Hn {needed}` as root, or LimitNOFILE={needed} in a systemd unit",
             current.saturating_sub(FILES_BESIDES_APPS),
             config.max_monitors,
