@@ -27,7 +27,7 @@ pub mod report;
 pub mod server;
 pub mod smtp;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,8 @@ pub struct Args {
     /// this file.
     #[arg(long, value_name = "FILE")]
     pub perf: Option<PathBuf>,
-    /// Hard limit of the whole run, seconds [default: from the other options].
+    /// Hard limit of the run, seconds, counted once the server is built [default: from the other
+    /// options].
     #[arg(long)]
     pub deadline: Option<u64>,
     /// An environment variable for the server, `KEY=VALUE` (repeatable), e.g. allocator tunables.
@@ -150,13 +151,13 @@ fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "FAIL" }
 }
 
-/// One run: farm, SMTP, server, registration, warm-up, measured window, mail; prints the table.
-/// `Ok(true)` when every target holds.
+/// One run of the server `binary`: farm, SMTP, server, registration, warm-up, measured window,
+/// mail; prints the table. `Ok(true)` when every target holds.
 ///
 /// # Errors
 ///
 /// When a part cannot start, a registration fails or the server dies.
-pub async fn run(args: &Args, deadline: Duration) -> anyhow::Result<bool> {
+pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Result<bool> {
     let started = Instant::now();
     let n = args.monitors;
     anyhow::ensure!(n > 0, "--monitors must be at least 1");
@@ -180,7 +181,6 @@ pub async fn run(args: &Args, deadline: Duration) -> anyhow::Result<bool> {
     let farm = Farm::start(n, endpoints)
         .await
         .context("cannot start the target farm")?;
-    let binary = server::locate(args.server.as_deref())?;
     // The data folder goes next to the bench's own build (on a real disk: fsyncs cost what they do).
     let target_dir = std::env::current_exe()?
         .parent()
@@ -191,7 +191,7 @@ pub async fn run(args: &Args, deadline: Duration) -> anyhow::Result<bool> {
         .tempdir_in(&target_dir)?;
     let remaining = deadline.saturating_sub(started.elapsed()) + Duration::from_secs(10);
     let mut server = ServerProcess::start(
-        &binary,
+        binary,
         data.path(),
         smtp_port,
         n,
