@@ -80,13 +80,14 @@ pub(super) struct Parsed<'a> {
 /// Reads `bytes` when they are a JSON object or array (leading whitespace allowed); `None` for
 /// anything else, invalid JSON included.
 pub(super) fn parse(bytes: &[u8]) -> Option<Parsed<'_>> {
-    let compact = compact(bytes)?;
-    if !matches!(compact.first(), Some(b'{' | b'[')) {
+    // A body that is not an object or array (plain text, HTML) is not looked at any further.
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace())?;
+    if !matches!(first, b'{' | b'[') {
         return None;
     }
     // Checks the syntax of the whole body and finds `status` in one pass, without a tree.
     let shape: Shape<'_> = serde_json::from_slice(bytes).ok()?;
-    let body = JsonBody::from_text(String::from_utf8(compact).ok()?).ok()?;
+    let body = JsonBody::from_text(String::from_utf8(compact(bytes)?).ok()?).ok()?;
     Some(Parsed {
         body,
         status: shape.0,
