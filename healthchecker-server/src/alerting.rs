@@ -394,12 +394,14 @@ impl Alerting {
         }
         let before = self.clone();
         self.settle(now);
-        let reminder = match &mut self.incident {
-            Some(incident)
+        let reminder = match (&mut self.incident, rules.remind_every) {
+            (Some(incident), Some(every))
                 if incident.unhealthy_now
-                    && incident.next_reminder.is_some_and(|due| due <= now) =>
+                    && incident.unhealthy.as_ref().is_some_and(|unhealthy| {
+                        // Reminders turned on since: the first is due `every` after UNHEALTHY.
+                        incident.next_reminder.unwrap_or(unhealthy.time + every) <= now
+                    }) =>
             {
-                let every = rules.remind_every?;
                 let unhealthy = incident.unhealthy.clone()?;
                 incident.next_reminder = Some(now + every);
                 Some(event(
@@ -789,6 +791,29 @@ mod tests {
         for pair in sent.windows(2) {
             assert_eq!(pair[1].event.thread.last(), Some(&pair[0].event.id));
         }
+    }
+
+    #[test]
+    fn reminders_turned_on_later_start_from_the_unhealthy_event() {
+        let spec = spec();
+        let name = name();
+        let subject = Subject {
+            app: &name,
+            spec: &spec,
+            recent: &[],
+        };
+        let mut alerting = Alerting::default();
+        alerting.on_transition(subject, &t(0, Healthy, Unhealthy), Rules::default(), at(0));
+        // a restart with `remind_every` set
+        let rules = Rules {
+            remind_every: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(alerting.on_check(subject, rules, at(59)), None);
+        let reminder = alerting.on_check(subject, rules, at(60)).expect("due");
+        assert_eq!(reminder.send[0].event.kind, K::Reminder);
+        assert_eq!(alerting.on_check(subject, rules, at(61)), None);
+        // and turned off again
+        assert_eq!(alerting.on_check(subject, Rules::default(), at(1000)), None);
     }
 
     #[test]
