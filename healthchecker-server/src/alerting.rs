@@ -832,8 +832,10 @@ mod tests {
     #[test]
     fn incidents_are_rebuilt_from_the_history() {
         let rules = Rules::default();
-        // newest first: (history, open, unhealthy now, opened at)
-        let table: [(&[Transition], Option<(bool, i64, i64)>); 5] = [
+        /// Whether it is UNHEALTHY now, when the incident opened, when UNHEALTHY was told.
+        type Open = Option<(bool, i64, i64)>;
+        // newest first
+        let table: [(&[Transition], Open); 5] = [
             (&[], None),
             (&[t(10, Healthy, Degraded), t(0, Unknown, Healthy)], None),
             (

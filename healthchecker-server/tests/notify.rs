@@ -27,18 +27,9 @@ use healthchecker_server::store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use common::smtp::Smtp;
+use common::smtp::{Outage, Smtp};
 
 const OWNER: &str = "owner@example.com";
-
-/// A port with nothing listening on it (bound once, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
-}
 
 fn config(dir: &Path, smtp_port: Option<u16>) -> Config {
     let file = dir.join("config");
@@ -420,17 +411,16 @@ async fn a_blip_is_not_mailed_but_a_degrade_that_lasts_one_check_is() {
 #[tokio::test]
 async fn mail_waits_for_the_smtp_server_and_arrives_exactly_once() {
     let dir = temp_dir();
-    let port = free_port();
-    let config = config(dir.path(), Some(port));
+    let outage = Outage::start();
+    let config = config(dir.path(), Some(outage.port));
     let lab = Lab::start(&config, Tuning::default());
     let app = App::start(Answer::Fail).await;
     lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
         .await;
 
     until(|| async { lab.failed_attempts().await >= 1 }).await;
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the port is still free");
     let up = Instant::now();
-    let mut smtp = Smtp::serve(listener, false);
+    let mut smtp = outage.end();
     let mail = smtp.next(Duration::from_secs(70)).await;
     eprintln!("SMTP server up -> mail accepted: {:?}", mail.at - up);
     assert_eq!(mail.subject(), "[healthchecker] nas is UNHEALTHY");
@@ -442,8 +432,8 @@ async fn mail_waits_for_the_smtp_server_and_arrives_exactly_once() {
 #[tokio::test]
 async fn pending_mail_survives_a_restart_and_is_sent_exactly_once() {
     let dir = temp_dir();
-    let port = free_port();
-    let config = config(dir.path(), Some(port));
+    let outage = Outage::start();
+    let config = config(dir.path(), Some(outage.port));
     let app = App::start(Answer::Fail).await;
 
     // first run: the relay is down
@@ -454,10 +444,7 @@ async fn pending_mail_survives_a_restart_and_is_sent_exactly_once() {
     lab.stop().await;
 
     // second run: the relay is back; the app is still down (no new transition)
-    let mut smtp = Smtp::serve(
-        TcpListener::bind(("127.0.0.1", port)).expect("port free"),
-        false,
-    );
+    let mut smtp = outage.end();
     let lab = Lab::start(&config, Tuning::default());
     let mail = smtp.next(Duration::from_secs(70)).await;
     assert_eq!(mail.subject(), "[healthchecker] nas is UNHEALTHY");
@@ -666,7 +653,16 @@ async fn a_storm_is_coalesced_per_recipient() {
         },
     );
     let down = App::start(Answer::Fail).await;
-    for i in 0..30 {
+    lab.watch("app-00", &down.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    let first = smtp.next(Duration::from_secs(10)).await;
+    assert_eq!(
+        first.subject(),
+        "[healthchecker] app-00 is UNHEALTHY",
+        "the first mail goes at once, alone"
+    );
+    // 29 more go down together, within the window after that mail
+    for i in 1..30 {
         lab.watch(
             &format!("app-{i:02}"),
             &down.url,
@@ -676,13 +672,6 @@ async fn a_storm_is_coalesced_per_recipient() {
         )
         .await;
     }
-    let first = smtp.next(Duration::from_secs(10)).await;
-    assert!(
-        first.subject().starts_with("[healthchecker] app-")
-            && first.subject().ends_with(" is UNHEALTHY"),
-        "the first mail goes at once, alone: {}",
-        first.subject()
-    );
     lab.watch(
         "lonely",
         &down.url,

@@ -186,3 +186,48 @@ impl Smtp {
         all
     }
 }
+
+/// A relay that is down: its port is taken (so nobody else gets it) and every connection is
+/// closed at once, before the greeting. [`Outage::end`] hands the same listener to a real server.
+pub struct Outage {
+    /// The relay's port.
+    pub port: u16,
+    listener: TcpListener,
+    over: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Outage {
+    pub fn start() -> Outage {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refusing = listener.try_clone().expect("clone the listener");
+        let thread = {
+            let over = Arc::clone(&over);
+            std::thread::spawn(move || {
+                for connection in refusing.incoming() {
+                    drop(connection);
+                    if over.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+            })
+        };
+        Outage {
+            port,
+            listener,
+            over,
+            thread,
+        }
+    }
+
+    /// The relay is back: a real SMTP server on the same port.
+    pub fn end(self) -> Smtp {
+        self.over.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread so that it sees the end.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        self.thread.join().expect("the refusing thread ends");
+        Smtp::serve(self.listener, false)
+    }
+}
