@@ -20,6 +20,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
+pub mod channel;
+
 /// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
 pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
 
@@ -60,7 +62,12 @@ pub const OPTION_NAMES: &[&str] = &[
     "verbose",
     "debug",
     "test",
+    "default_channels",
 ];
+
+/// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
+/// the environment or the command line.
+pub const TABLE_NAMES: &[&str] = &["channel"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -167,6 +174,12 @@ pub struct ServeArgs {
     #[arg(short, long)]
     #[serde(skip_serializing_if = "is_false")]
     pub test: bool,
+
+    /// A `[[channel]]` of the config file that every monitor's messages also go to
+    /// (repeatable) [default: none]
+    #[arg(long, value_name = "CHANNEL")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub default_channels: Vec<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -215,6 +228,12 @@ pub struct RawConfig {
     pub debug: bool,
     /// See [`ServeArgs::test`].
     pub test: bool,
+    /// See [`ServeArgs::default_channels`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub default_channels: Vec<String>,
+    /// The `[[channel]]` tables of the config file.
+    #[serde(default)]
+    pub channel: Vec<channel::RawChannel>,
 }
 
 impl Default for RawConfig {
@@ -237,6 +256,8 @@ impl Default for RawConfig {
             verbose: false,
             debug: false,
             test: false,
+            default_channels: Vec::new(),
+            channel: Vec::new(),
         }
     }
 }
@@ -387,6 +408,10 @@ pub struct Config {
     pub test_mode: bool,
     /// The config file that was read, if one was.
     pub config_file: Option<PathBuf>,
+    /// The channels of the config file's `[[channel]]` tables.
+    pub channels: Vec<channel::Channel>,
+    /// The channels every monitor's messages go to, besides its own (`default_channels`).
+    pub default_channels: Vec<String>,
 }
 
 impl Default for Config {
@@ -435,6 +460,15 @@ pub enum ConfigError {
     /// The file or a value could not be parsed at all (bad TOML syntax, a string for a number...).
     #[error("{0}")]
     Parse(String),
+    /// A table of the config file (`[[channel]]`) cannot be used.
+    #[error("{source} (config file {})", path.as_ref().map_or_else(|| "none".to_owned(), |path| path.display().to_string()))]
+    Table {
+        /// The config file.
+        path: Option<PathBuf>,
+        /// Which table, which field, and why.
+        #[source]
+        source: channel::ChannelError,
+    },
 }
 
 /// Names given to the sources, so errors can say where a value came from.
@@ -491,7 +525,13 @@ impl Config {
         let raw: RawConfig = figment
             .extract()
             .map_err(|error| parse_error(error, &path))?;
-        let mut config = validate(raw, &figment)?;
+        let mut config = validate(raw, &figment).map_err(|error| match error {
+            ConfigError::Table { source, .. } => ConfigError::Table {
+                path: file.clone(),
+                source,
+            },
+            other => other,
+        })?;
         config.config_file = file;
         Ok(config)
     }
@@ -515,9 +555,9 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<PathBuf>, ConfigError
         .data()
         .map_err(|error| parse_error(error, &path))?;
     for dict in data.values() {
-        if let Some(key) = dict
-            .keys()
-            .find(|key| !OPTION_NAMES.contains(&key.as_str()))
+        if let Some(key) = dict.keys().find(|key| {
+            !OPTION_NAMES.contains(&key.as_str()) && !TABLE_NAMES.contains(&key.as_str())
+        })
         {
             return Err(ConfigError::UnknownKey {
                 key: key.clone(),
@@ -723,6 +763,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 "expected a number from 0 (no limit) to 1000000",
             )
         })?;
+    let channels = channel::validate(&raw.channel, &raw.default_channels)
+        .map_err(|source| ConfigError::Table { path: None, source })?;
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -748,6 +790,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         log_level,
         test_mode: raw.test,
         config_file: None,
+        channels,
+        default_channels: raw.default_channels,
     })
 }
 
