@@ -23,8 +23,8 @@
 //! `Sample HealthChecker App` as `Sample+HealthChecker+App`. `email` may be empty (no mail); a
 //! number left out takes its default.
 //!
-//! Off with `--no-legacy` ([`Config::legacy`](crate::Config::legacy)): [`router`] is then empty,
-//! and the mDNS name that leads here is not advertised ([`crate::discovery::LEGACY_INSTANCE`]).
+//! Off with `--no-legacy` ([`Config::legacy`](crate::Config::legacy)): [`router`] then answers
+//! 404 saying so, and the mDNS name that leads here is not advertised ([`crate::discovery::LEGACY_INSTANCE`]).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -35,7 +35,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::{self, ApiError, AppState, ClientAddr};
@@ -49,10 +49,11 @@ pub const PREFIX: &str = "/healthchecker";
 /// Checks shown by `GET /healthchecker/info`, newest first.
 pub const INFO_CHECKS: usize = 20;
 
-/// The original's routes, to be merged into [`api::router`]; empty when `legacy` is off.
+/// The original's routes, to be merged into [`api::router`]. When `legacy` is off, only a 404
+/// that says so.
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.config.legacy {
-        return Router::new();
+        return Router::new().route("/healthchecker/{*route}", any(switched_off));
     }
     let changes = Router::new()
         .route("/healthchecker/monitor", post(monitor))
@@ -68,6 +69,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/healthchecker/info", get(info))
         .route("/healthchecker/status", get(status))
         .merge(changes)
+}
+
+/// Every route here while `legacy` is off.
+async fn switched_off() -> ApiError {
+    ApiError::NotFound(
+        "the original HealthChecker.Server's routes are off on this server (legacy = false, \
+         --no-legacy); the API lives under /api/v1"
+            .to_owned(),
+    )
 }
 
 /// Why a request to one of the original's routes was refused, with the original's codes.

@@ -661,7 +661,14 @@ async fn with_legacy_off_none_of_it_is_served() {
     let h = harness_with(|config| config.legacy = false);
     let answer = h.monitor(APP, &[]).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(answer.json()["error"]["code"], "not_found");
+    let error = answer.json();
+    assert_eq!(error["error"]["code"], "not_found");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("legacy = false")),
+        "{error}"
+    );
     for route in [
         "stop",
         "stopmonitoring",

@@ -171,7 +171,9 @@ def wait_until(what, condition):
 
 def run(app_name, email):
     app = App(app_name)
+    started = time.monotonic()
     server, attempts = discover()
+    discovery_s = round(time.monotonic() - started, 3)
     if server is None:
         raise Failed(f"no {SERVICE_NAME}.{TYPE} in {attempts} lookups of 3 s")
     client = OriginalClient(app_name, app.url, server)
@@ -196,7 +198,7 @@ def run(app_name, email):
             info["state"] == "HEALTHY" else None
 
     info = wait_until("no passing check of /health", polled)
-    print("POLLED " + json.dumps({"server": server, "attempts": attempts, "app_url": app.url,
+    print("POLLED " + json.dumps({"server": server, "attempts": attempts, "discovery_s": discovery_s, "app_url": app.url,
                                   "info": info, "user_agent": app.hits[0][1]}), flush=True)
     if not sys.stdin.readline():
         raise Failed("the test went away")
