@@ -365,8 +365,8 @@ async fn info(
         tracing::error!("request failed: {error}");
         LegacyError::Api(ApiError::Internal)
     };
-    // What was checked a moment ago may still be on its way to the disk.
-    state.store.flush().await.map_err(internal)?;
+    // What was checked a moment ago may still be in the writer's batch.
+    state.store.visible().await.map_err(internal)?;
     let checks = state
         .store
         .log(&name, INFO_CHECKS)

@@ -96,12 +96,9 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         max_monitors: config.max_monitors,
         ..MonitorsOptions::default()
     };
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
-        events,
-        notifier: None,
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
