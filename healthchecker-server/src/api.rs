@@ -98,7 +98,7 @@ impl RegistrationLimiter {
     }
 
     /// Counts one registration from `addr`; `Err(seconds)` until the window reopens when over.
-    fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+    pub(crate) fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
         let Some(limit) = self.per_minute else {
             return Ok(());
         };
@@ -125,7 +125,7 @@ impl RegistrationLimiter {
 
 /// The client's address, when the server was started with connection info (tests without a
 /// socket have none, and share one window).
-struct ClientAddr(IpAddr);
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -142,7 +142,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API, with the original's routes ([`crate::legacy`]) unless `legacy` is off.
 pub fn router(state: AppState) -> Router {
     let changes = Router::new()
         .route(
@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/monitors/{app}/log", get(log))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
+        .merge(crate::legacy::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -212,7 +213,7 @@ async fn not_found() -> ApiError {
 }
 
 /// Rejects changes without the right bearer token, when the server has one.
-async fn require_token(
+pub(crate) async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
@@ -270,7 +271,7 @@ async fn register(
 }
 
 /// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
-fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
+pub(crate) fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
     if allowed.is_empty() {
         return Ok(());
     }

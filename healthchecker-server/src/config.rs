@@ -59,6 +59,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "max_registrations_per_minute",
     "mdns_interface",
     "no_mdns",
+    "legacy",
     "verbose",
     "debug",
     "test",
@@ -138,6 +139,16 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "is_false")]
     pub no_mdns: bool,
 
+    /// Do not serve the original Python HealthChecker.Server's routes (/healthchecker/...) nor
+    /// advertise its mDNS name (_healthchecker._http._tcp) [default: false]
+    #[arg(long)]
+    #[serde(
+        rename = "legacy",
+        skip_serializing_if = "is_false",
+        serialize_with = "negated"
+    )]
+    pub no_legacy: bool,
+
     /// Require `Authorization: Bearer <TOKEN>` on every call that changes something [default: none]
     #[arg(long, value_name = "TOKEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,6 +197,11 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
+/// `--no-legacy` is the option `legacy = false`.
+fn negated<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(!value)
+}
+
 /// Every option as it arrives from the merged sources, before validation.
 ///
 /// Its [`Default`] is the one documented place for the defaults.
@@ -213,6 +229,8 @@ pub struct RawConfig {
     pub mdns_interface: Vec<String>,
     /// See [`ServeArgs::no_mdns`].
     pub no_mdns: bool,
+    /// The original's routes and mDNS name; see [`ServeArgs::no_legacy`].
+    pub legacy: bool,
     /// See [`ServeArgs::token`].
     pub token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
@@ -249,6 +267,7 @@ impl Default for RawConfig {
             remind_every: 0,
             mdns_interface: Vec::new(),
             no_mdns: false,
+            legacy: true,
             token: None,
             allowed_email_domains: Vec::new(),
             max_monitors: 1000,
@@ -394,6 +413,9 @@ pub struct Config {
     pub remind_every: Option<Duration>,
     /// mDNS advertising.
     pub mdns: Mdns,
+    /// Whether the original Python HealthChecker.Server's routes and mDNS name are served
+    /// ([`crate::legacy`]).
+    pub legacy: bool,
     /// Bearer token required for changes; `None` leaves the API open.
     pub token: Option<Secret>,
     /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
@@ -789,6 +811,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             .then_some(max_registrations_per_minute),
         log_level,
         test_mode: raw.test,
+        legacy: raw.legacy,
         config_file: None,
         channels,
         default_channels: raw.default_channels,
@@ -1176,6 +1199,33 @@ mod precedence_tests {
                 message.contains(
                     "`bad domain` for option `allowed_email_domains` from environment variable"
                 ),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn legacy_is_on_by_default_and_turned_off_from_every_source() {
+        Jail::expect_with(|jail| {
+            assert!(load(&[]).expect("valid").legacy);
+            assert!(!load(&["--no-legacy"]).expect("valid").legacy);
+            jail.create_file("config", "legacy = false\n")?;
+            assert!(!load(&[]).expect("valid").legacy);
+            jail.set_env("HEALTHCHECKER_LEGACY", "true");
+            assert!(load(&[]).expect("valid").legacy, "environment over file");
+            assert!(
+                !load(&["--no-legacy"]).expect("valid").legacy,
+                "flag over environment"
+            );
+            jail.set_env("HEALTHCHECKER_LEGACY", "false");
+            jail.create_file("config", "legacy = true\n")?;
+            assert!(!load(&[]).expect("valid").legacy);
+            jail.clear_env();
+            jail.create_file("config", "legacy = \"no\"\n")?;
+            let message = load(&[]).expect_err("not a bool").to_string();
+            assert!(
+                message.contains("option `legacy` from config file /"),
                 "{message}"
             );
             Ok(())

@@ -28,6 +28,8 @@
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
+//! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
+//!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]).
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
 pub mod alerting;
@@ -37,6 +39,7 @@ pub mod config;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
+pub mod legacy;
 pub mod monitors;
 pub mod notify;
 pub mod probe;

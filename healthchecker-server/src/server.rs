@@ -209,6 +209,7 @@ fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
     let options = AdvertiseOptions {
         interfaces: interfaces.clone(),
         auth_token: config.token.is_some(),
+        legacy: config.legacy,
         ..AdvertiseOptions::new(port)
     };
     match Advertiser::start(&options) {

@@ -167,7 +167,11 @@ fn help_documents_every_option_with_its_default() {
     };
     assert!(status.success());
     for option in healthchecker_server::config::OPTION_NAMES {
-        let flag = format!("--{}", option.replace('_', "-"));
+        // `legacy` is on by default: its flag turns it off.
+        let flag = match *option {
+            "legacy" => "--no-legacy".to_owned(),
+            _ => format!("--{}", option.replace('_', "-")),
+        };
         let start = stdout
             .find(&flag)
             .unwrap_or_else(|| panic!("{flag} missing from --help:\n{stdout}"));
