@@ -25,7 +25,9 @@ use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
 use crate::health::{State as HealthState, Transition};
+use crate::config::channel::EMAIL;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
+use crate::notify::{Notifier, TestError};
 use crate::registry::{AppName, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
 use crate::{Config, VERSION};
@@ -59,6 +61,8 @@ pub struct AppState {
     pub store: Store,
     /// Registrations per client address per minute.
     pub limiter: Arc<RegistrationLimiter>,
+    /// Delivery, for testing channels; `None` in tests that do not deliver.
+    pub notifier: Option<Notifier>,
 }
 
 impl AppState {
@@ -73,7 +77,15 @@ impl AppState {
             service_id: crate::server::service_name(),
             monitors,
             store,
+            notifier: None,
         }
+    }
+
+    /// This state with `notifier` for `POST /api/v1/channels/{name}/test`.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Notifier) -> AppState {
+        self.notifier = Some(notifier);
+        self
     }
 }
 
@@ -151,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
+        .route("/api/v1/channels/{name}/test", post(test_channel))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -158,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
         .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
         .merge(crate::legacy::router(&state))
@@ -261,6 +275,9 @@ async fn register(
     })?;
     let registration = parse_registration(&body)?;
     let spec = registration.validate().map_err(ApiError::Invalid)?;
+    if let Some(error) = spec.unknown_channel(state.config.channels.iter().map(|c| c.name.as_str())) {
+        return Err(ApiError::Invalid(error));
+    }
     check_domains(&spec.emails, &state.config.allowed_email_domains)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
@@ -469,6 +486,66 @@ async fn log(
     }))
 }
 
+/// A channel as `GET /api/v1/channels` shows it: never a secret.
+#[derive(Serialize)]
+struct ChannelView {
+    name: String,
+    kind: &'static str,
+    /// Where it sends, credentials left out.
+    target: String,
+    events: Vec<crate::config::channel::EventKind>,
+    #[serde(flatten)]
+    status: crate::store::ChannelStatus,
+}
+
+#[derive(Serialize)]
+struct ChannelList {
+    channels: Vec<ChannelView>,
+}
+
+async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+    let mut channels = Vec::with_capacity(state.config.channels.len() + 1);
+    channels.push(ChannelView {
+        name: EMAIL.to_owned(),
+        kind: "email",
+        target: "each monitor's email addresses".to_owned(),
+        events: crate::config::channel::EventKind::ALL.to_vec(),
+        status: state
+            .store
+            .channel_status(EMAIL)
+            .await
+            .map_err(ApiError::internal)?,
+    });
+    for channel in &state.config.channels {
+        channels.push(ChannelView {
+            name: channel.name.clone(),
+            kind: channel.kind.name(),
+            target: channel.target(),
+            events: channel.events.clone(),
+            status: state
+                .store
+                .channel_status(&channel.name)
+                .await
+                .map_err(ApiError::internal)?,
+        });
+    }
+    Ok(Json(ChannelList { channels }))
+}
+
+async fn test_channel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(notifier) = &state.notifier else {
+        return Err(ApiError::NotFound(format!("no channel named {name:?}")));
+    };
+    match notifier.test(&name).await {
+        Ok(answer) => Ok(Json(json!({"channel": name, "delivered": true, "answer": answer}))),
+        Err(error @ TestError::Unknown { .. }) => Err(ApiError::NotFound(error.to_string())),
+        Err(error) => Err(ApiError::ChannelFailed(error.to_string())),
+    }
+}
+
 /// Every way a request can fail, mapped to its status code in one place.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -498,6 +575,9 @@ pub enum ApiError {
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
     )]
     RateLimited(u64),
+    /// 502: a channel's receiver refused a test message, or could not be reached.
+    #[error("{0}")]
+    ChannelFailed(String),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
     Internal,
@@ -522,6 +602,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -169,6 +169,7 @@ impl MonitorForm {
             unhealthy: number("unhealthy_threshold", &self.unhealthy_threshold)?.map(saturate),
             healthy: number("healthy_threshold", &self.healthy_threshold)?.map(saturate),
             path: None,
+            notify: None,
         };
         Ok((name, registration))
     }

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::alerting::Rules;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
+use crate::config::channel::Routes;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
@@ -125,6 +126,10 @@ pub async fn run(
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(prober),
+        routes: Arc::new(Routes::new(
+            config.channels.clone(),
+            config.default_channels.clone(),
+        )),
         cancel: checks.stop.clone(),
         tasks: checks.tasks.clone(),
     };
@@ -151,7 +156,7 @@ pub async fn run(
         notifier.describe(),
     );
 
-    let state = AppState::new(Arc::new(config), monitors, store.clone());
+    let state = AppState::new(Arc::new(config), monitors, store.clone()).with_notifier(notifier);
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {

@@ -99,6 +99,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
+        routes: Default::default(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };

@@ -274,6 +274,72 @@ impl Channel {
     }
 }
 
+/// Where the messages of a monitor go: its `email` addresses (the built-in [`EMAIL`] channel),
+/// the channels its registration names (`notify`), and the `default_channels`, each filtered by
+/// its `events`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Routes {
+    channels: Vec<Channel>,
+    defaults: Vec<String>,
+}
+
+/// One destination of a message: a channel, and for mail its recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The channel's name ([`EMAIL`] for a registration's own addresses).
+    pub channel: String,
+    /// Mail addresses, for a mail channel; empty otherwise.
+    pub recipients: Vec<String>,
+}
+
+impl Routes {
+    /// The routes of `channels`, with `defaults` (names among them) for every monitor.
+    pub fn new(channels: Vec<Channel>, defaults: Vec<String>) -> Routes {
+        Routes { channels, defaults }
+    }
+
+    /// The configured channels.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// The names of the configured channels.
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.channels.iter().map(|channel| channel.name.as_str())
+    }
+
+    /// Where an event of `kind` about a monitor mailing `emails` and naming `notify` goes; each
+    /// channel once.
+    pub fn targets(&self, emails: &[String], notify: &[String], kind: EventKind) -> Vec<Target> {
+        let mut targets = Vec::new();
+        if !emails.is_empty() {
+            targets.push(Target {
+                channel: EMAIL.to_owned(),
+                recipients: emails.to_vec(),
+            });
+        }
+        for name in notify.iter().chain(&self.defaults) {
+            if targets.iter().any(|target| &target.channel == name) {
+                continue;
+            }
+            let Some(channel) = self.channels.iter().find(|channel| &channel.name == name) else {
+                continue; // a name the configuration no longer has (checked at registration)
+            };
+            if !channel.wants(kind) {
+                continue;
+            }
+            targets.push(Target {
+                channel: channel.name.clone(),
+                recipients: match &channel.kind {
+                    ChannelKind::Email { to } => to.clone(),
+                    _ => Vec::new(),
+                },
+            });
+        }
+        targets
+    }
+}
+
 /// A `[[channel]]` table that cannot be used: which table, which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[[channel]] {table}: `{field}` {reason}")]
@@ -585,7 +651,11 @@ fn redact(text: &str) -> String {
             url.set_query(None);
             url.to_string()
         }
-        Err(_) => text.chars().take(40).collect(),
+        // Unparseable: it may hold a password anywhere; show only its scheme.
+        Err(_) => match text.split_once("://") {
+            Some((scheme, _)) if scheme.len() <= 10 => format!("{scheme}://..."),
+            _ => "(the value)".to_owned(),
+        },
     }
 }
 
@@ -673,6 +743,46 @@ mod tests {
         let discord = one("name = 'd'\nkind = 'discord'\nurl = 'https://discord.com/api/webhooks/1/hunter2'")
             .expect("valid");
         assert_eq!(discord.target(), "discord.com");
+    }
+
+    #[test]
+    fn routes_join_email_notify_and_defaults_each_once_and_filtered() {
+        let channels = validate(
+            &[
+                table("name = 'phone'\nkind = 'ntfy'\nurl = 'https://n/x'\nevents = ['unhealthy', 'recovered']"),
+                table("name = 'ops'\nkind = 'email'\nto = ['ops@example.com']"),
+                table("name = 'hook'\nkind = 'webhook'\nurl = 'http://h/x'"),
+            ],
+            &["hook".to_owned()],
+        )
+        .expect("valid");
+        let routes = Routes::new(channels, vec!["hook".to_owned()]);
+        let names = |targets: Vec<Target>| {
+            targets
+                .into_iter()
+                .map(|target| (target.channel, target.recipients))
+                .collect::<Vec<_>>()
+        };
+        let me = vec!["me@example.com".to_owned()];
+        let notify = vec!["phone".to_owned(), "ops".to_owned(), "hook".to_owned(), "gone".to_owned()];
+        assert_eq!(
+            names(routes.targets(&me, &notify, EventKind::Unhealthy)),
+            [
+                ("email".to_owned(), me.clone()),
+                ("phone".to_owned(), vec![]),
+                ("ops".to_owned(), vec!["ops@example.com".to_owned()]),
+                ("hook".to_owned(), vec![]),
+            ]
+        );
+        assert_eq!(
+            names(routes.targets(&[], &notify, EventKind::Degraded)),
+            [
+                ("ops".to_owned(), vec!["ops@example.com".to_owned()]),
+                ("hook".to_owned(), vec![]),
+            ],
+            "phone wants no degrades"
+        );
+        assert_eq!(names(routes.targets(&[], &[], EventKind::Reminder)), [("hook".to_owned(), vec![])]);
     }
 
     #[test]
