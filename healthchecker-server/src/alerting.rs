@@ -90,8 +90,8 @@ pub struct Event {
 impl Event {
     /// A test message about the channel `channel`, sent by the server at `server_url`.
     pub fn test(channel: &str, server_url: &str, now: DateTime<Utc>) -> Event {
-        let app = AppName::parse("healthchecker test")
-            .unwrap_or_else(|_| unreachable!("a valid name"));
+        let app =
+            AppName::parse("healthchecker test").unwrap_or_else(|_| unreachable!("a valid name"));
         let id = event_id(EventKind::Test, channel, now);
         Event {
             incident: IncidentInfo {

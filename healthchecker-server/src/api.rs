@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
-use crate::health::{State as HealthState, Transition};
 use crate::config::channel::EMAIL;
+use crate::health::{State as HealthState, Transition};
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
 use crate::registry::{AppName, FieldError, Registration};
@@ -275,7 +275,8 @@ async fn register(
     })?;
     let registration = parse_registration(&body)?;
     let spec = registration.validate().map_err(ApiError::Invalid)?;
-    if let Some(error) = spec.unknown_channel(state.config.channels.iter().map(|c| c.name.as_str())) {
+    if let Some(error) = spec.unknown_channel(state.config.channels.iter().map(|c| c.name.as_str()))
+    {
         return Err(ApiError::Invalid(error));
     }
     check_domains(&spec.emails, &state.config.allowed_email_domains)?;
@@ -540,7 +541,9 @@ async fn test_channel(
         return Err(ApiError::NotFound(format!("no channel named {name:?}")));
     };
     match notifier.test(&name).await {
-        Ok(answer) => Ok(Json(json!({"channel": name, "delivered": true, "answer": answer}))),
+        Ok(answer) => Ok(Json(
+            json!({"channel": name, "delivered": true, "answer": answer}),
+        )),
         Err(error @ TestError::Unknown { .. }) => Err(ApiError::NotFound(error.to_string())),
         Err(error) => Err(ApiError::ChannelFailed(error.to_string())),
     }

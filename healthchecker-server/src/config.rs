@@ -579,8 +579,7 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<PathBuf>, ConfigError
     for dict in data.values() {
         if let Some(key) = dict.keys().find(|key| {
             !OPTION_NAMES.contains(&key.as_str()) && !TABLE_NAMES.contains(&key.as_str())
-        })
-        {
+        }) {
             return Err(ConfigError::UnknownKey {
                 key: key.clone(),
                 path,

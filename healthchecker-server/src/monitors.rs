@@ -42,7 +42,6 @@ use crate::registry::{AppName, MonitorSpec};
 use crate::scheduler::Scheduler;
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
-
 /// How many recent checks each monitor keeps in memory (for mail and the monitor view).
 pub const RECENT_CHECKS: usize = 5;
 
@@ -685,15 +684,17 @@ fn apply(
                 .targets(&spec.emails, &spec.notify, outgoing.event.kind);
             // An event of strings, times and numbers always serializes.
             let payload = serde_json::to_string(&outgoing.event).unwrap_or_default();
-            write.messages.extend(targets.into_iter().map(|target| Message {
-                monitor: name.to_string(),
-                channel: target.channel,
-                recipients: target.recipients,
-                event_id: outgoing.event.id.clone(),
-                payload: payload.clone(),
-                due: outgoing.due,
-                created_at: now,
-            }));
+            write
+                .messages
+                .extend(targets.into_iter().map(|target| Message {
+                    monitor: name.to_string(),
+                    channel: target.channel,
+                    recipients: target.recipients,
+                    event_id: outgoing.event.id.clone(),
+                    payload: payload.clone(),
+                    due: outgoing.due,
+                    created_at: now,
+                }));
         }
         note(name, write.transition.as_ref(), &decision, &write.messages);
     }

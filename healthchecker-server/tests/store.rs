@@ -537,7 +537,11 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
         "a check's messages are about its monitor"
     );
     assert_eq!(
-        store.due_messages("email", at(1000), 10).await.expect("due").len(),
+        store
+            .due_messages("email", at(1000), 10)
+            .await
+            .expect("due")
+            .len(),
         2
     );
     let loaded = store.load_monitors().expect("loads");
@@ -555,7 +559,10 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     second.withdraw = vec![mail(2).event_id, "no such event".to_owned()];
     store.record(second);
     store.flush().await.expect("flush");
-    let due = store.due_messages("email", at(5000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
     assert_eq!(
         due.iter()
             .map(|m| m.message.event_id.clone())
@@ -571,7 +578,10 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     }];
     store.record(theirs);
     assert!(store.set_paused(&name("app"), true).await.expect("pauses"));
-    let due = store.due_messages("email", at(5000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
     assert_eq!(
         due.iter()
             .map(|m| m.message.monitor.as_str())
@@ -652,7 +662,11 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     let third = store.enqueue(&mail(3)).await.expect("enqueues");
     assert_eq!(store.pending_messages().await.expect("count"), 3);
     assert!(
-        store.due_messages("email", at(0), 10).await.expect("due").is_empty(),
+        store
+            .due_messages("email", at(0), 10)
+            .await
+            .expect("due")
+            .is_empty(),
         "not due before it was queued"
     );
     let due = store.due_messages("email", at(10), 10).await.expect("due");
@@ -663,7 +677,11 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     assert_eq!(due[1].message, mail(2));
     assert_eq!((due[1].attempts, due[1].last_error.as_deref()), (0, None));
     assert_eq!(
-        store.due_messages("email", at(10), 1).await.expect("due").len(),
+        store
+            .due_messages("email", at(10), 1)
+            .await
+            .expect("due")
+            .len(),
         1,
         "limit"
     );
@@ -770,7 +788,10 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
         .await
         .expect("prunes");
     assert_eq!(pruned.messages, 3);
-    let due = store.due_messages("email", at(10_000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(10_000), 10)
+        .await
+        .expect("due");
     assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [fourth]);
     assert!(fourth > third, "ids are never reused");
 }

@@ -437,16 +437,17 @@ impl RawChannel {
                     .into(),
             ));
         }
-        let kind = self.kind.as_deref().ok_or_else(|| {
-            error(
-                "kind",
-                format!("is missing; one of {}", KINDS.join(", ")),
-            )
-        })?;
+        let kind = self
+            .kind
+            .as_deref()
+            .ok_or_else(|| error("kind", format!("is missing; one of {}", KINDS.join(", "))))?;
         let secret = |field: &str, value: &Option<String>| -> Result<Secret, ChannelError> {
             match value.as_deref().map(str::trim) {
                 Some(value) if !value.is_empty() => Ok(Secret::new(value.to_owned())),
-                _ => Err(error(field, format!("is missing (a {kind} channel needs it)"))),
+                _ => Err(error(
+                    field,
+                    format!("is missing (a {kind} channel needs it)"),
+                )),
             }
         };
         let url = |field: &str, value: &Option<String>, default: Option<&str>| {
@@ -459,20 +460,29 @@ impl RawChannel {
             let parsed = Url::parse(text).map_err(|why| {
                 error(
                     field,
-                    format!("{:?} is not a URL ({why}); expected http:// or https://", redact(text)),
+                    format!(
+                        "{:?} is not a URL ({why}); expected http:// or https://",
+                        redact(text)
+                    ),
                 )
             })?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                 return Err(error(
                     field,
-                    format!("{:?} is not an http:// or https:// URL with a host", redact(text)),
+                    format!(
+                        "{:?} is not an http:// or https:// URL with a host",
+                        redact(text)
+                    ),
                 ));
             }
             Ok(parsed)
         };
         let unused = |field: &str, present: bool| {
             if present {
-                Err(error(field, format!("is not a setting of a {kind} channel")))
+                Err(error(
+                    field,
+                    format!("is not a setting of a {kind} channel"),
+                ))
             } else {
                 Ok(())
             }
@@ -480,10 +490,7 @@ impl RawChannel {
         unused("headers", !self.headers.is_empty() && kind != "webhook")?;
         unused("secret", self.secret.is_some() && kind != "webhook")?;
         unused("to", !self.to.is_empty() && kind != "email")?;
-        unused(
-            "program",
-            self.program.is_some() && kind != "command",
-        )?;
+        unused("program", self.program.is_some() && kind != "command")?;
         unused("args", !self.args.is_empty() && kind != "command")?;
         unused("chat_id", self.chat_id.is_some() && kind != "telegram")?;
         unused("user", self.user.is_some() && kind != "pushover")?;
@@ -675,14 +682,35 @@ mod tests {
     fn every_kind_validates_with_its_settings() {
         let cases = [
             ("kind = 'email'\nto = ['me@example.com']", "email"),
-            ("kind = 'webhook'\nurl = 'http://127.0.0.1:9/hook'\nsecret = 's'\nheaders = { X-Key = 'k' }", "webhook"),
-            ("kind = 'ntfy'\nurl = 'https://ntfy.sh/lab'\ntoken = 'tk'", "ntfy"),
-            ("kind = 'gotify'\nurl = 'http://gotify.lan'\ntoken = 'A1'", "gotify"),
-            ("kind = 'discord'\nurl = 'https://discord.com/api/webhooks/1/x'", "discord"),
-            ("kind = 'slack'\nurl = 'https://hooks.slack.com/services/T/B/X'", "slack"),
-            ("kind = 'telegram'\ntoken = '123:abc'\nchat_id = -100", "telegram"),
+            (
+                "kind = 'webhook'\nurl = 'http://127.0.0.1:9/hook'\nsecret = 's'\nheaders = { X-Key = 'k' }",
+                "webhook",
+            ),
+            (
+                "kind = 'ntfy'\nurl = 'https://ntfy.sh/lab'\ntoken = 'tk'",
+                "ntfy",
+            ),
+            (
+                "kind = 'gotify'\nurl = 'http://gotify.lan'\ntoken = 'A1'",
+                "gotify",
+            ),
+            (
+                "kind = 'discord'\nurl = 'https://discord.com/api/webhooks/1/x'",
+                "discord",
+            ),
+            (
+                "kind = 'slack'\nurl = 'https://hooks.slack.com/services/T/B/X'",
+                "slack",
+            ),
+            (
+                "kind = 'telegram'\ntoken = '123:abc'\nchat_id = -100",
+                "telegram",
+            ),
             ("kind = 'pushover'\ntoken = 'app'\nuser = 'usr'", "pushover"),
-            ("kind = 'command'\nprogram = '/usr/bin/true'\nargs = ['a']", "command"),
+            (
+                "kind = 'command'\nprogram = '/usr/bin/true'\nargs = ['a']",
+                "command",
+            ),
         ];
         for (settings, kind) in cases {
             let channel = one(&format!("name = 'x'\n{settings}")).expect(kind);
@@ -695,27 +723,75 @@ mod tests {
     #[test]
     fn mistakes_name_the_table_and_the_field() {
         let cases = [
-            ("kind = 'ntfy'\nurl = 'https://ntfy.sh/x'", "#1 (no name)", "name"),
-            ("name = 'a b'\nkind = 'ntfy'\nurl = 'https://ntfy.sh/x'", "a b", "name"),
-            ("name = 'email'\nkind = 'ntfy'\nurl = 'https://ntfy.sh/x'", "email", "name"),
+            (
+                "kind = 'ntfy'\nurl = 'https://ntfy.sh/x'",
+                "#1 (no name)",
+                "name",
+            ),
+            (
+                "name = 'a b'\nkind = 'ntfy'\nurl = 'https://ntfy.sh/x'",
+                "a b",
+                "name",
+            ),
+            (
+                "name = 'email'\nkind = 'ntfy'\nurl = 'https://ntfy.sh/x'",
+                "email",
+                "name",
+            ),
             ("name = 'p'", "p", "kind"),
             ("name = 'p'\nkind = 'pager'", "p", "kind"),
             ("name = 'p'\nkind = 'ntfy'", "p", "url"),
             ("name = 'p'\nkind = 'ntfy'\nurl = 'ftp://x/y'", "p", "url"),
-            ("name = 'p'\nkind = 'gotify'\nurl = 'http://g'", "p", "token"),
+            (
+                "name = 'p'\nkind = 'gotify'\nurl = 'http://g'",
+                "p",
+                "token",
+            ),
             ("name = 'p'\nkind = 'telegram'\ntoken = 't'", "p", "chat_id"),
             ("name = 'p'\nkind = 'pushover'\ntoken = 't'", "p", "user"),
-            ("name = 'p'\nkind = 'command'\nprogram = 'hc-action'", "p", "program"),
-            ("name = 'p'\nkind = 'email'\nto = ['not an address']", "p", "to"),
-            ("name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\nevents = ['down']", "p", "events"),
-            ("name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\ntimeout = 0", "p", "timeout"),
-            ("name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\nprogram = '/bin/sh'", "p", "program"),
-            ("name = 'p'\nkind = 'command'\nprogram = '/bin/true'\nurl = 'http://x'", "p", "url"),
-            ("name = 'p'\nkind = 'webhook'\nurl = 'http://x'\nheaders = { 'Bad Header' = 'v' }", "p", "headers"),
+            (
+                "name = 'p'\nkind = 'command'\nprogram = 'hc-action'",
+                "p",
+                "program",
+            ),
+            (
+                "name = 'p'\nkind = 'email'\nto = ['not an address']",
+                "p",
+                "to",
+            ),
+            (
+                "name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\nevents = ['down']",
+                "p",
+                "events",
+            ),
+            (
+                "name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\ntimeout = 0",
+                "p",
+                "timeout",
+            ),
+            (
+                "name = 'p'\nkind = 'ntfy'\nurl = 'https://n/x'\nprogram = '/bin/sh'",
+                "p",
+                "program",
+            ),
+            (
+                "name = 'p'\nkind = 'command'\nprogram = '/bin/true'\nurl = 'http://x'",
+                "p",
+                "url",
+            ),
+            (
+                "name = 'p'\nkind = 'webhook'\nurl = 'http://x'\nheaders = { 'Bad Header' = 'v' }",
+                "p",
+                "headers",
+            ),
         ];
         for (toml, table, field) in cases {
             let error = one(toml).expect_err(toml);
-            assert_eq!((error.table.as_str(), error.field.as_str()), (table, field), "{toml}: {error}");
+            assert_eq!(
+                (error.table.as_str(), error.field.as_str()),
+                (table, field),
+                "{toml}: {error}"
+            );
         }
         let twice = [
             table("name = 'a'\nkind = 'slack'\nurl = 'https://s/x'"),
@@ -729,10 +805,9 @@ mod tests {
 
     #[test]
     fn secrets_never_show_in_errors_or_targets() {
-        let error = one(
-            "name = 'w'\nkind = 'webhook'\nurl = 'http://user:hunter2@[bad/x?key=hunter2'",
-        )
-        .expect_err("bad URL");
+        let error =
+            one("name = 'w'\nkind = 'webhook'\nurl = 'http://user:hunter2@[bad/x?key=hunter2'")
+                .expect_err("bad URL");
         assert!(!error.to_string().contains("hunter2"), "{error}");
         let channel = one(
             "name = 'w'\nkind = 'webhook'\nurl = 'http://user:hunter2@hooks.lan/x?key=hunter2'\nheaders = { Authorization = 'Bearer hunter2' }",
@@ -740,8 +815,9 @@ mod tests {
         .expect("valid");
         assert_eq!(channel.target(), "http://hooks.lan/x");
         assert!(!format!("{channel:?}").contains("hunter2"), "{channel:?}");
-        let discord = one("name = 'd'\nkind = 'discord'\nurl = 'https://discord.com/api/webhooks/1/hunter2'")
-            .expect("valid");
+        let discord =
+            one("name = 'd'\nkind = 'discord'\nurl = 'https://discord.com/api/webhooks/1/hunter2'")
+                .expect("valid");
         assert_eq!(discord.target(), "discord.com");
     }
 
@@ -764,7 +840,12 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let me = vec!["me@example.com".to_owned()];
-        let notify = vec!["phone".to_owned(), "ops".to_owned(), "hook".to_owned(), "gone".to_owned()];
+        let notify = vec![
+            "phone".to_owned(),
+            "ops".to_owned(),
+            "hook".to_owned(),
+            "gone".to_owned(),
+        ];
         assert_eq!(
             names(routes.targets(&me, &notify, EventKind::Unhealthy)),
             [
@@ -782,16 +863,23 @@ mod tests {
             ],
             "phone wants no degrades"
         );
-        assert_eq!(names(routes.targets(&[], &[], EventKind::Reminder)), [("hook".to_owned(), vec![])]);
+        assert_eq!(
+            names(routes.targets(&[], &[], EventKind::Reminder)),
+            [("hook".to_owned(), vec![])]
+        );
     }
 
     #[test]
     fn event_filters_and_test_events() {
-        let channel =
-            one("name = 'n'\nkind = 'ntfy'\nurl = 'https://n/x'\nevents = ['unhealthy', 'recovered']")
-                .expect("valid");
+        let channel = one(
+            "name = 'n'\nkind = 'ntfy'\nurl = 'https://n/x'\nevents = ['unhealthy', 'recovered']",
+        )
+        .expect("valid");
         assert!(channel.wants(EventKind::Unhealthy));
         assert!(!channel.wants(EventKind::Degraded));
-        assert!(channel.wants(EventKind::Test), "a test goes whatever the filter");
+        assert!(
+            channel.wants(EventKind::Test),
+            "a test goes whatever the filter"
+        );
     }
 }

@@ -317,7 +317,10 @@ impl Notifier {
                 smtp::Mailer::Smtp { relay, .. } => match self.mailer.send(&mail).await {
                     Ok(()) => Ok(format!("accepted by {relay} for {}", to.join(", "))),
                     Err(smtp::SendError::Permanent(why) | smtp::SendError::Transient(why)) => {
-                        Err(TestError::Failed { name: name.to_owned(), why })
+                        Err(TestError::Failed {
+                            name: name.to_owned(),
+                            why,
+                        })
                     }
                 },
             };

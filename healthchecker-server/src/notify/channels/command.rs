@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
-use super::text;
 use super::CommandRun;
+use super::text;
 use crate::alerting::Event;
 use crate::notify::render::one_line;
 

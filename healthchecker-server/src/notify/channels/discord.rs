@@ -47,10 +47,17 @@ mod tests {
         let request = request(
             &"https://discord.com/api/webhooks/1/t".parse().expect("url"),
             &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
-        assert!(body["content"].as_str().expect("content").ends_with("is UNHEALTHY"));
+        assert!(
+            body["content"]
+                .as_str()
+                .expect("content")
+                .ends_with("is UNHEALTHY")
+        );
         assert_eq!(body["embeds"][0]["color"], 0xD9_3025);
         assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
     }

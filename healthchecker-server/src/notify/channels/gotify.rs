@@ -47,7 +47,11 @@ mod tests {
 
     #[test]
     fn message_with_key_title_and_priority() {
-        for base in ["http://gotify.lan", "http://gotify.lan/", "http://lan/gotify/"] {
+        for base in [
+            "http://gotify.lan",
+            "http://gotify.lan/",
+            "http://lan/gotify/",
+        ] {
             let url: Url = base.parse().expect("url");
             assert!(message_url(&url).as_str().ends_with("/message"), "{base}");
             assert!(!message_url(&url).as_str().contains("//message"), "{base}");
@@ -56,10 +60,15 @@ mod tests {
             &"http://gotify.lan".parse().expect("url"),
             &Secret::new("AbC".to_owned()),
             &event(EventKind::Unhealthy, "nas", "timeout"),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         assert_eq!(request.url.as_str(), "http://gotify.lan/message");
-        assert_eq!(request.headers, [("X-Gotify-Key".to_owned(), "AbC".to_owned())]);
+        assert_eq!(
+            request.headers,
+            [("X-Gotify-Key".to_owned(), "AbC".to_owned())]
+        );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         assert_eq!(body["title"], "nas is UNHEALTHY");
         assert_eq!(body["priority"], 8);

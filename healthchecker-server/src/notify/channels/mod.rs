@@ -66,7 +66,11 @@ impl fmt::Debug for HttpRequest {
             .field("host", &self.url.host_str())
             .field(
                 "headers",
-                &self.headers.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
             )
             .field("content_type", &self.content_type)
             .field("body_bytes", &self.body.len())
@@ -109,7 +113,13 @@ pub fn render(kind: &ChannelKind, event: &Event, context: Context<'_>) -> Option
             url,
             headers,
             secret,
-        } => Delivery::Http(webhook::request(url, headers, secret.as_ref(), event, context)),
+        } => Delivery::Http(webhook::request(
+            url,
+            headers,
+            secret.as_ref(),
+            event,
+            context,
+        )),
         ChannelKind::Ntfy { url, token } => {
             Delivery::Http(ntfy::request(url, token.as_ref(), event, context))
         }

@@ -79,13 +79,35 @@ mod tests {
         let url: Url = "https://ntfy.sh/my-lab-alerts".parse().expect("url");
         let token = Secret::new("tk_abc".to_owned());
         let table = [
-            (EventKind::Unhealthy, "nas is UNHEALTHY", "urgent", "rotating_light"),
-            (EventKind::Reminder, "nas is still UNHEALTHY", "urgent", "rotating_light"),
+            (
+                EventKind::Unhealthy,
+                "nas is UNHEALTHY",
+                "urgent",
+                "rotating_light",
+            ),
+            (
+                EventKind::Reminder,
+                "nas is still UNHEALTHY",
+                "urgent",
+                "rotating_light",
+            ),
             (EventKind::Degraded, "nas is DEGRADED", "default", "warning"),
-            (EventKind::Recovered, "nas is HEALTHY again", "default", "white_check_mark"),
+            (
+                EventKind::Recovered,
+                "nas is HEALTHY again",
+                "default",
+                "white_check_mark",
+            ),
         ];
         for (kind, title, priority, tags) in table {
-            let request = request(&url, Some(&token), &event(kind, "nas", "ok"), Context { server_url: "http://hc" });
+            let request = request(
+                &url,
+                Some(&token),
+                &event(kind, "nas", "ok"),
+                Context {
+                    server_url: "http://hc",
+                },
+            );
             assert_eq!(
                 request.headers,
                 [
@@ -107,10 +129,15 @@ mod tests {
             &"https://ntfy.sh/x".parse().expect("url"),
             None,
             &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         for (_, value) in &request.headers {
-            assert!(axum::http::HeaderValue::from_str(value).is_ok(), "{value:?}");
+            assert!(
+                axum::http::HeaderValue::from_str(value).is_ok(),
+                "{value:?}"
+            );
         }
     }
 }

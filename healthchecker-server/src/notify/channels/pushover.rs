@@ -55,9 +55,14 @@ mod tests {
             &Secret::new("azGDORePK8gMaC0QOYAMyEEuzJnyUi".to_owned()),
             &Secret::new("uQiRzpo4DXghDmr9QzzfQu27cmVRsG".to_owned()),
             &event(EventKind::Unhealthy, "nas & co", "timeout"),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
-        assert_eq!(request.url.as_str(), "https://api.pushover.net/1/messages.json");
+        assert_eq!(
+            request.url.as_str(),
+            "https://api.pushover.net/1/messages.json"
+        );
         let form: Vec<(String, String)> = url::form_urlencoded::parse(&request.body)
             .into_owned()
             .collect();

@@ -143,7 +143,10 @@ async fn command(run: &CommandRun, timeout: Duration) -> Sent {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with(crate::config::ENV_PREFIX) {
+        if name
+            .to_string_lossy()
+            .starts_with(crate::config::ENV_PREFIX)
+        {
             command.env_remove(name);
         }
     }
@@ -151,10 +154,7 @@ async fn command(run: &CommandRun, timeout: Duration) -> Sent {
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {
-            return Sent::Permanent(format!(
-                "cannot run {}: {error}",
-                run.program.display()
-            ));
+            return Sent::Permanent(format!("cannot run {}: {error}", run.program.display()));
         }
     };
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -222,7 +222,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_command_that_exits_0_is_delivered_with_its_output() {
-        let sent = command(&run("echo \"$HEALTHCHECKER_APP\"; echo oops >&2"), Duration::from_secs(10)).await;
+        let sent = command(
+            &run("echo \"$HEALTHCHECKER_APP\"; echo oops >&2"),
+            Duration::from_secs(10),
+        )
+        .await;
         assert_eq!(
             sent,
             Sent::Delivered {
@@ -234,12 +238,21 @@ mod tests {
 
     #[tokio::test]
     async fn failures_hangs_floods_and_missing_programs() {
-        assert!(matches!(command(&run("exit 3"), Duration::from_secs(10)).await, Sent::Transient(why) if why.contains("exit status: 3")));
+        assert!(
+            matches!(command(&run("exit 3"), Duration::from_secs(10)).await, Sent::Transient(why) if why.contains("exit status: 3"))
+        );
         let started = std::time::Instant::now();
         let hung = command(&run("sleep 30"), Duration::from_millis(300)).await;
-        assert!(matches!(&hung, Sent::Transient(why) if why.contains("killed")), "{hung:?}");
+        assert!(
+            matches!(&hung, Sent::Transient(why) if why.contains("killed")),
+            "{hung:?}"
+        );
         assert!(started.elapsed() < Duration::from_secs(10));
-        let flood = command(&run("head -c 1000000 /dev/zero | tr '\\0' x"), Duration::from_secs(10)).await;
+        let flood = command(
+            &run("head -c 1000000 /dev/zero | tr '\\0' x"),
+            Duration::from_secs(10),
+        )
+        .await;
         let Sent::Delivered { output, .. } = flood else {
             panic!("{flood:?}")
         };
@@ -249,6 +262,9 @@ mod tests {
             args: Vec::new(),
             env: Vec::new(),
         };
-        assert!(matches!(command(&missing, Duration::from_secs(1)).await, Sent::Permanent(_)));
+        assert!(matches!(
+            command(&missing, Duration::from_secs(1)).await,
+            Sent::Permanent(_)
+        ));
     }
 }

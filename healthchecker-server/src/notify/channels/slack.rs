@@ -39,15 +39,25 @@ mod tests {
 
     #[test]
     fn text_with_markup_and_mentions_escaped() {
-        assert_eq!(escape("a <!channel> & @here"), "a &lt;!channel&gt; &amp; @\u{2060}here");
+        assert_eq!(
+            escape("a <!channel> & @here"),
+            "a &lt;!channel&gt; &amp; @\u{2060}here"
+        );
         let request = request(
-            &"https://hooks.slack.com/services/T/B/X".parse().expect("url"),
+            &"https://hooks.slack.com/services/T/B/X"
+                .parse()
+                .expect("url"),
             &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         let text = body["text"].as_str().expect("text");
-        assert!(text.starts_with("*x\" &lt;a&gt; @\u{2060}everyone &lt;!channel&gt;"), "{text}");
+        assert!(
+            text.starts_with("*x\" &lt;a&gt; @\u{2060}everyone &lt;!channel&gt;"),
+            "{text}"
+        );
         assert!(!text.contains("<!channel>"));
     }
 }

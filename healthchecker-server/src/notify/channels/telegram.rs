@@ -57,7 +57,9 @@ mod tests {
             &Secret::new("123:ABC".to_owned()),
             "-100200",
             &event(EventKind::Recovered, "nas", "ok"),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         assert_eq!(
             request.url.as_str(),
@@ -65,13 +67,20 @@ mod tests {
         );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         assert_eq!(body["chat_id"], -100_200);
-        assert!(body["text"].as_str().expect("text").starts_with("nas is HEALTHY again\n"));
+        assert!(
+            body["text"]
+                .as_str()
+                .expect("text")
+                .starts_with("nas is HEALTHY again\n")
+        );
         let named = super::request(
             &"http://127.0.0.1:9/tg/".parse().expect("url"),
             &Secret::new("t".to_owned()),
             "@lab",
             &event(EventKind::Recovered, "nas", "ok"),
-            Context { server_url: "http://hc" },
+            Context {
+                server_url: "http://hc",
+            },
         );
         assert_eq!(named.url.as_str(), "http://127.0.0.1:9/tg/bott/sendMessage");
         let body: serde_json::Value = serde_json::from_slice(&named.body).expect("JSON");

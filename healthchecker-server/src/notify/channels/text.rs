@@ -83,7 +83,10 @@ mod tests {
         assert!(body(&recovered, "x").contains("Downtime: 1 min 30 s"));
         assert_eq!(
             reason_parts(&unhealthy),
-            ("timeout".to_owned(), Some("no answer within 5 s".to_owned()))
+            (
+                "timeout".to_owned(),
+                Some("no answer within 5 s".to_owned())
+            )
         );
         assert_eq!(reason_parts(&recovered), ("ok".to_owned(), None));
     }

@@ -161,7 +161,10 @@ mod tests {
         );
         // RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?")
         assert_eq!(
-            signature(&Secret::new("Jefe".to_owned()), b"what do ya want for nothing?"),
+            signature(
+                &Secret::new("Jefe".to_owned()),
+                b"what do ya want for nothing?"
+            ),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

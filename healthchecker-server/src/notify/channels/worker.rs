@@ -51,7 +51,11 @@ impl Worker {
     /// Sends what is due; says when to come back.
     async fn round(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let horizon = now + chrono::Duration::days(3650);
-        let rows = match self.store.due_messages(&self.channel.name, horizon, ROUND).await {
+        let rows = match self
+            .store
+            .due_messages(&self.channel.name, horizon, ROUND)
+            .await
+        {
             Ok(rows) => rows,
             Err(error) => {
                 tracing::error!(channel = %self.channel.name, "cannot read the outbox: {error}");
@@ -90,8 +94,12 @@ impl Worker {
             Ok(Payload::Rendered { .. }) | Err(_) => None,
         };
         let Some(delivery) = delivery else {
-            self.mark(row.id, monitor, Err("this channel cannot deliver the message (unreadable)".into()))
-                .await;
+            self.mark(
+                row.id,
+                monitor,
+                Err("this channel cannot deliver the message (unreadable)".into()),
+            )
+            .await;
             return;
         };
         let result = match self.sender.send(&delivery, channel.timeout).await {
