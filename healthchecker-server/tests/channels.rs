@@ -603,3 +603,65 @@ async fn check_test_route(client: &reqwest::Client, server: &str, log: &Log) {
         .expect("POST");
     assert_eq!(unknown.status(), 404);
 }
+
+/// Every other service through Apprise: a `command` channel runs the real `apprise` CLI (pip),
+/// here against a loopback receiver through its `json://` target. Skips, saying so, when
+/// `apprise` is not installed (CI installs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apprise_runs_as_a_command_channel() {
+    let found = std::process::Command::new("sh")
+        .args(["-c", "command -v apprise"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !found {
+        eprintln!("SKIPPED: the apprise CLI is not installed (python3 -m pip install apprise)");
+        return;
+    }
+    let dir = temp_dir();
+    let log = Log::default();
+    let hooks = receiver(log.clone()).await;
+    let target = hooks.replacen("http://", "json://", 1) + "/apprise";
+    // As the README shows it: the event in apprise's title and body, the target as "$0".
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[channel]]
+name = "apprise"
+kind = "command"
+program = "/bin/sh"
+args = ["-c", 'apprise -t "$HEALTHCHECKER_APP is $HEALTHCHECKER_STATE" -b "$HEALTHCHECKER_EVENT: $HEALTHCHECKER_REASON $HEALTHCHECKER_DETAIL" "$0"', "{target}"]
+"#
+        ),
+    )
+    .expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path()))
+        .arg("--config")
+        .arg(&config);
+    let mut server = ServerProcess::start(cmd);
+    let answer = reqwest::Client::new()
+        .post(format!("{}/api/v1/channels/apprise/test", server.url))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(
+        answer.status(),
+        200,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let got = log.on("/apprise");
+    assert_eq!(got.len(), 1, "apprise posted once: {got:?}");
+    let body = got[0].json();
+    assert_eq!(body["title"], "healthchecker test is HEALTHY", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("test: test a test message for the channel apprise")),
+        "{body}"
+    );
+    let status = tokio::task::block_in_place(|| server.signal_and_wait("TERM"));
+    assert!(status.success(), "{status}");
+}
