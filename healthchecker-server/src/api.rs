@@ -164,6 +164,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
         .route("/api/v1/channels/{name}/test", post(test_channel))
+        .route(
+            "/api/v1/monitors/{app}/maintenance",
+            post(start_maintenance).delete(end_maintenance),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -183,6 +187,7 @@ pub fn router(state: AppState) -> Router {
 /// `GET /health`: the server's own health, in `application/health+json`.
 async fn own_health(State(state): State<AppState>) -> Response {
     let counts = state.monitors.state_counts();
+    let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
     let body = json!({
         "status": "pass",
@@ -195,6 +200,16 @@ async fn own_health(State(state): State<AppState>) -> Response {
                 "observedValue": state.started.elapsed().as_secs(),
                 "observedUnit": "s",
                 "status": "pass",
+            }],
+            "monitors:failing": [{
+                "componentType": "system",
+                "observedValue": failing,
+                "observedUnit": "monitors",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+                "output": match storm.started {
+                    Some(since) => format!("storm since {}: {failing} of {active} active monitors fail; per-app alerts are held", since.to_rfc3339()),
+                    None => format!("{failing} of {active} active monitors fail"),
+                },
             }],
             "monitors:count": HealthState::ALL.iter().map(|&s| json!({
                 "componentId": s.as_str(),
@@ -531,6 +546,44 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
         });
     }
     Ok(Json(ChannelList { channels }))
+}
+
+async fn start_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    let body = body.map_err(|rejection| ApiError::BadJson(rejection.body_text()))?;
+    let request: crate::registry::MaintenanceRequest =
+        serde_json::from_slice(&body).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data => ApiError::Invalid(FieldError {
+                field: "body".to_owned(),
+                value: String::new(),
+                expected: error.to_string(),
+            }),
+            _ => ApiError::BadJson(format!("the body is not valid JSON: {error}")),
+        })?;
+    let window = request.validate().map_err(ApiError::Invalid)?;
+    state
+        .monitors
+        .set_maintenance(&name, Some(window))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    state
+        .monitors
+        .set_maintenance(&name, None)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn test_channel(

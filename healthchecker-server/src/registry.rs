@@ -195,7 +195,7 @@ impl MonitorSpec {
         Some(FieldError::new(
             "notify",
             name,
-            &if known.is_empty() {
+            if known.is_empty() {
                 "the name of a [[channel]] of the server's config file; it has none".to_owned()
             } else {
                 format!("the name of a channel of the server: {}", known.join(", "))
@@ -316,8 +316,8 @@ fn notify(names: Option<&[String]>) -> Result<Vec<String>, FieldError> {
     if names.len() > NOTIFY_MAX {
         return Err(FieldError::new(
             "notify",
-            &format!("{} names", names.len()),
-            &format!("at most {NOTIFY_MAX} channel names"),
+            format!("{} names", names.len()),
+            format!("at most {NOTIFY_MAX} channel names"),
         ));
     }
     let mut list: Vec<String> = Vec::with_capacity(names.len());
@@ -570,5 +570,59 @@ mod tests {
             assert_eq!(error.field, "app");
             assert!(!error.to_string().contains(['\n', '\r']), "{error}");
         }
+    }
+}
+
+/// The body of `POST /api/v1/monitors/{app}/maintenance`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// How long, in minutes (1 to 10080, a week). Required.
+    pub minutes: Option<u64>,
+    /// Why, shown with the monitor (at most 200 characters).
+    pub reason: Option<String>,
+}
+
+/// The longest maintenance, in minutes (a week).
+pub const MAINTENANCE_MINUTES_MAX: u64 = 10_080;
+
+impl MaintenanceRequest {
+    /// The window's length and reason.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming `minutes` or `reason`.
+    pub fn validate(&self) -> Result<(Duration, String), FieldError> {
+        let minutes = match self.minutes {
+            Some(minutes @ 1..=MAINTENANCE_MINUTES_MAX) => minutes,
+            Some(minutes) => {
+                return Err(FieldError::new(
+                    "minutes",
+                    minutes,
+                    format!("from 1 to {MAINTENANCE_MINUTES_MAX} minutes (a week)"),
+                ));
+            }
+            None => {
+                return Err(FieldError::new(
+                    "minutes",
+                    "",
+                    "the length of the maintenance, in minutes (required)",
+                ));
+            }
+        };
+        let reason = self.reason.as_deref().unwrap_or("maintenance").trim();
+        if reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "reason",
+                reason,
+                "one line of at most 200 characters",
+            ));
+        }
+        let reason = if reason.is_empty() {
+            "maintenance"
+        } else {
+            reason
+        };
+        Ok((Duration::from_secs(minutes * 60), reason.to_owned()))
     }
 }

@@ -34,20 +34,26 @@ pub enum EventKind {
     Reminder,
     /// A test message (`test-channel`), sent whatever the channel's filter says.
     Test,
+    /// The app changes state too often to be told each time.
+    Flapping,
+    /// Many monitors failed at once: the server's own network may be down.
+    Storm,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Degraded,
         EventKind::Unhealthy,
         EventKind::Recovered,
         EventKind::Reminder,
         EventKind::Test,
+        EventKind::Flapping,
+        EventKind::Storm,
     ];
 
-    /// `degraded`, `unhealthy`, `recovered`, `reminder` or `test`: the name in event ids,
-    /// webhooks and channel filters.
+    /// `degraded`, `unhealthy`, `recovered`, `reminder`, `test`, `flapping` or `storm`: the name
+    /// in event ids, webhooks and channel filters.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Degraded => "degraded",
@@ -55,6 +61,8 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::Reminder => "reminder",
             EventKind::Test => "test",
+            EventKind::Flapping => "flapping",
+            EventKind::Storm => "storm",
         }
     }
 }
@@ -281,6 +289,7 @@ impl Channel {
 pub struct Routes {
     channels: Vec<Channel>,
     defaults: Vec<String>,
+    admin: Vec<String>,
 }
 
 /// One destination of a message: a channel, and for mail its recipients.
@@ -293,9 +302,20 @@ pub struct Target {
 }
 
 impl Routes {
-    /// The routes of `channels`, with `defaults` (names among them) for every monitor.
-    pub fn new(channels: Vec<Channel>, defaults: Vec<String>) -> Routes {
-        Routes { channels, defaults }
+    /// The routes of `channels`, with `defaults` (names among them) for every monitor, and
+    /// `admin` (`admin_email`) for messages about the server as a whole.
+    pub fn new(channels: Vec<Channel>, defaults: Vec<String>, admin: Vec<String>) -> Routes {
+        Routes {
+            channels,
+            defaults,
+            admin,
+        }
+    }
+
+    /// Where a message about the server as a whole goes: the admin's address and the default
+    /// channels.
+    pub fn server_targets(&self, kind: EventKind) -> Vec<Target> {
+        self.targets(&self.admin, &[], kind)
     }
 
     /// The configured channels.
@@ -621,7 +641,7 @@ impl RawChannel {
                                 "events",
                                 format!(
                                     "{name:?} is not an event; the events are degraded, \
-                                     unhealthy, recovered, reminder and test"
+                                     unhealthy, recovered, reminder, flapping, storm and test"
                                 ),
                             )
                         })?;
@@ -832,7 +852,7 @@ mod tests {
             &["hook".to_owned()],
         )
         .expect("valid");
-        let routes = Routes::new(channels, vec!["hook".to_owned()]);
+        let routes = Routes::new(channels, vec!["hook".to_owned()], Vec::new());
         let names = |targets: Vec<Target>| {
             targets
                 .into_iter()
