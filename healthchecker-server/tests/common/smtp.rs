@@ -148,6 +148,10 @@ impl Smtp {
         let mut server = Server::new(handler);
         server
             .with_name("smtp.test")
+            // a connection holds a thread until it closes, and the servers under test keep up
+            // to four pooled ones open (a restarted server opens four more before the old ones
+            // time out): room for several
+            .with_num_threads(16)
             .with_ssl(SslConfig::None)
             .expect("no TLS")
             .with_tcp_listener(listener);
