@@ -19,6 +19,7 @@ use healthchecker_server::Config;
 use healthchecker_server::alerting::Rules;
 use healthchecker_server::alerting::storm::StormRules;
 use healthchecker_server::config::ServeArgs;
+use healthchecker_server::config::channel::Routes;
 use healthchecker_server::health::State;
 use healthchecker_server::monitors::{Monitors, MonitorsOptions, Parts};
 use healthchecker_server::notify::{Notifier, NotifyOptions};
@@ -55,6 +56,8 @@ enum Answer {
     Hang,
     /// A body whose status carries a header injection.
     Hostile,
+    /// Every third answer is a 503, the others pass.
+    EveryThirdFails,
 }
 
 /// A real HTTP app on 127.0.0.1 whose answer the test sets.
@@ -66,9 +69,13 @@ struct App {
 
 impl App {
     async fn start(answer: Answer) -> App {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        App::start_on("127.0.0.1", answer).await
+    }
+
+    /// An app on the loopback address `ip` (127.0.0.2 is another host to host grouping).
+    async fn start_on(ip: &str, answer: Answer) -> App {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let answer = Arc::new(Mutex::new(answer));
         let shared = Arc::clone(&answer);
@@ -76,8 +83,13 @@ impl App {
             "/health",
             get(move || {
                 let answer = *shared.lock().expect("lock");
+                let n = answered.fetch_add(1, Ordering::SeqCst);
                 async move {
                     match answer {
+                        Answer::EveryThirdFails if n % 3 == 2 => {
+                            (StatusCode::SERVICE_UNAVAILABLE, "down").into_response()
+                        }
+                        Answer::EveryThirdFails => (StatusCode::OK, "{}").into_response(),
                         Answer::Pass => (StatusCode::OK, r#"{"status": "pass"}"#).into_response(),
                         Answer::Warn => (StatusCode::OK, r#"{"status": "warn", "output": "disk 91% full"}"#)
                             .into_response(),
@@ -111,6 +123,8 @@ struct Tuning {
     coalesce_window: Duration,
     /// The fewest failing monitors that make a storm (held alerts).
     storm_min: usize,
+    /// Who is told about a storm.
+    admin: &'static [&'static str],
 }
 
 impl Default for Tuning {
@@ -119,6 +133,7 @@ impl Default for Tuning {
             remind_every: None,
             coalesce_window: Duration::ZERO,
             storm_min: healthchecker_server::alerting::storm::STORM_MIN,
+            admin: &[],
         }
     }
 }
@@ -153,7 +168,11 @@ impl Lab {
             Parts {
                 store: store.clone(),
                 checker: Arc::new(Prober::new().expect("prober")),
-                routes: Default::default(),
+                routes: Arc::new(Routes::new(
+                    Vec::new(),
+                    Vec::new(),
+                    tuning.admin.iter().map(|a| (*a).to_owned()).collect(),
+                )),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },
@@ -810,5 +829,210 @@ async fn latency_from_failure_to_accepted_mail_and_the_resend_window() {
         "SMTP accepted -> marked delivered (the re-send window): min {:?}, median {:?}, max {:?}",
         windows[0], windows[5], windows[9]
     );
+    lab.stop().await;
+}
+
+/// An app that fails every third check toggles HEALTHY and DEGRADED, each degrade a blip: it
+/// would never be told. It is told once that it flaps, and nothing more while it goes on.
+#[tokio::test]
+async fn an_app_failing_every_third_check_is_told_once_that_it_flaps() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::EveryThirdFails).await;
+    lab.watch("flaky", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    let flapping = smtp.next(Duration::from_secs(30)).await;
+    assert_eq!(flapping.subject(), "[healthchecker] flaky is FLAPPING");
+    assert!(
+        flapping.body().contains("7 changes of state in"),
+        "{}",
+        flapping.body()
+    );
+    assert!(
+        lab.monitors
+            .view(&name("flaky"))
+            .expect("registered")
+            .flapping
+    );
+    // it goes on flapping: nothing more
+    smtp.none_within(Duration::from_secs(10)).await;
+    lab.stop().await;
+}
+
+/// Seven apps on one host (127.0.0.2) fail together: one message listing them all. The apps of
+/// another host (127.0.0.1) keep the storm rule out of it.
+#[tokio::test]
+async fn seven_apps_on_one_host_failing_together_are_one_message() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let nas = App::start_on("127.0.0.2", Answer::Pass).await;
+    let other = App::start(Answer::Pass).await;
+    // every 2 s: a host's alerts wait at most one interval for the others to decide, and the
+    // seven decide within the 300 ms their first checks are spread over
+    for i in 0..7 {
+        lab.watch(
+            &format!("nas-{i}"),
+            &nas.url,
+            &[OWNER],
+            INTERVAL * 2,
+            TIMEOUT,
+        )
+        .await;
+    }
+    for i in 0..10 {
+        lab.watch(
+            &format!("other-{i}"),
+            &other.url,
+            &[OWNER],
+            INTERVAL,
+            TIMEOUT,
+        )
+        .await;
+    }
+    for i in 0..7 {
+        lab.until_state(&format!("nas-{i}"), State::Healthy).await;
+    }
+    nas.set(Answer::Fail);
+    let grouped = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(
+        grouped.subject(),
+        "[healthchecker] 127.0.0.2: 7 apps UNHEALTHY"
+    );
+    let body = grouped.body();
+    for i in 0..7 {
+        assert!(body.contains(&format!("nas-{i} is UNHEALTHY")), "{body}");
+    }
+    smtp.none_within(Duration::from_secs(3)).await;
+    // and their recovery, together too
+    nas.set(Answer::Pass);
+    let back = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(
+        back.subject(),
+        "[healthchecker] 127.0.0.2: 7 apps HEALTHY again"
+    );
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
+}
+
+/// 12 of 20 fail at once: one message asks whether the server's network is up, no per-app one
+/// during the storm (a restart in it changes nothing), and when it clears the apps still down
+/// are told, one message each; the ones that came back tell nothing.
+#[tokio::test]
+async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let tuning = Tuning {
+        admin: &["admin@example.com"],
+        ..Tuning::default()
+    };
+    let lab = Lab::start(&config, tuning);
+    let mut apps = Vec::new();
+    for i in 0..20 {
+        let app = App::start(Answer::Pass).await;
+        let owner = format!("owner-{i}@example.com");
+        lab.watch(
+            &format!("app-{i:02}"),
+            &app.url,
+            &[&owner],
+            INTERVAL,
+            TIMEOUT,
+        )
+        .await;
+        apps.push(app);
+    }
+    for i in 0..20 {
+        lab.until_state(&format!("app-{i:02}"), State::Healthy)
+            .await;
+    }
+    for app in &apps[..12] {
+        app.set(Answer::Fail);
+    }
+    let storm = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(storm.to, ["admin@example.com"]);
+    assert!(
+        storm.subject().contains("many monitors fail at once"),
+        "{}",
+        storm.subject()
+    );
+    assert!(
+        storm.body().contains("of 20 monitors failed at once"),
+        "{}",
+        storm.body()
+    );
+    for i in 0..12 {
+        lab.until_state(&format!("app-{i:02}"), State::Unhealthy)
+            .await;
+    }
+    smtp.none_within(Duration::from_secs(3)).await;
+    // a restart in the storm: no second storm message, alerts still held
+    lab.stop().await;
+    let lab = Lab::start(&config, tuning);
+    smtp.none_within(Duration::from_secs(4)).await;
+    // four come back: 8 of 20 fail, the storm clears; two intervals later the 8 are told
+    for app in &apps[..4] {
+        app.set(Answer::Pass);
+    }
+    let mut told = Vec::new();
+    while told.len() < 8 {
+        told.push(smtp.next(Duration::from_secs(30)).await);
+    }
+    let mut subjects: Vec<String> = told.iter().map(|mail| mail.subject()).collect();
+    subjects.sort();
+    let expected: Vec<String> = (4..12)
+        .map(|i| format!("[healthchecker] app-{i:02} is UNHEALTHY"))
+        .collect();
+    assert_eq!(subjects, expected);
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
+}
+
+/// An app in maintenance that goes down and stays down past the window: nothing during it (a
+/// restart in it changes nothing), exactly one alert when it ends.
+#[tokio::test]
+async fn maintenance_then_still_down_is_one_alert_at_its_end() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Pass).await;
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Healthy).await;
+    let view = lab
+        .monitors
+        .set_maintenance(
+            &name("nas"),
+            Some((Duration::from_secs(8), "deploy".to_owned())),
+        )
+        .await
+        .expect("stored")
+        .expect("registered");
+    let until = view.maintenance_until.expect("until");
+    assert_eq!(view.maintenance_reason.as_deref(), Some("deploy"));
+    app.set(Answer::Fail);
+    lab.until_state("nas", State::Unhealthy).await;
+    smtp.none_within(Duration::from_secs(1)).await;
+    lab.stop().await;
+    let lab = Lab::start(&config, Tuning::default());
+    assert_eq!(
+        lab.monitors
+            .view(&name("nas"))
+            .expect("registered")
+            .maintenance_until,
+        Some(until),
+        "a restart keeps the window"
+    );
+    let alert = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(alert.subject(), "[healthchecker] nas is UNHEALTHY");
+    assert!(
+        chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) >= until,
+        "not before the window ended"
+    );
+    smtp.none_within(Duration::from_secs(3)).await;
     lab.stop().await;
 }

@@ -39,7 +39,7 @@ fn headline(kind: EventKind) -> &'static str {
         EventKind::Recovered => "is HEALTHY again",
         EventKind::Test => "test message",
         EventKind::Flapping => "is FLAPPING",
-        EventKind::Storm => "sees many monitors fail at once",
+        EventKind::Storm => "sees many monitors fail at once: is its network up?",
     }
 }
 
