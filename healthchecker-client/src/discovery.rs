@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::server::parse_base_url;
+use crate::api::{Http, parse_base_url};
 use crate::{ENV_URL, Error, Result};
 
 /// The DNS-SD service type of a healthchecker server.
@@ -410,8 +410,8 @@ impl Location {
 /// # }
 /// ```
 pub async fn locate_server(timeout: Duration) -> Result<Url> {
-    let http = crate::server::http_client()?;
-    Ok(find_server(&http, timeout).await?.0.url)
+    let http = Http::from_env()?;
+    Ok(find_server(http.client(), timeout).await?.0.url)
 }
 
 /// Finds the server: `HEALTHCHECKER_URL` when it is set, else the first server that answers

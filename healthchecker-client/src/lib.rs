@@ -23,9 +23,13 @@
 //!
 //! # Layout
 //!
-//! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: every
-//!   HTTP call of the API (`/api/v1/monitors/...`), the mapping of answers to errors, following
-//!   a server that moved, and [`KeepMonitored`].
+//! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: the
+//!   calls an app makes (`/api/v1/monitors/...`), following a server that moved, and
+//!   [`KeepMonitored`].
+//! * [`api`]: the client side of the HTTP API, a leaf: base URLs, endpoints and the one
+//!   percent-encoding of a name ([`api::encode_segment`]), the HTTP client, one request with its
+//!   token and timeout, the mapping of every answer to a value or an [`Error`]; and
+//!   [`api::ApiClient`], for tools that read a server without being an app (the server's CLI).
 //! * [`discovery`]: where the server is: `HEALTHCHECKER_URL`, or browsing for
 //!   `_healthchecker._tcp.local.` over mDNS ([`discovery::browse`], [`discovery::find_first`],
 //!   [`discovery::FoundServer`]), and finding a server again when it moved.
@@ -45,6 +49,7 @@
 //! * `axum`: [`HealthCheckResponse`] implements `axum::response::IntoResponse`.
 //! * `test-util`: the `testing` module.
 
+pub mod api;
 mod app;
 pub mod discovery;
 mod error;
@@ -61,8 +66,9 @@ pub use error::Error;
 pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};
+pub use api::DEFAULT_TIMEOUT;
 pub use server::{
-    DEFAULT_TIMEOUT, HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration,
+    HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration,
     Stopped,
 };
 
