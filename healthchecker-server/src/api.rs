@@ -25,6 +25,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
 use crate::health::{State as HealthState, Transition};
+use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::registry::{AppName, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
@@ -51,7 +52,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When the server started, for its uptime.
     pub started: Instant,
-    /// The name the server goes by: `healthchecker on <hostname>`.
+    /// `serviceId` in `GET /health` ([`Identity::service_id`]).
     pub service_id: String,
     /// The live monitors.
     pub monitors: Monitors,
@@ -62,15 +63,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a server with `config`, its live `monitors` and its `store`.
-    pub fn new(config: Arc<Config>, monitors: Monitors, store: Store) -> AppState {
+    /// The state of the server `identity` with `config`, its live `monitors` and its `store`.
+    pub fn new(
+        config: Arc<Config>,
+        identity: &Identity,
+        monitors: Monitors,
+        store: Store,
+    ) -> AppState {
         AppState {
             limiter: Arc::new(RegistrationLimiter::new(
                 config.max_registrations_per_minute,
             )),
             config,
             started: Instant::now(),
-            service_id: crate::server::service_name(),
+            service_id: identity.service_id.clone(),
             monitors,
             store,
         }

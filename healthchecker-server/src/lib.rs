@@ -12,6 +12,8 @@
 //!
 //! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
 //! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
+//! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
+//!   start and handed down.
 //! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
@@ -33,6 +35,7 @@ pub mod config;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
+pub mod identity;
 pub mod monitors;
 pub mod notify;
 pub mod probe;

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
+use crate::identity::Identity;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
 use crate::probe::Prober;
@@ -64,6 +65,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
+    let identity = Identity::of_this_host();
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
@@ -79,7 +81,7 @@ pub async fn run(
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        server_url(addr),
+        server_url(addr, &identity),
         transitions,
         cancel.clone(),
         &tasks,
@@ -101,7 +103,7 @@ pub async fn run(
             ..MonitorsOptions::default()
         },
     );
-    let advertiser = advertise(&config, addr.port());
+    let advertiser = advertise(&config, &identity, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
         "healthchecker-server {VERSION} listening on http://{addr} (config file: {}; data: {}; mail: {mail})",
@@ -112,7 +114,7 @@ pub async fn run(
         config.data_dir.display(),
     );
 
-    let state = AppState::new(Arc::new(config), monitors, store.clone());
+    let state = AppState::new(Arc::new(config), &identity, monitors, store.clone());
 
     {
         let cancel = cancel.clone();
@@ -157,14 +159,14 @@ pub async fn run(
 }
 
 /// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.
-fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
+fn advertise(config: &Config, identity: &Identity, port: u16) -> Option<Advertiser> {
     let Mdns::On { interfaces } = &config.mdns else {
         return None;
     };
     let options = AdvertiseOptions {
         interfaces: interfaces.clone(),
         auth_token: config.token.is_some(),
-        ..AdvertiseOptions::new(port)
+        ..AdvertiseOptions::new(identity, port)
     };
     match Advertiser::start(&options) {
         Ok(advertiser) => {
@@ -184,25 +186,11 @@ fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
 }
 
 /// This server's base URL as a user on the LAN would type it, for the stop instructions in mail.
-fn server_url(addr: SocketAddr) -> String {
+fn server_url(addr: SocketAddr, identity: &Identity) -> String {
     let host = if addr.ip().is_unspecified() {
-        iputils::my_ip_addr().map_or_else(|_| hostname(), |ip| ip.to_string())
+        iputils::my_ip_addr().map_or_else(|_| identity.host_name.clone(), |ip| ip.to_string())
     } else {
         addr.ip().to_string()
     };
     format!("http://{host}:{}", addr.port())
-}
-
-/// The name this server goes by on the LAN: `healthchecker on <hostname>`.
-pub fn service_name() -> String {
-    format!("healthchecker on {}", hostname())
-}
-
-/// This machine's host name, or `localhost` when it has none.
-fn hostname() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -11,6 +11,7 @@ use chrono::Utc;
 use healthchecker_server::api::{self, AppState};
 use healthchecker_server::config::{Config, Secret};
 use healthchecker_server::health::Outcome;
+use healthchecker_server::identity::Identity;
 use healthchecker_server::monitors::{CheckFuture, Checker, Monitors, MonitorsOptions, Parts};
 use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::MonitorSpec;
@@ -39,6 +40,9 @@ impl Checker for AlwaysPass {
         })
     }
 }
+
+/// The host name the router tests' server believes it runs on.
+const TEST_HOST: &str = "test-host";
 
 struct Harness {
     router: Router,
@@ -74,7 +78,12 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         tasks: TaskTracker::new(),
     };
     let monitors = Monitors::start(parts, Vec::new(), options);
-    let state = AppState::new(Arc::new(config), monitors, store.clone());
+    let state = AppState::new(
+        Arc::new(config),
+        &Identity::for_host(TEST_HOST),
+        monitors,
+        store.clone(),
+    );
 
     Harness {
         router: api::router(state),
@@ -539,6 +548,15 @@ async fn own_health_counts_monitors_by_state() {
         .map(|count| count["observedValue"].as_u64().expect("number"))
         .sum();
     assert_eq!(total, 1);
+}
+
+/// `serviceId` is the identity the server was given, not whatever this machine is called.
+#[tokio::test]
+async fn health_names_the_service_it_was_given() {
+    let h = harness(None);
+    let (status, body) = h.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["serviceId"], format!("healthchecker on {TEST_HOST}"));
 }
 
 /// The OpenAPI document names every route the router serves, and its schemas have exactly the
