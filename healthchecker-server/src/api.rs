@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq as _;
 use crate::health::{State as HealthState, Transition};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
-use crate::registry::{AppName, FieldError, Registration};
+use crate::registry::{self, AppName, BodyError, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
 use crate::{Config, VERSION};
 
@@ -39,11 +39,6 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 /// Transitions shown with one monitor.
 pub const TRANSITIONS_SHOWN: usize = 20;
-
-/// Default and largest `limit` of `GET /api/v1/monitors/{app}/log`.
-pub const LOG_LIMIT_DEFAULT: usize = 100;
-/// See [`LOG_LIMIT_DEFAULT`].
-pub const LOG_LIMIT_MAX: usize = 100_000;
 
 /// What every handler can reach; built with [`AppState::new`].
 #[derive(Debug, Clone)]
@@ -261,78 +256,16 @@ async fn register(
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
         } else {
-            ApiError::BadJson(rejection.body_text())
+            ApiError::Unreadable(rejection)
         }
     })?;
-    let registration = parse_registration(&body)?;
-    let spec = registration.validate().map_err(ApiError::Invalid)?;
-    check_domains(&spec.emails, &state.config.allowed_email_domains)?;
+    let spec = Registration::accept(&body, &state.config.allowed_email_domains)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
     };
     Ok((status, Json(view)).into_response())
-}
-
-/// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
-fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
-    if allowed.is_empty() {
-        return Ok(());
-    }
-    for email in emails {
-        let domain = email
-            .rsplit('@')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let inside = allowed.iter().any(|ok| {
-            domain == *ok
-                || domain
-                    .strip_suffix(ok.as_str())
-                    .is_some_and(|sub| sub.ends_with('.'))
-        });
-        if !inside {
-            return Err(ApiError::Invalid(FieldError {
-                field: "email".to_owned(),
-                value: format!("{email:?}"),
-                expected: format!(
-                    "an address in {} (allowed_email_domains)",
-                    allowed.join(", ")
-                ),
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// Parses a registration body: syntax errors are 400, wrong types or unknown fields 422 naming
-/// the field.
-fn parse_registration(body: &[u8]) -> Result<Registration, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, Registration>(deserializer).map_err(|error| {
-        let field = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                let field = match message.strip_prefix("unknown field `") {
-                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
-                    None => field,
-                };
-                ApiError::Invalid(FieldError {
-                    field: if field == "." {
-                        "body".to_owned()
-                    } else {
-                        field
-                    },
-                    value: String::new(),
-                    expected: message,
-                })
-            }
-            _ => ApiError::BadJson(format!("the body is not valid JSON: {inner}")),
-        }
-    })
 }
 
 /// `DELETE /api/v1/monitors/{app}`: 204, or 404 when unknown.
@@ -429,20 +362,7 @@ async fn log(
     Query(query): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let name = app_name(&app)?;
-    let limit = match query.limit.as_deref() {
-        None => LOG_LIMIT_DEFAULT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=LOG_LIMIT_MAX).contains(limit))
-            .ok_or_else(|| {
-                ApiError::Invalid(FieldError {
-                    field: "limit".to_owned(),
-                    value: format!("{text:?}"),
-                    expected: format!("from 1 to {LOG_LIMIT_MAX} checks"),
-                })
-            })?,
-    };
+    let limit = registry::log_limit(query.limit.as_deref()).map_err(ApiError::Invalid)?;
     if state.monitors.view(&name).is_none() {
         return Err(ApiError::unknown_app(&name));
     }
@@ -461,8 +381,11 @@ async fn log(
 #[non_exhaustive]
 pub enum ApiError {
     /// 400: the body is not JSON.
-    #[error("{0}")]
-    BadJson(String),
+    #[error("the body is not valid JSON: {0}")]
+    BadJson(#[source] serde_json::Error),
+    /// 400: the body could not be read (the client stopped sending, or sent it too slowly).
+    #[error("cannot read the request body: {}", .0.body_text())]
+    Unreadable(#[source] BytesRejection),
     /// 401: a change without the right token.
     #[error(
         "this server requires `Authorization: Bearer <token>` for changes; set HEALTHCHECKER_TOKEN"
@@ -477,9 +400,9 @@ pub enum ApiError {
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
-    /// 429: the server monitors as many apps as it may.
-    #[error("{0}")]
-    Full(String),
+    /// 429: the server monitors as many apps as it may ([`MonitorsError::Full`]).
+    #[error(transparent)]
+    Full(MonitorsError),
     /// 429: too many registrations from one address; retry after this many seconds.
     #[error(
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
@@ -487,7 +410,7 @@ pub enum ApiError {
     RateLimited(u64),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
-    Internal,
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -495,21 +418,32 @@ impl ApiError {
         ApiError::NotFound(format!("no monitor named {:?}", name.as_str()))
     }
 
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
         tracing::error!("request failed: {error}");
-        ApiError::Internal
+        ApiError::Internal(Box::new(error))
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::BadJson(_) | ApiError::Unreadable(_) => {
+                (StatusCode::BAD_REQUEST, "malformed_json")
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::Invalid(field) => ApiError::Invalid(field),
+            BodyError::Malformed(json) => ApiError::BadJson(json),
         }
     }
 }
@@ -517,7 +451,7 @@ impl ApiError {
 impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
-            MonitorsError::Full(_) => ApiError::Full(error.to_string()),
+            full @ MonitorsError::Full(_) => ApiError::Full(full),
             other => ApiError::internal(other),
         }
     }
@@ -566,5 +500,37 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_sources() {
+        let malformed = ApiError::from(Registration::from_json(b"{").expect_err("cut"));
+        assert!(
+            malformed
+                .source()
+                .is_some_and(|source| source.is::<serde_json::Error>()),
+            "{malformed:?}"
+        );
+        assert!(matches!(
+            ApiError::from(MonitorsError::Full(3)),
+            ApiError::Full(MonitorsError::Full(3))
+        ));
+        let internal = ApiError::internal(std::io::Error::other("disk full"));
+        assert_eq!(
+            internal.to_string(),
+            "internal error; the server log has the details"
+        );
+        assert!(
+            internal
+                .source()
+                .is_some_and(|source| source.to_string() == "disk full")
+        );
     }
 }

@@ -15,6 +15,7 @@
 //! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
 //!   start and handed down.
 //! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
+//! * [`text`]: the one rule of which characters outside text may never show as they are.
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
@@ -43,6 +44,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod text;
 
 pub use config::Config;
 pub use server::{ServerError, run};

@@ -41,6 +41,23 @@ pub mod limits {
     pub const URL_MAX: usize = 2048;
     /// Most recipients of one monitor.
     pub const EMAILS_MAX: usize = 10;
+    /// Default `limit` of `GET /api/v1/monitors/{app}/log`, checks.
+    pub const LOG_LIMIT_DEFAULT: usize = 100;
+    /// Largest `limit` of `GET /api/v1/monitors/{app}/log`, checks.
+    pub const LOG_LIMIT_MAX: usize = 100_000;
+}
+
+/// A registration body that is refused before its fields are looked at, or a field that is not
+/// valid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body is not one JSON value (a syntax error, trailing bytes after it, a cut body).
+    #[error("the body is not valid JSON: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The JSON has a field of the wrong type, an unknown field, or a value out of range.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
 }
 
 /// A registration parameter that is not valid: which field, what was given, what is expected.
@@ -87,13 +104,7 @@ impl AppName {
         const EXPECTED: &str = "1 to 64 characters: letters, digits, spaces and punctuation, \
                                 without control characters, slashes, or spaces at either end";
         let length = name.chars().count();
-        let bad_char = |c: char| {
-            c.is_control()
-                || matches!(c, '/' | '\\')
-                // zero-width, bidirectional and other invisible formatting characters
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-                || matches!(c, '\u{2028}' | '\u{2029}')
-        };
+        let bad_char = |c: char| matches!(c, '/' | '\\') || crate::text::is_unsafe(c);
         if length == 0
             || length > limits::APP_NAME_MAX
             || name.trim() != name
@@ -187,6 +198,110 @@ impl MonitorSpec {
             healthy: self.healthy,
         }
     }
+}
+
+impl Registration {
+    /// Reads a registration body: one JSON object and nothing after it. A body that is not JSON
+    /// is [`BodyError::Malformed`]; wrong types and unknown fields are [`BodyError::Invalid`]
+    /// naming the field.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`] as above.
+    pub fn from_json(body: &[u8]) -> Result<Registration, BodyError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(body);
+        let registration = serde_path_to_error::deserialize::<_, Registration>(&mut *deserializer)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let inner = error.into_inner();
+                match inner.classify() {
+                    serde_json::error::Category::Data => {
+                        let message = inner.to_string();
+                        let field = match message.strip_prefix("unknown field `") {
+                            Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                            None => field,
+                        };
+                        BodyError::Invalid(FieldError {
+                            field: if field == "." {
+                                "body".to_owned()
+                            } else {
+                                field
+                            },
+                            value: String::new(),
+                            expected: message,
+                        })
+                    }
+                    _ => BodyError::Malformed(inner),
+                }
+            })?;
+        // `{...} garbage` is as malformed as any other bad JSON.
+        deserializer.end().map_err(BodyError::Malformed)?;
+        Ok(registration)
+    }
+
+    /// Reads and validates a registration body ([`from_json`](Self::from_json), then
+    /// [`validate`](Self::validate)), and refuses recipients outside `allowed_email_domains`
+    /// when that list is not empty (a subdomain is inside its domain).
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`]: the first problem found.
+    pub fn accept(body: &[u8], allowed_email_domains: &[String]) -> Result<MonitorSpec, BodyError> {
+        let spec = Registration::from_json(body)?.validate()?;
+        check_domains(&spec.emails, allowed_email_domains)?;
+        Ok(spec)
+    }
+}
+
+/// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
+fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), FieldError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    for email in emails {
+        let domain = email
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let inside = allowed.iter().any(|ok| {
+            domain == *ok
+                || domain
+                    .strip_suffix(ok.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        });
+        if !inside {
+            return Err(FieldError {
+                field: "email".to_owned(),
+                value: format!("{email:?}"),
+                expected: format!(
+                    "an address in {} (allowed_email_domains)",
+                    allowed.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `limit` of a log request: [`limits::LOG_LIMIT_DEFAULT`] when it is not given, else a
+/// whole number from 1 to [`limits::LOG_LIMIT_MAX`].
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `limit`.
+pub fn log_limit(given: Option<&str>) -> Result<usize, FieldError> {
+    let Some(text) = given else {
+        return Ok(limits::LOG_LIMIT_DEFAULT);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=limits::LOG_LIMIT_MAX).contains(limit))
+        .ok_or_else(|| FieldError {
+            field: "limit".to_owned(),
+            value: format!("{text:?}"),
+            expected: format!("from 1 to {} checks", limits::LOG_LIMIT_MAX),
+        })
 }
 
 /// Serializes a [`Duration`] as whole seconds.
@@ -466,6 +581,32 @@ mod tests {
                 .field,
             "email"
         );
+    }
+
+    #[test]
+    fn trailing_bytes_are_malformed() {
+        let valid = br#"{"url": "http://a"}"#;
+        assert!(Registration::from_json(valid).is_ok());
+        for body in [
+            &br#"{"url": "http://a"} garbage"#[..],
+            br#"{"url": "http://a"}{"url": "http://b"}"#,
+            br#"{"url": "http://a"} 1"#,
+        ] {
+            let error = Registration::from_json(body).expect_err("trailing bytes");
+            assert!(matches!(error, BodyError::Malformed(_)), "{error}");
+        }
+        // White space after the value is not trailing garbage.
+        assert!(Registration::from_json(b"{\"url\": \"http://a\"}\r\n ").is_ok());
+    }
+
+    #[test]
+    fn log_limits() {
+        assert_eq!(log_limit(None), Ok(limits::LOG_LIMIT_DEFAULT));
+        assert_eq!(log_limit(Some("1")), Ok(1));
+        assert_eq!(log_limit(Some("100000")), Ok(100_000));
+        for bad in ["0", "100001", "-1", "ten", ""] {
+            assert_eq!(log_limit(Some(bad)).expect_err(bad).field, "limit");
+        }
     }
 
     #[test]

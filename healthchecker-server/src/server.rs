@@ -21,7 +21,7 @@ use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::identity::Identity;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
-use crate::probe::Prober;
+use crate::probe::{Prober, ProberError};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
@@ -42,13 +42,13 @@ pub enum ServerError {
     },
     /// The listener has no local address (it is not bound).
     #[error("the listener is not bound: {0}")]
-    Listener(io::Error),
+    Listener(#[source] io::Error),
     /// The database cannot be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The HTTP client for the checks cannot be built.
     #[error("cannot build the HTTP client for checks: {0}")]
-    Prober(String),
+    Prober(#[from] ProberError),
     /// Mail cannot be sent as configured.
     #[error(transparent)]
     Notify(#[from] NotifyError),
@@ -76,7 +76,7 @@ pub async fn run(
         config.data_dir.join(crate::store::FILE_NAME).display(),
         loaded.len()
     );
-    let prober = Prober::new().map_err(|error| ServerError::Prober(error.to_string()))?;
+    let prober = Prober::new()?;
     let (events, transitions) = mpsc::unbounded_channel();
     let notifier = Notifier::spawn(
         &config,

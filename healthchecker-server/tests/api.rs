@@ -218,6 +218,14 @@ async fn bad_input_is_refused_and_changes_nothing() {
             "malformed_json",
             None,
         ),
+        // A valid registration with bytes after it is as malformed as any other bad JSON.
+        (
+            "a",
+            format!("{} garbage", json!({"url": "http://127.0.0.1:9"})),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
         (
             "a",
             json!({"url": "http://x", "interval": "ten"}).to_string(),
