@@ -7,7 +7,6 @@
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,6 +28,7 @@ use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::registry::{self, AppName, BodyError, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
+use crate::throttle::RegistrationLimiter;
 use crate::{Config, VERSION};
 
 /// Media type of health answers (IETF draft "Health Check Response Format for HTTP APIs").
@@ -53,8 +53,8 @@ pub struct AppState {
     pub monitors: Monitors,
     /// The database, for the logs.
     pub store: Store,
-    /// Registrations per client address per minute.
-    pub limiter: Arc<RegistrationLimiter>,
+    /// Registrations per client address per minute; `None` without a limit.
+    pub limiter: Option<Arc<RegistrationLimiter>>,
 }
 
 impl AppState {
@@ -66,61 +66,13 @@ impl AppState {
         store: Store,
     ) -> AppState {
         AppState {
-            limiter: Arc::new(RegistrationLimiter::new(
-                config.max_registrations_per_minute,
-            )),
+            limiter: RegistrationLimiter::new(config.max_registrations_per_minute).map(Arc::new),
             config,
             started: Instant::now(),
             service_id: identity.service_id.clone(),
             monitors,
             store,
         }
-    }
-}
-
-/// Counts registrations per client address in fixed one-minute windows, so one host on the LAN
-/// cannot flood the server (or, through it, the mail relay) with registrations.
-#[derive(Debug)]
-pub struct RegistrationLimiter {
-    per_minute: Option<u32>,
-    windows: std::sync::Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Addresses remembered at most; beyond that, finished windows are forgotten.
-const LIMITER_ADDRESSES: usize = 10_000;
-
-impl RegistrationLimiter {
-    /// A limiter of `per_minute` registrations per address; `None` lets everything through.
-    pub fn new(per_minute: Option<u32>) -> RegistrationLimiter {
-        RegistrationLimiter {
-            per_minute,
-            windows: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts one registration from `addr`; `Err(seconds)` until the window reopens when over.
-    fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
-        let Some(limit) = self.per_minute else {
-            return Ok(());
-        };
-        let minute = std::time::Duration::from_secs(60);
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() >= LIMITER_ADDRESSES {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
-        }
-        let (start, count) = windows.entry(addr).or_insert((now, 0));
-        if now.duration_since(*start) >= minute {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= limit {
-            return Err((minute - now.duration_since(*start)).as_secs().max(1));
-        }
-        *count += 1;
-        Ok(())
     }
 }
 
@@ -148,7 +100,12 @@ pub fn router(state: AppState) -> Router {
     let changes = Router::new()
         .route(
             "/api/v1/monitors/{app}",
-            axum::routing::put(register).delete(unregister),
+            axum::routing::put(register)
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    limit_registrations,
+                ))
+                .delete(unregister),
         )
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
@@ -233,6 +190,23 @@ async fn require_token(
     next.run(request).await
 }
 
+/// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
+/// `PUT` only; see [`crate::throttle`]).
+async fn limit_registrations(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(limiter) = &state.limiter
+        && let Err(retry_after) = limiter.admit(client)
+    {
+        tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
+        return ApiError::RateLimited(retry_after).into_response();
+    }
+    next.run(request).await
+}
+
 fn app_name(raw: &str) -> Result<AppName, ApiError> {
     AppName::parse(raw).map_err(ApiError::Invalid)
 }
@@ -240,17 +214,9 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
     Path(app): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    state
-        .limiter
-        .admit(client, Instant::now())
-        .map_err(|retry_after| {
-            tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
-            ApiError::RateLimited(retry_after)
-        })?;
     let name = app_name(&app)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {

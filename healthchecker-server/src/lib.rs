@@ -27,6 +27,7 @@
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
 //!   across restarts and crashes; one writer thread that commits checks in batches.
+//! * [`throttle`]: how often one client address may register (governor's GCRA).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
@@ -45,6 +46,7 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod text;
+pub mod throttle;
 
 pub use config::Config;
 pub use server::{ServerError, run};
