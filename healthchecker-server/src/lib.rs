@@ -18,7 +18,6 @@
 //! * [`text`]: the one rule of which characters outside text may never show as they are.
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
-//! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
 //! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
 //!   the probe, the state machine and the store; transitions go to `notify`.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
@@ -34,7 +33,6 @@
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod diagram;
 pub mod discovery;
 pub mod health;
 pub mod identity;
