@@ -37,6 +37,10 @@ pub const HEALTH_JSON: &str = "application/health+json";
 /// Largest request body accepted; a registration is a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// How long one request may take, from its head to its answer (its body included): a client
+/// that sends its body too slowly gets 408. A registration takes milliseconds.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Transitions shown with one monitor.
 pub const TRANSITIONS_SHOWN: usize = 20;
 
@@ -120,6 +124,13 @@ pub fn router(state: AppState) -> Router {
         .merge(changes)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { ApiError::Timeout },
+                ))
+                .timeout(REQUEST_TIMEOUT),
+        )
         .with_state(state)
 }
 
@@ -360,6 +371,9 @@ pub enum ApiError {
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request took longer than [`REQUEST_TIMEOUT`] (a body sent too slowly).
+    #[error("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
@@ -396,6 +410,7 @@ impl ApiError {
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),

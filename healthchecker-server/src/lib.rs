@@ -28,6 +28,8 @@
 //!   across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`throttle`]: how often one client address may register (governor's GCRA).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
+//! * [`http`]: serving the router over HTTP/1.1: connection caps (total and per client),
+//!   header read and idle timeouts, the request log, graceful shutdown.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 
 pub mod api;
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod health;
+pub mod http;
 pub mod identity;
 pub mod monitors;
 pub mod notify;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
+use crate::http::{self, ServeOptions};
 use crate::config::Mdns;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::identity::Identity;
@@ -125,19 +126,11 @@ pub async fn run(
         });
     }
 
-    let serve = axum::serve(
-        listener,
-        api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let serve = tokio::spawn(async move { serve.await });
-    let result = tokio::select! {
-        result = serve => result.unwrap_or_else(|join| Err(io::Error::other(join))),
-        () = async { cancel.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
-            Ok(())
-        }
+    let serving = ServeOptions {
+        grace: SHUTDOWN_GRACE,
+        ..ServeOptions::default()
     };
+    http::serve(listener, api::router(state), cancel.clone(), &serving).await;
 
     if let Some(advertiser) = advertiser {
         advertiser.shutdown().await;
@@ -155,7 +148,7 @@ pub async fn run(
         tracing::error!("closing the database: {error}");
     }
     tracing::info!("stopped");
-    result.map_err(|source| ServerError::Serve { addr, source })
+    Ok(())
 }
 
 /// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.

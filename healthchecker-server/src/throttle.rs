@@ -1,14 +1,19 @@
-//! How often one client may register: `max_registrations_per_minute` per address, so one host on
-//! the LAN cannot flood the server (or, through it, the mail relay) with registrations.
+//! What one client address may do: how many connections it holds at once
+//! ([`ConnectionSlots`], for [`crate::http`]) and how often it may register
+//! ([`RegistrationLimiter`]: `max_registrations_per_minute`, so one host on the LAN cannot flood
+//! the server, or through it the mail relay, with registrations). An IPv6 client counts by its
+//! /64 network, since one host may use any address in it.
 //!
-//! The algorithm is [`governor`]'s GCRA: a burst of the whole minute's allowance at once, then
+//! The registration algorithm is [`governor`]'s GCRA: a burst of the whole minute's allowance at once, then
 //! one more every `60 s / allowance`, so no address gets more than about twice the allowance in
 //! any one minute. The API applies it as a layer on `PUT /api/v1/monitors/{app}` only (see
 //! [`crate::api::router`]); refused registrations count too. A leaf: it imports nothing of this
 //! crate.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -52,6 +57,57 @@ impl RegistrationLimiter {
     }
 }
 
+/// How many connections each client address holds, up to a limit per address.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlots {
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: usize,
+}
+
+/// One connection's place in [`ConnectionSlots`]; given back when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    slots: ConnectionSlots,
+    key: IpAddr,
+}
+
+impl ConnectionSlots {
+    /// Slots for at most `per_client` connections per client address.
+    pub fn new(per_client: usize) -> ConnectionSlots {
+        ConnectionSlots {
+            held: Arc::default(),
+            per_client,
+        }
+    }
+
+    /// A slot for one more connection from `client`; `None` when it holds its limit already.
+    pub fn take(&self, client: IpAddr) -> Option<ConnectionSlot> {
+        let key = network_of(client);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(key).or_insert(0);
+        if *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The key an address counts under: itself for IPv4, its /64 for IPv6.
 fn network_of(client: IpAddr) -> IpAddr {
     match client {
@@ -78,6 +134,18 @@ mod tests {
         let wait = limiter.admit(a).expect_err("over");
         assert!((1..=15).contains(&wait), "{wait}");
         assert_eq!(limiter.admit(b), Ok(()), "another address has its own allowance");
+    }
+
+    #[test]
+    fn connection_slots_are_counted_per_client_and_given_back() {
+        let slots = ConnectionSlots::new(2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let first = slots.take(a).expect("one");
+        let _second = slots.take(a).expect("two");
+        assert!(slots.take(a).is_none(), "a third is over the limit");
+        assert!(slots.take([10, 0, 0, 2].into()).is_some(), "another client");
+        drop(first);
+        assert!(slots.take(a).is_some(), "a slot given back is free again");
     }
 
     #[test]
