@@ -154,9 +154,13 @@ pub async fn serve(
     }
 }
 
-/// Tells a connection past a limit so (best effort, never waiting) and closes it.
+/// Tells a connection past a limit so (best effort, never waiting) and closes it. What the
+/// client has sent already is read first, so that closing sends a FIN after the answer rather
+/// than a reset that would discard it.
 fn refuse(stream: &TcpStream, peer: SocketAddr, whose: &str) {
     tracing::debug!(%peer, "connection refused: {whose} connection limit is reached");
+    let mut request = [0; 4096];
+    let _ = stream.try_read(&mut request);
     let _ = stream.try_write(BUSY);
 }
 
