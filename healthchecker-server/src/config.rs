@@ -41,6 +41,11 @@ pub const MAX_MONITORS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 /// Valid `max_registrations_per_minute` (0 turns the limit off).
 pub const MAX_REGISTRATIONS_PER_MINUTE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
 
+/// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
+/// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
+/// in an error.
+pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token"];
+
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
@@ -190,6 +195,7 @@ pub struct RawConfig {
     /// See [`ServeArgs::retention_days`].
     pub retention_days: i64,
     /// See [`ServeArgs::smtp_url`].
+    #[serde(default, deserialize_with = "secret_text")]
     pub smtp_url: Option<String>,
     /// See [`ServeArgs::mail_from`].
     pub mail_from: Option<String>,
@@ -201,6 +207,7 @@ pub struct RawConfig {
     /// See [`ServeArgs::no_mdns`].
     pub no_mdns: bool,
     /// See [`ServeArgs::token`].
+    #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
     #[serde(deserialize_with = "one_or_many")]
@@ -238,6 +245,84 @@ impl Default for RawConfig {
             debug: false,
             test: false,
         }
+    }
+}
+
+/// A secret as text, whatever it looks like: a string, or a whole number or `true`/`false` that
+/// the config file's TOML (or a flag) read as one, written back as it was. A fractional number
+/// is refused, since its text may not survive (`1.50` reads as `1.5`); no error shows the value.
+fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    struct SecretText;
+
+    impl<'de> serde::de::Visitor<'de> for SecretText {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("text (write it in double quotes)")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Some(text.to_owned()))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+
+        fn visit_i128<E: serde::de::Error>(self, number: i128) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+
+        fn visit_u128<E: serde::de::Error>(self, number: u128) -> Result<Self::Value, E> {
+            Ok(Some(number.to_string()))
+        }
+
+        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            Ok(Some(value.to_string()))
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Err(E::custom(
+                "a secret that reads as a fractional number; write it in double quotes",
+            ))
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_any(SecretText)
+        }
+    }
+
+    deserializer.deserialize_any(SecretText)
+}
+
+/// The secret options from the environment, as the text they are: figment's [`Env`] would read
+/// `HEALTHCHECKER_TOKEN=0012345678` as the number 12345678.
+struct SecretsFromEnv;
+
+impl Provider for SecretsFromEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(SOURCE_ENV)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let env = Env::prefixed(ENV_PREFIX).only(SECRET_OPTIONS);
+        let dict: Dict = env
+            .iter()
+            .map(|(key, text)| (key.into_string(), figment::value::Value::from(text)))
+            .collect();
+        Ok(Profile::Default.collect(dict))
     }
 }
 
@@ -481,9 +566,12 @@ impl Config {
         }
         let figment = figment
             .merge(Named {
-                inner: Env::prefixed(ENV_PREFIX).only(OPTION_NAMES),
+                inner: Env::prefixed(ENV_PREFIX)
+                    .only(OPTION_NAMES)
+                    .ignore(SECRET_OPTIONS),
                 name: SOURCE_ENV,
             })
+            .merge(SecretsFromEnv)
             .merge(Named {
                 inner: Serialized::defaults(args),
                 name: SOURCE_CLI,
@@ -558,12 +646,17 @@ fn parse_error(error: figment::Error, file: &Path) -> ConfigError {
                 }
                 _ => format!("config file {}", file.display()),
             };
-            // serde speaks of Rust types; users think of numbers and switches.
-            let reason = error
-                .kind
-                .to_string()
-                .replace("expected i64", "expected a whole number")
-                .replace("expected a boolean", "expected true or false");
+            // serde speaks of Rust types; users think of numbers and switches. A secret's
+            // value is never shown, not even as what serde found instead.
+            let reason = if SECRET_OPTIONS.contains(&key.as_str()) {
+                "expected text (write it in double quotes); the value is not shown".to_owned()
+            } else {
+                error
+                    .kind
+                    .to_string()
+                    .replace("expected i64", "expected a whole number")
+                    .replace("expected a boolean", "expected true or false")
+            };
             if key.is_empty() {
                 format!("{source}: {reason}")
             } else {
@@ -1143,6 +1236,64 @@ mod precedence_tests {
         Jail::expect_with(|jail| {
             jail.set_env("HEALTHCHECKER_URL", "http://127.0.0.1:1");
             assert!(load(&[]).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_text_whatever_they_look_like() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_TOKEN", "0012345678");
+            let config = load(&[]).expect("a numeric token from the environment");
+            assert_eq!(
+                config.token.as_ref().map(Secret::expose),
+                Some("0012345678"),
+                "kept as written, leading zeros included"
+            );
+            jail.set_env("HEALTHCHECKER_TOKEN", "[not-an-array");
+            let config = load(&[]).expect("text that looks like TOML");
+            assert_eq!(config.token.as_ref().map(Secret::expose), Some("[not-an-array"));
+            jail.clear_env();
+
+            jail.create_file("config", "token = 12345678\n")?;
+            let config = load(&[]).expect("a numeric token in the file");
+            assert_eq!(config.token.as_ref().map(Secret::expose), Some("12345678"));
+            let config = load(&["--token", "87654321"]).expect("a numeric flag");
+            assert_eq!(config.token.as_ref().map(Secret::expose), Some("87654321"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_refused_secret_is_never_shown() {
+        Jail::expect_with(|jail| {
+            for (file, secret) in [
+                ("token = 1234.5678\n", "1234.5678"),
+                ("token = [\"in-a-list-4711\"]\n", "in-a-list-4711"),
+                ("smtp_url = 8675.309\n", "8675.309"),
+            ] {
+                jail.create_file("config", file)?;
+                let message = load(&[]).expect_err(file).to_string();
+                assert!(
+                    message.contains("`token`") || message.contains("`smtp_url`"),
+                    "names the option: {message}"
+                );
+                assert!(!message.contains(secret), "shows the secret: {message}");
+            }
+            jail.create_file("config", "")?;
+            jail.set_env("HEALTHCHECKER_TOKEN", "9081726");
+            let message = load(&[]).expect_err("too short").to_string();
+            assert!(
+                message.contains("HEALTHCHECKER_TOKEN") && !message.contains("9081726"),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_TOKEN", "12345678");
+            jail.set_env("HEALTHCHECKER_SMTP_URL", "http://me:pw-31337@relay.lan");
+            let message = load(&[]).expect_err("not smtp").to_string();
+            assert!(
+                message.contains("smtp_url") && !message.contains("pw-31337"),
+                "{message}"
+            );
             Ok(())
         });
     }
