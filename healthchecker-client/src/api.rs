@@ -4,7 +4,7 @@
 //!
 //! [`ApiClient`] reads a server's monitors and logs without being an app (the server's `list`
 //! and `log` subcommands use it); [`HealthCheckerServer`](crate::HealthCheckerServer), an app's
-//! handle, sends through the same [`Http`]. [`encode_segment`] is the one percent-encoding of an
+//! handle, sends through the same `Http`. [`encode_segment`] is the one percent-encoding of an
 //! app name in a URL.
 //!
 //! This module is a leaf of the crate: it knows the API's paths and answers, not discovery nor
@@ -94,7 +94,9 @@ impl Http {
         url: Url,
         app: Option<&AppName>,
     ) -> Result<T> {
-        let (status, body) = self.send(self.request(Method::GET, url.clone()), &url).await?;
+        let (status, body) = self
+            .send(self.request(Method::GET, url.clone()), &url)
+            .await?;
         if status == 200 {
             parse(&url, &body)
         } else {
@@ -242,7 +244,12 @@ impl ApiClient {
 
 /// The error for a non-success answer: the server's JSON error when it sent one, else
 /// [`Error::Protocol`].
-pub(crate) fn error_for_answer(status: u16, body: &[u8], url: &Url, app: Option<&AppName>) -> Error {
+pub(crate) fn error_for_answer(
+    status: u16,
+    body: &[u8],
+    url: &Url,
+    app: Option<&AppName>,
+) -> Error {
     error_for(status, body, url, app).unwrap_or_else(|| unexpected(status, body, url))
 }
 
@@ -320,7 +327,12 @@ pub(crate) fn token_from_env() -> Result<Option<HeaderValue>> {
 
 /// Maps an error answer with the server's JSON error body to an [`Error`]; `None` when the body
 /// is not the server's error format (then the answer is not understood).
-pub(crate) fn error_for(status: u16, body: &[u8], url: &Url, app: Option<&AppName>) -> Option<Error> {
+pub(crate) fn error_for(
+    status: u16,
+    body: &[u8],
+    url: &Url,
+    app: Option<&AppName>,
+) -> Option<Error> {
     let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
     match (status, parsed) {
         (401 | 403, parsed) => Some(Error::Unauthorized {
@@ -413,4 +425,3 @@ pub(crate) fn bearer(field: &'static str, token: &str) -> Result<HeaderValue> {
     value.set_sensitive(true);
     Ok(value)
 }
-

@@ -40,7 +40,8 @@
 //!   [`Transition`], ...), tolerant of fields the server adds later.
 //! * `response`: [`HealthCheckResponse`] and [`HealthStatus`], the app's own `/health` body
 //!   (IETF draft "Health Check Response Format for HTTP APIs").
-//! * `error`: [`Error`], every failure, each saying what to do about it.
+//! * `error`: [`Error`], every failure, each saying what to do about it, and discovery's
+//!   [`discovery::BrowseError`]: a leaf, so no error type imports a module that returns it.
 //! * `testing` (feature `test-util`): a scripted stand-in server on `127.0.0.1:0` that records
 //!   what the client sends, for tests of apps that use this crate.
 //!
@@ -60,16 +61,15 @@ mod server;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use api::DEFAULT_TIMEOUT;
 pub use app::AppName;
 pub use discovery::DEFAULT_DISCOVERY_TIMEOUT;
 pub use error::Error;
 pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};
-pub use api::DEFAULT_TIMEOUT;
 pub use server::{
-    HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration,
-    Stopped,
+    HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration, Stopped,
 };
 
 /// `Result` with this crate's [`Error`].

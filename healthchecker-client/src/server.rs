@@ -535,7 +535,10 @@ impl HealthCheckerServer {
 
     async fn unregister_at(&self, base: Url) -> Result<Stopped> {
         let url = app_endpoint(&base, &self.app, &[])?;
-        let (status, body) = self.http.send(self.http.request(Method::DELETE, url.clone()), &url).await?;
+        let (status, body) = self
+            .http
+            .send(self.http.request(Method::DELETE, url.clone()), &url)
+            .await?;
         match status {
             200 | 204 => {
                 tracing::info!(app = %self.app, server = %base, "unregistered from healthchecker");
@@ -742,7 +745,9 @@ impl HealthCheckerServer {
             "the healthchecker server at {failed} does not answer ({error}); looking for it \
              again over mDNS"
         );
-        match discovery::find_reachable(self.http.client(), timeout, known.instance.as_deref()).await {
+        match discovery::find_reachable(self.http.client(), timeout, known.instance.as_deref())
+            .await
+        {
             Ok(found) => {
                 if found.url == *failed {
                     tracing::info!(app = %self.app, "the healthchecker server is back at {failed}");

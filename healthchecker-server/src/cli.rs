@@ -354,7 +354,10 @@ media-center  UNKNOWN (paused)  not yet          -        -
                 line[..line.len() - rest.len()].width()
             })
             .collect();
-        assert!(columns.iter().all(|&c| c == columns[0]), "{columns:?}\n{text}");
+        assert!(
+            columns.iter().all(|&c| c == columns[0]),
+            "{columns:?}\n{text}"
+        );
         assert_eq!(columns[0], "媒体中心".width() + 2, "{text}");
     }
 }

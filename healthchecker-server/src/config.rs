@@ -1252,7 +1252,10 @@ mod precedence_tests {
             );
             jail.set_env("HEALTHCHECKER_TOKEN", "[not-an-array");
             let config = load(&[]).expect("text that looks like TOML");
-            assert_eq!(config.token.as_ref().map(Secret::expose), Some("[not-an-array"));
+            assert_eq!(
+                config.token.as_ref().map(Secret::expose),
+                Some("[not-an-array")
+            );
             jail.clear_env();
 
             jail.create_file("config", "token = 12345678\n")?;

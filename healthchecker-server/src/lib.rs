@@ -10,27 +10,35 @@
 //!
 //! # Layout
 //!
+//! From the bottom up; a module imports only modules above it in this list (never one below),
+//! so the list is also the import graph.
+//!
 //! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
-//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
 //! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
 //!   start and handed down.
-//! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
-//! * [`text`]: the one rule of which characters outside text may never show as they are.
+//! * [`text`]: the one rule of which characters of outside text may never show as they are.
+//! * [`throttle`]: what one client address may do: connections at once, registrations per
+//!   minute (governor's GCRA).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
+//!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
-//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
-//!   the probe, the state machine and the store; transitions go to `notify`.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
-//! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
-//!   reminders), rendering, and delivery through a durable outbox with retries.
-//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
 //!   across restarts and crashes; one writer thread that commits checks in batches.
-//! * [`throttle`]: how often one client address may register (governor's GCRA).
-//! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
-//! * [`http`]: serving the router over HTTP/1.1: connection caps (total and per client),
-//!   header read and idle timeouts, the request log, graceful shutdown.
-//! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
+//! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
+//!   reminders), rendering, and delivery through a durable outbox with retries.
+//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
+//!   the probe, the state machine and the store; transitions go to `notify`.
+//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN (browsing is the client
+//!   crate's, re-exported here).
+//! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
+//!   maps every refusal to a status; it validates nothing itself.
+//! * [`http`]: serving a router over HTTP/1.1: connection caps (total and per client), header
+//!   read and idle timeouts, the request log, graceful shutdown.
+//! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
+//!   one through `healthchecker-client`.
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
 
 pub mod api;
 pub mod cli;

@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
-use crate::http::{self, ServeOptions};
 use crate::config::Mdns;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
+use crate::http::{self, ServeOptions};
 use crate::identity::Identity;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};

@@ -50,10 +50,12 @@ impl RegistrationLimiter {
         if self.limiter.len() >= ADDRESSES_KEPT {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&network_of(client)).map_err(|refused| {
-            let wait = refused.wait_time_from(self.clock.now());
-            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
+        self.limiter
+            .check_key(&network_of(client))
+            .map_err(|refused| {
+                let wait = refused.wait_time_from(self.clock.now());
+                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+            })
     }
 }
 
@@ -98,7 +100,11 @@ impl ConnectionSlots {
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        let mut held = self.slots.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = held.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
@@ -133,7 +139,11 @@ mod tests {
         }
         let wait = limiter.admit(a).expect_err("over");
         assert!((1..=15).contains(&wait), "{wait}");
-        assert_eq!(limiter.admit(b), Ok(()), "another address has its own allowance");
+        assert_eq!(
+            limiter.admit(b),
+            Ok(()),
+            "another address has its own allowance"
+        );
     }
 
     #[test]
