@@ -252,59 +252,22 @@ impl Default for RawConfig {
 /// the config file's TOML (or a flag) read as one, written back as it was. A fractional number
 /// is refused, since its text may not survive (`1.50` reads as `1.5`); no error shows the value.
 fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    struct SecretText;
-
-    impl<'de> serde::de::Visitor<'de> for SecretText {
-        type Value = Option<String>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("text (write it in double quotes)")
-        }
-
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            Ok(Some(text.to_owned()))
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
-            Ok(Some(number.to_string()))
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
-            Ok(Some(number.to_string()))
-        }
-
-        fn visit_i128<E: serde::de::Error>(self, number: i128) -> Result<Self::Value, E> {
-            Ok(Some(number.to_string()))
-        }
-
-        fn visit_u128<E: serde::de::Error>(self, number: u128) -> Result<Self::Value, E> {
-            Ok(Some(number.to_string()))
-        }
-
-        fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<Self::Value, E> {
-            Ok(Some(value.to_string()))
-        }
-
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Err(E::custom(
-                "a secret that reads as a fractional number; write it in double quotes",
-            ))
-        }
-
-        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
-            inner.deserialize_any(SecretText)
-        }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Whole(i64),
+        Large(u64),
+        Switch(bool),
     }
-
-    deserializer.deserialize_any(SecretText)
+    Ok(
+        Option::<Written>::deserialize(deserializer)?.map(|written| match written {
+            Written::Text(text) => text,
+            Written::Whole(number) => number.to_string(),
+            Written::Large(number) => number.to_string(),
+            Written::Switch(value) => value.to_string(),
+        }),
+    )
 }
 
 /// The secret options from the environment, as the text they are: figment's [`Env`] would read
