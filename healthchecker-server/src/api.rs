@@ -309,7 +309,7 @@ async fn one(
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
-    state.store.flush().await.map_err(ApiError::internal)?;
+    state.store.visible().await.map_err(ApiError::internal)?;
     let transitions = state
         .store
         .transitions(&name, TRANSITIONS_SHOWN)
@@ -324,12 +324,16 @@ async fn one(
 #[derive(Deserialize)]
 struct LogQuery {
     limit: Option<String>,
+    before: Option<String>,
 }
 
 #[derive(Serialize)]
 struct LogPage {
     app: AppName,
     checks: Vec<LoggedCheck>,
+    /// `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<u64>,
 }
 
 /// `GET /api/v1/monitors/{app}/log?limit=N`: the health-check log, newest first.
@@ -340,17 +344,22 @@ async fn log(
 ) -> Result<Json<LogPage>, ApiError> {
     let name = app_name(&app)?;
     let limit = registry::log_limit(query.limit.as_deref()).map_err(ApiError::Invalid)?;
+    let before = registry::log_before(query.before.as_deref()).map_err(ApiError::Invalid)?;
     if state.monitors.view(&name).is_none() {
         return Err(ApiError::unknown_app(&name));
     }
-    // What was checked a moment ago may still be on its way to the disk.
-    state.store.flush().await.map_err(ApiError::internal)?;
-    let checks = state
+    // What was checked a moment ago may still be in the writer's batch.
+    state.store.visible().await.map_err(ApiError::internal)?;
+    let page = state
         .store
-        .log(&name, limit)
+        .log_page(&name, before, limit)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(LogPage { app: name, checks }))
+    Ok(Json(LogPage {
+        app: name,
+        checks: page.checks,
+        next_before: page.next_before,
+    }))
 }
 
 /// Every way a request can fail, mapped to its status code in one place.

@@ -24,12 +24,15 @@
 //!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
-//! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
-//!   across restarts and crashes; one writer thread that commits checks in batches.
-//! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
-//!   reminders), rendering, and delivery through a durable outbox with retries.
+//! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
+//!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
+//! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
+//!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
+//! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
+//!   digests, marking each message as it goes.
 //! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
-//!   the probe, the state machine and the store; transitions go to `notify`.
+//!   the probe, the state machine and the alert policy into one store write (the check, its
+//!   transition and its messages together).
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN (browsing is the client
 //!   crate's, re-exported here).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
@@ -40,6 +43,7 @@
 //!   one through `healthchecker-client`.
 //! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
 
+pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;

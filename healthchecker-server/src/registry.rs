@@ -304,6 +304,24 @@ pub fn log_limit(given: Option<&str>) -> Result<usize, FieldError> {
         })
 }
 
+/// The `before` cursor of a log request: `None` for the newest page, else the `next_before` of
+/// the previous page (a whole number).
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `before`.
+pub fn log_before(given: Option<&str>) -> Result<Option<u64>, FieldError> {
+    given
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| FieldError {
+                field: "before".to_owned(),
+                value: format!("{text:?}"),
+                expected: "the `next_before` of the previous page (a whole number)".to_owned(),
+            })
+        })
+        .transpose()
+}
+
 /// Serializes a [`Duration`] as whole seconds.
 mod seconds {
     use std::time::Duration;
@@ -411,7 +429,7 @@ fn validate_url(text: &str) -> Result<Url, FieldError> {
     const EXPECTED: &str = "an http:// or https:// base URL with a host, without credentials, query or \
                             fragment, e.g. http://192.168.1.20:9090";
     let bad = || FieldError::new("url", text, EXPECTED);
-    if text.len() > limits::URL_MAX || text.chars().any(char::is_control) {
+    if text.len() > limits::URL_MAX || text.chars().any(crate::text::is_unsafe) {
         return Err(bad());
     }
     let url = Url::parse(text.trim()).map_err(|_| bad())?;
@@ -430,7 +448,7 @@ fn validate_path(text: &str) -> Result<String, FieldError> {
         && text.len() <= limits::PATH_MAX
         && !text
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '#');
+            .any(|c| c.is_whitespace() || c == '#' || crate::text::is_unsafe(c));
     if acceptable {
         Ok(text.to_owned())
     } else {
@@ -607,6 +625,12 @@ mod tests {
         for bad in ["0", "100001", "-1", "ten", ""] {
             assert_eq!(log_limit(Some(bad)).expect_err(bad).field, "limit");
         }
+        assert_eq!(log_before(None), Ok(None));
+        assert_eq!(log_before(Some("42")), Ok(Some(42)));
+        assert_eq!(
+            log_before(Some("-1")).expect_err("negative").field,
+            "before"
+        );
     }
 
     #[test]
