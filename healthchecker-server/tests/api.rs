@@ -746,3 +746,34 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid_field", Some("before"));
 }
+
+/// A body that stops coming holds the request only until the request timeout: 408, in the
+/// API's JSON error format, and nothing changes (paused clock: no real wait).
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_times_out() {
+    let h = harness(None);
+    let started = tokio::time::Instant::now();
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"url\": "))
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(
+        first,
+        futures_util::stream::pending(),
+    ));
+    let request = Request::put("/api/v1/monitors/slow")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() >= api::REQUEST_TIMEOUT);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_error(&body, "request_timeout", None);
+    assert!(h.names().await.is_empty());
+}
