@@ -32,12 +32,12 @@
 //! A paused or removed monitor forgets its state ([`Alerting::default`]), and the store withdraws
 //! what it still had pending in the same transaction.
 
-use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::channel::EventKind;
 use crate::health::{State, Transition};
 use crate::registry::{AppName, MonitorSpec};
 use crate::store::LoggedCheck;
@@ -51,47 +51,6 @@ pub const REFERENCES_MAX: usize = 10;
 
 /// Checks carried in an event at most (newest first).
 pub const CHECKS_MAX: usize = 5;
-
-/// What an event says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    /// The app has been `DEGRADED` for longer than one check.
-    Degraded,
-    /// The app entered `UNHEALTHY`: the incident opens.
-    Unhealthy,
-    /// The app is still `UNHEALTHY` (when `remind_every` is set).
-    Reminder,
-    /// The app is `HEALTHY` again: the incident closes.
-    Recovered,
-}
-
-impl EventKind {
-    /// Every kind.
-    pub const ALL: [EventKind; 4] = [
-        EventKind::Degraded,
-        EventKind::Unhealthy,
-        EventKind::Reminder,
-        EventKind::Recovered,
-    ];
-
-    /// `degraded`, `unhealthy`, `reminder` or `recovered`: the name in event ids, webhooks and
-    /// channel filters.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Degraded => "degraded",
-            EventKind::Unhealthy => "unhealthy",
-            EventKind::Reminder => "reminder",
-            EventKind::Recovered => "recovered",
-        }
-    }
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// The incident an event belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +85,35 @@ pub struct Event {
     /// The ids of the incident's events before this one, root first (at most
     /// [`REFERENCES_MAX`]); empty for the first.
     pub thread: Vec<String>,
+}
+
+impl Event {
+    /// A test message about the channel `channel`, sent by the server at `server_url`.
+    pub fn test(channel: &str, server_url: &str, now: DateTime<Utc>) -> Event {
+        let app =
+            AppName::parse("healthchecker test").unwrap_or_else(|_| unreachable!("a valid name"));
+        let id = event_id(EventKind::Test, channel, now);
+        Event {
+            incident: IncidentInfo {
+                id: id.clone(),
+                opened_at: now,
+                downtime_s: 0,
+            },
+            id,
+            kind: EventKind::Test,
+            app,
+            url: server_url.to_owned(),
+            time: now,
+            transition: Transition {
+                time: now,
+                from: State::Healthy,
+                to: State::Healthy,
+                reason: format!("test: a test message for the channel {channel}"),
+            },
+            checks: Vec::new(),
+            thread: Vec::new(),
+        }
+    }
 }
 
 /// An event and when it may be delivered.

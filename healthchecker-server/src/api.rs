@@ -23,9 +23,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
+use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
+use crate::notify::{Notifier, TestError};
 use crate::registry::{self, AppName, BodyError, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
 use crate::throttle::RegistrationLimiter;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub store: Store,
     /// Registrations per client address per minute; `None` without a limit.
     pub limiter: Option<Arc<RegistrationLimiter>>,
+    /// Delivery, for testing channels; `None` in tests that do not deliver.
+    pub notifier: Option<Notifier>,
 }
 
 impl AppState {
@@ -76,13 +80,21 @@ impl AppState {
             service_id: identity.service_id.clone(),
             monitors,
             store,
+            notifier: None,
         }
+    }
+
+    /// This state with `notifier` for `POST /api/v1/channels/{name}/test`.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Notifier) -> AppState {
+        self.notifier = Some(notifier);
+        self
     }
 }
 
 /// The client's address, when the server was started with connection info (tests without a
 /// socket have none, and share one window).
-struct ClientAddr(IpAddr);
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -99,7 +111,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API, with the original's routes ([`crate::legacy`]) unless `legacy` is off.
 pub fn router(state: AppState) -> Router {
     let changes = Router::new()
         .route(
@@ -113,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
+        .route("/api/v1/channels/{name}/test", post(test_channel))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -120,8 +133,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
         .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
+        .merge(crate::legacy::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
@@ -181,7 +196,7 @@ async fn not_found() -> ApiError {
 }
 
 /// Rejects changes without the right bearer token, when the server has one.
-async fn require_token(
+pub(crate) async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
@@ -203,7 +218,7 @@ async fn require_token(
 
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
 /// `PUT` only; see [`crate::throttle`]).
-async fn limit_registrations(
+pub(crate) async fn limit_registrations(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     request: Request,
@@ -236,7 +251,7 @@ async fn register(
             ApiError::Unreadable(rejection)
         }
     })?;
-    let spec = Registration::accept(&body, &state.config.allowed_email_domains)?;
+    let spec = Registration::accept(&body, &state.config)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
@@ -362,6 +377,68 @@ async fn log(
     }))
 }
 
+/// A channel as `GET /api/v1/channels` shows it: never a secret.
+#[derive(Serialize)]
+struct ChannelView {
+    name: String,
+    kind: &'static str,
+    /// Where it sends, credentials left out.
+    target: String,
+    events: Vec<crate::config::channel::EventKind>,
+    #[serde(flatten)]
+    status: crate::store::ChannelStatus,
+}
+
+#[derive(Serialize)]
+struct ChannelList {
+    channels: Vec<ChannelView>,
+}
+
+async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+    let mut channels = Vec::with_capacity(state.config.channels.len() + 1);
+    channels.push(ChannelView {
+        name: EMAIL.to_owned(),
+        kind: "email",
+        target: "each monitor's email addresses".to_owned(),
+        events: crate::config::channel::EventKind::ALL.to_vec(),
+        status: state
+            .store
+            .channel_status(EMAIL)
+            .await
+            .map_err(ApiError::internal)?,
+    });
+    for channel in &state.config.channels {
+        channels.push(ChannelView {
+            name: channel.name.clone(),
+            kind: channel.kind.name(),
+            target: channel.target(),
+            events: channel.events.clone(),
+            status: state
+                .store
+                .channel_status(&channel.name)
+                .await
+                .map_err(ApiError::internal)?,
+        });
+    }
+    Ok(Json(ChannelList { channels }))
+}
+
+async fn test_channel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(notifier) = &state.notifier else {
+        return Err(ApiError::NotFound(format!("no channel named {name:?}")));
+    };
+    match notifier.test(&name).await {
+        Ok(answer) => Ok(Json(
+            json!({"channel": name, "delivered": true, "answer": answer}),
+        )),
+        Err(error @ TestError::Unknown { .. }) => Err(ApiError::NotFound(error.to_string())),
+        Err(error) => Err(ApiError::ChannelFailed(error.to_string())),
+    }
+}
+
 /// Every way a request can fail, mapped to its status code in one place.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -397,6 +474,9 @@ pub enum ApiError {
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
     )]
     RateLimited(u64),
+    /// 502: a channel's receiver refused a test message, or could not be reached.
+    #[error("{0}")]
+    ChannelFailed(String),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -407,7 +487,8 @@ impl ApiError {
         ApiError::NotFound(format!("no monitor named {:?}", name.as_str()))
     }
 
-    fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
+    /// 500 for `error`, which goes to the log (and stays the answer's source), not to the client.
+    pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
         tracing::error!("request failed: {error}");
         ApiError::Internal(Box::new(error))
     }
@@ -424,6 +505,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -33,10 +33,13 @@
 //! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
-//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN (browsing is the client
-//!   crate's, re-exported here).
+//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
+//!   original's (browsing is the client crate's, re-exported here).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
 //!   maps every refusal to a status; it validates nothing itself.
+//! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
+//!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]); a translation onto
+//!   the API's validation and errors, merged into the API's router.
 //! * [`http`]: serving a router over HTTP/1.1: connection caps (total and per client), header
 //!   read and idle timeouts, the request log, graceful shutdown.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
@@ -51,6 +54,7 @@ pub mod discovery;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod legacy;
 pub mod monitors;
 pub mod notify;
 pub mod probe;

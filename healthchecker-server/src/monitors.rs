@@ -35,14 +35,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerting::{Alerting, Decision, Note, Rules, Subject};
+use crate::config::channel::Routes;
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, MonitorSpec};
 use crate::scheduler::Scheduler;
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
-
-/// The channel name of mail to a registration's `email` addresses.
-pub const EMAIL_CHANNEL: &str = "email";
 
 /// How many recent checks each monitor keeps in memory (for mail and the monitor view).
 pub const RECENT_CHECKS: usize = 5;
@@ -69,6 +67,8 @@ pub struct Parts {
     pub store: Store,
     /// What does the checks.
     pub checker: Arc<dyn Checker>,
+    /// Where each monitor's messages go besides its `email`.
+    pub routes: SharedRoutes,
     /// No new check starts once this fires (the first stage of shutdown).
     pub cancel: CancellationToken,
     /// Checks are spawned here, so shutdown can wait for them.
@@ -87,6 +87,9 @@ pub struct MonitorsOptions {
     /// What the alert policy is told (reminders).
     pub rules: Rules,
 }
+
+/// Where messages go: the channels of the configuration.
+pub type SharedRoutes = Arc<Routes>;
 
 impl Default for MonitorsOptions {
     fn default() -> Self {
@@ -133,6 +136,8 @@ pub struct MonitorView {
     pub path: String,
     /// Who is mailed.
     pub email: Vec<String>,
+    /// Channels told besides the mail (the server's `default_channels` apply too).
+    pub notify: Vec<String>,
     /// Seconds between checks.
     pub interval: u64,
     /// Seconds a check may take.
@@ -184,6 +189,7 @@ impl Slot {
             url: self.spec.url.to_string(),
             path: self.spec.path.clone(),
             email: self.spec.emails.clone(),
+            notify: self.spec.notify.clone(),
             interval: self.spec.interval.as_secs(),
             timeout: self.spec.timeout.as_secs(),
             unhealthy: self.spec.unhealthy,
@@ -228,6 +234,7 @@ struct Inner {
     checker: Arc<dyn Checker>,
     scheduler: Scheduler,
     permits: Arc<Semaphore>,
+    routes: SharedRoutes,
     tasks: TaskTracker,
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
@@ -285,6 +292,7 @@ impl Monitors {
         let Parts {
             store,
             checker,
+            routes,
             cancel,
             tasks,
         } = parts;
@@ -304,6 +312,7 @@ impl Monitors {
                 checker,
                 scheduler,
                 permits: Arc::new(Semaphore::new(options.max_concurrent_checks.max(1))),
+                routes,
                 tasks,
                 changes: tokio::sync::Mutex::new(()),
                 options,
@@ -667,30 +676,38 @@ fn apply(
         withdraw: Vec::new(),
     };
     if let Some(decision) = decision {
-        note(name, spec, write.transition.as_ref(), &decision);
         write.alerting = Some(alerting_json(&slot.alerting));
-        write.withdraw.extend(decision.withdraw);
-        write.messages = decision
-            .send
-            .into_iter()
-            .filter(|_| !spec.emails.is_empty())
-            .map(|outgoing| Message {
-                monitor: name.to_string(),
-                channel: EMAIL_CHANNEL.to_owned(),
-                recipients: spec.emails.clone(),
-                event_id: outgoing.event.id.clone(),
-                // An event of strings, times and numbers always serializes.
-                payload: serde_json::to_string(&outgoing.event).unwrap_or_default(),
-                due: outgoing.due,
-                created_at: now,
-            })
-            .collect();
+        write.withdraw.extend(decision.withdraw.iter().cloned());
+        for outgoing in &decision.send {
+            let targets = inner
+                .routes
+                .targets(&spec.emails, &spec.notify, outgoing.event.kind);
+            // An event of strings, times and numbers always serializes.
+            let payload = serde_json::to_string(&outgoing.event).unwrap_or_default();
+            write
+                .messages
+                .extend(targets.into_iter().map(|target| Message {
+                    monitor: name.to_string(),
+                    channel: target.channel,
+                    recipients: target.recipients,
+                    event_id: outgoing.event.id.clone(),
+                    payload: payload.clone(),
+                    due: outgoing.due,
+                    created_at: now,
+                }));
+        }
+        note(name, write.transition.as_ref(), &decision, &write.messages);
     }
     inner.store.record(write);
 }
 
-/// Logs what the alert policy decided about a check.
-fn note(name: &AppName, spec: &MonitorSpec, transition: Option<&Transition>, decision: &Decision) {
+/// Logs what the alert policy decided about a check, and where its messages go.
+fn note(
+    name: &AppName,
+    transition: Option<&Transition>,
+    decision: &Decision,
+    messages: &[Message],
+) {
     let change = transition.map_or_else(String::new, |t| format!("{} -> {}: ", t.from, t.to));
     match decision.note {
         Note::DegradeHeld { until } => tracing::info!(
@@ -704,13 +721,19 @@ fn note(name: &AppName, spec: &MonitorSpec, transition: Option<&Transition>, dec
             tracing::info!(app = %name, "{change}same incident, told already");
         }
         Note::Quiet => tracing::debug!(app = %name, "{change}nothing to tell"),
-        Note::Told(kind) if spec.emails.is_empty() => tracing::info!(
+        Note::Told(kind) if messages.is_empty() => tracing::info!(
             app = %name,
-            "{change}{kind}: no email address registered, nobody told"
+            "{change}{kind}: no email address or channel for it, nobody told"
         ),
-        Note::Told(kind) => {
-            tracing::debug!(app = %name, "{change}{kind}: queued for {}", spec.emails.join(", "))
-        }
+        Note::Told(kind) => tracing::debug!(
+            app = %name,
+            "{change}{kind}: queued for {}",
+            messages
+                .iter()
+                .map(|message| message.channel.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

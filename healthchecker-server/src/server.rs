@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use crate::alerting::Rules;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
+use crate::config::channel::Routes;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::http::{self, ServeOptions};
 use crate::identity::Identity;
@@ -128,6 +129,10 @@ pub async fn run(
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(prober),
+        routes: Arc::new(Routes::new(
+            config.channels.clone(),
+            config.default_channels.clone(),
+        )),
         cancel: checks.stop.clone(),
         tasks: checks.tasks.clone(),
     };
@@ -154,7 +159,8 @@ pub async fn run(
         notifier.describe(),
     );
 
-    let state = AppState::new(Arc::new(config), &identity, monitors, store.clone());
+    let state =
+        AppState::new(Arc::new(config), &identity, monitors, store.clone()).with_notifier(notifier);
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
@@ -204,6 +210,7 @@ fn advertise(config: &Config, identity: &Identity, port: u16) -> Option<Advertis
     let options = AdvertiseOptions {
         interfaces: interfaces.clone(),
         auth_token: config.token.is_some(),
+        legacy: config.legacy,
         ..AdvertiseOptions::new(identity, port)
     };
     match Advertiser::start(&options) {

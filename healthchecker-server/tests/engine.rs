@@ -94,6 +94,7 @@ async fn answers_flip_and_the_states_follow_the_table() {
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(Prober::new().expect("prober")),
+        routes: Default::default(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -118,6 +119,7 @@ async fn answers_flip_and_the_states_follow_the_table() {
         timeout: Duration::from_millis(400),
         unhealthy: 2,
         healthy: 2,
+        notify: Vec::new(),
     };
     monitors
         .upsert(name.clone(), spec)

@@ -149,6 +149,7 @@ impl Lab {
             Parts {
                 store: store.clone(),
                 checker: Arc::new(Prober::new().expect("prober")),
+                routes: Default::default(),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },
@@ -187,6 +188,7 @@ impl Lab {
             timeout,
             unhealthy: 2,
             healthy: 2,
+            notify: Vec::new(),
         };
         self.monitors
             .upsert(name(app), spec)
@@ -212,7 +214,7 @@ impl Lab {
     async fn failed_attempts(&self) -> u32 {
         let far = chrono::Utc::now() + chrono::Duration::days(1);
         self.store
-            .due_messages(far, 100)
+            .due_messages("email", far, 100)
             .await
             .expect("outbox readable")
             .iter()

@@ -30,6 +30,7 @@ fn spec(port: u16) -> MonitorSpec {
         unhealthy: Some(3),
         healthy: Some(4),
         path: Some("/api/health?full=1".into()),
+        notify: None,
     }
     .validate()
     .expect("valid spec")
@@ -509,8 +510,8 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     for app in ["app", "other"] {
         store.save_monitor(&monitor(app)).await.expect("saves");
     }
-    let wake = store.outbox_changed();
-    let woken = wake.notified();
+    let mut wake = store.outbox_changed();
+    let woken = wake.changed();
     let mut first = check("app", 3);
     first.alerting = Some(r#"{"held": 1}"#.to_owned());
     first.messages = vec![
@@ -523,8 +524,9 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     store.record(first);
     tokio::time::timeout(Duration::from_secs(5), woken)
         .await
-        .expect("the delivery side is told after the commit");
-    let due = store.due_messages(at(10), 10).await.expect("due");
+        .expect("the delivery side is told after the commit")
+        .expect("the store is open");
+    let due = store.due_messages("email", at(10), 10).await.expect("due");
     assert_eq!(due.len(), 1, "the held one is not due yet");
     assert_eq!(
         due[0].message,
@@ -535,7 +537,11 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
         "a check's messages are about its monitor"
     );
     assert_eq!(
-        store.due_messages(at(1000), 10).await.expect("due").len(),
+        store
+            .due_messages("email", at(1000), 10)
+            .await
+            .expect("due")
+            .len(),
         2
     );
     let loaded = store.load_monitors().expect("loads");
@@ -553,7 +559,10 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     second.withdraw = vec![mail(2).event_id, "no such event".to_owned()];
     store.record(second);
     store.flush().await.expect("flush");
-    let due = store.due_messages(at(5000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
     assert_eq!(
         due.iter()
             .map(|m| m.message.event_id.clone())
@@ -569,7 +578,10 @@ async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them
     }];
     store.record(theirs);
     assert!(store.set_paused(&name("app"), true).await.expect("pauses"));
-    let due = store.due_messages(at(5000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
     assert_eq!(
         due.iter()
             .map(|m| m.message.monitor.as_str())
@@ -650,10 +662,14 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     let third = store.enqueue(&mail(3)).await.expect("enqueues");
     assert_eq!(store.pending_messages().await.expect("count"), 3);
     assert!(
-        store.due_messages(at(0), 10).await.expect("due").is_empty(),
+        store
+            .due_messages("email", at(0), 10)
+            .await
+            .expect("due")
+            .is_empty(),
         "not due before it was queued"
     );
-    let due = store.due_messages(at(10), 10).await.expect("due");
+    let due = store.due_messages("email", at(10), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [first, second, third]
@@ -661,7 +677,11 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     assert_eq!(due[1].message, mail(2));
     assert_eq!((due[1].attempts, due[1].last_error.as_deref()), (0, None));
     assert_eq!(
-        store.due_messages(at(10), 1).await.expect("due").len(),
+        store
+            .due_messages("email", at(10), 1)
+            .await
+            .expect("due")
+            .len(),
         1,
         "limit"
     );
@@ -679,7 +699,7 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
             .await
             .expect("retry")
     );
-    let due = store.due_messages(at(150), 10).await.expect("due");
+    let due = store.due_messages("email", at(150), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [second, third]
@@ -688,7 +708,7 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
 
     // A restart keeps all of it.
     let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
-    let due = store.due_messages(at(200), 10).await.expect("due");
+    let due = store.due_messages("email", at(200), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [second, third, first]
@@ -729,7 +749,7 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     assert_eq!(store.pending_messages().await.expect("count"), 0);
     assert!(
         store
-            .due_messages(at(10_000), 10)
+            .due_messages("email", at(10_000), 10)
             .await
             .expect("due")
             .is_empty()
@@ -739,7 +759,7 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
     let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
     assert!(
         store
-            .due_messages(at(10_000), 10)
+            .due_messages("email", at(10_000), 10)
             .await
             .expect("due")
             .is_empty(),
@@ -768,7 +788,10 @@ async fn the_outbox_keeps_messages_until_they_are_done() {
         .await
         .expect("prunes");
     assert_eq!(pruned.messages, 3);
-    let due = store.due_messages(at(10_000), 10).await.expect("due");
+    let due = store
+        .due_messages("email", at(10_000), 10)
+        .await
+        .expect("due");
     assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [fourth]);
     assert!(fourth > third, "ids are never reused");
 }

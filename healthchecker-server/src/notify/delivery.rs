@@ -30,17 +30,15 @@
 //! the mails in it (it has its own `Message-ID`); later mails still thread to their incident.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::smtp::{self, Mailer, SendError};
 use super::{OutgoingMail, Payload, render, sleep_until};
-use crate::monitors::EMAIL_CHANNEL;
 use crate::store::{QueuedMessage, Store};
 
 /// After a successful send to a recipient list, further mail to it within this window is
@@ -210,8 +208,10 @@ pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMa
 pub(crate) struct Worker {
     pub(crate) store: Store,
     pub(crate) mailer: Mailer,
-    /// Notified by the store after a commit that put messages in the outbox.
-    pub(crate) wake: Arc<Notify>,
+    /// The channels whose messages are mail: `email` and every `kind = "email"` channel.
+    pub(crate) channels: Vec<String>,
+    /// Changed by the store after a commit that put messages in the outbox.
+    pub(crate) wake: watch::Receiver<u64>,
     pub(crate) host: String,
     pub(crate) server_url: String,
     pub(crate) window: Duration,
@@ -234,7 +234,7 @@ impl Worker {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                () = self.wake.notified() => {}
+                _ = self.wake.changed() => {}
                 () = sleep => {}
             }
         }
@@ -257,14 +257,21 @@ impl Worker {
     /// coalescing window), and says when to come back.
     async fn round(&mut self, now: DateTime<Utc>, flush: bool) -> Option<DateTime<Utc>> {
         let horizon = now + chrono::Duration::days(3650);
-        let rows = match self.store.due_messages(horizon, DUE_BATCH).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!("cannot read the outbox: {error}");
-                return Some(now + BACKOFF_FIRST);
+        let mut rows = Vec::new();
+        let mut full = false;
+        for channel in &self.channels {
+            match self.store.due_messages(channel, horizon, DUE_BATCH).await {
+                Ok(more) => {
+                    full |= more.len() == DUE_BATCH;
+                    rows.extend(more);
+                }
+                Err(error) => {
+                    tracing::error!("cannot read the outbox: {error}");
+                    return Some(now + BACKOFF_FIRST);
+                }
             }
-        };
-        let full = rows.len() == DUE_BATCH;
+        }
+        rows.sort_by_key(|row| (row.next_attempt_at, row.id));
         let (due, future): (Vec<QueuedMessage>, Vec<QueuedMessage>) =
             rows.into_iter().partition(|row| row.next_attempt_at <= now);
         let next_future = future.first().map(|row| row.next_attempt_at);
@@ -314,7 +321,7 @@ impl Worker {
                 next_attempt_at,
                 ..
             } = row;
-            let mail = if message.channel == EMAIL_CHANNEL {
+            let mail = if self.channels.contains(&message.channel) {
                 serde_json::from_str::<Payload>(&message.payload)
                     .map_err(|error| format!("unreadable message: {error}"))
                     .map(|payload| match payload {
@@ -429,7 +436,7 @@ impl Worker {
 }
 
 /// Writes a mail to the log in place of sending it, marked so nobody mistakes it for sent mail.
-fn log_mail(mail: &OutgoingMail, why: &str) {
+pub(crate) fn log_mail(mail: &OutgoingMail, why: &str) {
     tracing::info!(
         monitor = %mail.monitor,
         "MAIL (not sent: {why}) To: {} Subject: {}\n{}",

@@ -31,6 +31,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod channels;
 pub mod delivery;
 pub mod render;
 mod smtp;
@@ -49,6 +50,7 @@ pub use smtp::{COMMAND_TIMEOUT, MAX_CONNECTIONS, SEND_TIMEOUT};
 
 use crate::Config;
 use crate::alerting::Event;
+use crate::config::channel::{Channel, ChannelKind, EMAIL};
 use crate::store::Store;
 
 /// What a message of the outbox carries.
@@ -119,6 +121,31 @@ pub enum NotifyError {
         /// The value.
         value: String,
     },
+    /// The HTTP client for the channels cannot be built.
+    #[error("cannot build the HTTP client for the channels: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+/// Why a test message did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestError {
+    /// No channel has that name.
+    #[error("there is no channel {name:?}; the config file's channels are: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The channels there are.
+        known: Vec<String>,
+    },
+    /// The receiver refused it, or could not be reached.
+    #[error("channel {name:?}: {why}")]
+    Failed {
+        /// The channel.
+        name: String,
+        /// What happened.
+        why: String,
+    },
 }
 
 /// How the notifier behaves, beyond what [`Config`] says.
@@ -143,10 +170,15 @@ impl NotifyOptions {
     }
 }
 
-/// A running notifier: a handle on its delivery worker.
+/// A running notifier: a handle on its delivery workers, and a way to test a channel.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     describe: String,
+    channels: Vec<Channel>,
+    sender: channels::send::Sender,
+    mailer: smtp::Mailer,
+    server_url: String,
+    host: String,
 }
 
 impl Notifier {
@@ -199,17 +231,121 @@ impl Notifier {
             smtp::Mailer::Smtp { relay, from, .. } => format!("sent through {relay} from {from}"),
             smtp::Mailer::Log { why } => format!("written to the log ({why})"),
         };
+        let sender = channels::send::Sender::new().map_err(NotifyError::Http)?;
+        let mail_channels = std::iter::once(EMAIL.to_owned())
+            .chain(
+                config
+                    .channels
+                    .iter()
+                    .filter(|channel| matches!(channel.kind, ChannelKind::Email { .. }))
+                    .map(|channel| channel.name.clone()),
+            )
+            .collect();
         let worker = delivery::Worker {
             wake: store.outbox_changed(),
-            store,
-            mailer,
-            host,
-            server_url: options.server_url,
+            store: store.clone(),
+            mailer: mailer.clone(),
+            channels: mail_channels,
+            host: host.clone(),
+            server_url: options.server_url.clone(),
             window: options.coalesce_window,
             last_sent: std::collections::HashMap::new(),
         };
-        tasks.spawn(worker.run(stop));
-        Ok(Notifier { describe })
+        tasks.spawn(worker.run(stop.clone()));
+        for channel in &config.channels {
+            if matches!(channel.kind, ChannelKind::Email { .. }) {
+                continue;
+            }
+            let worker = channels::worker::Worker {
+                channel: channel.clone(),
+                wake: store.outbox_changed(),
+                store: store.clone(),
+                sender: sender.clone(),
+                server_url: options.server_url.clone(),
+            };
+            tasks.spawn(worker.run(stop.clone()));
+        }
+        Ok(Notifier {
+            describe,
+            channels: config.channels.clone(),
+            sender,
+            mailer,
+            server_url: options.server_url,
+            host,
+        })
+    }
+
+    /// The configured channels.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// Sends a test message on the channel `name` at once, outside the outbox and whatever its
+    /// `events` filter says, and tells what the receiver answered.
+    ///
+    /// # Errors
+    ///
+    /// [`TestError::Unknown`] when there is no such channel, [`TestError::Failed`] with the
+    /// receiver's answer (or the transport's failure) when the message did not get through.
+    pub async fn test(&self, name: &str) -> Result<String, TestError> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|channel| channel.name == name)
+            .ok_or_else(|| TestError::Unknown {
+                name: name.to_owned(),
+                known: self.channels.iter().map(|c| c.name.clone()).collect(),
+            })?;
+        let event = crate::alerting::Event::test(&channel.name, &self.server_url, Utc::now());
+        if let ChannelKind::Email { to } = &channel.kind {
+            let rendered = render::render(&event, &self.server_url, &chrono::Local);
+            let mail = OutgoingMail {
+                monitor: "test".to_owned(),
+                recipients: to.clone(),
+                subject: rendered.subject,
+                body: rendered.body,
+                message_id: render::message_id(&event.id, &self.host),
+                in_reply_to: None,
+                references: Vec::new(),
+                created_at: event.time,
+            };
+            return match &self.mailer {
+                smtp::Mailer::Log { why } => {
+                    delivery::log_mail(&mail, why);
+                    Ok(format!("written to the log ({why})"))
+                }
+                smtp::Mailer::Smtp { relay, .. } => match self.mailer.send(&mail).await {
+                    Ok(()) => Ok(format!("accepted by {relay} for {}", to.join(", "))),
+                    Err(smtp::SendError::Permanent(why) | smtp::SendError::Transient(why)) => {
+                        Err(TestError::Failed {
+                            name: name.to_owned(),
+                            why,
+                        })
+                    }
+                },
+            };
+        }
+        let Some(delivery) = channels::render(
+            &channel.kind,
+            &event,
+            channels::Context {
+                server_url: &self.server_url,
+            },
+        ) else {
+            return Err(TestError::Failed {
+                name: name.to_owned(),
+                why: "this kind of channel cannot be tested".to_owned(),
+            });
+        };
+        match self.sender.send(&delivery, channel.timeout).await {
+            channels::send::Sent::Delivered { summary, .. } => Ok(summary),
+            channels::send::Sent::Transient(why) | channels::send::Sent::Permanent(why) => {
+                Err(TestError::Failed {
+                    name: name.to_owned(),
+                    why,
+                })
+            }
+        }
     }
 
     /// Where mail goes, for the start-up log: `sent through smtp://relay:25 from ...` or

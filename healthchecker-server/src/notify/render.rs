@@ -39,6 +39,7 @@ fn headline(kind: EventKind) -> &'static str {
         EventKind::Unhealthy => "is UNHEALTHY",
         EventKind::Reminder => "is still UNHEALTHY",
         EventKind::Recovered => "is HEALTHY again",
+        EventKind::Test => "test message",
     }
 }
 
@@ -86,7 +87,9 @@ where
     let _ = writeln!(body, "  At:        {}", both_times(transition.time, tz));
     let label = match event.kind {
         EventKind::Recovered => "Downtime:",
-        EventKind::Reminder | EventKind::Unhealthy | EventKind::Degraded => "Down for:",
+        EventKind::Reminder | EventKind::Unhealthy | EventKind::Degraded | EventKind::Test => {
+            "Down for:"
+        }
     };
     let _ = writeln!(
         body,

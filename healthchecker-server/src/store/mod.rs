@@ -246,6 +246,30 @@ pub struct QueuedMessage {
     pub last_error: Option<String>,
 }
 
+/// How a channel's deliveries stand ([`Store::channel_status`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChannelStatus {
+    /// Messages waiting to be delivered (due now or later).
+    pub pending: usize,
+    /// Messages given up (a permanent refusal, or failing for 24 h) within the retention.
+    pub failed: usize,
+    /// The newest message that is done: delivered, logged or given up.
+    pub last: Option<Delivered>,
+}
+
+/// The outcome of one message ([`ChannelStatus::last`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// `delivered`, `logged` or `failed`.
+    pub status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The app it was about.
+    pub app: String,
+    /// Why the last attempt failed, if one did.
+    pub error: Option<String>,
+}
+
 /// A page of a monitor's log, newest first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LogPage {
@@ -352,7 +376,7 @@ struct Inner {
     options: StoreOptions,
     queue: Arc<writer::Queue>,
     readers: Mutex<Vec<Connection>>,
-    outbox_changed: Arc<tokio::sync::Notify>,
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Drop for Inner {
@@ -388,8 +412,8 @@ impl Store {
         let path = data_dir.join(FILE_NAME);
         let conn = schema::open_writer(&path)?;
         let reader = schema::open_reader(&path)?;
-        let outbox_changed = Arc::new(tokio::sync::Notify::new());
-        let queue = writer::spawn(conn, path.clone(), options, Arc::clone(&outbox_changed))?;
+        let outbox_changed = tokio::sync::watch::Sender::new(0);
+        let queue = writer::spawn(conn, path.clone(), options, outbox_changed.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
@@ -467,9 +491,10 @@ impl Store {
         self.inner.queue.record(write);
     }
 
-    /// Notified after every commit that put messages in the outbox, for the delivery worker.
-    pub fn outbox_changed(&self) -> Arc<tokio::sync::Notify> {
-        Arc::clone(&self.inner.outbox_changed)
+    /// Changes after every commit that put messages in the outbox, for the delivery workers
+    /// (each waits on its own receiver).
+    pub fn outbox_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.outbox_changed.subscribe()
     }
 
     /// Returns once everything recorded before the call is committed and fsynced.
@@ -587,17 +612,30 @@ impl Store {
             .await
     }
 
-    /// Up to `limit` pending messages due at `now`, the longest-waiting first.
+    /// Up to `limit` pending messages of `channel` due at `now`, the longest-waiting first.
     ///
     /// # Errors
     ///
     /// As [`Store::log`].
     pub async fn due_messages(
         &self,
+        channel: &str,
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
-        self.read(move |conn, path| rows::due_messages(conn, path, now, limit))
+        let channel = channel.to_owned();
+        self.read(move |conn, path| rows::due_messages(conn, path, &channel, now, limit))
+            .await
+    }
+
+    /// How `channel`'s deliveries stand: pending messages, and the newest finished one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn channel_status(&self, channel: &str) -> Result<ChannelStatus, StoreError> {
+        let channel = channel.to_owned();
+        self.read(move |conn, path| rows::channel_status(conn, path, &channel))
             .await
     }
 

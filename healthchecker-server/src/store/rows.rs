@@ -10,7 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{LogPage, LoggedCheck, Message, QueuedMessage, StoreError, StoredMonitor};
+use super::{
+    ChannelStatus, Delivered, LogPage, LoggedCheck, Message, QueuedMessage, StoreError,
+    StoredMonitor,
+};
 use crate::health::{Health, Outcome, State, Transition};
 use crate::probe::{CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec};
@@ -427,10 +430,11 @@ pub(super) fn transitions(
         .map_err(data_error(path))
 }
 
-/// Pending messages due at `now`, the longest-waiting first.
+/// Pending messages of `channel` due at `now`, the longest-waiting first.
 pub(super) fn due_messages(
     conn: &Connection,
     path: &Path,
+    channel: &str,
     now: DateTime<Utc>,
     limit: usize,
 ) -> Result<Vec<QueuedMessage>, StoreError> {
@@ -453,13 +457,13 @@ pub(super) fn due_messages(
             "SELECT id, monitor, channel, recipients, event_id, payload, created_at, attempts,
                     next_attempt_at, last_error
              FROM messages
-             WHERE status = 'pending' AND next_attempt_at <= ?1
+             WHERE status = 'pending' AND channel = ?3 AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, id
              LIMIT ?2",
         )
         .map_err(&sql)?;
     let raw: Vec<RawMessage> = statement
-        .query_map(params![time_to_sql(now), to_i64(limit)], |row| {
+        .query_map(params![time_to_sql(now), to_i64(limit), channel], |row| {
             Ok(RawMessage {
                 id: row.get(0)?,
                 monitor: row.get(1)?,
@@ -497,6 +501,48 @@ pub(super) fn due_messages(
             })
         })
         .collect()
+}
+
+/// How `channel`'s deliveries stand.
+pub(super) fn channel_status(
+    conn: &Connection,
+    path: &Path,
+    channel: &str,
+) -> Result<ChannelStatus, StoreError> {
+    let sql = sql_error(path);
+    let count = |status: &str| -> Result<usize, StoreError> {
+        let count: i64 = conn
+            .prepare_cached("SELECT count(*) FROM messages WHERE channel = ?1 AND status = ?2")
+            .and_then(|mut statement| {
+                statement.query_row(params![channel, status], |row| row.get(0))
+            })
+            .map_err(&sql)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    };
+    let last = conn
+        .prepare_cached(
+            "SELECT status, done_at, monitor, last_error FROM messages
+             WHERE channel = ?1 AND status IN ('delivered', 'logged', 'failed')
+             ORDER BY done_at DESC LIMIT 1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![channel], |row| {
+                    Ok(Delivered {
+                        status: row.get(0)?,
+                        at: time_from_sql(row.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+                        app: row.get(2)?,
+                        error: row.get(3)?,
+                    })
+                })
+                .optional()
+        })
+        .map_err(&sql)?;
+    Ok(ChannelStatus {
+        pending: count("pending")?,
+        failed: count("failed")?,
+        last,
+    })
 }
 
 /// Messages not yet delivered, logged, given up or withdrawn.

@@ -122,8 +122,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_error      TEXT,
         done_at         INTEGER                  -- when delivered, logged, given up or withdrawn
     ) STRICT;
-    CREATE INDEX messages_due ON messages (status, next_attempt_at);
+    CREATE INDEX messages_due ON messages (status, channel, next_attempt_at);
     CREATE INDEX messages_done ON messages (done_at) WHERE done_at IS NOT NULL;
+    CREATE INDEX messages_done_by_channel ON messages (channel, done_at) WHERE done_at IS NOT NULL;
     CREATE INDEX messages_by_monitor ON messages (monitor, event_id) WHERE status = 'pending';
 
     INSERT INTO messages (monitor, channel, recipients, event_id, payload, created_at, status,

@@ -317,7 +317,7 @@ pub(super) fn spawn(
     conn: Connection,
     path: PathBuf,
     options: StoreOptions,
-    outbox_changed: Arc<tokio::sync::Notify>,
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 ) -> Result<Arc<Queue>, StoreError> {
     let monitors = load_slots(&conn, &path)?;
     let queue = Arc::new(Queue {
@@ -466,8 +466,8 @@ struct Writer {
     monitors: HashMap<AppName, Slot>,
     /// `synchronous` is FULL right now (else NORMAL).
     sync_full: bool,
-    /// Told after a commit that put messages in the outbox.
-    outbox_changed: Arc<tokio::sync::Notify>,
+    /// Changed after a commit that put messages in the outbox.
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 }
 
 /// What a batch did, for the trace and the delivery worker.
@@ -581,7 +581,8 @@ impl Writer {
             started.elapsed()
         );
         if tally.messages > 0 {
-            self.outbox_changed.notify_one();
+            self.outbox_changed
+                .send_modify(|changes| *changes = changes.wrapping_add(1));
         }
         let mut close = None;
         let mut batch_error = None;
@@ -1257,7 +1258,7 @@ mod tests {
             trim_step: 100,
             monitors: HashMap::new(),
             sync_full: false,
-            outbox_changed: Arc::new(tokio::sync::Notify::new()),
+            outbox_changed: tokio::sync::watch::Sender::new(0),
         };
         let monitor = StoredMonitor {
             name: AppName::parse("a").expect("name"),
