@@ -465,8 +465,8 @@ fn notify(names: Option<&[String]>) -> Result<Vec<String>, FieldError> {
     if names.len() > NOTIFY_MAX {
         return Err(FieldError::new(
             "notify",
-            &format!("{} names", names.len()),
-            &format!("at most {NOTIFY_MAX} channel names"),
+            format!("{} names", names.len()),
+            format!("at most {NOTIFY_MAX} channel names"),
         ));
     }
     let mut list: Vec<String> = Vec::with_capacity(names.len());

@@ -116,21 +116,7 @@ impl Harness {
             .oneshot(request)
             .await
             .expect("infallible");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            // HTML (the dashboard) comes back as a string
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, value)
+        (response.status(), json_of(response).await)
     }
 
     async fn put(&self, app: &str, body: Value) -> (StatusCode, Value) {
@@ -156,6 +142,23 @@ impl Harness {
             .iter()
             .map(|monitor| monitor["app"].as_str().expect("name").to_owned())
             .collect()
+    }
+}
+
+/// The body of `response` as JSON: `null` when empty, a string when it is not JSON (the
+/// dashboard's HTML).
+async fn json_of(response: axum::response::Response) -> Value {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
@@ -521,14 +524,7 @@ async fn abuse_limits_refuse_with_clear_answers_and_change_nothing() {
         .parse()
         .expect("seconds");
     assert!((1..=60).contains(&retry));
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert_error(&body, "rate_limited", None);
+    assert_error(&json_of(response).await, "rate_limited", None);
 }
 
 #[tokio::test]
@@ -769,13 +765,6 @@ async fn a_body_that_never_ends_times_out() {
     let response = h.router.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     assert!(started.elapsed() >= api::REQUEST_TIMEOUT);
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert_error(&body, "request_timeout", None);
+    assert_error(&json_of(response).await, "request_timeout", None);
     assert!(h.names().await.is_empty());
 }
