@@ -195,7 +195,7 @@ impl MonitorSpec {
         Some(FieldError::new(
             "notify",
             name,
-            &if known.is_empty() {
+            if known.is_empty() {
                 "the name of a [[channel]] of the server's config file; it has none".to_owned()
             } else {
                 format!("the name of a channel of the server: {}", known.join(", "))
@@ -316,8 +316,8 @@ fn notify(names: Option<&[String]>) -> Result<Vec<String>, FieldError> {
     if names.len() > NOTIFY_MAX {
         return Err(FieldError::new(
             "notify",
-            &format!("{} names", names.len()),
-            &format!("at most {NOTIFY_MAX} channel names"),
+            format!("{} names", names.len()),
+            format!("at most {NOTIFY_MAX} channel names"),
         ));
     }
     let mut list: Vec<String> = Vec::with_capacity(names.len());
