@@ -85,11 +85,16 @@
 //! process's; the kernel's socket buffers come on top, as they do with any client.
 
 mod body;
+mod connect;
 mod http;
+mod pool;
+mod resolve;
 
 pub use body::JsonBody;
+pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,13 +148,29 @@ pub struct ProberError(#[source] rustls::Error);
 impl Prober {
     /// Builds the prober: `User-Agent: healthchecker/<version>`, kept-alive connections pooled per
     /// host for [`POOL_IDLE_TIMEOUT`], no proxy, no redirects, http and https (rustls, checked
-    /// against the system's trust store, or the Mozilla roots when the system has none).
+    /// against the system's trust store, or the Mozilla roots when the system has none), names
+    /// looked up with the system's DNS settings (`/etc/resolv.conf`, `/etc/hosts`).
     ///
     /// # Errors
     ///
     /// [`ProberError`] when no TLS configuration can be made at all (the crypto provider refuses
     /// every protocol version); this does not happen with the provider built in.
     pub fn new() -> Result<Prober, ProberError> {
+        Prober::with_resolver(resolve::Resolver::system())
+    }
+
+    /// Like [`Prober::new`], but names are looked up only with the DNS servers at `servers`
+    /// (UDP, and TCP for long answers), not `/etc/resolv.conf` nor `/etc/hosts`: for tests,
+    /// which run their own DNS server on loopback.
+    ///
+    /// # Errors
+    ///
+    /// As [`Prober::new`].
+    pub fn with_name_servers(servers: &[SocketAddr]) -> Result<Prober, ProberError> {
+        Prober::with_resolver(resolve::Resolver::with_name_servers(servers))
+    }
+
+    fn with_resolver(resolver: resolve::Resolver) -> Result<Prober, ProberError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = || {
             rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -168,8 +189,9 @@ impl Prober {
         };
         let mut tls = verifying.with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = connect::Connector::new(resolver, Arc::new(tls));
         Ok(Prober {
-            client: Arc::new(http::Client::new(Arc::new(tls))),
+            client: Arc::new(http::Client::new(connector)),
         })
     }
 
@@ -180,11 +202,11 @@ impl Prober {
     pub async fn check(&self, spec: &MonitorSpec) -> CheckRecord {
         let time = Utc::now();
         let started = Instant::now();
-        let mut status = None;
+        let mut progress = http::Progress::default();
         let result = match http::Request::get(&spec.check_url(), USER_AGENT_VALUE, ACCEPT_VALUE) {
             Ok(request) => {
                 let exchange =
-                    tokio::time::timeout(spec.timeout, self.exchange(request, &mut status));
+                    tokio::time::timeout(spec.timeout, self.exchange(&request, &mut progress));
                 exchange.await
             }
             Err(http::InvalidUrl) => Ok(Err(Failure::new(Reason::Other, "invalid URL".to_owned()))),
@@ -193,36 +215,29 @@ impl Prober {
         let verdict = match result {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(failure)) => failure.into_verdict(),
-            Err(_elapsed) => {
-                let within = seconds_text(spec.timeout);
-                let detail = match status {
-                    None => format!("no answer within {within}"),
-                    Some(_) => format!("body not complete within {within}"),
-                };
-                Failure::new(Reason::Timeout, detail).into_verdict()
-            }
+            Err(_elapsed) => timeout_failure(&progress, spec.timeout).into_verdict(),
         };
         CheckRecord {
             time,
             outcome: verdict.outcome,
             reason: verdict.reason,
-            http_status: status,
+            http_status: progress.status,
             latency,
             body: verdict.body,
             detail: verdict.detail,
         }
     }
 
-    /// Sends the request and reads the answer; records the status in `status` as soon as the
-    /// head arrives, so a timeout during the body still reports it.
+    /// Sends the request and reads the answer; notes in `progress` how far it got (the status
+    /// as soon as the head arrives), so a timeout during the body still reports it.
     async fn exchange(
         &self,
-        request: http::Request,
-        status: &mut Option<u16>,
+        request: &http::Request,
+        progress: &mut http::Progress,
     ) -> Result<Verdict, Failure> {
         let response = self
             .client
-            .get(request, status)
+            .get(request, progress)
             .await
             .map_err(|error| transport_failure(&error))?;
         Ok(classify(&Answer {
@@ -232,6 +247,23 @@ impl Prober {
             body: &response.body,
             end: response.end,
         }))
+    }
+}
+
+/// What a check cut short by its timeout says, by how far it got: a name lookup that did not
+/// finish is the DNS's failure, anything later the app's.
+fn timeout_failure(progress: &http::Progress, timeout: Duration) -> Failure {
+    let within = seconds_text(timeout);
+    match (&progress.resolving, progress.status) {
+        (Some(host), _) => Failure::new(
+            Reason::Dns,
+            format!("no answer from DNS for host name {host} within {within}"),
+        ),
+        (None, None) => Failure::new(Reason::Timeout, format!("no answer within {within}")),
+        (None, Some(_)) => Failure::new(
+            Reason::Timeout,
+            format!("body not complete within {within}"),
+        ),
     }
 }
 
@@ -260,8 +292,8 @@ impl Failure {
 /// Turns a failure of the client (before any answer) into a reason and a detail.
 fn transport_failure(error: &http::Error) -> Failure {
     let (io, handshake) = match error {
-        http::Error::Dns(host) => {
-            return Failure::new(Reason::Dns, format!("cannot resolve host name {host}"));
+        http::Error::Dns(host, why) => {
+            return Failure::new(Reason::Dns, format!("cannot resolve host name {host}: {why}"));
         }
         http::Error::Closed => {
             return Failure::new(
@@ -278,7 +310,7 @@ fn transport_failure(error: &http::Error) -> Failure {
         http::Error::Malformed(what) => {
             return Failure::new(Reason::Other, format!("malformed HTTP response: {what}"));
         }
-        http::Error::Connect(io) if http::out_of_files(io) => {
+        http::Error::Connect(io) if connect::out_of_files(io) => {
             return Failure::new(
                 Reason::Other,
                 "the server is out of open files (raise its open-file limit)".to_owned(),
