@@ -152,7 +152,7 @@ pub(super) fn rfc8305_order(ips: Vec<IpAddr>) -> Vec<IpAddr> {
 /// Races `connect` over `addrs` (RFC 8305 §5): the first at once, each next one when the
 /// attempts so far have all failed or `delay` after the last one started, whichever is first.
 /// The first success wins (the attempts still running are dropped); when every attempt fails,
-/// the first error, or `None` when there was no address.
+/// the first error to arrive, or `None` when there was no address.
 pub(super) async fn race<T, F, Fut>(
     addrs: &[SocketAddr],
     delay: Duration,
@@ -286,5 +286,223 @@ impl AsyncWrite for Stream {
             Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
             Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::time::Instant;
+
+    use super::*;
+
+    fn v4(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, last))
+    }
+
+    fn v6(last: u16) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, last))
+    }
+
+    #[test]
+    fn addresses_are_interleaved_ipv6_first() {
+        let rows: Vec<(Vec<IpAddr>, Vec<IpAddr>)> = vec![
+            (vec![], vec![]),
+            (vec![v4(1)], vec![v4(1)]),
+            (vec![v4(1), v4(2)], vec![v4(1), v4(2)]),
+            (vec![v4(1), v6(1)], vec![v6(1), v4(1)]),
+            (
+                vec![v4(1), v4(2), v4(3), v6(1), v6(2)],
+                vec![v6(1), v4(1), v6(2), v4(2), v4(3)],
+            ),
+            (vec![v6(1), v6(2), v4(1)], vec![v6(1), v4(1), v6(2)]),
+            // the same address twice is tried once
+            (vec![v4(1), v4(1), v6(1)], vec![v6(1), v4(1)]),
+        ];
+        for (given, ordered) in rows {
+            assert_eq!(rfc8305_order(given.clone()), ordered, "{given:?}");
+        }
+    }
+
+    /// Races fake connections under tokio's paused clock: each address connects or fails after
+    /// the given time. Returns the winner (its index) or the first error's text, when it was
+    /// known, and when each attempt started (ms after the race began).
+    async fn race_of(plan: &[(u64, bool)]) -> (Result<usize, Option<String>>, Vec<u64>) {
+        let start = Instant::now();
+        let addrs: Vec<SocketAddr> = (0..plan.len())
+            .map(|i| SocketAddr::new(v4(u8::try_from(i).expect("few")), 80))
+            .collect();
+        let started = Mutex::new(Vec::new());
+        let result = race(&addrs, ATTEMPT_DELAY, |addr| {
+            let i = addrs.iter().position(|known| *known == addr).expect("known");
+            started
+                .lock()
+                .expect("lock")
+                .push(u64::try_from(start.elapsed().as_millis()).expect("ms"));
+            let (after, connects) = plan[i];
+            async move {
+                tokio::time::sleep(Duration::from_millis(after)).await;
+                match connects {
+                    true => Ok(i),
+                    false => Err(io::Error::new(
+                        io::ErrorKind::ConnectionRefused,
+                        format!("refused {i}"),
+                    )),
+                }
+            }
+        })
+        .await;
+        let started = started.into_inner().expect("lock");
+        (result.map_err(|error| error.map(|e| e.to_string())), started)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_are_staggered_and_the_first_connection_wins() {
+        // Each row: per address, when its attempt ends and whether it connects; then the
+        // winner (or the first error) and when each attempt started.
+        #[allow(clippy::type_complexity)]
+        let rows: &[(&[(u64, bool)], Result<usize, Option<&str>>, &[u64])] = &[
+            (&[], Err(None), &[]),
+            (&[(10, true)], Ok(0), &[0]),
+            // a fast failure starts the next at once
+            (&[(10, false), (10, true)], Ok(1), &[0, 10]),
+            // a hanging first address: the second starts 250 ms later and wins
+            (&[(10_000, true), (10, true)], Ok(1), &[0, 250]),
+            // the first still wins when it answers before the second
+            (&[(300, true), (100, true)], Ok(0), &[0, 250]),
+            // all fail: the first error to arrive
+            (
+                &[(10_000, false), (20, false), (5, false)],
+                Err(Some("refused 1")),
+                &[0, 250, 270],
+            ),
+            // three hanging, the fourth answers: one every 250 ms
+            (
+                &[(10_000, true), (10_000, true), (10_000, true), (1, true)],
+                Ok(3),
+                &[0, 250, 500, 750],
+            ),
+        ];
+        for (plan, winner, starts) in rows {
+            let (result, started) = race_of(plan).await;
+            assert_eq!(
+                (result, started.as_slice()),
+                (winner.map_err(|e| e.map(str::to_owned)), *starts),
+                "{plan:?}"
+            );
+        }
+    }
+
+    /// A TLS server on 127.0.0.1:0 with the test certificate, which sends its TLS 1.3 session
+    /// tickets after the handshake; for each connection it hands the test a sender: send
+    /// `true` to make it send `close_notify`, drop it to leave the connection idle.
+    async fn tls_server() -> (
+        SocketAddr,
+        tokio::sync::mpsc::UnboundedReceiver<tokio::sync::oneshot::Sender<bool>>,
+    ) {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let certificate =
+            CertificateDer::from(include_bytes!("../../tests/data/localhost.der").to_vec());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            include_bytes!("../../tests/data/localhost.key.der").to_vec(),
+        ));
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate], key)
+            .expect("certificate");
+        assert!(config.send_tls13_tickets > 0, "the server sends tickets");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (connections, accepted) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let (order, ordered) = tokio::sync::oneshot::channel();
+                let _ = connections.send(order);
+                tokio::spawn(async move {
+                    if ordered.await == Ok(true) {
+                        let _ = tls.shutdown().await;
+                    }
+                    // Hold the connection until the client goes.
+                    let _ = tls.read(&mut [0u8; 1]).await;
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn an_idle_tls_connection_is_looked_at_before_it_is_used() {
+        let (addr, mut accepted) = tls_server().await;
+        let connector = Connector::new(
+            Resolver::with_name_servers(&[]),
+            crate::probe::http::tests::trusting_the_test_ca(),
+        );
+        let key = Key {
+            https: true,
+            host: Host::Ipv4(Ipv4Addr::LOCALHOST),
+            port: addr.port(),
+        };
+        for closes in [false, true] {
+            let mut progress = Progress::default();
+            let mut stream = connector
+                .connect(&key, &mut progress, &|| false)
+                .await
+                .expect("connect");
+            let order = accepted.recv().await.expect("accepted");
+            // The session tickets arrive after the handshake: taken in, they are no data.
+            stream.tcp().readable().await.expect("readable");
+            assert!(stream.looks_open(), "with the tickets in");
+            if closes {
+                order.send(true).expect("order");
+                stream.tcp().readable().await.expect("readable");
+                assert!(!stream.looks_open(), "after close_notify");
+            } else {
+                assert!(stream.looks_open(), "idle");
+                drop(order);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_plain_connection_is_looked_at_before_it_is_used() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        for unasked in [Some(b"x".as_slice()), None] {
+            let mut ours = Stream::Plain(TcpStream::connect(addr).await.expect("connect"));
+            let (mut theirs, _) = listener.accept().await.expect("accept");
+            assert!(ours.looks_open());
+            // The app sends something it was not asked for, or closes the connection.
+            match unasked {
+                Some(bytes) => theirs.write_all(bytes).await.expect("write"),
+                None => drop(theirs),
+            }
+            ours.tcp().readable().await.expect("readable");
+            assert!(!ours.looks_open(), "{unasked:?}");
+        }
+    }
+
+    #[test]
+    fn too_many_open_files_is_recognised() {
+        assert!(out_of_files(&io::Error::from_raw_os_error(
+            rustix::io::Errno::MFILE.raw_os_error()
+        )));
+        assert!(!out_of_files(&io::Error::from(
+            io::ErrorKind::ConnectionRefused
+        )));
     }
 }
