@@ -151,7 +151,12 @@ async fn names_are_looked_up_and_kept_for_their_ttl() {
     let prober = Prober::with_name_servers(&[dns.addr]).expect("prober");
     let cached = spec(&format!("http://app.probe.test:{port}"), PATIENT);
     for _ in 0..3 {
-        assert_check(&prober.check(&cached).await, Outcome::Pass, Reason::Ok, None);
+        assert_check(
+            &prober.check(&cached).await,
+            Outcome::Pass,
+            Reason::Ok,
+            None,
+        );
     }
     assert_eq!(connections.load(Ordering::SeqCst), 3);
     // A TTL of 300 s: asked once.
@@ -263,7 +268,10 @@ async fn blackhole(addr: SocketAddr) -> (TcpListener, tokio::net::TcpStream) {
 #[tokio::test]
 async fn localhost_is_reached_on_whichever_loopback_address_listens() {
     let prober = Prober::new().expect("prober");
-    for listening in [IpAddr::V6(Ipv6Addr::LOCALHOST), IpAddr::V4(Ipv4Addr::LOCALHOST)] {
+    for listening in [
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+    ] {
         let listener = TcpListener::bind(SocketAddr::new(listening, 0))
             .await
             .expect("bind");

@@ -86,9 +86,7 @@ impl Connector {
             .collect();
         let tcp = race(&addrs, ATTEMPT_DELAY, |addr| async move {
             match TcpStream::connect(addr).await {
-                Err(error) if out_of_files(&error) && make_room() => {
-                    TcpStream::connect(addr).await
-                }
+                Err(error) if out_of_files(&error) && make_room() => TcpStream::connect(addr).await,
                 attempt => attempt,
             }
         })
@@ -337,7 +335,10 @@ mod tests {
             .collect();
         let started = Mutex::new(Vec::new());
         let result = race(&addrs, ATTEMPT_DELAY, |addr| {
-            let i = addrs.iter().position(|known| *known == addr).expect("known");
+            let i = addrs
+                .iter()
+                .position(|known| *known == addr)
+                .expect("known");
             started
                 .lock()
                 .expect("lock")
@@ -356,7 +357,10 @@ mod tests {
         })
         .await;
         let started = started.into_inner().expect("lock");
-        (result.map_err(|error| error.map(|e| e.to_string())), started)
+        (
+            result.map_err(|error| error.map(|e| e.to_string())),
+            started,
+        )
     }
 
     #[tokio::test(start_paused = true)]

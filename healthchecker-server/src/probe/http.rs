@@ -179,8 +179,8 @@ impl Error {
         if error.is_parse() || error.is_parse_status() {
             return Error::Malformed(error.to_string());
         }
-        let io = std::error::Error::source(error)
-            .and_then(|source| source.downcast_ref::<io::Error>());
+        let io =
+            std::error::Error::source(error).and_then(|source| source.downcast_ref::<io::Error>());
         match io {
             Some(io) => Error::Io(copy_io_error(io)),
             None if error.is_incomplete_message() || error.is_canceled() || error.is_closed() => {
@@ -404,9 +404,9 @@ where
         }
     };
     let reuse = match (end, head.keep_for, connection) {
-        (BodyEnd::Complete, Some(keep_for), Some(connection)) => {
-            take_back(sender, connection).await.map(|stream| (stream, keep_for))
-        }
+        (BodyEnd::Complete, Some(keep_for), Some(connection)) => take_back(sender, connection)
+            .await
+            .map(|stream| (stream, keep_for)),
         _ => None,
     };
     Ok(Exchanged {
@@ -521,7 +521,10 @@ impl Head {
 fn keep_alive_timeout(value: &[u8]) -> Option<Duration> {
     value.split(|&byte| byte == b',').find_map(|parameter| {
         let (name, seconds) = parameter.trim_ascii().split_at_checked(
-            parameter.trim_ascii().iter().position(|&byte| byte == b'=')?,
+            parameter
+                .trim_ascii()
+                .iter()
+                .position(|&byte| byte == b'=')?,
         )?;
         if !name.trim_ascii().eq_ignore_ascii_case(b"timeout") {
             return None;
@@ -779,6 +782,7 @@ pub(super) mod tests {
     #[tokio::test]
     async fn what_is_read_and_when_a_connection_is_reused() {
         let pool = Some(POOL_IDLE_TIMEOUT);
+        #[allow(clippy::type_complexity)]
         let rows: &[(&[u8], u16, &str, BodyEnd, Option<Duration>)] = &[
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK",
@@ -809,7 +813,13 @@ pub(super) mod tests {
                 BodyEnd::Complete,
                 pool,
             ),
-            (b"HTTP/1.1 204 No Content\r\n\r\n", 204, "", BodyEnd::Complete, pool),
+            (
+                b"HTTP/1.1 204 No Content\r\n\r\n",
+                204,
+                "",
+                BodyEnd::Complete,
+                pool,
+            ),
             (
                 b"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
                 304,
@@ -975,8 +985,8 @@ pub(super) mod tests {
         assert!(exchanged.reuse.is_none());
         // Exactly the limit is a whole body.
         static EXACT: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
-            let mut answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY_LIMIT}\r\n\r\n")
-                .into_bytes();
+            let mut answer =
+                format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY_LIMIT}\r\n\r\n").into_bytes();
             answer.resize(answer.len() + BODY_LIMIT, b'x');
             answer
         });
@@ -1017,9 +1027,18 @@ pub(super) mod tests {
                 "invalid content-length parsed",
             ),
             (b"HTTP/2 200\r\n\r\n", "invalid HTTP version parsed"),
-            (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "invalid HTTP version parsed"),
-            (b"HTTP/1.1 2000 OK\r\n\r\n", "invalid HTTP status-code parsed"),
-            (b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n", "invalid HTTP header parsed"),
+            (
+                b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+                "invalid HTTP version parsed",
+            ),
+            (
+                b"HTTP/1.1 2000 OK\r\n\r\n",
+                "invalid HTTP status-code parsed",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n",
+                "invalid HTTP header parsed",
+            ),
             // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing; a user agent
             // discards the answer and closes the connection
             (

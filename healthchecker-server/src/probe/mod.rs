@@ -293,7 +293,10 @@ impl Failure {
 fn transport_failure(error: &http::Error) -> Failure {
     let (io, handshake) = match error {
         http::Error::Dns(host, why) => {
-            return Failure::new(Reason::Dns, format!("cannot resolve host name {host}: {why}"));
+            return Failure::new(
+                Reason::Dns,
+                format!("cannot resolve host name {host}: {why}"),
+            );
         }
         http::Error::Closed => {
             return Failure::new(

@@ -80,7 +80,13 @@ impl<S> Pool<S> {
     /// Puts a connection back, used `now`, to be kept for at most `keep_for`. Returns the
     /// connections to drop: this one when `key` already has as many idle connections as are
     /// kept, and any a due sweep found.
-    pub(super) fn checkin(&mut self, key: Key, stream: S, now: Instant, keep_for: Duration) -> Vec<S> {
+    pub(super) fn checkin(
+        &mut self,
+        key: Key,
+        stream: S,
+        now: Instant,
+        keep_for: Duration,
+    ) -> Vec<S> {
         let mut dropped = self.sweep_if_due(now);
         let idle = Idle {
             stream,

@@ -244,7 +244,10 @@ mod tests {
     async fn the_system_path_answers_from_its_own_threads() {
         let resolver = Resolver::with_name_servers(&[]);
         // `localhost` is in every /etc/hosts; the system path is asked directly here.
-        let ips = resolver.lookup_system("localhost").await.expect("localhost");
+        let ips = resolver
+            .lookup_system("localhost")
+            .await
+            .expect("localhost");
         assert!(ips.iter().all(IpAddr::is_loopback), "{ips:?}");
         assert!(!ips.is_empty());
     }
