@@ -36,35 +36,56 @@
 //! a false alarm, but it said something other than "fine", and a human should look. It is not a
 //! fail either: DESIGN.md lists what fails, and a word we do not know is not on that list.
 //!
-//! Transport failures: the timeout covers the whole exchange (connect, TLS, headers, body) and
-//! gives `timeout`; a refused or reset connection `connect`; a name that does not resolve `dns`; a
-//! failed TLS handshake or certificate `tls`; anything else (a malformed or oversized response
-//! head, say) `other`.
+//! Transport failures: the timeout covers the whole exchange (name lookup, connect, TLS, headers,
+//! body) and gives `timeout`, or `dns` when it ran out during the name lookup; a refused or reset
+//! connection `connect`; a name that does not resolve `dns`; a failed TLS handshake or
+//! certificate `tls`; anything else (a malformed or oversized response head, say) `other`.
 //!
 //! # The client
 //!
-//! A small HTTP/1.1 client of our own (the private module `http`), not hyper-util's pooled client
-//! or reqwest: a check is one `GET` with a bounded head and a capped body, and what a general
-//! client keeps per connection is what limits how many apps one server can watch.
+//! hyper speaks the protocol, through its low-level connection API, once per check (the private
+//! module `http`); the connections, their pool and how they are made are ours, because what a
+//! general client keeps per idle connection is what limits how many apps one server can watch
+//! (hyper-util's pooled client kept a task and two 8 KiB buffers per idle connection: 16.8 KB
+//! against 0.5 KB).
 //!
-//! * The response head is parsed with `httparse`: at most 64 KiB of it (interim 1xx answers
-//!   included, and skipped), 100 fields. The body is framed as RFC 9112 says (no body for 1xx,
-//!   204 and 304; chunked when it is the last transfer coding; else `Content-Length`; else until
-//!   the close), and at most [`BODY_LIMIT`] bytes of it are read. Parsing and framing are pure
-//!   code, tested as tables. A chunked body whose framing breaks is taken as cut short.
+//! * Per check: an idle socket from the pool (or a new connection),
+//!   `hyper::client::conn::http1::handshake` on it, the `GET`, at most [`BODY_LIMIT`] bytes of
+//!   the body, then `Connection::without_shutdown` hands the socket back. hyper's connection is
+//!   driven in the check's own task, so nothing of it (task, channel, buffers) outlives the
+//!   check.
+//! * hyper reads the answer as RFC 9112 says: a head of at most 64 KiB and 100 fields; interim
+//!   1xx answers skipped; obsolete line folding unfolded (§5.2, as a user agent must); a bare LF
+//!   taken as the end of a head line (§2.2) but not of a chunk line (§7.1); no body for 204 and
+//!   304; chunked when it is the last transfer coding, else `Content-Length`, else until the
+//!   close. Transfer-Encoding in an HTTP/1.0 answer is faulty framing (§6.1): the answer is
+//!   refused (`other`). A body whose framing breaks is taken as cut short.
 //! * Connections are kept alive and pooled per scheme, host and port for [`POOL_IDLE_TIMEOUT`],
 //!   longer than the longest interval, so a monitor's checks run on one connection. A connection
-//!   is reused only after an HTTP/1.1 answer without `Connection: close` (or 1.0 with
-//!   `keep-alive`) whose body was read to its framed end, with nothing after it.
-//! * An idle connection is only its socket and when it was last used. The read buffer belongs
-//!   to the check (4 KiB, grown only for a larger head) and is freed when it ends; there is no
-//!   task per connection and no channel to one: the check does its own I/O. Expired connections
-//!   are closed when their host is next checked, or by a sweep of the whole pool that a check
-//!   does at most every 30 s.
-//! * An idle plain connection is looked at (a non-blocking one-byte read) before it is used. A
-//!   kept-alive connection that fails before any byte of the answer (the app closed it just as
-//!   the request went out) is asked again once, on a new connection; a new connection that
-//!   fails is reported.
+//!   goes back to the pool only when hyper found it reusable (HTTP/1.1 without
+//!   `Connection: close`, or 1.0 with `keep-alive`, and a body framed by its length or chunks,
+//!   read to its end), nothing came after the answer, and the answer did not carry both
+//!   `Content-Length` and `Transfer-Encoding` (a possible response-splitting attempt: hyper reads
+//!   it by its chunks, as it should, but would use the connection again). An app that says
+//!   `Keep-Alive: timeout=N` (Node's default is 5 s) gets its connection used for N - 1 s at
+//!   most, so that the probe does not write to a connection the app has closed; with N of 1 s or
+//!   less it is not kept.
+//! * An idle connection is only its socket, when it was last used and until when it may be used:
+//!   no buffer, no task, no waker (the check's waker that hyper leaves registered for the socket
+//!   is replaced by a no-op one, or the idle socket would keep the finished check task's memory
+//!   alive). Expired connections are closed when their host is next checked, or by a sweep of
+//!   the whole pool that a check does at most every 30 s.
+//! * An idle connection is looked at before it is used, without waiting: a one-byte
+//!   non-blocking read for plain TCP; for https a read through the TLS layer, which takes in the
+//!   session tickets a TLS 1.3 server sends after the handshake and sees the app's
+//!   `close_notify` or a closed socket. A kept-alive connection that fails before any byte of
+//!   the answer (the app closed it just as the request went out) is asked again once, on a new
+//!   connection; a new connection that fails is reported.
+//! * A new connection: the name is looked up without holding a thread (hickory-resolver, with a
+//!   cache that keeps each answer for its TTL; `.local` names by the system resolver on threads
+//!   of their own; see the private module `resolve`), then the addresses are raced the Happy
+//!   Eyeballs way (RFC 8305: IPv6 and IPv4 interleaved, a new attempt every 250 ms or as soon as
+//!   one fails, the first connection wins; the private module `connect`).
 //! * Each app may hold a connection, so the server may run out of open files (the binary
 //!   raises its soft limit to the hard one at start, and warns when that is short of
 //!   `max_monitors`). Then a new connection first closes the older half of the idle ones, with a
@@ -585,7 +606,7 @@ pub enum Reason {
     Timeout,
     /// The connection was refused or reset.
     Connect,
-    /// The host name did not resolve.
+    /// The host name did not resolve, or the DNS server did not answer within the timeout.
     Dns,
     /// The TLS handshake failed.
     Tls,
