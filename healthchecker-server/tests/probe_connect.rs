@@ -29,6 +29,7 @@ fn spec(url: &str, timeout: Duration) -> MonitorSpec {
         timeout,
         unhealthy: 2,
         healthy: 2,
+        notify: Vec::new(),
     }
 }
 
