@@ -222,7 +222,7 @@ impl MonitorSpec {
         Some(FieldError::new(
             "notify",
             name,
-            &if known.is_empty() {
+            if known.is_empty() {
                 "the name of a [[channel]] of the server's config file; it has none".to_owned()
             } else {
                 format!("the name of a channel of the server: {}", known.join(", "))
