@@ -111,8 +111,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The whole HTTP API, with the original's routes ([`crate::legacy`]) unless `legacy` is off.
+/// The JSON API, `GET /health` and the dashboard.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `more` routes merged in (the server adds the original's, from
+/// [`crate::legacy`], which is built on this module): they share the fallback, the body limit and
+/// the request timeout.
+pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
     let changes = Router::new()
         .route(
             "/api/v1/monitors/{app}",
@@ -136,7 +143,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
-        .merge(crate::legacy::router(&state))
+        .merge(more)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(

@@ -48,7 +48,7 @@ pub const PREFIX: &str = "/healthchecker";
 /// Checks shown by `GET /healthchecker/info`, newest first.
 pub const INFO_CHECKS: usize = 20;
 
-/// The original's routes, to be merged into [`api::router`]. When `legacy` is off, only a 404
+/// The original's routes, to be merged into the API with [`api::router_with`]. When `legacy` is off, only a 404
 /// that says so.
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.config.legacy {

@@ -39,7 +39,7 @@
 //!   maps every refusal to a status; it validates nothing itself.
 //! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
 //!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]); a translation onto
-//!   the API's validation and errors, merged into the API's router.
+//!   the API's validation and errors, merged into the API's router by [`server`].
 //! * [`http`]: serving a router over HTTP/1.1: connection caps (total and per client), header
 //!   read and idle timeouts, the request log, graceful shutdown.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running

@@ -33,6 +33,7 @@ use crate::config::channel::Routes;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::http::{self, ServeOptions};
 use crate::identity::Identity;
+use crate::legacy;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
 use crate::probe::{Prober, ProberError};
@@ -174,7 +175,8 @@ pub async fn run(
         grace: REQUEST_GRACE,
         ..ServeOptions::default()
     };
-    http::serve(listener, api::router(state), api_stop.clone(), &serving).await;
+    let router = api::router_with(state.clone(), legacy::router(&state));
+    http::serve(listener, router, api_stop.clone(), &serving).await;
     tracing::debug!("shutdown 1/5: the API accepts nothing more");
 
     if checks.end(CHECK_GRACE).await {

@@ -84,7 +84,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
     );
 
     Harness {
-        router: api::router(state),
+        router: api::router_with(state.clone(), healthchecker_server::legacy::router(&state)),
         store,
         _cancel: cancel.drop_guard(),
         _dir: dir,

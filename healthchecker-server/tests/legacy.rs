@@ -111,7 +111,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store,
     );
     Harness {
-        router: api::router(state),
+        router: api::router_with(state.clone(), healthchecker_server::legacy::router(&state)),
         _cancel: cancel.drop_guard(),
         _dir: dir,
     }
