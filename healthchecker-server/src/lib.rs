@@ -22,14 +22,18 @@
 //! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
 //!   reminders), rendering, and delivery through a durable outbox with retries.
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
+//! * [`datadir`]: one server per data folder: the lock a server holds on its folder while it runs.
 //! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
 //!   across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
+//! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
