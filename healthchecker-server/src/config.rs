@@ -88,7 +88,8 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
 
-    /// Folder for the database (registrations, states, logs, outbox) [default: ./data]
+    /// Folder for the database (registrations, states, logs, outbox); under systemd
+    /// $STATE_DIRECTORY [default: ./data]
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
