@@ -2,9 +2,11 @@
 //!
 //! Two servers on one folder would both check every monitor and both send every alert, and their
 //! states in memory would drift apart (a leftover process after a restart does this, or a second
-//! terminal). So a server takes an advisory `flock(2)` on [`LOCK_FILE`] in the folder before it
-//! opens the database, and writes its PID into the file. A second server finds the lock taken and
-//! refuses to start with [`LockError::Held`], naming the folder and that PID.
+//! terminal). So the server binary takes an advisory `flock(2)` on [`LOCK_FILE`] in the folder
+//! before anything else of the server starts (its port, its database), writes its PID into the
+//! file, and holds it until the server has stopped. A second server finds the lock taken and
+//! refuses to start with [`LockError::Held`], naming the folder and that PID. ([`crate::run`]
+//! does not lock: the binary owns the folder; tests drive `run` on folders of their own.)
 //!
 //! The kernel drops the lock when the holder's last descriptor closes, so a lock of a process that
 //! died (`kill -9`, a crash, power loss) never blocks a start: the file may still name the dead

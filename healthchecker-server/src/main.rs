@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use healthchecker_server::Config;
 use healthchecker_server::admin::{self, AdminCommand};
 use healthchecker_server::cli::{self, Cli, Command};
-use healthchecker_server::datadir::LockError;
-use healthchecker_server::{Config, ServerError};
+use healthchecker_server::datadir::{DataDirLock, LockError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -28,16 +28,25 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    // One server per data folder: taken before anything of the server starts (the port too, so
+    // a leftover server on the same port is named as the folder's holder), held until it stopped.
+    let _data_dir = match DataDirLock::acquire(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
+            // Another server on the folder is a refused start, like a bad option.
+            return match error {
+                LockError::Held { .. } => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     check_open_file_limit(&config);
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
-            // Another server on this data folder is a refused start, like a bad option.
-            match error.downcast_ref::<ServerError>() {
-                Some(ServerError::DataDir(LockError::Held { .. })) => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            }
+            ExitCode::FAILURE
         }
     }
 }

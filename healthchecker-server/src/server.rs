@@ -17,7 +17,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{self, AppState};
 use crate::config::Mdns;
-use crate::datadir::{DataDirLock, LockError};
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
@@ -43,9 +42,6 @@ pub enum ServerError {
     /// The listener has no local address (it is not bound).
     #[error("the listener is not bound: {0}")]
     Listener(io::Error),
-    /// Another server holds the data folder, or it cannot be locked.
-    #[error(transparent)]
-    DataDir(#[from] LockError),
     /// The database cannot be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,9 +67,6 @@ pub async fn run(
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
 
-    // Before the database: one server per data folder. Held until `run` returns, after the
-    // database is closed.
-    let _data_dir = DataDirLock::acquire(&config.data_dir)?;
     let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
     let loaded = store.load_monitors()?;
     tracing::info!(

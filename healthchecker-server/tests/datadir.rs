@@ -57,8 +57,10 @@ async fn a_second_server_on_the_same_data_folder_exits_2_naming_the_folder_and_t
         cmd.args(local_args(dir.path()));
         ServerProcess::start(cmd)
     };
+    // Even on the same port (a leftover server after a restart): the folder's holder is named.
+    let port = first.url.rsplit(':').next().expect("a port").to_owned();
     let mut second = command(dir.path());
-    second.args(local_args(dir.path()));
+    second.args(local_args(dir.path())).args(["--port", &port]);
     let (status, stderr) = run_with_deadline(second);
     assert_eq!(status.code(), Some(2), "{stderr}");
     let folder = dir.path().join("data");
