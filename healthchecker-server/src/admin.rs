@@ -2,8 +2,9 @@
 //! `man`. None of them talks to a server or touches the data folder.
 //!
 //! * `check-config` resolves the configuration exactly as a start would (the same options, the
-//!   same sources), and prints every option in effect with where it came from, secrets masked; an
-//!   invalid configuration is the same error a start would give.
+//!   same sources), and prints every option in effect with where it came from, secrets masked,
+//!   and each `[[channel]]` by its kind and target (never its secrets); an invalid configuration
+//!   is the same error a start would give.
 //! * `completions SHELL` prints a completion script (clap_complete) and `man` the manual page
 //!   (clap_mangen), both drawn from the command line's own definition, so they cannot drift from
 //!   `--help`. The `.deb` ships both (see `packaging/`).
@@ -117,6 +118,18 @@ fn render_settings(config: &Config, settings: &[Setting]) -> String {
     let width = lines.iter().map(|(line, _)| line.len()).max().unwrap_or(0);
     for (line, source) in lines {
         text.push_str(&format!("{line:<width$}  # {source}\n"));
+    }
+    // Channels as comments: their settings hold secrets, and `target` shows none of them.
+    for channel in &config.channels {
+        let events: Vec<&str> = channel.events.iter().map(|event| event.as_str()).collect();
+        text.push_str(&format!(
+            "# [[channel]] {:?}: {} to {}; events: {}; timeout {} s  # config file {file}\n",
+            channel.name,
+            channel.kind.name(),
+            channel.target(),
+            events.join(", "),
+            channel.timeout.as_secs(),
+        ));
     }
     text
 }

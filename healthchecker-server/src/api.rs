@@ -24,8 +24,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
+use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
+use crate::notify::{Notifier, TestError};
 use crate::registry::{AppName, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
 use crate::{Config, VERSION};
@@ -59,6 +61,8 @@ pub struct AppState {
     pub store: Store,
     /// Registrations per client address per minute.
     pub limiter: Arc<RegistrationLimiter>,
+    /// Delivery, for testing channels; `None` in tests that do not deliver.
+    pub notifier: Option<Notifier>,
 }
 
 impl AppState {
@@ -73,7 +77,15 @@ impl AppState {
             service_id: crate::server::service_name(),
             monitors,
             store,
+            notifier: None,
         }
+    }
+
+    /// This state with `notifier` for `POST /api/v1/channels/{name}/test`.
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Notifier) -> AppState {
+        self.notifier = Some(notifier);
+        self
     }
 }
 
@@ -98,7 +110,7 @@ impl RegistrationLimiter {
     }
 
     /// Counts one registration from `addr`; `Err(seconds)` until the window reopens when over.
-    fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+    pub(crate) fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
         let Some(limit) = self.per_minute else {
             return Ok(());
         };
@@ -125,7 +137,7 @@ impl RegistrationLimiter {
 
 /// The client's address, when the server was started with connection info (tests without a
 /// socket have none, and share one window).
-struct ClientAddr(IpAddr);
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
@@ -142,7 +154,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The whole HTTP API.
+/// The whole HTTP API, with the original's routes ([`crate::legacy`]) unless `legacy` is off.
 pub fn router(state: AppState) -> Router {
     let changes = Router::new()
         .route(
@@ -151,6 +163,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
+        .route("/api/v1/channels/{name}/test", post(test_channel))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -158,8 +171,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
         .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
+        .merge(crate::legacy::router(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -212,7 +227,7 @@ async fn not_found() -> ApiError {
 }
 
 /// Rejects changes without the right bearer token, when the server has one.
-async fn require_token(
+pub(crate) async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
@@ -260,6 +275,10 @@ async fn register(
     })?;
     let registration = parse_registration(&body)?;
     let spec = registration.validate().map_err(ApiError::Invalid)?;
+    if let Some(error) = spec.unknown_channel(state.config.channels.iter().map(|c| c.name.as_str()))
+    {
+        return Err(ApiError::Invalid(error));
+    }
     check_domains(&spec.emails, &state.config.allowed_email_domains)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
@@ -270,7 +289,7 @@ async fn register(
 }
 
 /// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
-fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
+pub(crate) fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
     if allowed.is_empty() {
         return Ok(());
     }
@@ -393,7 +412,7 @@ async fn one(
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
-    state.store.flush().await.map_err(ApiError::internal)?;
+    state.store.visible().await.map_err(ApiError::internal)?;
     let transitions = state
         .store
         .transitions(&name, TRANSITIONS_SHOWN)
@@ -408,12 +427,16 @@ async fn one(
 #[derive(Deserialize)]
 struct LogQuery {
     limit: Option<String>,
+    before: Option<String>,
 }
 
 #[derive(Serialize)]
 struct LogPage {
     app: AppName,
     checks: Vec<LoggedCheck>,
+    /// `before` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<u64>,
 }
 
 /// `GET /api/v1/monitors/{app}/log?limit=N`: the health-check log, newest first.
@@ -437,17 +460,93 @@ async fn log(
                 })
             })?,
     };
+    let before = match query.before.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            ApiError::Invalid(FieldError {
+                field: "before".to_owned(),
+                value: format!("{text:?}"),
+                expected: "the `next_before` of the previous page (a whole number)".to_owned(),
+            })
+        })?),
+    };
     if state.monitors.view(&name).is_none() {
         return Err(ApiError::unknown_app(&name));
     }
-    // What was checked a moment ago may still be on its way to the disk.
-    state.store.flush().await.map_err(ApiError::internal)?;
-    let checks = state
+    // What was checked a moment ago may still be in the writer's batch.
+    state.store.visible().await.map_err(ApiError::internal)?;
+    let page = state
         .store
-        .log(&name, limit)
+        .log_page(&name, before, limit)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(LogPage { app: name, checks }))
+    Ok(Json(LogPage {
+        app: name,
+        checks: page.checks,
+        next_before: page.next_before,
+    }))
+}
+
+/// A channel as `GET /api/v1/channels` shows it: never a secret.
+#[derive(Serialize)]
+struct ChannelView {
+    name: String,
+    kind: &'static str,
+    /// Where it sends, credentials left out.
+    target: String,
+    events: Vec<crate::config::channel::EventKind>,
+    #[serde(flatten)]
+    status: crate::store::ChannelStatus,
+}
+
+#[derive(Serialize)]
+struct ChannelList {
+    channels: Vec<ChannelView>,
+}
+
+async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+    let mut channels = Vec::with_capacity(state.config.channels.len() + 1);
+    channels.push(ChannelView {
+        name: EMAIL.to_owned(),
+        kind: "email",
+        target: "each monitor's email addresses".to_owned(),
+        events: crate::config::channel::EventKind::ALL.to_vec(),
+        status: state
+            .store
+            .channel_status(EMAIL)
+            .await
+            .map_err(ApiError::internal)?,
+    });
+    for channel in &state.config.channels {
+        channels.push(ChannelView {
+            name: channel.name.clone(),
+            kind: channel.kind.name(),
+            target: channel.target(),
+            events: channel.events.clone(),
+            status: state
+                .store
+                .channel_status(&channel.name)
+                .await
+                .map_err(ApiError::internal)?,
+        });
+    }
+    Ok(Json(ChannelList { channels }))
+}
+
+async fn test_channel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(notifier) = &state.notifier else {
+        return Err(ApiError::NotFound(format!("no channel named {name:?}")));
+    };
+    match notifier.test(&name).await {
+        Ok(answer) => Ok(Json(
+            json!({"channel": name, "delivered": true, "answer": answer}),
+        )),
+        Err(error @ TestError::Unknown { .. }) => Err(ApiError::NotFound(error.to_string())),
+        Err(error) => Err(ApiError::ChannelFailed(error.to_string())),
+    }
 }
 
 /// Every way a request can fail, mapped to its status code in one place.
@@ -479,6 +578,9 @@ pub enum ApiError {
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
     )]
     RateLimited(u64),
+    /// 502: a channel's receiver refused a test message, or could not be reached.
+    #[error("{0}")]
+    ChannelFailed(String),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
     Internal,
@@ -503,6 +605,7 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -20,6 +20,8 @@ use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
+pub mod channel;
+
 /// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
 pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
 
@@ -62,10 +64,16 @@ pub const OPTION_NAMES: &[&str] = &[
     "max_registrations_per_minute",
     "mdns_interface",
     "no_mdns",
+    "legacy",
     "verbose",
     "debug",
     "test",
+    "default_channels",
 ];
+
+/// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
+/// the environment or the command line.
+pub const TABLE_NAMES: &[&str] = &["channel"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -137,6 +145,16 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "is_false")]
     pub no_mdns: bool,
 
+    /// Do not serve the original Python HealthChecker.Server's routes (/healthchecker/...) nor
+    /// advertise its mDNS name (_healthchecker._http._tcp) [default: false]
+    #[arg(long)]
+    #[serde(
+        rename = "legacy",
+        skip_serializing_if = "is_false",
+        serialize_with = "negated"
+    )]
+    pub no_legacy: bool,
+
     /// Require `Authorization: Bearer <TOKEN>` on every call that changes something [default: none]
     #[arg(long, value_name = "TOKEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,10 +191,21 @@ pub struct ServeArgs {
     #[arg(short, long)]
     #[serde(skip_serializing_if = "is_false")]
     pub test: bool,
+
+    /// A `[[channel]]` of the config file that every monitor's messages also go to
+    /// (repeatable) [default: none]
+    #[arg(long, value_name = "CHANNEL")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub default_channels: Vec<String>,
 }
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+/// `--no-legacy` is the option `legacy = false`.
+fn negated<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(!value)
 }
 
 /// Every option as it arrives from the merged sources, before validation.
@@ -206,6 +235,8 @@ pub struct RawConfig {
     pub mdns_interface: Vec<String>,
     /// See [`ServeArgs::no_mdns`].
     pub no_mdns: bool,
+    /// The original's routes and mDNS name; see [`ServeArgs::no_legacy`].
+    pub legacy: bool,
     /// See [`ServeArgs::token`].
     pub token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
@@ -221,6 +252,12 @@ pub struct RawConfig {
     pub debug: bool,
     /// See [`ServeArgs::test`].
     pub test: bool,
+    /// See [`ServeArgs::default_channels`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub default_channels: Vec<String>,
+    /// The `[[channel]]` tables of the config file.
+    #[serde(default)]
+    pub channel: Vec<channel::RawChannel>,
 }
 
 impl Default for RawConfig {
@@ -236,6 +273,7 @@ impl Default for RawConfig {
             remind_every: 0,
             mdns_interface: Vec::new(),
             no_mdns: false,
+            legacy: true,
             token: None,
             allowed_email_domains: Vec::new(),
             max_monitors: 1000,
@@ -243,6 +281,8 @@ impl Default for RawConfig {
             verbose: false,
             debug: false,
             test: false,
+            default_channels: Vec::new(),
+            channel: Vec::new(),
         }
     }
 }
@@ -379,6 +419,9 @@ pub struct Config {
     pub remind_every: Option<Duration>,
     /// mDNS advertising.
     pub mdns: Mdns,
+    /// Whether the original Python HealthChecker.Server's routes and mDNS name are served
+    /// ([`crate::legacy`]).
+    pub legacy: bool,
     /// Bearer token required for changes; `None` leaves the API open.
     pub token: Option<Secret>,
     /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
@@ -393,6 +436,10 @@ pub struct Config {
     pub test_mode: bool,
     /// The config file that was read, if one was.
     pub config_file: Option<PathBuf>,
+    /// The channels of the config file's `[[channel]]` tables.
+    pub channels: Vec<channel::Channel>,
+    /// The channels every monitor's messages go to, besides its own (`default_channels`).
+    pub default_channels: Vec<String>,
 }
 
 impl Default for Config {
@@ -441,6 +488,15 @@ pub enum ConfigError {
     /// The file or a value could not be parsed at all (bad TOML syntax, a string for a number...).
     #[error("{0}")]
     Parse(String),
+    /// A table of the config file (`[[channel]]`) cannot be used.
+    #[error("{source} (config file {})", path.as_ref().map_or_else(|| "none".to_owned(), |path| path.display().to_string()))]
+    Table {
+        /// The config file.
+        path: Option<PathBuf>,
+        /// Which table, which field, and why.
+        #[source]
+        source: channel::ChannelError,
+    },
 }
 
 /// Names given to the sources, so errors can say where a value came from.
@@ -509,7 +565,13 @@ impl Config {
         let raw: RawConfig = figment
             .extract()
             .map_err(|error| parse_error(error, &path))?;
-        let mut config = validate(raw, &figment)?;
+        let mut config = validate(raw, &figment).map_err(|error| match error {
+            ConfigError::Table { source, .. } => ConfigError::Table {
+                path: file.clone(),
+                source,
+            },
+            other => other,
+        })?;
         config.config_file = file;
         Ok((config, figment))
     }
@@ -540,10 +602,9 @@ fn read_file(path: &Path, explicit: bool) -> Result<Option<PathBuf>, ConfigError
         .data()
         .map_err(|error| parse_error(error, &path))?;
     for dict in data.values() {
-        if let Some(key) = dict
-            .keys()
-            .find(|key| !OPTION_NAMES.contains(&key.as_str()))
-        {
+        if let Some(key) = dict.keys().find(|key| {
+            !OPTION_NAMES.contains(&key.as_str()) && !TABLE_NAMES.contains(&key.as_str())
+        }) {
             return Err(ConfigError::UnknownKey {
                 key: key.clone(),
                 path,
@@ -562,6 +623,8 @@ fn describe_source(metadata: Option<&Metadata>, key: &str) -> String {
                 key.to_ascii_uppercase()
             )
         }
+        // `legacy` is on by default: its flag is the one that turns it off.
+        Some(md) if md.name == SOURCE_CLI && key == "legacy" => "flag --no-legacy".to_owned(),
         Some(md) if md.name == SOURCE_CLI => format!("flag --{}", key.replace('_', "-")),
         Some(md) if md.name == SOURCE_DEFAULT => "the default".to_owned(),
         Some(md) if md.name == SOURCE_SYSTEMD => {
@@ -751,6 +814,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 "expected a number from 0 (no limit) to 1000000",
             )
         })?;
+    let channels = channel::validate(&raw.channel, &raw.default_channels)
+        .map_err(|source| ConfigError::Table { path: None, source })?;
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -775,7 +840,10 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             .then_some(max_registrations_per_minute),
         log_level,
         test_mode: raw.test,
+        legacy: raw.legacy,
         config_file: None,
+        channels,
+        default_channels: raw.default_channels,
     })
 }
 
@@ -1325,6 +1393,33 @@ mod precedence_tests {
             assert!(
                 !everything.contains("hunter2") && !everything.contains("pa55word"),
                 "{everything}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn legacy_is_on_by_default_and_turned_off_from_every_source() {
+        Jail::expect_with(|jail| {
+            assert!(load(&[]).expect("valid").legacy);
+            assert!(!load(&["--no-legacy"]).expect("valid").legacy);
+            jail.create_file("config", "legacy = false\n")?;
+            assert!(!load(&[]).expect("valid").legacy);
+            jail.set_env("HEALTHCHECKER_LEGACY", "true");
+            assert!(load(&[]).expect("valid").legacy, "environment over file");
+            assert!(
+                !load(&["--no-legacy"]).expect("valid").legacy,
+                "flag over environment"
+            );
+            jail.set_env("HEALTHCHECKER_LEGACY", "false");
+            jail.create_file("config", "legacy = true\n")?;
+            assert!(!load(&[]).expect("valid").legacy);
+            jail.clear_env();
+            jail.create_file("config", "legacy = \"no\"\n")?;
+            let message = load(&[]).expect_err("not a bool").to_string();
+            assert!(
+                message.contains("option `legacy` from config file /"),
+                "{message}"
             );
             Ok(())
         });

@@ -3,6 +3,11 @@
 //! * [`Advertiser`] announces the server as `healthchecker on <hostname>` under [`SERVICE_TYPE`],
 //!   with the real HTTP port in the SRV record and `version`, `api` and `auth` in the TXT record.
 //!   It is started once the listener is bound and shut down (goodbye packets) on a clean stop.
+//! * With [`AdvertiseOptions::legacy`], the same daemon also announces the name the original
+//!   Python HealthChecker.Server used, so its 2020 client finds this server unchanged: instance
+//!   [`LEGACY_INSTANCE`] under [`LEGACY_SERVICE_TYPE`], TXT `version` and `desc`, an A record
+//!   per advertised interface (the original client takes the first IPv4 address). It comes and
+//!   goes with the main service. The routes it leads to are in [`crate::legacy`].
 //! * [`Browser`], [`browse`] and [`find_first`] look for servers, for the `discover`, `list` and
 //!   `log` subcommands (and for the tests). They live in [`healthchecker_client::discovery`],
 //!   next to the client's own discovery that uses them, and are re-exported here.
@@ -33,6 +38,16 @@ use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
 
 /// The path of the JSON API, advertised in the TXT record as `api`.
 pub const API_PATH: &str = "/api/v1";
+
+/// The service type the original Python HealthChecker.Server advertised under.
+pub const LEGACY_SERVICE_TYPE: &str = "_http._tcp.local.";
+
+/// The instance name the original used, and its client looks up
+/// (`_healthchecker._http._tcp.local.`). Fixed: that client knows no other.
+pub const LEGACY_INSTANCE: &str = "_healthchecker";
+
+/// The TXT `desc` of the original's advertisement, kept word for word.
+pub const LEGACY_DESC: &str = "health check micro-service";
 
 /// How long [`Advertiser::shutdown`] waits, at most, for the goodbyes to go out and the daemon
 /// to stop.
@@ -84,18 +99,27 @@ pub struct AdvertiseOptions {
     pub interfaces: Vec<String>,
     /// Whether changes need a bearer token: advertised as `auth=token` (else `auth=none`).
     pub auth_token: bool,
+    /// Whether to advertise the original's name too ([`LEGACY_INSTANCE`] under
+    /// [`LEGACY_SERVICE_TYPE`]), on the same interfaces and port.
+    pub legacy: bool,
 }
 
 impl AdvertiseOptions {
     /// Options for a server on `port`, under the default instance name, on the default
-    /// interfaces, without a token.
+    /// interfaces, without a token, with the original's name (the server's default).
     pub fn new(port: u16) -> Self {
         Self {
             instance: crate::server::service_name(),
             port,
             interfaces: Vec::new(),
             auth_token: false,
+            legacy: true,
         }
+    }
+
+    /// The TXT record of the original's name: `version` and `desc`, as the original had.
+    fn legacy_txt() -> [(&'static str, &'static str); 2] {
+        [("version", crate::VERSION), ("desc", LEGACY_DESC)]
     }
 
     /// The TXT record: `version`, `api` and `auth`.
@@ -270,7 +294,8 @@ fn fit_label(name: &str) -> &str {
 /// wait for it.
 pub struct Advertiser {
     daemon: Option<ServiceDaemon>,
-    fullname: String,
+    /// Every registered service: the main one, then the original's name when advertised.
+    fullnames: Vec<String>,
     instance: String,
     port: u16,
 }
@@ -322,12 +347,35 @@ impl Advertiser {
             source,
         })?
         .enable_addr_auto();
-        let fullname = service.get_fullname().to_owned();
+        let legacy = options
+            .legacy
+            .then(|| {
+                let txt = AdvertiseOptions::legacy_txt();
+                ServiceInfo::new(
+                    LEGACY_SERVICE_TYPE,
+                    LEGACY_INSTANCE,
+                    &host,
+                    (),
+                    options.port,
+                    &txt[..],
+                )
+                .map(ServiceInfo::enable_addr_auto)
+                .map_err(|source| DiscoveryError::Service {
+                    instance: LEGACY_INSTANCE.to_owned(),
+                    port: options.port,
+                    source,
+                })
+            })
+            .transpose()?;
+        let fullnames = std::iter::once(&service)
+            .chain(&legacy)
+            .map(|service| service.get_fullname().to_owned())
+            .collect();
 
         let daemon = ServiceDaemon::new().map_err(DiscoveryError::Daemon)?;
         let advertiser = Advertiser {
             daemon: Some(daemon.clone()),
-            fullname,
+            fullnames,
             instance,
             port: options.port,
         };
@@ -348,6 +396,19 @@ impl Advertiser {
             advertiser.instance,
             advertiser.port
         );
+        if let Some(legacy) = legacy {
+            daemon
+                .register(legacy)
+                .map_err(|source| DiscoveryError::Command {
+                    action: format!("register {LEGACY_INSTANCE:?}"),
+                    source,
+                })?;
+            tracing::info!(
+                "advertising {LEGACY_INSTANCE:?} over mDNS ({LEGACY_SERVICE_TYPE}, port {}) for \
+                 the original Python client",
+                advertiser.port
+            );
+        }
         Ok(advertiser)
     }
 
@@ -371,10 +432,10 @@ impl Advertiser {
         let Some(daemon) = self.daemon.take() else {
             return;
         };
-        let fullname = std::mem::take(&mut self.fullname);
+        let fullnames = std::mem::take(&mut self.fullnames);
         let stopped = tokio::task::spawn_blocking(move || {
             let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-            say_goodbye(&daemon, &fullname, deadline);
+            say_goodbye(&daemon, &fullnames, deadline);
             stop_daemon(&daemon, deadline);
         })
         .await;
@@ -396,27 +457,33 @@ impl Drop for Advertiser {
     }
 }
 
-/// Unregisters `fullname` and waits until the daemon has sent the goodbye and its repeat.
-fn say_goodbye(daemon: &ServiceDaemon, fullname: &str, deadline: Instant) {
-    let answer = match daemon.unregister(fullname) {
-        Ok(answer) => answer,
-        Err(error) => {
-            tracing::warn!("cannot withdraw the mDNS service: {error}");
-            return;
-        }
-    };
-    match answer.recv_deadline(deadline) {
-        Ok(mdns_sd::UnregisterStatus::OK) => {}
-        Ok(status) => {
-            tracing::warn!("withdrawing the mDNS service: {status:?}");
-            return;
-        }
-        Err(error) => {
-            tracing::warn!("the mDNS daemon did not confirm the goodbye: {error}");
-            return;
+/// Unregisters each of `fullnames` and waits until the daemon has sent the goodbyes and their
+/// repeat.
+fn say_goodbye(daemon: &ServiceDaemon, fullnames: &[String], deadline: Instant) {
+    let mut said = false;
+    for fullname in fullnames {
+        let answer = match daemon.unregister(fullname) {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::warn!("cannot withdraw the mDNS service {fullname:?}: {error}");
+                continue;
+            }
+        };
+        match answer.recv_deadline(deadline) {
+            Ok(mdns_sd::UnregisterStatus::OK) => said = true,
+            Ok(status) => tracing::warn!("withdrawing the mDNS service {fullname:?}: {status:?}"),
+            Err(error) => {
+                tracing::warn!(
+                    "the mDNS daemon did not confirm the goodbye of {fullname:?}: {error}"
+                );
+            }
         }
     }
-    // The first goodbye is out; the daemon repeats it after 120 ms. Its counters tell when.
+    if !said {
+        return;
+    }
+    // The first goodbyes are out (sent back to back); the daemon repeats them after 120 ms.
+    // Its counters tell when.
     const REPEAT: &str = "unregister-resend";
     const POLL: Duration = Duration::from_millis(20);
     let repeats_before = daemon_counter(daemon, REPEAT, deadline).unwrap_or(0);
@@ -546,6 +613,32 @@ mod tests {
         );
         options.auth_token = true;
         assert_eq!(options.txt()[2], ("auth", "token"));
+    }
+
+    #[test]
+    fn the_original_name_has_its_txt_record() {
+        assert!(
+            AdvertiseOptions::new(8080).legacy,
+            "on by default, like the option"
+        );
+        assert_eq!(
+            AdvertiseOptions::legacy_txt(),
+            [
+                ("version", crate::VERSION),
+                ("desc", "health check micro-service")
+            ]
+        );
+        let service = ServiceInfo::new(
+            LEGACY_SERVICE_TYPE,
+            LEGACY_INSTANCE,
+            "pi.local.",
+            (),
+            8080,
+            &AdvertiseOptions::legacy_txt()[..],
+        )
+        .expect("a valid service");
+        // The exact name the original client asks for.
+        assert_eq!(service.get_fullname(), "_healthchecker._http._tcp.local.");
     }
 
     #[test]

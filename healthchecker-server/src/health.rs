@@ -151,6 +151,19 @@ pub struct Change {
     pub recovered: bool,
 }
 
+impl Change {
+    /// This change as the log records it: caused by the check that started at `time`, for
+    /// `reason`.
+    pub fn transition(self, time: DateTime<Utc>, reason: String) -> Transition {
+        Transition {
+            time,
+            from: self.from,
+            to: self.to,
+            reason,
+        }
+    }
+}
+
 impl Health {
     /// Applies one check's outcome; returns the new health and the change of state, if any.
     #[must_use]

@@ -14,22 +14,28 @@
 //! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
 //! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
+//!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
 //! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
 //! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
-//!   the probe, the state machine and the store; transitions go to `notify`.
+//!   the probe, the state machine and the alert policy into one store write (the check, its
+//!   transition and its messages together).
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
-//! * [`notify`]: email on transitions: the mail policy (held degrades, one mail per incident,
-//!   reminders), rendering, and delivery through a durable outbox with retries.
+//! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
+//!   digests, marking each message as it goes.
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
 //! * [`datadir`]: one server per data folder: the lock a server holds on its folder while it runs.
-//! * [`store`]: the SQLite file that keeps registrations, states, the check log and the mail outbox
-//!   across restarts and crashes; one writer thread that commits checks in batches.
+//! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
+//!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
+//! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
+//!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]).
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
 //! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
 
 pub mod admin;
+pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -37,6 +43,7 @@ pub mod datadir;
 pub mod diagram;
 pub mod discovery;
 pub mod health;
+pub mod legacy;
 pub mod monitors;
 pub mod notify;
 pub mod probe;

@@ -2,13 +2,24 @@
 //!
 //! This is the one place that knows the check, the policy and the reaction (pingora's split):
 //! the [`Scheduler`] says when, a [`Checker`] (the [`Prober`] in production) does the check, the
-//! state machine in [`crate::health`] turns the outcome into a state, the [`Store`] records it, and
-//! each change of state leaves as a [`TransitionEvent`] on a channel for whoever reacts (mail).
+//! state machine in [`crate::health`] turns the outcome into a state, the alert policy in
+//! [`crate::alerting`] decides what to tell about it, and the [`Store`] records all of it in one
+//! transaction: the check, the transition, the monitor's alerting state and the messages for the
+//! outbox. Whoever delivers (`notify`) learns only from the outbox, in the order it was written.
 //!
 //! A registration is acknowledged only after the store has made it durable. Checks run as small
 //! tasks, at most [`MonitorsOptions::max_concurrent_checks`] at once; a monitor never has two
-//! checks in flight. Memory per monitor is bounded: the spec, the counters, and the last few checks
-//! without their bodies (the full log lives in the store).
+//! checks in flight. Memory per monitor is bounded: the spec, the counters, the alerting state and
+//! the last few checks without their bodies (the full log lives in the store).
+//!
+//! # Removing and pausing
+//!
+//! A check in flight when its monitor is removed or paused must not tell anyone anything. Both
+//! bump the monitor's generation under its lock before anything else, so a check that finishes
+//! later is discarded; a check that finished before queued its writes to the store ahead of the
+//! removal or pause, which withdraws whatever that check put in the outbox and, for a pause,
+//! forgets the alerting state. Reminders come with checks, so a paused or removed monitor gets
+//! none.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -18,17 +29,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerting::{Alerting, Decision, Note, Rules, Subject};
+use crate::config::channel::Routes;
 use crate::health::{Health, State, Transition};
-use crate::notify::{Notifier, TransitionEvent};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, MonitorSpec};
 use crate::scheduler::Scheduler;
-use crate::store::{CheckWrite, LoggedCheck, Store, StoreError, StoredMonitor};
+use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
 /// How many recent checks each monitor keeps in memory (for mail and the monitor view).
 pub const RECENT_CHECKS: usize = 5;
@@ -55,11 +67,9 @@ pub struct Parts {
     pub store: Store,
     /// What does the checks.
     pub checker: Arc<dyn Checker>,
-    /// Every change of state is sent here.
-    pub events: mpsc::UnboundedSender<TransitionEvent>,
-    /// Told to forget a monitor that is removed or paused, when there is one.
-    pub notifier: Option<Notifier>,
-    /// No new check starts once this fires.
+    /// Where each monitor's messages go besides its `email`.
+    pub routes: SharedRoutes,
+    /// No new check starts once this fires (the first stage of shutdown).
     pub cancel: CancellationToken,
     /// Checks are spawned here, so shutdown can wait for them.
     pub tasks: TaskTracker,
@@ -74,7 +84,12 @@ pub struct MonitorsOptions {
     pub max_monitors: usize,
     /// A new registration is first checked within this long (spread at random).
     pub first_check_within: Duration,
+    /// What the alert policy is told (reminders).
+    pub rules: Rules,
 }
+
+/// Where messages go: the channels of the configuration.
+pub type SharedRoutes = Arc<Routes>;
 
 impl Default for MonitorsOptions {
     fn default() -> Self {
@@ -82,6 +97,7 @@ impl Default for MonitorsOptions {
             max_concurrent_checks: 1024,
             max_monitors: 100_000,
             first_check_within: Duration::from_secs(5),
+            rules: Rules::default(),
         }
     }
 }
@@ -120,6 +136,8 @@ pub struct MonitorView {
     pub path: String,
     /// Who is mailed.
     pub email: Vec<String>,
+    /// Channels told besides the mail (the server's `default_channels` apply too).
+    pub notify: Vec<String>,
     /// Seconds between checks.
     pub interval: u64,
     /// Seconds a check may take.
@@ -156,7 +174,10 @@ struct Slot {
     since: Option<DateTime<Utc>>,
     recent: VecDeque<LoggedCheck>,
     last_transition: Option<Transition>,
-    /// Bumped whenever the spec changes, so a check started under the old spec is discarded.
+    /// What the alert policy remembers (a held degrade, an open incident).
+    alerting: Alerting,
+    /// Bumped whenever the spec changes and when the monitor is paused or removed, so a check
+    /// started before is discarded.
     generation: u64,
     in_flight: bool,
 }
@@ -168,6 +189,7 @@ impl Slot {
             url: self.spec.url.to_string(),
             path: self.spec.path.clone(),
             email: self.spec.emails.clone(),
+            notify: self.spec.notify.clone(),
             interval: self.spec.interval.as_secs(),
             timeout: self.spec.timeout.as_secs(),
             unhealthy: self.spec.unhealthy,
@@ -193,8 +215,15 @@ impl Slot {
             since: self.since,
             last_check: self.recent.front().cloned(),
             last_transition: self.last_transition.clone(),
+            alerting: Some(alerting_json(&self.alerting)),
         }
     }
+}
+
+/// The alerting state as the store keeps it.
+fn alerting_json(alerting: &Alerting) -> String {
+    // A struct of strings, times and booleans always serializes.
+    serde_json::to_string(alerting).unwrap_or_else(|_| "{}".to_owned())
 }
 
 type Slots = HashMap<AppName, Arc<Mutex<Slot>>>;
@@ -205,8 +234,7 @@ struct Inner {
     checker: Arc<dyn Checker>,
     scheduler: Scheduler,
     permits: Arc<Semaphore>,
-    events: mpsc::UnboundedSender<TransitionEvent>,
-    notifier: Option<Notifier>,
+    routes: SharedRoutes,
     tasks: TaskTracker,
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
@@ -264,8 +292,7 @@ impl Monitors {
         let Parts {
             store,
             checker,
-            events,
-            notifier,
+            routes,
             cancel,
             tasks,
         } = parts;
@@ -285,8 +312,7 @@ impl Monitors {
                 checker,
                 scheduler,
                 permits: Arc::new(Semaphore::new(options.max_concurrent_checks.max(1))),
-                events,
-                notifier,
+                routes,
                 tasks,
                 changes: tokio::sync::Mutex::new(()),
                 options,
@@ -296,6 +322,7 @@ impl Monitors {
         {
             let mut slots = inner.write_slots();
             for stored in loaded {
+                let alerting = restore_alerting(&inner.store, &stored, options.rules);
                 let spec = Arc::new(stored.spec);
                 if !stored.paused {
                     inner.scheduler.schedule(
@@ -312,6 +339,7 @@ impl Monitors {
                     since: stored.since,
                     recent: recent_ring(stored.last_check),
                     last_transition: stored.last_transition,
+                    alerting,
                     generation: 0,
                     in_flight: false,
                 };
@@ -382,6 +410,7 @@ impl Monitors {
             since: None,
             recent: recent_ring(None),
             last_transition: None,
+            alerting: Alerting::default(),
             generation: 0,
             in_flight: false,
         };
@@ -406,15 +435,14 @@ impl Monitors {
     /// [`MonitorsError::Store`] when the removal could not be made durable (then nothing changed).
     pub async fn remove(&self, name: &AppName) -> Result<bool, MonitorsError> {
         let _change = self.inner.changes.lock().await;
-        if self.inner.slot(name).is_none() {
+        let Some(slot) = self.inner.slot(name) else {
             return Ok(false);
-        }
+        };
+        // First: a check in flight is discarded (see the module documentation).
+        lock(&slot).generation += 1;
         self.inner.store.delete_monitor(name).await?;
         self.inner.scheduler.unschedule(name.clone());
         self.inner.write_slots().remove(name);
-        if let Some(notifier) = &self.inner.notifier {
-            notifier.forget(name);
-        }
         tracing::info!(app = %name, "monitor removed");
         Ok(true)
     }
@@ -433,28 +461,45 @@ impl Monitors {
         let Some(slot) = self.inner.slot(name) else {
             return Ok(None);
         };
-        let (already, interval) = {
-            let slot = lock(&slot);
-            (slot.paused == paused, slot.spec.interval)
-        };
-        if !already {
-            self.inner.store.set_paused(name, paused).await?;
+        let interval = {
+            let mut slot = lock(&slot);
+            if slot.paused == paused {
+                return Ok(Some(slot.view(name)));
+            }
             if paused {
-                self.inner.scheduler.unschedule(name.clone());
-                if let Some(notifier) = &self.inner.notifier {
-                    notifier.forget(name);
-                }
-            } else {
+                // First: a check in flight is discarded, and no new one starts.
+                slot.generation += 1;
+                slot.paused = true;
+            }
+            slot.spec.interval
+        };
+        if paused {
+            self.inner.scheduler.unschedule(name.clone());
+        }
+        if let Err(error) = self.inner.store.set_paused(name, paused).await {
+            if paused {
+                lock(&slot).paused = false;
                 self.inner.scheduler.schedule(
                     name.clone(),
                     Instant::now() + first_check(interval, self.inner.options),
                     interval,
                 );
             }
-            tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
+            return Err(error.into());
         }
         let mut slot = lock(&slot);
-        slot.paused = paused;
+        if paused {
+            // The store forgot it in the same transaction.
+            slot.alerting = Alerting::default();
+        } else {
+            slot.paused = false;
+            self.inner.scheduler.schedule(
+                name.clone(),
+                Instant::now() + first_check(interval, self.inner.options),
+                interval,
+            );
+        }
+        tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
         Ok(Some(slot.view(name)))
     }
 
@@ -556,7 +601,8 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
     });
 }
 
-/// Runs the state machine on a finished check, records it and reports a change of state.
+/// Runs the state machine and the alert policy on a finished check, and records the check, the
+/// transition and what the policy decided as one write.
 fn apply(
     inner: &Inner,
     name: &AppName,
@@ -568,17 +614,17 @@ fn apply(
     let mut slot = lock(slot);
     slot.in_flight = false;
     if slot.generation != generation {
-        return; // the definition changed while this check ran
+        return; // the definition changed, or the monitor was paused or removed, while this ran
     }
     let (health, change) = slot.health.step(record.outcome, spec.thresholds());
-    let transition = change.map(|change| Transition {
-        time: record.time,
-        from: change.from,
-        to: change.to,
-        reason: match &record.detail {
-            Some(detail) => format!("{}: {detail}", record.reason.as_str()),
-            None => record.reason.as_str().to_owned(),
-        },
+    let transition = change.map(|change| {
+        change.transition(
+            record.time,
+            match &record.detail {
+                Some(detail) => format!("{}: {detail}", record.reason.as_str()),
+                None => record.reason.as_str().to_owned(),
+            },
+        )
     });
     tracing::debug!(
         app = %name,
@@ -608,19 +654,111 @@ fn apply(
         slot.last_transition = Some(transition.clone());
         tracing::info!(app = %name, "{} -> {} ({})", transition.from, transition.to, transition.reason);
     }
-    inner.store.record(CheckWrite {
+    let now = Utc::now();
+    let slot = &mut *slot;
+    let subject = Subject {
+        app: name,
+        spec,
+        recent: slot.recent.make_contiguous(),
+    };
+    let rules = inner.options.rules;
+    let decision = match &transition {
+        Some(transition) => Some(slot.alerting.on_transition(subject, transition, rules, now)),
+        None => slot.alerting.on_check(subject, rules, now),
+    };
+    let mut write = CheckWrite {
         name: name.clone(),
         check,
         health,
-        transition: transition.clone(),
-    });
-    if let (Some(transition), Some(change)) = (transition, change) {
-        let _ = inner.events.send(TransitionEvent {
-            name: name.clone(),
-            spec: Arc::clone(spec),
-            transition,
-            recovered: change.recovered,
-            recent: slot.recent.iter().cloned().collect(),
-        });
+        transition,
+        alerting: None,
+        messages: Vec::new(),
+        withdraw: Vec::new(),
+    };
+    if let Some(decision) = decision {
+        write.alerting = Some(alerting_json(&slot.alerting));
+        write.withdraw.extend(decision.withdraw.iter().cloned());
+        for outgoing in &decision.send {
+            let targets = inner
+                .routes
+                .targets(&spec.emails, &spec.notify, outgoing.event.kind);
+            // An event of strings, times and numbers always serializes.
+            let payload = serde_json::to_string(&outgoing.event).unwrap_or_default();
+            write
+                .messages
+                .extend(targets.into_iter().map(|target| Message {
+                    monitor: name.to_string(),
+                    channel: target.channel,
+                    recipients: target.recipients,
+                    event_id: outgoing.event.id.clone(),
+                    payload: payload.clone(),
+                    due: outgoing.due,
+                    created_at: now,
+                }));
+        }
+        note(name, write.transition.as_ref(), &decision, &write.messages);
+    }
+    inner.store.record(write);
+}
+
+/// Logs what the alert policy decided about a check, and where its messages go.
+fn note(
+    name: &AppName,
+    transition: Option<&Transition>,
+    decision: &Decision,
+    messages: &[Message],
+) {
+    let change = transition.map_or_else(String::new, |t| format!("{} -> {}: ", t.from, t.to));
+    match decision.note {
+        Note::DegradeHeld { until } => tracing::info!(
+            app = %name,
+            "{change}told only if it lasts until the next check ({})",
+            until.format("%H:%M:%S UTC")
+        ),
+        Note::Blip => tracing::info!(app = %name, "{change}a blip within one check, not told"),
+        Note::Recovering => tracing::info!(app = %name, "{change}recovering, not told"),
+        Note::StillInIncident => {
+            tracing::info!(app = %name, "{change}same incident, told already");
+        }
+        Note::Quiet => tracing::debug!(app = %name, "{change}nothing to tell"),
+        Note::Told(kind) if messages.is_empty() => tracing::info!(
+            app = %name,
+            "{change}{kind}: no email address or channel for it, nobody told"
+        ),
+        Note::Told(kind) => tracing::debug!(
+            app = %name,
+            "{change}{kind}: queued for {}",
+            messages
+                .iter()
+                .map(|message| message.channel.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
+
+/// The alerting state of a loaded monitor; for a database written before it was kept, rebuilt
+/// from the stored transitions.
+fn restore_alerting(store: &Store, stored: &StoredMonitor, rules: Rules) -> Alerting {
+    if let Some(json) = &stored.alerting {
+        return serde_json::from_str(json).unwrap_or_else(|error| {
+            tracing::warn!(app = %stored.name, "the stored alerting state is unreadable ({error}); starting afresh");
+            Alerting::default()
+        });
+    }
+    let open = matches!(stored.health.state, State::Unhealthy)
+        || (stored.health.state == State::Degraded && stored.health.recovering);
+    if stored.paused || !open {
+        return Alerting::default();
+    }
+    match store.transitions_blocking(&stored.name, HISTORY) {
+        Ok(history) => Alerting::from_history(&stored.name, &history, rules, Utc::now()),
+        Err(error) => {
+            tracing::warn!(app = %stored.name, "cannot read the transitions to find an open incident: {error}");
+            Alerting::default()
+        }
+    }
+}
+
+/// Transitions read to rebuild an incident that was open before the alerting state was kept.
+const HISTORY: usize = 100;

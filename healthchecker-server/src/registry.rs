@@ -151,6 +151,8 @@ pub struct Registration {
     pub healthy: Option<u32>,
     /// Path of the health endpoint, below `url`.
     pub path: Option<String>,
+    /// Channels of the config file to tell too, by name.
+    pub notify: Option<Vec<String>>,
 }
 
 /// A validated monitor definition.
@@ -172,9 +174,35 @@ pub struct MonitorSpec {
     pub unhealthy: u32,
     /// Consecutive passed checks that make it healthy again.
     pub healthy: u32,
+    /// Channels of the config file that are told too, by name (checked against the
+    /// configuration by [`MonitorSpec::unknown_channel`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<String>,
 }
 
 impl MonitorSpec {
+    /// The first channel of `notify` that is not among `known`, as the refusal of the field.
+    pub fn unknown_channel<'a>(
+        &self,
+        known: impl Iterator<Item = &'a str> + Clone,
+    ) -> Option<FieldError> {
+        let name = self
+            .notify
+            .iter()
+            .find(|name| !known.clone().any(|known| known == name.as_str()))?;
+        let mut known: Vec<&str> = known.collect();
+        known.sort_unstable();
+        Some(FieldError::new(
+            "notify",
+            name,
+            if known.is_empty() {
+                "the name of a [[channel]] of the server's config file; it has none".to_owned()
+            } else {
+                format!("the name of a channel of the server: {}", known.join(", "))
+            },
+        ))
+    }
+
     /// The URL that is checked: `url` with `path` appended.
     pub fn check_url(&self) -> String {
         format!("{}{}", self.url.as_str().trim_end_matches('/'), self.path)
@@ -271,8 +299,46 @@ impl Registration {
             timeout: Duration::from_secs(timeout),
             unhealthy,
             healthy,
+            notify: notify(self.notify.as_deref())?,
         })
     }
+}
+
+/// Most channels one registration may name.
+const NOTIFY_MAX: usize = 10;
+
+/// The `notify` list: names of channels (checked against the server's own list elsewhere), at
+/// most [`NOTIFY_MAX`], without repeats.
+fn notify(names: Option<&[String]>) -> Result<Vec<String>, FieldError> {
+    let Some(names) = names else {
+        return Ok(Vec::new());
+    };
+    if names.len() > NOTIFY_MAX {
+        return Err(FieldError::new(
+            "notify",
+            format!("{} names", names.len()),
+            format!("at most {NOTIFY_MAX} channel names"),
+        ));
+    }
+    let mut list: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            return Err(FieldError::new(
+                "notify",
+                name,
+                "channel names: 1 to 64 letters, digits, `-`, `_` or `.`",
+            ));
+        }
+        if !list.contains(name) {
+            list.push(name.clone());
+        }
+    }
+    Ok(list)
 }
 
 fn in_range<T: PartialOrd + fmt::Display + Copy>(

@@ -1,8 +1,20 @@
 //! Running a server: wiring the parts together, serving, and shutting down in order.
 //!
-//! Shutdown is a protocol, not an abort: when the `shutdown` future completes, the listener stops
-//! accepting, in-flight requests get [`SHUTDOWN_GRACE`] to finish, and background tasks are cancelled
-//! through one [`CancellationToken`] and awaited through one [`TaskTracker`].
+//! Shutdown is a protocol, in stages, each logged at debug level, when the `shutdown` future
+//! completes:
+//!
+//! 1. **Stop accepting changes**: the listener closes; requests in flight get [`REQUEST_GRACE`].
+//! 2. **Stop the checks**: the scheduler starts no new check; checks in flight get
+//!    [`CHECK_GRACE`] to finish (failing checks are the slow ones), and their results, with the
+//!    transitions and messages they cause, are written as one unit. A check still running after
+//!    that is dropped whole: it records nothing, so no transition is kept without its messages.
+//! 3. **Deliver what is due**: the delivery worker finishes the attempt in progress and makes one
+//!    last round within [`crate::notify::FLUSH_DEADLINE`]; what is left stays in the outbox.
+//! 4. **Say goodbye on mDNS.**
+//! 5. **Close the store** last: everything above is written before the file is closed.
+//!
+//! Each stage has its own [`CancellationToken`] and [`TaskTracker`], so it waits only for its own
+//! tasks.
 
 use std::future::Future;
 use std::io;
@@ -11,12 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerting::Rules;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
+use crate::config::channel::Routes;
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
@@ -24,8 +37,15 @@ use crate::probe::Prober;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
-/// How long in-flight requests and background tasks get to finish once shutdown starts.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long requests in flight get to finish once shutdown starts.
+pub const REQUEST_GRACE: Duration = Duration::from_secs(5);
+
+/// How long checks in flight get to finish once shutdown starts.
+pub const CHECK_GRACE: Duration = Duration::from_secs(10);
+
+/// The longest a shutdown takes, all stages included (the delivery round adds at most
+/// [`crate::notify::FLUSH_DEADLINE`] and the mDNS goodbye about a second).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// A fault of the server itself (never of a monitored app) that stops it.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +73,28 @@ pub enum ServerError {
     Notify(#[from] NotifyError),
 }
 
+/// The stages of shutdown that have tasks of their own (see the module documentation).
+struct Stage {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Stage {
+    fn new() -> Stage {
+        Stage {
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    /// Stops the stage and waits up to `grace` for its tasks; false when some are still running.
+    async fn end(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tasks.close();
+        tokio::time::timeout(grace, self.tasks.wait()).await.is_ok()
+    }
+}
+
 /// Serves the API on `listener` with `config` until `shutdown` completes, then shuts down in order.
 ///
 /// # Errors
@@ -64,8 +106,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
-    let cancel = CancellationToken::new();
-    let tasks = TaskTracker::new();
+    let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
     let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
     let loaded = store.load_monitors()?;
@@ -75,51 +116,53 @@ pub async fn run(
         loaded.len()
     );
     let prober = Prober::new().map_err(|error| ServerError::Prober(error.to_string()))?;
-    let (events, transitions) = mpsc::unbounded_channel();
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
         server_url(addr),
-        transitions,
-        cancel.clone(),
-        &tasks,
+        delivery.stop.clone(),
+        &delivery.tasks,
     )?;
-    let mail = notifier.describe().to_owned();
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(prober),
-        events,
-        notifier: Some(notifier),
-        cancel: cancel.clone(),
-        tasks: tasks.clone(),
+        routes: Arc::new(Routes::new(
+            config.channels.clone(),
+            config.default_channels.clone(),
+        )),
+        cancel: checks.stop.clone(),
+        tasks: checks.tasks.clone(),
     };
     let monitors = Monitors::start(
         parts,
         loaded,
         MonitorsOptions {
             max_monitors: config.max_monitors,
+            rules: Rules {
+                remind_every: config.remind_every,
+            },
             ..MonitorsOptions::default()
         },
     );
     let advertiser = advertise(&config, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
-        "healthchecker-server {VERSION} listening on http://{addr} (config file: {}; data: {}; mail: {mail})",
+        "healthchecker-server {VERSION} listening on http://{addr} (config file: {}; data: {}; mail: {})",
         config
             .config_file
             .as_ref()
             .map_or_else(|| "none".to_owned(), |path| path.display().to_string()),
         config.data_dir.display(),
+        notifier.describe(),
     );
 
-    let state = AppState::new(Arc::new(config), monitors, store.clone());
-
+    let state = AppState::new(Arc::new(config), monitors, store.clone()).with_notifier(notifier);
     {
-        let cancel = cancel.clone();
+        let api_stop = api_stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
-            cancel.cancel();
+            api_stop.cancel();
         });
     }
 
@@ -127,31 +170,38 @@ pub async fn run(
         listener,
         api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned());
+    .with_graceful_shutdown(api_stop.clone().cancelled_owned());
     let serve = tokio::spawn(async move { serve.await });
     let result = tokio::select! {
         result = serve => result.unwrap_or_else(|join| Err(io::Error::other(join))),
-        () = async { cancel.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
+        () = async { api_stop.cancelled().await; tokio::time::sleep(REQUEST_GRACE).await } => {
+            tracing::warn!("requests still in flight after {REQUEST_GRACE:?}; closing them");
             Ok(())
         }
     };
+    tracing::debug!("shutdown 1/5: the API accepts nothing more");
 
+    if checks.end(CHECK_GRACE).await {
+        tracing::debug!("shutdown 2/5: checks stopped, those in flight finished and recorded");
+    } else {
+        tracing::warn!(
+            "checks still running after {CHECK_GRACE:?} are dropped (nothing of them is recorded)"
+        );
+    }
+    let flush = crate::notify::FLUSH_DEADLINE + Duration::from_secs(1);
+    if delivery.end(flush).await {
+        tracing::debug!("shutdown 3/5: delivery stopped after a last round");
+    } else {
+        tracing::warn!("delivery did not stop within {flush:?}");
+    }
     if let Some(advertiser) = advertiser {
         advertiser.shutdown().await;
     }
-    cancel.cancel();
-    tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("background tasks did not finish within {SHUTDOWN_GRACE:?}");
-    }
-    // Last: the checks and mail of the tasks above are written before the file is closed.
+    tracing::debug!("shutdown 4/5: mDNS goodbye sent");
     if let Err(error) = store.close().await {
         tracing::error!("closing the database: {error}");
     }
+    tracing::debug!("shutdown 5/5: database closed");
     tracing::info!("stopped");
     result.map_err(|source| ServerError::Serve { addr, source })
 }
@@ -164,6 +214,7 @@ fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
     let options = AdvertiseOptions {
         interfaces: interfaces.clone(),
         auth_token: config.token.is_some(),
+        legacy: config.legacy,
         ..AdvertiseOptions::new(port)
     };
     match Advertiser::start(&options) {

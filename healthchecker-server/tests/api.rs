@@ -64,12 +64,10 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         max_monitors: config.max_monitors,
         ..MonitorsOptions::default()
     };
-    let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let parts = Parts {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
-        events,
-        notifier: None,
+        routes: Default::default(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -585,8 +583,8 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         }
     }
     assert_eq!(
-        operations, 10,
-        "the router serves ten operations; document each"
+        operations, 19,
+        "the router serves twelve operations and the original's seven (legacy); document each"
     );
 
     // schema properties == fields of real answers
@@ -633,10 +631,94 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         unhealthy: Some(0),
         healthy: Some(0),
         path: Some(String::new()),
+        notify: Some(Vec::new()),
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
     let (_, error) = h.get("/api/v1/monitors/ghost").await;
     let error_schema = &doc["components"]["schemas"]["Error"]["properties"]["error"];
     assert_eq!(keys(&error["error"]), keys(&error_schema["properties"]));
+}
+
+/// One read of the log cannot make the server build an answer of gigabytes: pages are bounded by
+/// bytes, and `before` walks the rest, newest first, each check once.
+#[tokio::test]
+async fn the_log_is_paged_by_bytes_and_walked_with_before() {
+    use healthchecker_server::health::{Health, State};
+    use healthchecker_server::registry::AppName;
+    use healthchecker_server::store::{CheckWrite, LOG_PAGE_BYTES, LoggedCheck};
+
+    let harness = harness(None);
+    let (status, _) = harness
+        .put("big", json!({"url": "http://127.0.0.1:9", "interval": 300}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let filler = "x".repeat(60 * 1024);
+    let checks = 120;
+    for n in 0..checks {
+        let body = json!({"status": "pass", "n": n, "filler": filler}).to_string();
+        harness.store.record(CheckWrite {
+            name: AppName::parse("big").expect("name"),
+            check: LoggedCheck {
+                record: CheckRecord {
+                    time: Utc::now(),
+                    outcome: Outcome::Pass,
+                    reason: Reason::Ok,
+                    http_status: Some(200),
+                    latency: Duration::from_millis(1),
+                    body: JsonBody::from_text(body).ok(),
+                    detail: None,
+                },
+                state: State::Healthy,
+            },
+            health: Health::default(),
+            transition: None,
+            alerting: None,
+            messages: Vec::new(),
+            withdraw: Vec::new(),
+        });
+    }
+    let mut seen = Vec::new();
+    let mut uri = "/api/v1/monitors/big/log?limit=100000".to_owned();
+    loop {
+        let request = Request::get(&uri).body(Body::empty()).expect("request");
+        let response = harness
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert!(
+            bytes.len() < LOG_PAGE_BYTES + 128 * 1024,
+            "a page of {} bytes",
+            bytes.len()
+        );
+        let page: Value = serde_json::from_slice(&bytes).expect("JSON");
+        let numbers: Vec<i64> = page["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .map(|check| check["body"]["n"].as_i64().unwrap_or(-1))
+            .collect();
+        assert!(!numbers.is_empty());
+        seen.extend(numbers);
+        match page["next_before"].as_u64() {
+            Some(before) => uri = format!("/api/v1/monitors/big/log?limit=100000&before={before}"),
+            None => break,
+        }
+    }
+    // (the scripted checker's own checks have no number)
+    seen.retain(|n| *n >= 0);
+    let expected: Vec<i64> = (0..checks).rev().collect();
+    assert_eq!(seen, expected, "newest first, each once");
+    let (status, body) = harness.get("/api/v1/monitors/big/log?before=x").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_field", Some("before"));
 }

@@ -167,7 +167,11 @@ fn help_documents_every_option_with_its_default() {
     };
     assert!(status.success());
     for option in healthchecker_server::config::OPTION_NAMES {
-        let flag = format!("--{}", option.replace('_', "-"));
+        // `legacy` is on by default: its flag turns it off.
+        let flag = match *option {
+            "legacy" => "--no-legacy".to_owned(),
+            _ => format!("--{}", option.replace('_', "-")),
+        };
         let start = stdout
             .find(&flag)
             .unwrap_or_else(|| panic!("{flag} missing from --help:\n{stdout}"));
@@ -244,4 +248,31 @@ async fn shutdown_finishes_within_the_deadline_with_a_client_connected() {
         .expect("exits within the shutdown deadline");
     assert!(exit.success());
     drop(client);
+}
+
+#[test]
+fn a_bad_channel_table_stops_the_start_naming_the_file_the_table_and_the_field() {
+    let dir = temp_dir();
+    let file = dir.path().join("config");
+    std::fs::write(
+        &file,
+        "[[channel]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"ftp://user:hunter2@ntfy.lan/x\"\n",
+    )
+    .expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path())).arg("--config").arg(&file);
+    let (status, stderr) = run_to_end(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[[channel]] phone: `url`"), "{stderr}");
+    assert!(stderr.contains("http:// or https://"), "{stderr}");
+    assert!(stderr.contains(&file.display().to_string()), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    // and an unknown setting in a table names it
+    std::fs::write(&file, "[[channel]]\nname = \"phone\"\nkind = \"ntfy\"\nurl = \"https://ntfy.sh/x\"\npriority = 5\n")
+        .expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path())).arg("--config").arg(&file);
+    let (status, stderr) = run_to_end(cmd);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("priority"), "{stderr}");
 }

@@ -54,6 +54,9 @@ fn options(instance: &str, port: u16, interfaces: &[&str], auth_token: bool) -> 
         port,
         interfaces: interfaces.iter().map(|name| (*name).to_owned()).collect(),
         auth_token,
+        // Tests here run side by side on `lo`; the original's one fixed name is tested in
+        // tests/legacy.rs.
+        legacy: false,
     }
 }
 

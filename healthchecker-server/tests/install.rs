@@ -80,8 +80,13 @@ fn the_man_page_is_roff_and_documents_every_option_and_subcommand() {
         "no title: {page}"
     );
     for option in healthchecker_server::config::OPTION_NAMES {
-        // roff escapes the dashes of --option-name.
-        let flag = format!("\\-\\-{}", option.replace('_', "\\-"));
+        // roff escapes the dashes of --option-name; `legacy` is on by default, its flag turns it off.
+        let name = if *option == "legacy" {
+            "no_legacy"
+        } else {
+            option
+        };
+        let flag = format!("\\-\\-{}", name.replace('_', "\\-"));
         assert!(page.contains(&flag), "the man page lacks {flag}");
     }
     for subcommand in ["list", "log", "discover", "check\\-config", "completions"] {
@@ -109,7 +114,9 @@ fn check_config_shows_each_value_and_its_source_with_secrets_masked() {
     let dir = temp_dir();
     std::fs::write(
         dir.path().join("hc.toml"),
-        "port = 8080\ntoken = \"file-token-123456\"\nsmtp_url = \"smtps://me:pa55word@smtp.example.com:465\"\n",
+        "port = 8080\ntoken = \"file-token-123456\"\nsmtp_url = \"smtps://me:pa55word@smtp.example.com:465\"\n\
+         [[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/x?key=qu3ry-key\"\n\
+         secret = \"hmac-s3cr3t\"\nevents = [\"unhealthy\", \"recovered\"]\n",
     )
     .expect("write config");
     let out = output(
@@ -166,7 +173,17 @@ fn check_config_shows_each_value_and_its_source_with_secrets_masked() {
         "{text}"
     );
     assert!(
-        !text.contains("file-token") && !text.contains("pa55word"),
+        text.contains(&format!(
+            "# [[channel]] \"ops\": webhook to https://hooks.example.com/x; events: unhealthy, recovered; timeout 30 s  # config file {}",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains("file-token")
+            && !text.contains("pa55word")
+            && !text.contains("qu3ry-key")
+            && !text.contains("hmac-s3cr3t"),
         "a secret leaked:\n{text}"
     );
     // The report itself is a valid config file with the same values.

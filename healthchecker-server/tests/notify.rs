@@ -1,205 +1,35 @@
-//! Email notifications end to end: transitions in, mail out through a real SMTP server
-//! (mailin-embedded) on 127.0.0.1, with the outbox in a real store on disk.
+//! Alerts end to end: real loopback apps that pass, warn, fail or hang, checked by the real
+//! prober through the monitors, the alert policy and a real store on disk, and mail out through a
+//! real SMTP server (mailin-embedded) on 127.0.0.1. Restarts are a second set of parts on the same
+//! folder, as a restarted server would be.
+
+mod common;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
 use healthchecker_server::Config;
+use healthchecker_server::alerting::Rules;
 use healthchecker_server::config::ServeArgs;
-use healthchecker_server::health::{Health, Outcome, State, Transition};
-use healthchecker_server::notify::{Notifier, NotifyOptions, TransitionEvent};
-use healthchecker_server::probe::{CheckRecord, Reason};
+use healthchecker_server::health::State;
+use healthchecker_server::monitors::{Monitors, MonitorsOptions, Parts};
+use healthchecker_server::notify::{Notifier, NotifyOptions};
+use healthchecker_server::probe::Prober;
 use healthchecker_server::registry::{AppName, MonitorSpec};
-use healthchecker_server::store::{CheckWrite, LoggedCheck, Store, StoreOptions, StoredMonitor};
-use mailin_embedded::response::{NO_MAILBOX, OK};
-use mailin_embedded::{Handler, Response, Server, SslConfig};
-use tokio::sync::mpsc;
+use healthchecker_server::store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use common::smtp::{Outage, Smtp};
+
 const OWNER: &str = "owner@example.com";
-
-/// One message as the SMTP server accepted it.
-#[derive(Debug, Clone)]
-struct Received {
-    to: Vec<String>,
-    data: String,
-    at: Instant,
-}
-
-impl Received {
-    /// The header section, folded lines joined.
-    fn headers(&self) -> Vec<(String, String)> {
-        let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for line in head.split("\r\n") {
-            if line.starts_with([' ', '\t']) {
-                if let Some(last) = headers.last_mut() {
-                    last.1.push_str(line.trim_start());
-                }
-            } else if let Some((name, value)) = line.split_once(':') {
-                headers.push((name.to_owned(), value.trim().to_owned()));
-            }
-        }
-        headers
-    }
-
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers()
-            .into_iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value)
-    }
-
-    fn subject(&self) -> String {
-        self.header("Subject").unwrap_or_default()
-    }
-
-    /// The body, decoded when it is quoted-printable, with `\n` line ends.
-    fn body(&self) -> String {
-        let raw = self
-            .data
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        let qp = self
-            .header("Content-Transfer-Encoding")
-            .is_some_and(|cte| cte.eq_ignore_ascii_case("quoted-printable"));
-        let text = if qp { decode_qp(&raw) } else { raw };
-        text.replace("\r\n", "\n")
-    }
-}
-
-/// Quoted-printable (RFC 2045) decoding: soft line breaks and `=XX`.
-fn decode_qp(text: &str) -> String {
-    let bytes = text.replace("=\r\n", "").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[i], hex) {
-            (b'=', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The SMTP session handler: records every accepted message; answers 550 to every recipient
-/// when `reject`.
-#[derive(Clone)]
-struct Capture {
-    sink: mpsc::UnboundedSender<Received>,
-    attempts: Arc<AtomicUsize>,
-    reject: bool,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Capture {
-    fn rcpt(&mut self, _to: &str) -> Response {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.reject { NO_MAILBOX } else { OK }
-    }
-
-    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, to: &[String]) -> Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> Response {
-        let _ = self.sink.send(Received {
-            to: self.to.clone(),
-            data: String::from_utf8_lossy(&self.data).into_owned(),
-            at: Instant::now(),
-        });
-        OK
-    }
-}
-
-/// A real SMTP server on 127.0.0.1 that runs until the test process ends.
-struct Smtp {
-    port: u16,
-    mail: mpsc::UnboundedReceiver<Received>,
-    attempts: Arc<AtomicUsize>,
-}
-
-impl Smtp {
-    fn start() -> Smtp {
-        Smtp::serve(TcpListener::bind("127.0.0.1:0").expect("bind"), false)
-    }
-
-    fn serve(listener: TcpListener, reject: bool) -> Smtp {
-        let port = listener.local_addr().expect("address").port();
-        let (sink, mail) = mpsc::unbounded_channel();
-        let attempts = Arc::new(AtomicUsize::new(0));
-        let handler = Capture {
-            sink,
-            attempts: Arc::clone(&attempts),
-            reject,
-            to: Vec::new(),
-            data: Vec::new(),
-        };
-        let mut server = Server::new(handler);
-        server
-            .with_name("smtp.test")
-            .with_ssl(SslConfig::None)
-            .expect("no TLS")
-            .with_tcp_listener(listener);
-        std::thread::spawn(move || {
-            // serve() runs for ever; its error is not Send, so it is dropped here.
-            let _ = server.serve().map_err(|error| error.to_string());
-        });
-        Smtp {
-            port,
-            mail,
-            attempts,
-        }
-    }
-
-    /// The next accepted message, within `within`.
-    async fn next(&mut self, within: Duration) -> Received {
-        tokio::time::timeout(within, self.mail.recv())
-            .await
-            .expect("a mail arrives in time")
-            .expect("server running")
-    }
-
-    /// Asserts that no message arrives within `wait`.
-    async fn none_within(&mut self, wait: Duration) {
-        if let Ok(Some(mail)) = tokio::time::timeout(wait, self.mail.recv()).await {
-            panic!("unexpected mail: {}", mail.subject());
-        }
-    }
-}
-
-/// A port with nothing listening on it (bound once, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
-}
 
 fn config(dir: &Path, smtp_port: Option<u16>) -> Config {
     let file = dir.join("config");
@@ -214,130 +44,217 @@ fn config(dir: &Path, smtp_port: Option<u16>) -> Config {
     Config::load(&args).expect("valid config")
 }
 
-fn open_store(dir: &Path) -> Store {
-    Store::open(&dir.join("data"), StoreOptions::default()).expect("store opens")
+/// What a loopback app answers at `/health`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Pass,
+    Warn,
+    Fail,
+    /// No answer for 30 s: the check times out.
+    Hang,
+    /// A body whose status carries a header injection.
+    Hostile,
 }
 
-/// A running notifier, with what it takes to stop it.
-struct Running {
+/// A real HTTP app on 127.0.0.1 whose answer the test sets.
+#[derive(Clone)]
+struct App {
+    url: String,
+    answer: Arc<Mutex<Answer>>,
+}
+
+impl App {
+    async fn start(answer: Answer) -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let answer = Arc::new(Mutex::new(answer));
+        let shared = Arc::clone(&answer);
+        let router = Router::new().route(
+            "/health",
+            get(move || {
+                let answer = *shared.lock().expect("lock");
+                async move {
+                    match answer {
+                        Answer::Pass => (StatusCode::OK, r#"{"status": "pass"}"#).into_response(),
+                        Answer::Warn => (StatusCode::OK, r#"{"status": "warn", "output": "disk 91% full"}"#)
+                            .into_response(),
+                        Answer::Fail => (StatusCode::SERVICE_UNAVAILABLE, "down").into_response(),
+                        Answer::Hang => {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            StatusCode::OK.into_response()
+                        }
+                        Answer::Hostile => (
+                            StatusCode::OK,
+                            "{\"status\": \"x\\r\\nBcc: victim@example.com\\r\\nX-Injected: yes\\r\\n\\r\\nfake body\"}",
+                        )
+                            .into_response(),
+                    }
+                }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        App { url, answer }
+    }
+
+    fn set(&self, answer: Answer) {
+        *self.answer.lock().expect("lock") = answer;
+    }
+}
+
+/// How a lab's parts are tuned.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    remind_every: Option<Duration>,
+    coalesce_window: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            remind_every: None,
+            coalesce_window: Duration::ZERO,
+        }
+    }
+}
+
+/// The insides of a server on one data folder: the store, the monitors with the real prober, and
+/// the delivery worker; stopped in the server's order.
+struct Lab {
+    store: Store,
+    monitors: Monitors,
     notifier: Notifier,
-    events: mpsc::UnboundedSender<TransitionEvent>,
-    cancel: CancellationToken,
-    tasks: TaskTracker,
+    checks: (CancellationToken, TaskTracker),
+    delivery: (CancellationToken, TaskTracker),
 }
 
-impl Running {
-    fn start(config: &Config, store: &Store, tune: impl FnOnce(&mut NotifyOptions)) -> Running {
-        let (events, rx) = mpsc::unbounded_channel();
-        let cancel = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let mut options = NotifyOptions::new(config, "http://127.0.0.1:8080");
-        options.coalesce_window = Duration::ZERO;
-        tune(&mut options);
-        let notifier =
-            Notifier::spawn_with(config, options, store.clone(), rx, cancel.clone(), &tasks)
-                .expect("notifier starts");
-        Running {
+impl Lab {
+    fn start(config: &Config, tuning: Tuning) -> Lab {
+        let store = Store::open(&config.data_dir, StoreOptions::default()).expect("store opens");
+        let loaded = store.load_monitors().expect("loads");
+        let checks = (CancellationToken::new(), TaskTracker::new());
+        let delivery = (CancellationToken::new(), TaskTracker::new());
+        let mut options = NotifyOptions::new("http://127.0.0.1:8080");
+        options.coalesce_window = tuning.coalesce_window;
+        let notifier = Notifier::spawn_with(
+            config,
+            options,
+            store.clone(),
+            delivery.0.clone(),
+            &delivery.1,
+        )
+        .expect("notifier starts");
+        let monitors = Monitors::start(
+            Parts {
+                store: store.clone(),
+                checker: Arc::new(Prober::new().expect("prober")),
+                routes: Default::default(),
+                cancel: checks.0.clone(),
+                tasks: checks.1.clone(),
+            },
+            loaded,
+            MonitorsOptions {
+                first_check_within: Duration::from_millis(300),
+                rules: Rules {
+                    remind_every: tuning.remind_every,
+                },
+                ..MonitorsOptions::default()
+            },
+        );
+        Lab {
+            store,
+            monitors,
             notifier,
-            events,
-            cancel,
-            tasks,
+            checks,
+            delivery,
         }
     }
 
-    fn send(&self, event: TransitionEvent) {
-        self.events.send(event).expect("notifier running");
-    }
-
-    async fn stop(self) {
-        self.cancel.cancel();
-        self.tasks.close();
-        tokio::time::timeout(Duration::from_secs(10), self.tasks.wait())
+    /// Monitors `app` at `url` every `interval`, mailing `emails`.
+    async fn watch(
+        &self,
+        app: &str,
+        url: &str,
+        emails: &[&str],
+        interval: Duration,
+        timeout: Duration,
+    ) {
+        let spec = MonitorSpec {
+            url: url.parse().expect("url"),
+            path: "/health".into(),
+            emails: emails.iter().map(|e| (*e).to_owned()).collect(),
+            interval,
+            timeout,
+            unhealthy: 2,
+            healthy: 2,
+            notify: Vec::new(),
+        };
+        self.monitors
+            .upsert(name(app), spec)
             .await
-            .expect("the notifier stops within its deadline");
+            .expect("registered");
+    }
+
+    fn state(&self, app: &str) -> State {
+        self.monitors.view(&name(app)).expect("registered").state
+    }
+
+    async fn until_state(&self, app: &str, state: State) {
+        until(|| async { self.state(app) == state }).await;
+    }
+
+    async fn pending(&self) -> usize {
+        self.store
+            .pending_messages()
+            .await
+            .expect("outbox readable")
+    }
+
+    async fn failed_attempts(&self) -> u32 {
+        let far = chrono::Utc::now() + chrono::Duration::days(1);
+        self.store
+            .due_messages("email", far, 100)
+            .await
+            .expect("outbox readable")
+            .iter()
+            .map(|message| message.attempts)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Stops as a server does: the checks (those in flight finish), delivery, the store.
+    async fn stop(self) {
+        for (stop, tasks) in [&self.checks, &self.delivery] {
+            stop.cancel();
+            tasks.close();
+            tokio::time::timeout(Duration::from_secs(15), tasks.wait())
+                .await
+                .expect("the stage stops within its deadline");
+        }
+        self.store.close().await.expect("store closes");
     }
 }
 
-fn spec(emails: &[&str], interval: Duration) -> Arc<MonitorSpec> {
-    Arc::new(MonitorSpec {
-        url: "http://127.0.0.1:9/".parse().expect("url"),
-        path: "/health".into(),
-        emails: emails.iter().map(|e| (*e).to_owned()).collect(),
-        interval,
-        timeout: interval / 4,
-        unhealthy: 2,
-        healthy: 2,
-    })
+/// One second between checks, 300 ms to answer: a degrade is held 2.3 s.
+const INTERVAL: Duration = Duration::from_secs(1);
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+fn name(text: &str) -> AppName {
+    AppName::parse(text).expect("valid name")
 }
 
-fn event(
-    app: &str,
-    spec: &Arc<MonitorSpec>,
-    from: State,
-    to: State,
-    reason: &str,
-) -> TransitionEvent {
-    let time = Utc::now();
-    let outcome = match to {
-        State::Healthy => Outcome::Pass,
-        _ => Outcome::Fail,
-    };
-    TransitionEvent {
-        name: AppName::parse(app).expect("valid name"),
-        spec: Arc::clone(spec),
-        transition: Transition {
-            time,
-            from,
-            to,
-            reason: reason.to_owned(),
-        },
-        recovered: to == State::Healthy && from != State::Healthy,
-        recent: vec![LoggedCheck {
-            record: CheckRecord {
-                time,
-                outcome,
-                reason: if outcome == Outcome::Pass {
-                    Reason::Ok
-                } else {
-                    Reason::Connect
-                },
-                http_status: None,
-                latency: Duration::from_millis(3),
-                body: None,
-                detail: (outcome == Outcome::Fail).then(|| "connection refused".to_owned()),
-            },
-            state: to,
-        }],
-    }
-}
-
-/// Waits until `condition` holds, polling the store (within 10 s).
+/// Waits until `condition` holds, polling (within 20 s).
 async fn until<F, Fut>(mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while !condition().await {
-        assert!(Instant::now() < deadline, "condition not met within 10 s");
+        assert!(Instant::now() < deadline, "condition not met within 20 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn failed_attempts(store: &Store) -> u32 {
-    let far = Utc::now() + chrono::Duration::days(1);
-    store
-        .due_mail(far, 10)
-        .await
-        .expect("outbox readable")
-        .iter()
-        .map(|mail| mail.attempts)
-        .max()
-        .unwrap_or(0)
-}
-
-async fn pending(store: &Store) -> usize {
-    store.pending_mail_count().await.expect("outbox readable")
 }
 
 fn temp_dir() -> tempfile::TempDir {
@@ -352,36 +269,35 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 #[tokio::test]
-async fn a_full_incident_is_one_thread_held_degrade_unhealthy_reminder_recovery() {
+async fn a_full_incident_is_one_thread_unhealthy_reminder_recovery() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |options| {
-        options.remind_every = Some(Duration::from_secs(1));
-    });
-    let spec = spec(&[OWNER, "second@example.com"], Duration::from_secs(10));
+    let lab = Lab::start(
+        &config,
+        Tuning {
+            remind_every: Some(Duration::from_secs(1)),
+            ..Tuning::default()
+        },
+    );
+    let app = App::start(Answer::Pass).await;
+    lab.watch(
+        "media-center",
+        &app.url,
+        &[OWNER, "second@example.com"],
+        INTERVAL,
+        TIMEOUT,
+    )
+    .await;
+    lab.until_state("media-center", State::Healthy).await;
 
     // one failed check: degraded, held; the next one makes it unhealthy: one mail only
-    running.send(event(
-        "media-center",
-        &spec,
-        State::Healthy,
-        State::Degraded,
-        "connect: connection refused",
-    ));
-    let sent = Instant::now();
-    running.send(event(
-        "media-center",
-        &spec,
-        State::Degraded,
-        State::Unhealthy,
-        "connect: connection refused",
-    ));
-    let unhealthy = smtp.next(Duration::from_secs(5)).await;
+    app.set(Answer::Fail);
+    let failed = Instant::now();
+    let unhealthy = smtp.next(Duration::from_secs(10)).await;
     eprintln!(
-        "transition UNHEALTHY -> accepted by the SMTP server: {:?}",
-        unhealthy.at - sent
+        "app fails -> UNHEALTHY accepted by the SMTP server: {:?}",
+        unhealthy.at - failed
     );
     assert_eq!(
         unhealthy.subject(),
@@ -404,9 +320,9 @@ async fn a_full_incident_is_one_thread_held_degrade_unhealthy_reminder_recovery(
     let body = unhealthy.body();
     for needle in [
         "media-center is UNHEALTHY.",
-        "Checked:   http://127.0.0.1:9/health",
+        &format!("Checked:   {}/health", app.url),
         "Change:    DEGRADED -> UNHEALTHY",
-        "Reason:    connect: connection refused",
+        "Reason:    status_code: HTTP 503",
         "Last checks (UTC), newest first:",
         "curl -X DELETE http://127.0.0.1:8080/api/v1/monitors/media-center",
     ] {
@@ -423,24 +339,11 @@ async fn a_full_incident_is_one_thread_held_degrade_unhealthy_reminder_recovery(
     assert_eq!(reminder.header("References").as_ref(), Some(&root));
 
     // half-recovery: not mailed; recovery: mailed with the downtime, in the thread
-    running.send(event(
-        "media-center",
-        &spec,
-        State::Unhealthy,
-        State::Degraded,
-        "ok",
-    ));
-    running.send(event(
-        "media-center",
-        &spec,
-        State::Degraded,
-        State::Healthy,
-        "ok",
-    ));
-    let mut healthy = smtp.next(Duration::from_secs(5)).await;
-    if healthy.subject().contains("still UNHEALTHY") {
-        // a second reminder was already on its way before the recovery arrived
-        healthy = smtp.next(Duration::from_secs(5)).await;
+    app.set(Answer::Pass);
+    let mut healthy = smtp.next(Duration::from_secs(10)).await;
+    while healthy.subject().contains("still UNHEALTHY") {
+        // reminders that were due before the first pass
+        healthy = smtp.next(Duration::from_secs(10)).await;
     }
     assert_eq!(
         healthy.subject(),
@@ -452,7 +355,6 @@ async fn a_full_incident_is_one_thread_held_degrade_unhealthy_reminder_recovery(
             .expect("References")
             .starts_with(&root)
     );
-    assert_ne!(healthy.header("In-Reply-To"), None);
     assert_ne!(
         healthy.header("In-Reply-To").as_ref(),
         Some(&root),
@@ -461,9 +363,9 @@ async fn a_full_incident_is_one_thread_held_degrade_unhealthy_reminder_recovery(
     assert!(healthy.body().contains("Downtime:"), "{}", healthy.body());
 
     // the incident is closed: no more reminders
-    smtp.none_within(Duration::from_millis(1500)).await;
-    assert_eq!(pending(&store).await, 0);
-    running.stop().await;
+    smtp.none_within(Duration::from_millis(2500)).await;
+    assert_eq!(lab.pending().await, 0);
+    lab.stop().await;
 }
 
 #[tokio::test]
@@ -471,112 +373,90 @@ async fn a_blip_is_not_mailed_but_a_degrade_that_lasts_one_check_is() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    // interval 400 ms, timeout 100 ms: a degrade is held 1.5 s
-    let spec = spec(&[OWNER], Duration::from_millis(400));
+    let lab = Lab::start(&config, Tuning::default());
+    let blip = App::start(Answer::Pass).await;
+    let slow = App::start(Answer::Pass).await;
+    lab.watch("blip", &blip.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.watch("slow", &slow.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("blip", State::Healthy).await;
+    lab.until_state("slow", State::Healthy).await;
 
-    running.send(event(
-        "blip",
-        &spec,
-        State::Healthy,
-        State::Degraded,
-        "status_code: HTTP 503",
-    ));
-    running.send(event("blip", &spec, State::Degraded, State::Healthy, "ok"));
-    let started = Instant::now();
-    running.send(event(
-        "slow",
-        &spec,
-        State::Healthy,
-        State::Degraded,
-        "body_warn: disk 91% full",
-    ));
-    let degraded = smtp.next(Duration::from_secs(5)).await;
+    // one failed check, then passes again: DEGRADED and back, nothing mailed
+    blip.set(Answer::Fail);
+    lab.until_state("blip", State::Degraded).await;
+    blip.set(Answer::Pass);
+    lab.until_state("blip", State::Healthy).await;
+
+    slow.set(Answer::Warn);
+    lab.until_state("slow", State::Degraded).await;
+    let degraded_at = Instant::now();
+    let degraded = smtp.next(Duration::from_secs(10)).await;
     assert_eq!(degraded.subject(), "[healthchecker] slow is DEGRADED");
     assert!(
-        degraded.at - started >= Duration::from_millis(1400),
-        "held for one check"
+        degraded.at - degraded_at >= Duration::from_millis(1800),
+        "held for one check: {:?}",
+        degraded.at - degraded_at
     );
     assert!(
         degraded
             .body()
-            .contains("Reason:    body_warn: disk 91% full")
+            .contains("Reason:    body_warn: status \"warn\" in body"),
+        "{}",
+        degraded.body()
     );
-    smtp.none_within(Duration::from_millis(500)).await;
-    running.stop().await;
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
 }
 
 #[tokio::test]
 async fn mail_waits_for_the_smtp_server_and_arrives_exactly_once() {
     let dir = temp_dir();
-    let port = free_port();
-    let config = config(dir.path(), Some(port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    let spec = spec(&[OWNER], Duration::from_secs(10));
+    let outage = Outage::start();
+    let config = config(dir.path(), Some(outage.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Fail).await;
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
 
-    running.send(event(
-        "nas",
-        &spec,
-        State::Healthy,
-        State::Unhealthy,
-        "timeout: no answer within 5 s",
-    ));
-    until(|| async { failed_attempts(&store).await >= 1 }).await;
-    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the port is still free");
+    until(|| async { lab.failed_attempts().await >= 1 }).await;
     let up = Instant::now();
-    let mut smtp = Smtp::serve(listener, false);
+    let mut smtp = outage.end();
     let mail = smtp.next(Duration::from_secs(70)).await;
     eprintln!("SMTP server up -> mail accepted: {:?}", mail.at - up);
     assert_eq!(mail.subject(), "[healthchecker] nas is UNHEALTHY");
-    until(|| async { pending(&store).await == 0 }).await;
+    until(|| async { lab.pending().await == 0 }).await;
     smtp.none_within(Duration::from_secs(2)).await;
-    running.stop().await;
+    lab.stop().await;
 }
 
 #[tokio::test]
 async fn pending_mail_survives_a_restart_and_is_sent_exactly_once() {
     let dir = temp_dir();
-    let port = free_port();
-    let config = config(dir.path(), Some(port));
+    let outage = Outage::start();
+    let config = config(dir.path(), Some(outage.port));
+    let app = App::start(Answer::Fail).await;
 
     // first run: the relay is down
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    let spec = spec(&[OWNER], Duration::from_secs(10));
-    running.send(event(
-        "nas",
-        &spec,
-        State::Healthy,
-        State::Unhealthy,
-        "connect: connection refused",
-    ));
-    until(|| async { failed_attempts(&store).await >= 1 }).await;
-    running.stop().await;
-    store.close().await.expect("store closes");
-    drop(store);
+    let lab = Lab::start(&config, Tuning::default());
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    until(|| async { lab.failed_attempts().await >= 1 }).await;
+    lab.stop().await;
 
-    // second run: the relay is back
-    let mut smtp = Smtp::serve(
-        TcpListener::bind(("127.0.0.1", port)).expect("port free"),
-        false,
-    );
-    let store = open_store(dir.path());
-    assert_eq!(pending(&store).await, 1, "the mail waited in the outbox");
-    let running = Running::start(&config, &store, |_| {});
+    // second run: the relay is back; the app is still down (no new transition)
+    let mut smtp = outage.end();
+    let lab = Lab::start(&config, Tuning::default());
     let mail = smtp.next(Duration::from_secs(70)).await;
     assert_eq!(mail.subject(), "[healthchecker] nas is UNHEALTHY");
-    until(|| async { pending(&store).await == 0 }).await;
-    running.stop().await;
-    store.close().await.expect("store closes");
-    drop(store);
+    until(|| async { lab.pending().await == 0 }).await;
+    lab.stop().await;
 
     // third run: nothing is sent again
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    smtp.none_within(Duration::from_millis(1500)).await;
-    running.stop().await;
+    let lab = Lab::start(&config, Tuning::default());
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
 }
 
 #[tokio::test]
@@ -584,65 +464,134 @@ async fn reminders_go_on_after_a_restart_in_the_incident_thread() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    // the store says: nas went UNHEALTHY before the restart, and still is
-    let spec = spec(&[OWNER], Duration::from_secs(10));
-    let name = AppName::parse("nas").expect("valid");
-    store
-        .save_monitor(&StoredMonitor {
-            name: name.clone(),
-            spec: (*spec).clone(),
-            paused: false,
-            registered_at: Utc::now(),
-            health: Health::default(),
-            since: None,
-            last_check: None,
-            last_transition: None,
-        })
-        .await
-        .expect("saved");
-    let down = event("nas", &spec, State::Healthy, State::Unhealthy, "timeout");
-    let down_at = down.transition.time;
-    store.record(CheckWrite {
-        name: name.clone(),
-        check: down.recent[0].clone(),
-        health: Health {
-            state: State::Unhealthy,
-            passes: 0,
-            fails: 2,
-            recovering: true,
-        },
-        transition: Some(down.transition.clone()),
-    });
-    store.flush().await.expect("flushed");
+    let app = App::start(Answer::Fail).await;
+    let lab = Lab::start(&config, Tuning::default());
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    let first = smtp.next(Duration::from_secs(10)).await;
+    assert_eq!(first.subject(), "[healthchecker] nas is UNHEALTHY");
+    let root = first.header("Message-ID").expect("Message-ID");
+    lab.stop().await;
 
-    let running = Running::start(&config, &store, |options| {
-        options.remind_every = Some(Duration::from_secs(1));
-    });
-    let reminder = smtp.next(Duration::from_secs(5)).await;
+    let lab = Lab::start(
+        &config,
+        Tuning {
+            remind_every: Some(Duration::from_secs(1)),
+            ..Tuning::default()
+        },
+    );
+    let reminder = smtp.next(Duration::from_secs(10)).await;
     assert_eq!(reminder.subject(), "[healthchecker] nas is still UNHEALTHY");
-    let parent = reminder.header("In-Reply-To").expect("In-Reply-To");
-    assert!(
-        parent.starts_with(&format!(
-            "<hc.unhealthy.nas.{}.",
-            down_at.timestamp_millis()
-        )),
-        "threads to the UNHEALTHY mail sent before the restart: {parent}"
+    assert_eq!(
+        reminder.header("In-Reply-To").as_ref(),
+        Some(&root),
+        "threads to the UNHEALTHY mail sent before the restart"
     );
     // and its recovery closes the same thread
-    running.send(event("nas", &spec, State::Degraded, State::Healthy, "ok"));
-    let mut healthy = smtp.next(Duration::from_secs(5)).await;
-    if healthy.subject().contains("still UNHEALTHY") {
-        healthy = smtp.next(Duration::from_secs(5)).await;
+    app.set(Answer::Pass);
+    let mut healthy = smtp.next(Duration::from_secs(10)).await;
+    while healthy.subject().contains("still UNHEALTHY") {
+        healthy = smtp.next(Duration::from_secs(10)).await;
     }
     assert_eq!(healthy.subject(), "[healthchecker] nas is HEALTHY again");
     assert!(
         healthy
             .header("References")
             .expect("References")
-            .starts_with(&parent)
+            .starts_with(&root)
     );
-    running.stop().await;
+    lab.stop().await;
+}
+
+/// A degrade held when the server stops is still told after the restart, at the end of its hold
+/// (it waits in the outbox, not in memory).
+#[tokio::test]
+async fn a_held_degrade_survives_a_restart() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let app = App::start(Answer::Pass).await;
+    let lab = Lab::start(&config, Tuning::default());
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Healthy).await;
+    app.set(Answer::Warn);
+    lab.until_state("nas", State::Degraded).await;
+    let held_at = Instant::now();
+    lab.stop().await;
+    assert!(
+        held_at.elapsed() < Duration::from_secs(2),
+        "stopped within the hold"
+    );
+    smtp.none_within(Duration::from_millis(200)).await;
+
+    let lab = Lab::start(&config, Tuning::default());
+    let degraded = smtp.next(Duration::from_secs(10)).await;
+    assert_eq!(degraded.subject(), "[healthchecker] nas is DEGRADED");
+    assert!(
+        degraded.at - held_at >= Duration::from_millis(1800),
+        "not before the end of its hold"
+    );
+    smtp.none_within(Duration::from_secs(2)).await;
+    lab.stop().await;
+}
+
+/// A check in flight when its app is deleted or paused tells nobody anything, and a paused app
+/// keeps the state it had.
+#[tokio::test]
+async fn a_check_in_flight_when_its_app_is_deleted_or_paused_sends_nothing() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Pass).await;
+    // checks take their whole timeout (1.5 s) once the app hangs
+    let (interval, timeout) = (Duration::from_secs(2), Duration::from_millis(1500));
+    let apps = ["deleted-1", "deleted-2", "paused-1", "paused-2"];
+    for name in apps {
+        lab.watch(name, &app.url, &[OWNER], interval, timeout).await;
+    }
+    for name in apps {
+        lab.until_state(name, State::Healthy).await;
+    }
+    app.set(Answer::Hang);
+    for name in apps {
+        lab.until_state(name, State::Degraded).await;
+    }
+    // 0.5 s into each one's second failing check: delete or pause it
+    for name in apps {
+        let first_fail = lab
+            .monitors
+            .view(&self::name(name))
+            .and_then(|view| view.last_check)
+            .expect("checked")
+            .record
+            .time;
+        let next = first_fail
+            + chrono::Duration::from_std(interval + Duration::from_millis(500)).expect("small");
+        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        if name.starts_with("deleted") {
+            assert!(
+                lab.monitors
+                    .remove(&self::name(name))
+                    .await
+                    .expect("removes")
+            );
+        } else {
+            lab.monitors
+                .set_paused(&self::name(name), true)
+                .await
+                .expect("pauses");
+        }
+    }
+    // the checks in flight end; nothing is mailed, then or later
+    smtp.none_within(Duration::from_secs(5)).await;
+    for name in ["paused-1", "paused-2"] {
+        assert_eq!(lab.state(name), State::Degraded, "{name} keeps its state");
+    }
+    assert_eq!(lab.pending().await, 0);
+    lab.stop().await;
 }
 
 #[tokio::test]
@@ -650,38 +599,28 @@ async fn a_permanent_refusal_is_marked_failed_and_not_retried() {
     let dir = temp_dir();
     let mut smtp = Smtp::serve(TcpListener::bind("127.0.0.1:0").expect("bind"), true);
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    let spec = spec(&["nobody@example.com"], Duration::from_secs(10));
-
-    running.send(event(
-        "nas",
-        &spec,
-        State::Healthy,
-        State::Unhealthy,
-        "connect: connection refused",
-    ));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Fail).await;
+    lab.watch("nas", &app.url, &["nobody@example.com"], INTERVAL, TIMEOUT)
+        .await;
     until(|| async { smtp.attempts.load(Ordering::SeqCst) >= 1 }).await;
-    until(|| async { pending(&store).await == 0 }).await;
+    until(|| async { lab.pending().await == 0 }).await;
     // a transient failure would be retried after 1 s
     smtp.none_within(Duration::from_millis(2500)).await;
     assert_eq!(smtp.attempts.load(Ordering::SeqCst), 1, "tried once");
-    running.stop().await;
+    lab.stop().await;
 }
 
 #[tokio::test]
-async fn hostile_names_and_reasons_cannot_inject_headers() {
+async fn hostile_names_and_answers_cannot_inject_headers() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    let spec = spec(&[OWNER], Duration::from_secs(10));
-
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Hostile).await;
     let name = "evil: \"x\" <victim@example.com>; Bcc: victim@example.com";
-    let reason = "body_fail: x\r\nBcc: victim@example.com\r\nX-Injected: yes\r\n\r\nfake body\n.\nRCPT TO:<victim@example.com>";
-    running.send(event(name, &spec, State::Healthy, State::Unhealthy, reason));
-    let mail = smtp.next(Duration::from_secs(5)).await;
+    lab.watch(name, &app.url, &[OWNER], INTERVAL, TIMEOUT).await;
+    let mail = smtp.next(Duration::from_secs(10)).await;
     assert_eq!(mail.to, [OWNER], "no extra recipient");
     for (header, value) in mail.headers() {
         assert!(
@@ -689,22 +628,18 @@ async fn hostile_names_and_reasons_cannot_inject_headers() {
             "injected header {header}: {value}"
         );
     }
-    assert!(
-        mail.subject().contains("is UNHEALTHY"),
-        "{}",
-        mail.subject()
-    );
+    assert!(mail.subject().contains("is DEGRADED"), "{}", mail.subject());
     let body = mail.body();
     assert!(
         body.lines()
             .all(|line| !line.starts_with("Bcc") && !line.starts_with("X-Injected")),
         "{body}"
     );
-    assert!(body.contains(
-        "Reason:    body_fail: x Bcc: victim@example.com X-Injected: yes fake body . RCPT"
-    ));
-    smtp.none_within(Duration::from_millis(300)).await;
-    running.stop().await;
+    assert!(
+        body.contains("Reason:    body_warn: unrecognised status"),
+        "{body}"
+    );
+    lab.stop().await;
 }
 
 #[tokio::test]
@@ -712,45 +647,44 @@ async fn a_storm_is_coalesced_per_recipient() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |options| {
-        options.coalesce_window = Duration::from_secs(1);
-    });
-    let shared = spec(&[OWNER], Duration::from_secs(10));
-    let other = spec(&["other@example.com"], Duration::from_secs(10));
-
-    running.send(event(
-        "app-00",
-        &shared,
-        State::Healthy,
-        State::Unhealthy,
-        "timeout",
-    ));
-    let first = smtp.next(Duration::from_secs(5)).await;
+    let lab = Lab::start(
+        &config,
+        Tuning {
+            coalesce_window: Duration::from_secs(4),
+            ..Tuning::default()
+        },
+    );
+    let down = App::start(Answer::Fail).await;
+    lab.watch("app-00", &down.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    let first = smtp.next(Duration::from_secs(10)).await;
     assert_eq!(
         first.subject(),
         "[healthchecker] app-00 is UNHEALTHY",
-        "the first mail goes at once"
+        "the first mail goes at once, alone"
     );
+    // 29 more go down together, within the window after that mail
     for i in 1..30 {
-        running.send(event(
+        lab.watch(
             &format!("app-{i:02}"),
-            &shared,
-            State::Healthy,
-            State::Unhealthy,
-            "timeout",
-        ));
+            &down.url,
+            &[OWNER],
+            INTERVAL,
+            TIMEOUT,
+        )
+        .await;
     }
-    running.send(event(
+    lab.watch(
         "lonely",
-        &other,
-        State::Healthy,
-        State::Unhealthy,
-        "timeout",
-    ));
+        &down.url,
+        &["other@example.com"],
+        INTERVAL,
+        TIMEOUT,
+    )
+    .await;
     let mut mails = Vec::new();
     while mails.len() < 2 {
-        mails.push(smtp.next(Duration::from_secs(5)).await);
+        mails.push(smtp.next(Duration::from_secs(10)).await);
     }
     let lonely = mails
         .iter()
@@ -765,81 +699,107 @@ async fn a_storm_is_coalesced_per_recipient() {
     assert!(
         digest
             .subject()
-            .starts_with("[healthchecker] 29 alerts: app-01 is UNHEALTHY"),
+            .starts_with("[healthchecker] 29 alerts: app-"),
         "{}",
         digest.subject()
     );
     assert!(
-        digest.at - first.at >= Duration::from_millis(900),
+        digest.at - first.at >= Duration::from_millis(3900),
         "after the window"
     );
-    for i in 1..30 {
-        assert!(
-            digest
-                .body()
-                .contains(&format!("==== app-{i:02} is UNHEALTHY ===="))
-        );
-    }
-    until(|| async { pending(&store).await == 0 }).await;
+    let body = digest.body();
+    assert_eq!(body.matches(" is UNHEALTHY ====").count(), 29, "{body}");
+    until(|| async { lab.pending().await == 0 }).await;
     smtp.none_within(Duration::from_millis(1500)).await;
-    running.stop().await;
+    lab.stop().await;
 }
 
 #[tokio::test]
 async fn without_an_smtp_relay_mail_is_logged_and_marked() {
     let dir = temp_dir();
     let config = config(dir.path(), None);
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
-    assert_eq!(
-        running.notifier.describe(),
-        "written to the log (no smtp_url)"
-    );
-    let spec = spec(&[OWNER], Duration::from_secs(10));
-    running.send(event(
-        "nas",
-        &spec,
-        State::Healthy,
-        State::Unhealthy,
-        "timeout",
-    ));
+    let lab = Lab::start(&config, Tuning::default());
+    assert_eq!(lab.notifier.describe(), "written to the log (no smtp_url)");
+    let app = App::start(Answer::Fail).await;
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Unhealthy).await;
     until(|| async {
-        let far = Utc::now() + chrono::Duration::days(1);
-        let empty = store.due_mail(far, 10).await.expect("readable").is_empty();
-        empty && pending(&store).await == 0
+        let conn =
+            rusqlite::Connection::open(config.data_dir.join("healthchecker.db")).expect("open");
+        let logged: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM messages WHERE status = 'logged'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        logged == 1
     })
     .await;
-    running.stop().await;
+    assert_eq!(lab.pending().await, 0);
+    lab.stop().await;
 }
 
-/// Not a timed test: prints the time from a transition to the SMTP server's acceptance, for the
-/// record (DESIGN.md: at most `interval x unhealthy + timeout + 1 s` from the failure).
-#[tokio::test]
-async fn latency_from_transition_to_accepted_mail() {
+/// Not a timed test: prints the time from an app failing to the SMTP server's acceptance (DESIGN.md:
+/// at most `interval x unhealthy + timeout + 1 s`), and the window between the relay's acceptance
+/// and the outbox saying `delivered` (a kill -9 inside it makes a restart send the mail again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_from_failure_to_accepted_mail_and_the_resend_window() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let store = open_store(dir.path());
-    let running = Running::start(&config, &store, |_| {});
+    let lab = Lab::start(&config, Tuning::default());
+    let conn = rusqlite::Connection::open(config.data_dir.join("healthchecker.db")).expect("open");
     let mut latencies = Vec::new();
-    for i in 0..20 {
-        let spec = spec(&[&format!("owner{i}@example.com")], Duration::from_secs(10));
+    let mut windows = Vec::new();
+    for i in 0..10 {
+        let app = App::start(Answer::Pass).await;
+        let name = format!("app{i}");
+        lab.watch(
+            &name,
+            &app.url,
+            &[&format!("owner{i}@example.com")],
+            INTERVAL,
+            TIMEOUT,
+        )
+        .await;
+        lab.until_state(&name, State::Healthy).await;
+        app.set(Answer::Fail);
         let start = Instant::now();
-        running.send(event(
-            &format!("app{i}"),
-            &spec,
-            State::Healthy,
-            State::Unhealthy,
-            "timeout",
-        ));
-        let mail = smtp.next(Duration::from_secs(5)).await;
+        let mail = smtp.next(Duration::from_secs(10)).await;
         latencies.push(mail.at - start);
+        loop {
+            let delivered: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM messages WHERE monitor = ?1 AND status = 'delivered'",
+                    [&name],
+                    |row| row.get(0),
+                )
+                .expect("count");
+            if delivered == 1 {
+                break;
+            }
+            assert!(
+                mail.at.elapsed() < Duration::from_secs(5),
+                "marked delivered"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        windows.push(mail.at.elapsed());
     }
     latencies.sort();
+    windows.sort();
     eprintln!(
-        "transition -> SMTP accepted, 20 mails one after another: min {:?}, median {:?}, max {:?}",
-        latencies[0], latencies[10], latencies[19]
+        "app fails -> SMTP accepted (bound {:?}): min {:?}, median {:?}, max {:?}",
+        INTERVAL * 2 + TIMEOUT + Duration::from_secs(1),
+        latencies[0],
+        latencies[5],
+        latencies[9]
     );
-    assert!(latencies[19] < Duration::from_secs(5));
-    running.stop().await;
+    eprintln!(
+        "SMTP accepted -> marked delivered (the re-send window): min {:?}, median {:?}, max {:?}",
+        windows[0], windows[5], windows[9]
+    );
+    lab.stop().await;
 }

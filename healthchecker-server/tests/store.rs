@@ -11,8 +11,7 @@ use healthchecker_server::health::{Health, Outcome, State, Transition};
 use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::{AppName, MonitorSpec, Registration};
 use healthchecker_server::store::{
-    CheckWrite, FILE_NAME, LoggedCheck, OutgoingMail, Store, StoreError, StoreOptions,
-    StoredMonitor,
+    CheckWrite, FILE_NAME, LoggedCheck, Message, Store, StoreError, StoreOptions, StoredMonitor,
 };
 
 fn name(text: &str) -> AppName {
@@ -31,6 +30,7 @@ fn spec(port: u16) -> MonitorSpec {
         unhealthy: Some(3),
         healthy: Some(4),
         path: Some("/api/health?full=1".into()),
+        notify: None,
     }
     .validate()
     .expect("valid spec")
@@ -54,6 +54,7 @@ fn monitor(text: &str) -> StoredMonitor {
         since: None,
         last_check: None,
         last_transition: None,
+        alerting: Some("{}".to_owned()),
     }
 }
 
@@ -92,6 +93,9 @@ fn check(app: &str, n: u32) -> CheckWrite {
             to: State::Degraded,
             reason: format!("timeout: check {n}"),
         }),
+        alerting: None,
+        messages: Vec::new(),
+        withdraw: Vec::new(),
     }
 }
 
@@ -126,7 +130,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -485,42 +489,199 @@ async fn old_transitions_are_pruned() {
     );
 }
 
-fn mail(n: u32) -> OutgoingMail {
-    OutgoingMail {
+fn mail(n: u32) -> Message {
+    Message {
         monitor: "media-center".into(),
+        channel: "email".into(),
         recipients: vec!["me@example.com".into(), "ops@example.com".into()],
-        subject: format!("[healthchecker] media-center is UNHEALTHY ({n})"),
-        body: "line one\nline two\n".into(),
-        message_id: format!("<{n}@healthchecker.local>"),
-        in_reply_to: (n > 1).then(|| "<1@healthchecker.local>".to_owned()),
-        references: (1..n)
-            .map(|i| format!("<{i}@healthchecker.local>"))
-            .collect(),
+        event_id: format!("hc.unhealthy.media-center.{n}"),
+        payload: format!(r#"{{"n": {n}, "text": "line one\nline two"}}"#),
+        due: at(i64::from(n)),
         created_at: at(i64::from(n)),
     }
 }
 
+/// A check that causes messages: the check, the transition, the alerting state and the messages
+/// are one write; a later check withdraws a held one; a pause and a removal withdraw the rest.
 #[tokio::test]
-async fn the_outbox_keeps_mail_until_it_is_done() {
+async fn a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them() {
     let dir = temp_dir();
     let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    let first = store.enqueue_mail(&mail(1)).await.expect("enqueues");
-    let second = store.enqueue_mail(&mail(2)).await.expect("enqueues");
-    let third = store.enqueue_mail(&mail(3)).await.expect("enqueues");
-    assert_eq!(store.pending_mail_count().await.expect("count"), 3);
+    for app in ["app", "other"] {
+        store.save_monitor(&monitor(app)).await.expect("saves");
+    }
+    let mut wake = store.outbox_changed();
+    let woken = wake.changed();
+    let mut first = check("app", 3);
+    first.alerting = Some(r#"{"held": 1}"#.to_owned());
+    first.messages = vec![
+        mail(1),
+        Message {
+            due: at(1000),
+            ..mail(2)
+        },
+    ];
+    store.record(first);
+    tokio::time::timeout(Duration::from_secs(5), woken)
+        .await
+        .expect("the delivery side is told after the commit")
+        .expect("the store is open");
+    let due = store.due_messages("email", at(10), 10).await.expect("due");
+    assert_eq!(due.len(), 1, "the held one is not due yet");
+    assert_eq!(
+        due[0].message,
+        Message {
+            monitor: "app".into(),
+            ..mail(1)
+        },
+        "a check's messages are about its monitor"
+    );
+    assert_eq!(
+        store
+            .due_messages("email", at(1000), 10)
+            .await
+            .expect("due")
+            .len(),
+        2
+    );
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(loaded[0].alerting.as_deref(), Some(r#"{"held": 1}"#));
+    assert_eq!(
+        loaded[0]
+            .last_transition
+            .as_ref()
+            .map(|t| t.reason.as_str()),
+        Some("timeout: check 3")
+    );
+
+    // The held one is withdrawn by a later check; the due one stays.
+    let mut second = check("app", 4);
+    second.withdraw = vec![mail(2).event_id, "no such event".to_owned()];
+    store.record(second);
+    store.flush().await.expect("flush");
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|m| m.message.event_id.clone())
+            .collect::<Vec<_>>(),
+        [mail(1).event_id]
+    );
+
+    // Another monitor's messages are not touched by this one's pause.
+    let mut theirs = check("other", 3);
+    theirs.messages = vec![Message {
+        monitor: "other".into(),
+        ..mail(3)
+    }];
+    store.record(theirs);
+    assert!(store.set_paused(&name("app"), true).await.expect("pauses"));
+    let due = store
+        .due_messages("email", at(5000), 10)
+        .await
+        .expect("due");
+    assert_eq!(
+        due.iter()
+            .map(|m| m.message.monitor.as_str())
+            .collect::<Vec<_>>(),
+        ["other"]
+    );
+    let loaded = store.load_monitors().expect("loads");
+    assert_eq!(
+        loaded[0].alerting.as_deref(),
+        Some("{}"),
+        "a pause forgets the state"
+    );
+    assert!(store.delete_monitor(&name("other")).await.expect("deletes"));
+    assert_eq!(store.pending_messages().await.expect("count"), 0);
+    let conn = sqlite(dir.path());
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status FROM messages ORDER BY id")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(statuses, ["withdrawn", "withdrawn", "withdrawn"]);
+}
+
+/// One write that the database refuses (here a trigger that stands for a bad row) fails alone:
+/// the other checks and calls of its batch are kept.
+#[tokio::test]
+async fn a_failed_write_loses_only_itself() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    for app in ["a", "b"] {
+        store.save_monitor(&monitor(app)).await.expect("saves");
+    }
+    sqlite(dir.path())
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON checks
+             WHEN NEW.detail = 'check 5' AND NEW.id >> 32 = (SELECT id FROM monitors WHERE name = 'a')
+             BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+        )
+        .expect("trigger");
+    for n in 1..=8 {
+        store.record(check("a", n));
+        store.record(check("b", n));
+    }
+    let registered = store.save_monitor(&monitor("c")).await;
+    assert!(registered.is_ok(), "{registered:?}");
+    store.flush().await.expect("the batch as a whole commits");
+    let details = |app| {
+        let store = store.clone();
+        async move {
+            store
+                .log(&name(app), 100)
+                .await
+                .expect("log")
+                .iter()
+                .map(|check| detail(check).to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let a = details("a").await;
+    assert_eq!(a.len(), 7, "{a:?}");
+    assert!(!a.contains(&"check 5".to_owned()));
+    assert_eq!(details("b").await.len(), 8);
+    assert_eq!(store.load_monitors().expect("loads").len(), 3);
+    // and the writer goes on
+    store.record(check("c", 1));
+    store.flush().await.expect("flush");
+    assert_eq!(details("c").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_outbox_keeps_messages_until_they_are_done() {
+    let dir = temp_dir();
+    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
+    let first = store.enqueue(&mail(1)).await.expect("enqueues");
+    let second = store.enqueue(&mail(2)).await.expect("enqueues");
+    let third = store.enqueue(&mail(3)).await.expect("enqueues");
+    assert_eq!(store.pending_messages().await.expect("count"), 3);
     assert!(
-        store.due_mail(at(0), 10).await.expect("due").is_empty(),
+        store
+            .due_messages("email", at(0), 10)
+            .await
+            .expect("due")
+            .is_empty(),
         "not due before it was queued"
     );
-    let due = store.due_mail(at(10), 10).await.expect("due");
+    let due = store.due_messages("email", at(10), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [first, second, third]
     );
-    assert_eq!(due[1].mail, mail(2));
+    assert_eq!(due[1].message, mail(2));
     assert_eq!((due[1].attempts, due[1].last_error.as_deref()), (0, None));
     assert_eq!(
-        store.due_mail(at(10), 1).await.expect("due").len(),
+        store
+            .due_messages("email", at(10), 1)
+            .await
+            .expect("due")
+            .len(),
         1,
         "limit"
     );
@@ -528,17 +689,17 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
     // The relay is down: try again later.
     assert!(
         store
-            .mark_mail_retry(first, at(100), "connection refused")
+            .mark_retry(first, at(100), "connection refused")
             .await
             .expect("retry")
     );
     assert!(
         store
-            .mark_mail_retry(first, at(200), "connection refused again")
+            .mark_retry(first, at(200), "connection refused again")
             .await
             .expect("retry")
     );
-    let due = store.due_mail(at(150), 10).await.expect("due");
+    let due = store.due_messages("email", at(150), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [second, third]
@@ -547,7 +708,7 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
 
     // A restart keeps all of it.
     let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
-    let due = store.due_mail(at(200), 10).await.expect("due");
+    let due = store.due_messages("email", at(200), 10).await.expect("due");
     assert_eq!(
         due.iter().map(|m| m.id).collect::<Vec<_>>(),
         [second, third, first]
@@ -561,44 +722,34 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
 
     assert!(
         store
-            .mark_mail_delivered(first, at(201))
+            .mark_delivered(first, at(201))
             .await
             .expect("delivered")
     );
     assert!(
         !store
-            .mark_mail_delivered(first, at(202))
+            .mark_delivered(first, at(202))
             .await
             .expect("not twice")
     );
     assert!(
         !store
-            .mark_mail_retry(first, at(300), "late")
+            .mark_retry(first, at(300), "late")
             .await
             .expect("not pending")
     );
+    assert!(store.mark_logged(second, at(201)).await.expect("logged"));
     assert!(
         store
-            .mark_mail_logged(second, at(201))
-            .await
-            .expect("logged")
-    );
-    assert!(
-        store
-            .mark_mail_failed(third, at(201), "550 no such user")
+            .mark_failed(third, at(201), "550 no such user")
             .await
             .expect("failed")
     );
-    assert!(
-        !store
-            .mark_mail_delivered(999, at(201))
-            .await
-            .expect("unknown")
-    );
-    assert_eq!(store.pending_mail_count().await.expect("count"), 0);
+    assert!(!store.mark_delivered(999, at(201)).await.expect("unknown"));
+    assert_eq!(store.pending_messages().await.expect("count"), 0);
     assert!(
         store
-            .due_mail(at(10_000), 10)
+            .due_messages("email", at(10_000), 10)
             .await
             .expect("due")
             .is_empty()
@@ -608,7 +759,7 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
     let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
     assert!(
         store
-            .due_mail(at(10_000), 10)
+            .due_messages("email", at(10_000), 10)
             .await
             .expect("due")
             .is_empty(),
@@ -616,7 +767,7 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
     );
     let conn = sqlite(dir.path());
     let statuses: Vec<(String, i64)> = conn
-        .prepare("SELECT status, attempts FROM outbox ORDER BY id")
+        .prepare("SELECT status, attempts FROM messages ORDER BY id")
         .expect("prepare")
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
         .expect("query")
@@ -631,13 +782,16 @@ async fn the_outbox_keeps_mail_until_it_is_done() {
         ]
     );
     // Finished mail goes after the retention; nothing pending ever does.
-    let fourth = store.enqueue_mail(&mail(4)).await.expect("enqueues");
+    let fourth = store.enqueue(&mail(4)).await.expect("enqueues");
     let pruned = store
         .prune(at(201) + chrono::Duration::days(91))
         .await
         .expect("prunes");
-    assert_eq!(pruned.mail, 3);
-    let due = store.due_mail(at(10_000), 10).await.expect("due");
+    assert_eq!(pruned.messages, 3);
+    let due = store
+        .due_messages("email", at(10_000), 10)
+        .await
+        .expect("due");
     assert_eq!(due.iter().map(|m| m.id).collect::<Vec<_>>(), [fourth]);
     assert!(fourth > third, "ids are never reused");
 }
@@ -701,7 +855,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

@@ -1,10 +1,13 @@
-//! The outbox worker: sends the mail that is due, at least once, and never blocks a check.
+//! The outbox worker: sends the messages that are due, at least once, and never blocks a check.
 //!
-//! Every mail is in the store's outbox before anyone tries to send it (the reactor enqueues it
-//! durably, then wakes this worker). A round reads the pending mail in the order it is due, sends
-//! what is due, and marks each mail in the store: delivered (never sent again, even after a
-//! restart), retry (due again after a backoff), or failed. So a crash or a restart at any point
-//! loses nothing: at worst a mail the relay accepted just before the crash is sent twice.
+//! Every message is in the store's outbox before anyone tries to send it: the monitors write it
+//! in the transaction of the transition that caused it, and the store wakes this worker after the
+//! commit. A round reads the pending messages in the order they are due, renders and sends what
+//! is due, and marks each one in the store as the very next step after the relay's answer:
+//! delivered (never sent again, even after a restart), retry (due again after a backoff), or
+//! failed. So a crash or a restart at any point loses nothing: at worst a mail the relay accepted
+//! in the few milliseconds before the crash is sent again, with the same `Message-ID` (mail
+//! clients show it once).
 //!
 //! # Retries
 //!
@@ -27,17 +30,16 @@
 //! the mails in it (it has its own `Message-ID`); later mails still thread to their incident.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::smtp::{self, Mailer, SendError};
-use super::{render, sleep_until};
-use crate::store::{OutgoingMail, QueuedMail, Store};
+use super::{OutgoingMail, Payload, render, sleep_until};
+use crate::store::{QueuedMessage, Store};
 
 /// After a successful send to a recipient list, further mail to it within this window is
 /// coalesced into one digest sent at the end of the window.
@@ -75,6 +77,19 @@ pub fn recipients_key(recipients: &[String]) -> String {
     list.sort();
     list.dedup();
     list.join(", ")
+}
+
+/// A mail of the outbox, rendered, with its place in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// The outbox entry, for the `mark_*` calls.
+    pub id: i64,
+    /// The mail.
+    pub mail: OutgoingMail,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// When it is due (again).
+    pub next_attempt_at: DateTime<Utc>,
 }
 
 /// Mails to send as one: a single mail, or several for one recipient list (a digest).
@@ -132,6 +147,8 @@ pub fn plan(
 }
 
 /// One mail that stands for several: each one's subject in the subject, each one in the body.
+/// Its `Message-ID` is made of the outbox ids it stands for, so a digest sent again after a
+/// restart carries the same one.
 pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMail {
     let headlines: Vec<&str> = rows
         .iter()
@@ -163,6 +180,7 @@ pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMa
         body.push_str(&row.mail.body);
     }
     let first = rows.first().map_or(0, |row| row.id);
+    let last = rows.last().map_or(0, |row| row.id);
     OutgoingMail {
         monitor: rows
             .iter()
@@ -176,8 +194,8 @@ pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMa
         subject,
         body,
         message_id: format!(
-            "<hc.digest.{first}.{}@{}>",
-            now.timestamp_millis(),
+            "<hc.digest.{first}-{last}.{}@{}>",
+            rows.len(),
             render::safe_host(host)
         ),
         in_reply_to: None,
@@ -190,8 +208,12 @@ pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMa
 pub(crate) struct Worker {
     pub(crate) store: Store,
     pub(crate) mailer: Mailer,
-    pub(crate) wake: Arc<Notify>,
+    /// The channels whose messages are mail: `email` and every `kind = "email"` channel.
+    pub(crate) channels: Vec<String>,
+    /// Changed by the store after a commit that put messages in the outbox.
+    pub(crate) wake: watch::Receiver<u64>,
     pub(crate) host: String,
+    pub(crate) server_url: String,
     pub(crate) window: Duration,
     pub(crate) last_sent: HashMap<String, DateTime<Utc>>,
 }
@@ -203,64 +225,64 @@ struct Sent {
 }
 
 impl Worker {
-    /// Sends until `cancel`; then waits for `reactor_done` (the last mails enqueued) and tries once
-    /// more to send everything pending, within [`FLUSH_DEADLINE`].
-    pub(crate) async fn run(
-        mut self,
-        cancel: CancellationToken,
-        reactor_done: oneshot::Receiver<()>,
-    ) {
+    /// Sends until `stop` (a round in progress finishes first); then tries once more to send
+    /// everything that is due, within [`FLUSH_DEADLINE`].
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
         loop {
             let wake_at = self.round(Utc::now(), false).await;
             let sleep = sleep_until(wake_at);
             tokio::select! {
                 biased;
-                () = cancel.cancelled() => break,
-                () = self.wake.notified() => {}
+                () = stop.cancelled() => break,
+                _ = self.wake.changed() => {}
                 () = sleep => {}
             }
         }
-        let flushed = tokio::time::timeout(FLUSH_DEADLINE, async {
-            let _ = reactor_done.await;
-            self.round(Utc::now(), true).await;
-        })
-        .await;
-        match (flushed, self.store.pending_mail_count().await) {
+        tracing::debug!("shutdown: delivery: a last round for what is due");
+        let flushed = tokio::time::timeout(FLUSH_DEADLINE, self.round(Utc::now(), true)).await;
+        match (flushed.map(drop), self.store.pending_messages().await) {
             (_, Ok(0)) => {}
-            (Ok(()), Ok(left)) => tracing::warn!(
-                "{left} mail(s) not sent before shutdown stay in the outbox; they are sent after the next start"
+            (Ok(()), Ok(left)) => tracing::info!(
+                "{left} message(s) not sent before shutdown (held, or waiting for a retry) stay in the outbox; they are sent after the next start"
             ),
             (Err(_), Ok(left)) => tracing::warn!(
-                "sending pending mail took longer than {} s at shutdown; {left} mail(s) stay in the outbox for the next start",
+                "sending pending messages took longer than {} s at shutdown; {left} message(s) stay in the outbox for the next start",
                 FLUSH_DEADLINE.as_secs()
             ),
             (_, Err(error)) => tracing::warn!("cannot count the mail left in the outbox: {error}"),
         }
     }
 
-    /// One round: reads the pending mail, sends what is due (with `flush`: everything pending, no
+    /// One round: reads the pending messages, sends what is due (with `flush`: without the
     /// coalescing window), and says when to come back.
     async fn round(&mut self, now: DateTime<Utc>, flush: bool) -> Option<DateTime<Utc>> {
         let horizon = now + chrono::Duration::days(3650);
-        let rows = match self.store.due_mail(horizon, DUE_BATCH).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!("cannot read the mail outbox: {error}");
-                return Some(now + BACKOFF_FIRST);
+        let mut rows = Vec::new();
+        let mut full = false;
+        for channel in &self.channels {
+            match self.store.due_messages(channel, horizon, DUE_BATCH).await {
+                Ok(more) => {
+                    full |= more.len() == DUE_BATCH;
+                    rows.extend(more);
+                }
+                Err(error) => {
+                    tracing::error!("cannot read the outbox: {error}");
+                    return Some(now + BACKOFF_FIRST);
+                }
             }
-        };
-        let full = rows.len() == DUE_BATCH;
-        let (due, future): (Vec<QueuedMail>, Vec<QueuedMail>) = rows
-            .into_iter()
-            .partition(|row| flush || row.next_attempt_at <= now);
+        }
+        rows.sort_by_key(|row| (row.next_attempt_at, row.id));
+        let (due, future): (Vec<QueuedMessage>, Vec<QueuedMessage>) =
+            rows.into_iter().partition(|row| row.next_attempt_at <= now);
         let next_future = future.first().map(|row| row.next_attempt_at);
+        let due = self.mails(due).await;
         if due.is_empty() {
-            return next_future;
+            return if full { Some(now) } else { next_future };
         }
         if let Mailer::Log { why } = self.mailer {
             for row in &due {
                 log_mail(&row.mail, why);
-                if let Err(error) = self.store.mark_mail_logged(row.id, Utc::now()).await {
+                if let Err(error) = self.store.mark_logged(row.id, Utc::now()).await {
                     tracing::error!(monitor = %row.mail.monitor, "cannot mark a logged mail in the outbox: {error}");
                 }
             }
@@ -286,6 +308,76 @@ impl Worker {
         [plan.wake_at, next_future].into_iter().flatten().min()
     }
 
+    /// The due messages as mails to send. A message that cannot be one (a channel this server
+    /// does not have, a payload it cannot read) is given up, with the reason in the log and the
+    /// outbox.
+    async fn mails(&self, due: Vec<QueuedMessage>) -> Vec<QueuedMail> {
+        let mut mails = Vec::with_capacity(due.len());
+        for row in due {
+            let QueuedMessage {
+                id,
+                message,
+                attempts,
+                next_attempt_at,
+                ..
+            } = row;
+            let mail = if self.channels.contains(&message.channel) {
+                serde_json::from_str::<Payload>(&message.payload)
+                    .map_err(|error| format!("unreadable message: {error}"))
+                    .map(|payload| match payload {
+                        Payload::Event(event) => {
+                            let rendered = render::render(&event, &self.server_url, &chrono::Local);
+                            let thread: Vec<String> = event
+                                .thread
+                                .iter()
+                                .map(|id| render::message_id(id, &self.host))
+                                .collect();
+                            OutgoingMail {
+                                monitor: message.monitor.clone(),
+                                recipients: message.recipients.clone(),
+                                subject: rendered.subject,
+                                body: rendered.body,
+                                message_id: render::message_id(&event.id, &self.host),
+                                in_reply_to: thread.last().cloned(),
+                                references: thread,
+                                created_at: message.created_at,
+                            }
+                        }
+                        Payload::Rendered { mail } => OutgoingMail {
+                            monitor: message.monitor.clone(),
+                            recipients: message.recipients.clone(),
+                            subject: mail.subject,
+                            body: mail.body,
+                            message_id: mail.message_id,
+                            in_reply_to: mail.in_reply_to,
+                            references: mail.references,
+                            created_at: message.created_at,
+                        },
+                    })
+            } else {
+                Err(format!(
+                    "this server has no channel {:?} (it was removed from the configuration)",
+                    message.channel
+                ))
+            };
+            match mail {
+                Ok(mail) => mails.push(QueuedMail {
+                    id,
+                    mail,
+                    attempts,
+                    next_attempt_at,
+                }),
+                Err(error) => {
+                    tracing::error!(monitor = %message.monitor, "message {id} given up: {error}");
+                    if let Err(error) = self.store.mark_failed(id, Utc::now(), &error).await {
+                        tracing::error!("cannot update the outbox: {error}");
+                    }
+                }
+            }
+        }
+        mails
+    }
+
     /// Sends one batch and marks its mails.
     async fn deliver(&self, batch: Batch) -> Sent {
         let mail = match batch.rows.as_slice() {
@@ -300,7 +392,7 @@ impl Worker {
             let marked = match &result {
                 Ok(()) => {
                     tracing::info!(monitor, "mail sent to {}: {}", batch.key, row.mail.subject);
-                    self.store.mark_mail_delivered(row.id, now).await
+                    self.store.mark_delivered(row.id, now).await
                 }
                 Err(SendError::Permanent(error)) => {
                     tracing::error!(
@@ -309,7 +401,7 @@ impl Worker {
                         batch.key,
                         row.mail.subject
                     );
-                    self.store.mark_mail_failed(row.id, now, error).await
+                    self.store.mark_failed(row.id, now, error).await
                 }
                 Err(SendError::Transient(error)) => {
                     let attempts = row.attempts.saturating_add(1);
@@ -322,7 +414,7 @@ impl Worker {
                             render::human_duration(age),
                             row.mail.subject
                         );
-                        self.store.mark_mail_failed(row.id, now, error).await
+                        self.store.mark_failed(row.id, now, error).await
                     } else {
                         let wait = backoff(attempts);
                         tracing::warn!(
@@ -331,7 +423,7 @@ impl Worker {
                             batch.key,
                             wait.as_secs()
                         );
-                        self.store.mark_mail_retry(row.id, now + wait, error).await
+                        self.store.mark_retry(row.id, now + wait, error).await
                     }
                 }
             };
@@ -344,7 +436,7 @@ impl Worker {
 }
 
 /// Writes a mail to the log in place of sending it, marked so nobody mistakes it for sent mail.
-fn log_mail(mail: &OutgoingMail, why: &str) {
+pub(crate) fn log_mail(mail: &OutgoingMail, why: &str) {
     tracing::info!(
         monitor = %mail.monitor,
         "MAIL (not sent: {why}) To: {} Subject: {}\n{}",
@@ -377,7 +469,6 @@ mod tests {
             },
             attempts: 0,
             next_attempt_at: at(0),
-            last_error: None,
         }
     }
 
@@ -462,7 +553,10 @@ mod tests {
         );
         assert_eq!(mail.recipients, ["a@x"]);
         assert_eq!(mail.monitor, "app1, app2");
-        assert!(mail.message_id.starts_with("<hc.digest.1."));
+        assert_eq!(
+            mail.message_id, "<hc.digest.1-2.2@host>",
+            "stable on a re-send"
+        );
         assert_eq!(mail.in_reply_to, None);
     }
 }

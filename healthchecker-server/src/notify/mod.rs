@@ -1,14 +1,14 @@
-//! Email notifications: worth reading, and never lost.
+//! Delivery: what the alert policy decided, sent on its channels, at least once and never lost.
 //!
-//! `notify` reacts to transitions; it never checks anything and never blocks a check. Two tasks:
-//!
-//! * the **reactor** receives each [`TransitionEvent`] from the monitors, asks the [`policy`]
-//!   whether it deserves a mail (degrades are held for one check, an incident's `UNHEALTHY` is
-//!   mailed once, reminders, recoveries), [`render`]s the mail, and puts it in the store's outbox
-//!   durably before anything is sent; then it wakes the worker;
-//! * the **delivery worker** sends what is due in the outbox through the SMTP relay, retries
-//!   transient failures with a backoff that doubles from 1 s up to 60 s, gives up on permanent ones,
-//!   and coalesces storms into digests (see `delivery`).
+//! `notify` reacts to what the outbox holds; it never checks anything, never decides what to tell
+//! (that is [`crate::alerting`], run by the monitors in the transaction of each transition) and
+//! never blocks a check. One task, the **delivery worker**, sends what is due in the store's
+//! outbox: it renders each message for its channel (mail: [`render`]), sends it through the SMTP
+//! relay, retries transient failures with a backoff that doubles from 1 s up to 60 s, gives up on
+//! permanent ones, coalesces storms into digests, and marks each message in the store as the very
+//! next step after the relay accepted it (see `delivery`). It wakes when a commit put messages in
+//! the outbox ([`crate::store::Store::outbox_changed`]) and when a message falls due (a held
+//! degrade, a retry).
 //!
 //! Without `smtp_url`, or in test mode, mail is written to the log instead (`MAIL (not sent: test
 //! mode) To: ... Subject: ...` and the body) and marked as logged in the outbox.
@@ -16,33 +16,30 @@
 //! # Wiring
 //!
 //! ```no_run
-//! # use healthchecker_server::{Config, notify::{Notifier, TransitionEvent}, store::{Store, StoreOptions}};
+//! # use healthchecker_server::{Config, notify::Notifier, store::{Store, StoreOptions}};
 //! # use tokio_util::{sync::CancellationToken, task::TaskTracker};
 //! # async fn wire(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
-//! let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<TransitionEvent>();
-//! let (cancel, tasks) = (CancellationToken::new(), TaskTracker::new());
+//! let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
 //! let notifier = Notifier::spawn(&config, store.clone(), "http://192.168.1.5:8080".into(),
-//!                                events_rx, cancel.clone(), &tasks)?;
-//! // ... the monitors send every transition on events_tx, and call
-//! // notifier.forget(&name) when a monitor is removed or paused ...
-//! cancel.cancel(); // at shutdown: the notifier enqueues what it received, tries to send it
-//! tasks.close();   // (within notify::FLUSH_DEADLINE), then its tasks end
+//!                                stop.clone(), &tasks)?;
+//! // ... the monitors write messages into the store's outbox with their checks ...
+//! stop.cancel();   // at shutdown: the worker finishes the attempt in progress, tries once more
+//! tasks.close();   // to send what is due (within notify::FLUSH_DEADLINE), then ends
 //! tasks.wait().await;
 //! store.close().await?;
 //! # Ok(()) }
 //! ```
 
+pub mod channels;
 pub mod delivery;
-pub mod policy;
 pub mod render;
 mod smtp;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Local, Utc};
-use tokio::sync::{Notify, mpsc, oneshot};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -51,29 +48,58 @@ pub use delivery::{
 };
 pub use smtp::{COMMAND_TIMEOUT, MAX_CONNECTIONS, SEND_TIMEOUT};
 
-use self::policy::{Action, Input, Note, Policy};
-use self::render::{MailContent, RECENT_MAX};
 use crate::Config;
-use crate::health::{State, Transition};
-use crate::registry::{AppName, MonitorSpec};
-use crate::store::{LoggedCheck, OutgoingMail, Store};
+use crate::alerting::Event;
+use crate::config::channel::{Channel, ChannelKind, EMAIL};
+use crate::store::Store;
 
-/// Transitions read from the store to rebuild an incident that was open before a restart.
-const HISTORY: usize = 100;
+/// What a message of the outbox carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Payload {
+    /// An event, rendered for its channel when it is sent.
+    Event(Box<Event>),
+    /// A mail rendered already, by a server before version 2 of the store.
+    Rendered {
+        /// The mail.
+        mail: RenderedMail,
+    },
+}
 
-/// A change of state of one monitor, as the monitors report it.
-#[derive(Debug, Clone)]
-pub struct TransitionEvent {
-    /// The app.
-    pub name: AppName,
-    /// Its registration (recipients, URL, interval, timeout).
-    pub spec: Arc<MonitorSpec>,
-    /// The change.
-    pub transition: Transition,
-    /// `to` is `HEALTHY` at the end of a recovery from `UNHEALTHY` (not after a blip).
-    pub recovered: bool,
-    /// The last checks, newest first (at most 5 are shown).
-    pub recent: Vec<LoggedCheck>,
+/// A mail as a server before version 2 of the store kept it in its outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedMail {
+    /// The subject line.
+    pub subject: String,
+    /// The text body.
+    pub body: String,
+    /// The `Message-ID` header.
+    pub message_id: String,
+    /// The `In-Reply-To` header.
+    pub in_reply_to: Option<String>,
+    /// The `References` header.
+    pub references: Vec<String>,
+}
+
+/// An email ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// The app (or apps, for a digest) the mail is about.
+    pub monitor: String,
+    /// Addresses to send it to.
+    pub recipients: Vec<String>,
+    /// The subject line.
+    pub subject: String,
+    /// The text body.
+    pub body: String,
+    /// The `Message-ID` header: the same on every attempt.
+    pub message_id: String,
+    /// The `In-Reply-To` header: the previous mail of the incident.
+    pub in_reply_to: Option<String>,
+    /// The `References` header.
+    pub references: Vec<String>,
+    /// When it was written (its `Date`).
+    pub created_at: DateTime<Utc>,
 }
 
 /// A fault that stops the notifier from starting.
@@ -81,18 +107,44 @@ pub struct TransitionEvent {
 #[non_exhaustive]
 pub enum NotifyError {
     /// lettre cannot make a transport of `smtp_url`.
-    #[error("cannot use the SMTP relay {url}: {reason}")]
+    #[error("cannot use the SMTP relay {url}: {source}")]
     Transport {
         /// The URL, password hidden.
         url: String,
         /// What lettre said.
-        reason: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
     },
     /// The sender is not a mailbox.
     #[error("invalid sender address `{value}`: expected e.g. healthchecker@example.com")]
     MailFrom {
         /// The value.
         value: String,
+    },
+    /// The HTTP client for the channels cannot be built.
+    #[error("cannot build the HTTP client for the channels: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+/// Why a test message did not go out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestError {
+    /// No channel has that name.
+    #[error("there is no channel {name:?}; the config file's channels are: {}", if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The channels there are.
+        known: Vec<String>,
+    },
+    /// The receiver refused it, or could not be reached.
+    #[error("channel {name:?}: {why}")]
+    Failed {
+        /// The channel.
+        name: String,
+        /// What happened.
+        why: String,
     },
 }
 
@@ -103,41 +155,40 @@ pub struct NotifyOptions {
     /// This server's base URL as apps reach it (e.g. `http://192.168.1.5:8080`), for the stop
     /// instructions in every mail.
     pub server_url: String,
-    /// Time between reminders while an app stays `UNHEALTHY`; `None`: no reminders. From
-    /// `remind_every`.
-    pub remind_every: Option<Duration>,
     /// Mail to a recipient list within this time after a successful send to it is coalesced into
     /// one digest; [`COALESCE_WINDOW`] by default, zero turns coalescing off.
     pub coalesce_window: Duration,
 }
 
 impl NotifyOptions {
-    /// The options of `config`, with this server's base URL.
-    pub fn new(config: &Config, server_url: impl Into<String>) -> NotifyOptions {
+    /// The options of a server whose base URL is `server_url`.
+    pub fn new(server_url: impl Into<String>) -> NotifyOptions {
         NotifyOptions {
             server_url: server_url.into(),
-            remind_every: config.remind_every,
             coalesce_window: COALESCE_WINDOW,
         }
     }
 }
 
-/// A running notifier: a handle on its two tasks.
+/// A running notifier: a handle on its delivery workers, and a way to test a channel.
 #[derive(Debug, Clone)]
 pub struct Notifier {
-    forget: mpsc::UnboundedSender<AppName>,
-    wake: Arc<Notify>,
     describe: String,
+    channels: Vec<Channel>,
+    sender: channels::send::Sender,
+    mailer: smtp::Mailer,
+    server_url: String,
+    host: String,
 }
 
 impl Notifier {
-    /// Starts the reactor and the delivery worker on `tasks`.
+    /// Starts the delivery worker on `tasks`.
     ///
-    /// `config` gives `smtp_url`, `mail_from`, `test_mode` and `remind_every`; `server_url` is this
-    /// server's base URL as apps reach it, for the stop instructions in every mail. Mail already in
-    /// the outbox (from before a restart) is sent at once. On `cancel`, the reactor enqueues the
-    /// events already received, the worker tries once more to send everything pending within
-    /// [`FLUSH_DEADLINE`], and both tasks end; mail that could not be sent stays in the outbox.
+    /// `config` gives `smtp_url`, `mail_from` and `test_mode`; `server_url` is this server's base
+    /// URL as apps reach it, for the stop instructions in every mail. Messages already in the
+    /// outbox (from before a restart) are sent at once. On `stop`, the worker finishes the attempt
+    /// in progress, tries once more to send everything due within [`FLUSH_DEADLINE`], and ends;
+    /// what could not be sent stays in the outbox for the next start.
     ///
     /// # Errors
     ///
@@ -147,16 +198,13 @@ impl Notifier {
         config: &Config,
         store: Store,
         server_url: String,
-        events: mpsc::UnboundedReceiver<TransitionEvent>,
-        cancel: CancellationToken,
+        stop: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<Notifier, NotifyError> {
-        let options = NotifyOptions::new(config, server_url);
-        Notifier::spawn_with(config, options, store, events, cancel, tasks)
+        Notifier::spawn_with(config, NotifyOptions::new(server_url), store, stop, tasks)
     }
 
-    /// [`Notifier::spawn`] with every option spelled out (`remind_every` is taken from `options`,
-    /// not from `config`).
+    /// [`Notifier::spawn`] with every option spelled out.
     ///
     /// # Errors
     ///
@@ -165,8 +213,7 @@ impl Notifier {
         config: &Config,
         options: NotifyOptions,
         store: Store,
-        events: mpsc::UnboundedReceiver<TransitionEvent>,
-        cancel: CancellationToken,
+        stop: CancellationToken,
         tasks: &TaskTracker,
     ) -> Result<Notifier, NotifyError> {
         let host = render::safe_host(
@@ -184,262 +231,127 @@ impl Notifier {
             smtp::Mailer::Smtp { relay, from, .. } => format!("sent through {relay} from {from}"),
             smtp::Mailer::Log { why } => format!("written to the log ({why})"),
         };
-        let wake = Arc::new(Notify::new());
-        let (forget_tx, forget_rx) = mpsc::unbounded_channel();
-        let (done_tx, done_rx) = oneshot::channel();
-        let reactor = Reactor {
-            policy: Policy::new(&host, options.remind_every),
-            store: store.clone(),
-            wake: Arc::clone(&wake),
-            server_url: options.server_url,
-        };
-        tasks.spawn(reactor.run(events, forget_rx, cancel.clone(), done_tx));
+        let sender = channels::send::Sender::new().map_err(NotifyError::Http)?;
+        let mail_channels = std::iter::once(EMAIL.to_owned())
+            .chain(
+                config
+                    .channels
+                    .iter()
+                    .filter(|channel| matches!(channel.kind, ChannelKind::Email { .. }))
+                    .map(|channel| channel.name.clone()),
+            )
+            .collect();
         let worker = delivery::Worker {
-            store,
-            mailer,
-            wake: Arc::clone(&wake),
-            host,
+            wake: store.outbox_changed(),
+            store: store.clone(),
+            mailer: mailer.clone(),
+            channels: mail_channels,
+            host: host.clone(),
+            server_url: options.server_url.clone(),
             window: options.coalesce_window,
             last_sent: std::collections::HashMap::new(),
         };
-        tasks.spawn(worker.run(cancel, done_rx));
+        tasks.spawn(worker.run(stop.clone()));
+        for channel in &config.channels {
+            if matches!(channel.kind, ChannelKind::Email { .. }) {
+                continue;
+            }
+            let worker = channels::worker::Worker {
+                channel: channel.clone(),
+                wake: store.outbox_changed(),
+                store: store.clone(),
+                sender: sender.clone(),
+                server_url: options.server_url.clone(),
+            };
+            tasks.spawn(worker.run(stop.clone()));
+        }
         Ok(Notifier {
-            forget: forget_tx,
-            wake,
             describe,
+            channels: config.channels.clone(),
+            sender,
+            mailer,
+            server_url: options.server_url,
+            host,
         })
     }
 
-    /// Forgets the monitor `name` (removed or paused): a degrade held for it is not mailed, and no
-    /// reminder follows. Its next transition starts afresh.
-    pub fn forget(&self, name: &AppName) {
-        let _ = self.forget.send(name.clone());
+    /// The configured channels.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
     }
 
-    /// Makes the worker look at the outbox now (it does so by itself after every enqueue).
-    pub fn wake(&self) {
-        self.wake.notify_one();
+    /// Sends a test message on the channel `name` at once, outside the outbox and whatever its
+    /// `events` filter says, and tells what the receiver answered.
+    ///
+    /// # Errors
+    ///
+    /// [`TestError::Unknown`] when there is no such channel, [`TestError::Failed`] with the
+    /// receiver's answer (or the transport's failure) when the message did not get through.
+    pub async fn test(&self, name: &str) -> Result<String, TestError> {
+        let channel = self
+            .channels
+            .iter()
+            .find(|channel| channel.name == name)
+            .ok_or_else(|| TestError::Unknown {
+                name: name.to_owned(),
+                known: self.channels.iter().map(|c| c.name.clone()).collect(),
+            })?;
+        let event = crate::alerting::Event::test(&channel.name, &self.server_url, Utc::now());
+        if let ChannelKind::Email { to } = &channel.kind {
+            let rendered = render::render(&event, &self.server_url, &chrono::Local);
+            let mail = OutgoingMail {
+                monitor: "test".to_owned(),
+                recipients: to.clone(),
+                subject: rendered.subject,
+                body: rendered.body,
+                message_id: render::message_id(&event.id, &self.host),
+                in_reply_to: None,
+                references: Vec::new(),
+                created_at: event.time,
+            };
+            return match &self.mailer {
+                smtp::Mailer::Log { why } => {
+                    delivery::log_mail(&mail, why);
+                    Ok(format!("written to the log ({why})"))
+                }
+                smtp::Mailer::Smtp { relay, .. } => match self.mailer.send(&mail).await {
+                    Ok(()) => Ok(format!("accepted by {relay} for {}", to.join(", "))),
+                    Err(smtp::SendError::Permanent(why) | smtp::SendError::Transient(why)) => {
+                        Err(TestError::Failed {
+                            name: name.to_owned(),
+                            why,
+                        })
+                    }
+                },
+            };
+        }
+        let Some(delivery) = channels::render(
+            &channel.kind,
+            &event,
+            channels::Context {
+                server_url: &self.server_url,
+            },
+        ) else {
+            return Err(TestError::Failed {
+                name: name.to_owned(),
+                why: "this kind of channel cannot be tested".to_owned(),
+            });
+        };
+        match self.sender.send(&delivery, channel.timeout).await {
+            channels::send::Sent::Delivered { summary, .. } => Ok(summary),
+            channels::send::Sent::Transient(why) | channels::send::Sent::Permanent(why) => {
+                Err(TestError::Failed {
+                    name: name.to_owned(),
+                    why,
+                })
+            }
+        }
     }
 
     /// Where mail goes, for the start-up log: `sent through smtp://relay:25 from ...` or
     /// `written to the log (test mode)`.
     pub fn describe(&self) -> &str {
         &self.describe
-    }
-}
-
-/// Receives transitions, applies the policy, enqueues mail.
-struct Reactor {
-    policy: Policy,
-    store: Store,
-    wake: Arc<Notify>,
-    server_url: String,
-}
-
-impl Reactor {
-    async fn run(
-        mut self,
-        mut events: mpsc::UnboundedReceiver<TransitionEvent>,
-        mut forget: mpsc::UnboundedReceiver<AppName>,
-        cancel: CancellationToken,
-        done: oneshot::Sender<()>,
-    ) {
-        if self.policy.reminds() {
-            self.resume_open_incidents().await;
-        }
-        let (mut events_open, mut forget_open) = (true, true);
-        loop {
-            let deadline = self.policy.next_deadline();
-            tokio::select! {
-                biased;
-                () = cancel.cancelled() => break,
-                event = events.recv(), if events_open => match event {
-                    Some(event) => self.on_event(event).await,
-                    None => events_open = false,
-                },
-                name = forget.recv(), if forget_open => match name {
-                    Some(name) => self.policy.forget(&name),
-                    None => forget_open = false,
-                },
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    let actions = self.policy.on_tick(Utc::now());
-                    for action in actions {
-                        self.act(action).await;
-                    }
-                }
-            }
-        }
-        // Transitions reported before the shutdown still get their mail queued.
-        while let Ok(event) = events.try_recv() {
-            self.on_event(event).await;
-        }
-        let _ = done.send(());
-    }
-
-    /// Reopens the incidents of monitors that are `UNHEALTHY` (or recovering from it) in the store,
-    /// so their reminders go on after a restart. Their next transition would find them anyway
-    /// ([`Policy::needs_history`]), but an app that stays down makes no transition.
-    async fn resume_open_incidents(&mut self) {
-        let store = self.store.clone();
-        let monitors = match tokio::task::spawn_blocking(move || store.load_monitors()).await {
-            Ok(Ok(monitors)) => monitors,
-            Ok(Err(error)) => {
-                tracing::warn!("cannot read the monitors to resume reminders: {error}");
-                return;
-            }
-            Err(error) => {
-                tracing::warn!("cannot read the monitors to resume reminders: {error}");
-                return;
-            }
-        };
-        let now = Utc::now();
-        for monitor in monitors {
-            let health = monitor.health;
-            let open = health.state == State::Unhealthy
-                || (health.state == State::Degraded && health.recovering);
-            if monitor.paused || !open {
-                continue;
-            }
-            match self.store.transitions(&monitor.name, HISTORY).await {
-                Ok(history) => {
-                    if let Some(resumed) = policy::resume_from(&history) {
-                        let spec = Arc::new(monitor.spec);
-                        self.policy.resume(&monitor.name, &spec, resumed, now);
-                        tracing::debug!(monitor = %monitor.name, "open incident resumed for reminders");
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    monitor = %monitor.name,
-                    "cannot read the transitions to resume reminders: {error}"
-                ),
-            }
-        }
-    }
-
-    async fn on_event(&mut self, event: TransitionEvent) {
-        let input = Input {
-            name: &event.name,
-            spec: &event.spec,
-            transition: &event.transition,
-            recent: &event.recent[..event.recent.len().min(RECENT_MAX)],
-        };
-        if self.policy.needs_history(&input) {
-            match self.store.transitions(&event.name, HISTORY).await {
-                Ok(history) => {
-                    let before: Vec<Transition> = history
-                        .into_iter()
-                        .filter(|t| t.time < event.transition.time)
-                        .collect();
-                    if let Some(resumed) = policy::resume_from(&before) {
-                        self.policy
-                            .resume(&event.name, &event.spec, resumed, Utc::now());
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    monitor = %event.name,
-                    "cannot read the transitions to find an open incident: {error}"
-                ),
-            }
-        }
-        let actions = self.policy.on_transition(input, Utc::now());
-        for action in actions {
-            match action {
-                Action::Note(note) => note_transition(&event, note),
-                Action::Mail(_) => self.act(action).await,
-            }
-        }
-    }
-
-    async fn act(&mut self, action: Action) {
-        let Action::Mail(plan) = action else {
-            return;
-        };
-        let now = Utc::now();
-        let mut recent = plan.recent;
-        if plan.kind == render::MailKind::Reminder {
-            // The checks since the last transition are in the store, not in the events.
-            if let Ok(fresh) = self.store.log(&plan.name, RECENT_MAX).await
-                && !fresh.is_empty()
-            {
-                recent = fresh;
-            }
-        }
-        let check_url = plan.spec.check_url();
-        let rendered = render::render(&MailContent {
-            kind: plan.kind,
-            app: plan.name.as_str(),
-            check_url: &check_url,
-            transition: &plan.transition,
-            down_since: Some(plan.down_since),
-            now,
-            recent: &recent,
-            server_url: &self.server_url,
-            tz: &Local,
-        });
-        if plan.spec.emails.is_empty() {
-            tracing::info!(
-                monitor = %plan.name,
-                "{} (no email address registered: not mailed)",
-                rendered.subject
-            );
-            return;
-        }
-        let mail = OutgoingMail {
-            monitor: plan.name.to_string(),
-            recipients: plan.spec.emails.clone(),
-            subject: rendered.subject,
-            body: rendered.body,
-            message_id: plan.message_id,
-            in_reply_to: plan.in_reply_to,
-            references: plan.references,
-            created_at: now,
-        };
-        match self.store.enqueue_mail(&mail).await {
-            Ok(id) => {
-                tracing::debug!(monitor = %plan.name, id, "mail queued: {}", mail.subject);
-                self.wake.notify_one();
-            }
-            Err(error) => tracing::error!(
-                monitor = %plan.name,
-                "cannot queue the mail \"{}\": {error}",
-                mail.subject
-            ),
-        }
-    }
-}
-
-/// Logs a transition the policy did not mail.
-fn note_transition(event: &TransitionEvent, note: Note) {
-    let name = &event.name;
-    let t = &event.transition;
-    let reason = render::one_line(&t.reason, 200);
-    match note {
-        Note::DegradeHeld { until } => tracing::info!(
-            monitor = %name,
-            "{} -> {} ({reason}): mail held until the next check ({})",
-            t.from,
-            t.to,
-            until.format("%H:%M:%S UTC")
-        ),
-        Note::Blip => tracing::info!(
-            monitor = %name,
-            "{} -> {} within one check: a blip, not mailed",
-            t.from,
-            t.to
-        ),
-        Note::Recovering => tracing::info!(
-            monitor = %name,
-            "{} -> {} ({reason}): recovering, not mailed",
-            t.from,
-            t.to
-        ),
-        Note::StillInIncident => tracing::info!(
-            monitor = %name,
-            "{} -> {} ({reason}): same incident, already mailed",
-            t.from,
-            t.to
-        ),
-        Note::Quiet => tracing::debug!(monitor = %name, "{} -> {}: no mail", t.from, t.to),
     }
 }
 

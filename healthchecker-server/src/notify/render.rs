@@ -1,4 +1,5 @@
-//! Email content: subjects, plain-text bodies and `Message-ID`s, as pure functions of values.
+//! Email content: subjects, plain-text bodies and `Message-ID`s of events, as pure functions of
+//! values.
 //!
 //! Nothing here reads a clock, the host name or the time zone: the time of the mail, the local time
 //! zone and the host are arguments, so every function is table-tested.
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Offset as _, TimeZone, Utc};
 
-use crate::health::Transition;
+use crate::alerting::{Event, EventKind};
 use crate::store::LoggedCheck;
 
 /// Every subject starts with this tag, so users can filter on it.
@@ -29,62 +30,15 @@ const SHORT_LINE: usize = 76;
 /// Checks listed in a mail at most.
 pub const RECENT_MAX: usize = 5;
 
-/// What a mail says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MailKind {
-    /// The app has been `DEGRADED` for longer than one interval.
-    Degraded,
-    /// The app entered `UNHEALTHY`: the incident opens.
-    Unhealthy,
-    /// The app is still `UNHEALTHY` (a reminder, when `remind_every` is set).
-    Reminder,
-    /// The app is `HEALTHY` again: the incident closes.
-    Healthy,
-}
-
-impl MailKind {
-    /// A short tag used in `Message-ID`s: `degraded`, `unhealthy`, `reminder`, `healthy`.
-    pub fn tag(self) -> &'static str {
-        match self {
-            MailKind::Degraded => "degraded",
-            MailKind::Unhealthy => "unhealthy",
-            MailKind::Reminder => "reminder",
-            MailKind::Healthy => "healthy",
-        }
+/// The end of the subject line after the app name.
+fn headline(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Degraded => "is DEGRADED",
+        EventKind::Unhealthy => "is UNHEALTHY",
+        EventKind::Reminder => "is still UNHEALTHY",
+        EventKind::Recovered => "is HEALTHY again",
+        EventKind::Test => "test message",
     }
-
-    /// The end of the subject line after the app name.
-    fn headline(self) -> &'static str {
-        match self {
-            MailKind::Degraded => "is DEGRADED",
-            MailKind::Unhealthy => "is UNHEALTHY",
-            MailKind::Reminder => "is still UNHEALTHY",
-            MailKind::Healthy => "is HEALTHY again",
-        }
-    }
-}
-
-/// Everything a mail is made of.
-#[derive(Debug, Clone)]
-pub struct MailContent<'a, Tz: TimeZone> {
-    /// What the mail says.
-    pub kind: MailKind,
-    /// The app's name.
-    pub app: &'a str,
-    /// The URL that is checked.
-    pub check_url: &'a str,
-    /// The transition the mail is about (for a reminder: the one that entered `UNHEALTHY`).
-    pub transition: &'a Transition,
-    /// When the app stopped being healthy (the start of the incident), if known.
-    pub down_since: Option<DateTime<Utc>>,
-    /// When the mail is written: the end of the downtime so far, for reminders.
-    pub now: DateTime<Utc>,
-    /// The last checks, newest first (at most [`RECENT_MAX`] are listed).
-    pub recent: &'a [LoggedCheck],
-    /// Base URL of this server, e.g. `http://192.168.1.5:8080`, for the stop instructions.
-    pub server_url: &'a str,
-    /// The time zone shown next to UTC (the server's local time in production).
-    pub tz: &'a Tz,
 }
 
 /// A rendered mail: subject and plain-text body.
@@ -97,24 +51,27 @@ pub struct Rendered {
 }
 
 /// `[healthchecker] <app> is UNHEALTHY` and the like.
-pub fn subject(kind: MailKind, app: &str) -> String {
-    format!("{SUBJECT_TAG} {} {}", one_line(app, 64), kind.headline())
+pub fn subject(kind: EventKind, app: &str) -> String {
+    format!("{SUBJECT_TAG} {} {}", one_line(app, 64), headline(kind))
 }
 
-/// Renders the subject and the body of one mail.
-pub fn render<Tz>(content: &MailContent<'_, Tz>) -> Rendered
+/// Renders the subject and the body of the mail of `event`. `server_url` is this server's base
+/// URL, for the stop instructions; `tz` the time zone shown next to UTC (the server's local time
+/// in production).
+pub fn render<Tz>(event: &Event, server_url: &str, tz: &Tz) -> Rendered
 where
     Tz: TimeZone,
     Tz::Offset: fmt::Display,
 {
-    let app = one_line(content.app, 64);
-    let transition = content.transition;
+    let app = one_line(event.app.as_str(), 64);
+    let transition = &event.transition;
+    let incident = &event.incident;
     let mut body = String::new();
     // `write!` to a String cannot fail.
-    let _ = writeln!(body, "{app} {}.", content.kind.headline());
+    let _ = writeln!(body, "{app} {}.", headline(event.kind));
     body.push('\n');
     let _ = writeln!(body, "  App:       {app}");
-    let _ = writeln!(body, "  Checked:   {}", one_line(content.check_url, 2048));
+    let _ = writeln!(body, "  Checked:   {}", one_line(&event.url, 2048));
     let _ = writeln!(
         body,
         "  Change:    {} -> {}",
@@ -125,37 +82,23 @@ where
         "  Reason:    {}",
         one_line(&transition.reason, LINE_MAX)
     );
+    let _ = writeln!(body, "  At:        {}", both_times(transition.time, tz));
+    let label = match event.kind {
+        EventKind::Recovered => "Downtime:",
+        EventKind::Reminder | EventKind::Unhealthy | EventKind::Degraded | EventKind::Test => {
+            "Down for:"
+        }
+    };
     let _ = writeln!(
         body,
-        "  At:        {}",
-        both_times(transition.time, content.tz)
+        "  {label:<10} {} (since {})",
+        human_duration(Duration::from_secs(incident.downtime_s)),
+        incident.opened_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
-    match content.kind {
-        MailKind::Healthy => {
-            if let Some(since) = content.down_since {
-                let _ = writeln!(
-                    body,
-                    "  Downtime:  {} (since {})",
-                    human_duration(elapsed(since, transition.time)),
-                    since.format("%Y-%m-%d %H:%M:%S UTC")
-                );
-            }
-        }
-        MailKind::Reminder | MailKind::Unhealthy | MailKind::Degraded => {
-            if let Some(since) = content.down_since {
-                let _ = writeln!(
-                    body,
-                    "  Down for:  {} (since {})",
-                    human_duration(elapsed(since, content.now)),
-                    since.format("%Y-%m-%d %H:%M:%S UTC")
-                );
-            }
-        }
-    }
-    if !content.recent.is_empty() {
+    if !event.checks.is_empty() {
         body.push('\n');
         body.push_str("Last checks (UTC), newest first:\n");
-        for check in content.recent.iter().take(RECENT_MAX) {
+        for check in event.checks.iter().take(RECENT_MAX) {
             body.push_str(&check_line(check));
             body.push('\n');
         }
@@ -165,13 +108,13 @@ where
     let _ = writeln!(
         body,
         "  curl -X DELETE {}",
-        stop_url(content.server_url, content.app)
+        stop_url(server_url, event.app.as_str())
     );
     body.push_str("or call stop() on its HealthCheckerServer (healthchecker-client).\n");
     body.push_str("\n-- \n");
     let _ = writeln!(body, "healthchecker-server {}", crate::VERSION);
     Rendered {
-        subject: subject(content.kind, content.app),
+        subject: subject(event.kind, event.app.as_str()),
         body,
     }
 }
@@ -217,11 +160,6 @@ where
     } else {
         format!("{utc} ({} local)", local.format("%Y-%m-%d %H:%M:%S %:z"))
     }
-}
-
-/// Time from `since` to `until`, zero when the clock went backwards.
-fn elapsed(since: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
-    (until - since).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`: two units at most, rounded down.
@@ -294,30 +232,17 @@ fn is_unsafe(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}')
 }
 
-/// A `Message-ID` (angle brackets included) for a mail of `kind` about `app`, made of `time` and
-/// `host`: `<hc.unhealthy.media-center.1763715071766.3f2a9c0d@host>`.
+/// The `Message-ID` (angle brackets included) of the mail of the event `event_id` (see
+/// [`crate::alerting::event_id`]): `<hc.unhealthy.media-center.1763715071766.3f2a9c0d@host>`.
 ///
-/// The same inputs always give the same id, so a restarted server can name the first mail of an
-/// incident it did not send itself (for `In-Reply-To`). Only dot-atom characters are used: the app
-/// name is reduced to letters, digits and `-` (at most 40 of them), and a hash of the full name
-/// keeps names that reduce alike apart.
-pub fn message_id(kind: MailKind, app: &str, time: DateTime<Utc>, host: &str) -> String {
-    let mut name: String = app
+/// The same event always gives the same id, on every attempt and after a restart, so mail clients
+/// collapse a re-send, and a thread can name mails this server did not send itself.
+pub fn message_id(event_id: &str, host: &str) -> String {
+    let id: String = event_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(40)
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
         .collect();
-    if name.trim_matches('-').is_empty() {
-        name = "app".to_owned();
-    }
-    format!(
-        "<hc.{}.{}.{}.{:08x}@{}>",
-        kind.tag(),
-        name,
-        time.timestamp_millis(),
-        fnv1a(app.as_bytes()) as u32,
-        safe_host(host)
-    )
+    format!("<{id}@{}>", safe_host(host))
 }
 
 /// `host` reduced to the characters of a domain name (letters, digits, `-`, `.`); `localhost`
@@ -336,19 +261,13 @@ pub fn safe_host(host: &str) -> String {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash (std's `DefaultHasher` may change between releases).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use chrono::FixedOffset;
 
     use super::*;
-    use crate::health::{Outcome, State};
+    use crate::alerting::IncidentInfo;
+    use crate::health::{Outcome, State, Transition};
     use crate::probe::{CheckRecord, Reason};
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -379,23 +298,48 @@ mod tests {
         }
     }
 
+    fn event(
+        kind: EventKind,
+        app: &str,
+        transition: Transition,
+        opened_at: i64,
+        checks: Vec<LoggedCheck>,
+    ) -> Event {
+        let time = transition.time;
+        Event {
+            id: crate::alerting::event_id(kind, app, time),
+            kind,
+            app: crate::registry::AppName::parse(app).expect("valid name"),
+            url: "http://192.168.1.20:9090/health".to_owned(),
+            time,
+            transition,
+            incident: IncidentInfo {
+                id: "root".to_owned(),
+                opened_at: at(opened_at),
+                downtime_s: (time - at(opened_at)).num_seconds().unsigned_abs(),
+            },
+            checks,
+            thread: Vec::new(),
+        }
+    }
+
     #[test]
     fn subjects() {
         let table = [
             (
-                MailKind::Unhealthy,
+                EventKind::Unhealthy,
                 "[healthchecker] media-center is UNHEALTHY",
             ),
             (
-                MailKind::Degraded,
+                EventKind::Degraded,
                 "[healthchecker] media-center is DEGRADED",
             ),
             (
-                MailKind::Healthy,
+                EventKind::Recovered,
                 "[healthchecker] media-center is HEALTHY again",
             ),
             (
-                MailKind::Reminder,
+                EventKind::Reminder,
                 "[healthchecker] media-center is still UNHEALTHY",
             ),
         ];
@@ -412,23 +356,17 @@ mod tests {
             60,
             "status_code: HTTP 503",
         );
-        let recent = [
+        let recent = vec![
             check(60, Outcome::Fail, Reason::StatusCode, State::Unhealthy),
             check(30, Outcome::Fail, Reason::StatusCode, State::Degraded),
             check(0, Outcome::Pass, Reason::Ok, State::Healthy),
         ];
         let tz = FixedOffset::east_opt(3600).expect("offset");
-        let rendered = render(&MailContent {
-            kind: MailKind::Unhealthy,
-            app: "media center",
-            check_url: "http://192.168.1.20:9090/health",
-            transition: &t,
-            down_since: Some(at(30)),
-            now: at(61),
-            recent: &recent,
-            server_url: "http://192.168.1.5:8080/",
-            tz: &tz,
-        });
+        let rendered = render(
+            &event(EventKind::Unhealthy, "media center", t, 29, recent),
+            "http://192.168.1.5:8080/",
+            &tz,
+        );
         assert_eq!(
             rendered.subject,
             "[healthchecker] media center is UNHEALTHY"
@@ -441,7 +379,7 @@ mod tests {
             "  Change:    DEGRADED -> UNHEALTHY\n",
             "  Reason:    status_code: HTTP 503\n",
             "  At:        2025-11-21 08:51:00 UTC (2025-11-21 09:51:00 +01:00 local)\n",
-            "  Down for:  31 s (since 2025-11-21 08:50:30 UTC",
+            "  Down for:  31 s (since 2025-11-21 08:50:29 UTC",
             "Last checks (UTC), newest first:\n  2025-11-21 08:51:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n",
             "  2025-11-21 08:50:00  pass  ok               -    12 ms  HEALTHY\n",
             "  curl -X DELETE http://192.168.1.5:8080/api/v1/monitors/media%20center\n",
@@ -454,17 +392,11 @@ mod tests {
     #[test]
     fn recovery_body_has_the_downtime_and_utc_alone_when_local_is_utc() {
         let t = transition(State::Degraded, State::Healthy, 3725, "ok");
-        let rendered = render(&MailContent {
-            kind: MailKind::Healthy,
-            app: "nas",
-            check_url: "http://nas/health",
-            transition: &t,
-            down_since: Some(at(0)),
-            now: at(4000),
-            recent: &[],
-            server_url: "http://hc:1",
-            tz: &Utc,
-        });
+        let rendered = render(
+            &event(EventKind::Recovered, "nas", t, 0, Vec::new()),
+            "http://hc:1",
+            &Utc,
+        );
         assert_eq!(rendered.subject, "[healthchecker] nas is HEALTHY again");
         assert!(
             rendered
@@ -481,19 +413,17 @@ mod tests {
     fn hostile_text_stays_on_its_line() {
         let hostile = "x\r\nBcc: victim@example.com\r\n\r\nfake body\u{202E}\u{2028}end";
         let t = transition(State::Healthy, State::Unhealthy, 0, hostile);
-        let mut recent = [check(0, Outcome::Fail, Reason::Connect, State::Unhealthy)];
+        let mut recent = vec![check(0, Outcome::Fail, Reason::Connect, State::Unhealthy)];
         recent[0].record.detail = Some(hostile.to_owned());
-        let rendered = render(&MailContent {
-            kind: MailKind::Unhealthy,
-            app: hostile,
-            check_url: hostile,
-            transition: &t,
-            down_since: None,
-            now: at(0),
-            recent: &recent,
-            server_url: hostile,
-            tz: &Utc,
-        });
+        let mut event = event(
+            EventKind::Unhealthy,
+            "x Bcc: victim@example.com",
+            t,
+            0,
+            recent,
+        );
+        event.url = hostile.to_owned();
+        let rendered = render(&event, hostile, &Utc);
         assert!(
             !rendered
                 .subject
@@ -501,7 +431,7 @@ mod tests {
         );
         assert_eq!(
             rendered.subject,
-            "[healthchecker] x Bcc: victim@example.com fake body end is UNHEALTHY"
+            "[healthchecker] x Bcc: victim@example.com is UNHEALTHY"
         );
         for line in rendered.body.lines() {
             assert!(
@@ -513,7 +443,7 @@ mod tests {
         assert!(
             rendered
                 .body
-                .contains("/api/v1/monitors/x%0D%0ABcc%3A%20victim%40example.com")
+                .contains("/api/v1/monitors/x%20Bcc%3A%20victim%40example.com")
         );
     }
 
@@ -550,30 +480,19 @@ mod tests {
     }
 
     #[test]
-    fn message_ids_are_stable_safe_and_distinct() {
-        let id = message_id(MailKind::Unhealthy, "media-center", at(0), "my-host.lan");
-        assert_eq!(
-            id,
-            message_id(MailKind::Unhealthy, "media-center", at(0), "my-host.lan")
-        );
+    fn message_ids_are_stable_and_safe() {
+        let event = crate::alerting::event_id(EventKind::Unhealthy, "media-center", at(0));
+        let id = message_id(&event, "my-host.lan");
+        assert_eq!(id, message_id(&event, "my-host.lan"));
         assert!(id.starts_with("<hc.unhealthy.media-center.1763715000000."));
         assert!(id.ends_with("@my-host.lan>"));
-        let hostile = message_id(MailKind::Healthy, "a b>\r\nX: y", at(0), "h\r\n>x");
+        let hostile = message_id("a b>\r\nX: y", "h\r\n>x");
         let inner = &hostile[1..hostile.len() - 1];
         assert!(
             inner
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '@')),
             "{hostile}"
-        );
-        assert_ne!(
-            message_id(MailKind::Unhealthy, "a b", at(0), "h"),
-            message_id(MailKind::Unhealthy, "a_b", at(0), "h"),
-            "names that reduce alike still differ"
-        );
-        assert_ne!(
-            message_id(MailKind::Unhealthy, "a", at(0), "h"),
-            message_id(MailKind::Healthy, "a", at(0), "h")
         );
         assert_eq!(safe_host("\r\n"), "localhost");
     }

@@ -14,8 +14,8 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::NotifyError;
+use super::OutgoingMail;
 use crate::config::SmtpUrl;
-use crate::store::OutgoingMail;
 
 /// Longest wait for one SMTP reply.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
@@ -83,9 +83,9 @@ impl Mailer {
         };
         let from = sender(mail_from, host)?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose().as_str())
-            .map_err(|error| NotifyError::Transport {
+            .map_err(|source| NotifyError::Transport {
                 url: url.to_string(),
-                reason: error.to_string(),
+                source,
             })?
             .timeout(Some(COMMAND_TIMEOUT))
             .pool_config(

@@ -1,8 +1,12 @@
 //! The embedded store: everything that must survive a restart or a crash, in one SQLite file.
 //!
 //! `healthchecker.db` ([`FILE_NAME`]) in `data_dir` holds the registrations, each monitor's state
-//! and counters, the transitions, the bounded health-check log and the mail outbox. A restarted
-//! server calls [`Store::load_monitors`] and resumes with the states it had.
+//! and counters and the state of its alerting, the transitions, the bounded health-check log and
+//! the outbox of messages to deliver. A restarted server calls [`Store::load_monitors`] and
+//! resumes with the states it had.
+//!
+//! What the alert policy keeps (a monitor's alerting state, the payload of a message) is stored as
+//! the JSON text its owner wrote: the store keeps it, it does not read it.
 //!
 //! # Opening
 //!
@@ -29,14 +33,23 @@
 //!   `since`), and for checks whose log row was dropped (below), once per batch, the latest
 //!   write winning; it records which log row it is as new as, and a newer log row supersedes it.
 //! * A check for a monitor that does not exist (any more) is ignored.
+//! * A check that causes messages ([`CheckWrite::messages`], a withdrawal or a new alerting state)
+//!   writes them in the same transaction as its transition, and makes the writer commit at once
+//!   instead of waiting for the batch window; [`Store::outbox_changed`] is notified after that
+//!   commit.
+//! * A failed batch is applied again one operation at a time (each in a savepoint), so one bad
+//!   write fails alone and the unrelated checks and calls in the batch are kept.
 //!
 //! # Durability
 //!
 //! The database runs in WAL mode. Batches of checks commit with `synchronous = NORMAL`: committed
 //! data survives a crash of the process (kill -9) at once, and a power cut may lose the last
-//! moments of checks, never the file's consistency. A batch that holds a registration, an outbox
-//! change or a flush commits with `synchronous = FULL`, so the WAL is fsynced before the caller
-//! hears `Ok` (that one fsync also makes every earlier commit durable). No checkpoint is needed for
+//! moments of checks, never the file's consistency. A batch that holds a registration, a new
+//! message or a [`Store::flush`] commits with `synchronous = FULL`, so the WAL is fsynced before
+//! the caller hears `Ok` (that one fsync also makes every earlier commit durable). A delivery
+//! result ([`Store::mark_delivered`] and the like) is committed at once but not fsynced: it
+//! survives a crash of the process, which is what keeps a restart from sending a message again,
+//! and the window between the relay's acceptance and that commit stays a few milliseconds. No checkpoint is needed for
 //! that: a synced WAL is part of the database. Checkpoints run automatically (every
 //! [`WAL_AUTOCHECKPOINT_PAGES`] pages) and fold the WAL back into the main file, fully at
 //! [`Store::close`].
@@ -60,8 +73,11 @@
 //! # Reading
 //!
 //! Reads use their own connections (WAL lets them run while the writer commits), from a small
-//! pool, on tokio's blocking threads. They see what is committed: call [`Store::flush`] first to
-//! read your own recent checks.
+//! pool, on tokio's blocking threads. They see what is committed: await [`Store::visible`] first
+//! to read the checks recorded a moment ago (it waits for the batch they are in, at most
+//! [`BATCH_WINDOW`], and forces neither an early commit nor an fsync, so readers cannot make the
+//! writer work harder). Log reads are bounded by bytes as well as by count ([`LOG_PAGE_BYTES`]),
+//! and paged newest first with a `before` cursor.
 
 mod rows;
 mod schema;
@@ -100,6 +116,10 @@ pub const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// Idle read connections kept open for the next read.
 const READERS_KEPT: usize = 4;
+
+/// Most bytes of check bodies and details in one page of the log ([`Store::log_page`]): one
+/// request cannot make the server hold more than a few MB.
+pub const LOG_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// How much the store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +168,9 @@ pub struct StoredMonitor {
     pub last_check: Option<LoggedCheck>,
     /// The newest transition.
     pub last_transition: Option<Transition>,
+    /// Where its alerting stands, as the JSON its owner wrote (see [`crate::alerting`]); `None`
+    /// when it was never written (a database from before version 2 of the schema).
+    pub alerting: Option<String>,
 }
 
 /// One entry of the health-check log: the check and the state it left the monitor in.
@@ -160,7 +183,8 @@ pub struct LoggedCheck {
     pub state: State,
 }
 
-/// What one check changes: a log row, the monitor's health, maybe a transition.
+/// What one check changes, in one transaction: a log row, the monitor's health, maybe a
+/// transition, and what the alert policy decided about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckWrite {
     /// The monitor.
@@ -171,36 +195,49 @@ pub struct CheckWrite {
     pub health: Health,
     /// The change of state the check caused, if any.
     pub transition: Option<Transition>,
+    /// The monitor's new alerting state (JSON), when it changed.
+    pub alerting: Option<String>,
+    /// Messages to put in the outbox (their `monitor` is this monitor's name).
+    pub messages: Vec<Message>,
+    /// Pending messages of this monitor to withdraw, by event id (a held degrade that ended in a
+    /// blip or was superseded).
+    pub withdraw: Vec<String>,
 }
 
-/// An email to send, as the outbox keeps it until it is delivered.
+impl CheckWrite {
+    /// Whether the write holds something for the outbox or the alerting state: then it is
+    /// committed at once rather than at the end of the batch window.
+    pub fn is_urgent(&self) -> bool {
+        self.alerting.is_some() || !self.messages.is_empty() || !self.withdraw.is_empty()
+    }
+}
+
+/// A message to deliver on one channel, as the outbox keeps it until it is delivered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutgoingMail {
-    /// The app the mail is about.
+pub struct Message {
+    /// The app it is about (a pause or a removal of the app withdraws it while pending).
     pub monitor: String,
-    /// Addresses to send it to.
+    /// The channel: `email`, or a channel's name.
+    pub channel: String,
+    /// Mail addresses, for mail; empty for other channels.
     pub recipients: Vec<String>,
-    /// The subject line.
-    pub subject: String,
-    /// The text body.
-    pub body: String,
-    /// The `Message-ID` header, so a retry sends the same message.
-    pub message_id: String,
-    /// The `In-Reply-To` header: the first mail of the incident.
-    pub in_reply_to: Option<String>,
-    /// The `References` header.
-    pub references: Vec<String>,
-    /// When it was queued.
+    /// The id of the event it tells (stable: a re-send carries the same).
+    pub event_id: String,
+    /// What to deliver, as JSON (see `notify`).
+    pub payload: String,
+    /// When it may be sent first.
+    pub due: DateTime<Utc>,
+    /// When it was written.
     pub created_at: DateTime<Utc>,
 }
 
-/// A mail waiting in the outbox.
+/// A message waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueuedMail {
-    /// The outbox entry, for the `mark_mail_*` calls.
+pub struct QueuedMessage {
+    /// The outbox entry, for the `mark_*` calls.
     pub id: i64,
-    /// The mail.
-    pub mail: OutgoingMail,
+    /// The message.
+    pub message: Message,
     /// Failed attempts so far.
     pub attempts: u32,
     /// When it is due (again).
@@ -209,13 +246,47 @@ pub struct QueuedMail {
     pub last_error: Option<String>,
 }
 
+/// How a channel's deliveries stand ([`Store::channel_status`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChannelStatus {
+    /// Messages waiting to be delivered (due now or later).
+    pub pending: usize,
+    /// Messages given up (a permanent refusal, or failing for 24 h) within the retention.
+    pub failed: usize,
+    /// The newest message that is done: delivered, logged or given up.
+    pub last: Option<Delivered>,
+}
+
+/// The outcome of one message ([`ChannelStatus::last`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// `delivered`, `logged` or `failed`.
+    pub status: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The app it was about.
+    pub app: String,
+    /// Why the last attempt failed, if one did.
+    pub error: Option<String>,
+}
+
+/// A page of a monitor's log, newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogPage {
+    /// The checks, newest first.
+    pub checks: Vec<LoggedCheck>,
+    /// Pass this as `before` to read the next (older) page; `None` when this page reaches the
+    /// oldest check kept.
+    pub next_before: Option<u64>,
+}
+
 /// What [`Store::prune`] deleted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pruned {
     /// Transitions older than the retention.
     pub transitions: usize,
-    /// Delivered, logged or failed mail older than the retention.
-    pub mail: usize,
+    /// Delivered, logged, failed or withdrawn messages older than the retention.
+    pub messages: usize,
 }
 
 /// A fault of the store. Every message names the database file.
@@ -305,6 +376,7 @@ struct Inner {
     options: StoreOptions,
     queue: Arc<writer::Queue>,
     readers: Mutex<Vec<Connection>>,
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Drop for Inner {
@@ -340,13 +412,15 @@ impl Store {
         let path = data_dir.join(FILE_NAME);
         let conn = schema::open_writer(&path)?;
         let reader = schema::open_reader(&path)?;
-        let queue = writer::spawn(conn, path.clone(), options)?;
+        let outbox_changed = tokio::sync::watch::Sender::new(0);
+        let queue = writer::spawn(conn, path.clone(), options, outbox_changed.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path,
                 options,
                 queue,
                 readers: Mutex::new(vec![reader]),
+                outbox_changed,
             }),
         })
     }
@@ -386,8 +460,8 @@ impl Store {
             .await
     }
 
-    /// Removes the monitor `name` with its log and transitions. Durable when it returns.
-    /// `Ok(false)` when there is no such monitor.
+    /// Removes the monitor `name` with its log and transitions, and withdraws its pending
+    /// messages. Durable when it returns. `Ok(false)` when there is no such monitor.
     ///
     /// # Errors
     ///
@@ -397,8 +471,9 @@ impl Store {
             .await
     }
 
-    /// Pauses or resumes the monitor `name`. Durable when it returns. `Ok(false)` when there is no
-    /// such monitor.
+    /// Pauses or resumes the monitor `name`. Pausing also forgets its alerting state and
+    /// withdraws its pending messages (a paused app is told nothing more). Durable when it
+    /// returns. `Ok(false)` when there is no such monitor.
     ///
     /// # Errors
     ///
@@ -410,9 +485,16 @@ impl Store {
 
     /// Queues one check for the writer. Never blocks, never fails: a write for an unknown monitor
     /// is ignored, a write after [`Store::close`] is dropped, and a full queue drops the oldest log
-    /// row but keeps the monitor's latest state (see the module documentation).
+    /// row but keeps the monitor's latest state and everything the check decided for the outbox
+    /// (see the module documentation).
     pub fn record(&self, write: CheckWrite) {
         self.inner.queue.record(write);
+    }
+
+    /// Changes after every commit that put messages in the outbox, for the delivery workers
+    /// (each waits on its own receiver).
+    pub fn outbox_changed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.outbox_changed.subscribe()
     }
 
     /// Returns once everything recorded before the call is committed and fsynced.
@@ -425,19 +507,59 @@ impl Store {
         self.call(writer::Op::Flush).await
     }
 
+    /// Returns once everything recorded before the call is committed, so readers see it: at the
+    /// end of the batch it is in (at most [`BATCH_WINDOW`]), without an early commit or an fsync.
+    /// Meant for readers that want the checks of a moment ago (the API).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] when that commit failed, [`StoreError::Closed`] after
+    /// [`Store::close`].
+    pub async fn visible(&self) -> Result<(), StoreError> {
+        self.call(writer::Op::Visible).await
+    }
+
     /// The newest `limit` checks of `name` (at most `log_retention`), newest first; empty for an
-    /// unknown monitor. Shows what is committed (see [`Store::flush`]).
+    /// unknown monitor. Shows what is committed (see [`Store::visible`]).
     ///
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] or [`StoreError::Data`] when the database cannot be read,
     /// [`StoreError::Closed`] after [`Store::close`].
     pub async fn log(&self, name: &AppName, limit: usize) -> Result<Vec<LoggedCheck>, StoreError> {
+        Ok(self.log_page(name, None, limit).await?.checks)
+    }
+
+    /// A page of the log of `name`, newest first: the newest `limit` checks (at most
+    /// `log_retention`) older than the cursor `before` (a [`LogPage::next_before`]), and at most
+    /// [`LOG_PAGE_BYTES`] of bodies and details (at least one check). Shows what is committed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn log_page(
+        &self,
+        name: &AppName,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<LogPage, StoreError> {
         let name = name.clone();
         let limit = limit.min(self.inner.options.log_retention);
         let retention = self.inner.options.log_retention;
-        self.read(move |conn, path| rows::log(conn, path, &name, limit, retention))
-            .await
+        self.read(move |conn, path| {
+            rows::log(
+                conn,
+                path,
+                &name,
+                rows::LogQuery {
+                    before,
+                    limit,
+                    retention,
+                    max_bytes: LOG_PAGE_BYTES,
+                },
+            )
+        })
+        .await
     }
 
     /// The newest `limit` transitions of `name`, newest first; empty for an unknown monitor.
@@ -455,8 +577,21 @@ impl Store {
             .await
     }
 
-    /// Deletes transitions and finished mail older than `now - retention`. The writer also does this
-    /// once an hour by itself.
+    /// [`Store::transitions`], blocking: meant for the start.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub fn transitions_blocking(
+        &self,
+        name: &AppName,
+        limit: usize,
+    ) -> Result<Vec<Transition>, StoreError> {
+        self.read_blocking(|conn, path| rows::transitions(conn, path, name, limit))
+    }
+
+    /// Deletes transitions and finished messages older than `now - retention`. The writer also
+    /// does this once an hour by itself.
     ///
     /// # Errors
     ///
@@ -465,72 +600,82 @@ impl Store {
         self.call(|reply| writer::Op::Prune(now, reply)).await
     }
 
-    /// Puts `mail` in the outbox, due at once. Durable when it returns; the id is for the
-    /// `mark_mail_*` calls.
+    /// Puts `message` in the outbox, due at `message.due`. Durable when it returns; the id is for
+    /// the `mark_*` calls. (Messages about checks are written with the check instead:
+    /// [`CheckWrite::messages`].)
     ///
     /// # Errors
     ///
     /// As [`Store::save_monitor`].
-    pub async fn enqueue_mail(&self, mail: &OutgoingMail) -> Result<i64, StoreError> {
-        self.call(|reply| writer::Op::Enqueue(Box::new(mail.clone()), reply))
+    pub async fn enqueue(&self, message: &Message) -> Result<i64, StoreError> {
+        self.call(|reply| writer::Op::Enqueue(Box::new(message.clone()), reply))
             .await
     }
 
-    /// Up to `limit` pending mails due at `now`, the longest-waiting first.
+    /// Up to `limit` pending messages of `channel` due at `now`, the longest-waiting first.
     ///
     /// # Errors
     ///
     /// As [`Store::log`].
-    pub async fn due_mail(
+    pub async fn due_messages(
         &self,
+        channel: &str,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<QueuedMail>, StoreError> {
-        self.read(move |conn, path| rows::due_mail(conn, path, now, limit))
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        let channel = channel.to_owned();
+        self.read(move |conn, path| rows::due_messages(conn, path, &channel, now, limit))
             .await
     }
 
-    /// Marks mail `id` as delivered at `at`: it is never sent again. Durable when it returns.
-    /// `Ok(false)` when `id` is not a pending mail.
+    /// How `channel`'s deliveries stand: pending messages, and the newest finished one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn channel_status(&self, channel: &str) -> Result<ChannelStatus, StoreError> {
+        let channel = channel.to_owned();
+        self.read(move |conn, path| rows::channel_status(conn, path, &channel))
+            .await
+    }
+
+    /// Marks message `id` as delivered at `at`: it is never sent again. Committed at once (not
+    /// fsynced: see the module documentation). `Ok(false)` when `id` is not a pending message.
     ///
     /// # Errors
     ///
     /// As [`Store::save_monitor`].
-    pub async fn mark_mail_delivered(
-        &self,
-        id: i64,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.mail_update(id, writer::MailUpdate::Delivered { at })
+    pub async fn mark_delivered(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.update_message(id, writer::MessageUpdate::Delivered { at })
             .await
     }
 
-    /// Marks mail `id` as written to the log instead of sent (test mode, or no SMTP relay).
-    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    /// Marks message `id` as written to the log instead of sent (test mode, or no relay).
+    /// `Ok(false)` when `id` is not a pending message.
     ///
     /// # Errors
     ///
     /// As [`Store::save_monitor`].
-    pub async fn mark_mail_logged(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
-        self.mail_update(id, writer::MailUpdate::Logged { at })
+    pub async fn mark_logged(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.update_message(id, writer::MessageUpdate::Logged { at })
             .await
     }
 
-    /// Records a failed attempt of mail `id`: one more attempt, due again at `next_attempt_at`.
-    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    /// Records a failed attempt of message `id`: one more attempt, due again at
+    /// `next_attempt_at`. `Ok(false)` when `id` is not a pending message.
     ///
     /// # Errors
     ///
     /// As [`Store::save_monitor`].
-    pub async fn mark_mail_retry(
+    pub async fn mark_retry(
         &self,
         id: i64,
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        self.mail_update(
+        self.update_message(
             id,
-            writer::MailUpdate::Retry {
+            writer::MessageUpdate::Retry {
                 next_attempt_at,
                 error: error.to_owned(),
             },
@@ -538,21 +683,21 @@ impl Store {
         .await
     }
 
-    /// Gives mail `id` up at `at` (a permanent failure): one more attempt, never due again.
-    /// Durable when it returns. `Ok(false)` when `id` is not a pending mail.
+    /// Gives message `id` up at `at` (a permanent failure): one more attempt, never due again.
+    /// `Ok(false)` when `id` is not a pending message.
     ///
     /// # Errors
     ///
     /// As [`Store::save_monitor`].
-    pub async fn mark_mail_failed(
+    pub async fn mark_failed(
         &self,
         id: i64,
         at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool, StoreError> {
-        self.mail_update(
+        self.update_message(
             id,
-            writer::MailUpdate::Failed {
+            writer::MessageUpdate::Failed {
                 at,
                 error: error.to_owned(),
             },
@@ -560,13 +705,13 @@ impl Store {
         .await
     }
 
-    /// Mails in the outbox not yet delivered, logged or given up.
+    /// Messages in the outbox not yet delivered, logged, given up or withdrawn.
     ///
     /// # Errors
     ///
     /// As [`Store::log`].
-    pub async fn pending_mail_count(&self) -> Result<usize, StoreError> {
-        self.read(rows::pending_mail_count).await
+    pub async fn pending_messages(&self) -> Result<usize, StoreError> {
+        self.read(rows::pending_messages).await
     }
 
     /// Check log rows dropped so far because the writer could not keep up (see the module
@@ -592,8 +737,13 @@ impl Store {
         result
     }
 
-    async fn mail_update(&self, id: i64, update: writer::MailUpdate) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Mail(id, update, reply)).await
+    async fn update_message(
+        &self,
+        id: i64,
+        update: writer::MessageUpdate,
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| writer::Op::Message(id, update, reply))
+            .await
     }
 
     /// Queues an operation for the writer and waits for its answer.

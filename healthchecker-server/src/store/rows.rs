@@ -10,7 +10,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{LoggedCheck, OutgoingMail, QueuedMail, StoreError, StoredMonitor};
+use super::{
+    ChannelStatus, Delivered, LogPage, LoggedCheck, Message, QueuedMessage, StoreError,
+    StoredMonitor,
+};
 use crate::health::{Health, Outcome, State, Transition};
 use crate::probe::{CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec};
@@ -222,11 +225,12 @@ pub(super) fn load_monitors(
         recovering: bool,
         since: Option<i64>,
         health_seq: i64,
+        alerting: Option<String>,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
-                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq
+                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -245,6 +249,7 @@ pub(super) fn load_monitors(
                         recovering: row.get(8)?,
                         since: row.get(9)?,
                         health_seq: row.get(10)?,
+                        alerting: row.get(11)?,
                     })
                 })?
                 .collect()
@@ -303,6 +308,7 @@ pub(super) fn load_monitors(
             since: raw.since.map(time_from_sql),
             last_check: check,
             last_transition: transition,
+            alerting: raw.alerting,
         });
     }
     drop(last_check);
@@ -311,36 +317,90 @@ pub(super) fn load_monitors(
     Ok(monitors)
 }
 
-/// The newest `limit` checks of `name` among its newest `retention`, newest first.
+/// What a read of the log asks for.
+pub(super) struct LogQuery {
+    /// Only checks older than this cursor ([`LogPage::next_before`]).
+    pub(super) before: Option<u64>,
+    /// At most this many checks.
+    pub(super) limit: usize,
+    /// Only among the newest `retention` checks.
+    pub(super) retention: usize,
+    /// At most this many bytes of bodies and details (at least one check).
+    pub(super) max_bytes: usize,
+}
+
+/// A page of the log of `name`, newest first (see [`LogQuery`]).
 pub(super) fn log(
     conn: &Connection,
     path: &Path,
     name: &AppName,
-    limit: usize,
-    retention: usize,
-) -> Result<Vec<LoggedCheck>, StoreError> {
+    query: LogQuery,
+) -> Result<LogPage, StoreError> {
     let sql = sql_error(path);
-    // Rows past the retention may still be in the table (they go in steps): the limit hides them.
+    let Some((id, newest)) = conn
+        .prepare_cached(
+            "SELECT m.id, (SELECT max(c.id) FROM checks c WHERE c.id BETWEEN m.id << 32 AND (m.id << 32) | ?2)
+             FROM monitors m WHERE m.name = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![name.as_str(), MAX_SEQ], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+                })
+                .optional()
+        })
+        .map_err(&sql)?
+    else {
+        return Ok(LogPage::default());
+    };
+    let Some(newest) = newest.map(|key| key & MAX_SEQ) else {
+        return Ok(LogPage::default());
+    };
+    // Rows past the retention may still be in the table (they go in steps): hide them.
+    let oldest = (newest - to_i64(query.retention) + 1).max(1);
+    let below = query
+        .before
+        .map_or(newest, |before| {
+            i64::try_from(before).unwrap_or(MAX_SEQ).saturating_sub(1)
+        })
+        .min(newest);
+    if below < oldest {
+        return Ok(LogPage::default());
+    }
     let mut statement = conn
         .prepare_cached(&format!(
             "SELECT {CHECK_COLUMNS} FROM checks c
-             WHERE c.id BETWEEN (SELECT id FROM monitors WHERE name = ?1) << 32
-                            AND ((SELECT id FROM monitors WHERE name = ?1) << 32) | ?2
+             WHERE c.id BETWEEN ?1 AND ?2
              ORDER BY c.id DESC
              LIMIT ?3"
         ))
         .map_err(&sql)?;
-    let raw: Vec<RawCheck> = statement
-        .query_map(
-            params![name.as_str(), MAX_SEQ, to_i64(limit.min(retention))],
-            |row| RawCheck::read(row, 0),
-        )
-        .and_then(Iterator::collect)
+    let mut rows = statement
+        .query(params![
+            check_key(id, oldest),
+            check_key(id, below),
+            to_i64(query.limit.min(query.retention))
+        ])
         .map_err(&sql)?;
-    raw.into_iter()
-        .map(RawCheck::decode)
-        .collect::<Result<_, _>>()
-        .map_err(data_error(path))
+    let mut page = LogPage::default();
+    let mut bytes = 0;
+    let mut last_seq = None;
+    while let Some(row) = rows.next().map_err(&sql)? {
+        let raw = RawCheck::read(row, 0).map_err(&sql)?;
+        let size = raw.body.as_ref().map_or(0, String::len)
+            + raw.detail.as_ref().map_or(0, String::len)
+            + 100;
+        if !page.checks.is_empty() && bytes + size > query.max_bytes {
+            break;
+        }
+        bytes += size;
+        last_seq = Some(raw.key & MAX_SEQ);
+        page.checks.push(raw.decode().map_err(data_error(path))?);
+    }
+    page.next_before = last_seq
+        .filter(|seq| *seq > oldest)
+        .map(|seq| u64::try_from(seq).unwrap_or(0));
+    Ok(page)
 }
 
 /// The newest `limit` transitions of `name`, newest first.
@@ -370,24 +430,23 @@ pub(super) fn transitions(
         .map_err(data_error(path))
 }
 
-/// Pending mail due at `now`, the longest-waiting first.
-pub(super) fn due_mail(
+/// Pending messages of `channel` due at `now`, the longest-waiting first.
+pub(super) fn due_messages(
     conn: &Connection,
     path: &Path,
+    channel: &str,
     now: DateTime<Utc>,
     limit: usize,
-) -> Result<Vec<QueuedMail>, StoreError> {
+) -> Result<Vec<QueuedMessage>, StoreError> {
     let sql = sql_error(path);
     let data = data_error(path);
-    struct RawMail {
+    struct RawMessage {
         id: i64,
         monitor: String,
+        channel: String,
         recipients: String,
-        subject: String,
-        body: String,
-        message_id: String,
-        in_reply_to: Option<String>,
-        refs: String,
+        event_id: String,
+        payload: String,
         created_at: i64,
         attempts: i64,
         next_attempt_at: i64,
@@ -395,63 +454,101 @@ pub(super) fn due_mail(
     }
     let mut statement = conn
         .prepare_cached(
-            "SELECT id, monitor, recipients, subject, body, message_id, in_reply_to, refs,
-                    created_at, attempts, next_attempt_at, last_error
-             FROM outbox
-             WHERE status = 'pending' AND next_attempt_at <= ?1
+            "SELECT id, monitor, channel, recipients, event_id, payload, created_at, attempts,
+                    next_attempt_at, last_error
+             FROM messages
+             WHERE status = 'pending' AND channel = ?3 AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, id
              LIMIT ?2",
         )
         .map_err(&sql)?;
-    let raw: Vec<RawMail> = statement
-        .query_map(params![time_to_sql(now), to_i64(limit)], |row| {
-            Ok(RawMail {
+    let raw: Vec<RawMessage> = statement
+        .query_map(params![time_to_sql(now), to_i64(limit), channel], |row| {
+            Ok(RawMessage {
                 id: row.get(0)?,
                 monitor: row.get(1)?,
-                recipients: row.get(2)?,
-                subject: row.get(3)?,
-                body: row.get(4)?,
-                message_id: row.get(5)?,
-                in_reply_to: row.get(6)?,
-                refs: row.get(7)?,
-                created_at: row.get(8)?,
-                attempts: row.get(9)?,
-                next_attempt_at: row.get(10)?,
-                last_error: row.get(11)?,
+                channel: row.get(2)?,
+                recipients: row.get(3)?,
+                event_id: row.get(4)?,
+                payload: row.get(5)?,
+                created_at: row.get(6)?,
+                attempts: row.get(7)?,
+                next_attempt_at: row.get(8)?,
+                last_error: row.get(9)?,
             })
         })
         .and_then(Iterator::collect)
         .map_err(&sql)?;
     raw.into_iter()
         .map(|raw| {
-            let list = |text: &str| {
-                serde_json::from_str::<Vec<String>>(text)
-                    .map_err(|error| data(format!("outbox {}: {error}", raw.id)))
-            };
-            Ok(QueuedMail {
+            let recipients = serde_json::from_str::<Vec<String>>(&raw.recipients)
+                .map_err(|error| data(format!("outbox message {}: {error}", raw.id)))?;
+            let next_attempt_at = time_from_sql(raw.next_attempt_at);
+            Ok(QueuedMessage {
                 id: raw.id,
-                mail: OutgoingMail {
-                    monitor: raw.monitor.clone(),
-                    recipients: list(&raw.recipients)?,
-                    subject: raw.subject.clone(),
-                    body: raw.body.clone(),
-                    message_id: raw.message_id.clone(),
-                    in_reply_to: raw.in_reply_to.clone(),
-                    references: list(&raw.refs)?,
+                message: Message {
+                    monitor: raw.monitor,
+                    channel: raw.channel,
+                    recipients,
+                    event_id: raw.event_id,
+                    payload: raw.payload,
+                    due: next_attempt_at,
                     created_at: time_from_sql(raw.created_at),
                 },
                 attempts: count_from_sql(raw.attempts).map_err(&data)?,
-                next_attempt_at: time_from_sql(raw.next_attempt_at),
-                last_error: raw.last_error.clone(),
+                next_attempt_at,
+                last_error: raw.last_error,
             })
         })
         .collect()
 }
 
-/// Mails not yet delivered, logged or given up.
-pub(super) fn pending_mail_count(conn: &Connection, path: &Path) -> Result<usize, StoreError> {
+/// How `channel`'s deliveries stand.
+pub(super) fn channel_status(
+    conn: &Connection,
+    path: &Path,
+    channel: &str,
+) -> Result<ChannelStatus, StoreError> {
+    let sql = sql_error(path);
+    let count = |status: &str| -> Result<usize, StoreError> {
+        let count: i64 = conn
+            .prepare_cached("SELECT count(*) FROM messages WHERE channel = ?1 AND status = ?2")
+            .and_then(|mut statement| {
+                statement.query_row(params![channel, status], |row| row.get(0))
+            })
+            .map_err(&sql)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    };
+    let last = conn
+        .prepare_cached(
+            "SELECT status, done_at, monitor, last_error FROM messages
+             WHERE channel = ?1 AND status IN ('delivered', 'logged', 'failed')
+             ORDER BY done_at DESC LIMIT 1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![channel], |row| {
+                    Ok(Delivered {
+                        status: row.get(0)?,
+                        at: time_from_sql(row.get::<_, Option<i64>>(1)?.unwrap_or(0)),
+                        app: row.get(2)?,
+                        error: row.get(3)?,
+                    })
+                })
+                .optional()
+        })
+        .map_err(&sql)?;
+    Ok(ChannelStatus {
+        pending: count("pending")?,
+        failed: count("failed")?,
+        last,
+    })
+}
+
+/// Messages not yet delivered, logged, given up or withdrawn.
+pub(super) fn pending_messages(conn: &Connection, path: &Path) -> Result<usize, StoreError> {
     let count: i64 = conn
-        .prepare_cached("SELECT count(*) FROM outbox WHERE status = 'pending'")
+        .prepare_cached("SELECT count(*) FROM messages WHERE status = 'pending'")
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(sql_error(path))?;
     Ok(usize::try_from(count).unwrap_or(0))

@@ -100,6 +100,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
     CREATE INDEX outbox_done ON outbox (done_at) WHERE done_at IS NOT NULL;
     ",
+    // 1 -> 2: the alert policy's state is kept with each monitor, and the outbox holds messages
+    // of any channel, written in the transaction of the transition that caused them. Mail that
+    // was pending in the old outbox moves over as it was rendered.
+    "
+    ALTER TABLE monitors ADD COLUMN alerting TEXT;  -- alerting::Alerting as JSON; NULL: not
+                                                    -- written yet (rebuilt from the transitions)
+
+    CREATE TABLE messages (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        monitor         TEXT    NOT NULL,        -- the app the message is about
+        channel         TEXT    NOT NULL,        -- 'email', or a channel's name
+        recipients      TEXT    NOT NULL,        -- JSON array (mail addresses; empty otherwise)
+        event_id        TEXT    NOT NULL,        -- the event's id (withdrawals name it)
+        payload         TEXT    NOT NULL,        -- JSON: what to deliver
+        created_at      INTEGER NOT NULL,
+        status          TEXT    NOT NULL DEFAULT 'pending'
+                        CHECK (status IN ('pending', 'delivered', 'logged', 'failed', 'withdrawn')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,        -- due then (a held degrade: the end of its hold)
+        last_error      TEXT,
+        done_at         INTEGER                  -- when delivered, logged, given up or withdrawn
+    ) STRICT;
+    CREATE INDEX messages_due ON messages (status, channel, next_attempt_at);
+    CREATE INDEX messages_done ON messages (done_at) WHERE done_at IS NOT NULL;
+    CREATE INDEX messages_done_by_channel ON messages (channel, done_at) WHERE done_at IS NOT NULL;
+    CREATE INDEX messages_by_monitor ON messages (monitor, event_id) WHERE status = 'pending';
+
+    INSERT INTO messages (monitor, channel, recipients, event_id, payload, created_at, status,
+                          attempts, next_attempt_at, last_error, done_at)
+    SELECT monitor, 'email', recipients, message_id,
+           json_object('mail', json_object('subject', subject, 'body', body,
+                                           'message_id', message_id, 'in_reply_to', in_reply_to,
+                                           'references', json(refs))),
+           created_at, status, attempts, next_attempt_at, last_error, done_at
+    FROM outbox ORDER BY id;
+    DROP TABLE outbox;
+    ",
 ];
 
 /// The schema version this server writes.
@@ -328,7 +365,7 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "monitors", "outbox", "states", "transitions"]
+            ["checks", "messages", "monitors", "states", "transitions"]
         );
         drop(conn);
         // Opening again runs no step twice.

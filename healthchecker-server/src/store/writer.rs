@@ -3,8 +3,9 @@
 //! Callers push [`Op`]s into a [`Queue`] (a mutex-protected deque and a condition variable: a
 //! push is a few hundred nanoseconds and never waits for the disk). The thread takes everything
 //! queued at once, applies it in order in one transaction, writes each monitor's state row once,
-//! commits, and then answers the callers that wait. See the module documentation of `store` for
-//! the policy.
+//! commits, and then answers the callers that wait. When the transaction fails, the batch is
+//! applied again with each operation in a savepoint of its own, so only the operation that fails
+//! is lost. See the module documentation of `store` for the policy.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -21,7 +22,7 @@ use super::rows::{
     MAX_SEQ, check_key, latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64,
 };
 use super::schema::classify;
-use super::{CheckWrite, OutgoingMail, Pruned, StoreError, StoreOptions, StoredMonitor};
+use super::{CheckWrite, Message, Pruned, StoreError, StoreOptions, StoredMonitor};
 use crate::health::{Health, Transition};
 use crate::probe::JsonBody;
 use crate::registry::AppName;
@@ -51,16 +52,47 @@ pub(super) enum Op {
     Save(Box<StoredMonitor>, Reply<()>),
     Delete(AppName, Reply<bool>),
     Pause(AppName, bool, Reply<bool>),
+    /// Answered once committed and fsynced.
     Flush(Reply<()>),
+    /// Answered once committed, at the end of the batch window: no early commit, no fsync.
+    Visible(Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
-    Enqueue(Box<OutgoingMail>, Reply<i64>),
-    Mail(i64, MailUpdate, Reply<bool>),
+    Enqueue(Box<Message>, Reply<i64>),
+    Message(i64, MessageUpdate, Reply<bool>),
     /// Commit what came before, fold the WAL in, stop. `None` when the last handle was dropped.
     Close(Option<Reply<()>>),
 }
 
-/// What happened to a mail.
-pub(super) enum MailUpdate {
+impl Op {
+    /// Whether the caller needs this durable on disk (fsynced) before it hears back: registrations
+    /// and other changes users are told about. Delivery results and checks survive a crash of the
+    /// process without it.
+    fn needs_fsync(&self) -> bool {
+        match self {
+            Op::Save(..)
+            | Op::Delete(..)
+            | Op::Pause(..)
+            | Op::Flush(_)
+            | Op::Prune(..)
+            | Op::Enqueue(..)
+            | Op::Close(_) => true,
+            Op::Check(_) | Op::Visible(_) | Op::Message(..) => false,
+        }
+    }
+}
+
+/// What applying one operation gave, for its caller.
+enum Done {
+    Unit,
+    Found(bool),
+    Id(i64),
+    Pruned(Pruned),
+    /// A check: whether it was written (false for an unknown monitor).
+    Check(bool),
+}
+
+/// What happened to a message.
+pub(super) enum MessageUpdate {
     Delivered {
         at: DateTime<Utc>,
     },
@@ -128,10 +160,13 @@ impl Queue {
         }
         let seq = pending.next_seq;
         pending.next_seq += 1;
+        let urgent = write.is_urgent();
         pending.ops.push_back((seq, Op::Check(write)));
         pending.checks += 1;
+        // A check that decided messages is committed at once: they are delivered only then.
+        pending.urgent |= urgent;
         // Wake the writer only when it has something new to time, or must not wait any longer.
-        let wake = pending.first_check_at.is_none() || pending.checks == BATCH_MAX;
+        let wake = urgent || pending.first_check_at.is_none() || pending.checks == BATCH_MAX;
         if pending.first_check_at.is_none() {
             pending.first_check_at = Some(Instant::now());
         }
@@ -152,8 +187,9 @@ impl Queue {
         }
         let seq = pending.next_seq;
         pending.next_seq += 1;
+        // A reader that only wants to see what was recorded waits for the batch as it is.
+        pending.urgent |= !matches!(op, Op::Visible(_));
         pending.ops.push_back((seq, op));
-        pending.urgent = true;
         drop(pending);
         self.wake.notify_one();
         true
@@ -177,11 +213,12 @@ impl Queue {
         let mut pending = self.lock();
         loop {
             let now = Instant::now();
+            // Without checks to wait for, whatever is queued (a reader's `Visible`) goes now.
             let due = pending.urgent
                 || pending.checks >= BATCH_MAX
                 || pending
                     .first_check_at
-                    .is_some_and(|first| now >= first + BATCH_WINDOW);
+                    .map_or(!pending.ops.is_empty(), |first| now >= first + BATCH_WINDOW);
             if due || now >= deadline {
                 break;
             }
@@ -211,12 +248,14 @@ impl Queue {
 
 impl Pending {
     /// The queue is full: the oldest queued check gives up its log row; its health and transition
-    /// are kept (merged per monitor) and still written, in order, with the next batch.
+    /// are kept (merged per monitor) and still written, in order, with the next batch. A check
+    /// that decided messages or a new alerting state is never dropped (those are rare, and are
+    /// committed at once anyway).
     fn drop_oldest_check(&mut self) {
         let Some(index) = self
             .ops
             .iter()
-            .position(|(_, op)| matches!(op, Op::Check(_)))
+            .position(|(_, op)| matches!(op, Op::Check(write) if !write.is_urgent()))
         else {
             return;
         };
@@ -267,9 +306,9 @@ impl Batch {
         self.ops.is_empty() && self.dropped.is_empty()
     }
 
-    /// Whether someone waits for this batch to be durable.
+    /// Whether someone waits for this batch to be durable on disk.
     fn needs_sync(&self) -> bool {
-        self.ops.iter().any(|(_, op)| !matches!(op, Op::Check(_)))
+        self.ops.iter().any(|(_, op)| op.needs_fsync())
     }
 }
 
@@ -278,6 +317,7 @@ pub(super) fn spawn(
     conn: Connection,
     path: PathBuf,
     options: StoreOptions,
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 ) -> Result<Arc<Queue>, StoreError> {
     let monitors = load_slots(&conn, &path)?;
     let queue = Arc::new(Queue {
@@ -292,6 +332,7 @@ pub(super) fn spawn(
         options,
         monitors,
         sync_full: false,
+        outbox_changed,
     };
     let thread_queue = Arc::clone(&queue);
     std::thread::Builder::new()
@@ -357,16 +398,28 @@ struct StateRow {
     health_seq: i64,
 }
 
-/// An answer to send once the batch is committed (or failed).
-type Answer = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
-
-fn answer<T: Send + 'static>(reply: Reply<T>, value: T) -> Answer {
-    Box::new(move |outcome: Result<(), &StoreError>| {
-        let _ = reply.send(match outcome {
-            Ok(()) => Ok(value),
-            Err(error) => Err(copy_error(error)),
-        });
-    })
+/// Sends each waiting caller its answer: the value of its operation, or why it failed.
+fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>> {
+    fn send<T>(reply: Reply<T>, result: Result<Done, StoreError>, value: impl FnOnce(Done) -> T) {
+        let _ = reply.send(result.map(value));
+    }
+    match op {
+        Op::Check(_) => {}
+        Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) => send(reply, result, drop),
+        Op::Delete(_, reply) | Op::Pause(_, _, reply) | Op::Message(_, _, reply) => {
+            send(reply, result, |done| matches!(done, Done::Found(true)));
+        }
+        Op::Enqueue(_, reply) => send(reply, result, |done| match done {
+            Done::Id(id) => id,
+            _ => 0,
+        }),
+        Op::Prune(_, reply) => send(reply, result, |done| match done {
+            Done::Pruned(pruned) => pruned,
+            _ => Pruned::default(),
+        }),
+        Op::Close(reply) => return Some(reply),
+    }
+    None
 }
 
 /// A batch failure, once for every caller that waited on it.
@@ -413,15 +466,17 @@ struct Writer {
     monitors: HashMap<AppName, Slot>,
     /// `synchronous` is FULL right now (else NORMAL).
     sync_full: bool,
+    /// Changed after a commit that put messages in the outbox.
+    outbox_changed: tokio::sync::watch::Sender<u64>,
 }
 
-/// What applying a batch produced, before the commit.
+/// What a batch did, for the trace and the delivery worker.
 #[derive(Default)]
-struct Applied {
-    answers: Vec<Answer>,
-    close: Option<Option<Reply<()>>>,
-    ignored: u64,
+struct Tally {
     rows: u64,
+    ignored: u64,
+    calls: usize,
+    messages: usize,
 }
 
 impl Writer {
@@ -472,48 +527,98 @@ impl Writer {
         }
     }
 
-    /// Applies and commits one batch, then answers. Returns the close request, if the batch held
-    /// one, with the batch's error.
+    /// Applies and commits one batch, then answers. When the transaction fails, applies the batch
+    /// again with each operation in a savepoint, so that only the failing ones fail. Returns the
+    /// close request, if the batch held one, with the batch's error.
     #[allow(clippy::type_complexity)]
     fn commit(&mut self, batch: Batch) -> Option<(Option<Reply<()>>, Option<StoreError>)> {
         let started = Instant::now();
-        let mut applied = Applied::default();
-        let result = self.apply(batch, &mut applied);
-        if let Err(error) = &result {
-            tracing::error!(
-                "database {}: a batch of {} check log rows and {} waiting calls was not saved: {error}",
-                self.path.display(),
-                applied.rows,
-                applied.answers.len()
-            );
-            // The transaction was rolled back: forget what it changed in memory too.
-            match load_slots(&self.conn, &self.path) {
-                Ok(monitors) => self.monitors = monitors,
-                Err(error) => tracing::error!("{error}"),
+        let sync_full = batch.needs_sync();
+        let Batch { ops, dropped, .. } = batch;
+        let mut tally = Tally::default();
+        let mut results = match self.transaction(&ops, &dropped, sync_full, false, &mut tally) {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::warn!(
+                    "database {}: a batch of {} operations failed ({error}); applying them one by one",
+                    self.path.display(),
+                    ops.len()
+                );
+                self.reload_slots();
+                tally = Tally::default();
+                match self.transaction(&ops, &dropped, sync_full, true, &mut tally) {
+                    Ok(results) => {
+                        if results.iter().any(Result::is_err) {
+                            // What a failed operation changed in memory is rolled back too.
+                            self.reload_slots();
+                        }
+                        results
+                    }
+                    Err(error) => {
+                        tracing::error!(
+                            "database {}: a batch of {} check log rows and {} waiting calls was not saved: {error}",
+                            self.path.display(),
+                            tally.rows,
+                            tally.calls
+                        );
+                        self.reload_slots();
+                        ops.iter().map(|_| Err(copy_error(&error))).collect()
+                    }
+                }
             }
-        } else {
-            tracing::trace!(
-                rows = applied.rows,
-                ignored = applied.ignored,
-                calls = applied.answers.len(),
-                "batch committed in {:?}",
-                started.elapsed()
-            );
+        };
+        for (result, (_, op)) in results.iter().zip(&ops) {
+            if let (Err(error), Op::Check(write)) = (result, op) {
+                tracing::error!(monitor = %write.name, "database {}: a check was not saved: {error}", self.path.display());
+            }
         }
-        let outcome = result.as_ref().map(|_| ());
-        for answer in applied.answers {
-            answer(outcome);
+        tracing::trace!(
+            rows = tally.rows,
+            ignored = tally.ignored,
+            calls = tally.calls,
+            messages = tally.messages,
+            "batch committed in {:?}",
+            started.elapsed()
+        );
+        if tally.messages > 0 {
+            self.outbox_changed
+                .send_modify(|changes| *changes = changes.wrapping_add(1));
         }
-        let failed = result.err();
-        applied.close.map(|reply| (reply, failed))
+        let mut close = None;
+        let mut batch_error = None;
+        for ((_, op), result) in ops.into_iter().zip(results.drain(..)) {
+            if let Err(error) = &result {
+                batch_error.get_or_insert_with(|| copy_error(error));
+            }
+            if let Some(reply) = answer(op, result) {
+                close = Some(reply);
+            }
+        }
+        close.map(|reply| (reply, batch_error))
+    }
+
+    /// The writer's view of the monitors, read again after a failure.
+    fn reload_slots(&mut self) {
+        match load_slots(&self.conn, &self.path) {
+            Ok(monitors) => self.monitors = monitors,
+            Err(error) => tracing::error!("{error}"),
+        }
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         |error| classify(&self.path, &error)
     }
 
-    fn apply(&mut self, batch: Batch, applied: &mut Applied) -> Result<(), StoreError> {
-        let sync_full = batch.needs_sync();
+    /// One transaction over the batch; with `isolate`, each operation in a savepoint whose
+    /// failure is that operation's result alone. `Err` when the transaction as a whole failed.
+    fn transaction(
+        &mut self,
+        ops: &VecDeque<(u64, Op)>,
+        dropped: &[(AppName, Dropped)],
+        sync_full: bool,
+        isolate: bool,
+        tally: &mut Tally,
+    ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
         if sync_full != self.sync_full {
             let level = if sync_full { "FULL" } else { "NORMAL" };
             self.conn
@@ -533,18 +638,38 @@ impl Writer {
             monitors: &mut self.monitors,
             states: HashMap::new(),
         };
-        let mut dropped = batch.dropped.into_iter().peekable();
-        for (seq, op) in batch.ops {
-            while let Some((name, lost)) = dropped.next_if(|(_, lost)| lost.seq < seq) {
-                apply.dropped(&name, lost)?;
+        let mut results = Vec::with_capacity(ops.len());
+        let mut dropped = dropped.iter().peekable();
+        for (seq, op) in ops {
+            while let Some((name, lost)) = dropped.next_if(|(_, lost)| lost.seq < *seq) {
+                apply.dropped(name, lost)?;
             }
-            apply.op(op, applied)?;
+            let result = if isolate {
+                apply.isolated(op)
+            } else {
+                Ok(apply.op(op)?)
+            };
+            match (&result, op) {
+                (Ok(Done::Check(true)), Op::Check(write)) => {
+                    tally.rows += 1;
+                    tally.messages += write.messages.len();
+                }
+                (Ok(Done::Check(false)), _) => tally.ignored += 1,
+                (Ok(_), Op::Enqueue(..)) => {
+                    tally.calls += 1;
+                    tally.messages += 1;
+                }
+                (_, Op::Check(_)) => {}
+                _ => tally.calls += 1,
+            }
+            results.push(result);
         }
         for (name, lost) in dropped {
-            apply.dropped(&name, lost)?;
+            apply.dropped(name, lost)?;
         }
         apply.write_states()?;
-        tx.commit().map_err(|error| classify(&self.path, &error))
+        tx.commit().map_err(|error| classify(&self.path, &error))?;
+        Ok(results)
     }
 
     /// Hourly: prune by age, let SQLite refresh its statistics, give free pages back.
@@ -580,10 +705,10 @@ impl Writer {
         })();
         match result {
             Ok(pruned) => tracing::debug!(
-                "database {}: pruned {} transitions and {} mails",
+                "database {}: pruned {} transitions and {} messages",
                 self.path.display(),
                 pruned.transitions,
-                pruned.mail
+                pruned.messages
             ),
             Err(error) => tracing::warn!("maintenance failed: {error}"),
         }
@@ -616,61 +741,51 @@ impl Apply<'_> {
         |error| classify(self.path, &error)
     }
 
-    fn op(&mut self, op: Op, applied: &mut Applied) -> Result<(), StoreError> {
-        match op {
-            Op::Check(write) => {
-                if self.check(write)? {
-                    applied.rows += 1;
-                } else {
-                    applied.ignored += 1;
-                }
-            }
-            Op::Save(monitor, reply) => {
-                self.save(&monitor)?;
-                applied.answers.push(answer(reply, ()));
-            }
-            Op::Delete(name, reply) => {
-                let found = self.delete(&name)?;
-                applied.answers.push(answer(reply, found));
-            }
-            Op::Pause(name, paused, reply) => {
-                let found = match self.monitors.get(&name) {
-                    Some(slot) => {
-                        self.conn
-                            .prepare_cached("UPDATE monitors SET paused = ?2 WHERE id = ?1")
-                            .and_then(|mut statement| statement.execute(params![slot.id, paused]))
-                            .map_err(self.sql())?;
-                        true
-                    }
-                    None => false,
-                };
-                applied.answers.push(answer(reply, found));
-            }
-            Op::Flush(reply) => applied.answers.push(answer(reply, ())),
-            Op::Prune(now, reply) => {
-                let pruned = prune(self.conn, self.path, self.options.retention, now)?;
-                applied.answers.push(answer(reply, pruned));
-            }
-            Op::Enqueue(mail, reply) => {
-                let id = self.enqueue(&mail)?;
-                applied.answers.push(answer(reply, id));
-            }
-            Op::Mail(id, update, reply) => {
-                let found = self.mail(id, update)?;
-                applied.answers.push(answer(reply, found));
-            }
-            Op::Close(reply) => applied.close = Some(reply),
+    /// [`Apply::op`] in a savepoint: its failure undoes only its own changes.
+    fn isolated(&mut self, op: &Op) -> Result<Done, StoreError> {
+        self.conn
+            .execute_batch("SAVEPOINT op")
+            .map_err(self.sql())?;
+        let states = self.states.clone();
+        let result = self.op(op);
+        if result.is_err() {
+            self.states = states;
+            self.conn
+                .execute_batch("ROLLBACK TO op")
+                .map_err(self.sql())?;
         }
-        Ok(())
+        self.conn.execute_batch("RELEASE op").map_err(self.sql())?;
+        result
     }
 
-    /// One check: its log row, its transition, its monitor's state. False for an unknown monitor.
-    fn check(&mut self, write: CheckWrite) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.get_mut(&write.name) else {
+    fn op(&mut self, op: &Op) -> Result<Done, StoreError> {
+        Ok(match op {
+            Op::Check(write) => Done::Check(self.check(write)?),
+            Op::Save(monitor, _) => {
+                self.save(monitor)?;
+                Done::Unit
+            }
+            Op::Delete(name, _) => Done::Found(self.delete(name)?),
+            Op::Pause(name, paused, _) => Done::Found(self.pause(name, *paused)?),
+            Op::Flush(_) | Op::Visible(_) | Op::Close(_) => Done::Unit,
+            Op::Prune(now, _) => {
+                Done::Pruned(prune(self.conn, self.path, self.options.retention, *now)?)
+            }
+            Op::Enqueue(message, _) => Done::Id(self.enqueue(message)?),
+            Op::Message(id, update, _) => Done::Found(self.update_message(*id, update)?),
+        })
+    }
+
+    /// One check: its log row, its transition, what it decided for the outbox, its monitor's
+    /// state. False for an unknown monitor.
+    fn check(&mut self, write: &CheckWrite) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(&write.name).copied() else {
             return Ok(false);
         };
-        slot.last_seq += 1;
-        let slot = *slot;
+        let slot = Slot {
+            last_seq: slot.last_seq + 1,
+            ..slot
+        };
         let record = &write.check.record;
         let body = record.body.as_ref().map(JsonBody::as_str);
         self.conn
@@ -710,16 +825,59 @@ impl Apply<'_> {
                     .map_err(self.sql())?;
             }
         }
+        let since = match &write.transition {
+            Some(transition) => Some(self.transition(slot.id, transition)?),
+            None => None,
+        };
+        self.decided(slot.id, &write.name, write)?;
+        if let Some(entry) = self.monitors.get_mut(&write.name) {
+            *entry = slot;
+        }
         // The row carries the health; the state row only needs `since` when the state changed.
-        if let Some(transition) = &write.transition {
-            let since = self.transition(slot.id, transition)?;
-            self.set_state(slot, write.health, Some(since));
+        if since.is_some() {
+            self.set_state(slot, write.health, since);
         }
         Ok(true)
     }
 
+    /// What the alert policy decided with a check: the alerting state, withdrawals, messages.
+    fn decided(&mut self, id: i64, name: &AppName, write: &CheckWrite) -> Result<(), StoreError> {
+        if let Some(alerting) = &write.alerting {
+            self.conn
+                .prepare_cached("UPDATE monitors SET alerting = ?2 WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![id, alerting]))
+                .map_err(self.sql())?;
+        }
+        for event_id in &write.withdraw {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET status = 'withdrawn', done_at = ?3
+                     WHERE monitor = ?1 AND event_id = ?2 AND status = 'pending'",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        name.as_str(),
+                        event_id,
+                        time_to_sql(write.check.record.time)
+                    ])
+                })
+                .map_err(self.sql())?;
+        }
+        for message in &write.messages {
+            if message.monitor == name.as_str() {
+                self.enqueue(message)?;
+            } else {
+                self.enqueue(&Message {
+                    monitor: name.to_string(),
+                    ..message.clone()
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// The remains of checks whose log rows were dropped: their transitions and latest health.
-    fn dropped(&mut self, name: &AppName, lost: Dropped) -> Result<(), StoreError> {
+    fn dropped(&mut self, name: &AppName, lost: &Dropped) -> Result<(), StoreError> {
         let Some(&slot) = self.monitors.get(name) else {
             return Ok(());
         };
@@ -782,14 +940,16 @@ impl Apply<'_> {
         }
         self.conn
             .prepare_cached(
-                "INSERT INTO monitors (name, spec, paused, registered_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO monitors (name, spec, paused, registered_at, alerting)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
                     monitor.name.as_str(),
                     spec,
                     monitor.paused,
-                    registered_at
+                    registered_at,
+                    monitor.alerting.as_deref().unwrap_or("{}"),
                 ])
             })
             .map_err(self.sql())?;
@@ -816,11 +976,43 @@ impl Apply<'_> {
         Ok(())
     }
 
-    fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.remove(name) else {
+    /// Withdraws every pending message about `name`: it was paused or removed.
+    fn withdraw_all(&self, name: &AppName) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET status = 'withdrawn', done_at = ?2
+                 WHERE monitor = ?1 AND status = 'pending'",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![name.as_str(), time_to_sql(Utc::now())])
+            })
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    fn pause(&mut self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(name).copied() else {
             return Ok(false);
         };
-        self.states.remove(&slot.id);
+        if paused {
+            self.conn
+                .prepare_cached("UPDATE monitors SET paused = 1, alerting = '{}' WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![slot.id]))
+                .map_err(self.sql())?;
+            self.withdraw_all(name)?;
+        } else {
+            self.conn
+                .prepare_cached("UPDATE monitors SET paused = 0 WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![slot.id]))
+                .map_err(self.sql())?;
+        }
+        Ok(true)
+    }
+
+    fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(name).copied() else {
+            return Ok(false);
+        };
         self.conn
             .prepare_cached("DELETE FROM checks WHERE id BETWEEN ?1 AND ?2")
             .and_then(|mut statement| {
@@ -837,67 +1029,70 @@ impl Apply<'_> {
                 .and_then(|mut statement| statement.execute([slot.id]))
                 .map_err(self.sql())?;
         }
+        self.withdraw_all(name)?;
+        self.monitors.remove(name);
+        self.states.remove(&slot.id);
         Ok(true)
     }
 
-    fn enqueue(&mut self, mail: &OutgoingMail) -> Result<i64, StoreError> {
-        let json = |list: &Vec<String>| serde_json::Value::from(list.clone()).to_string();
-        let created_at = time_to_sql(mail.created_at);
+    fn enqueue(&mut self, message: &Message) -> Result<i64, StoreError> {
+        let recipients = serde_json::Value::from(message.recipients.clone()).to_string();
         self.conn
             .prepare_cached(
-                "INSERT INTO outbox (monitor, recipients, subject, body, message_id, in_reply_to,
-                                     refs, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                "INSERT INTO messages (monitor, channel, recipients, event_id, payload, created_at,
+                                       next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
-                    mail.monitor,
-                    json(&mail.recipients),
-                    mail.subject,
-                    mail.body,
-                    mail.message_id,
-                    mail.in_reply_to,
-                    json(&mail.references),
-                    created_at,
+                    message.monitor,
+                    message.channel,
+                    recipients,
+                    message.event_id,
+                    message.payload,
+                    time_to_sql(message.created_at),
+                    time_to_sql(message.due),
                 ])
             })
             .map_err(self.sql())?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn mail(&mut self, id: i64, update: MailUpdate) -> Result<bool, StoreError> {
+    fn update_message(&mut self, id: i64, update: &MessageUpdate) -> Result<bool, StoreError> {
         let changed = match update {
-            MailUpdate::Delivered { at } => self.finish_mail(id, "delivered", at, None),
-            MailUpdate::Logged { at } => self.finish_mail(id, "logged", at, None),
-            MailUpdate::Failed { at, error } => self.finish_mail(id, "failed", at, Some(&error)),
-            MailUpdate::Retry {
+            MessageUpdate::Delivered { at } => self.finish_message(id, "delivered", *at, None),
+            MessageUpdate::Logged { at } => self.finish_message(id, "logged", *at, None),
+            MessageUpdate::Failed { at, error } => {
+                self.finish_message(id, "failed", *at, Some(error))
+            }
+            MessageUpdate::Retry {
                 next_attempt_at,
                 error,
             } => self
                 .conn
                 .prepare_cached(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                    "UPDATE messages SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
                      WHERE id = ?1 AND status = 'pending'",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![id, time_to_sql(next_attempt_at), error])
+                    statement.execute(params![id, time_to_sql(*next_attempt_at), error])
                 }),
         }
         .map_err(self.sql())?;
         Ok(changed > 0)
     }
 
-    fn finish_mail(
+    fn finish_message(
         &self,
         id: i64,
         status: &str,
         at: DateTime<Utc>,
         error: Option<&str>,
     ) -> rusqlite::Result<usize> {
-        // A failure is one more attempt; a delivery or a logged mail is not a failed attempt.
+        // A failure is one more attempt; a delivery or a logged message is not a failed attempt.
         self.conn
             .prepare_cached(
-                "UPDATE outbox SET status = ?2, done_at = ?3,
+                "UPDATE messages SET status = ?2, done_at = ?3,
                         attempts = attempts + (?4 IS NOT NULL),
                         last_error = coalesce(?4, last_error)
                  WHERE id = ?1 AND status = 'pending'",
@@ -935,7 +1130,7 @@ impl Apply<'_> {
     }
 }
 
-/// Deletes transitions and finished mail older than `now - retention`.
+/// Deletes transitions and finished messages older than `now - retention`.
 fn prune(
     conn: &Connection,
     path: &Path,
@@ -952,11 +1147,14 @@ fn prune(
         .prepare_cached("DELETE FROM transitions WHERE time < ?1")
         .and_then(|mut statement| statement.execute([cutoff]))
         .map_err(sql)?;
-    let mail = conn
-        .prepare_cached("DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?1")
+    let messages = conn
+        .prepare_cached("DELETE FROM messages WHERE done_at IS NOT NULL AND done_at < ?1")
         .and_then(|mut statement| statement.execute([cutoff]))
         .map_err(sql)?;
-    Ok(Pruned { transitions, mail })
+    Ok(Pruned {
+        transitions,
+        messages,
+    })
 }
 
 #[cfg(test)]
@@ -994,6 +1192,9 @@ mod tests {
                 to: State::Degraded,
                 reason: format!("t{n}"),
             }),
+            alerting: None,
+            messages: Vec::new(),
+            withdraw: Vec::new(),
         }
     }
 
@@ -1057,6 +1258,7 @@ mod tests {
             trim_step: 100,
             monitors: HashMap::new(),
             sync_full: false,
+            outbox_changed: tokio::sync::watch::Sender::new(0),
         };
         let monitor = StoredMonitor {
             name: AppName::parse("a").expect("name"),
@@ -1072,6 +1274,7 @@ mod tests {
             since: None,
             last_check: None,
             last_transition: None,
+            alerting: None,
         };
         let (reply, _answer) = oneshot::channel();
         let mut ops = VecDeque::new();

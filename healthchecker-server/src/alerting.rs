@@ -1,0 +1,926 @@
+//! Who is told what, and when: the alert policy of one monitor, as a pure function.
+//!
+//! The monitors run it where a transition is made, under the monitor's lock, and write what it
+//! decides in the same store transaction as the transition ([`crate::store::CheckWrite`]): the
+//! monitor's new [`Alerting`] state and the [`Event`]s to deliver. So a transition and the
+//! messages it causes are one unit: no crash, kill -9 or shutdown can keep the one and lose the
+//! other, and a restarted server knows exactly which incident is open and what was told.
+//!
+//! No clock (every call is given `now`), no I/O. The rules:
+//!
+//! * **UNHEALTHY opens an incident and is told at once.** Within one incident `UNHEALTHY` is told
+//!   once: a half-recovery to `DEGRADED` that falls back to `UNHEALTHY` is noted, not told again.
+//! * **DEGRADED is held for one check.** Entering `DEGRADED` from `HEALTHY` (or `UNKNOWN`) writes
+//!   its event due only at the end of a hold of `interval + timeout +` [`HOLD_SLACK`] from the check
+//!   that caused it, the time the next check needs to report. Back to `HEALTHY` within the hold: a
+//!   blip, the held event is withdrawn. On to `UNHEALTHY` within the hold: the held event is
+//!   withdrawn and only the `UNHEALTHY` one goes (one failed check never causes two messages).
+//!   Still `DEGRADED` when the hold ends: the held event goes out and opens the incident; a later
+//!   `UNHEALTHY` follows in the same thread. The held event is a row of the durable outbox, so a
+//!   hold survives a restart.
+//! * **HEALTHY closes the incident** with a `recovered` event that gives the downtime. There is
+//!   never a recovery without an event before it about the same incident.
+//! * **Reminders**, when `remind_every` is set: while an incident's app stays `UNHEALTHY`, a
+//!   `reminder` at the first check `remind_every` or more after the last `UNHEALTHY` event or
+//!   reminder. None while it is recovering (`DEGRADED` after `UNHEALTHY`), none while it is paused
+//!   (no checks), none after it is removed.
+//! * **Threads**: the first event of an incident is its root; every later event lists the ones
+//!   before it in [`Event::thread`] (root first, at most [`REFERENCES_MAX`]), which mail turns
+//!   into `In-Reply-To` and `References`. Event ids are a function of the kind, the app and the
+//!   time ([`event_id`]), so the same event always has the same id (a re-send is recognisable).
+//!
+//! A paused or removed monitor forgets its state ([`Alerting::default`]), and the store withdraws
+//! what it still had pending in the same transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::channel::EventKind;
+use crate::health::{State, Transition};
+use crate::registry::{AppName, MonitorSpec};
+use crate::store::LoggedCheck;
+
+/// Added to `interval + timeout` for the hold of a degrade: room for the next check's result to
+/// arrive before the hold ends.
+pub const HOLD_SLACK: Duration = Duration::from_secs(1);
+
+/// Most earlier events listed in an event's thread (the root and the newest ones).
+pub const REFERENCES_MAX: usize = 10;
+
+/// Checks carried in an event at most (newest first).
+pub const CHECKS_MAX: usize = 5;
+
+/// The incident an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentInfo {
+    /// The id of the incident's first event.
+    pub id: String,
+    /// When the app stopped being healthy: the check that started the incident.
+    pub opened_at: DateTime<Utc>,
+    /// Seconds from `opened_at` to this event (for `recovered`: the whole downtime).
+    pub downtime_s: u64,
+}
+
+/// Something to tell about one monitor: what every channel renders its message from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique and stable ([`event_id`]): the mail's `Message-ID`, a webhook's idempotency key.
+    pub id: String,
+    /// What it says.
+    pub kind: EventKind,
+    /// The app.
+    pub app: AppName,
+    /// The URL that is checked.
+    pub url: String,
+    /// When it happened: the time of its transition; for a reminder, its own time.
+    pub time: DateTime<Utc>,
+    /// The change it is about (for a reminder: the one into `UNHEALTHY`).
+    pub transition: Transition,
+    /// The incident it belongs to.
+    pub incident: IncidentInfo,
+    /// The last checks before it, newest first (at most [`CHECKS_MAX`]).
+    pub checks: Vec<LoggedCheck>,
+    /// The ids of the incident's events before this one, root first (at most
+    /// [`REFERENCES_MAX`]); empty for the first.
+    pub thread: Vec<String>,
+}
+
+impl Event {
+    /// A test message about the channel `channel`, sent by the server at `server_url`.
+    pub fn test(channel: &str, server_url: &str, now: DateTime<Utc>) -> Event {
+        let app =
+            AppName::parse("healthchecker test").unwrap_or_else(|_| unreachable!("a valid name"));
+        let id = event_id(EventKind::Test, channel, now);
+        Event {
+            incident: IncidentInfo {
+                id: id.clone(),
+                opened_at: now,
+                downtime_s: 0,
+            },
+            id,
+            kind: EventKind::Test,
+            app,
+            url: server_url.to_owned(),
+            time: now,
+            transition: Transition {
+                time: now,
+                from: State::Healthy,
+                to: State::Healthy,
+                reason: format!("test: a test message for the channel {channel}"),
+            },
+            checks: Vec::new(),
+            thread: Vec::new(),
+        }
+    }
+}
+
+/// An event and when it may be delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    /// The event.
+    pub event: Event,
+    /// Not before this time: the end of the hold of a degrade, else the event's own time.
+    pub due: DateTime<Utc>,
+}
+
+/// Something that happened and is logged rather than told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// A degrade is held for one check before it is told.
+    DegradeHeld {
+        /// When the hold ends.
+        until: DateTime<Utc>,
+    },
+    /// `HEALTHY` again within the hold of a degrade: a blip, not told.
+    Blip,
+    /// A half-recovery within an open incident (`UNHEALTHY` to `DEGRADED`): not told.
+    Recovering,
+    /// Back to `UNHEALTHY` within an incident whose `UNHEALTHY` was told already.
+    StillInIncident,
+    /// A change that needs no message (e.g. `UNKNOWN` to `HEALTHY`, or `HEALTHY` with nothing
+    /// told before it).
+    Quiet,
+    /// An event was decided.
+    Told(EventKind),
+}
+
+/// What the policy decided about one transition or check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Events to deliver.
+    pub send: Vec<Outgoing>,
+    /// The id of a held event to withdraw from the outbox (a blip, or one superseded by
+    /// `UNHEALTHY`).
+    pub withdraw: Option<String>,
+    /// What to log about it.
+    pub note: Note,
+}
+
+impl Decision {
+    fn note(note: Note) -> Decision {
+        Decision {
+            send: Vec::new(),
+            withdraw: None,
+            note,
+        }
+    }
+}
+
+/// What a monitor's policy is given about it.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The app.
+    pub app: &'a AppName,
+    /// Its registration (interval and timeout for the hold, the checked URL).
+    pub spec: &'a MonitorSpec,
+    /// Its last checks, newest first.
+    pub recent: &'a [LoggedCheck],
+}
+
+/// Server-wide settings of the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rules {
+    /// Time between reminders while an app stays `UNHEALTHY`; `None`: no reminders.
+    pub remind_every: Option<Duration>,
+}
+
+/// A degrade whose event waits in the outbox for the end of its hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Held {
+    /// The held event's id.
+    event: String,
+    /// The degrade's transition.
+    since: DateTime<Utc>,
+    /// When the hold ends and the event goes out.
+    until: DateTime<Utc>,
+}
+
+/// An incident that something was told about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Incident {
+    /// When the app stopped being healthy.
+    opened_at: DateTime<Utc>,
+    /// The transition into `UNHEALTHY` that was told; `None` while only a degrade was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unhealthy: Option<Transition>,
+    /// The app is `UNHEALTHY` now (not recovering).
+    unhealthy_now: bool,
+    /// The incident's events so far, root first (bounded as [`REFERENCES_MAX`]).
+    thread: Vec<String>,
+    /// When the next reminder is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_reminder: Option<DateTime<Utc>>,
+}
+
+/// Where one monitor's alerting stands: a held degrade, an open incident, or nothing. Kept with
+/// the monitor in the store; [`Alerting::default`] is nothing open.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Alerting {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held: Option<Held>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    incident: Option<Incident>,
+}
+
+impl Alerting {
+    /// Whether nothing is held and no incident is open.
+    pub fn is_idle(&self) -> bool {
+        self.held.is_none() && self.incident.is_none()
+    }
+
+    /// Whether an incident that something was told about is open.
+    pub fn in_incident(&self) -> bool {
+        self.incident.is_some()
+    }
+
+    /// The end of the hold of a degrade, if one is held.
+    pub fn held_until(&self) -> Option<DateTime<Utc>> {
+        self.held.as_ref().map(|held| held.until)
+    }
+
+    /// A held degrade whose hold is over was delivered (its row fell due): it opens the incident.
+    fn settle(&mut self, now: DateTime<Utc>) {
+        if let Some(held) = self.held.take_if(|held| held.until <= now) {
+            self.incident = Some(Incident {
+                opened_at: held.since,
+                unhealthy: None,
+                unhealthy_now: false,
+                thread: vec![held.event],
+                next_reminder: None,
+            });
+        }
+    }
+
+    /// Decides about one transition of the monitor, at `now`.
+    pub fn on_transition(
+        &mut self,
+        subject: Subject<'_>,
+        transition: &Transition,
+        rules: Rules,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        self.settle(now);
+        let held = self.held.take();
+        match transition.to {
+            State::Unhealthy => match &mut self.incident {
+                Some(incident) if incident.unhealthy.is_some() => {
+                    incident.unhealthy_now = true;
+                    Decision::note(Note::StillInIncident)
+                }
+                Some(incident) => {
+                    // Only the degrade was told: UNHEALTHY follows in its thread.
+                    incident.unhealthy = Some(transition.clone());
+                    incident.unhealthy_now = true;
+                    incident.next_reminder = rules.remind_every.map(|every| now + every);
+                    let event = event(
+                        EventKind::Unhealthy,
+                        subject,
+                        transition,
+                        transition.time,
+                        incident,
+                    );
+                    told(event, transition.time, None)
+                }
+                None => {
+                    let opened_at = held
+                        .as_ref()
+                        .map_or(transition.time, |held| held.since.min(transition.time));
+                    let mut incident = Incident {
+                        opened_at,
+                        unhealthy: Some(transition.clone()),
+                        unhealthy_now: true,
+                        thread: Vec::new(),
+                        next_reminder: rules.remind_every.map(|every| now + every),
+                    };
+                    let event = event(
+                        EventKind::Unhealthy,
+                        subject,
+                        transition,
+                        transition.time,
+                        &mut incident,
+                    );
+                    self.incident = Some(incident);
+                    told(event, transition.time, held.map(|held| held.event))
+                }
+            },
+            State::Degraded => match &mut self.incident {
+                Some(incident) => {
+                    incident.unhealthy_now = false;
+                    Decision::note(Note::Recovering)
+                }
+                None if transition.from == State::Unhealthy => Decision::note(Note::Quiet),
+                None => {
+                    let until =
+                        transition.time + subject.spec.interval + subject.spec.timeout + HOLD_SLACK;
+                    // The held event is the root of the incident it may open.
+                    let mut draft = Incident {
+                        opened_at: transition.time,
+                        unhealthy: None,
+                        unhealthy_now: false,
+                        thread: Vec::new(),
+                        next_reminder: None,
+                    };
+                    let event = event(
+                        EventKind::Degraded,
+                        subject,
+                        transition,
+                        transition.time,
+                        &mut draft,
+                    );
+                    self.held = Some(Held {
+                        event: event.id.clone(),
+                        since: transition.time,
+                        until,
+                    });
+                    Decision {
+                        send: vec![Outgoing { event, due: until }],
+                        withdraw: None,
+                        note: Note::DegradeHeld { until },
+                    }
+                }
+            },
+            State::Healthy | State::Unknown => match self.incident.take() {
+                Some(mut incident) if transition.to == State::Healthy => {
+                    let event = event(
+                        EventKind::Recovered,
+                        subject,
+                        transition,
+                        transition.time,
+                        &mut incident,
+                    );
+                    told(event, transition.time, None)
+                }
+                Some(incident) => {
+                    // Back to UNKNOWN (a new registration): nothing to close, nothing to tell.
+                    drop(incident);
+                    Decision::note(Note::Quiet)
+                }
+                None => match held {
+                    Some(held) => Decision {
+                        send: Vec::new(),
+                        withdraw: Some(held.event),
+                        note: Note::Blip,
+                    },
+                    None => Decision::note(Note::Quiet),
+                },
+            },
+        }
+    }
+
+    /// Decides about a check that changed no state, at `now`: a reminder when one is due.
+    /// `None` when there is nothing to do (the common case; nothing changed then).
+    pub fn on_check(
+        &mut self,
+        subject: Subject<'_>,
+        rules: Rules,
+        now: DateTime<Utc>,
+    ) -> Option<Decision> {
+        if self.is_idle() {
+            return None;
+        }
+        let before = self.clone();
+        self.settle(now);
+        let reminder = match (&mut self.incident, rules.remind_every) {
+            (Some(incident), Some(every))
+                if incident.unhealthy_now
+                    && incident.unhealthy.as_ref().is_some_and(|unhealthy| {
+                        // Reminders turned on since: the first is due `every` after UNHEALTHY.
+                        incident.next_reminder.unwrap_or(unhealthy.time + every) <= now
+                    }) =>
+            {
+                let unhealthy = incident.unhealthy.clone()?;
+                incident.next_reminder = Some(now + every);
+                Some(event(
+                    EventKind::Reminder,
+                    subject,
+                    &unhealthy,
+                    now,
+                    incident,
+                ))
+            }
+            _ => None,
+        };
+        match reminder {
+            Some(event) => Some(told(event, now, None)),
+            None if *self != before => Some(Decision::note(Note::Quiet)),
+            None => None,
+        }
+    }
+
+    /// Rebuilds the state of a monitor from its stored transitions (newest first), for a
+    /// database written before the state was kept: an incident whose `UNHEALTHY` was told is open
+    /// when the history has an entry into `UNHEALTHY` after its newest `HEALTHY`.
+    pub fn from_history(
+        app: &AppName,
+        history: &[Transition],
+        rules: Rules,
+        now: DateTime<Utc>,
+    ) -> Alerting {
+        let streak: Vec<&Transition> = history
+            .iter()
+            .take_while(|t| !matches!(t.to, State::Healthy | State::Unknown))
+            .collect();
+        let Some(unhealthy) = streak.iter().rev().find(|t| t.to == State::Unhealthy) else {
+            return Alerting::default();
+        };
+        let unhealthy_now = streak.first().is_some_and(|t| t.to == State::Unhealthy);
+        Alerting {
+            held: None,
+            incident: Some(Incident {
+                opened_at: streak.last().map_or(unhealthy.time, |t| t.time),
+                unhealthy: Some((*unhealthy).clone()),
+                unhealthy_now,
+                thread: vec![event_id(EventKind::Unhealthy, app.as_str(), unhealthy.time)],
+                next_reminder: rules.remind_every.map(|every| now + every),
+            }),
+        }
+    }
+}
+
+/// An event decided now, maybe withdrawing a held one.
+fn told(event: Event, due: DateTime<Utc>, withdraw: Option<String>) -> Decision {
+    Decision {
+        note: Note::Told(event.kind),
+        send: vec![Outgoing { event, due }],
+        withdraw,
+    }
+}
+
+/// The next event of `incident`, threaded after the ones before it.
+fn event(
+    kind: EventKind,
+    subject: Subject<'_>,
+    transition: &Transition,
+    time: DateTime<Utc>,
+    incident: &mut Incident,
+) -> Event {
+    let id = event_id(kind, subject.app.as_str(), time);
+    let thread = incident.thread.clone();
+    incident.thread.push(id.clone());
+    if incident.thread.len() > REFERENCES_MAX {
+        // Keep the root, drop the oldest of the rest.
+        incident.thread.remove(1);
+    }
+    Event {
+        incident: IncidentInfo {
+            id: incident
+                .thread
+                .first()
+                .cloned()
+                .unwrap_or_else(|| id.clone()),
+            opened_at: incident.opened_at,
+            downtime_s: (time - incident.opened_at)
+                .num_seconds()
+                .max(0)
+                .unsigned_abs(),
+        },
+        id,
+        kind,
+        app: subject.app.clone(),
+        url: subject.spec.check_url(),
+        time,
+        transition: transition.clone(),
+        checks: subject.recent.iter().take(CHECKS_MAX).cloned().collect(),
+        thread,
+    }
+}
+
+/// The id of an event of `kind` about `app` at `time`: `hc.unhealthy.media-center.1763715071766.3f2a9c0d`.
+///
+/// The same inputs always give the same id. Only dot-atom characters are used (it is the left
+/// part of a `Message-ID`): the app name is reduced to letters, digits and `-` (at most 40 of
+/// them), and a hash of the full name keeps names that reduce alike apart.
+pub fn event_id(kind: EventKind, app: &str, time: DateTime<Utc>) -> String {
+    let mut name: String = app
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    if name.trim_matches('-').is_empty() {
+        name = "app".to_owned();
+    }
+    format!(
+        "hc.{}.{}.{}.{:08x}",
+        kind.as_str(),
+        name,
+        time.timestamp_millis(),
+        fnv1a(app.as_bytes()) as u32,
+    )
+}
+
+/// FNV-1a, 64 bits: a stable hash (std's `DefaultHasher` may change between releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use State::{Degraded, Healthy, Unhealthy, Unknown};
+
+    use super::*;
+    use crate::registry::Registration;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_763_715_000 + secs, 0).expect("valid time")
+    }
+
+    /// interval 10 s, timeout 5 s: a degrade is held 16 s.
+    fn spec() -> MonitorSpec {
+        Registration {
+            url: Some("http://127.0.0.1:9/".into()),
+            email: Some(crate::registry::Emails::One("me@example.com".into())),
+            interval: Some(10),
+            timeout: Some(5),
+            ..Registration::default()
+        }
+        .validate()
+        .expect("valid")
+    }
+
+    fn name() -> AppName {
+        AppName::parse("nas").expect("valid")
+    }
+
+    fn t(secs: i64, from: State, to: State) -> Transition {
+        Transition {
+            time: at(secs),
+            from,
+            to,
+            reason: format!("at {secs}"),
+        }
+    }
+
+    /// One step of a scenario at `secs`: a transition `from -> to`, or a check that changed nothing.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        To(i64, State, State),
+        Check(i64),
+    }
+
+    /// What came out of a step.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Out {
+        /// Events of these kinds, and maybe a withdrawal.
+        Send(Vec<EventKind>, bool),
+        Note(Note),
+        /// `on_check` had nothing to do.
+        Nothing,
+    }
+
+    fn send(kind: EventKind) -> Out {
+        Out::Send(vec![kind], false)
+    }
+
+    fn run(remind: Option<u64>, steps: &[(Step, Out)]) -> (Alerting, Vec<Outgoing>) {
+        let rules = Rules {
+            remind_every: remind.map(Duration::from_secs),
+        };
+        let spec = spec();
+        let name = name();
+        let subject = Subject {
+            app: &name,
+            spec: &spec,
+            recent: &[],
+        };
+        let mut alerting = Alerting::default();
+        let mut sent = Vec::new();
+        for (i, (step, expected)) in steps.iter().enumerate() {
+            let decision = match *step {
+                Step::To(secs, from, to) => {
+                    Some(alerting.on_transition(subject, &t(secs, from, to), rules, at(secs)))
+                }
+                Step::Check(secs) => alerting.on_check(subject, rules, at(secs)),
+            };
+            let got = match &decision {
+                None => Out::Nothing,
+                Some(decision) if decision.send.is_empty() && decision.withdraw.is_none() => {
+                    Out::Note(decision.note)
+                }
+                Some(decision) => Out::Send(
+                    decision.send.iter().map(|out| out.event.kind).collect(),
+                    decision.withdraw.is_some(),
+                ),
+            };
+            assert_eq!(got, *expected, "step {i}: {step:?}");
+            // A persisted state always reads back the same.
+            let json = serde_json::to_string(&alerting).expect("serializes");
+            let back: Alerting = serde_json::from_str(&json).expect("parses");
+            assert_eq!(back, alerting, "step {i}: {json}");
+            sent.extend(decision.into_iter().flat_map(|decision| decision.send));
+        }
+        (alerting, sent)
+    }
+
+    use EventKind as K;
+    use Step::{Check, To};
+
+    #[test]
+    fn a_blip_withdraws_the_held_degrade() {
+        let (alerting, sent) = run(
+            None,
+            &[
+                (To(0, Healthy, Degraded), send(K::Degraded)),
+                (To(10, Degraded, Healthy), Out::Send(vec![], true)),
+                (Check(100), Out::Nothing),
+            ],
+        );
+        assert_eq!(sent[0].due, at(16), "held for interval + timeout + 1 s");
+        assert!(alerting.is_idle(), "nothing left to remember");
+    }
+
+    #[test]
+    fn a_degrade_that_goes_on_to_unhealthy_is_told_once() {
+        let (_, sent) = run(
+            None,
+            &[
+                (To(0, Healthy, Degraded), send(K::Degraded)),
+                (Check(5), Out::Nothing),
+                (
+                    To(10, Degraded, Unhealthy),
+                    Out::Send(vec![K::Unhealthy], true),
+                ),
+                (Check(100), Out::Nothing),
+            ],
+        );
+        let unhealthy = &sent[1].event;
+        assert_eq!(
+            unhealthy.incident.opened_at,
+            at(0),
+            "from the first failed check"
+        );
+        assert_eq!(unhealthy.incident.downtime_s, 10);
+        assert!(unhealthy.thread.is_empty(), "the root of its incident");
+        assert_eq!(sent[1].due, at(10), "at once");
+    }
+
+    #[test]
+    fn a_degrade_that_lasts_opens_the_incident_and_threads_what_follows() {
+        let (_, sent) = run(
+            None,
+            &[
+                (To(0, Healthy, Degraded), send(K::Degraded)),
+                // the hold ends at 16: the held event went out; the state settles at the next check
+                (Check(20), Out::Note(Note::Quiet)),
+                (Check(30), Out::Nothing),
+                (To(40, Degraded, Unhealthy), send(K::Unhealthy)),
+                (To(60, Unhealthy, Degraded), Out::Note(Note::Recovering)),
+                (To(90, Degraded, Healthy), send(K::Recovered)),
+            ],
+        );
+        let root = &sent[0].event.id;
+        assert_eq!(sent[1].event.thread, std::slice::from_ref(root));
+        assert_eq!(sent[1].event.incident.id, *root);
+        assert_eq!(
+            sent[2].event.thread,
+            [root.clone(), sent[1].event.id.clone()]
+        );
+        assert_eq!(sent[2].event.incident.opened_at, at(0));
+        assert_eq!(sent[2].event.incident.downtime_s, 90);
+    }
+
+    #[test]
+    fn a_transition_after_the_hold_ended_finds_the_incident_open() {
+        // No check between: the next transition itself settles the hold.
+        let (_, sent) = run(
+            None,
+            &[
+                (To(0, Unknown, Degraded), send(K::Degraded)),
+                (To(50, Degraded, Healthy), send(K::Recovered)),
+            ],
+        );
+        assert_eq!(sent[1].event.thread, [sent[0].event.id.clone()]);
+    }
+
+    #[test]
+    fn a_full_incident_with_a_half_recovery_tells_unhealthy_once() {
+        let (alerting, sent) = run(
+            None,
+            &[
+                (To(0, Unknown, Unhealthy), send(K::Unhealthy)),
+                (To(10, Unhealthy, Degraded), Out::Note(Note::Recovering)),
+                (Check(100), Out::Nothing),
+                (
+                    To(20, Degraded, Unhealthy),
+                    Out::Note(Note::StillInIncident),
+                ),
+                (To(30, Unhealthy, Degraded), Out::Note(Note::Recovering)),
+                (To(60, Degraded, Healthy), send(K::Recovered)),
+                // the next incident is a new thread
+                (To(70, Healthy, Degraded), send(K::Degraded)),
+                (
+                    To(80, Degraded, Unhealthy),
+                    Out::Send(vec![K::Unhealthy], true),
+                ),
+            ],
+        );
+        assert_eq!(sent.len(), 4);
+        assert_eq!(sent[1].event.thread, [sent[0].event.id.clone()]);
+        assert!(sent[3].event.thread.is_empty());
+        assert_ne!(sent[3].event.id, sent[0].event.id);
+        assert_eq!(sent[3].event.incident.opened_at, at(70));
+        assert!(alerting.in_incident());
+    }
+
+    #[test]
+    fn healthy_without_an_event_before_it_is_quiet() {
+        run(
+            None,
+            &[
+                (To(0, Unknown, Healthy), Out::Note(Note::Quiet)),
+                // recovered, but nothing was told about the failure (e.g. it was paused)
+                (To(10, Degraded, Healthy), Out::Note(Note::Quiet)),
+                (To(20, Unhealthy, Degraded), Out::Note(Note::Quiet)),
+            ],
+        );
+    }
+
+    #[test]
+    fn reminders_come_with_checks_while_unhealthy_only() {
+        let (_, sent) = run(
+            Some(60),
+            &[
+                (To(0, Healthy, Unhealthy), send(K::Unhealthy)),
+                (Check(59), Out::Nothing),
+                (Check(60), send(K::Reminder)),
+                (Check(61), Out::Nothing),
+                (Check(125), send(K::Reminder)),
+                (To(130, Unhealthy, Degraded), Out::Note(Note::Recovering)),
+                (Check(500), Out::Nothing),
+                (
+                    To(510, Degraded, Unhealthy),
+                    Out::Note(Note::StillInIncident),
+                ),
+                (Check(511), send(K::Reminder)),
+                (To(520, Unhealthy, Healthy), send(K::Recovered)),
+                (Check(10_000), Out::Nothing),
+            ],
+        );
+        let kinds: Vec<_> = sent.iter().map(|out| out.event.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                K::Unhealthy,
+                K::Reminder,
+                K::Reminder,
+                K::Reminder,
+                K::Recovered
+            ]
+        );
+        assert_eq!(
+            sent[1].event.transition, sent[0].event.transition,
+            "about the same failure"
+        );
+        assert_eq!(sent[1].event.time, at(60));
+        assert_ne!(sent[1].event.id, sent[2].event.id);
+        for pair in sent.windows(2) {
+            assert_eq!(pair[1].event.thread.last(), Some(&pair[0].event.id));
+        }
+    }
+
+    #[test]
+    fn reminders_turned_on_later_start_from_the_unhealthy_event() {
+        let spec = spec();
+        let name = name();
+        let subject = Subject {
+            app: &name,
+            spec: &spec,
+            recent: &[],
+        };
+        let mut alerting = Alerting::default();
+        alerting.on_transition(subject, &t(0, Healthy, Unhealthy), Rules::default(), at(0));
+        // a restart with `remind_every` set
+        let rules = Rules {
+            remind_every: Some(Duration::from_secs(60)),
+        };
+        assert_eq!(alerting.on_check(subject, rules, at(59)), None);
+        let reminder = alerting.on_check(subject, rules, at(60)).expect("due");
+        assert_eq!(reminder.send[0].event.kind, K::Reminder);
+        assert_eq!(alerting.on_check(subject, rules, at(61)), None);
+        // and turned off again
+        assert_eq!(alerting.on_check(subject, Rules::default(), at(1000)), None);
+    }
+
+    #[test]
+    fn threads_stay_bounded_and_keep_the_root() {
+        let steps: Vec<(Step, Out)> =
+            std::iter::once((To(0, Healthy, Unhealthy), send(K::Unhealthy)))
+                .chain((1..=30).map(|i| (Check(i * 60), send(K::Reminder))))
+                .collect();
+        let (_, sent) = run(Some(60), &steps);
+        let last = &sent.last().expect("events").event;
+        assert_eq!(last.thread.len(), REFERENCES_MAX);
+        assert_eq!(last.thread[0], sent[0].event.id);
+        assert_eq!(last.thread.last(), Some(&sent[sent.len() - 2].event.id));
+    }
+
+    #[test]
+    fn incidents_are_rebuilt_from_the_history() {
+        let rules = Rules::default();
+        /// Whether it is UNHEALTHY now, when the incident opened, when UNHEALTHY was told.
+        type Open = Option<(bool, i64, i64)>;
+        // newest first
+        let table: [(&[Transition], Open); 5] = [
+            (&[], None),
+            (&[t(10, Healthy, Degraded), t(0, Unknown, Healthy)], None),
+            (
+                &[
+                    t(30, Unhealthy, Degraded),
+                    t(20, Degraded, Unhealthy),
+                    t(10, Healthy, Degraded),
+                    t(0, Unknown, Healthy),
+                ],
+                Some((false, 10, 20)),
+            ),
+            (
+                &[
+                    t(50, Degraded, Unhealthy),
+                    t(40, Unhealthy, Degraded),
+                    t(30, Unknown, Unhealthy),
+                ],
+                Some((true, 30, 30)),
+            ),
+            (
+                &[
+                    t(50, Degraded, Unhealthy),
+                    t(40, Healthy, Degraded),
+                    t(30, Unhealthy, Healthy),
+                    t(20, Unknown, Unhealthy),
+                ],
+                Some((true, 40, 50)),
+            ),
+        ];
+        for (history, expected) in table {
+            let alerting = Alerting::from_history(&name(), history, rules, at(100));
+            let got = alerting.incident.as_ref().map(|incident| {
+                (
+                    incident.unhealthy_now,
+                    (incident.opened_at - at(0)).num_seconds(),
+                    (incident.unhealthy.as_ref().expect("told").time - at(0)).num_seconds(),
+                )
+            });
+            assert_eq!(got, expected, "{history:?}");
+        }
+    }
+
+    #[test]
+    fn a_rebuilt_incident_threads_its_recovery_after_the_stored_unhealthy() {
+        let spec = spec();
+        let history = [
+            t(30, Unhealthy, Degraded),
+            t(20, Degraded, Unhealthy),
+            t(10, Healthy, Degraded),
+        ];
+        let mut alerting = Alerting::from_history(&name(), &history, Rules::default(), at(40));
+        let subject = Subject {
+            app: &name(),
+            spec: &spec,
+            recent: &[],
+        };
+        let again = alerting.on_transition(
+            subject,
+            &t(40, Degraded, Unhealthy),
+            Rules::default(),
+            at(40),
+        );
+        assert_eq!(again.note, Note::StillInIncident, "not told again");
+        alerting.on_transition(
+            subject,
+            &t(50, Unhealthy, Degraded),
+            Rules::default(),
+            at(50),
+        );
+        let recovery =
+            alerting.on_transition(subject, &t(90, Degraded, Healthy), Rules::default(), at(90));
+        let event = &recovery.send[0].event;
+        assert_eq!(event.kind, K::Recovered);
+        assert_eq!(event.incident.opened_at, at(10));
+        let root = event_id(K::Unhealthy, "nas", at(20));
+        assert_eq!(event.thread, [root]);
+    }
+
+    #[test]
+    fn event_ids_are_stable_and_safe() {
+        let id = event_id(K::Unhealthy, "media center <x>", at(1));
+        assert_eq!(id, event_id(K::Unhealthy, "media center <x>", at(1)));
+        assert!(
+            id.starts_with("hc.unhealthy.media-center--x-.1763715001000."),
+            "{id}"
+        );
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')),
+            "{id}"
+        );
+        assert_ne!(
+            event_id(K::Unhealthy, "a b", at(1)),
+            event_id(K::Unhealthy, "a-b", at(1)),
+            "names that reduce alike stay apart"
+        );
+        assert!(event_id(K::Degraded, "ünï", at(1)).starts_with("hc.degraded.-n-."));
+        assert!(event_id(K::Degraded, "---", at(1)).starts_with("hc.degraded.app."));
+    }
+}

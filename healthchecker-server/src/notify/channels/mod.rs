@@ -1,0 +1,215 @@
+//! The channels besides mail: each kind renders an [`Event`] into one [`Delivery`] (a pure
+//! function, table-tested), and one sender carries it out.
+//!
+//! | kind | file | what goes out |
+//! |---|---|---|
+//! | `webhook` | [`webhook`] | `POST url` with the event as JSON ([`webhook::Payload`]), `Idempotency-Key`, an HMAC signature |
+//! | `ntfy` | [`ntfy`] | `POST` to the topic, the text as body, `Title`, `Priority`, `Tags` headers |
+//! | `gotify` | [`gotify`] | `POST {url}/message`, `X-Gotify-Key`, JSON `title`, `message`, `priority` |
+//! | `discord` | [`discord`] | `POST url`, JSON `content` and an embed, mentions off |
+//! | `slack` | [`slack`] | `POST url`, JSON `text` (Slack and Mattermost) |
+//! | `telegram` | [`telegram`] | `POST {api_url}/bot{token}/sendMessage`, JSON `chat_id`, `text` |
+//! | `pushover` | [`pushover`] | `POST {api_url}/1/messages.json`, form `token`, `user`, `title`, `message`, `priority` |
+//! | `command` | [`command`] | the program with its arguments, the event in `HEALTHCHECKER_*` variables |
+//!
+//! Whatever comes from a monitored app (its name, a reason, a detail) reaches a header, an
+//! environment variable or a chat message only through [`text`]'s one-line rule, and JSON bodies
+//! are built by `serde_json`: a hostile name cannot add a header, break a body or mention
+//! `@everyone`.
+
+pub mod command;
+pub mod discord;
+pub mod gotify;
+pub mod ntfy;
+pub mod pushover;
+pub mod send;
+pub mod slack;
+pub mod telegram;
+pub mod text;
+pub mod webhook;
+pub(crate) mod worker;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use url::Url;
+
+use crate::alerting::Event;
+use crate::config::channel::ChannelKind;
+
+/// What delivering one message on a channel is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// One HTTP request.
+    Http(HttpRequest),
+    /// One run of a program.
+    Command(CommandRun),
+}
+
+/// A `POST` to send. Its `Debug` leaves out header values and the URL's path and query (they
+/// may be credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// Where to.
+    pub url: Url,
+    /// Headers besides `Content-Type`.
+    pub headers: Vec<(String, String)>,
+    /// `Content-Type` of the body.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("host", &self.url.host_str())
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .field("content_type", &self.content_type)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// A program to run, without a shell, with these variables added to its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRun {
+    /// Absolute path of the program.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// `HEALTHCHECKER_*` variables that describe the event.
+    pub env: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delivery::Http(request) => request.fmt(f),
+            Delivery::Command(run) => run.fmt(f),
+        }
+    }
+}
+
+/// What a rendering needs besides the event.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// This server's base URL, for links.
+    pub server_url: &'a str,
+}
+
+/// The delivery of `event` on a channel of `kind`; `None` for mail (sent by the mail worker).
+pub fn render(kind: &ChannelKind, event: &Event, context: Context<'_>) -> Option<Delivery> {
+    Some(match kind {
+        ChannelKind::Email { .. } => return None,
+        ChannelKind::Webhook {
+            url,
+            headers,
+            secret,
+        } => Delivery::Http(webhook::request(
+            url,
+            headers,
+            secret.as_ref(),
+            event,
+            context,
+        )),
+        ChannelKind::Ntfy { url, token } => {
+            Delivery::Http(ntfy::request(url, token.as_ref(), event, context))
+        }
+        ChannelKind::Gotify { url, token } => {
+            Delivery::Http(gotify::request(url, token, event, context))
+        }
+        ChannelKind::Discord { url } => Delivery::Http(discord::request(url, event, context)),
+        ChannelKind::Slack { url } => Delivery::Http(slack::request(url, event, context)),
+        ChannelKind::Telegram {
+            api_url,
+            token,
+            chat_id,
+        } => Delivery::Http(telegram::request(api_url, token, chat_id, event, context)),
+        ChannelKind::Pushover {
+            api_url,
+            token,
+            user,
+        } => Delivery::Http(pushover::request(api_url, token, user, event, context)),
+        ChannelKind::Command { program, args } => {
+            Delivery::Command(command::run(program, args, event))
+        }
+        // A kind this build does not know cannot be configured.
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// A JSON body (a value of strings and numbers always serializes).
+fn json(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! An event to render in the tests of every kind.
+
+    use chrono::{DateTime, Utc};
+
+    use crate::alerting::{Event, EventKind, IncidentInfo};
+    use crate::health::{Outcome, State, Transition};
+    use crate::probe::{CheckRecord, Reason};
+    use crate::registry::AppName;
+    use crate::store::LoggedCheck;
+
+    pub(crate) fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_763_715_000 + secs, 0).expect("valid time")
+    }
+
+    /// `app` went `kind` at 90 s, after failing since 0 s.
+    pub(crate) fn event(kind: EventKind, app: &str, reason: &str) -> Event {
+        let (from, to) = match kind {
+            EventKind::Recovered => (State::Degraded, State::Healthy),
+            EventKind::Degraded => (State::Healthy, State::Degraded),
+            _ => (State::Degraded, State::Unhealthy),
+        };
+        Event {
+            id: crate::alerting::event_id(kind, app, at(90)),
+            kind,
+            app: AppName::parse(app).expect("valid name"),
+            url: "http://192.168.1.30:8096/health".to_owned(),
+            time: at(90),
+            transition: Transition {
+                time: at(90),
+                from,
+                to,
+                reason: reason.to_owned(),
+            },
+            incident: IncidentInfo {
+                id: "hc.unhealthy.nas.1.0".to_owned(),
+                opened_at: at(0),
+                downtime_s: 90,
+            },
+            checks: vec![LoggedCheck {
+                record: CheckRecord {
+                    time: at(90),
+                    outcome: Outcome::Fail,
+                    reason: Reason::StatusCode,
+                    http_status: Some(503),
+                    latency: std::time::Duration::from_millis(12),
+                    body: None,
+                    detail: Some("HTTP 503".to_owned()),
+                },
+                state: to,
+            }],
+            thread: Vec::new(),
+        }
+    }
+
+    /// A name and a reason that try to break out of every format.
+    pub(crate) const HOSTILE_APP: &str = "x\" <a> @everyone <!channel> &amp; %0d%0a";
+    pub(crate) const HOSTILE_REASON: &str =
+        "body_fail: x\r\nX-Injected: yes\r\n\r\n{\"event\": \"fake\"}\u{0}\u{202E}";
+}

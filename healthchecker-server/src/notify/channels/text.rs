@@ -1,0 +1,102 @@
+//! The words of a message, shared by the chat and push kinds: a title and a few lines, every
+//! piece of outside text made one safe line first.
+
+use std::time::Duration;
+
+use crate::alerting::Event;
+use crate::config::channel::EventKind;
+use crate::notify::render::{human_duration, one_line};
+
+/// Longest reason shown, in characters.
+const REASON_MAX: usize = 300;
+
+/// `nas is UNHEALTHY`, `nas is HEALTHY again`, ...
+pub fn title(event: &Event) -> String {
+    let app = one_line(event.app.as_str(), 64);
+    match event.kind {
+        EventKind::Degraded => format!("{app} is DEGRADED"),
+        EventKind::Unhealthy => format!("{app} is UNHEALTHY"),
+        EventKind::Reminder => format!("{app} is still UNHEALTHY"),
+        EventKind::Recovered => format!("{app} is HEALTHY again"),
+        EventKind::Test => "healthchecker test message".to_owned(),
+    }
+}
+
+/// The reason of the change, one line.
+pub fn reason(event: &Event) -> String {
+    one_line(&event.transition.reason, REASON_MAX)
+}
+
+/// The body: what happened, why, since when, and where to look. `\n` line ends.
+pub fn body(event: &Event, server_url: &str) -> String {
+    if event.kind == EventKind::Test {
+        return format!(
+            "{}\nThis channel works: healthchecker-server at {} can reach it.",
+            reason(event),
+            one_line(server_url, 200)
+        );
+    }
+    let downtime = human_duration(Duration::from_secs(event.incident.downtime_s));
+    let since = event.incident.opened_at.format("%Y-%m-%d %H:%M:%S UTC");
+    let time = match event.kind {
+        EventKind::Recovered => format!("Downtime: {downtime} (since {since})"),
+        _ => format!("Down for: {downtime} (since {since})"),
+    };
+    format!(
+        "{} -> {}: {}\nChecked: {}\n{time}\nDashboard: {}",
+        event.transition.from,
+        event.transition.to,
+        reason(event),
+        one_line(&event.url, 500),
+        one_line(server_url, 200),
+    )
+}
+
+/// The transition's reason split into its code and detail: `timeout: no answer within 5 s` is
+/// `("timeout", Some("no answer within 5 s"))`.
+pub fn reason_parts(event: &Event) -> (String, Option<String>) {
+    let reason = &event.transition.reason;
+    match reason.split_once(": ") {
+        Some((code, detail)) if !code.contains(' ') => (code.to_owned(), Some(detail.to_owned())),
+        _ => (reason.clone(), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{HOSTILE_APP, HOSTILE_REASON, event};
+    use super::*;
+
+    #[test]
+    fn titles_and_bodies() {
+        let unhealthy = event(EventKind::Unhealthy, "nas", "timeout: no answer within 5 s");
+        assert_eq!(title(&unhealthy), "nas is UNHEALTHY");
+        assert_eq!(
+            body(&unhealthy, "http://hc.lan:8080"),
+            "DEGRADED -> UNHEALTHY: timeout: no answer within 5 s\n\
+             Checked: http://192.168.1.30:8096/health\n\
+             Down for: 1 min 30 s (since 2025-11-21 08:50:00 UTC)\n\
+             Dashboard: http://hc.lan:8080"
+        );
+        let recovered = event(EventKind::Recovered, "nas", "ok");
+        assert_eq!(title(&recovered), "nas is HEALTHY again");
+        assert!(body(&recovered, "x").contains("Downtime: 1 min 30 s"));
+        assert_eq!(
+            reason_parts(&unhealthy),
+            (
+                "timeout".to_owned(),
+                Some("no answer within 5 s".to_owned())
+            )
+        );
+        assert_eq!(reason_parts(&recovered), ("ok".to_owned(), None));
+    }
+
+    #[test]
+    fn hostile_text_stays_one_line() {
+        let hostile = event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON);
+        assert!(!title(&hostile).contains(['\r', '\n', '\0']));
+        let body = body(&hostile, "http://hc");
+        assert_eq!(body.lines().count(), 4, "{body}");
+        assert!(!body.contains(['\r', '\0', '\u{202E}']), "{body:?}");
+    }
+}
