@@ -3,7 +3,8 @@
 //! Without a subcommand it runs the server with the options of [`ServeArgs`]; each option can
 //! also come from `HEALTHCHECKER_OPTION_NAME` or the config file (see [`crate::config`]). The
 //! subcommands talk to a running server, given with `--server URL` (or `HEALTHCHECKER_URL`) or
-//! found over mDNS: `list`, `log` and `discover`.
+//! found over mDNS: `list`, `log` and `discover`; those for installing it (`check-config`,
+//! `completions`, `man`) are [`crate::admin`]'s.
 
 use std::io::Write;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
-/// Subcommands that talk to a running server.
+/// Subcommands: those that talk to a running server, and [`crate::admin`]'s.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show every monitor of a running server: name, state, last check, latency, since.
@@ -77,6 +78,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// `check-config`, `completions`, `man`.
+    #[command(flatten)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// Where the running server is.
@@ -113,6 +117,9 @@ pub enum CliError {
     /// Writing the output failed (a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// An admin subcommand failed.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
 }
 
 impl From<ClientError> for CliError {
@@ -197,6 +204,7 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                 )?;
             }
         }
+        Command::Admin(command) => crate::admin::run(command, out)?,
     }
     Ok(())
 }

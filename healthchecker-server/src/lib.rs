@@ -42,14 +42,18 @@
 //!   the API's validation and errors, merged into the API's router by [`server`].
 //! * [`http`]: serving a router over HTTP/1.1: connection caps (total and per client), header
 //!   read and idle timeouts, the request log, graceful shutdown.
+//! * [`datadir`]: one server per data folder: the lock a server holds on its folder while it runs.
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
 //!   one through `healthchecker-client`.
+//! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
 //! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
 
+pub mod admin;
 pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod datadir;
 pub mod discovery;
 pub mod health;
 pub mod http;
