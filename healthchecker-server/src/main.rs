@@ -8,13 +8,17 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use healthchecker_server::Config;
+use healthchecker_server::admin::{self, AdminCommand};
 use healthchecker_server::cli::{self, Cli, Command};
+use healthchecker_server::datadir::{DataDirLock, LockError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(command) = cli.command {
-        return run_command(command);
+    match cli.command {
+        Some(Command::Admin(command)) => return run_admin(command),
+        Some(command) => return run_command(command),
+        None => {}
     }
     let config = match Config::load(&cli.serve) {
         Ok(config) => config,
@@ -24,12 +28,36 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    // One server per data folder: taken before anything of the server starts (the port too, so
+    // a leftover server on the same port is named as the folder's holder), held until it stopped.
+    let _data_dir = match DataDirLock::acquire(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
+            // Another server on the folder is a refused start, like a bad option.
+            return match error {
+                LockError::Held { .. } => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     check_open_file_limit(&config);
     match serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `check-config`, `completions` or `man`: no server, no runtime; output to stdout.
+fn run_admin(command: AdminCommand) -> ExitCode {
+    match admin::run(command, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
+            ExitCode::from(error.exit_status())
         }
     }
 }
@@ -115,6 +143,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        log_reload_requests()?;
         let addr = SocketAddr::new(config.bind_addr, config.port);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr}; is another server using the port? Choose another with --port")
@@ -136,4 +165,22 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
             _ = terminate.recv() => {},
         }
     })
+}
+
+/// `systemctl reload` (the unit's `ExecReload`) sends SIGHUP, whose default action would stop the
+/// server. Reloading the configuration is not supported yet: the server keeps running with the
+/// configuration it started with, and says so on every SIGHUP.
+fn log_reload_requests() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP: reloading the configuration is not supported yet; the server goes on \
+                 with the one it started with. Restart it to apply changes \
+                 (systemctl restart healthchecker)"
+            );
+        }
+    });
+    Ok(())
 }

@@ -782,6 +782,128 @@ async fn connection_close_is_honoured() {
     assert_eq!(target.counts(), (3, 3));
 }
 
+#[tokio::test]
+async fn folded_header_lines_are_unfolded() {
+    // RFC 9112 §5.2: a user agent replaces obsolete line folding with spaces before it reads a
+    // field. Folded, the Content-Type still says health+json, which this body is not.
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/health+json;\r\n charset=utf-8\r\n\
+              x-note: one\r\n\ttwo\r\ncontent-length: 7\r\n\r\ngarbage",
+        )
+    });
+    let prober = prober();
+    for _ in 0..2 {
+        assert_check(
+            &prober.check(&target.spec()).await,
+            Outcome::Fail,
+            Reason::BodyInvalid,
+            Some("body says application/health+json but is not JSON"),
+        );
+    }
+    assert_eq!(target.counts(), (1, 2));
+}
+
+#[tokio::test]
+async fn interim_answers_are_skipped() {
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </s.css>\r\n\r\n\
+              HTTP/1.1 200 OK\r\ncontent-type: application/health+json\r\n\
+              content-length: 17\r\n\r\n{\"status\":\"warn\"}",
+        )
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        let record = prober.check(&target.spec()).await;
+        assert_check(
+            &record,
+            Outcome::Warn,
+            Reason::BodyWarn,
+            Some("status \"warn\" in body"),
+        );
+        assert_eq!(record.http_status, Some(200));
+    }
+    assert_eq!(target.counts(), (1, 3));
+}
+
+#[tokio::test]
+async fn chunk_lines_end_in_crlf() {
+    // RFC 9112 §7.1: a bare LF may end a head line, never a chunk line; the body is broken
+    // there, and the connection is not used again.
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 200 OK\ncontent-type: application/json\ntransfer-encoding: chunked\n\n\
+              11\n{\"status\":\"pass\"}\n0\n\n",
+        )
+    });
+    let prober = prober();
+    for _ in 0..2 {
+        let record = prober.check(&target.spec()).await;
+        assert_check(
+            &record,
+            Outcome::Fail,
+            Reason::BodyTruncated,
+            Some("connection closed before the end of the body"),
+        );
+        assert_eq!(record.http_status, Some(200));
+    }
+    assert_eq!(target.counts(), (2, 2));
+}
+
+#[tokio::test]
+async fn http_1_0_with_transfer_encoding_is_refused() {
+    // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing; the answer is
+    // discarded and the connection closed.
+    let target = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n\
+              2\r\nOK\r\n0\r\n\r\n",
+        )
+    });
+    let prober = prober();
+    for _ in 0..2 {
+        let record = prober.check(&target.spec()).await;
+        assert_check(
+            &record,
+            Outcome::Fail,
+            Reason::Other,
+            Some("malformed HTTP response: unexpected transfer-encoding parsed"),
+        );
+        assert_eq!(record.http_status, None);
+    }
+    assert_eq!(target.counts(), (2, 2));
+}
+
+#[tokio::test]
+async fn the_apps_keep_alive_timeout_is_honoured() {
+    // The app keeps its connections open, but says it closes idle ones after 1 s: less than
+    // the probe's margin, so the probe does not keep them at all.
+    let brief = scripted_target(|_, _| {
+        Reply::Answer(b"HTTP/1.1 200 OK\r\nkeep-alive: timeout=1\r\ncontent-length: 2\r\n\r\nOK")
+    });
+    // Node's default: 5 s, so a connection is kept for 4 s.
+    let node = scripted_target(|_, _| {
+        Reply::Answer(
+            b"HTTP/1.1 200 OK\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\n\
+              content-length: 2\r\n\r\nOK",
+        )
+    });
+    let prober = prober();
+    for _ in 0..3 {
+        for target in [&brief, &node] {
+            assert_check(
+                &prober.check(&target.spec()).await,
+                Outcome::Pass,
+                Reason::Ok,
+                None,
+            );
+        }
+    }
+    assert_eq!(brief.counts(), (3, 3));
+    assert_eq!(node.counts(), (1, 3));
+}
+
 /// A TLS server on 127.0.0.1:0 whose certificate (for 127.0.0.1, from `tests/data`) was issued
 /// by a CA that nothing trusts. It only does handshakes.
 async fn untrusted_tls_target() -> SocketAddr {
@@ -1046,16 +1168,25 @@ fn memory_per_idle_connection() {
             let record = prober.check(&specs[0]).await;
             assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
         }
+        // Each check in a task of its own, as the server runs them: an idle connection must not
+        // keep anything of its last check's task alive.
+        let check = |spec: &MonitorSpec| {
+            let (prober, spec) = (prober.clone(), spec.clone());
+            async move {
+                let record = tokio::spawn(async move { prober.check(&spec).await })
+                    .await
+                    .expect("check task");
+                assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+            }
+        };
         let before = rss_bytes();
         for spec in &specs[1..] {
-            let record = prober.check(spec).await;
-            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+            check(spec).await;
         }
         let after = rss_bytes();
         // A second round on the same connections must not grow anything.
         for spec in &specs[1..] {
-            let record = prober.check(spec).await;
-            assert_eq!(record.outcome, Outcome::Pass, "{record:?}");
+            check(spec).await;
         }
         let again = rss_bytes();
         let connections = (TARGETS - 1) as f64;

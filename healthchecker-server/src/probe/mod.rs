@@ -36,35 +36,56 @@
 //! a false alarm, but it said something other than "fine", and a human should look. It is not a
 //! fail either: DESIGN.md lists what fails, and a word we do not know is not on that list.
 //!
-//! Transport failures: the timeout covers the whole exchange (connect, TLS, headers, body) and
-//! gives `timeout`; a refused or reset connection `connect`; a name that does not resolve `dns`; a
-//! failed TLS handshake or certificate `tls`; anything else (a malformed or oversized response
-//! head, say) `other`.
+//! Transport failures: the timeout covers the whole exchange (name lookup, connect, TLS, headers,
+//! body) and gives `timeout`, or `dns` when it ran out during the name lookup; a refused or reset
+//! connection `connect`; a name that does not resolve `dns`; a failed TLS handshake or
+//! certificate `tls`; anything else (a malformed or oversized response head, say) `other`.
 //!
 //! # The client
 //!
-//! A small HTTP/1.1 client of our own (the private module `http`), not hyper-util's pooled client
-//! or reqwest: a check is one `GET` with a bounded head and a capped body, and what a general
-//! client keeps per connection is what limits how many apps one server can watch.
+//! hyper speaks the protocol, through its low-level connection API, once per check (the private
+//! module `http`); the connections, their pool and how they are made are ours, because what a
+//! general client keeps per idle connection is what limits how many apps one server can watch
+//! (hyper-util's pooled client kept a task and two 8 KiB buffers per idle connection: 16.8 KB
+//! against 0.5 KB).
 //!
-//! * The response head is parsed with `httparse`: at most 64 KiB of it (interim 1xx answers
-//!   included, and skipped), 100 fields. The body is framed as RFC 9112 says (no body for 1xx,
-//!   204 and 304; chunked when it is the last transfer coding; else `Content-Length`; else until
-//!   the close), and at most [`BODY_LIMIT`] bytes of it are read. Parsing and framing are pure
-//!   code, tested as tables. A chunked body whose framing breaks is taken as cut short.
+//! * Per check: an idle socket from the pool (or a new connection),
+//!   `hyper::client::conn::http1::handshake` on it, the `GET`, at most [`BODY_LIMIT`] bytes of
+//!   the body, then `Connection::without_shutdown` hands the socket back. hyper's connection is
+//!   driven in the check's own task, so nothing of it (task, channel, buffers) outlives the
+//!   check.
+//! * hyper reads the answer as RFC 9112 says: a head of at most 64 KiB and 100 fields; interim
+//!   1xx answers skipped; obsolete line folding unfolded (§5.2, as a user agent must); a bare LF
+//!   taken as the end of a head line (§2.2) but not of a chunk line (§7.1); no body for 204 and
+//!   304; chunked when it is the last transfer coding, else `Content-Length`, else until the
+//!   close. Transfer-Encoding in an HTTP/1.0 answer is faulty framing (§6.1): the answer is
+//!   refused (`other`). A body whose framing breaks is taken as cut short.
 //! * Connections are kept alive and pooled per scheme, host and port for [`POOL_IDLE_TIMEOUT`],
 //!   longer than the longest interval, so a monitor's checks run on one connection. A connection
-//!   is reused only after an HTTP/1.1 answer without `Connection: close` (or 1.0 with
-//!   `keep-alive`) whose body was read to its framed end, with nothing after it.
-//! * An idle connection is only its socket and when it was last used. The read buffer belongs
-//!   to the check (4 KiB, grown only for a larger head) and is freed when it ends; there is no
-//!   task per connection and no channel to one: the check does its own I/O. Expired connections
-//!   are closed when their host is next checked, or by a sweep of the whole pool that a check
-//!   does at most every 30 s.
-//! * An idle plain connection is looked at (a non-blocking one-byte read) before it is used. A
-//!   kept-alive connection that fails before any byte of the answer (the app closed it just as
-//!   the request went out) is asked again once, on a new connection; a new connection that
-//!   fails is reported.
+//!   goes back to the pool only when hyper found it reusable (HTTP/1.1 without
+//!   `Connection: close`, or 1.0 with `keep-alive`, and a body framed by its length or chunks,
+//!   read to its end), nothing came after the answer, and the answer did not carry both
+//!   `Content-Length` and `Transfer-Encoding` (a possible response-splitting attempt: hyper reads
+//!   it by its chunks, as it should, but would use the connection again). An app that says
+//!   `Keep-Alive: timeout=N` (Node's default is 5 s) gets its connection used for N - 1 s at
+//!   most, so that the probe does not write to a connection the app has closed; with N of 1 s or
+//!   less it is not kept.
+//! * An idle connection is only its socket, when it was last used and until when it may be used:
+//!   no buffer, no task, no waker (the check's waker that hyper leaves registered for the socket
+//!   is replaced by a no-op one, or the idle socket would keep the finished check task's memory
+//!   alive). Expired connections are closed when their host is next checked, or by a sweep of
+//!   the whole pool that a check does at most every 30 s.
+//! * An idle connection is looked at before it is used, without waiting: a one-byte
+//!   non-blocking read for plain TCP; for https a read through the TLS layer, which takes in the
+//!   session tickets a TLS 1.3 server sends after the handshake and sees the app's
+//!   `close_notify` or a closed socket. A kept-alive connection that fails before any byte of
+//!   the answer (the app closed it just as the request went out) is asked again once, on a new
+//!   connection; a new connection that fails is reported.
+//! * A new connection: the name is looked up without holding a thread (hickory-resolver, with a
+//!   cache that keeps each answer for its TTL; `.local` names by the system resolver on threads
+//!   of their own; see the private module `resolve`), then the addresses are raced the Happy
+//!   Eyeballs way (RFC 8305: IPv6 and IPv4 interleaved, a new attempt every 250 ms or as soon as
+//!   one fails, the first connection wins; the private module `connect`).
 //! * Each app may hold a connection, so the server may run out of open files (the binary
 //!   raises its soft limit to the hard one at start, and warns when that is short of
 //!   `max_monitors`). Then a new connection first closes the older half of the idle ones, with a
@@ -72,24 +93,33 @@
 //! * https: rustls, checked against the system's trust store (or the Mozilla roots when the
 //!   system has none), ALPN `http/1.1`. No proxy is ever used; redirects are not followed.
 //!
-//! Measured on the 2-core development machine (release build, loopback targets), the two
-//! clients' test binaries run in turn, with other work running beside them:
+//! Measured on the 2-core development machine (release build, loopback targets), the clients'
+//! test binaries run in turn, with other work running beside them (the hyper-util figures are
+//! from an earlier day, when the hand-written client measured 8.0-10.0 µs):
 //!
-//! | | hyper-util | this client |
-//! |---|---|---|
-//! | memory per idle kept-alive connection (ignored test `memory_per_idle_connection`, 2,000 targets) | 16.8 KB | 0.5 KB |
-//! | CPU per check, classification included (ignored test `cpu_per_check`), 16 at a time | 11.7–14.7 µs | 8.0–10.0 µs |
-//! | the same, 1 at a time (moves with the machine's load: the wake-ups dominate) | 14–41 µs | 11–33 µs |
+//! | | hyper-util's pooled client | the hand-written client (until 2026-12) | hyper per check (this one) |
+//! |---|---|---|---|
+//! | memory per idle kept-alive connection (ignored test `memory_per_idle_connection`, 2,000 targets) | 16.8 KB | 523 B | 539 B |
+//! | CPU per check, classification included (ignored test `cpu_per_check`), 16 at a time | 11.7–14.7 µs | 5.8–6.5 µs | 9.0–9.8 µs |
+//! | the same, 1 at a time (moves with the machine's load: the wake-ups dominate) | 14–41 µs | 6.8–7.5 µs | 9.8–10.2 µs |
 //!
-//! In the same runs a bare reqwest GET cost 15–17 µs 16 at a time. The memory figure is the
-//! process's; the kernel's socket buffers come on top, as they do with any client.
+//! In the same runs a bare reqwest GET cost 11.0–11.8 µs 16 at a time. hyper's 3.5 µs more per
+//! check (its request channel, the body channel, header maps, a read buffer per check) are
+//! about 6 % of the server's CPU per check in the 10,000-monitor benchmark, which still meets its
+//! targets (healthchecker-bench/README.md). The memory figure is the process's; the kernel's
+//! socket buffers come on top, as they do with any client.
 
 mod body;
+mod connect;
 mod http;
+mod pool;
+mod resolve;
 
 pub use body::JsonBody;
+pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -143,13 +173,29 @@ pub struct ProberError(#[source] rustls::Error);
 impl Prober {
     /// Builds the prober: `User-Agent: healthchecker/<version>`, kept-alive connections pooled per
     /// host for [`POOL_IDLE_TIMEOUT`], no proxy, no redirects, http and https (rustls, checked
-    /// against the system's trust store, or the Mozilla roots when the system has none).
+    /// against the system's trust store, or the Mozilla roots when the system has none), names
+    /// looked up with the system's DNS settings (`/etc/resolv.conf`, `/etc/hosts`).
     ///
     /// # Errors
     ///
     /// [`ProberError`] when no TLS configuration can be made at all (the crypto provider refuses
     /// every protocol version); this does not happen with the provider built in.
     pub fn new() -> Result<Prober, ProberError> {
+        Prober::with_resolver(resolve::Resolver::system())
+    }
+
+    /// Like [`Prober::new`], but names are looked up only with the DNS servers at `servers`
+    /// (UDP, and TCP for long answers), not `/etc/resolv.conf` nor `/etc/hosts`: for tests,
+    /// which run their own DNS server on loopback.
+    ///
+    /// # Errors
+    ///
+    /// As [`Prober::new`].
+    pub fn with_name_servers(servers: &[SocketAddr]) -> Result<Prober, ProberError> {
+        Prober::with_resolver(resolve::Resolver::with_name_servers(servers))
+    }
+
+    fn with_resolver(resolver: resolve::Resolver) -> Result<Prober, ProberError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let builder = || {
             rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -168,8 +214,9 @@ impl Prober {
         };
         let mut tls = verifying.with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connector = connect::Connector::new(resolver, Arc::new(tls));
         Ok(Prober {
-            client: Arc::new(http::Client::new(Arc::new(tls))),
+            client: Arc::new(http::Client::new(connector)),
         })
     }
 
@@ -180,11 +227,11 @@ impl Prober {
     pub async fn check(&self, spec: &MonitorSpec) -> CheckRecord {
         let time = Utc::now();
         let started = Instant::now();
-        let mut status = None;
+        let mut progress = http::Progress::default();
         let result = match http::Request::get(&spec.check_url(), USER_AGENT_VALUE, ACCEPT_VALUE) {
             Ok(request) => {
                 let exchange =
-                    tokio::time::timeout(spec.timeout, self.exchange(request, &mut status));
+                    tokio::time::timeout(spec.timeout, self.exchange(&request, &mut progress));
                 exchange.await
             }
             Err(http::InvalidUrl) => Ok(Err(Failure::new(Reason::Other, "invalid URL".to_owned()))),
@@ -193,36 +240,29 @@ impl Prober {
         let verdict = match result {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(failure)) => failure.into_verdict(),
-            Err(_elapsed) => {
-                let within = seconds_text(spec.timeout);
-                let detail = match status {
-                    None => format!("no answer within {within}"),
-                    Some(_) => format!("body not complete within {within}"),
-                };
-                Failure::new(Reason::Timeout, detail).into_verdict()
-            }
+            Err(_elapsed) => timeout_failure(&progress, spec.timeout).into_verdict(),
         };
         CheckRecord {
             time,
             outcome: verdict.outcome,
             reason: verdict.reason,
-            http_status: status,
+            http_status: progress.status,
             latency,
             body: verdict.body,
             detail: verdict.detail,
         }
     }
 
-    /// Sends the request and reads the answer; records the status in `status` as soon as the
-    /// head arrives, so a timeout during the body still reports it.
+    /// Sends the request and reads the answer; notes in `progress` how far it got (the status
+    /// as soon as the head arrives), so a timeout during the body still reports it.
     async fn exchange(
         &self,
-        request: http::Request,
-        status: &mut Option<u16>,
+        request: &http::Request,
+        progress: &mut http::Progress,
     ) -> Result<Verdict, Failure> {
         let response = self
             .client
-            .get(request, status)
+            .get(request, progress)
             .await
             .map_err(|error| transport_failure(&error))?;
         Ok(classify(&Answer {
@@ -232,6 +272,23 @@ impl Prober {
             body: &response.body,
             end: response.end,
         }))
+    }
+}
+
+/// What a check cut short by its timeout says, by how far it got: a name lookup that did not
+/// finish is the DNS's failure, anything later the app's.
+fn timeout_failure(progress: &http::Progress, timeout: Duration) -> Failure {
+    let within = seconds_text(timeout);
+    match (&progress.resolving, progress.status) {
+        (Some(host), _) => Failure::new(
+            Reason::Dns,
+            format!("no answer from DNS for host name {host} within {within}"),
+        ),
+        (None, None) => Failure::new(Reason::Timeout, format!("no answer within {within}")),
+        (None, Some(_)) => Failure::new(
+            Reason::Timeout,
+            format!("body not complete within {within}"),
+        ),
     }
 }
 
@@ -260,8 +317,11 @@ impl Failure {
 /// Turns a failure of the client (before any answer) into a reason and a detail.
 fn transport_failure(error: &http::Error) -> Failure {
     let (io, handshake) = match error {
-        http::Error::Dns(host) => {
-            return Failure::new(Reason::Dns, format!("cannot resolve host name {host}"));
+        http::Error::Dns(host, why) => {
+            return Failure::new(
+                Reason::Dns,
+                format!("cannot resolve host name {host}: {why}"),
+            );
         }
         http::Error::Closed => {
             return Failure::new(
@@ -278,7 +338,7 @@ fn transport_failure(error: &http::Error) -> Failure {
         http::Error::Malformed(what) => {
             return Failure::new(Reason::Other, format!("malformed HTTP response: {what}"));
         }
-        http::Error::Connect(io) if http::out_of_files(io) => {
+        http::Error::Connect(io) if connect::out_of_files(io) => {
             return Failure::new(
                 Reason::Other,
                 "the server is out of open files (raise its open-file limit)".to_owned(),
@@ -509,14 +569,9 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 /// One safe line of at most `max` characters: control and invisible formatting characters are
 /// escaped (the detail goes into mail and logs), and a longer text is cut and ends in `...`.
 fn one_line(text: &str, max: usize) -> String {
-    let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
-            || matches!(c, '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-    };
     let mut line = String::with_capacity(text.len());
     for c in text.chars() {
-        if invisible(c) {
+        if crate::text::is_unsafe(c) {
             line.extend(c.escape_unicode());
         } else {
             line.push(c);
@@ -550,7 +605,7 @@ pub enum Reason {
     Timeout,
     /// The connection was refused or reset.
     Connect,
-    /// The host name did not resolve.
+    /// The host name did not resolve, or the DNS server did not answer within the timeout.
     Dns,
     /// The TLS handshake failed.
     Tls,
