@@ -451,17 +451,8 @@ async fn start_maintenance(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
-    let body = body.map_err(|rejection| ApiError::BadJson(rejection.body_text()))?;
-    let request: crate::registry::MaintenanceRequest =
-        serde_json::from_slice(&body).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => ApiError::Invalid(FieldError {
-                field: "body".to_owned(),
-                value: String::new(),
-                expected: error.to_string(),
-            }),
-            _ => ApiError::BadJson(format!("the body is not valid JSON: {error}")),
-        })?;
-    let window = request.validate().map_err(ApiError::Invalid)?;
+    let body = body.map_err(ApiError::Unreadable)?;
+    let window = crate::registry::MaintenanceRequest::accept(&body)?;
     state
         .monitors
         .set_maintenance(&name, Some(window))

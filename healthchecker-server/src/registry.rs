@@ -253,34 +253,7 @@ impl Registration {
     ///
     /// [`BodyError`] as above.
     pub fn from_json(body: &[u8]) -> Result<Registration, BodyError> {
-        let deserializer = &mut serde_json::Deserializer::from_slice(body);
-        let registration = serde_path_to_error::deserialize::<_, Registration>(&mut *deserializer)
-            .map_err(|error| {
-                let field = error.path().to_string();
-                let inner = error.into_inner();
-                match inner.classify() {
-                    serde_json::error::Category::Data => {
-                        let message = inner.to_string();
-                        let field = match message.strip_prefix("unknown field `") {
-                            Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
-                            None => field,
-                        };
-                        BodyError::Invalid(FieldError {
-                            field: if field == "." {
-                                "body".to_owned()
-                            } else {
-                                field
-                            },
-                            value: String::new(),
-                            expected: message,
-                        })
-                    }
-                    _ => BodyError::Malformed(inner),
-                }
-            })?;
-        // `{...} garbage` is as malformed as any other bad JSON.
-        deserializer.end().map_err(BodyError::Malformed)?;
-        Ok(registration)
+        json_body(body)
     }
 
     /// Reads and validates a registration body ([`from_json`](Self::from_json), then
@@ -295,6 +268,39 @@ impl Registration {
         spec.allowed_by(config)?;
         Ok(spec)
     }
+}
+
+/// One JSON value of type `T` from a request body: a syntax error, a cut body or bytes after the
+/// value are [`BodyError::Malformed`]; a field of the wrong type or an unknown field is
+/// [`BodyError::Invalid`] naming the field.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut *deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                let field = match message.strip_prefix("unknown field `") {
+                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                    None => field,
+                };
+                BodyError::Invalid(FieldError {
+                    field: if field == "." {
+                        "body".to_owned()
+                    } else {
+                        field
+                    },
+                    value: String::new(),
+                    expected: message,
+                })
+            }
+            _ => BodyError::Malformed(inner),
+        }
+    })?;
+    // `{...} garbage` is as malformed as any other bad JSON.
+    deserializer.end().map_err(BodyError::Malformed)?;
+    Ok(value)
 }
 
 /// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
@@ -768,6 +774,15 @@ pub struct MaintenanceRequest {
 pub const MAINTENANCE_MINUTES_MAX: u64 = 10_080;
 
 impl MaintenanceRequest {
+    /// Reads and validates a maintenance body: the window's length and reason.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`]: malformed JSON, or a field naming what is wrong.
+    pub fn accept(body: &[u8]) -> Result<(Duration, String), BodyError> {
+        Ok(json_body::<MaintenanceRequest>(body)?.validate()?)
+    }
+
     /// The window's length and reason.
     ///
     /// # Errors
