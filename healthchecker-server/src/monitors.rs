@@ -336,12 +336,23 @@ impl Inner {
         {
             tracing::error!("cannot keep the storm's state: {error}");
         }
-        let StormChange::Began { failing, active } = change else {
+        let StormChange::Began {
+            failing,
+            active,
+            tell,
+        } = change
+        else {
             tracing::info!(
                 "the storm is over: fewer monitors fail; alerts held during it go out if they still apply"
             );
             return;
         };
+        if !tell {
+            tracing::warn!(
+                "{failing} of {active} monitors fail at once again: holding per-app alerts (the same outage as the last storm, not told again)"
+            );
+            return;
+        }
         tracing::warn!(
             "{failing} of {active} monitors failed at once: holding per-app alerts (is this server's network up?)"
         );

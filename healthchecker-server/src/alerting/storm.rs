@@ -62,10 +62,17 @@ pub enum StormChange {
         failing: usize,
         /// Active (not paused) monitors.
         active: usize,
+        /// Whether to tell it: not when it is the last storm coming back within
+        /// [`STORM_ECHO`] of clearing (the counts hover around the threshold).
+        tell: bool,
     },
     /// The storm cleared.
     Cleared,
 }
+
+/// A storm that begins within this long after the last one cleared is told no second time: the
+/// same outage, its counts hovering around the threshold.
+pub const STORM_ECHO: Duration = Duration::from_secs(30 * 60);
 
 impl Storm {
     /// The rule after the counts changed to `failing` of `active`, at `now`.
@@ -81,7 +88,13 @@ impl Storm {
         match self.started {
             None if enough && failing >= rules.min => {
                 self.started = Some(now);
-                Some(StormChange::Began { failing, active })
+                let echo = chrono::Duration::from_std(STORM_ECHO).unwrap_or(chrono::Duration::MAX);
+                let tell = self.cleared.is_none_or(|cleared| now >= cleared + echo);
+                Some(StormChange::Began {
+                    failing,
+                    active,
+                    tell,
+                })
             }
             Some(_) if !enough => {
                 self.started = None;
@@ -144,6 +157,7 @@ mod tests {
                 Some(StormChange::Began {
                     failing: 12,
                     active: 20,
+                    tell: true,
                 }),
             ),
             (11, 20, None), // still more than half
@@ -170,6 +184,23 @@ mod tests {
             None,
             "no monitors, no storm"
         );
+        // back within half an hour: the same outage, not told again; later, a new one
+        assert_eq!(
+            storm.step(12, 20, rules, at(200)),
+            Some(StormChange::Began {
+                failing: 12,
+                active: 20,
+                tell: false
+            })
+        );
+        assert_eq!(
+            storm.step(5, 20, rules, at(300)),
+            Some(StormChange::Cleared)
+        );
+        assert!(matches!(
+            storm.step(12, 20, rules, at(300 + 1800)),
+            Some(StormChange::Began { tell: true, .. })
+        ));
     }
 
     #[test]

@@ -211,7 +211,8 @@ mod tests {
                     change,
                     Some(StormChange::Began {
                         failing: 10,
-                        active: 20
+                        active: 20,
+                        tell: true
                     })
                 );
             } else {
