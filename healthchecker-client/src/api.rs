@@ -242,6 +242,41 @@ impl ApiClient {
     }
 }
 
+/// The body of `POST .../maintenance` for `duration` (whole minutes, rounded up, at least one).
+pub(crate) fn maintenance_body(duration: Duration, reason: &str) -> serde_json::Value {
+    let minutes = duration.as_secs().div_ceil(60).max(1);
+    serde_json::json!({ "minutes": minutes, "reason": reason })
+}
+
+impl ApiClient {
+    /// Puts `app` in maintenance for `duration`, or (with `None`) ends it:
+    /// `POST` or `DELETE /api/v1/monitors/{app}/maintenance`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`info`](Self::info), and [`Error::Unauthorized`] without the server's token.
+    pub async fn maintenance(
+        &self,
+        app: &AppName,
+        window: Option<(Duration, &str)>,
+    ) -> Result<MonitorInfo> {
+        let url = app_endpoint(&self.base, app, &["maintenance"])?;
+        let request = match window {
+            Some((duration, reason)) => self
+                .http
+                .request(reqwest::Method::POST, url.clone())
+                .json(&maintenance_body(duration, reason)),
+            None => self.http.request(reqwest::Method::DELETE, url.clone()),
+        };
+        let (status, body) = self.http.send(request, &url).await?;
+        if status == 200 {
+            parse(&url, &body)
+        } else {
+            Err(error_for_answer(status, &body, &url, Some(app)))
+        }
+    }
+}
+
 /// The error for a non-success answer: the server's JSON error when it sent one, else
 /// [`Error::Protocol`].
 pub(crate) fn error_for_answer(

@@ -21,6 +21,22 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 pub mod channel;
+pub mod maintenance;
+
+/// A table of the config file (`[[channel]]`, `[[maintenance]]`) that cannot be used: which
+/// table, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[[{kind}]] {table}: `{field}` {reason}")]
+pub struct TableError {
+    /// What kind of table: `channel`, `maintenance`.
+    pub kind: &'static str,
+    /// The table: its name, or its position when it has none.
+    pub table: String,
+    /// The field.
+    pub field: String,
+    /// What is wrong, and what is expected.
+    pub reason: String,
+}
 
 /// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
 pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
@@ -83,7 +99,7 @@ pub const OPTION_NAMES: &[&str] = &[
 
 /// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
 /// the environment or the command line.
-pub const TABLE_NAMES: &[&str] = &["channel"];
+pub const TABLE_NAMES: &[&str] = &["channel", "maintenance"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -309,6 +325,9 @@ pub struct RawConfig {
     /// The `[[channel]]` tables of the config file.
     #[serde(default)]
     pub channel: Vec<channel::RawChannel>,
+    /// The `[[maintenance]]` tables of the config file.
+    #[serde(default)]
+    pub maintenance: Vec<maintenance::RawWindow>,
 }
 
 impl Default for RawConfig {
@@ -339,6 +358,7 @@ impl Default for RawConfig {
             flap_changes: 6,
             flap_window: 30,
             channel: Vec::new(),
+            maintenance: Vec::new(),
         }
     }
 }
@@ -537,6 +557,8 @@ pub struct Config {
     pub channels: Vec<channel::Channel>,
     /// The channels every monitor's messages go to, besides its own (`default_channels`).
     pub default_channels: Vec<String>,
+    /// The scheduled maintenance windows of the config file's `[[maintenance]]` tables.
+    pub maintenance: Vec<maintenance::Window>,
     /// Who is mailed about the server as a whole.
     pub admin_email: Vec<String>,
     /// The fraction of active monitors failing at once that makes a storm.
@@ -602,7 +624,7 @@ pub enum ConfigError {
         path: Option<PathBuf>,
         /// Which table, which field, and why.
         #[source]
-        source: channel::ChannelError,
+        source: TableError,
     },
 }
 
@@ -931,6 +953,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         })?;
     let channels = channel::validate(&raw.channel, &raw.default_channels)
         .map_err(|source| ConfigError::Table { path: None, source })?;
+    let maintenance = maintenance::validate(&raw.maintenance)
+        .map_err(|source| ConfigError::Table { path: None, source })?;
     for address in &raw.admin_email {
         if address.parse::<lettre::Address>().is_err() {
             return Err(invalid(
@@ -1005,6 +1029,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         config_file: None,
         channels,
         default_channels: raw.default_channels,
+        maintenance,
         admin_email: raw.admin_email,
         storm_fraction: raw.storm_fraction,
         storm_min,

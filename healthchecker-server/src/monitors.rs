@@ -39,6 +39,7 @@ mod crowd;
 use crate::alerting::storm::{Storm, StormChange, StormRules, group_key};
 use crate::alerting::{Alerting, Decision, Event, Note, Quiet, Rules, Subject};
 use crate::config::channel::{EventKind, Routes};
+use crate::config::maintenance::Window;
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, MonitorSpec};
@@ -72,6 +73,8 @@ pub struct Parts {
     pub checker: Arc<dyn Checker>,
     /// Where each monitor's messages go besides its `email`.
     pub routes: SharedRoutes,
+    /// Scheduled maintenance windows (`[[maintenance]]`).
+    pub windows: Vec<Window>,
     /// No new check starts once this fires (the first stage of shutdown).
     pub cancel: CancellationToken,
     /// Checks are spawned here, so shutdown can wait for them.
@@ -268,6 +271,27 @@ fn host_of(spec: &MonitorSpec) -> String {
     spec.url.host_str().unwrap_or_default().to_ascii_lowercase()
 }
 
+/// What is known of a scheduled window, so that its cron is evaluated about twice per
+/// occurrence, not at every check.
+#[derive(Debug, Default)]
+struct WindowState {
+    /// The end of the window in progress.
+    until: Option<DateTime<Utc>>,
+    /// When to evaluate it again: the end of this window, or the start of the next.
+    next: Option<DateTime<Utc>>,
+}
+
+impl WindowState {
+    /// The end of `window`'s occurrence `now` is in, if any.
+    fn until(&mut self, window: &Window, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.next.is_none_or(|next| now >= next) {
+            self.until = window.active_until(now);
+            self.next = self.until.or_else(|| window.next_start(now));
+        }
+        self.until.filter(|until| *until > now)
+    }
+}
+
 /// The alerting state as the store keeps it.
 fn alerting_json(alerting: &Alerting) -> String {
     // A struct of strings, times and booleans always serializes.
@@ -286,6 +310,8 @@ struct Inner {
     tasks: TaskTracker,
     /// What the monitors know of each other (storm rule, host grouping); locked after a slot.
     crowd: Mutex<crowd::Crowd>,
+    /// Scheduled maintenance windows, each with when it must be looked at again.
+    windows: Vec<(Window, Mutex<WindowState>)>,
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
     options: MonitorsOptions,
@@ -316,12 +342,56 @@ impl Inner {
         lock(&self.crowd)
     }
 
-    /// Why nothing may be told about `slot` at `now`, if so: its maintenance, or a storm.
-    fn quiet(&self, slot: &Slot, crowd: &crowd::Crowd, now: DateTime<Utc>) -> Option<Quiet> {
-        if let Some(maintenance) = slot.maintenance.as_ref().filter(|m| m.until > now) {
-            return Some(Quiet::Maintenance {
-                until: maintenance.until,
+    /// `slot` as the API shows it at `now`, with a scheduled window in `maintenance_until`.
+    fn view(&self, name: &AppName, slot: &Slot, now: DateTime<Utc>) -> MonitorView {
+        let mut view = slot.view(name);
+        let until = self.maintenance_until(name, slot, now);
+        if until != view.maintenance_until.filter(|until| *until > now) {
+            view.maintenance_until = until;
+            view.maintenance_reason = until.and_then(|until| {
+                self.windows
+                    .iter()
+                    .find(|(window, state)| {
+                        window.applies_to(name.as_str())
+                            && lock(state).until(window, now) == Some(until)
+                    })
+                    .map(|(window, _)| window.reason.clone())
             });
+        }
+        view
+    }
+
+    /// Until when `name` is in maintenance at `now`, through the API or a scheduled window.
+    fn maintenance_until(
+        &self,
+        name: &AppName,
+        slot: &Slot,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let manual = slot
+            .maintenance
+            .as_ref()
+            .map(|m| m.until)
+            .filter(|until| *until > now);
+        let scheduled = self
+            .windows
+            .iter()
+            .filter(|(window, _)| window.applies_to(name.as_str()))
+            .filter_map(|(window, state)| lock(state).until(window, now))
+            .max();
+        manual.max(scheduled)
+    }
+
+    /// Why nothing may be told about `slot` at `now`, if so: its maintenance, or a storm.
+    fn quiet(
+        &self,
+        name: &AppName,
+        slot: &Slot,
+        crowd: &crowd::Crowd,
+        now: DateTime<Utc>,
+    ) -> Option<Quiet> {
+        if let Some(until) = self.maintenance_until(name, slot, now) {
+            return Some(Quiet::Maintenance { until });
         }
         crowd.holds(slot.spec.interval, now).then_some(Quiet::Storm)
     }
@@ -407,6 +477,7 @@ impl Monitors {
             store,
             checker,
             routes,
+            windows,
             cancel,
             tasks,
         } = parts;
@@ -435,6 +506,10 @@ impl Monitors {
                 routes,
                 tasks,
                 crowd: Mutex::new(crowd::Crowd::new(options.storm, storm)),
+                windows: windows
+                    .into_iter()
+                    .map(|window| (window, Mutex::new(WindowState::default())))
+                    .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
             }
@@ -715,7 +790,9 @@ impl Monitors {
 
     /// One monitor as the API shows it.
     pub fn view(&self, name: &AppName) -> Option<MonitorView> {
-        self.inner.slot(name).map(|slot| lock(&slot).view(name))
+        self.inner
+            .slot(name)
+            .map(|slot| self.inner.view(name, &lock(&slot), Utc::now()))
     }
 
     /// Every monitor, sorted by name.
@@ -726,9 +803,10 @@ impl Monitors {
             .iter()
             .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
             .collect();
+        let now = Utc::now();
         let mut views: Vec<MonitorView> = slots
             .iter()
-            .map(|(name, slot)| lock(slot).view(name))
+            .map(|(name, slot)| self.inner.view(name, &lock(slot), now))
             .collect();
         views.sort_by(|a, b| a.app.cmp(&b.app));
         views
@@ -873,7 +951,7 @@ fn apply(
     let mut crowd = inner.crowd();
     let released = crowd.change(&slot.host, before, slot.part());
     let storm_change = crowd.storm_step(now).map(|change| (change, crowd.storm()));
-    let quiet = inner.quiet(slot, &crowd, now);
+    let quiet = inner.quiet(name, slot, &crowd, now);
     let subject = Subject {
         app: name,
         spec,

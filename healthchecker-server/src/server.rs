@@ -136,6 +136,7 @@ pub async fn run(
             config.default_channels.clone(),
             config.admin_email.clone(),
         )),
+        windows: config.maintenance.clone(),
         cancel: checks.stop.clone(),
         tasks: checks.tasks.clone(),
     };

@@ -72,6 +72,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };

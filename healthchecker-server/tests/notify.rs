@@ -176,6 +176,7 @@ impl Lab {
                     Vec::new(),
                     tuning.admin.iter().map(|a| (*a).to_owned()).collect(),
                 )),
+                windows: Vec::new(),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::Secret;
+use super::{Secret, TableError};
 
 /// What a message tells: the events a channel can be told, and filter on (`events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -360,28 +360,16 @@ impl Routes {
     }
 }
 
-/// A `[[channel]]` table that cannot be used: which table, which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[[channel]] {table}: `{field}` {reason}")]
-pub struct ChannelError {
-    /// The table: its name, or its position when it has none.
-    pub table: String,
-    /// The field.
-    pub field: String,
-    /// What is wrong, and what is expected.
-    pub reason: String,
-}
-
 /// Validates the `[[channel]]` tables and `default_channels` (which must name channels).
 ///
 /// # Errors
 ///
-/// The first [`ChannelError`]: a missing or invalid field, a duplicate name, a default channel
+/// The first [`TableError`]: a missing or invalid field, a duplicate name, a default channel
 /// that does not exist.
 pub fn validate(
     raw: &[RawChannel],
     default_channels: &[String],
-) -> Result<Vec<Channel>, ChannelError> {
+) -> Result<Vec<Channel>, TableError> {
     let mut channels = Vec::with_capacity(raw.len());
     let mut names = HashSet::new();
     for (index, table) in raw.iter().enumerate() {
@@ -391,7 +379,8 @@ pub fn validate(
             .unwrap_or_else(|| format!("#{} (no name)", index + 1));
         let channel = table.validate(&label)?;
         if !names.insert(channel.name.clone()) {
-            return Err(ChannelError {
+            return Err(TableError {
+                kind: "channel",
                 table: label,
                 field: "name".into(),
                 reason: "is used by an earlier [[channel]]; names must be unique".into(),
@@ -401,7 +390,8 @@ pub fn validate(
     }
     for name in default_channels {
         if !names.contains(name) {
-            return Err(ChannelError {
+            return Err(TableError {
+                kind: "channel",
                 table: "default_channels".into(),
                 field: name.clone(),
                 reason: format!(
@@ -429,8 +419,9 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
 }
 
 impl RawChannel {
-    fn validate(&self, label: &str) -> Result<Channel, ChannelError> {
-        let error = |field: &str, reason: String| ChannelError {
+    fn validate(&self, label: &str) -> Result<Channel, TableError> {
+        let error = |field: &str, reason: String| TableError {
+            kind: "channel",
             table: label.to_owned(),
             field: field.to_owned(),
             reason,
@@ -461,7 +452,7 @@ impl RawChannel {
             .kind
             .as_deref()
             .ok_or_else(|| error("kind", format!("is missing; one of {}", KINDS.join(", "))))?;
-        let secret = |field: &str, value: &Option<String>| -> Result<Secret, ChannelError> {
+        let secret = |field: &str, value: &Option<String>| -> Result<Secret, TableError> {
             match value.as_deref().map(str::trim) {
                 Some(value) if !value.is_empty() => Ok(Secret::new(value.to_owned())),
                 _ => Err(error(
@@ -694,7 +685,7 @@ mod tests {
         toml::from_str(toml).expect("a table")
     }
 
-    fn one(toml: &str) -> Result<Channel, ChannelError> {
+    fn one(toml: &str) -> Result<Channel, TableError> {
         validate(&[table(toml)], &[]).map(|mut channels| channels.remove(0))
     }
 
