@@ -242,7 +242,7 @@ pub struct MonitorInfo {
     /// When the app was first registered.
     #[serde(default)]
     pub registered_at: Option<DateTime<Utc>>,
-        /// The latest check.
+    /// The latest check.
     #[serde(default)]
     pub last_check: Option<CheckRecord>,
     /// Until when nothing is told about it (maintenance), if it is in maintenance.

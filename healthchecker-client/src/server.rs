@@ -683,7 +683,7 @@ impl HealthCheckerServer {
         self.post_action("resume").await
     }
 
-        /// Puts the app in maintenance for `duration` (rounded up to whole minutes, at most a
+    /// Puts the app in maintenance for `duration` (rounded up to whole minutes, at most a
     /// week): its checks go on, nobody is told anything until it ends, and then only what is
     /// still wrong. Meant for an app's own deploy or shutdown path, before it goes away for a
     /// moment: `POST /api/v1/monitors/{app}/maintenance`.

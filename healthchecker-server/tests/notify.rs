@@ -34,8 +34,13 @@ use common::smtp::{Outage, Smtp};
 const OWNER: &str = "owner@example.com";
 
 fn config(dir: &Path, smtp_port: Option<u16>) -> Config {
+    config_with(dir, smtp_port, "")
+}
+
+/// [`config`] with `text` in its config file.
+fn config_with(dir: &Path, smtp_port: Option<u16>, text: &str) -> Config {
     let file = dir.join("config");
-    std::fs::write(&file, "").expect("config file");
+    std::fs::write(&file, text).expect("config file");
     let args = ServeArgs {
         config: Some(file),
         data_dir: Some(dir.join("data")),
@@ -176,7 +181,7 @@ impl Lab {
                     Vec::new(),
                     tuning.admin.iter().map(|a| (*a).to_owned()).collect(),
                 )),
-                windows: Vec::new(),
+                windows: config.maintenance.clone(),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },
@@ -1049,6 +1054,48 @@ async fn maintenance_then_still_down_is_one_alert_at_its_end() {
         chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) >= until,
         "not before the window ended"
     );
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_window_of_the_config_file_silences_only_its_monitors() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    // began at the last whole minute, lasts a day: open for the whole test
+    let config = config_with(
+        dir.path(),
+        Some(smtp.port),
+        "[[maintenance]]\nmonitors = [\"nas\"]\nschedule = \"* * * * *\"\nduration = \"1d\"\n\
+         tz = \"Europe/Berlin\"\nreason = \"nightly backup\"\n",
+    );
+    let lab = Lab::start(&config, Tuning::default());
+    let nas = App::start(Answer::Fail).await;
+    let web = App::start_on("127.0.0.2", Answer::Fail).await;
+    lab.watch("nas", &nas.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.watch("web", &web.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Unhealthy).await;
+    lab.until_state("web", State::Unhealthy).await;
+
+    let view = lab.monitors.view(&name("nas")).expect("registered");
+    assert_eq!(view.maintenance_reason.as_deref(), Some("nightly backup"));
+    let left = view.maintenance_until.expect("in a window") - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(23) && left <= chrono::Duration::days(1),
+        "{left}"
+    );
+    assert_eq!(
+        lab.monitors
+            .view(&name("web"))
+            .expect("registered")
+            .maintenance_until,
+        None
+    );
+
+    let alert = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(alert.subject(), "[healthchecker] web is UNHEALTHY");
     smtp.none_within(Duration::from_secs(3)).await;
     lab.stop().await;
 }

@@ -284,9 +284,11 @@ mod tests {
             Some(at("2026-03-22T02:30:00Z"))
         );
         assert_eq!(w.active_until(at("2026-03-22T02:30:00Z")), None);
-                // 2026-03-29 is the change to summer time: 02:30 does not exist that night; the window
+        // 2026-03-29 is the change to summer time: 02:30 does not exist that night; the window
         // starts at the change instead (as cron runs a job whose time was skipped), for an hour
-        let end = w.active_until(at("2026-03-29T01:15:00Z")).expect("still that night");
+        let end = w
+            .active_until(at("2026-03-29T01:15:00Z"))
+            .expect("still that night");
         assert!(
             (at("2026-03-29T01:30:00Z")..=at("2026-03-29T02:30:00Z")).contains(&end),
             "{end}"
