@@ -92,7 +92,7 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Send a test message through a channel (a [[channel]] name, or `email`) and show what
+    /// Send a test message through a channel (a `[[channel]]` name, or `email`) and show what
     /// its receiver answered.
     TestChannel {
         /// The channel's name, as `GET /api/v1/channels` lists it.

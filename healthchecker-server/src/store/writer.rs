@@ -48,7 +48,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// One thing for the writer to do, in the order the calls were made.
 pub(super) enum Op {
-    Check(CheckWrite),
+    /// Boxed: a check carries its row, transition, alerting and messages (some 260 bytes).
+    Check(Box<CheckWrite>),
     Save(Box<StoredMonitor>, Reply<()>),
     Delete(AppName, Reply<bool>),
     Pause(AppName, bool, Reply<bool>),
@@ -165,7 +166,7 @@ impl Queue {
         let seq = pending.next_seq;
         pending.next_seq += 1;
         let urgent = write.is_urgent();
-        pending.ops.push_back((seq, Op::Check(write)));
+        pending.ops.push_back((seq, Op::Check(Box::new(write))));
         pending.checks += 1;
         // A check that decided messages is committed at once: they are delivered only then.
         pending.urgent |= urgent;
@@ -266,6 +267,7 @@ impl Pending {
         let Some((seq, Op::Check(write))) = self.ops.remove(index) else {
             return;
         };
+        let write = *write;
         self.checks -= 1;
         self.dropped_rows += 1;
         if self.checks == 0 {
@@ -1341,7 +1343,7 @@ mod tests {
         let (reply, _answer) = oneshot::channel();
         let mut ops = VecDeque::new();
         ops.push_back((0, Op::Save(Box::new(monitor), reply)));
-        ops.push_back((1, Op::Check(write("a", 1, false))));
+        ops.push_back((1, Op::Check(Box::new(write("a", 1, false)))));
         let lost = write("a", 7, true);
         let batch = Batch {
             ops,
@@ -1378,7 +1380,7 @@ mod tests {
             Some("1")
         );
         let mut ops = VecDeque::new();
-        ops.push_back((3, Op::Check(write("a", 8, false))));
+        ops.push_back((3, Op::Check(Box::new(write("a", 8, false)))));
         let batch = Batch {
             ops,
             dropped: Vec::new(),
