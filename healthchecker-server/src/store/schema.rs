@@ -137,6 +137,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
+    // 2 -> 3: maintenance set through the API; messages held to be grouped by host; the state of
+    // the server as a whole (a storm in progress).
+    "
+    ALTER TABLE monitors ADD COLUMN maintenance TEXT;  -- {\"until\": ..., \"reason\": ...} as JSON
+    ALTER TABLE messages ADD COLUMN group_key TEXT;    -- the host whose alerts go out together
+    CREATE INDEX messages_by_group ON messages (group_key) WHERE status = 'pending';
+    CREATE TABLE server_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                            -- JSON
+    ) STRICT;
+    ",
 ];
 
 /// The schema version this server writes.
@@ -365,7 +376,14 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "messages", "monitors", "states", "transitions"]
+            [
+                "checks",
+                "messages",
+                "monitors",
+                "server_state",
+                "states",
+                "transitions"
+            ]
         );
         drop(conn);
         // Opening again runs no step twice.
