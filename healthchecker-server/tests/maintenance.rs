@@ -13,18 +13,14 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use common::smtp::Smtp;
-use common::{BINARY, ServerProcess, command, local_args, temp_dir};
+use common::{BINARY, ServerProcess, command, local_args, serve, temp_dir};
 use healthchecker_client::{HealthCheckerServer, Monitor, MonitorInfo, MonitorState};
 
 const OWNER: &str = "owner@example.com";
 
 /// An app whose `/health` passes while `up` holds, and answers 503 otherwise.
 async fn app(up: Arc<AtomicBool>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = Router::new().route(
+    serve(Router::new().route(
         "/health",
         get(move || {
             let up = up.load(Ordering::SeqCst);
@@ -36,9 +32,8 @@ async fn app(up: Arc<AtomicBool>) -> String {
                 }
             }
         }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
+    ))
+    .await
 }
 
 fn start(dir: &std::path::Path, smtp: u16) -> ServerProcess {

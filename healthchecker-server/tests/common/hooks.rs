@@ -94,13 +94,10 @@ pub async fn receiver(log: Log) -> String {
         });
         (StatusCode::from_u16(status).expect("status"), "{}")
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = Router::new()
-        .route("/{*path}", post(record))
-        .with_state(log);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
+    super::serve(
+        Router::new()
+            .route("/{*path}", post(record))
+            .with_state(log),
+    )
+    .await
 }
