@@ -169,7 +169,7 @@ impl MonitorForm {
             unhealthy: number("unhealthy_threshold", &self.unhealthy_threshold)?.map(saturate),
             healthy: number("healthy_threshold", &self.healthy_threshold)?.map(saturate),
             path: None,
-            notify: None,
+            ..Registration::default()
         };
         Ok((name, registration))
     }
@@ -255,6 +255,13 @@ async fn monitor(
             ..error
         })
     })?;
+    if !spec.kind().is_http() {
+        // The original speaks of apps with an HTTP health endpoint only.
+        return Err(LegacyError::BadRequest(format!(
+            "invalid `url` {:?}: an http:// or https:// base URL",
+            spec.url.as_str()
+        )));
+    }
     api::check_domains(&spec.emails, &state.config.allowed_email_domains).map_err(|error| {
         match error {
             ApiError::Invalid(error) => refusal(error),
