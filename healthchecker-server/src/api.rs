@@ -280,6 +280,7 @@ async fn register(
         return Err(ApiError::Invalid(error));
     }
     check_domains(&spec.emails, &state.config.allowed_email_domains)?;
+    state.monitors.admit(&spec).map_err(ApiError::Invalid)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
@@ -567,6 +568,9 @@ pub enum ApiError {
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
+    /// 409: the monitor is declared in the config file, which alone changes it.
+    #[error("{0}")]
+    ManagedByConfig(String),
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
@@ -602,6 +606,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -615,6 +620,7 @@ impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
             MonitorsError::Full(_) => ApiError::Full(error.to_string()),
+            MonitorsError::ManagedByConfig(_) => ApiError::ManagedByConfig(error.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 pub mod channel;
+pub mod monitor;
 
 /// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
 pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
@@ -66,9 +67,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "default_channels",
 ];
 
-/// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
-/// the environment or the command line.
-pub const TABLE_NAMES: &[&str] = &["channel"];
+/// Tables the config file may hold besides the options (`[[channel]]`, `[[monitor]]`): file
+/// only, never from the environment or the command line.
+pub const TABLE_NAMES: &[&str] = &["channel", "monitor"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -252,6 +253,9 @@ pub struct RawConfig {
     /// The `[[channel]]` tables of the config file.
     #[serde(default)]
     pub channel: Vec<channel::RawChannel>,
+    /// The `[[monitor]]` tables of the config file.
+    #[serde(default)]
+    pub monitor: Vec<monitor::RawMonitor>,
 }
 
 impl Default for RawConfig {
@@ -277,6 +281,7 @@ impl Default for RawConfig {
             test: false,
             default_channels: Vec::new(),
             channel: Vec::new(),
+            monitor: Vec::new(),
         }
     }
 }
@@ -434,6 +439,8 @@ pub struct Config {
     pub channels: Vec<channel::Channel>,
     /// The channels every monitor's messages go to, besides its own (`default_channels`).
     pub default_channels: Vec<String>,
+    /// The monitors of the config file's `[[monitor]]` tables.
+    pub monitors: Vec<monitor::Declared>,
 }
 
 impl Default for Config {
@@ -490,6 +497,15 @@ pub enum ConfigError {
         /// Which table, which field, and why.
         #[source]
         source: channel::ChannelError,
+    },
+    /// A `[[monitor]]` table of the config file cannot be used.
+    #[error("{source} (config file {})", path.as_ref().map_or_else(|| "none".to_owned(), |path| path.display().to_string()))]
+    Monitor {
+        /// The config file.
+        path: Option<PathBuf>,
+        /// Which table, which field, and why.
+        #[source]
+        source: monitor::MonitorError,
     },
 }
 
@@ -549,6 +565,10 @@ impl Config {
             .map_err(|error| parse_error(error, &path))?;
         let mut config = validate(raw, &figment).map_err(|error| match error {
             ConfigError::Table { source, .. } => ConfigError::Table {
+                path: file.clone(),
+                source,
+            },
+            ConfigError::Monitor { source, .. } => ConfigError::Monitor {
                 path: file.clone(),
                 source,
             },
@@ -786,6 +806,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         })?;
     let channels = channel::validate(&raw.channel, &raw.default_channels)
         .map_err(|source| ConfigError::Table { path: None, source })?;
+    let monitors = monitor::validate(&raw.monitor, &channels)
+        .map_err(|source| ConfigError::Monitor { path: None, source })?;
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -814,6 +836,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         config_file: None,
         channels,
         default_channels: raw.default_channels,
+        monitors,
     })
 }
 

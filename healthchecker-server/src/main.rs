@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use healthchecker_server::Config;
 use healthchecker_server::cli::{self, Cli, Command};
+use healthchecker_server::config::ServeArgs;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -25,7 +26,7 @@ fn main() -> ExitCode {
     };
     init_tracing(&config);
     check_open_file_limit(&config);
-    match serve(config) {
+    match serve(config, cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -111,15 +112,16 @@ fn check_open_file_limit(config: &Config) {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let reloads = reload_requests(args)?;
         let addr = SocketAddr::new(config.bind_addr, config.port);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr}; is another server using the port? Choose another with --port")
         })?;
-        healthchecker_server::run(config, listener, shutdown).await?;
+        healthchecker_server::server::run_with_reloads(config, listener, shutdown, reloads).await?;
         Ok(())
     })
 }
@@ -136,4 +138,26 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
             _ = terminate.recv() => {},
         }
     })
+}
+
+/// Listens for SIGHUP (`systemctl reload`, the unit's `ExecReload`) now, so that one arriving at
+/// any moment after start-up is a reload rather than the end of the process: each one reads the
+/// configuration again, as at start (command line > environment > config file), and hands the
+/// result to the server, which takes its `[[monitor]]` tables or logs why not.
+fn reload_requests(args: ServeArgs) -> anyhow::Result<healthchecker_server::server::Reloads> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let (sender, reloads) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reading the configuration again");
+            let args = args.clone();
+            let loaded = tokio::task::spawn_blocking(move || Config::load(&args)).await;
+            let Ok(loaded) = loaded else { break };
+            if sender.send(loaded).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(reloads)
 }

@@ -58,6 +58,28 @@ pub mod limits {
     pub const EXPECT_STATUS_MAX: usize = 20;
 }
 
+/// Who manages a monitor: the API (an app that registered itself, or a user with `curl`), or
+/// the operator's config file (`[[monitor]]` tables), which the API may not change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Registered over the API (`PUT /api/v1/monitors/{app}`, or the original's routes).
+    #[default]
+    Api,
+    /// Declared in the config file; `PUT` and `DELETE` answer 409 `managed_by_config`.
+    Config,
+}
+
+impl Source {
+    /// `api` or `config`: the name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Config => "config",
+        }
+    }
+}
+
 /// What one check of a monitor is, by the scheme of its URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -15,6 +15,16 @@
 //!
 //! Each stage has its own [`CancellationToken`] and [`TaskTracker`], so it waits only for its own
 //! tasks.
+//!
+//! # Reloading
+//!
+//! [`run_with_reloads`] also takes a stream of configurations read again (the binary reads the
+//! config file again on each SIGHUP). The monitors of its `[[monitor]]` tables replace those of
+//! the file before ([`Monitors::reconcile`]); a configuration that does not validate, or that
+//! the running server cannot take (a monitor naming a channel the server did not start with, an
+//! `icmp://` monitor without ICMP sockets), changes nothing and the log says why. The other
+//! options (channels, mail, the listener, ...) take effect at the next start; a reload that
+//! changes them says so.
 
 use std::future::Future;
 use std::io;
@@ -28,8 +38,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::alerting::Rules;
 use crate::api::{self, AppState};
-use crate::config::Mdns;
 use crate::config::channel::Routes;
+use crate::config::{ConfigError, Mdns};
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
@@ -71,7 +81,15 @@ pub enum ServerError {
     /// Mail cannot be sent as configured.
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// A monitor of the config file cannot be taken (an `icmp://` one without ICMP sockets, or
+    /// more than `max_monitors`).
+    #[error("{0}")]
+    Declared(String),
 }
+
+/// Configurations read again while the server runs (one per reload request, such as SIGHUP):
+/// each a valid configuration, or why the file does not validate.
+pub type Reloads = tokio::sync::mpsc::Receiver<Result<Config, ConfigError>>;
 
 /// The stages of shutdown that have tasks of their own (see the module documentation).
 struct Stage {
@@ -105,6 +123,23 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let (_keep, reloads) = tokio::sync::mpsc::channel(1);
+    run_with_reloads(config, listener, shutdown, reloads).await
+}
+
+/// [`run`], taking the monitors of each configuration that arrives on `reloads` (see the
+/// [module documentation](self)).
+///
+/// # Errors
+///
+/// As [`run`]; also [`ServerError::Declared`] when a monitor of the config file cannot be taken
+/// at start.
+pub async fn run_with_reloads(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut reloads: Reloads,
+) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
@@ -116,6 +151,12 @@ pub async fn run(
         loaded.len()
     );
     let prober = Prober::new().map_err(|error| ServerError::Prober(error.to_string()))?;
+    let file = config
+        .config_file
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    admissible(&config, &config.channels, &|spec| prober.admit(spec))
+        .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
@@ -144,6 +185,7 @@ pub async fn run(
             ..MonitorsOptions::default()
         },
     );
+    declare(&monitors, &config, &file).await?;
     let advertiser = advertise(&config, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
@@ -156,13 +198,30 @@ pub async fn run(
         notifier.describe(),
     );
 
-    let state = AppState::new(Arc::new(config), monitors, store.clone()).with_notifier(notifier);
+    let config = Arc::new(config);
+    let state =
+        AppState::new(Arc::clone(&config), monitors.clone(), store.clone()).with_notifier(notifier);
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             api_stop.cancel();
+        });
+    }
+    {
+        let api_stop = api_stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = api_stop.cancelled() => break,
+                    next = reloads.recv() => next,
+                };
+                match next {
+                    Some(next) => reload(&monitors, &config, next).await,
+                    None => break,
+                }
+            }
         });
     }
 
@@ -204,6 +263,127 @@ pub async fn run(
     tracing::debug!("shutdown 5/5: database closed");
     tracing::info!("stopped");
     result.map_err(|source| ServerError::Serve { addr, source })
+}
+
+/// Takes the monitors of the config file (`file`) at start (they were found admissible).
+async fn declare(monitors: &Monitors, config: &Config, file: &str) -> Result<(), ServerError> {
+    if config.monitors.is_empty()
+        && !monitors
+            .list()
+            .iter()
+            .any(|monitor| monitor.source == crate::registry::Source::Config)
+    {
+        return Ok(());
+    }
+    let done = monitors
+        .reconcile(&config.monitors)
+        .await
+        .map_err(|error| ServerError::Declared(format!("[[monitor]] tables of {file}: {error}")))?;
+    tracing::info!(
+        "config file {file}: {} monitor(s) declared: {done}",
+        config.monitors.len()
+    );
+    Ok(())
+}
+
+/// Why the running server cannot take the monitors of `config`: one naming a channel that is not
+/// among `channels` (those the server runs with), or one that `admit` says cannot be checked.
+fn admissible(
+    config: &Config,
+    channels: &[crate::config::channel::Channel],
+    admit: &dyn Fn(&crate::registry::MonitorSpec) -> Result<(), crate::registry::FieldError>,
+) -> Result<(), String> {
+    for declared in &config.monitors {
+        if let Some(error) = declared
+            .spec
+            .unknown_channel(channels.iter().map(|c| c.name.as_str()))
+        {
+            return Err(format!(
+                "[[monitor]] {}: `notify` {} is not a channel this server runs with ({}); \
+                 channels added to the file take effect at the next start",
+                declared.name, error.value, error.expected
+            ));
+        }
+        if let Err(error) = admit(&declared.spec) {
+            return Err(format!(
+                "[[monitor]] {}: `{}` {}: {}",
+                declared.name, error.field, error.value, error.expected
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes the monitors of a configuration read again; logs what changed, or why nothing did.
+async fn reload(monitors: &Monitors, running: &Config, next: Result<Config, ConfigError>) {
+    let next = match next {
+        Ok(next) => next,
+        Err(error) => {
+            tracing::error!("reload refused, nothing changed: {error}");
+            return;
+        }
+    };
+    let file = next
+        .config_file
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    if let Err(why) = admissible(&next, &running.channels, &|spec| monitors.admit(spec)) {
+        tracing::error!("reload refused, nothing changed: {why} (config file {file})");
+        return;
+    }
+    match monitors.reconcile(&next.monitors).await {
+        Ok(done) => tracing::info!(
+            "config file {file} reloaded: {} monitor(s) declared: {done}",
+            next.monitors.len()
+        ),
+        Err(error) => tracing::error!("reload of {file} failed: {error}"),
+    }
+    let changed = restart_options(running, &next);
+    if !changed.is_empty() {
+        tracing::warn!(
+            "reload: {} changed; these take effect at the next start (only [[monitor]] tables \
+             are reloaded)",
+            changed.join(", ")
+        );
+    }
+}
+
+/// The options (besides the monitors) in which `next` differs from `running`.
+fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut differs = |name: &'static str, differ: bool| {
+        if differ {
+            changed.push(name);
+        }
+    };
+    differs("bind_addr", running.bind_addr != next.bind_addr);
+    differs("port", running.port != next.port);
+    differs("data_dir", running.data_dir != next.data_dir);
+    differs("log_retention", running.log_retention != next.log_retention);
+    differs("retention_days", running.retention != next.retention);
+    differs("smtp_url", running.smtp_url != next.smtp_url);
+    differs("mail_from", running.mail_from != next.mail_from);
+    differs("remind_every", running.remind_every != next.remind_every);
+    differs("mdns", running.mdns != next.mdns);
+    differs("legacy", running.legacy != next.legacy);
+    differs("token", running.token != next.token);
+    differs(
+        "allowed_email_domains",
+        running.allowed_email_domains != next.allowed_email_domains,
+    );
+    differs("max_monitors", running.max_monitors != next.max_monitors);
+    differs(
+        "max_registrations_per_minute",
+        running.max_registrations_per_minute != next.max_registrations_per_minute,
+    );
+    differs("verbose/debug", running.log_level != next.log_level);
+    differs("test", running.test_mode != next.test_mode);
+    differs("[[channel]]", running.channels != next.channels);
+    differs(
+        "default_channels",
+        running.default_channels != next.default_channels,
+    );
+    changed
 }
 
 /// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.

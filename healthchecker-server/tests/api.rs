@@ -28,6 +28,8 @@ impl Checker for AlwaysPass {
     fn check(&self, _spec: Arc<MonitorSpec>) -> CheckFuture {
         Box::pin(async {
             CheckRecord {
+                cert_not_after: None,
+                cert_days_left: None,
                 time: Utc::now(),
                 outcome: Outcome::Pass,
                 reason: Reason::Ok,
@@ -632,6 +634,9 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         healthy: Some(0),
         path: Some(String::new()),
         notify: Some(Vec::new()),
+        expect_status: Some(json!(200)),
+        cert_warn_days: Some(0),
+        tls_verify: Some(true),
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
@@ -661,6 +666,8 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             name: AppName::parse("big").expect("name"),
             check: LoggedCheck {
                 record: CheckRecord {
+                    cert_not_after: None,
+                    cert_days_left: None,
                     time: Utc::now(),
                     outcome: Outcome::Pass,
                     reason: Reason::Ok,

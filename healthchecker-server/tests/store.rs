@@ -30,7 +30,7 @@ fn spec(port: u16) -> MonitorSpec {
         unhealthy: Some(3),
         healthy: Some(4),
         path: Some("/api/health?full=1".into()),
-        notify: None,
+        ..Registration::default()
     }
     .validate()
     .expect("valid spec")
@@ -46,6 +46,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 fn monitor(text: &str) -> StoredMonitor {
     StoredMonitor {
+        source: Default::default(),
         name: name(text),
         spec: spec(9090),
         paused: false,
@@ -62,6 +63,8 @@ fn monitor(text: &str) -> StoredMonitor {
 fn check(app: &str, n: u32) -> CheckWrite {
     let pass = !n.is_multiple_of(3);
     let record = CheckRecord {
+        cert_not_after: None,
+        cert_days_left: None,
         time: at(i64::from(n) * 10),
         outcome: if pass { Outcome::Pass } else { Outcome::Fail },
         reason: if pass { Reason::Ok } else { Reason::Timeout },
@@ -169,6 +172,7 @@ async fn every_field_round_trips_through_a_restart() {
     store.record(second.clone());
     store.flush().await.expect("flushes");
     let expected = StoredMonitor {
+        source: Default::default(),
         health: second.health,
         since: first.transition.as_ref().map(|transition| transition.time),
         last_check: Some(second.check.clone()),

@@ -50,6 +50,8 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Op {
     Check(CheckWrite),
     Save(Box<StoredMonitor>, Reply<()>),
+    /// A new spec and a fresh state (see `Store::restart_monitor`).
+    Restart(Box<(StoredMonitor, Option<Transition>)>, Reply<bool>),
     Delete(AppName, Reply<bool>),
     Pause(AppName, bool, Reply<bool>),
     /// Answered once committed and fsynced.
@@ -70,6 +72,7 @@ impl Op {
     fn needs_fsync(&self) -> bool {
         match self {
             Op::Save(..)
+            | Op::Restart(..)
             | Op::Delete(..)
             | Op::Pause(..)
             | Op::Flush(_)
@@ -406,7 +409,10 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
     match op {
         Op::Check(_) => {}
         Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) => send(reply, result, drop),
-        Op::Delete(_, reply) | Op::Pause(_, _, reply) | Op::Message(_, _, reply) => {
+        Op::Delete(_, reply)
+        | Op::Pause(_, _, reply)
+        | Op::Message(_, _, reply)
+        | Op::Restart(_, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
         Op::Enqueue(_, reply) => send(reply, result, |done| match done {
@@ -765,6 +771,7 @@ impl Apply<'_> {
                 self.save(monitor)?;
                 Done::Unit
             }
+            Op::Restart(restart, _) => Done::Found(self.restart(&restart.0, restart.1.as_ref())?),
             Op::Delete(name, _) => Done::Found(self.delete(name)?),
             Op::Pause(name, paused, _) => Done::Found(self.pause(name, *paused)?),
             Op::Flush(_) | Op::Visible(_) | Op::Close(_) => Done::Unit,
@@ -791,8 +798,8 @@ impl Apply<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state, passes, fails, recovering)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                     detail, state, passes, fails, recovering, cert_not_after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -808,6 +815,7 @@ impl Apply<'_> {
                     write.health.passes,
                     write.health.fails,
                     write.health.recovering,
+                    record.cert_not_after.map(time_to_sql),
                 ])
             })
             .map_err(self.sql())?;
@@ -930,18 +938,25 @@ impl Apply<'_> {
         if let Some(slot) = self.monitors.get(&monitor.name) {
             self.conn
                 .prepare_cached(
-                    "UPDATE monitors SET spec = ?2, paused = ?3, registered_at = ?4 WHERE id = ?1",
+                    "UPDATE monitors SET spec = ?2, paused = ?3, registered_at = ?4, source = ?5
+                     WHERE id = ?1",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![slot.id, spec, monitor.paused, registered_at])
+                    statement.execute(params![
+                        slot.id,
+                        spec,
+                        monitor.paused,
+                        registered_at,
+                        monitor.source.as_str()
+                    ])
                 })
                 .map_err(self.sql())?;
             return Ok(());
         }
         self.conn
             .prepare_cached(
-                "INSERT INTO monitors (name, spec, paused, registered_at, alerting)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, source)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -950,6 +965,7 @@ impl Apply<'_> {
                     monitor.paused,
                     registered_at,
                     monitor.alerting.as_deref().unwrap_or("{}"),
+                    monitor.source.as_str(),
                 ])
             })
             .map_err(self.sql())?;
@@ -974,6 +990,30 @@ impl Apply<'_> {
         self.monitors
             .insert(monitor.name.clone(), Slot { id, last_seq: 0 });
         Ok(())
+    }
+
+    /// A new spec for an existing monitor and its state started over (see
+    /// `Store::restart_monitor`); false for an unknown monitor.
+    fn restart(
+        &mut self,
+        monitor: &StoredMonitor,
+        transition: Option<&Transition>,
+    ) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(&monitor.name).copied() else {
+            return Ok(false);
+        };
+        self.save(monitor)?;
+        self.conn
+            .prepare_cached("UPDATE monitors SET alerting = '{}' WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![slot.id]))
+            .map_err(self.sql())?;
+        self.withdraw_all(&monitor.name)?;
+        let since = match transition {
+            Some(transition) => Some(self.transition(slot.id, transition)?),
+            None => None,
+        };
+        self.set_state(slot, monitor.health, since);
+        Ok(true)
     }
 
     /// Withdraws every pending message about `name`: it was paused or removed.
@@ -1170,6 +1210,8 @@ mod tests {
             name: AppName::parse(name).expect("name"),
             check: LoggedCheck {
                 record: CheckRecord {
+                    cert_not_after: None,
+                    cert_days_left: None,
                     time,
                     outcome: Outcome::Fail,
                     reason: Reason::Timeout,
@@ -1261,6 +1303,7 @@ mod tests {
             outbox_changed: tokio::sync::watch::Sender::new(0),
         };
         let monitor = StoredMonitor {
+            source: Default::default(),
             name: AppName::parse("a").expect("name"),
             spec: crate::registry::Registration {
                 url: Some("http://127.0.0.1:1".into()),
