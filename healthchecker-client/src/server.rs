@@ -247,7 +247,9 @@ impl HealthCheckerServer {
     /// A handle for the app `app` at `app_url`, on the server at `server_url`.
     ///
     /// `server_url` and `app_url` are `http://` or `https://` base URLs with a host and no
-    /// credentials, query or fragment; they may carry a path prefix. `HEALTHCHECKER_TOKEN`,
+    /// credentials, query or fragment; they may carry a path prefix. `app_url` may also be
+    /// `tcp://host:port`, `tls://host:port` or `icmp://host`, for something the server should
+    /// connect to or ping rather than fetch (see [`Monitor`]). `HEALTHCHECKER_TOKEN`,
     /// when set and not blank, becomes the bearer token (see [`token`](Self::token)).
     /// Nothing is sent yet.
     ///
@@ -495,7 +497,7 @@ impl HealthCheckerServer {
     /// ```
     pub async fn monitor(&self, monitor: impl Borrow<Monitor>) -> Result<Registration> {
         let monitor = monitor.borrow();
-        monitor.validate()?;
+        monitor.validate_for(&self.app_url)?;
         let registration = self
             .call(AfterMove::Retry, |base| self.register_at(base, monitor))
             .await?;
@@ -1098,12 +1100,44 @@ pub(crate) fn parse_base_url(field: &'static str, text: &str) -> Result<Url> {
     if acceptable { Ok(url) } else { Err(bad()) }
 }
 
-/// The app URL to send: checked by [`parse_base_url`], then as the user wrote it (trimmed)
-/// rather than normalized (`http://a:1` would become `http://a:1/`), since the server shows it
-/// back and appends the path to it.
+/// What an app URL may be besides an http(s) base URL.
+const TARGET_URL: &str = "an http:// or https:// base URL with a host, without credentials, query \
+                          or fragment, e.g. http://192.168.1.20:9090; or tcp://host:port, \
+                          tls://host:port, icmp://host";
+
+/// The app URL to send: an http(s) base URL checked by [`parse_base_url`], or `tcp://host:port`,
+/// `tls://host:port` or `icmp://host` (the server checks those fully); then as the user wrote it
+/// (trimmed) rather than normalized (`http://a:1` would become `http://a:1/`), since the server
+/// shows it back and appends the path to it.
 fn app_url_text(text: &str) -> Result<String> {
-    parse_base_url("app_url", text)?;
-    Ok(text.trim().to_owned())
+    let trimmed = text.trim();
+    let bad = || Error::invalid("app_url", text, TARGET_URL);
+    match Url::parse(trimmed).map(|url| url.scheme().to_owned()) {
+        Ok(scheme) if matches!(scheme.as_str(), "tcp" | "tls" | "icmp") => {
+            let url = Url::parse(trimmed).map_err(|_| bad())?;
+            let port_ok = match scheme.as_str() {
+                "icmp" => url.port().is_none(),
+                _ => url.port().is_some_and(|port| port > 0),
+            };
+            let ok = trimmed.len() <= URL_MAX
+                && !trimmed.chars().any(char::is_control)
+                && url.host_str().is_some_and(|host| !host.is_empty())
+                && url.username().is_empty()
+                && url.password().is_none()
+                && matches!(url.path(), "" | "/")
+                && !trimmed.contains(['?', '#'])
+                && port_ok;
+            if ok {
+                Ok(trimmed.to_owned())
+            } else {
+                Err(bad())
+            }
+        }
+        _ => {
+            parse_base_url("app_url", text).map_err(|_| bad())?;
+            Ok(trimmed.to_owned())
+        }
+    }
 }
 
 /// `Bearer <token>` as a sensitive header value.
@@ -1155,6 +1189,27 @@ mod tests {
             err.to_string(),
             format!("invalid app_url: \"nope\"; expected {BASE_URL}")
         );
+    }
+
+    #[test]
+    fn app_urls_of_every_kind() {
+        for (text, ok) in [
+            ("http://192.168.1.20:9090", true),
+            ("tcp://192.168.1.20:22", true),
+            ("tls://nas.lan:5001", true),
+            ("icmp://192.168.1.1", true),
+            ("icmp://[fd00::1]", true),
+            ("tcp://192.168.1.20", false),
+            ("tcp://192.168.1.20:0", false),
+            ("icmp://192.168.1.1:7", false),
+            ("tls://nas.lan:5001/x", false),
+            ("tcp://u:p@nas.lan:22", false),
+            ("ssh://nas.lan:22", false),
+        ] {
+            assert_eq!(app_url_text(text).is_ok(), ok, "{text}");
+        }
+        let err = app_url_text("ssh://nas.lan:22").expect_err("invalid");
+        assert!(err.to_string().contains("tcp://host:port"), "{err}");
     }
 
     #[test]
