@@ -44,9 +44,10 @@ pub(super) fn expired_not_after(error: &rustls::Error) -> Option<DateTime<Utc>> 
     }
 }
 
-/// Whole days from `time` to `not_after`, rounded down (negative once it has expired).
+/// Whole days from `time` to `not_after`, the part of a day left over dropped: 3 days and 5
+/// hours are 3; an expiry 2 days and 5 hours ago is -2 (0 within a day either side).
 pub fn days_left(not_after: DateTime<Utc>, time: DateTime<Utc>) -> i64 {
-    (not_after - time).num_seconds().div_euclid(86_400)
+    (not_after - time).num_days()
 }
 
 /// What a certificate expiring at `not_after` means for a check at `now` of `host`, with
@@ -166,9 +167,10 @@ mod tests {
             ("2027-01-04T12:00:00Z", 3),
             ("2027-01-04T11:59:59Z", 2),
             ("2027-01-01T12:00:01Z", 0),
-            ("2027-01-01T11:59:59Z", -1),
+            ("2027-01-01T11:59:59Z", 0),
             ("2026-12-31T12:00:00Z", -1),
-            ("2026-12-31T11:59:59Z", -2),
+            ("2026-12-31T11:59:59Z", -1),
+            ("2026-12-30T11:59:59Z", -2),
         ] {
             assert_eq!(days_left(at(not_after), now), days, "{not_after}");
         }

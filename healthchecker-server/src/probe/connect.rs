@@ -216,6 +216,7 @@ impl Connector {
             .1
             .peer_certificates()
             .and_then(super::cert::leaf_not_after);
+        progress.cert_not_after = not_after;
         Ok(TlsConnection {
             stream: tls,
             not_after,

@@ -223,30 +223,62 @@ impl Prober {
         Prober::with_resolver(resolve::Resolver::with_name_servers(servers))
     }
 
-    fn with_resolver(resolver: resolve::Resolver) -> Result<Prober, ProberError> {
+    /// Like [`Prober::new`], but certificates are checked against `roots` only, not the
+    /// system's trust store: for tests, which make their own certificate authority.
+    ///
+    /// # Errors
+    ///
+    /// As [`Prober::new`], and when a root is not a usable CA certificate.
+    pub fn with_roots(
+        roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Prober, ProberError> {
+        let mut store = rustls::RootCertStore::empty();
+        for root in roots {
+            store.add(root.clone()).map_err(ProberError)?;
+        }
+        let verifying = Self::tls_builder()
+            .map_err(ProberError)?
+            .with_root_certificates(store);
+        Ok(Self::build(resolve::Resolver::system(), verifying))
+    }
+
+    /// A client configuration builder with the built-in crypto provider and safe versions.
+    fn tls_builder()
+    -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>, rustls::Error>
+    {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = || {
-            rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-                .with_safe_default_protocol_versions()
-        };
-        let verifying = match builder().and_then(|builder| builder.with_platform_verifier()) {
+        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()
+    }
+
+    fn with_resolver(resolver: resolve::Resolver) -> Result<Prober, ProberError> {
+        let verifying = match Self::tls_builder()
+            .and_then(|builder| builder.with_platform_verifier())
+        {
             Ok(verifying) => verifying,
             Err(error) => {
                 tracing::warn!(%error, "no system trust store for the probe; using the Mozilla roots");
                 let mut roots = rustls::RootCertStore::empty();
                 roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                builder()
+                Self::tls_builder()
                     .map_err(ProberError)?
                     .with_root_certificates(roots)
             }
         };
+        Ok(Self::build(resolver, verifying))
+    }
+
+    /// The prober with `verifying` as the trust of https and tls checks.
+    fn build(
+        resolver: resolve::Resolver,
+        verifying: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    ) -> Prober {
         let mut tls = verifying.with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let connector = connect::Connector::new(resolver, Arc::new(tls));
-        Ok(Prober {
+        Prober {
             client: Arc::new(http::Client::new(connector)),
             pinger: Arc::new(icmp::Pinger::default()),
-        })
+        }
     }
 
     /// Whether this server can check `spec` at all: an `icmp://` monitor needs an ICMP socket
