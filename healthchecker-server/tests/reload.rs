@@ -336,3 +336,42 @@ fn a_bad_table_stops_the_start_naming_the_file_the_table_and_the_field() {
         "{stderr}"
     );
 }
+
+/// The README's worked example is a valid config file as written, with a monitor of each kind.
+#[test]
+fn the_readme_example_is_a_valid_config() {
+    let readme =
+        std::fs::read_to_string(common::workspace_root().join("README.md")).expect("README");
+    let after = readme
+        .split("<!-- declared-example")
+        .nth(1)
+        .expect("the marked example");
+    let block = after
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a toml block");
+    let dir = temp_dir();
+    let file = dir.path().join("config");
+    std::fs::write(&file, block).expect("config");
+    let config = healthchecker_server::Config::load(&healthchecker_server::config::ServeArgs {
+        config: Some(file),
+        ..Default::default()
+    })
+    .unwrap_or_else(|error| panic!("{error}"));
+    let kinds: Vec<(&str, &str)> = config
+        .monitors
+        .iter()
+        .map(|declared| (declared.name.as_str(), declared.spec.kind().as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("media-center", "http"),
+            ("nas-web", "https"),
+            ("nas-ssh", "tcp"),
+            ("printer", "icmp"),
+            ("mail-server", "tls"),
+        ]
+    );
+}
