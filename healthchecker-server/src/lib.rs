@@ -10,15 +10,20 @@
 //!
 //! # Layout
 //!
-//! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
-//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
-//! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated [`registry::MonitorSpec`].
+//! * [`config`]: command line > environment > config file > defaults, validated into a typed
+//!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables.
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, takes the config file's
+//!   monitors again on each reload, and shuts down in order.
+//! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated
+//!   [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls, icmp).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
 //!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
-//! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
+//! * [`probe`]: one check of one app (an HTTP request, a TCP connection, a TLS handshake or an
+//!   ICMP echo), always a [`probe::CheckRecord`], never an error.
 //! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
-//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
+//! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
+//!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
