@@ -23,7 +23,13 @@ pub struct ServerProcess {
     pub log: PathBuf,
 }
 
-/// Finds the server binary: `explicit`, or built now with cargo next to the bench's own binary.
+/// The cargo profile the server is measured with: `dist` (fat LTO, one codegen unit), the
+/// profile of the packages and of the published figures, whichever optimised profile the bench
+/// itself was built with.
+pub const SERVER_PROFILE: &str = "dist";
+
+/// Finds the server binary: `explicit`, or built now with cargo: with [`SERVER_PROFILE`] when the
+/// bench is an optimised build (`--release` or `--profile dist`), else as a debug build.
 ///
 /// # Errors
 ///
@@ -51,19 +57,22 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         .current_dir(workspace)
         .env("CARGO_TARGET_DIR", target)
         .args(["build", "--quiet", "-p", "healthchecker-server"]);
-    if profile == "release" {
-        cargo.arg("--release");
+    let server_profile = if profile == "release" || profile == SERVER_PROFILE {
+        cargo.args(["--profile", SERVER_PROFILE]);
+        SERVER_PROFILE
     } else {
         eprintln!(
             "warning: the bench is a {profile} build; build it with --release for real figures"
         );
-    }
-    eprintln!("building healthchecker-server ({profile}) ...");
+        profile.as_str()
+    };
+    let server_dir = target.join(server_profile);
+    eprintln!("building healthchecker-server (profile {server_profile}) ...");
     let status = cargo.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("cargo build -p healthchecker-server failed");
     }
-    let binary = dir.join("healthchecker-server");
+    let binary = server_dir.join("healthchecker-server");
     if !binary.exists() {
         bail!("{} is missing after the build", binary.display());
     }

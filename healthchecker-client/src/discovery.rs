@@ -33,7 +33,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::server::parse_base_url;
+pub use crate::error::BrowseError;
+
+use crate::api::{Http, parse_base_url};
 use crate::{ENV_URL, Error, Result};
 
 /// The DNS-SD service type of a healthchecker server.
@@ -59,27 +61,6 @@ const PROBE_MIN: Duration = Duration::from_millis(200);
 
 /// Events a [`Browser`] may hold before the reader takes them; more than enough for one LAN.
 const EVENT_CAPACITY: usize = 256;
-
-/// Browsing over mDNS failed, or found nothing.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrowseError {
-    /// The mDNS daemon could not be started.
-    #[error("cannot start the mDNS daemon: {0}")]
-    Daemon(#[source] mdns_sd::Error),
-    /// The daemon refused a command (it stopped, or its queue is full).
-    #[error("the mDNS daemon refused to {action}: {source}")]
-    Command {
-        /// What was asked, e.g. `browse _healthchecker._tcp.local.`.
-        action: String,
-        /// Why not.
-        #[source]
-        source: mdns_sd::Error,
-    },
-    /// No healthchecker server answered in time.
-    #[error("no healthchecker server answered over mDNS within {} ms", .0.as_millis())]
-    NotFound(Duration),
-}
 
 /// A healthchecker server found over mDNS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,8 +391,8 @@ impl Location {
 /// # }
 /// ```
 pub async fn locate_server(timeout: Duration) -> Result<Url> {
-    let http = crate::server::http_client()?;
-    Ok(find_server(&http, timeout).await?.0.url)
+    let http = Http::from_env()?;
+    Ok(find_server(http.client(), timeout).await?.0.url)
 }
 
 /// Finds the server: `HEALTHCHECKER_URL` when it is set, else the first server that answers

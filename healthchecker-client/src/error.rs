@@ -1,4 +1,8 @@
-//! Every way a call can fail, each saying what to do.
+//! Every way a call can fail, each saying what to do. A leaf: discovery's [`BrowseError`] lives
+//! here too (and is shown as `discovery::BrowseError`), so that no error type imports a module
+//! that returns it.
+
+use std::time::Duration;
 
 /// What went wrong talking to a healthchecker server, or with the input given to this crate.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +31,7 @@ pub enum Error {
     Discovery {
         /// What went wrong.
         #[from]
-        source: crate::discovery::BrowseError,
+        source: BrowseError,
     },
 
     /// The server did not answer: refused, reset, timed out, DNS or TLS failure.
@@ -97,6 +101,27 @@ pub enum Error {
         /// What was unexpected.
         detail: String,
     },
+}
+
+/// Browsing over mDNS failed, or found nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrowseError {
+    /// The mDNS daemon could not be started.
+    #[error("cannot start the mDNS daemon: {0}")]
+    Daemon(#[source] mdns_sd::Error),
+    /// The daemon refused a command (it stopped, or its queue is full).
+    #[error("the mDNS daemon refused to {action}: {source}")]
+    Command {
+        /// What was asked, e.g. `browse _healthchecker._tcp.local.`.
+        action: String,
+        /// Why not.
+        #[source]
+        source: mdns_sd::Error,
+    },
+    /// No healthchecker server answered in time.
+    #[error("no healthchecker server answered over mDNS within {} ms", .0.as_millis())]
+    NotFound(Duration),
 }
 
 /// An error and its causes on one line: "error sending request: connection refused".

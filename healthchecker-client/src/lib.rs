@@ -23,9 +23,13 @@
 //!
 //! # Layout
 //!
-//! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: every
-//!   HTTP call of the API (`/api/v1/monitors/...`), the mapping of answers to errors, following
-//!   a server that moved, and [`KeepMonitored`].
+//! * `server`: [`HealthCheckerServer`], one app's handle on one healthchecker server: the
+//!   calls an app makes (`/api/v1/monitors/...`), following a server that moved, and
+//!   [`KeepMonitored`].
+//! * [`api`]: the client side of the HTTP API, a leaf: base URLs, endpoints and the one
+//!   percent-encoding of a name ([`api::encode_segment`]), the HTTP client, one request with its
+//!   token and timeout, the mapping of every answer to a value or an [`Error`]; and
+//!   [`api::ApiClient`], for tools that read a server without being an app (the server's CLI).
 //! * [`discovery`]: where the server is: `HEALTHCHECKER_URL`, or browsing for
 //!   `_healthchecker._tcp.local.` over mDNS ([`discovery::browse`], [`discovery::find_first`],
 //!   [`discovery::FoundServer`]), and finding a server again when it moved.
@@ -36,7 +40,8 @@
 //!   [`Transition`], ...), tolerant of fields the server adds later.
 //! * `response`: [`HealthCheckResponse`] and [`HealthStatus`], the app's own `/health` body
 //!   (IETF draft "Health Check Response Format for HTTP APIs").
-//! * `error`: [`Error`], every failure, each saying what to do about it.
+//! * `error`: [`Error`], every failure, each saying what to do about it, and discovery's
+//!   [`discovery::BrowseError`]: a leaf, so no error type imports a module that returns it.
 //! * `testing` (feature `test-util`): a scripted stand-in server on `127.0.0.1:0` that records
 //!   what the client sends, for tests of apps that use this crate.
 //!
@@ -45,6 +50,7 @@
 //! * `axum`: [`HealthCheckResponse`] implements `axum::response::IntoResponse`.
 //! * `test-util`: the `testing` module.
 
+pub mod api;
 mod app;
 pub mod discovery;
 mod error;
@@ -55,6 +61,7 @@ mod server;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use api::DEFAULT_TIMEOUT;
 pub use app::AppName;
 pub use discovery::DEFAULT_DISCOVERY_TIMEOUT;
 pub use error::Error;
@@ -62,8 +69,7 @@ pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};
 pub use server::{
-    DEFAULT_TIMEOUT, HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration,
-    Stopped,
+    HealthCheckerServer, KEEP_MONITORED_MIN_PERIOD, KeepMonitored, Registration, Stopped,
 };
 
 /// `Result` with this crate's [`Error`].

@@ -8,24 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
-use reqwest::{Method, RequestBuilder};
-use serde::de::DeserializeOwned;
+use reqwest::Method;
 use url::Url;
 
+use crate::api::{
+    Http, app_endpoint, app_url_text, bearer, endpoint, error_for_answer, parse, parse_base_url,
+};
 use crate::discovery::{self, DEFAULT_DISCOVERY_TIMEOUT, Location, Origin};
-use crate::model::{CheckLog, ErrorBody, MonitorList};
-use crate::{AppName, CheckRecord, ENV_TOKEN, Error, Monitor, MonitorInfo, Result};
-
-/// How long one request to the server may take, unless set with
-/// [`HealthCheckerServer::timeout`].
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The most this client reads of one answer; a list of many monitors fits easily.
-const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
-
-/// The longest URL accepted, in bytes (the server's limit too).
-const URL_MAX: usize = 2048;
+use crate::model::{CheckLog, MonitorList};
+use crate::{AppName, CheckRecord, Error, Monitor, MonitorInfo, Result};
 
 /// The shortest period [`HealthCheckerServer::keep_monitored`] accepts; shorter ones are raised
 /// to it (a registration does not need checking more than once a second).
@@ -103,12 +94,10 @@ pub enum Stopped {
 /// ```
 #[derive(Clone)]
 pub struct HealthCheckerServer {
-    http: reqwest::Client,
+    http: Http,
     shared: Arc<Shared>,
     app: AppName,
     app_url: String,
-    token: Option<HeaderValue>,
-    timeout: Duration,
 }
 
 /// What the clones of one handle share.
@@ -145,9 +134,7 @@ impl fmt::Debug for HealthCheckerServer {
             .field("origin", &self.shared.origin)
             .field("app", &self.app.as_str())
             .field("app_url", &self.app_url)
-            // The token is a secret: say whether there is one, never what it is.
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("timeout", &self.timeout)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -225,9 +212,8 @@ impl HealthCheckerServer {
         // Check the app's side first: a typo there is worth reporting even with no server.
         let app = AppName::parse(app.as_ref())?;
         let app_url = app_url_text(app_url.as_ref())?;
-        let token = token_from_env()?;
-        let http = http_client()?;
-        let (location, origin) = discovery::find_server(&http, timeout).await?;
+        let http = Http::from_env()?;
+        let (location, origin) = discovery::find_server(http.client(), timeout).await?;
         match origin {
             Origin::Env => tracing::debug!(
                 "using the healthchecker server at {} (HEALTHCHECKER_URL)",
@@ -239,9 +225,7 @@ impl HealthCheckerServer {
                 location.url
             ),
         }
-        Ok(Self::from_parts(
-            http, location, origin, app, app_url, token,
-        ))
+        Ok(Self::from_parts(http, location, origin, app, app_url))
     }
 
     /// A handle for the app `app` at `app_url`, on the server at `server_url`.
@@ -276,8 +260,7 @@ impl HealthCheckerServer {
         let server_url = parse_base_url("server_url", server_url.as_ref())?;
         let app = AppName::parse(app.as_ref())?;
         let app_url = app_url_text(app_url.as_ref())?;
-        let token = token_from_env()?;
-        let http = http_client()?;
+        let http = Http::from_env()?;
         let location = Location {
             url: server_url,
             instance: None,
@@ -289,17 +272,15 @@ impl HealthCheckerServer {
             Origin::Explicit,
             app,
             app_url,
-            token,
         ))
     }
 
     fn from_parts(
-        http: reqwest::Client,
+        http: Http,
         location: Location,
         origin: Origin,
         app: AppName,
         app_url: String,
-        token: Option<HeaderValue>,
     ) -> Self {
         Self {
             http,
@@ -312,14 +293,7 @@ impl HealthCheckerServer {
             }),
             app,
             app_url,
-            token,
-            timeout: DEFAULT_TIMEOUT,
         }
-    }
-
-    fn with_token_value(mut self, token: Option<HeaderValue>) -> Self {
-        self.token = token;
-        self
     }
 
     /// Sends `Authorization: Bearer <token>` with every request, replacing any token from
@@ -340,9 +314,10 @@ impl HealthCheckerServer {
     /// assert!(!format!("{server:?}").contains("s3cret"));
     /// # Ok::<(), healthchecker_client::Error>(())
     /// ```
-    pub fn token(self, token: impl AsRef<str>) -> Result<Self> {
+    pub fn token(mut self, token: impl AsRef<str>) -> Result<Self> {
         let value = bearer("token", token.as_ref())?;
-        Ok(self.with_token_value(Some(value)))
+        self.http.set_token(Some(value));
+        Ok(self)
     }
 
     /// Sends no `Authorization` header, even when `HEALTHCHECKER_TOKEN` is set.
@@ -357,8 +332,9 @@ impl HealthCheckerServer {
     /// # Ok::<(), healthchecker_client::Error>(())
     /// ```
     #[must_use]
-    pub fn without_token(self) -> Self {
-        self.with_token_value(None)
+    pub fn without_token(mut self) -> Self {
+        self.http.set_token(None);
+        self
     }
 
     /// How long one request to the server may take, connecting included (default 10 s).
@@ -375,7 +351,7 @@ impl HealthCheckerServer {
     /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.http.set_timeout(timeout);
         self
     }
 
@@ -509,13 +485,13 @@ impl HealthCheckerServer {
         let url = app_endpoint(&base, &self.app, &[])?;
         let request = self
             .http
-            .put(url.clone())
+            .request(Method::PUT, url.clone())
             .json(&monitor.body(&self.app_url));
-        let (status, body) = self.send(request, &url).await?;
+        let (status, body) = self.http.send(request, &url).await?;
         let created = match status {
             201 => true,
             200 => false,
-            _ => return Err(self.error_for(status, &body, &url)),
+            _ => return Err(error_for_answer(status, &body, &url, Some(&self.app))),
         };
         let monitor: MonitorInfo = parse(&url, &body)?;
         tracing::info!(
@@ -561,13 +537,16 @@ impl HealthCheckerServer {
 
     async fn unregister_at(&self, base: Url) -> Result<Stopped> {
         let url = app_endpoint(&base, &self.app, &[])?;
-        let (status, body) = self.send(self.http.delete(url.clone()), &url).await?;
+        let (status, body) = self
+            .http
+            .send(self.http.request(Method::DELETE, url.clone()), &url)
+            .await?;
         match status {
             200 | 204 => {
                 tracing::info!(app = %self.app, server = %base, "unregistered from healthchecker");
                 Ok(Stopped::Removed)
             }
-            _ => match self.error_for(status, &body, &url) {
+            _ => match error_for_answer(status, &body, &url, Some(&self.app)) {
                 Error::NotMonitored { .. } => {
                     tracing::info!(
                         app = %self.app,
@@ -602,7 +581,7 @@ impl HealthCheckerServer {
     pub async fn info(&self) -> Result<MonitorInfo> {
         self.call(AfterMove::Reregister, |base| async move {
             let url = app_endpoint(&base, &self.app, &[])?;
-            self.get_json(url).await
+            self.http.get_json(url, Some(&self.app)).await
         })
         .await
     }
@@ -631,7 +610,7 @@ impl HealthCheckerServer {
             let mut url = app_endpoint(&base, &self.app, &["log"])?;
             url.query_pairs_mut()
                 .append_pair("limit", &limit.to_string());
-            let log: CheckLog = self.get_json(url).await?;
+            let log: CheckLog = self.http.get_json(url, Some(&self.app)).await?;
             Ok(log.checks)
         })
         .await
@@ -658,7 +637,7 @@ impl HealthCheckerServer {
     pub async fn list(&self) -> Result<Vec<MonitorInfo>> {
         self.call(AfterMove::Retry, |base| async move {
             let url = endpoint(&base, &[])?;
-            let list: MonitorList = self.get_json(url).await?;
+            let list: MonitorList = self.http.get_json(url, Some(&self.app)).await?;
             Ok(list.monitors)
         })
         .await
@@ -710,12 +689,13 @@ impl HealthCheckerServer {
         self.call(AfterMove::Reregister, |base| async move {
             let url = app_endpoint(&base, &self.app, &[action])?;
             let (status, body) = self
+                .http
                 .send(self.http.request(Method::POST, url.clone()), &url)
                 .await?;
             if status == 200 {
                 parse(&url, &body)
             } else {
-                Err(self.error_for(status, &body, &url))
+                Err(error_for_answer(status, &body, &url, Some(&self.app)))
             }
         })
         .await
@@ -767,7 +747,9 @@ impl HealthCheckerServer {
             "the healthchecker server at {failed} does not answer ({error}); looking for it \
              again over mDNS"
         );
-        match discovery::find_reachable(&self.http, timeout, known.instance.as_deref()).await {
+        match discovery::find_reachable(self.http.client(), timeout, known.instance.as_deref())
+            .await
+        {
             Ok(found) => {
                 if found.url == *failed {
                     tracing::info!(app = %self.app, "the healthchecker server is back at {failed}");
@@ -812,7 +794,7 @@ impl HealthCheckerServer {
 
     fn warn_if_token_missing(&self, location: &Location) {
         if location.auth_token
-            && self.token.is_none()
+            && !self.http.has_token()
             && !self.shared.warned_no_token.swap(true, Ordering::Relaxed)
         {
             tracing::warn!(
@@ -908,48 +890,6 @@ impl HealthCheckerServer {
             ),
         }
     }
-
-    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T> {
-        let (status, body) = self.send(self.http.get(url.clone()), &url).await?;
-        if status == 200 {
-            parse(&url, &body)
-        } else {
-            Err(self.error_for(status, &body, &url))
-        }
-    }
-
-    /// Sends the request with the timeout and token; returns the status and the body.
-    async fn send(&self, request: RequestBuilder, url: &Url) -> Result<(u16, Vec<u8>)> {
-        let mut request = request
-            .timeout(self.timeout)
-            .header(ACCEPT, "application/json");
-        if let Some(token) = &self.token {
-            request = request.header(AUTHORIZATION, token.clone());
-        }
-        let unreachable = |source: reqwest::Error| Error::Unreachable {
-            url: url.to_string(),
-            source: Box::new(source),
-        };
-        let mut response = request.send().await.map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Error::Protocol {
-                    url: url.to_string(),
-                    detail: format!("an answer larger than {MAX_ANSWER_BYTES} bytes"),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((status, body))
-    }
-
-    /// The error for a non-success answer.
-    fn error_for(&self, status: u16, body: &[u8], url: &Url) -> Error {
-        error_for(status, body, url, Some(&self.app))
-            .unwrap_or_else(|| unexpected(status, body, url))
-    }
 }
 
 /// The handle of [`HealthCheckerServer::keep_monitored`]'s background checks: they stop when it
@@ -985,178 +925,10 @@ impl Drop for KeepMonitored {
     }
 }
 
-/// `{server}/api/v1/monitors/{tail...}`, each part one percent-encoded path segment.
-fn endpoint(base: &Url, tail: &[&str]) -> Result<Url> {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| Error::invalid("server_url", base.as_str(), BASE_URL))?
-        .pop_if_empty()
-        .extend(["api", "v1", "monitors"])
-        .extend(tail);
-    Ok(url)
-}
-
-/// `{server}/api/v1/monitors/{app}/{tail...}`.
-fn app_endpoint(base: &Url, app: &AppName, tail: &[&str]) -> Result<Url> {
-    let mut parts = Vec::with_capacity(tail.len() + 1);
-    parts.push(app.as_str());
-    parts.extend_from_slice(tail);
-    endpoint(base, &parts)
-}
-
-/// The HTTP client of one handle: straight to the server (no proxy: it is on the LAN), no
-/// redirects.
-pub(crate) fn http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("healthchecker-client/", env!("CARGO_PKG_VERSION")))
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|source| Error::Unreachable {
-            url: "(no request yet)".to_owned(),
-            source: Box::new(source),
-        })
-}
-
-/// The token from `HEALTHCHECKER_TOKEN`, when it is set and not blank.
-fn token_from_env() -> Result<Option<HeaderValue>> {
-    match std::env::var(ENV_TOKEN) {
-        Ok(text) if !text.trim().is_empty() => Ok(Some(bearer(ENV_TOKEN, &text)?)),
-        _ => Ok(None),
-    }
-}
-
-/// Maps an error answer with the server's JSON error body to an [`Error`]; `None` when the body
-/// is not the server's error format (then the answer is not understood).
-fn error_for(status: u16, body: &[u8], url: &Url, app: Option<&AppName>) -> Option<Error> {
-    let parsed = serde_json::from_slice::<ErrorBody>(body).ok();
-    match (status, parsed) {
-        (401 | 403, parsed) => Some(Error::Unauthorized {
-            message: parsed
-                .map(|p| p.error.message)
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| format!("HTTP {status} from {url}")),
-        }),
-        (404, Some(_)) if app.is_some() && !is_list(url) => Some(Error::NotMonitored {
-            app: app.map(ToString::to_string).unwrap_or_default(),
-        }),
-        (400..=599, Some(parsed)) => Some(Error::Rejected {
-            status,
-            code: parsed.error.code,
-            field: parsed.error.field,
-            message: parsed.error.message,
-        }),
-        _ => None,
-    }
-}
-
-fn is_list(url: &Url) -> bool {
-    url.path()
-        .trim_end_matches('/')
-        .ends_with("/api/v1/monitors")
-}
-
-fn unexpected(status: u16, body: &[u8], url: &Url) -> Error {
-    let text = String::from_utf8_lossy(body);
-    let shown: String = text.chars().take(200).collect();
-    let detail = if shown.is_empty() {
-        format!("HTTP {status} with an empty body")
-    } else {
-        format!("HTTP {status} with body {shown:?}")
-    };
-    Error::Protocol {
-        url: url.to_string(),
-        detail,
-    }
-}
-
-fn parse<T: DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|error| Error::Protocol {
-        url: url.to_string(),
-        detail: format!("a body that does not parse: {error}"),
-    })
-}
-
-const BASE_URL: &str = "an http:// or https:// base URL with a host, without credentials, query \
-                        or fragment, e.g. http://192.168.1.20:9090";
-
-/// Checks a base URL (`field` names it in the error): http or https, a host, no credentials,
-/// query or fragment, at most 2048 bytes.
-pub(crate) fn parse_base_url(field: &'static str, text: &str) -> Result<Url> {
-    let bad = || Error::invalid(field, text, BASE_URL);
-    let trimmed = text.trim();
-    if trimmed.len() > URL_MAX || trimmed.chars().any(char::is_control) {
-        return Err(bad());
-    }
-    let url = Url::parse(trimmed).map_err(|_| bad())?;
-    let acceptable = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some_and(|host| !host.is_empty())
-        && url.username().is_empty()
-        && url.password().is_none()
-        && url.query().is_none()
-        && url.fragment().is_none()
-        // A bare `?` or `#` parses to an empty query or fragment; refuse those too.
-        && !trimmed.contains(['?', '#']);
-    if acceptable { Ok(url) } else { Err(bad()) }
-}
-
-/// What an app URL may be besides an http(s) base URL.
-const TARGET_URL: &str = "an http:// or https:// base URL with a host, without credentials, query \
-                          or fragment, e.g. http://192.168.1.20:9090; or tcp://host:port, \
-                          tls://host:port, icmp://host";
-
-/// The app URL to send: an http(s) base URL checked by [`parse_base_url`], or `tcp://host:port`,
-/// `tls://host:port` or `icmp://host` (the server checks those fully); then as the user wrote it
-/// (trimmed) rather than normalized (`http://a:1` would become `http://a:1/`), since the server
-/// shows it back and appends the path to it.
-fn app_url_text(text: &str) -> Result<String> {
-    let trimmed = text.trim();
-    let bad = || Error::invalid("app_url", text, TARGET_URL);
-    match Url::parse(trimmed).map(|url| url.scheme().to_owned()) {
-        Ok(scheme) if matches!(scheme.as_str(), "tcp" | "tls" | "icmp") => {
-            let url = Url::parse(trimmed).map_err(|_| bad())?;
-            let port_ok = match scheme.as_str() {
-                "icmp" => url.port().is_none(),
-                _ => url.port().is_some_and(|port| port > 0),
-            };
-            let ok = trimmed.len() <= URL_MAX
-                && !trimmed.chars().any(char::is_control)
-                && url.host_str().is_some_and(|host| !host.is_empty())
-                && url.username().is_empty()
-                && url.password().is_none()
-                && matches!(url.path(), "" | "/")
-                && !trimmed.contains(['?', '#'])
-                && port_ok;
-            if ok {
-                Ok(trimmed.to_owned())
-            } else {
-                Err(bad())
-            }
-        }
-        _ => {
-            parse_base_url("app_url", text).map_err(|_| bad())?;
-            Ok(trimmed.to_owned())
-        }
-    }
-}
-
-/// `Bearer <token>` as a sensitive header value.
-fn bearer(field: &'static str, token: &str) -> Result<HeaderValue> {
-    let expected = "a non-empty token of visible ASCII characters";
-    let token = token.trim();
-    if token.is_empty() || !token.chars().all(|c| c.is_ascii_graphic()) {
-        // Never quote a token: it is a secret.
-        return Err(Error::invalid(field, "(hidden)", expected));
-    }
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| Error::invalid(field, "(hidden)", expected))?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{BASE_URL, error_for, unexpected};
 
     fn server(app: &str) -> HealthCheckerServer {
         HealthCheckerServer::at("http://127.0.0.1:8080/", app, "http://127.0.0.1:9090")

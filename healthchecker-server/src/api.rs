@@ -7,7 +7,6 @@
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,10 +25,12 @@ use subtle::ConstantTimeEq as _;
 
 use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
+use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
-use crate::registry::{AppName, FieldError, Registration};
+use crate::registry::{self, AppName, BodyError, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
+use crate::throttle::RegistrationLimiter;
 use crate::{Config, VERSION};
 
 /// Media type of health answers (IETF draft "Health Check Response Format for HTTP APIs").
@@ -38,13 +39,12 @@ pub const HEALTH_JSON: &str = "application/health+json";
 /// Largest request body accepted; a registration is a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// How long one request may take, from its head to its answer (its body included): a client
+/// that sends its body too slowly gets 408. A registration takes milliseconds.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Transitions shown with one monitor.
 pub const TRANSITIONS_SHOWN: usize = 20;
-
-/// Default and largest `limit` of `GET /api/v1/monitors/{app}/log`.
-pub const LOG_LIMIT_DEFAULT: usize = 100;
-/// See [`LOG_LIMIT_DEFAULT`].
-pub const LOG_LIMIT_MAX: usize = 100_000;
 
 /// What every handler can reach; built with [`AppState::new`].
 #[derive(Debug, Clone)]
@@ -53,28 +53,31 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When the server started, for its uptime.
     pub started: Instant,
-    /// The name the server goes by: `healthchecker on <hostname>`.
+    /// `serviceId` in `GET /health` ([`Identity::service_id`]).
     pub service_id: String,
     /// The live monitors.
     pub monitors: Monitors,
     /// The database, for the logs.
     pub store: Store,
-    /// Registrations per client address per minute.
-    pub limiter: Arc<RegistrationLimiter>,
+    /// Registrations per client address per minute; `None` without a limit.
+    pub limiter: Option<Arc<RegistrationLimiter>>,
     /// Delivery, for testing channels; `None` in tests that do not deliver.
     pub notifier: Option<Notifier>,
 }
 
 impl AppState {
-    /// The state of a server with `config`, its live `monitors` and its `store`.
-    pub fn new(config: Arc<Config>, monitors: Monitors, store: Store) -> AppState {
+    /// The state of the server `identity` with `config`, its live `monitors` and its `store`.
+    pub fn new(
+        config: Arc<Config>,
+        identity: &Identity,
+        monitors: Monitors,
+        store: Store,
+    ) -> AppState {
         AppState {
-            limiter: Arc::new(RegistrationLimiter::new(
-                config.max_registrations_per_minute,
-            )),
+            limiter: RegistrationLimiter::new(config.max_registrations_per_minute).map(Arc::new),
             config,
             started: Instant::now(),
-            service_id: crate::server::service_name(),
+            service_id: identity.service_id.clone(),
             monitors,
             store,
             notifier: None,
@@ -86,52 +89,6 @@ impl AppState {
     pub fn with_notifier(mut self, notifier: Notifier) -> AppState {
         self.notifier = Some(notifier);
         self
-    }
-}
-
-/// Counts registrations per client address in fixed one-minute windows, so one host on the LAN
-/// cannot flood the server (or, through it, the mail relay) with registrations.
-#[derive(Debug)]
-pub struct RegistrationLimiter {
-    per_minute: Option<u32>,
-    windows: std::sync::Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Addresses remembered at most; beyond that, finished windows are forgotten.
-const LIMITER_ADDRESSES: usize = 10_000;
-
-impl RegistrationLimiter {
-    /// A limiter of `per_minute` registrations per address; `None` lets everything through.
-    pub fn new(per_minute: Option<u32>) -> RegistrationLimiter {
-        RegistrationLimiter {
-            per_minute,
-            windows: std::sync::Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Counts one registration from `addr`; `Err(seconds)` until the window reopens when over.
-    pub(crate) fn admit(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
-        let Some(limit) = self.per_minute else {
-            return Ok(());
-        };
-        let minute = std::time::Duration::from_secs(60);
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() >= LIMITER_ADDRESSES {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
-        }
-        let (start, count) = windows.entry(addr).or_insert((now, 0));
-        if now.duration_since(*start) >= minute {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= limit {
-            return Err((minute - now.duration_since(*start)).as_secs().max(1));
-        }
-        *count += 1;
-        Ok(())
     }
 }
 
@@ -154,12 +111,24 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// The whole HTTP API, with the original's routes ([`crate::legacy`]) unless `legacy` is off.
+/// The JSON API, `GET /health` and the dashboard.
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// [`router`] with `more` routes merged in (the server adds the original's, from
+/// [`crate::legacy`], which is built on this module): they share the fallback, the body limit and
+/// the request timeout.
+pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
     let changes = Router::new()
         .route(
             "/api/v1/monitors/{app}",
-            axum::routing::put(register).delete(unregister),
+            axum::routing::put(register)
+                .route_layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    limit_registrations,
+                ))
+                .delete(unregister),
         )
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
@@ -174,9 +143,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
-        .merge(crate::legacy::router(&state))
+        .merge(more)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(
+                    |_: tower::BoxError| async { ApiError::Timeout },
+                ))
+                .timeout(REQUEST_TIMEOUT),
+        )
         .with_state(state)
 }
 
@@ -247,6 +223,23 @@ pub(crate) async fn require_token(
     next.run(request).await
 }
 
+/// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
+/// `PUT` only; see [`crate::throttle`]).
+pub(crate) async fn limit_registrations(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(limiter) = &state.limiter
+        && let Err(retry_after) = limiter.admit(client)
+    {
+        tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
+        return ApiError::RateLimited(retry_after).into_response();
+    }
+    next.run(request).await
+}
+
 fn app_name(raw: &str) -> Result<AppName, ApiError> {
     AppName::parse(raw).map_err(ApiError::Invalid)
 }
@@ -254,32 +247,18 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
     Path(app): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    state
-        .limiter
-        .admit(client, Instant::now())
-        .map_err(|retry_after| {
-            tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
-            ApiError::RateLimited(retry_after)
-        })?;
     let name = app_name(&app)?;
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::TooLarge
         } else {
-            ApiError::BadJson(rejection.body_text())
+            ApiError::Unreadable(rejection)
         }
     })?;
-    let registration = parse_registration(&body)?;
-    let spec = registration.validate().map_err(ApiError::Invalid)?;
-    if let Some(error) = spec.unknown_channel(state.config.channels.iter().map(|c| c.name.as_str()))
-    {
-        return Err(ApiError::Invalid(error));
-    }
-    check_domains(&spec.emails, &state.config.allowed_email_domains)?;
+    let spec = Registration::accept(&body, &state.config)?;
     state.monitors.admit(&spec).map_err(ApiError::Invalid)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     let status = match upserted {
@@ -287,66 +266,6 @@ async fn register(
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
     };
     Ok((status, Json(view)).into_response())
-}
-
-/// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
-pub(crate) fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), ApiError> {
-    if allowed.is_empty() {
-        return Ok(());
-    }
-    for email in emails {
-        let domain = email
-            .rsplit('@')
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let inside = allowed.iter().any(|ok| {
-            domain == *ok
-                || domain
-                    .strip_suffix(ok.as_str())
-                    .is_some_and(|sub| sub.ends_with('.'))
-        });
-        if !inside {
-            return Err(ApiError::Invalid(FieldError {
-                field: "email".to_owned(),
-                value: format!("{email:?}"),
-                expected: format!(
-                    "an address in {} (allowed_email_domains)",
-                    allowed.join(", ")
-                ),
-            }));
-        }
-    }
-    Ok(())
-}
-
-/// Parses a registration body: syntax errors are 400, wrong types or unknown fields 422 naming
-/// the field.
-fn parse_registration(body: &[u8]) -> Result<Registration, ApiError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize::<_, Registration>(deserializer).map_err(|error| {
-        let field = error.path().to_string();
-        let inner = error.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = inner.to_string();
-                let field = match message.strip_prefix("unknown field `") {
-                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
-                    None => field,
-                };
-                ApiError::Invalid(FieldError {
-                    field: if field == "." {
-                        "body".to_owned()
-                    } else {
-                        field
-                    },
-                    value: String::new(),
-                    expected: message,
-                })
-            }
-            _ => ApiError::BadJson(format!("the body is not valid JSON: {inner}")),
-        }
-    })
 }
 
 /// `DELETE /api/v1/monitors/{app}`: 204, or 404 when unknown.
@@ -447,30 +366,8 @@ async fn log(
     Query(query): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let name = app_name(&app)?;
-    let limit = match query.limit.as_deref() {
-        None => LOG_LIMIT_DEFAULT,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|limit| (1..=LOG_LIMIT_MAX).contains(limit))
-            .ok_or_else(|| {
-                ApiError::Invalid(FieldError {
-                    field: "limit".to_owned(),
-                    value: format!("{text:?}"),
-                    expected: format!("from 1 to {LOG_LIMIT_MAX} checks"),
-                })
-            })?,
-    };
-    let before = match query.before.as_deref() {
-        None => None,
-        Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            ApiError::Invalid(FieldError {
-                field: "before".to_owned(),
-                value: format!("{text:?}"),
-                expected: "the `next_before` of the previous page (a whole number)".to_owned(),
-            })
-        })?),
-    };
+    let limit = registry::log_limit(query.limit.as_deref()).map_err(ApiError::Invalid)?;
+    let before = registry::log_before(query.before.as_deref()).map_err(ApiError::Invalid)?;
     if state.monitors.view(&name).is_none() {
         return Err(ApiError::unknown_app(&name));
     }
@@ -555,8 +452,11 @@ async fn test_channel(
 #[non_exhaustive]
 pub enum ApiError {
     /// 400: the body is not JSON.
-    #[error("{0}")]
-    BadJson(String),
+    #[error("the body is not valid JSON: {0}")]
+    BadJson(#[source] serde_json::Error),
+    /// 400: the body could not be read (the client stopped sending, or sent it too slowly).
+    #[error("cannot read the request body: {}", .0.body_text())]
+    Unreadable(#[source] BytesRejection),
     /// 401: a change without the right token.
     #[error(
         "this server requires `Authorization: Bearer <token>` for changes; set HEALTHCHECKER_TOKEN"
@@ -565,6 +465,9 @@ pub enum ApiError {
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request took longer than [`REQUEST_TIMEOUT`] (a body sent too slowly).
+    #[error("the request took longer than {} s", REQUEST_TIMEOUT.as_secs())]
+    Timeout,
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
@@ -574,9 +477,9 @@ pub enum ApiError {
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
-    /// 429: the server monitors as many apps as it may.
-    #[error("{0}")]
-    Full(String),
+    /// 429: the server monitors as many apps as it may ([`MonitorsError::Full`]).
+    #[error(transparent)]
+    Full(MonitorsError),
     /// 429: too many registrations from one address; retry after this many seconds.
     #[error(
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
@@ -587,7 +490,7 @@ pub enum ApiError {
     ChannelFailed(String),
     /// 500: our fault; the details are in the log, not in the answer.
     #[error("internal error; the server log has the details")]
-    Internal,
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ApiError {
@@ -595,23 +498,36 @@ impl ApiError {
         ApiError::NotFound(format!("no monitor named {:?}", name.as_str()))
     }
 
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    /// 500 for `error`, which goes to the log (and stays the answer's source), not to the client.
+    pub(crate) fn internal(error: impl std::error::Error + Send + Sync + 'static) -> ApiError {
         tracing::error!("request failed: {error}");
-        ApiError::Internal
+        ApiError::Internal(Box::new(error))
     }
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            ApiError::BadJson(_) | ApiError::Unreadable(_) => {
+                (StatusCode::BAD_REQUEST, "malformed_json")
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
-            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::Invalid(field) => ApiError::Invalid(field),
+            BodyError::Malformed(json) => ApiError::BadJson(json),
         }
     }
 }
@@ -619,8 +535,10 @@ impl ApiError {
 impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
-            MonitorsError::Full(_) => ApiError::Full(error.to_string()),
-            MonitorsError::ManagedByConfig(_) => ApiError::ManagedByConfig(error.to_string()),
+            full @ MonitorsError::Full(_) => ApiError::Full(full),
+            managed @ MonitorsError::ManagedByConfig(_) => {
+                ApiError::ManagedByConfig(managed.to_string())
+            }
             other => ApiError::internal(other),
         }
     }
@@ -669,5 +587,37 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_sources() {
+        let malformed = ApiError::from(Registration::from_json(b"{").expect_err("cut"));
+        assert!(
+            malformed
+                .source()
+                .is_some_and(|source| source.is::<serde_json::Error>()),
+            "{malformed:?}"
+        );
+        assert!(matches!(
+            ApiError::from(MonitorsError::Full(3)),
+            ApiError::Full(MonitorsError::Full(3))
+        ));
+        let internal = ApiError::internal(std::io::Error::other("disk full"));
+        assert_eq!(
+            internal.to_string(),
+            "internal error; the server log has the details"
+        );
+        assert!(
+            internal
+                .source()
+                .is_some_and(|source| source.to_string() == "disk full")
+        );
     }
 }

@@ -3,14 +3,18 @@
 //! Without a subcommand it runs the server with the options of [`ServeArgs`]; each option can
 //! also come from `HEALTHCHECKER_OPTION_NAME` or the config file (see [`crate::config`]). The
 //! subcommands talk to a running server, given with `--server URL` (or `HEALTHCHECKER_URL`) or
-//! found over mDNS: `list`, `log` and `discover`.
+//! found over mDNS: `list`, `log` and `discover`; those for installing it (`check-config`,
+//! `completions`, `man`) are [`crate::admin`]'s.
 
 use std::io::Write;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use healthchecker_client::{CheckRecord, MonitorInfo};
+use healthchecker_client::api::ApiClient;
+use healthchecker_client::discovery::{DEFAULT_DISCOVERY_TIMEOUT, locate_server};
+use healthchecker_client::{AppName, CheckRecord, Error as ClientError, MonitorInfo};
+use unicode_width::UnicodeWidthStr as _;
 use url::Url;
 
 use crate::config::ServeArgs;
@@ -39,7 +43,7 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
-/// Subcommands that talk to a running server.
+/// Subcommands: those that talk to a running server, and [`crate::admin`]'s.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show every monitor of a running server: name, kind, state, last check, latency, since.
@@ -74,6 +78,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// `check-config`, `completions`, `man`.
+    #[command(flatten)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// Where the running server is.
@@ -84,7 +91,9 @@ pub struct ServerArgs {
     pub server: Option<Url>,
 }
 
-/// Why a subcommand failed; each says what to do.
+/// Why a subcommand failed; each says what to do. What the server answered is the client
+/// crate's [`ClientError`], with its own message; only where the command line knows better (its
+/// flags) does the message here add to it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CliError {
@@ -92,26 +101,34 @@ pub enum CliError {
     #[error(
         "no healthchecker server given or found; pass --server http://HOST:PORT or set HEALTHCHECKER_URL ({0})"
     )]
-    NoServer(String),
+    NoServer(#[source] ClientError),
     /// The server did not answer.
-    #[error("cannot reach the server at {url}: {reason}; is it running?")]
+    #[error("cannot reach the server at {url}: {source}; is it running?")]
     Unreachable {
         /// The server.
         url: String,
-        /// Why.
-        reason: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The server answered with an error.
-    #[error("the server answered {status}: {message}")]
-    Server {
-        /// HTTP status.
-        status: u16,
-        /// Its message.
-        message: String,
-    },
+    /// The server answered with an error, or something else went wrong talking to it.
+    #[error(transparent)]
+    Client(ClientError),
     /// Writing the output failed (a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// An admin subcommand failed.
+    #[error(transparent)]
+    Admin(#[from] crate::admin::AdminError),
+}
+
+impl From<ClientError> for CliError {
+    fn from(error: ClientError) -> Self {
+        match error {
+            ClientError::Unreachable { url, source } => CliError::Unreachable { url, source },
+            other => CliError::Client(other),
+        }
+    }
 }
 
 /// Runs `command`, writing its output to `out`.
@@ -122,9 +139,9 @@ pub enum CliError {
 pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), CliError> {
     match command {
         Command::List { server, json } => {
-            let base = resolve(&server).await?;
-            let answer: serde_json::Value = get_json(&base, "api/v1/monitors").await?;
+            let api = connect(&server).await?;
             if json {
+                let answer = api.list_json().await?;
                 writeln!(
                     out,
                     "{}",
@@ -132,9 +149,7 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                 )?;
                 return Ok(());
             }
-            let monitors: Vec<MonitorInfo> = serde_json::from_value(answer["monitors"].clone())
-                .map_err(|error| protocol(&base, error))?;
-            write_table(out, &monitors, Utc::now())?;
+            write_table(out, &api.list().await?, Utc::now())?;
         }
         Command::Log {
             app,
@@ -143,14 +158,11 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
             json,
             server,
         } => {
-            let base = resolve(&server).await?;
-            let path = format!("api/v1/monitors/{}/log", encode_segment(&app));
+            let app = AppName::parse(&app)?;
+            let api = connect(&server).await?;
             let mut last_seen: Option<DateTime<Utc>> = None;
             loop {
-                let answer: serde_json::Value =
-                    get_json(&base, &format!("{path}?limit={limit}")).await?;
-                let mut checks: Vec<CheckRecord> = serde_json::from_value(answer["checks"].clone())
-                    .map_err(|error| protocol(&base, error))?;
+                let mut checks = api.log(&app, limit).await?;
                 checks.reverse(); // oldest first, like a log file
                 for check in checks
                     .iter()
@@ -173,9 +185,9 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
             }
         }
         Command::Discover { timeout } => {
-            let found = crate::discovery::browse(Duration::from_secs(timeout))
+            let found = healthchecker_client::discovery::browse(Duration::from_secs(timeout))
                 .await
-                .map_err(|error| CliError::NoServer(error.to_string()))?;
+                .map_err(|error| CliError::NoServer(ClientError::from(error)))?;
             if found.is_empty() {
                 writeln!(out, "no healthchecker server answered within {timeout} s")?;
             }
@@ -192,65 +204,21 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                 )?;
             }
         }
+        Command::Admin(command) => crate::admin::run(command, out)?,
     }
     Ok(())
 }
 
-/// The server's base URL: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS that
+/// A client of the server: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS that
 /// answers.
-async fn resolve(args: &ServerArgs) -> Result<Url, CliError> {
-    if let Some(url) = &args.server {
-        return Ok(url.clone());
-    }
-    healthchecker_client::discovery::locate_server(Duration::from_secs(3))
-        .await
-        .map_err(|error| CliError::NoServer(error.to_string()))
-}
-
-async fn get_json(base: &Url, path: &str) -> Result<serde_json::Value, CliError> {
-    let url = base
-        .join(path)
-        .map_err(|error| CliError::NoServer(error.to_string()))?;
-    let unreachable = |error: reqwest::Error| CliError::Unreachable {
-        url: base.to_string(),
-        reason: error.to_string(),
+async fn connect(args: &ServerArgs) -> Result<ApiClient, CliError> {
+    let url = match &args.server {
+        Some(url) => url.clone(),
+        None => locate_server(DEFAULT_DISCOVERY_TIMEOUT)
+            .await
+            .map_err(CliError::NoServer)?,
     };
-    let response = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(unreachable)?
-        .get(url)
-        .send()
-        .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(CliError::Server {
-            status: status.as_u16(),
-            message: body["error"]["message"]
-                .as_str()
-                .unwrap_or("no message")
-                .to_owned(),
-        });
-    }
-    Ok(body)
-}
-
-fn protocol(base: &Url, error: serde_json::Error) -> CliError {
-    CliError::Unreachable {
-        url: base.to_string(),
-        reason: format!("unexpected answer ({error}); is this a healthchecker server?"),
-    }
-}
-
-/// Percent-encodes `text` as one URL path segment.
-fn encode_segment(text: &str) -> String {
-    let mut url = Url::parse("http://x/").unwrap_or_else(|_| unreachable!("a valid URL"));
-    url.path_segments_mut()
-        .unwrap_or_else(|()| unreachable!("http URLs have segments"))
-        .push(text);
-    url.path().trim_start_matches('/').to_owned()
+    Ok(ApiClient::new(url)?)
 }
 
 /// "12 s ago", "5 min ago", "3 h ago", "2 d ago".
@@ -303,31 +271,24 @@ fn write_table(
             [monitor.app.clone(), kind, state, last, latency, since]
         })
         .collect();
-    let header = ["NAME", "KIND", "STATE", "LAST CHECK", "LATENCY", "SINCE"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
+    let header = ["NAME", "KIND", "STATE", "LAST CHECK", "LATENCY", "SINCE"].map(str::to_owned);
+    let mut widths = [0; 6];
+    for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            *width = (*width).max(cell.width());
         }
     }
-    let line = |cells: [&str; 6]| {
-        let mut text = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                text.push_str(cell);
-            } else {
-                text.push_str(&format!("{cell:<width$}  "));
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                // Padded by the columns the text takes on a terminal: a wide character
+                // (CJK, most emoji) takes two, a combining mark none.
+                line.extend(std::iter::repeat_n(' ', width - cell.width() + 2));
             }
         }
-        text
-    };
-    writeln!(out, "{}", line(header))?;
-    for row in &rows {
-        writeln!(
-            out,
-            "{}",
-            line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]])
-        )?;
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -351,6 +312,8 @@ fn log_line(check: &CheckRecord) -> String {
 
 #[cfg(test)]
 mod tests {
+    use healthchecker_client::api::encode_segment;
+
     use super::*;
 
     #[test]
@@ -382,5 +345,36 @@ router        icmp (config)  UNHEALTHY         5 s ago fail no_reply  5000.0 ms 
     #[test]
     fn segments_are_encoded() {
         assert_eq!(encode_segment("my app/1"), "my%20app%2F1");
+    }
+
+    #[test]
+    fn wide_characters_align_by_their_columns() {
+        let now: DateTime<Utc> = "2026-01-01T00:10:00Z".parse().expect("time");
+        let monitors: Vec<MonitorInfo> = serde_json::from_value(serde_json::json!([
+            {"app": "媒体中心", "url": "http://m", "interval": 10, "timeout": 5, "unhealthy": 2,
+             "healthy": 4, "state": "UNKNOWN"},
+            {"app": "nas 🚀", "url": "http://n", "interval": 10, "timeout": 5, "unhealthy": 2,
+             "healthy": 4, "state": "UNKNOWN"},
+            {"app": "café", "url": "http://c", "interval": 10, "timeout": 5, "unhealthy": 2,
+             "healthy": 4, "state": "UNKNOWN"}
+        ]))
+        .expect("monitors");
+        let mut out = Vec::new();
+        write_table(&mut out, &monitors, now).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        // Every STATE column starts at the same terminal column.
+        let columns: Vec<usize> = text
+            .lines()
+            .map(|line| {
+                let name_end = line.find("  ").expect("two spaces after the name");
+                let rest = line[name_end..].trim_start();
+                line[..line.len() - rest.len()].width()
+            })
+            .collect();
+        assert!(
+            columns.iter().all(|&c| c == columns[0]),
+            "{columns:?}\n{text}"
+        );
+        assert_eq!(columns[0], "媒体中心".width() + 2, "{text}");
     }
 }

@@ -29,6 +29,11 @@ pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
 /// The config file read when `--config` is not given; a missing default file is fine.
 pub const DEFAULT_CONFIG_FILE: &str = "./config";
 
+/// Set by systemd for a unit with `StateDirectory=` (`/var/lib/healthchecker` for the packaged
+/// unit); when set, its first folder replaces `./data` as the default `data_dir`, so the file,
+/// the environment and the flag still win over it.
+pub const STATE_DIRECTORY_ENV: &str = "STATE_DIRECTORY";
+
 /// Valid `log_retention`: checks kept per monitor.
 pub const LOG_RETENTION: std::ops::RangeInclusive<usize> = 10..=100_000;
 
@@ -43,6 +48,11 @@ pub const MAX_MONITORS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
 /// Valid `max_registrations_per_minute` (0 turns the limit off).
 pub const MAX_REGISTRATIONS_PER_MINUTE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
+
+/// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
+/// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
+/// in an error.
+pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token"];
 
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
@@ -92,7 +102,8 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
 
-    /// Folder for the database (registrations, states, logs, outbox) [default: ./data]
+    /// Folder for the database (registrations, states, logs, outbox); under systemd
+    /// $STATE_DIRECTORY [default: ./data]
     #[arg(long, value_name = "DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
@@ -220,6 +231,7 @@ pub struct RawConfig {
     /// See [`ServeArgs::retention_days`].
     pub retention_days: i64,
     /// See [`ServeArgs::smtp_url`].
+    #[serde(default, deserialize_with = "secret_text")]
     pub smtp_url: Option<String>,
     /// See [`ServeArgs::mail_from`].
     pub mail_from: Option<String>,
@@ -233,6 +245,7 @@ pub struct RawConfig {
     /// The original's routes and mDNS name; see [`ServeArgs::no_legacy`].
     pub legacy: bool,
     /// See [`ServeArgs::token`].
+    #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
     #[serde(deserialize_with = "one_or_many")]
@@ -283,6 +296,47 @@ impl Default for RawConfig {
             channel: Vec::new(),
             monitor: Vec::new(),
         }
+    }
+}
+
+/// A secret as text, whatever it looks like: a string, or a whole number or `true`/`false` that
+/// the config file's TOML (or a flag) read as one, written back as it was. A fractional number
+/// is refused, since its text may not survive (`1.50` reads as `1.5`); no error shows the value.
+fn secret_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Whole(i64),
+        Large(u64),
+        Switch(bool),
+    }
+    Ok(
+        Option::<Written>::deserialize(deserializer)?.map(|written| match written {
+            Written::Text(text) => text,
+            Written::Whole(number) => number.to_string(),
+            Written::Large(number) => number.to_string(),
+            Written::Switch(value) => value.to_string(),
+        }),
+    )
+}
+
+/// The secret options from the environment, as the text they are: figment's [`Env`] would read
+/// `HEALTHCHECKER_TOKEN=0012345678` as the number 12345678.
+struct SecretsFromEnv;
+
+impl Provider for SecretsFromEnv {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(SOURCE_ENV)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let env = Env::prefixed(ENV_PREFIX).only(SECRET_OPTIONS);
+        let dict: Dict = env
+            .iter()
+            .map(|(key, text)| (key.into_string(), figment::value::Value::from(text)))
+            .collect();
+        Ok(Profile::Default.collect(dict))
     }
 }
 
@@ -513,6 +567,7 @@ pub enum ConfigError {
 const SOURCE_DEFAULT: &str = "default";
 const SOURCE_CLI: &str = "command line";
 const SOURCE_ENV: &str = "environment";
+const SOURCE_SYSTEMD: &str = "systemd";
 
 /// A provider with our own name on it.
 struct Named<P> {
@@ -539,6 +594,11 @@ impl Config {
     /// A [`ConfigError`] naming the option, the value and its source when anything is invalid, or
     /// when an explicitly named config file is missing.
     pub fn load(args: &ServeArgs) -> Result<Config, ConfigError> {
+        Self::resolve(args).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], and the merged sources it was validated from.
+    fn resolve(args: &ServeArgs) -> Result<(Config, Figment), ConfigError> {
         let (path, explicit) = match &args.config {
             Some(path) => (path.clone(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
@@ -548,14 +608,23 @@ impl Config {
             inner: Serialized::defaults(RawConfig::default()),
             name: SOURCE_DEFAULT,
         });
+        if let Some(dir) = state_directory() {
+            figment = figment.merge(Named {
+                inner: Serialized::default("data_dir", dir),
+                name: SOURCE_SYSTEMD,
+            });
+        }
         if let Some(file) = &file {
             figment = figment.merge(Toml::file_exact(file));
         }
         let figment = figment
             .merge(Named {
-                inner: Env::prefixed(ENV_PREFIX).only(OPTION_NAMES),
+                inner: Env::prefixed(ENV_PREFIX)
+                    .only(OPTION_NAMES)
+                    .ignore(SECRET_OPTIONS),
                 name: SOURCE_ENV,
             })
+            .merge(SecretsFromEnv)
             .merge(Named {
                 inner: Serialized::defaults(args),
                 name: SOURCE_CLI,
@@ -575,8 +644,15 @@ impl Config {
             other => other,
         })?;
         config.config_file = file;
-        Ok(config)
+        Ok((config, figment))
     }
+}
+
+/// The first folder of `$STATE_DIRECTORY` (systemd separates several with `:`), if set.
+fn state_directory() -> Option<PathBuf> {
+    let value = std::env::var_os(STATE_DIRECTORY_ENV)?;
+    let first = value.to_str()?.split(':').next()?;
+    (!first.is_empty()).then(|| PathBuf::from(first))
 }
 
 /// Checks the config file: absent is fine unless it was asked for; every key must be known.
@@ -618,8 +694,13 @@ fn describe_source(metadata: Option<&Metadata>, key: &str) -> String {
                 key.to_ascii_uppercase()
             )
         }
+        // `legacy` is on by default: its flag is the one that turns it off.
+        Some(md) if md.name == SOURCE_CLI && key == "legacy" => "flag --no-legacy".to_owned(),
         Some(md) if md.name == SOURCE_CLI => format!("flag --{}", key.replace('_', "-")),
         Some(md) if md.name == SOURCE_DEFAULT => "the default".to_owned(),
+        Some(md) if md.name == SOURCE_SYSTEMD => {
+            format!("environment variable {STATE_DIRECTORY_ENV} (systemd's StateDirectory=)")
+        }
         Some(md) => match &md.source {
             Some(figment::Source::File(path)) => format!("config file {}", path.display()),
             _ => md.name.to_string(),
@@ -639,12 +720,17 @@ fn parse_error(error: figment::Error, file: &Path) -> ConfigError {
                 }
                 _ => format!("config file {}", file.display()),
             };
-            // serde speaks of Rust types; users think of numbers and switches.
-            let reason = error
-                .kind
-                .to_string()
-                .replace("expected i64", "expected a whole number")
-                .replace("expected a boolean", "expected true or false");
+            // serde speaks of Rust types; users think of numbers and switches. A secret's
+            // value is never shown, not even as what serde found instead.
+            let reason = if SECRET_OPTIONS.contains(&key.as_str()) {
+                "expected text (write it in double quotes); the value is not shown".to_owned()
+            } else {
+                error
+                    .kind
+                    .to_string()
+                    .replace("expected i64", "expected a whole number")
+                    .replace("expected a boolean", "expected true or false")
+            };
             if key.is_empty() {
                 format!("{source}: {reason}")
             } else {
@@ -856,6 +942,84 @@ fn redact_url(text: &str) -> String {
         Ok(url) => SmtpUrl(url).to_string(),
         Err(_) if text.contains('@') => "***".to_owned(),
         Err(_) => text.to_owned(),
+    }
+}
+
+/// Words that make an option a secret wherever they appear in its name (`token`, a future
+/// `smtp_password` or `webhook_secret`): [`Config::load_with_sources`] shows its value as `***`.
+/// Passwords inside URLs (`smtp_url`) are masked in any option.
+pub const SECRET_WORDS: &[&str] = &["token", "password", "secret", "credential", "key"];
+
+/// One option as `check-config` shows it: the value in effect and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Setting {
+    /// The option's name, as in the config file.
+    pub option: &'static str,
+    /// Its value in effect, written as TOML with secrets masked; `None` when it is not set.
+    pub value: Option<String>,
+    /// Where the value came from: a flag, an environment variable, the config file or the default.
+    pub source: String,
+}
+
+impl Config {
+    /// [`Config::load`], and every option of [`OPTION_NAMES`] with the value in effect (secrets
+    /// masked, see [`SECRET_WORDS`]) and where it came from, in that order.
+    ///
+    /// # Errors
+    ///
+    /// The same [`ConfigError`] as [`Config::load`].
+    pub fn load_with_sources(args: &ServeArgs) -> Result<(Config, Vec<Setting>), ConfigError> {
+        let (config, figment) = Self::resolve(args)?;
+        let raw: RawConfig = figment
+            .extract()
+            .map_err(|error| ConfigError::Parse(error.to_string()))?;
+        let values =
+            serde_json::to_value(&raw).map_err(|error| ConfigError::Parse(error.to_string()))?;
+        let settings = OPTION_NAMES
+            .iter()
+            .map(|&option| Setting {
+                option,
+                value: values
+                    .get(option)
+                    .filter(|value| !value.is_null())
+                    .map(|value| shown_value(option, value)),
+                source: describe_source(figment.find_metadata(option), option),
+            })
+            .collect();
+        Ok((config, settings))
+    }
+}
+
+/// Whether `option` holds a secret, by its name.
+fn is_secret(option: &str) -> bool {
+    SECRET_WORDS.iter().any(|word| option.contains(word))
+}
+
+/// `value` as TOML, with a secret option shown as `"***"` and URL passwords masked.
+fn shown_value(option: &str, value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    fn mask(value: &Value) -> Value {
+        match value {
+            Value::String(text) => Value::String(mask_url_password(text)),
+            Value::Array(items) => Value::Array(items.iter().map(mask).collect()),
+            other => other.clone(),
+        }
+    }
+    let value = if is_secret(option) {
+        Value::String("***".to_owned())
+    } else {
+        mask(value)
+    };
+    // Strings, numbers, switches and lists of strings read the same in JSON and TOML.
+    value.to_string()
+}
+
+/// `text` unchanged, unless it is a URL with a password: then the password shows as `***`.
+fn mask_url_password(text: &str) -> String {
+    match Url::parse(text.trim()) {
+        Ok(url) if url.password().is_some() => SmtpUrl(url).to_string(),
+        _ => text.to_owned(),
     }
 }
 
@@ -1228,6 +1392,92 @@ mod precedence_tests {
     }
 
     #[test]
+    fn state_directory_is_the_default_data_dir_below_every_source() {
+        Jail::expect_with(|jail| {
+            assert_eq!(load(&[]).expect("valid").data_dir.to_str(), Some("./data"));
+            jail.set_env("STATE_DIRECTORY", "/var/lib/healthchecker:/var/lib/other");
+            assert_eq!(
+                load(&[]).expect("valid").data_dir.to_str(),
+                Some("/var/lib/healthchecker"),
+                "systemd's folder replaces the default"
+            );
+            jail.create_file("config", "data_dir = \"/file\"\n")?;
+            assert_eq!(load(&[]).expect("valid").data_dir.to_str(), Some("/file"));
+            jail.set_env("HEALTHCHECKER_DATA_DIR", "/env");
+            assert_eq!(load(&[]).expect("valid").data_dir.to_str(), Some("/env"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sources_name_where_each_value_came_from_and_mask_secrets() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "config",
+                "port = 8080\ntoken = \"hunter2-hunter2\"\nsmtp_url = \"smtps://me:pa55word@smtp.example.com:465\"\n",
+            )?;
+            jail.set_env("HEALTHCHECKER_MDNS_INTERFACE", "eth0, wlan0");
+            jail.set_env("STATE_DIRECTORY", "/var/lib/healthchecker");
+            let (config, settings) =
+                Config::load_with_sources(&args(&["--bind-addr", "127.0.0.1"])).expect("valid");
+            assert_eq!(config.port, 8080);
+            let names: Vec<&str> = settings.iter().map(|setting| setting.option).collect();
+            assert_eq!(names, OPTION_NAMES, "every option, in order");
+            let get = |option: &str| {
+                settings
+                    .iter()
+                    .find(|setting| setting.option == option)
+                    .cloned()
+                    .expect("listed")
+            };
+            let shown = |option: &str| {
+                let setting = get(option);
+                (setting.value, setting.source)
+            };
+            assert_eq!(
+                shown("bind_addr"),
+                (Some("\"127.0.0.1\"".into()), "flag --bind-addr".into())
+            );
+            let (port, source) = shown("port");
+            assert_eq!(port.as_deref(), Some("8080"));
+            assert!(
+                source.starts_with("config file /") && source.ends_with("/config"),
+                "{source}"
+            );
+            assert_eq!(
+                shown("mdns_interface"),
+                (
+                    Some("[\"eth0\",\"wlan0\"]".into()),
+                    "environment variable HEALTHCHECKER_MDNS_INTERFACE".into()
+                )
+            );
+            assert_eq!(
+                shown("data_dir"),
+                (
+                    Some("\"/var/lib/healthchecker\"".into()),
+                    "environment variable STATE_DIRECTORY (systemd's StateDirectory=)".into()
+                )
+            );
+            assert_eq!(
+                shown("log_retention"),
+                (Some("1000".into()), "the default".into())
+            );
+            assert_eq!(shown("mail_from"), (None, "the default".into()));
+            assert_eq!(shown("token").0.as_deref(), Some("\"***\""));
+            assert_eq!(
+                shown("smtp_url").0.as_deref(),
+                Some("\"smtps://me:***@smtp.example.com:465\"")
+            );
+            let everything = format!("{settings:?}");
+            assert!(
+                !everything.contains("hunter2") && !everything.contains("pa55word"),
+                "{everything}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn legacy_is_on_by_default_and_turned_off_from_every_source() {
         Jail::expect_with(|jail| {
             assert!(load(&[]).expect("valid").legacy);
@@ -1255,10 +1505,86 @@ mod precedence_tests {
     }
 
     #[test]
+    fn secrets_are_recognised_by_name_and_url_passwords_anywhere() {
+        assert!(is_secret("token") && is_secret("smtp_password") && is_secret("webhook_secret"));
+        assert!(!is_secret("port") && !is_secret("smtp_url") && !is_secret("mail_from"));
+        let value = serde_json::json!(["http://a:b@host/x", "plain"]);
+        assert_eq!(
+            shown_value("urls", &value),
+            r#"["http://a:***@host/x","plain"]"#
+        );
+        assert_eq!(
+            shown_value("api_key", &serde_json::json!("abc")),
+            r#""***""#
+        );
+    }
+
+    #[test]
     fn client_variables_in_the_environment_do_not_stop_the_server() {
         Jail::expect_with(|jail| {
             jail.set_env("HEALTHCHECKER_URL", "http://127.0.0.1:1");
             assert!(load(&[]).is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_text_whatever_they_look_like() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_TOKEN", "0012345678");
+            let config = load(&[]).expect("a numeric token from the environment");
+            assert_eq!(
+                config.token.as_ref().map(Secret::expose),
+                Some("0012345678"),
+                "kept as written, leading zeros included"
+            );
+            jail.set_env("HEALTHCHECKER_TOKEN", "[not-an-array");
+            let config = load(&[]).expect("text that looks like TOML");
+            assert_eq!(
+                config.token.as_ref().map(Secret::expose),
+                Some("[not-an-array")
+            );
+            jail.clear_env();
+
+            jail.create_file("config", "token = 12345678\n")?;
+            let config = load(&[]).expect("a numeric token in the file");
+            assert_eq!(config.token.as_ref().map(Secret::expose), Some("12345678"));
+            let config = load(&["--token", "87654321"]).expect("a numeric flag");
+            assert_eq!(config.token.as_ref().map(Secret::expose), Some("87654321"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_refused_secret_is_never_shown() {
+        Jail::expect_with(|jail| {
+            for (file, secret) in [
+                ("token = 1234.5678\n", "1234.5678"),
+                ("token = [\"in-a-list-4711\"]\n", "in-a-list-4711"),
+                ("smtp_url = 8675.309\n", "8675.309"),
+            ] {
+                jail.create_file("config", file)?;
+                let message = load(&[]).expect_err(file).to_string();
+                assert!(
+                    message.contains("`token`") || message.contains("`smtp_url`"),
+                    "names the option: {message}"
+                );
+                assert!(!message.contains(secret), "shows the secret: {message}");
+            }
+            jail.create_file("config", "")?;
+            jail.set_env("HEALTHCHECKER_TOKEN", "9081726");
+            let message = load(&[]).expect_err("too short").to_string();
+            assert!(
+                message.contains("HEALTHCHECKER_TOKEN") && !message.contains("9081726"),
+                "{message}"
+            );
+            jail.set_env("HEALTHCHECKER_TOKEN", "12345678");
+            jail.set_env("HEALTHCHECKER_SMTP_URL", "http://me:pw-31337@relay.lan");
+            let message = load(&[]).expect_err("not smtp").to_string();
+            assert!(
+                message.contains("smtp_url") && !message.contains("pw-31337"),
+                "{message}"
+            );
             Ok(())
         });
     }

@@ -36,6 +36,8 @@ pub use healthchecker_client::discovery::{
 };
 use mdns_sd::{DaemonEvent, IfKind, ServiceDaemon, ServiceInfo};
 
+use crate::identity::Identity;
+
 /// The path of the JSON API, advertised in the TXT record as `api`.
 pub const API_PATH: &str = "/api/v1";
 
@@ -90,8 +92,11 @@ pub enum DiscoveryError {
 /// What the server advertises, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdvertiseOptions {
-    /// Instance name, normally `healthchecker on <hostname>` ([`crate::server::service_name`]).
+    /// Instance name, normally `healthchecker on <hostname>` ([`Identity::service_name`]).
     pub instance: String,
+    /// This machine's host name ([`Identity::host_name`]); its first label, made DNS-safe, is
+    /// the mDNS host name (`<label>.local.`) of the SRV record.
+    pub host: String,
     /// The port the HTTP API really listens on (never 0).
     pub port: u16,
     /// Interface names to advertise on; empty means every non-loopback interface (and, if this
@@ -105,11 +110,12 @@ pub struct AdvertiseOptions {
 }
 
 impl AdvertiseOptions {
-    /// Options for a server on `port`, under the default instance name, on the default
+    /// Options for the server `identity` on `port`, under its service name, on the default
     /// interfaces, without a token, with the original's name (the server's default).
-    pub fn new(port: u16) -> Self {
+    pub fn new(identity: &Identity, port: u16) -> Self {
         Self {
-            instance: crate::server::service_name(),
+            instance: identity.service_name.clone(),
+            host: identity.host_name.clone(),
             port,
             interfaces: Vec::new(),
             auth_token: false,
@@ -249,15 +255,8 @@ fn apply_plan(daemon: &ServiceDaemon, plan: &InterfacePlan) -> Result<(), Discov
     }
 }
 
-/// The mDNS host name of this machine: its first host-name label, made DNS-safe, in `.local.`.
-fn mdns_host_name() -> String {
-    let host = hostname::get()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .unwrap_or_default();
-    host_label_to_mdns(&host)
-}
-
+/// The mDNS host name of the machine `host`: its first host-name label, made DNS-safe, in
+/// `.local.`.
 fn host_label_to_mdns(host: &str) -> String {
     let label: String = host
         .split('.')
@@ -332,7 +331,7 @@ impl Advertiser {
                 options.instance
             );
         }
-        let host = mdns_host_name();
+        let host = host_label_to_mdns(&options.host);
         let service = ServiceInfo::new(
             SERVICE_TYPE,
             &instance,
@@ -601,7 +600,7 @@ mod tests {
 
     #[test]
     fn txt_record_says_version_api_and_auth() {
-        let mut options = AdvertiseOptions::new(8080);
+        let mut options = AdvertiseOptions::new(&Identity::of_this_host(), 8080);
         assert!(options.instance.starts_with("healthchecker on "));
         assert_eq!(
             options.txt(),
@@ -618,7 +617,7 @@ mod tests {
     #[test]
     fn the_original_name_has_its_txt_record() {
         assert!(
-            AdvertiseOptions::new(8080).legacy,
+            AdvertiseOptions::new(&Identity::of_this_host(), 8080).legacy,
             "on by default, like the option"
         );
         assert_eq!(

@@ -27,7 +27,6 @@
 //! 404 saying so, and the mDNS name that leads here is not advertised ([`crate::discovery::LEGACY_INSTANCE`]).
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -38,7 +37,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, ApiError, AppState, ClientAddr};
+use crate::api::{self, ApiError, AppState};
 use crate::monitors::{MonitorView, Upserted};
 use crate::registry::{AppName, Emails, FieldError, Registration};
 use crate::store::LoggedCheck;
@@ -49,14 +48,20 @@ pub const PREFIX: &str = "/healthchecker";
 /// Checks shown by `GET /healthchecker/info`, newest first.
 pub const INFO_CHECKS: usize = 20;
 
-/// The original's routes, to be merged into [`api::router`]. When `legacy` is off, only a 404
+/// The original's routes, to be merged into the API with [`api::router_with`]. When `legacy` is off, only a 404
 /// that says so.
 pub fn router(state: &AppState) -> Router<AppState> {
     if !state.config.legacy {
         return Router::new().route("/healthchecker/{*route}", any(switched_off));
     }
     let changes = Router::new()
-        .route("/healthchecker/monitor", post(monitor))
+        .route(
+            "/healthchecker/monitor",
+            post(monitor).route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                api::limit_registrations,
+            )),
+        )
         .route("/healthchecker/stop", get(stop))
         .route("/healthchecker/stopmonitoring", get(stop))
         .route("/healthchecker/pause", get(pause))
@@ -225,16 +230,8 @@ fn app_name(raw: Option<&str>) -> Result<AppName, LegacyError> {
 /// `POST /healthchecker/monitor`: register or update; 201 new, 200 again.
 async fn monitor(
     State(state): State<AppState>,
-    ClientAddr(client): ClientAddr,
     form: Result<Form<MonitorForm>, FormRejection>,
 ) -> Result<Response, LegacyError> {
-    state
-        .limiter
-        .admit(client, Instant::now())
-        .map_err(|retry_after| {
-            tracing::warn!(%client, "registration refused: more than max_registrations_per_minute");
-            ApiError::RateLimited(retry_after)
-        })?;
     let Form(form) = form.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             LegacyError::Api(ApiError::TooLarge)
@@ -262,12 +259,7 @@ async fn monitor(
             spec.url.as_str()
         )));
     }
-    api::check_domains(&spec.emails, &state.config.allowed_email_domains).map_err(|error| {
-        match error {
-            ApiError::Invalid(error) => refusal(error),
-            other => LegacyError::Api(other),
-        }
-    })?;
+    spec.allowed_by(&state.config).map_err(refusal)?;
     let (upserted, _) = state
         .monitors
         .upsert(name.clone(), spec)
@@ -369,10 +361,7 @@ async fn info(
         .monitors
         .view(&name)
         .ok_or_else(|| LegacyError::Unknown(name.clone()))?;
-    let internal = |error: crate::store::StoreError| {
-        tracing::error!("request failed: {error}");
-        LegacyError::Api(ApiError::Internal)
-    };
+    let internal = |error: crate::store::StoreError| LegacyError::Api(ApiError::internal(error));
     // What was checked a moment ago may still be in the writer's batch.
     state.store.visible().await.map_err(internal)?;
     let checks = state

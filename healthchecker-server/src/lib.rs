@@ -10,40 +10,59 @@
 //!
 //! # Layout
 //!
+//! From the bottom up; a module imports only modules above it in this list (never one below),
+//! so the list is also the import graph.
+//!
 //! * [`config`]: command line > environment > config file > defaults, validated into a typed
 //!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables.
-//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, takes the config file's
-//!   monitors again on each reload, and shuts down in order.
-//! * [`registry`]: what a monitor is: a checked [`registry::AppName`], a validated
-//!   [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls, icmp).
+//! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
+//!   start and handed down.
+//! * [`text`]: the one rule of which characters of outside text may never show as they are.
+//! * [`throttle`]: what one client address may do: connections at once, registrations per
+//!   minute (governor's GCRA).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
-//! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
-//!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
+//! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
+//!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
+//!   icmp), the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app (an HTTP request, a TCP connection, a TLS handshake or an
 //!   ICMP echo), always a [`probe::CheckRecord`], never an error.
-//! * [`diagram`]: `img/statemachine.svg`, drawn from the state machine's table.
+//! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
+//! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
+//!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
+//! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
+//!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
+//! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
+//!   digests, marking each message as it goes.
 //! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
 //!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
-//! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
-//! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
-//!   digests, marking each message as it goes.
-//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, and finding servers on it.
-//! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
-//!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
-//! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type.
+//! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
+//!   original's (browsing is the client crate's, re-exported here).
+//! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
+//!   maps every refusal to a status; it validates nothing itself.
 //! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
-//!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]).
-//! * [`cli`]: the command line: running the server, and the subcommands that talk to a running one.
+//!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]); a translation onto
+//!   the API's validation and errors, merged into the API's router by [`server`].
+//! * [`http`]: serving a router over HTTP/1.1: connection caps (total and per client), header
+//!   read and idle timeouts, the request log, graceful shutdown.
+//! * [`datadir`]: one server per data folder: the lock a server holds on its folder while it runs.
+//! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
+//!   one through `healthchecker-client`.
+//! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, takes the config file's
+//!   monitors again on each reload, and shuts down in order.
 
+pub mod admin;
 pub mod alerting;
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod diagram;
+pub mod datadir;
 pub mod discovery;
 pub mod health;
+pub mod http;
+pub mod identity;
 pub mod legacy;
 pub mod monitors;
 pub mod notify;
@@ -52,6 +71,8 @@ pub mod registry;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod text;
+pub mod throttle;
 
 pub use config::Config;
 pub use server::{ServerError, run};

@@ -8,14 +8,18 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 use healthchecker_server::Config;
+use healthchecker_server::admin::{self, AdminCommand};
 use healthchecker_server::cli::{self, Cli, Command};
 use healthchecker_server::config::ServeArgs;
+use healthchecker_server::datadir::{DataDirLock, LockError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(command) = cli.command {
-        return run_command(command);
+    match cli.command {
+        Some(Command::Admin(command)) => return run_admin(command),
+        Some(command) => return run_command(command),
+        None => {}
     }
     let config = match Config::load(&cli.serve) {
         Ok(config) => config,
@@ -25,12 +29,36 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
+    // One server per data folder: taken before anything of the server starts (the port too, so
+    // a leftover server on the same port is named as the folder's holder), held until it stopped.
+    let _data_dir = match DataDirLock::acquire(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
+            // Another server on the folder is a refused start, like a bad option.
+            return match error {
+                LockError::Held { .. } => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
+        }
+    };
     check_open_file_limit(&config);
     match serve(config, cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `check-config`, `completions` or `man`: no server, no runtime; output to stdout.
+fn run_admin(command: AdminCommand) -> ExitCode {
+    match admin::run(command, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthchecker-server: {error}");
+            ExitCode::from(error.exit_status())
         }
     }
 }

@@ -18,6 +18,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::Config;
+
 /// Defaults and valid ranges of the registration parameters (DESIGN.md).
 pub mod limits {
     use std::ops::RangeInclusive;
@@ -48,6 +50,10 @@ pub mod limits {
     pub const URL_MAX: usize = 2048;
     /// Most recipients of one monitor.
     pub const EMAILS_MAX: usize = 10;
+    /// Default `limit` of `GET /api/v1/monitors/{app}/log`, checks.
+    pub const LOG_LIMIT_DEFAULT: usize = 100;
+    /// Largest `limit` of `GET /api/v1/monitors/{app}/log`, checks.
+    pub const LOG_LIMIT_MAX: usize = 100_000;
     /// Days before a certificate's expiry when a check warns (`cert_warn_days`; 0 turns it off).
     pub const CERT_WARN_DAYS: RangeInclusive<u32> = 0..=365;
     /// Default `cert_warn_days`.
@@ -259,6 +265,19 @@ impl<'de> Deserialize<'de> for ExpectStatus {
     }
 }
 
+/// A registration body that is refused before its fields are looked at, or a field that is not
+/// valid.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body is not one JSON value (a syntax error, trailing bytes after it, a cut body).
+    #[error("the body is not valid JSON: {0}")]
+    Malformed(#[source] serde_json::Error),
+    /// The JSON has a field of the wrong type, an unknown field, or a value out of range.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+}
+
 /// A registration parameter that is not valid: which field, what was given, what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid `{field}`{}: {expected}", if value.is_empty() { String::new() } else { format!(" {value}") })]
@@ -303,13 +322,7 @@ impl AppName {
         const EXPECTED: &str = "1 to 64 characters: letters, digits, spaces and punctuation, \
                                 without control characters, slashes, or spaces at either end";
         let length = name.chars().count();
-        let bad_char = |c: char| {
-            c.is_control()
-                || matches!(c, '/' | '\\')
-                // zero-width, bidirectional and other invisible formatting characters
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-                || matches!(c, '\u{2028}' | '\u{2029}')
-        };
+        let bad_char = |c: char| matches!(c, '/' | '\\') || crate::text::is_unsafe(c);
         if length == 0
             || length > limits::APP_NAME_MAX
             || name.trim() != name
@@ -444,6 +457,20 @@ impl MonitorSpec {
         })
     }
 
+    /// Refuses what this server's `config` does not allow: a recipient outside
+    /// `allowed_email_domains` (when that list is not empty; a subdomain is inside its domain), a
+    /// channel in `notify` that is not a `[[channel]]` of the config.
+    ///
+    /// # Errors
+    ///
+    /// The [`FieldError`] of the first field refused.
+    pub fn allowed_by(&self, config: &Config) -> Result<(), FieldError> {
+        if let Some(error) = self.unknown_channel(config.channels.iter().map(|c| c.name.as_str())) {
+            return Err(error);
+        }
+        check_domains(&self.emails, &config.allowed_email_domains)
+    }
+
     /// The first channel of `notify` that is not among `known`, as the refusal of the field.
     pub fn unknown_channel<'a>(
         &self,
@@ -479,6 +506,128 @@ impl MonitorSpec {
             healthy: self.healthy,
         }
     }
+}
+
+impl Registration {
+    /// Reads a registration body: one JSON object and nothing after it. A body that is not JSON
+    /// is [`BodyError::Malformed`]; wrong types and unknown fields are [`BodyError::Invalid`]
+    /// naming the field.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`] as above.
+    pub fn from_json(body: &[u8]) -> Result<Registration, BodyError> {
+        let deserializer = &mut serde_json::Deserializer::from_slice(body);
+        let registration = serde_path_to_error::deserialize::<_, Registration>(&mut *deserializer)
+            .map_err(|error| {
+                let field = error.path().to_string();
+                let inner = error.into_inner();
+                match inner.classify() {
+                    serde_json::error::Category::Data => {
+                        let message = inner.to_string();
+                        let field = match message.strip_prefix("unknown field `") {
+                            Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                            None => field,
+                        };
+                        BodyError::Invalid(FieldError {
+                            field: if field == "." {
+                                "body".to_owned()
+                            } else {
+                                field
+                            },
+                            value: String::new(),
+                            expected: message,
+                        })
+                    }
+                    _ => BodyError::Malformed(inner),
+                }
+            })?;
+        // `{...} garbage` is as malformed as any other bad JSON.
+        deserializer.end().map_err(BodyError::Malformed)?;
+        Ok(registration)
+    }
+
+    /// Reads and validates a registration body ([`from_json`](Self::from_json), then
+    /// [`validate`](Self::validate)), and checks it against what the server's `config` allows
+    /// ([`MonitorSpec::allowed_by`]).
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`]: the first problem found.
+    pub fn accept(body: &[u8], config: &Config) -> Result<MonitorSpec, BodyError> {
+        let spec = Registration::from_json(body)?.validate()?;
+        spec.allowed_by(config)?;
+        Ok(spec)
+    }
+}
+
+/// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
+fn check_domains(emails: &[String], allowed: &[String]) -> Result<(), FieldError> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    for email in emails {
+        let domain = email
+            .rsplit('@')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let inside = allowed.iter().any(|ok| {
+            domain == *ok
+                || domain
+                    .strip_suffix(ok.as_str())
+                    .is_some_and(|sub| sub.ends_with('.'))
+        });
+        if !inside {
+            return Err(FieldError {
+                field: "email".to_owned(),
+                value: format!("{email:?}"),
+                expected: format!(
+                    "an address in {} (allowed_email_domains)",
+                    allowed.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The `limit` of a log request: [`limits::LOG_LIMIT_DEFAULT`] when it is not given, else a
+/// whole number from 1 to [`limits::LOG_LIMIT_MAX`].
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `limit`.
+pub fn log_limit(given: Option<&str>) -> Result<usize, FieldError> {
+    let Some(text) = given else {
+        return Ok(limits::LOG_LIMIT_DEFAULT);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=limits::LOG_LIMIT_MAX).contains(limit))
+        .ok_or_else(|| FieldError {
+            field: "limit".to_owned(),
+            value: format!("{text:?}"),
+            expected: format!("from 1 to {} checks", limits::LOG_LIMIT_MAX),
+        })
+}
+
+/// The `before` cursor of a log request: `None` for the newest page, else the `next_before` of
+/// the previous page (a whole number).
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `before`.
+pub fn log_before(given: Option<&str>) -> Result<Option<u64>, FieldError> {
+    given
+        .map(|text| {
+            text.parse::<u64>().map_err(|_| FieldError {
+                field: "before".to_owned(),
+                value: format!("{text:?}"),
+                expected: "the `next_before` of the previous page (a whole number)".to_owned(),
+            })
+        })
+        .transpose()
 }
 
 /// Serializes a [`Duration`] as whole seconds.
@@ -690,7 +839,7 @@ fn validate_url(text: &str) -> Result<(Url, Kind), FieldError> {
                             fragment, e.g. http://192.168.1.20:9090; or tcp://host:port, \
                             tls://host:port, icmp://host";
     let bad = |expected: &str| FieldError::new("url", text, expected);
-    if text.len() > limits::URL_MAX || text.chars().any(char::is_control) {
+    if text.len() > limits::URL_MAX || text.chars().any(crate::text::is_unsafe) {
         return Err(bad(EXPECTED));
     }
     let url = Url::parse(text.trim()).map_err(|_| bad(EXPECTED))?;
@@ -757,7 +906,7 @@ fn validate_path(text: &str) -> Result<String, FieldError> {
         && text.len() <= limits::PATH_MAX
         && !text
             .chars()
-            .any(|c| c.is_control() || c.is_whitespace() || c == '#');
+            .any(|c| c.is_whitespace() || c == '#' || crate::text::is_unsafe(c));
     if acceptable {
         Ok(text.to_owned())
     } else {
@@ -911,6 +1060,38 @@ mod tests {
     }
 
     #[test]
+    fn trailing_bytes_are_malformed() {
+        let valid = br#"{"url": "http://a"}"#;
+        assert!(Registration::from_json(valid).is_ok());
+        for body in [
+            &br#"{"url": "http://a"} garbage"#[..],
+            br#"{"url": "http://a"}{"url": "http://b"}"#,
+            br#"{"url": "http://a"} 1"#,
+        ] {
+            let error = Registration::from_json(body).expect_err("trailing bytes");
+            assert!(matches!(error, BodyError::Malformed(_)), "{error}");
+        }
+        // White space after the value is not trailing garbage.
+        assert!(Registration::from_json(b"{\"url\": \"http://a\"}\r\n ").is_ok());
+    }
+
+    #[test]
+    fn log_limits() {
+        assert_eq!(log_limit(None), Ok(limits::LOG_LIMIT_DEFAULT));
+        assert_eq!(log_limit(Some("1")), Ok(1));
+        assert_eq!(log_limit(Some("100000")), Ok(100_000));
+        for bad in ["0", "100001", "-1", "ten", ""] {
+            assert_eq!(log_limit(Some(bad)).expect_err(bad).field, "limit");
+        }
+        assert_eq!(log_before(None), Ok(None));
+        assert_eq!(log_before(Some("42")), Ok(Some(42)));
+        assert_eq!(
+            log_before(Some("-1")).expect_err("negative").field,
+            "before"
+        );
+    }
+
+    #[test]
     fn kinds_by_scheme() {
         let rows: &[(&str, Kind, &str)] = &[
             (
@@ -1034,7 +1215,7 @@ mod tests {
             ),
         ];
         for (value, text, pass, fail) in rows {
-            let expect = parse(value.clone()).expect(&value.to_string());
+            let expect = parse(value.clone()).unwrap_or_else(|error| panic!("{value}: {error}"));
             assert_eq!(expect.to_string(), *text);
             assert!(pass.iter().all(|code| expect.accepts(*code)), "{value}");
             assert!(!fail.iter().any(|code| expect.accepts(*code)), "{value}");
@@ -1052,7 +1233,9 @@ mod tests {
             serde_json::json!({"code": 200}),
             serde_json::json!(-1),
         ] {
-            let error = parse(bad.clone()).expect_err(&bad.to_string());
+            let Err(error) = parse(bad.clone()) else {
+                panic!("{bad} is accepted");
+            };
             assert_eq!(error.field, "expect_status");
             assert!(error.expected.contains("100 to 599"), "{error}");
         }

@@ -41,9 +41,12 @@ use crate::api::{self, AppState};
 use crate::config::channel::Routes;
 use crate::config::{ConfigError, Mdns};
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
+use crate::http::{self, ServeOptions};
+use crate::identity::Identity;
+use crate::legacy;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
-use crate::probe::Prober;
+use crate::probe::{Prober, ProberError};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
@@ -71,13 +74,13 @@ pub enum ServerError {
     },
     /// The listener has no local address (it is not bound).
     #[error("the listener is not bound: {0}")]
-    Listener(io::Error),
+    Listener(#[source] io::Error),
     /// The database cannot be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The HTTP client for the checks cannot be built.
     #[error("cannot build the HTTP client for checks: {0}")]
-    Prober(String),
+    Prober(#[from] ProberError),
     /// Mail cannot be sent as configured.
     #[error(transparent)]
     Notify(#[from] NotifyError),
@@ -141,6 +144,7 @@ pub async fn run_with_reloads(
     mut reloads: Reloads,
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
+    let identity = Identity::of_this_host();
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
     let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
@@ -150,7 +154,7 @@ pub async fn run_with_reloads(
         config.data_dir.join(crate::store::FILE_NAME).display(),
         loaded.len()
     );
-    let prober = Prober::new().map_err(|error| ServerError::Prober(error.to_string()))?;
+    let prober = Prober::new()?;
     let file = config
         .config_file
         .as_ref()
@@ -160,7 +164,7 @@ pub async fn run_with_reloads(
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        server_url(addr),
+        server_url(addr, &identity),
         delivery.stop.clone(),
         &delivery.tasks,
     )?;
@@ -186,7 +190,7 @@ pub async fn run_with_reloads(
         },
     );
     declare(&monitors, &config, &file).await?;
-    let advertiser = advertise(&config, addr.port());
+    let advertiser = advertise(&config, &identity, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
         "healthchecker-server {VERSION} listening on http://{addr} (config file: {}; data: {}; mail: {})",
@@ -199,8 +203,13 @@ pub async fn run_with_reloads(
     );
 
     let config = Arc::new(config);
-    let state =
-        AppState::new(Arc::clone(&config), monitors.clone(), store.clone()).with_notifier(notifier);
+    let state = AppState::new(
+        Arc::clone(&config),
+        &identity,
+        monitors.clone(),
+        store.clone(),
+    )
+    .with_notifier(notifier);
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
@@ -225,19 +234,12 @@ pub async fn run_with_reloads(
         });
     }
 
-    let serve = axum::serve(
-        listener,
-        api::router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(api_stop.clone().cancelled_owned());
-    let serve = tokio::spawn(async move { serve.await });
-    let result = tokio::select! {
-        result = serve => result.unwrap_or_else(|join| Err(io::Error::other(join))),
-        () = async { api_stop.cancelled().await; tokio::time::sleep(REQUEST_GRACE).await } => {
-            tracing::warn!("requests still in flight after {REQUEST_GRACE:?}; closing them");
-            Ok(())
-        }
+    let serving = ServeOptions {
+        grace: REQUEST_GRACE,
+        ..ServeOptions::default()
     };
+    let router = api::router_with(state.clone(), legacy::router(&state));
+    http::serve(listener, router, api_stop.clone(), &serving).await;
     tracing::debug!("shutdown 1/5: the API accepts nothing more");
 
     if checks.end(CHECK_GRACE).await {
@@ -262,7 +264,7 @@ pub async fn run_with_reloads(
     }
     tracing::debug!("shutdown 5/5: database closed");
     tracing::info!("stopped");
-    result.map_err(|source| ServerError::Serve { addr, source })
+    Ok(())
 }
 
 /// Takes the monitors of the config file (`file`) at start (they were found admissible).
@@ -387,7 +389,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
 }
 
 /// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.
-fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
+fn advertise(config: &Config, identity: &Identity, port: u16) -> Option<Advertiser> {
     let Mdns::On { interfaces } = &config.mdns else {
         return None;
     };
@@ -395,7 +397,7 @@ fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
         interfaces: interfaces.clone(),
         auth_token: config.token.is_some(),
         legacy: config.legacy,
-        ..AdvertiseOptions::new(port)
+        ..AdvertiseOptions::new(identity, port)
     };
     match Advertiser::start(&options) {
         Ok(advertiser) => {
@@ -415,25 +417,11 @@ fn advertise(config: &Config, port: u16) -> Option<Advertiser> {
 }
 
 /// This server's base URL as a user on the LAN would type it, for the stop instructions in mail.
-fn server_url(addr: SocketAddr) -> String {
+fn server_url(addr: SocketAddr, identity: &Identity) -> String {
     let host = if addr.ip().is_unspecified() {
-        iputils::my_ip_addr().map_or_else(|_| hostname(), |ip| ip.to_string())
+        iputils::my_ip_addr().map_or_else(|_| identity.host_name.clone(), |ip| ip.to_string())
     } else {
         addr.ip().to_string()
     };
     format!("http://{host}:{}", addr.port())
-}
-
-/// The name this server goes by on the LAN: `healthchecker on <hostname>`.
-pub fn service_name() -> String {
-    format!("healthchecker on {}", hostname())
-}
-
-/// This machine's host name, or `localhost` when it has none.
-fn hostname() -> String {
-    hostname::get()
-        .ok()
-        .and_then(|name| name.into_string().ok())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }

@@ -11,6 +11,7 @@ use chrono::Utc;
 use healthchecker_server::api::{self, AppState};
 use healthchecker_server::config::{Config, Secret};
 use healthchecker_server::health::Outcome;
+use healthchecker_server::identity::Identity;
 use healthchecker_server::monitors::{CheckFuture, Checker, Monitors, MonitorsOptions, Parts};
 use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::MonitorSpec;
@@ -54,6 +55,9 @@ impl Checker for AlwaysPass {
     }
 }
 
+/// The host name the router tests' server believes it runs on.
+const TEST_HOST: &str = "test-host";
+
 struct Harness {
     router: Router,
     store: Store,
@@ -86,10 +90,15 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         tasks: TaskTracker::new(),
     };
     let monitors = Monitors::start(parts, Vec::new(), options);
-    let state = AppState::new(Arc::new(config), monitors, store.clone());
+    let state = AppState::new(
+        Arc::new(config),
+        &Identity::for_host(TEST_HOST),
+        monitors,
+        store.clone(),
+    );
 
     Harness {
-        router: api::router(state),
+        router: api::router_with(state.clone(), healthchecker_server::legacy::router(&state)),
         store,
         _cancel: cancel.drop_guard(),
         _dir: dir,
@@ -121,21 +130,7 @@ impl Harness {
             .oneshot(request)
             .await
             .expect("infallible");
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            // HTML (the dashboard) comes back as a string
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
-        };
-        (status, value)
+        (response.status(), json_of(response).await)
     }
 
     async fn put(&self, app: &str, body: Value) -> (StatusCode, Value) {
@@ -161,6 +156,23 @@ impl Harness {
             .iter()
             .map(|monitor| monitor["app"].as_str().expect("name").to_owned())
             .collect()
+    }
+}
+
+/// The body of `response` as JSON: `null` when empty, a string when it is not JSON (the
+/// dashboard's HTML).
+async fn json_of(response: axum::response::Response) -> Value {
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
@@ -217,6 +229,14 @@ async fn bad_input_is_refused_and_changes_nothing() {
         (
             "a",
             "".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            None,
+        ),
+        // A valid registration with bytes after it is as malformed as any other bad JSON.
+        (
+            "a",
+            format!("{} garbage", json!({"url": "http://127.0.0.1:9"})),
             StatusCode::BAD_REQUEST,
             "malformed_json",
             None,
@@ -518,14 +538,7 @@ async fn abuse_limits_refuse_with_clear_answers_and_change_nothing() {
         .parse()
         .expect("seconds");
     assert!((1..=60).contains(&retry));
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).expect("JSON");
-    assert_error(&body, "rate_limited", None);
+    assert_error(&json_of(response).await, "rate_limited", None);
 }
 
 #[tokio::test]
@@ -551,6 +564,15 @@ async fn own_health_counts_monitors_by_state() {
         .map(|count| count["observedValue"].as_u64().expect("number"))
         .sum();
     assert_eq!(total, 1);
+}
+
+/// `serviceId` is the identity the server was given, not whatever this machine is called.
+#[tokio::test]
+async fn health_names_the_service_it_was_given() {
+    let h = harness(None);
+    let (status, body) = h.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["serviceId"], format!("healthchecker on {TEST_HOST}"));
 }
 
 /// The OpenAPI document names every route the router serves, and its schemas have exactly the
@@ -790,4 +812,28 @@ async fn every_kind_registers_and_shows_its_own_fields() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid_field", Some("path"));
+}
+
+/// A body that stops coming holds the request only until the request timeout: 408, in the
+/// API's JSON error format, and nothing changes (paused clock: no real wait).
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_times_out() {
+    let h = harness(None);
+    let started = tokio::time::Instant::now();
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"{\"url\": "))
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(
+        first,
+        futures_util::stream::pending(),
+    ));
+    let request = Request::put("/api/v1/monitors/slow")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(started.elapsed() >= api::REQUEST_TIMEOUT);
+    assert_error(&json_of(response).await, "request_timeout", None);
+    assert!(h.names().await.is_empty());
 }

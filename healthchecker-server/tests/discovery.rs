@@ -51,6 +51,7 @@ fn listener() -> (TcpListener, u16) {
 fn options(instance: &str, port: u16, interfaces: &[&str], auth_token: bool) -> AdvertiseOptions {
     AdvertiseOptions {
         instance: instance.to_owned(),
+        host: healthchecker_server::identity::Identity::of_this_host().host_name,
         port,
         interfaces: interfaces.iter().map(|name| (*name).to_owned()).collect(),
         auth_token,

@@ -105,6 +105,7 @@ async fn answers_flip_and_the_states_follow_the_table() {
     let monitors = Monitors::start(parts, Vec::new(), options);
     let api = api::router(AppState::new(
         Arc::new(Config::default()),
+        &healthchecker_server::identity::Identity::for_host("engine-test"),
         monitors.clone(),
         store.clone(),
     ));

@@ -106,9 +106,14 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         tasks: TaskTracker::new(),
     };
     let monitors = Monitors::start(parts, Vec::new(), options);
-    let state = AppState::new(Arc::new(config), monitors, store);
+    let state = AppState::new(
+        Arc::new(config),
+        &healthchecker_server::identity::Identity::for_host("legacy-test"),
+        monitors,
+        store,
+    );
     Harness {
-        router: api::router(state),
+        router: api::router_with(state.clone(), healthchecker_server::legacy::router(&state)),
         _cancel: cancel.drop_guard(),
         _dir: dir,
     }

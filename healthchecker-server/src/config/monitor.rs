@@ -132,11 +132,12 @@ fn registration(table: &RawMonitor) -> Result<Registration, (String, String)> {
                 _ => error.path.last().cloned().unwrap_or_default(),
             };
             let reason = match &error.kind {
-                figment::error::Kind::UnknownField(_, _) => format!(
+                figment::error::Kind::UnknownField(_, _) => {
                     "is not a field of a monitor; the fields are name, url, email, interval, \
                      timeout, unhealthy, healthy, path, notify, expect_status, cert_warn_days, \
                      tls_verify"
-                ),
+                        .to_owned()
+                }
                 kind => format!("is invalid: {kind}"),
             };
             (field, reason)

@@ -13,9 +13,11 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use chrono::{DateTime, Offset as _, TimeZone, Utc};
+use healthchecker_client::api::encode_segment;
 
 use crate::alerting::{Event, EventKind};
 use crate::store::LoggedCheck;
+use crate::text::is_unsafe;
 
 /// Every subject starts with this tag, so users can filter on it.
 pub const SUBJECT_TAG: &str = "[healthchecker]";
@@ -183,13 +185,7 @@ pub fn human_duration(duration: Duration) -> String {
 pub fn stop_url(server_url: &str, app: &str) -> String {
     let mut url = one_line(server_url.trim_end_matches('/'), 2048).replace(' ', "%20");
     url.push_str("/api/v1/monitors/");
-    for byte in app.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            url.push(char::from(byte));
-        } else {
-            let _ = write!(url, "%{byte:02X}");
-        }
-    }
+    url.push_str(&encode_segment(app));
     url
 }
 
@@ -223,13 +219,6 @@ pub fn one_line(text: &str, max: usize) -> String {
         count += 1;
     }
     line.trim_end().to_owned()
-}
-
-/// Characters that may never appear in a header or a body line as they are.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{00AD}')
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}')
 }
 
 /// The `Message-ID` (angle brackets included) of the mail of the event `event_id` (see

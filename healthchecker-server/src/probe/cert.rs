@@ -180,7 +180,8 @@ mod tests {
     #[test]
     fn expiry_table() {
         let now = at("2027-01-01T12:00:00Z");
-        let rows: &[(&str, u32, Option<(Outcome, Reason, &str)>)] = &[
+        type Row<'a> = (&'a str, u32, Option<(Outcome, Reason, &'a str)>);
+        let rows: &[Row<'_>] = &[
             ("2027-06-01T00:00:00Z", 14, None),
             ("2027-01-15T12:00:00Z", 14, None),
             (

@@ -752,14 +752,9 @@ fn truncate_chars(text: &str, max: usize) -> &str {
 /// One safe line of at most `max` characters: control and invisible formatting characters are
 /// escaped (the detail goes into mail and logs), and a longer text is cut and ends in `...`.
 fn one_line(text: &str, max: usize) -> String {
-    let invisible = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2028}' | '\u{2029}')
-            || matches!(c, '\u{2060}'..='\u{206F}' | '\u{FEFF}')
-    };
     let mut line = String::with_capacity(text.len());
     for c in text.chars() {
-        if invisible(c) {
+        if crate::text::is_unsafe(c) {
             line.extend(c.escape_unicode());
         } else {
             line.push(c);

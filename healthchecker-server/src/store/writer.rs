@@ -47,6 +47,10 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(60 * 60);
 pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// One thing for the writer to do, in the order the calls were made.
+///
+/// A check is by far the most common operation (2,000 a second at 10,000 monitors) and the
+/// largest: it stays unboxed, so recording one allocates nothing beyond its own fields.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Op {
     Check(CheckWrite),
     Save(Box<StoredMonitor>, Reply<()>),

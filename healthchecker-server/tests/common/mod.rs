@@ -49,6 +49,8 @@ fn clean(mut command: Command, dir: &Path) -> Command {
     command
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        // systemd's folder would replace ./data as the default data folder.
+        .env_remove("STATE_DIRECTORY")
         .env("NO_COLOR", "1");
     for (key, _) in std::env::vars() {
         if key.starts_with("HEALTHCHECKER_") {

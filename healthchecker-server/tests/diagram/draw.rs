@@ -1,5 +1,8 @@
 //! The state-machine picture, `img/statemachine.svg`, drawn from [`TABLE`].
 //!
+//! A development tool, not part of the server: it is compiled only into the `diagram` test,
+//! which checks that the committed picture is current and, when asked, writes it.
+//!
 //! The arrows and their labels come from the table, so the picture cannot drift from the code: a
 //! test compares the committed file with [`state_machine_svg`]. Only the layout is by hand: where
 //! each state's box sits and how the arrow between two given states runs (`route`).
@@ -13,7 +16,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::health::{Outcome, Rule, State, TABLE};
+use healthchecker_server::health::{Outcome, Rule, State, TABLE};
 
 /// Width and height of the picture.
 const WIDTH: f64 = 1200.0;
@@ -324,7 +327,7 @@ fn edge_colour(edge: &Edge) -> (&'static str, &'static str) {
 }
 
 /// `img/statemachine.svg`: the transition table [`TABLE`] as a picture.
-pub fn state_machine_svg() -> String {
+pub(crate) fn state_machine_svg() -> String {
     render(TABLE)
 }
 

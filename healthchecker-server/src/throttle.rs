@@ -1,0 +1,179 @@
+//! What one client address may do: how many connections it holds at once
+//! ([`ConnectionSlots`], for [`crate::http`]) and how often it may register
+//! ([`RegistrationLimiter`]: `max_registrations_per_minute`, so one host on the LAN cannot flood
+//! the server, or through it the mail relay, with registrations). An IPv6 client counts by its
+//! /64 network, since one host may use any address in it.
+//!
+//! The registration algorithm is [`governor`]'s GCRA: a burst of the whole minute's allowance at once, then
+//! one more every `60 s / allowance`, so no address gets more than about twice the allowance in
+//! any one minute. The API applies it as a layer on `PUT /api/v1/monitors/{app}` only (see
+//! [`crate::api::router`]); refused registrations count too. A leaf: it imports nothing of this
+//! crate.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+/// Addresses remembered at most; past that, those back to a fresh allowance are forgotten.
+const ADDRESSES_KEPT: usize = 10_000;
+
+/// The per-address registration limit.
+#[derive(Debug)]
+pub struct RegistrationLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+}
+
+impl RegistrationLimiter {
+    /// A limiter of `per_minute` registrations per address; `None` (or 0) when there is no limit.
+    pub fn new(per_minute: Option<u32>) -> Option<RegistrationLimiter> {
+        let per_minute = NonZeroU32::new(per_minute?)?;
+        Some(RegistrationLimiter {
+            limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// Counts one registration from `client`; `Err(seconds)` to wait when it is over its
+    /// allowance (at least 1).
+    ///
+    /// An IPv6 client counts by its /64 network, since one host may use any address in it.
+    ///
+    /// # Errors
+    ///
+    /// The whole seconds until `client` may register again.
+    pub fn admit(&self, client: IpAddr) -> Result<(), u64> {
+        if self.limiter.len() >= ADDRESSES_KEPT {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&network_of(client))
+            .map_err(|refused| {
+                let wait = refused.wait_time_from(self.clock.now());
+                (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+            })
+    }
+}
+
+/// How many connections each client address holds, up to a limit per address.
+#[derive(Debug, Clone)]
+pub struct ConnectionSlots {
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_client: usize,
+}
+
+/// One connection's place in [`ConnectionSlots`]; given back when dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    slots: ConnectionSlots,
+    key: IpAddr,
+}
+
+impl ConnectionSlots {
+    /// Slots for at most `per_client` connections per client address.
+    pub fn new(per_client: usize) -> ConnectionSlots {
+        ConnectionSlots {
+            held: Arc::default(),
+            per_client,
+        }
+    }
+
+    /// A slot for one more connection from `client`; `None` when it holds its limit already.
+    pub fn take(&self, client: IpAddr) -> Option<ConnectionSlot> {
+        let key = network_of(client);
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(key).or_insert(0);
+        if *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(ConnectionSlot {
+            slots: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The key an address counts under: itself for IPv4, its /64 for IPv6.
+fn network_of(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V4(_) => client,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_the_allowance_then_a_wait() {
+        let limiter = RegistrationLimiter::new(Some(4)).expect("a limit");
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let b: IpAddr = [10, 0, 0, 2].into();
+        for _ in 0..4 {
+            assert_eq!(limiter.admit(a), Ok(()));
+        }
+        let wait = limiter.admit(a).expect_err("over");
+        assert!((1..=15).contains(&wait), "{wait}");
+        assert_eq!(
+            limiter.admit(b),
+            Ok(()),
+            "another address has its own allowance"
+        );
+    }
+
+    #[test]
+    fn connection_slots_are_counted_per_client_and_given_back() {
+        let slots = ConnectionSlots::new(2);
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let first = slots.take(a).expect("one");
+        let _second = slots.take(a).expect("two");
+        assert!(slots.take(a).is_none(), "a third is over the limit");
+        assert!(slots.take([10, 0, 0, 2].into()).is_some(), "another client");
+        drop(first);
+        assert!(slots.take(a).is_some(), "a slot given back is free again");
+    }
+
+    #[test]
+    fn no_limit_is_none() {
+        assert!(RegistrationLimiter::new(None).is_none());
+        assert!(RegistrationLimiter::new(Some(0)).is_none());
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_by_its_network() {
+        let limiter = RegistrationLimiter::new(Some(1)).expect("a limit");
+        let one: IpAddr = "fd00:1:2:3::1".parse().expect("ip");
+        let same_net: IpAddr = "fd00:1:2:3:ffff::9".parse().expect("ip");
+        let other_net: IpAddr = "fd00:1:2:4::1".parse().expect("ip");
+        assert_eq!(limiter.admit(one), Ok(()));
+        assert!(limiter.admit(same_net).is_err());
+        assert_eq!(limiter.admit(other_net), Ok(()));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert_eq!(network_of(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+}
