@@ -357,10 +357,9 @@ async fn info(
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<Json<Info>, LegacyError> {
     let name = named(query)?;
-    let monitor = state
-        .monitors
-        .view(&name)
-        .ok_or_else(|| LegacyError::Unknown(name.clone()))?;
+    if state.monitors.view(&name).is_none() {
+        return Err(LegacyError::Unknown(name));
+    }
     let internal = |error: crate::store::StoreError| LegacyError::Api(ApiError::internal(error));
     // What was checked a moment ago may still be in the writer's batch.
     state.store.visible().await.map_err(internal)?;
@@ -369,6 +368,12 @@ async fn info(
         .log(&name, INFO_CHECKS)
         .await
         .map_err(internal)?;
+    // The state after the log: a check in the log has always updated the state first, so the
+    // answer never shows a check with the state from before it.
+    let monitor = state
+        .monitors
+        .view(&name)
+        .ok_or_else(|| LegacyError::Unknown(name.clone()))?;
     Ok(Json(Info { monitor, checks }))
 }
 
