@@ -133,6 +133,10 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
         .route("/api/v1/channels/{name}/test", post(test_channel))
+        .route(
+            "/api/v1/monitors/{app}/maintenance",
+            post(start_maintenance).delete(end_maintenance),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -159,6 +163,7 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
 /// `GET /health`: the server's own health, in `application/health+json`.
 async fn own_health(State(state): State<AppState>) -> Response {
     let counts = state.monitors.state_counts();
+    let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
     let body = json!({
         "status": "pass",
@@ -171,6 +176,16 @@ async fn own_health(State(state): State<AppState>) -> Response {
                 "observedValue": state.started.elapsed().as_secs(),
                 "observedUnit": "s",
                 "status": "pass",
+            }],
+            "monitors:failing": [{
+                "componentType": "system",
+                "observedValue": failing,
+                "observedUnit": "monitors",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+                "output": match storm.started {
+                    Some(since) => format!("storm since {}: {failing} of {active} active monitors fail; per-app alerts are held", since.to_rfc3339()),
+                    None => format!("{failing} of {active} active monitors fail"),
+                },
             }],
             "monitors:count": HealthState::ALL.iter().map(|&s| json!({
                 "componentId": s.as_str(),
@@ -429,6 +444,35 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
         });
     }
     Ok(Json(ChannelList { channels }))
+}
+
+async fn start_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    let body = body.map_err(ApiError::Unreadable)?;
+    let window = crate::registry::MaintenanceRequest::accept(&body)?;
+    state
+        .monitors
+        .set_maintenance(&name, Some(window))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    state
+        .monitors
+        .set_maintenance(&name, None)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn test_channel(

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerting::Rules;
+use crate::alerting::storm::StormRules;
 use crate::api::{self, AppState};
 use crate::config::channel::Routes;
 use crate::config::{ConfigError, Mdns};
@@ -174,7 +175,9 @@ pub async fn run_with_reloads(
         routes: Arc::new(Routes::new(
             config.channels.clone(),
             config.default_channels.clone(),
+            config.admin_email.clone(),
         )),
+        windows: config.maintenance.clone(),
         cancel: checks.stop.clone(),
         tasks: checks.tasks.clone(),
     };
@@ -185,6 +188,12 @@ pub async fn run_with_reloads(
             max_monitors: config.max_monitors,
             rules: Rules {
                 remind_every: config.remind_every,
+                flap_changes: config.flap_changes,
+                flap_window: config.flap_window,
+            },
+            storm: StormRules {
+                fraction: config.storm_fraction,
+                min: config.storm_min,
             },
             ..MonitorsOptions::default()
         },
@@ -352,39 +361,74 @@ async fn reload(monitors: &Monitors, running: &Config, next: Result<Config, Conf
 
 /// The options (besides the monitors) in which `next` differs from `running`.
 fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
+    // Every field by name: a new option does not compile until it is compared here.
+    let Config {
+        bind_addr,
+        port,
+        data_dir,
+        log_retention,
+        retention,
+        smtp_url,
+        mail_from,
+        remind_every,
+        mdns,
+        legacy,
+        token,
+        allowed_email_domains,
+        max_monitors,
+        max_registrations_per_minute,
+        log_level,
+        test_mode,
+        config_file: _,
+        channels,
+        default_channels,
+        monitors: _,
+        maintenance,
+        admin_email,
+        storm_fraction,
+        storm_min,
+        flap_changes,
+        flap_window,
+    } = running;
     let mut changed = Vec::new();
     let mut differs = |name: &'static str, differ: bool| {
         if differ {
             changed.push(name);
         }
     };
-    differs("bind_addr", running.bind_addr != next.bind_addr);
-    differs("port", running.port != next.port);
-    differs("data_dir", running.data_dir != next.data_dir);
-    differs("log_retention", running.log_retention != next.log_retention);
-    differs("retention_days", running.retention != next.retention);
-    differs("smtp_url", running.smtp_url != next.smtp_url);
-    differs("mail_from", running.mail_from != next.mail_from);
-    differs("remind_every", running.remind_every != next.remind_every);
-    differs("mdns", running.mdns != next.mdns);
-    differs("legacy", running.legacy != next.legacy);
-    differs("token", running.token != next.token);
+    differs("bind_addr", *bind_addr != next.bind_addr);
+    differs("port", *port != next.port);
+    differs("data_dir", *data_dir != next.data_dir);
+    differs("log_retention", *log_retention != next.log_retention);
+    differs("retention_days", *retention != next.retention);
+    differs("smtp_url", *smtp_url != next.smtp_url);
+    differs("mail_from", *mail_from != next.mail_from);
+    differs("remind_every", *remind_every != next.remind_every);
+    differs("mdns", *mdns != next.mdns);
+    differs("legacy", *legacy != next.legacy);
+    differs("token", *token != next.token);
     differs(
         "allowed_email_domains",
-        running.allowed_email_domains != next.allowed_email_domains,
+        *allowed_email_domains != next.allowed_email_domains,
     );
-    differs("max_monitors", running.max_monitors != next.max_monitors);
+    differs("max_monitors", *max_monitors != next.max_monitors);
     differs(
         "max_registrations_per_minute",
-        running.max_registrations_per_minute != next.max_registrations_per_minute,
+        *max_registrations_per_minute != next.max_registrations_per_minute,
     );
-    differs("verbose/debug", running.log_level != next.log_level);
-    differs("test", running.test_mode != next.test_mode);
-    differs("[[channel]]", running.channels != next.channels);
+    differs("verbose/debug", *log_level != next.log_level);
+    differs("test", *test_mode != next.test_mode);
+    differs("[[channel]]", *channels != next.channels);
     differs(
         "default_channels",
-        running.default_channels != next.default_channels,
+        *default_channels != next.default_channels,
     );
+    differs("[[maintenance]]", *maintenance != next.maintenance);
+    differs("admin_email", *admin_email != next.admin_email);
+    differs("storm_fraction", *storm_fraction != next.storm_fraction);
+    differs("storm_min", *storm_min != next.storm_min);
+    differs("flap_changes", *flap_changes != next.flap_changes);
+    differs("flap_window", *flap_window != next.flap_window);
     changed
 }
 

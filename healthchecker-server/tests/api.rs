@@ -86,6 +86,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -619,8 +620,8 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         }
     }
     assert_eq!(
-        operations, 19,
-        "the router serves twelve operations and the original's seven (legacy); document each"
+        operations, 21,
+        "the router serves fourteen operations and the original's seven (legacy); document each"
     );
 
     // schema properties == fields of real answers
@@ -717,6 +718,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             alerting: None,
             messages: Vec::new(),
             withdraw: Vec::new(),
+            release: None,
         });
     }
     let mut seen = Vec::new();

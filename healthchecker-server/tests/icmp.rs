@@ -186,6 +186,7 @@ async fn silent_then_answering(prober: Prober) {
             store: store.clone(),
             checker: Arc::new(prober),
             routes: Default::default(),
+            windows: Vec::new(),
             cancel: checks.0.clone(),
             tasks: checks.1.clone(),
         },

@@ -107,6 +107,7 @@ impl Lab {
                 store: store.clone(),
                 checker: Arc::new(prober),
                 routes: Default::default(),
+                windows: Vec::new(),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },

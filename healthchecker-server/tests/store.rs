@@ -56,6 +56,7 @@ fn monitor(text: &str) -> StoredMonitor {
         last_check: None,
         last_transition: None,
         alerting: Some("{}".to_owned()),
+        maintenance: None,
     }
 }
 
@@ -99,6 +100,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
         alerting: None,
         messages: Vec::new(),
         withdraw: Vec::new(),
+        release: None,
     }
 }
 
@@ -133,7 +135,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -500,6 +502,7 @@ fn mail(n: u32) -> Message {
         recipients: vec!["me@example.com".into(), "ops@example.com".into()],
         event_id: format!("hc.unhealthy.media-center.{n}"),
         payload: format!(r#"{{"n": {n}, "text": "line one\nline two"}}"#),
+        group: None,
         due: at(i64::from(n)),
         created_at: at(i64::from(n)),
     }

@@ -16,13 +16,14 @@
 //! `timeout`, `unhealthy`, `healthy`, `path`, `notify`, `expect_status`, `cert_warn_days`,
 //! `tls_verify`) plus `name`, and is validated by the same rules as a registration over the API,
 //! with the config: a bad table stops the start (and a reload changes nothing), the error naming
-//! the file, the table and the field ([`MonitorError`]). The live set takes them over with
+//! the file, the table and the field ([`TableError`]). The live set takes them over with
 //! [`crate::monitors::Monitors::reconcile`].
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::TableError;
 use super::channel::Channel;
 use crate::registry::{AppName, MonitorSpec, Registration};
 
@@ -46,25 +47,13 @@ pub struct Declared {
     pub spec: MonitorSpec,
 }
 
-/// A `[[monitor]]` table that cannot be used: which table, which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[[monitor]] {table}: `{field}` {reason}")]
-pub struct MonitorError {
-    /// The table: its name, or its position when it has none (or an unusable one).
-    pub table: String,
-    /// The field.
-    pub field: String,
-    /// What is wrong, and what is expected.
-    pub reason: String,
-}
-
 /// Validates the `[[monitor]]` tables; their `notify` must name `channels`.
 ///
 /// # Errors
 ///
-/// The first [`MonitorError`]: a missing or invalid field, an unknown field, a duplicate name, a
+/// The first [`TableError`] (kind `monitor`): a missing or invalid field, an unknown field, a duplicate name, a
 /// channel that does not exist.
-pub fn validate(raw: &[RawMonitor], channels: &[Channel]) -> Result<Vec<Declared>, MonitorError> {
+pub fn validate(raw: &[RawMonitor], channels: &[Channel]) -> Result<Vec<Declared>, TableError> {
     let mut declared = Vec::with_capacity(raw.len());
     let mut names = HashSet::new();
     for (index, table) in raw.iter().enumerate() {
@@ -72,7 +61,8 @@ pub fn validate(raw: &[RawMonitor], channels: &[Channel]) -> Result<Vec<Declared
             .name
             .clone()
             .unwrap_or_else(|| format!("#{} (no name)", index + 1));
-        let error = |field: &str, reason: String| MonitorError {
+        let error = |field: &str, reason: String| TableError {
+            kind: "monitor",
             table: label.clone(),
             field: field.to_owned(),
             reason,
@@ -83,7 +73,7 @@ pub fn validate(raw: &[RawMonitor], channels: &[Channel]) -> Result<Vec<Declared
                 "is missing: every monitor needs a name (1 to 64 characters)".to_owned(),
             ));
         };
-        let name = AppName::parse(name).map_err(|why| MonitorError {
+        let name = AppName::parse(name).map_err(|why| TableError {
             table: format!("#{}", index + 1),
             ..error(
                 "name",

@@ -137,7 +137,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
-    // 2 -> 3: monitors declared in the config file are told from those registered over the API,
+    // 2 -> 3: maintenance set through the API; messages held to be grouped by host; the state of
+    // the server as a whole (a storm in progress).
+    "
+    ALTER TABLE monitors ADD COLUMN maintenance TEXT;  -- {\"until\": ..., \"reason\": ...} as JSON
+    ALTER TABLE messages ADD COLUMN group_key TEXT;    -- the host whose alerts go out together
+    CREATE INDEX messages_by_group ON messages (group_key) WHERE status = 'pending';
+    CREATE TABLE server_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                            -- JSON
+    ) STRICT;
+    ",
+    // 3 -> 4: monitors declared in the config file are told from those registered over the API,
     // and https and tls checks keep their certificate's expiry.
     "
     ALTER TABLE monitors ADD COLUMN source TEXT NOT NULL DEFAULT 'api'
@@ -372,7 +383,14 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "messages", "monitors", "states", "transitions"]
+            [
+                "checks",
+                "messages",
+                "monitors",
+                "server_state",
+                "states",
+                "transitions"
+            ]
         );
         drop(conn);
         // Opening again runs no step twice.
