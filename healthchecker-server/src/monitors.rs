@@ -1109,7 +1109,12 @@ impl Monitors {
 /// The ring of recent checks, allocated once at its final size ([`RECENT_CHECKS`]).
 fn recent_ring(last: Option<LoggedCheck>) -> VecDeque<LoggedCheck> {
     let mut ring = VecDeque::with_capacity(RECENT_CHECKS);
-    ring.extend(last);
+    // Without its body, like every check `apply` keeps: the ring goes into events, and an
+    // event in the outbox is read back through `Payload`, which cannot hold a raw JSON body.
+    ring.extend(last.map(|mut check| {
+        check.record.body = None;
+        check
+    }));
     ring
 }
 
@@ -1382,6 +1387,29 @@ mod tests {
         }
         .validate()
         .expect(url)
+    }
+
+    #[test]
+    fn a_check_loaded_at_start_goes_into_the_ring_without_its_body() {
+        let record = CheckRecord {
+            time: Utc::now(),
+            outcome: crate::health::Outcome::Warn,
+            reason: crate::probe::Reason::BodyWarn,
+            http_status: Some(200),
+            latency: Duration::from_millis(3),
+            body: Some(
+                crate::probe::JsonBody::from_text(r#"{"status":"warn"}"#.to_owned()).expect("json"),
+            ),
+            detail: None,
+            cert_not_after: None,
+            cert_days_left: None,
+        };
+        let ring = recent_ring(Some(LoggedCheck {
+            record,
+            state: State::Degraded,
+        }));
+        assert_eq!(ring.len(), 1);
+        assert!(ring[0].record.body.is_none());
     }
 
     #[test]
