@@ -240,6 +240,31 @@ async fn declared_monitors_follow_the_file_across_reloads_and_restarts() {
     assert_eq!(api.monitor("nas").await.0, 404);
     api.until_state("printer", "HEALTHY").await;
 
+    // `list`, as a user runs it, shows each with its kind and where it is managed.
+    let output = std::process::Command::new(common::BINARY)
+        .args(["list", "--server", &server.url])
+        .env_remove("HEALTHCHECKER_URL")
+        .env_remove("HEALTHCHECKER_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("list runs");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{table}");
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {table}"))
+            .split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(row("media-center"), "http (config)", "{table}");
+    assert_eq!(row("printer"), "tcp (config)", "{table}");
+    assert!(row("phone-app").starts_with("http "), "{table}");
+
     // An invalid reload changes nothing, and the log says why.
     let broken =
         format!("{second}\n[[monitor]]\nname = \"router\"\nurl = \"tcp://{nas}\"\ninterval = 3\n");
