@@ -13,7 +13,8 @@
 //! From the bottom up; a module imports only modules above it in this list (never one below),
 //! so the list is also the import graph.
 //!
-//! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`].
+//! * [`config`]: command line > environment > config file > defaults, validated into a typed
+//!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables.
 //! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
 //!   start and handed down.
 //! * [`text`]: the one rule of which characters of outside text may never show as they are.
@@ -21,8 +22,10 @@
 //!   minute (governor's GCRA).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
-//!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
-//! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
+//!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
+//!   icmp), the log `limit`; every rejection names the field.
+//! * [`probe`]: one check of one app (an HTTP request, a TCP connection, a TLS handshake or an
+//!   ICMP echo), always a [`probe::CheckRecord`], never an error.
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
@@ -30,7 +33,8 @@
 //!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
 //! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
 //!   digests, marking each message as it goes.
-//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
+//! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
+//!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
@@ -46,7 +50,8 @@
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
 //!   one through `healthchecker-client`.
 //! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
-//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, takes the config file's
+//!   monitors again on each reload, and shuts down in order.
 
 pub mod admin;
 pub mod alerting;

@@ -148,6 +148,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL                            -- JSON
     ) STRICT;
     ",
+    // 3 -> 4: monitors declared in the config file are told from those registered over the API,
+    // and https and tls checks keep their certificate's expiry.
+    "
+    ALTER TABLE monitors ADD COLUMN source TEXT NOT NULL DEFAULT 'api'
+        CHECK (source IN ('api', 'config'));          -- registry::Source
+    ALTER TABLE checks ADD COLUMN cert_not_after INTEGER; -- ns since the epoch, UTC
+    ",
 ];
 
 /// The schema version this server writes.
