@@ -124,7 +124,10 @@ pub async fn run(
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        server_url(addr, &identity),
+        config.public_url.as_ref().map_or_else(
+            || server_url(addr, &identity),
+            |url| url.as_str().trim_end_matches('/').to_owned(),
+        ),
         delivery.stop.clone(),
         &delivery.tasks,
     )?;
@@ -241,7 +244,8 @@ fn advertise(config: &Config, identity: &Identity, port: u16) -> Option<Advertis
     }
 }
 
-/// This server's base URL as a user on the LAN would type it, for the stop instructions in mail.
+/// This server's base URL as a user on the LAN would type it, for the links in mail, when
+/// `public_url` does not say.
 fn server_url(addr: SocketAddr, identity: &Identity) -> String {
     let host = if addr.ip().is_unspecified() {
         iputils::my_ip_addr().map_or_else(|_| identity.host_name.clone(), |ip| ip.to_string())
