@@ -296,15 +296,18 @@ impl ServeArgs {
     /// bad value came from, reads secrets as text and lists split at commas), so clap must not
     /// read those variables too: a value clap took from the environment would be reported as a
     /// flag. Parse with the command this returns; show help with the one it was given.
+    /// Subcommands that take these options too (`check-config`) get the same treatment.
     pub fn environment_left_to_config(command: clap::Command) -> clap::Command {
-        command.mut_args(|arg| {
-            let id = arg.get_id().as_str();
-            if OPTION_NAMES.contains(&id) || id == "no_legacy" {
-                arg.env(None)
-            } else {
-                arg
-            }
-        })
+        command
+            .mut_args(|arg| {
+                let id = arg.get_id().as_str();
+                if OPTION_NAMES.contains(&id) || id == "no_legacy" {
+                    arg.env(None)
+                } else {
+                    arg
+                }
+            })
+            .mut_subcommands(ServeArgs::environment_left_to_config)
     }
 }
 

@@ -139,6 +139,33 @@ fn out_of_range_value_stops_the_start_naming_key_value_and_source() {
     );
 }
 
+/// Issue 23: an SMTP URL is checked completely at start, test mode or not: a bad `tls=` is a
+/// start error naming the option, not a library message at the first mail.
+#[test]
+fn a_bad_smtp_url_stops_even_a_test_start() {
+    for (url, says) in [
+        (
+            "smtp://127.0.0.1:2525?tls=sometimes",
+            "`tls=sometimes` is not a TLS mode",
+        ),
+        (
+            "smtp://127.0.0.1:2525?starttls=yes",
+            "unknown query parameter `starttls`",
+        ),
+    ] {
+        let dir = temp_dir();
+        let mut cmd = command(dir.path());
+        cmd.args(local_args(dir.path()))
+            .args(["--test", "--smtp-url", url]);
+        let (status, stderr) = run_to_end(cmd);
+        assert_eq!(status.code(), Some(2), "{url}: {stderr}");
+        assert!(
+            stderr.contains("for option `smtp_url` from flag --smtp-url") && stderr.contains(says),
+            "{url}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_port_in_use_is_a_clear_error() {
     let dir = temp_dir();
