@@ -530,15 +530,17 @@ mod tests {
     fn each_kind_says_the_downtime_its_own_way() {
         let fail = |secs| check(secs, Outcome::Fail, Reason::StatusCode, State::Unhealthy);
         let warn = |secs| check(secs, Outcome::Warn, Reason::BodyWarn, State::Degraded);
-        let table: [(
+        /// Kind, change, whether it was UNHEALTHY, its checks, what the body has and lacks.
+        type Row = (
             EventKind,
             State,
             State,
             bool,
             Vec<LoggedCheck>,
-            &[&str],
-            &[&str],
-        ); 4] = [
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let table: [Row; 4] = [
             (
                 EventKind::Unhealthy,
                 State::Unknown,
