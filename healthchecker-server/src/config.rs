@@ -275,9 +275,16 @@ pub struct ServeArgs {
     pub flap_window: Option<i64>,
 
     /// This server's URL as the people it mails can reach it (behind a name or a proxy), for
-    /// the links in every message, e.g. http://healthchecker.lan:8080 [default: http://<the
-    /// address it listens on, or this machine's LAN address>:<port>]
-    #[arg(long, value_name = "URL", env = "HEALTHCHECKER_PUBLIC_URL")]
+    /// the links in every message; by default `http://` and the address it listens on (this
+    /// machine's LAN address for 0.0.0.0) and its port.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEALTHCHECKER_PUBLIC_URL",
+        help = "This server's URL as the people it mails can reach it (behind a name or a proxy), \
+                for the links in every message, e.g. http://healthchecker.lan:8080 \
+                [default: http://<listen address, or this machine's LAN address>:<port>]"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
 
