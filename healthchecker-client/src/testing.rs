@@ -377,10 +377,6 @@ async fn answer(
     }
 }
 
-/// Why a test that needs mDNS was skipped, for [`network_isolated`].
-const NOT_ISOLATED: &str =
-    "skipped: needs an isolated network namespace; run under `unshare -n`, as .ci/run does";
-
 /// The interfaces of the network namespace this process is in (from `/proc/self/net/dev`, which,
 /// unlike `/sys/class/net`, is per namespace).
 pub fn interfaces() -> Vec<String> {
@@ -393,17 +389,28 @@ pub fn interfaces() -> Vec<String> {
         .collect()
 }
 
-/// True when this process sees no interface but `lo`, so an mDNS daemon cannot reach a real
-/// network; otherwise prints why `test` is skipped and returns false. Every test that starts an
-/// mDNS daemon asks this first.
-pub fn network_isolated(test: &str) -> bool {
+/// Whether this process sees no interface but `lo`, so that an mDNS daemon cannot reach a real
+/// network.
+pub fn network_is_isolated() -> bool {
     let names = interfaces();
-    if !names.is_empty() && names.iter().all(|name| name == "lo") {
-        return true;
-    }
-    eprintln!(
-        "{test}: {NOT_ISOLATED} (interfaces here: {})",
-        names.join(", ")
+    !names.is_empty() && names.iter().all(|name| name == "lo")
+}
+
+/// Fails `test` unless [`network_is_isolated`]: every test that starts an mDNS daemon asks this
+/// first. Such tests are `#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]`
+/// and named `mdns_...`, so a plain `cargo test` reports them as ignored (never as passed
+/// without running) and `cargo test -- --ignored mdns_` inside `unshare -n` runs them; asked
+/// for anywhere else, they fail here, before any daemon starts.
+///
+/// # Panics
+///
+/// When another interface than `lo` is here, naming them.
+pub fn assert_network_isolated(test: &str) {
+    assert!(
+        network_is_isolated(),
+        "{test}: needs an isolated network namespace (only `lo`; interfaces here: {}): run it \
+         inside `unshare -n sh -c 'ip link set lo up && cargo test --workspace -- --ignored mdns_'`, \
+         as .ci/run does",
+        interfaces().join(", ")
     );
-    false
 }

@@ -1,14 +1,14 @@
 //! The client finding a real healthchecker server over real mDNS, only ever inside a network
 //! namespace.
 //!
-//! An mDNS daemon joins the multicast group on every interface that is up, so each test here
-//! first checks that it runs in a namespace of its own with nothing but `lo`, and otherwise skips
-//! (see TESTING.md). Run them the way `.ci/run` does:
+//! An mDNS daemon joins the multicast group on every interface that is up, so each test here is
+//! `#[ignore]`d with that reason and, when asked for, first checks that it runs in a namespace
+//! of its own with nothing but `lo`, failing otherwise (see TESTING.md). Run them the way `.ci/run` does:
 //!
 //! ```sh
 //! cargo build -p healthchecker-client --all-targets
 //! unshare -n sh -c 'ip link set lo up && ip link set lo multicast on && \
-//!     cargo test -p healthchecker-client --offline --test discovery -- --nocapture'
+//!     cargo test -p healthchecker-client --offline --test discovery -- --ignored mdns_'
 //! ```
 //!
 //! The servers are the real thing (`healthchecker_server::run` on `127.0.0.1:0`, advertising on
@@ -35,9 +35,10 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// Environment variable telling the helper test what to do.
 const ROLE: &str = "HC_CLIENT_DISCOVERY_TEST_ROLE";
 
-/// True when only `lo` is here; otherwise the test says why it is skipped.
-fn isolated(test: &str) -> bool {
-    healthchecker_client::testing::network_isolated(test)
+/// Fails `test` unless only `lo` is here: these tests are `#[ignore]`d for that reason and run
+/// only when asked for (`-- --ignored mdns_` inside `unshare -n`, as .ci/run does).
+fn isolated(test: &str) {
+    healthchecker_client::testing::assert_network_isolated(test);
 }
 
 /// The tests of this file take turns: a client finds whichever server answers first on `lo`.
@@ -139,11 +140,10 @@ fn monitor() -> Monitor {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovers_the_server_over_mdns_and_registers() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_discovers_the_server_over_mdns_and_registers() {
     let _turn = one_at_a_time().await;
-    if !isolated("discovers_the_server_over_mdns_and_registers") {
-        return;
-    }
+    isolated("mdns_discovers_the_server_over_mdns_and_registers");
     let data = tempfile::tempdir().expect("temp dir");
     let (app_url, _app) = app().await;
 
@@ -181,11 +181,10 @@ async fn discovers_the_server_over_mdns_and_registers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_restarted_on_a_new_port_is_found_again() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_a_server_restarted_on_a_new_port_is_found_again() {
     let _turn = one_at_a_time().await;
-    if !isolated("a_server_restarted_on_a_new_port_is_found_again") {
-        return;
-    }
+    isolated("mdns_a_server_restarted_on_a_new_port_is_found_again");
     let data = tempfile::tempdir().expect("temp dir");
     let (app_url, _app) = app().await;
     let first = Server::start(bind().await, data.path(), true);
@@ -229,11 +228,10 @@ fn first_port(client: &HealthCheckerServer) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_moved_server_that_lost_the_app_gets_it_registered_again() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_a_moved_server_that_lost_the_app_gets_it_registered_again() {
     let _turn = one_at_a_time().await;
-    if !isolated("a_moved_server_that_lost_the_app_gets_it_registered_again") {
-        return;
-    }
+    isolated("mdns_a_moved_server_that_lost_the_app_gets_it_registered_again");
     let (app_url, _app) = app().await;
     let old_data = tempfile::tempdir().expect("temp dir");
     let first = Server::start(bind().await, old_data.path(), true);
@@ -264,11 +262,10 @@ async fn a_moved_server_that_lost_the_app_gets_it_registered_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keep_monitored_follows_a_restart_and_registers_again() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_keep_monitored_follows_a_restart_and_registers_again() {
     let _turn = one_at_a_time().await;
-    if !isolated("keep_monitored_follows_a_restart_and_registers_again") {
-        return;
-    }
+    isolated("mdns_keep_monitored_follows_a_restart_and_registers_again");
     let (app_url, _app) = app().await;
     let old_data = tempfile::tempdir().expect("temp dir");
     let first = Server::start(bind().await, old_data.path(), true);
@@ -314,11 +311,10 @@ async fn keep_monitored_follows_a_restart_and_registers_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthchecker_url_wins_over_mdns() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_healthchecker_url_wins_over_mdns() {
     let _turn = one_at_a_time().await;
-    if !isolated("healthchecker_url_wins_over_mdns") {
-        return;
-    }
+    isolated("mdns_healthchecker_url_wins_over_mdns");
     let (app_url, _app) = app().await;
     let advertised_data = tempfile::tempdir().expect("temp dir");
     let advertised = Server::start(bind().await, advertised_data.path(), true);
@@ -398,11 +394,10 @@ async fn helper_discover_with_env() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_no_server_discover_says_not_found_within_the_timeout() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_with_no_server_discover_says_not_found_within_the_timeout() {
     let _turn = one_at_a_time().await;
-    if !isolated("with_no_server_discover_says_not_found_within_the_timeout") {
-        return;
-    }
+    isolated("mdns_with_no_server_discover_says_not_found_within_the_timeout");
     for (timeout, discover) in [
         (Duration::from_secs(1), Some(Duration::from_secs(1))),
         (DEFAULT_DISCOVERY_TIMEOUT, None),
@@ -439,11 +434,10 @@ async fn with_no_server_discover_says_not_found_within_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_wants_a_token_says_so_and_locate_server_finds_it() {
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_a_server_that_wants_a_token_says_so_and_locate_server_finds_it() {
     let _turn = one_at_a_time().await;
-    if !isolated("a_server_that_wants_a_token_says_so_and_locate_server_finds_it") {
-        return;
-    }
+    isolated("mdns_a_server_that_wants_a_token_says_so_and_locate_server_finds_it");
     let data = tempfile::tempdir().expect("temp dir");
     let (app_url, _app) = app().await;
     let server = Server::start_with(bind().await, data.path(), true, Some("s3cret"));

@@ -53,7 +53,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::config::channel::EventKind;
-use crate::health::{State, Transition};
+use crate::health::{Outcome, State, Transition};
 use crate::registry::{AppName, MonitorSpec};
 use crate::store::LoggedCheck;
 
@@ -68,14 +68,60 @@ pub const REFERENCES_MAX: usize = 10;
 pub const CHECKS_MAX: usize = 5;
 
 /// The incident an event belongs to.
+///
+/// **Downtime** is defined here, once, and every message uses it: from the first failed check
+/// of the incident (`opened_at`: the first of the checks in a row that were not a pass, up to
+/// the one that changed the state) to the check that recovered it (`back_at`: the first of the
+/// passed checks in a row that made it `HEALTHY` again), or to the event while it lasts. See
+/// [`first_failed_check`], [`first_passed_check`] and [`downtime`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentInfo {
     /// The id of the incident's first event.
     pub id: String,
-    /// When the app stopped being healthy: the check that started the incident.
+    /// When the app stopped being healthy: the first failed check of the incident.
     pub opened_at: DateTime<Utc>,
-    /// Seconds from `opened_at` to this event (for `recovered`: the whole downtime).
+    /// For `recovered`: when it was back, the first of the passed checks that made it `HEALTHY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_at: Option<DateTime<Utc>>,
+    /// Seconds from `opened_at` to `back_at` (for `recovered`: the whole downtime), or to this
+    /// event while the incident lasts: [`downtime`].
     pub downtime_s: u64,
+    /// Whether the app was `UNHEALTHY` in this incident (not only `DEGRADED`: it answered).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub was_unhealthy: bool,
+}
+
+/// When the failure that led to a change at `at` began: the first of the checks in a row, up to
+/// `at`, that were not a pass (a warn or a fail), from `recent` (newest first); `at` when
+/// `recent` does not reach back to it (after a restart only the last check is kept).
+pub fn first_failed_check(recent: &[LoggedCheck], at: DateTime<Utc>) -> DateTime<Utc> {
+    first_of_run(recent, at, |outcome| outcome != Outcome::Pass)
+}
+
+/// When an app was back: the first of the passed checks in a row, up to the change to
+/// `HEALTHY` at `at`, from `recent` (newest first); `at` when `recent` does not reach back.
+pub fn first_passed_check(recent: &[LoggedCheck], at: DateTime<Utc>) -> DateTime<Utc> {
+    first_of_run(recent, at, |outcome| outcome == Outcome::Pass)
+}
+
+fn first_of_run(
+    recent: &[LoggedCheck],
+    at: DateTime<Utc>,
+    belongs: impl Fn(Outcome) -> bool,
+) -> DateTime<Utc> {
+    recent
+        .iter()
+        .skip_while(|check| check.record.time > at)
+        .take_while(|check| belongs(check.record.outcome))
+        .map(|check| check.record.time)
+        .last()
+        .map_or(at, |first| first.min(at))
+}
+
+/// The downtime of an incident opened at `opened_at`, as of `until` (the check that recovered
+/// it, or now): never negative.
+pub fn downtime(opened_at: DateTime<Utc>, until: DateTime<Utc>) -> Duration {
+    (until - opened_at).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// Something to tell about one monitor: what every channel renders its message from.
@@ -112,7 +158,9 @@ impl Event {
             incident: IncidentInfo {
                 id: id.clone(),
                 opened_at: now,
+                back_at: None,
                 downtime_s: 0,
+                was_unhealthy: false,
             },
             id,
             kind: EventKind::Test,
@@ -141,7 +189,9 @@ impl Event {
             incident: IncidentInfo {
                 id: id.clone(),
                 opened_at: now,
+                back_at: None,
                 downtime_s: 0,
+                was_unhealthy: false,
             },
             id,
             kind: EventKind::Storm,
@@ -299,6 +349,10 @@ struct Held {
     event: String,
     /// The degrade's transition.
     since: DateTime<Utc>,
+    /// The first failed check before it ([`first_failed_check`]); `since` in a state written
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_failed: Option<DateTime<Utc>>,
     /// When the hold ends and the event goes out.
     until: DateTime<Utc>,
 }
@@ -450,7 +504,7 @@ impl Alerting {
                     return None;
                 }
                 let incident = self.incident.get_or_insert_with(|| Incident {
-                    opened_at: transition.time,
+                    opened_at: first_failed_check(subject.recent, transition.time),
                     unhealthy: None,
                     unhealthy_now: true,
                     thread: Vec::new(),
@@ -496,7 +550,7 @@ impl Alerting {
     fn settle(&mut self, now: DateTime<Utc>) {
         if let Some(held) = self.held.take_if(|held| held.until <= now) {
             self.incident = Some(Incident {
-                opened_at: held.since,
+                opened_at: held.first_failed.unwrap_or(held.since),
                 unhealthy: None,
                 unhealthy_now: false,
                 thread: vec![held.event],
@@ -550,9 +604,10 @@ impl Alerting {
                     told(event, transition.time, None)
                 }
                 None => {
-                    let opened_at = held
-                        .as_ref()
-                        .map_or(transition.time, |held| held.since.min(transition.time));
+                    let first_failed = first_failed_check(subject.recent, transition.time);
+                    let opened_at = held.as_ref().map_or(first_failed, |held| {
+                        held.first_failed.unwrap_or(held.since).min(first_failed)
+                    });
                     let mut incident = Incident {
                         opened_at,
                         unhealthy: Some(transition.clone()),
@@ -581,8 +636,9 @@ impl Alerting {
                     let until =
                         transition.time + subject.spec.interval + subject.spec.timeout + HOLD_SLACK;
                     // The held event is the root of the incident it may open.
+                    let first_failed = first_failed_check(subject.recent, transition.time);
                     let mut draft = Incident {
-                        opened_at: transition.time,
+                        opened_at: first_failed,
                         unhealthy: None,
                         unhealthy_now: false,
                         thread: Vec::new(),
@@ -598,6 +654,7 @@ impl Alerting {
                     self.held = Some(Held {
                         event: event.id.clone(),
                         since: transition.time,
+                        first_failed: Some(first_failed),
                         until,
                     });
                     Decision {
@@ -749,6 +806,8 @@ fn event(
     incident: &mut Incident,
 ) -> Event {
     let id = event_id(kind, subject.app.as_str(), time);
+    let back_at = (kind == EventKind::Recovered)
+        .then(|| first_passed_check(subject.recent, transition.time).max(incident.opened_at));
     let thread = incident.thread.clone();
     incident.thread.push(id.clone());
     if incident.thread.len() > REFERENCES_MAX {
@@ -763,10 +822,9 @@ fn event(
                 .cloned()
                 .unwrap_or_else(|| id.clone()),
             opened_at: incident.opened_at,
-            downtime_s: (time - incident.opened_at)
-                .num_seconds()
-                .max(0)
-                .unsigned_abs(),
+            back_at,
+            downtime_s: downtime(incident.opened_at, back_at.unwrap_or(time)).as_secs(),
+            was_unhealthy: incident.unhealthy.is_some() || kind == EventKind::Unhealthy,
         },
         id,
         kind,
@@ -950,6 +1008,127 @@ mod tests {
 
     use EventKind as K;
     use Step::{Check, To};
+
+    /// Issue 23: downtime, defined once ([`IncidentInfo`]), as a table of checks 10 s apart
+    /// (from t = 0) run through the real state machine and this policy, the recent checks kept
+    /// as the monitors keep them: every event's (kind, opened_at, back_at, downtime, was
+    /// unhealthy).
+    #[test]
+    fn downtime_runs_from_the_first_failed_check_to_the_first_passed_check_back() {
+        use crate::health::{Health, Thresholds};
+        use crate::probe::{CheckRecord, Reason};
+        use Outcome::{Fail as F, Pass as P, Warn as W};
+        type Row = (K, i64, Option<i64>, u64, bool);
+        let table: &[(&str, &[Outcome], u32, &[Row])] = &[
+            (
+                "a first check that fails is when it went down, not the second",
+                &[F, F],
+                2,
+                &[(K::Unhealthy, 0, None, 10, true)],
+            ),
+            (
+                "a longer threshold reaches back as far",
+                &[F, F, F, F, F],
+                5,
+                &[(K::Unhealthy, 0, None, 40, true)],
+            ),
+            (
+                "an outage after a pass: the degrade held, then UNHEALTHY, then back",
+                &[P, F, F, P, P],
+                2,
+                &[
+                    (K::Degraded, 10, None, 0, false),
+                    (K::Unhealthy, 10, None, 10, true),
+                    (K::Recovered, 10, Some(30), 20, true),
+                ],
+            ),
+            (
+                "a recovery that falls back counts from its last run of passes",
+                &[F, F, P, F, P, P],
+                2,
+                &[
+                    (K::Unhealthy, 0, None, 10, true),
+                    (K::Recovered, 0, Some(40), 40, true),
+                ],
+            ),
+            (
+                "an app that answers (warn) is degraded, never UNHEALTHY",
+                &[P, W, W, W, P],
+                2,
+                &[
+                    (K::Degraded, 10, None, 0, false),
+                    (K::Recovered, 10, Some(40), 30, false),
+                ],
+            ),
+        ];
+        let name = name();
+        for (case, outcomes, unhealthy, expected) in table {
+            let mut spec = spec();
+            spec.unhealthy = *unhealthy;
+            let thresholds = Thresholds {
+                unhealthy: *unhealthy,
+                healthy: 2,
+            };
+            let mut health = Health::default();
+            let mut alerting = Alerting::default();
+            let mut recent: VecDeque<LoggedCheck> = VecDeque::new();
+            let mut last: Option<Transition> = None;
+            let mut got = Vec::new();
+            for (i, outcome) in outcomes.iter().enumerate() {
+                let time = at(i as i64 * 10);
+                let (next, change) = health.step(*outcome, thresholds);
+                health = next;
+                recent.push_front(LoggedCheck {
+                    record: CheckRecord {
+                        time,
+                        outcome: *outcome,
+                        reason: if *outcome == P {
+                            Reason::Ok
+                        } else {
+                            Reason::StatusCode
+                        },
+                        http_status: Some(200),
+                        latency: Duration::from_millis(3),
+                        body: None,
+                        detail: None,
+                        cert_days_left: None,
+                        cert_not_after: None,
+                    },
+                    state: health.state,
+                });
+                recent.truncate(crate::monitors::RECENT_CHECKS);
+                let transition = change.map(|change| change.transition(time, "r".to_owned()));
+                if transition.is_some() {
+                    last.clone_from(&transition);
+                }
+                let subject = Subject {
+                    app: &name,
+                    spec: &spec,
+                    recent: recent.make_contiguous(),
+                    state: health.state,
+                    last_transition: last.as_ref(),
+                    quiet: None,
+                };
+                let decision = match &transition {
+                    Some(transition) => {
+                        Some(alerting.on_transition(subject, transition, plain(None), time))
+                    }
+                    None => alerting.on_check(subject, plain(None), time),
+                };
+                for out in decision.into_iter().flat_map(|decision| decision.send) {
+                    let incident = &out.event.incident;
+                    got.push((
+                        out.event.kind,
+                        (incident.opened_at - at(0)).num_seconds(),
+                        incident.back_at.map(|back| (back - at(0)).num_seconds()),
+                        incident.downtime_s,
+                        incident.was_unhealthy,
+                    ));
+                }
+            }
+            assert_eq!(&got, expected, "{case}");
+        }
+    }
 
     #[test]
     fn a_blip_withdraws_the_held_degrade() {

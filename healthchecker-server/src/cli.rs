@@ -43,6 +43,50 @@ pub struct Cli {
     pub serve: ServeArgs,
 }
 
+impl Cli {
+    /// Parses the process's arguments, exiting with clap's message (and status 2) when they are
+    /// wrong, or with the help or version text when asked for one.
+    ///
+    /// The options' environment variables are shown in `--help` but read by the config layer,
+    /// not by clap (see [`ServeArgs::environment_left_to_config`]).
+    pub fn parse_args() -> Cli {
+        Self::try_parse_args_from(std::env::args_os()).unwrap_or_else(|error| error.exit())
+    }
+
+    /// [`Cli::parse_args`] from the given arguments (the first is the program's name).
+    ///
+    /// # Errors
+    ///
+    /// clap's error for arguments that are wrong, or its help or version "error" when one was
+    /// asked for (print it with [`clap::Error::exit`]).
+    pub fn try_parse_args_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::error::ErrorKind;
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        match ServeArgs::environment_left_to_config(Cli::command()).try_get_matches_from(&args) {
+            Ok(matches) => Cli::from_arg_matches(&matches),
+            // The help of the command that names every option's variable: it stops at the
+            // help flag, before any variable is looked at.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                ) =>
+            {
+                Err(Cli::command()
+                    .try_get_matches_from(&args)
+                    .err()
+                    .unwrap_or(error))
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
+
 /// Subcommands: those that talk to a running server, and [`crate::admin`]'s.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -55,7 +99,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show the health-check log of one app, newest last.
+    /// Show the health-check log of one app, oldest first: the newest check is the last line,
+    /// where --follow adds new ones (the dashboard lists the newest first).
     Log {
         /// The app's name.
         app: String,
@@ -115,9 +160,36 @@ pub enum Command {
 /// Where the running server is.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// Base URL of the server, e.g. http://192.168.1.10:8080 [default: found over mDNS]
-    #[arg(long, value_name = "URL", env = "HEALTHCHECKER_URL")]
+    /// Base URL of the server, e.g. http://192.168.1.10:8080 (http:// is assumed when left out)
+    /// [default: found over mDNS]
+    #[arg(long, value_name = "URL", env = "HEALTHCHECKER_URL", value_parser = server_url)]
     pub server: Option<Url>,
+}
+
+/// `--server`: a base URL, `http://` assumed when no scheme is given (`127.0.0.1:8080`).
+///
+/// # Errors
+///
+/// A sentence that shows the form expected, when it is not an http(s) URL with a host.
+pub fn server_url(text: &str) -> Result<Url, String> {
+    const EXAMPLE: &str = "give the server's URL like http://127.0.0.1:8080";
+    let text = text.trim();
+    let url = if text.contains("://") {
+        Url::parse(text)
+    } else {
+        Url::parse(&format!("http://{text}"))
+    }
+    .map_err(|error| format!("{error}; {EXAMPLE}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{}` is not a scheme the server speaks; {EXAMPLE}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("no host; {EXAMPLE}"));
+    }
+    Ok(url)
 }
 
 /// Why a subcommand failed; each says what to do. What the server answered is the client
@@ -132,13 +204,26 @@ pub enum CliError {
     )]
     NoServer(#[source] ClientError),
     /// The server did not answer.
-    #[error("cannot reach the server at {url}: {source}; is it running?")]
+    #[error(
+        "cannot reach the server at {server}: {cause}: is it running there? Start it with \
+             `healthchecker-server`, or give its address with --server URL"
+    )]
     Unreachable {
+        /// The server (its origin, `http://host:port`).
+        server: String,
+        /// What went wrong, in words: `connection refused`, the innermost error otherwise.
+        cause: String,
+    },
+    /// The server does not know the app.
+    #[error(
+        "the server at {server} has no monitor named {app:?}; see `healthchecker-server list \
+             --server {server}` for the ones it has"
+    )]
+    UnknownApp {
         /// The server.
-        url: String,
-        /// What the HTTP client reported.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        server: String,
+        /// The name given.
+        app: String,
     },
     /// The server answered with an error, or something else went wrong talking to it.
     #[error(transparent)]
@@ -154,9 +239,48 @@ pub enum CliError {
 impl From<ClientError> for CliError {
     fn from(error: ClientError) -> Self {
         match error {
-            ClientError::Unreachable { url, source } => CliError::Unreachable { url, source },
+            ClientError::Unreachable { url, source } => CliError::Unreachable {
+                server: Url::parse(&url).map_or(url, |url| url.origin().ascii_serialization()),
+                cause: cause_in_words(source.as_ref()),
+            },
             other => CliError::Client(other),
         }
+    }
+}
+
+/// What went wrong under an HTTP client's error, in the words of its innermost cause
+/// (`connection refused`, `dns error: ...`), which the client's own message hides.
+fn cause_in_words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = error;
+    let mut current = Some(error);
+    while let Some(inner) = current {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused".to_owned(),
+                std::io::ErrorKind::TimedOut => return "no answer (timed out)".to_owned(),
+                _ => {}
+            }
+        }
+        innermost = inner;
+        current = inner.source();
+    }
+    let text = innermost.to_string();
+    if text.to_ascii_lowercase().contains("connection refused") {
+        "connection refused".to_owned()
+    } else {
+        text
+    }
+}
+
+/// A 404 about `app` as the command line says it: which server, and how to see what it has.
+fn unknown_app(error: CliError, api: &ApiClient, app: &AppName) -> CliError {
+    match error {
+        CliError::Client(ClientError::Rejected { status: 404, .. })
+        | CliError::Client(ClientError::NotMonitored { .. }) => CliError::UnknownApp {
+            server: api.url().as_str().trim_end_matches('/').to_owned(),
+            app: app.as_str().to_owned(),
+        },
+        other => other,
     }
 }
 
@@ -190,8 +314,14 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
             let app = AppName::parse(&app)?;
             let api = connect(&server).await?;
             let mut last_seen: Option<DateTime<Utc>> = None;
+            if !json {
+                writeln!(out, "{}", log_header())?;
+            }
             loop {
-                let mut checks = api.log(&app, limit).await?;
+                let mut checks = api
+                    .log(&app, limit)
+                    .await
+                    .map_err(|error| unknown_app(error.into(), &api, &app))?;
                 checks.reverse(); // oldest first, like a log file
                 for check in checks
                     .iter()
@@ -200,7 +330,7 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                     if json {
                         writeln!(out, "{}", serde_json::to_string(check).unwrap_or_default())?;
                     } else {
-                        writeln!(out, "{}", log_line(check))?;
+                        writeln!(out, "{}", log_line(check, &chrono::Local))?;
                     }
                 }
                 out.flush()?;
@@ -223,14 +353,17 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
             let app = AppName::parse(&app)?;
             let api = connect(&server).await?;
             let window = duration.filter(|_| !end).map(|d| (d, reason.as_str()));
-            let monitor = api.maintenance(&app, window).await?;
+            let monitor = api
+                .maintenance(&app, window)
+                .await
+                .map_err(|error| unknown_app(error.into(), &api, &app))?;
             match (monitor.maintenance_until, &monitor.maintenance_reason) {
                 (Some(until), reason) => writeln!(
                     out,
                     "{app}: in maintenance until {}{}",
                     until
                         .with_timezone(&chrono::Local)
-                        .format("%Y-%m-%d %H:%M %Z"),
+                        .format("%Y-%m-%d %H:%M %:z"),
                     reason
                         .as_deref()
                         .filter(|r| !r.is_empty())
@@ -299,7 +432,7 @@ fn write_table(
     now: DateTime<Utc>,
 ) -> std::io::Result<()> {
     if monitors.is_empty() {
-        return writeln!(out, "no app is monitored yet");
+        return writeln!(out, "no monitors");
     }
     let rows: Vec<[String; 6]> = monitors
         .iter()
@@ -311,13 +444,8 @@ fn write_table(
             };
             let (last, latency) = match &monitor.last_check {
                 Some(check) => (
-                    format!(
-                        "{} {} {}",
-                        ago(check.time, now),
-                        check.outcome,
-                        check.reason
-                    ),
-                    format!("{:.1} ms", check.latency_ms),
+                    format!("{} {}", ago(check.time, now), result(check)),
+                    latency(check),
                 ),
                 None => ("not yet".to_owned(), "-".to_owned()),
             };
@@ -354,21 +482,65 @@ fn write_table(
     Ok(())
 }
 
-fn log_line(check: &CheckRecord) -> String {
-    format!(
-        "{}  {:<4}  {:<14}  {:>3}  {:>9}  {:<9}  {}",
-        check.time.format("%Y-%m-%d %H:%M:%SZ"),
-        check.outcome.to_string(),
-        check.reason,
+/// What a check said, each word once: `ok` for a pass, else `fail: connect`, `warn: body_warn`.
+fn result(check: &CheckRecord) -> String {
+    match check.outcome {
+        healthchecker_client::CheckOutcome::Pass => "ok".to_owned(),
+        outcome => format!("{outcome}: {}", check.reason),
+    }
+}
+
+/// The latency of a check, or `-` for a connection that never opened (refused, unreachable, an
+/// unknown name): its time says nothing about the app.
+fn latency(check: &CheckRecord) -> String {
+    if matches!(check.reason.as_str(), "connect" | "dns") {
+        "-".to_owned()
+    } else {
+        format!("{:.1} ms", check.latency_ms)
+    }
+}
+
+/// The widths of the log's columns, header and rows alike.
+const LOG_FORMAT: [usize; 5] = [25, 18, 6, 9, 9];
+
+/// The header row of `log`, like `list`'s; the times are local, with their UTC offset.
+fn log_header() -> String {
+    log_row(["TIME", "RESULT", "STATUS", "LATENCY", "STATE", "DETAIL"].map(str::to_owned))
+}
+
+fn log_row(cells: [String; 6]) -> String {
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(LOG_FORMAT) {
+        line.push_str(cell);
+        line.extend(std::iter::repeat_n(
+            ' ',
+            (width + 2).saturating_sub(cell.width()).max(1),
+        ));
+    }
+    line.push_str(&cells[5]);
+    line.trim_end().to_owned()
+}
+
+/// One check as a row of `log`, its time in `tz` with the UTC offset.
+fn log_line<Tz>(check: &CheckRecord, tz: &Tz) -> String
+where
+    Tz: chrono::TimeZone,
+    Tz::Offset: std::fmt::Display,
+{
+    log_row([
+        check
+            .time
+            .with_timezone(tz)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        result(check),
         check
             .http_status
             .map_or_else(|| "-".to_owned(), |status| status.to_string()),
-        format!("{:.1} ms", check.latency_ms),
+        latency(check),
         check.state.to_string(),
-        check.detail.as_deref().unwrap_or(""),
-    )
-    .trim_end()
-    .to_owned()
+        check.detail.clone().unwrap_or_default(),
+    ])
 }
 
 #[cfg(test)]
@@ -395,12 +567,55 @@ mod tests {
         write_table(&mut out, &monitors, now).expect("write");
         let text = String::from_utf8(out).expect("utf-8");
         let expected = "\
-NAME          KIND           STATE             LAST CHECK             LATENCY    SINCE
-nas           http           HEALTHY           2 s ago pass ok        1.2 ms     5 min ago
-media-center  http           UNKNOWN (paused)  not yet                -          -
-router        icmp (config)  UNHEALTHY         5 s ago fail no_reply  5000.0 ms  1 min ago
+NAME          KIND           STATE             LAST CHECK              LATENCY    SINCE
+nas           http           HEALTHY           2 s ago ok              1.2 ms     5 min ago
+media-center  http           UNKNOWN (paused)  not yet                 -          -
+router        icmp (config)  UNHEALTHY         5 s ago fail: no_reply  5000.0 ms  1 min ago
 ";
         assert_eq!(text, expected);
+    }
+
+    /// Issue 23: `log` has a header like `list`, says each word once, and shows no latency
+    /// for a connection that never opened.
+    #[test]
+    fn log_rows_line_up_under_their_header() {
+        let checks: Vec<CheckRecord> = serde_json::from_value(serde_json::json!([
+            {"time": "2026-01-01T00:09:58Z", "outcome": "pass", "reason": "ok", "http_status": 200,
+             "latency_ms": 1.25, "state": "HEALTHY"},
+            {"time": "2026-01-01T00:10:08Z", "outcome": "fail", "reason": "connect",
+             "latency_ms": 0.4, "state": "DEGRADED", "detail": "connection refused"}
+        ]))
+        .expect("checks");
+        let tz = chrono::FixedOffset::east_opt(3600).expect("offset");
+        let text: Vec<String> = std::iter::once(log_header())
+            .chain(checks.iter().map(|check| log_line(check, &tz)))
+            .collect();
+        assert_eq!(
+            text.join("\n"),
+            "\
+TIME                       RESULT              STATUS  LATENCY    STATE      DETAIL
+2026-01-01 01:09:58 +01:00 ok                  200     1.2 ms     HEALTHY
+2026-01-01 01:10:08 +01:00 fail: connect       -       -          DEGRADED   connection refused"
+        );
+    }
+
+    #[test]
+    fn server_urls_without_a_scheme_get_http() {
+        for (given, url) in [
+            ("127.0.0.1:8080", "http://127.0.0.1:8080/"),
+            ("localhost:8080", "http://localhost:8080/"),
+            ("http://nas.lan:8080", "http://nas.lan:8080/"),
+            ("https://hc.example.com", "https://hc.example.com/"),
+        ] {
+            assert_eq!(server_url(given).expect(given).as_str(), url);
+        }
+        for bad in ["ftp://nas.lan", "http://", "::::"] {
+            let error = server_url(bad).expect_err(bad);
+            assert!(
+                error.contains("like http://127.0.0.1:8080"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub const OPTION_NAMES: &[&str] = &[
     "storm_min",
     "flap_changes",
     "flap_window",
+    "public_url",
+    "timezone",
 ];
 
 /// Tables the config file may hold besides the options (`[[channel]]`, `[[monitor]]`,
@@ -114,35 +116,40 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 
     /// Address to listen on [default: 0.0.0.0]
-    #[arg(long, value_name = "IP")]
+    #[arg(long, value_name = "IP", env = "HEALTHCHECKER_BIND_ADDR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_addr: Option<String>,
 
     /// Port to listen on; 0 lets the system pick a free one [default: 0]
-    #[arg(short, long, value_name = "PORT")]
+    #[arg(short, long, value_name = "PORT", env = "HEALTHCHECKER_PORT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
 
     /// Folder for the database (registrations, states, logs, outbox); under systemd
     /// $STATE_DIRECTORY [default: ./data]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "HEALTHCHECKER_DATA_DIR")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
 
     /// Checks kept in the health-check log of each monitor, from 10 to 100000; the oldest are
     /// dropped [default: 1000]
-    #[arg(long, value_name = "CHECKS")]
+    #[arg(long, value_name = "CHECKS", env = "HEALTHCHECKER_LOG_RETENTION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_retention: Option<i64>,
 
     /// Days transitions and sent mail are kept, from 1 to 3650 [default: 90]
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", env = "HEALTHCHECKER_RETENTION_DAYS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<i64>,
 
     /// SMTP relay for alert mail, e.g. smtps://user:app-password@smtp.example.com:465; without it
     /// mail is written to the log [default: none]
-    #[arg(long, value_name = "URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEALTHCHECKER_SMTP_URL",
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_url: Option<String>,
 
@@ -150,31 +157,33 @@ pub struct ServeArgs {
     #[arg(
         long,
         value_name = "ADDRESS",
-        help = "Sender address of alert mail [default: healthchecker@<hostname>]"
+        help = "Sender address of alert mail [default: healthchecker@<hostname>]",
+        env = "HEALTHCHECKER_MAIL_FROM"
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
 
     /// Minutes between reminder mails while an app stays UNHEALTHY, from 5 to 10080 (a week);
     /// 0 sends no reminders [default: 0]
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", env = "HEALTHCHECKER_REMIND_EVERY")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remind_every: Option<i64>,
 
     /// Advertise over mDNS only on this network interface (repeatable) [default: every
     /// multicast-capable non-loopback interface]
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "HEALTHCHECKER_MDNS_INTERFACE")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mdns_interface: Vec<String>,
 
     /// Do not advertise over mDNS at all [default: false]
-    #[arg(long)]
+    #[arg(long, env = "HEALTHCHECKER_NO_MDNS")]
     #[serde(skip_serializing_if = "is_false")]
     pub no_mdns: bool,
 
     /// Do not serve the original Python HealthChecker.Server's routes (/healthchecker/...) nor
-    /// advertise its mDNS name (_healthchecker._http._tcp) [default: false]
-    #[arg(long)]
+    /// advertise its mDNS name (_healthchecker._http._tcp); in the environment or the file:
+    /// legacy = false [default: false]
+    #[arg(long, env = "HEALTHCHECKER_LEGACY")]
     #[serde(
         rename = "legacy",
         skip_serializing_if = "is_false",
@@ -183,75 +192,131 @@ pub struct ServeArgs {
     pub no_legacy: bool,
 
     /// Require `Authorization: Bearer <TOKEN>` on every call that changes something [default: none]
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HEALTHCHECKER_TOKEN",
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 
     /// Accept only recipients in this mail domain (repeatable; subdomains included), so the
     /// server cannot be made to mail strangers [default: any domain]
-    #[arg(long, value_name = "DOMAIN")]
+    #[arg(
+        long,
+        value_name = "DOMAIN",
+        env = "HEALTHCHECKER_ALLOWED_EMAIL_DOMAINS"
+    )]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_email_domains: Vec<String>,
 
     /// Most apps this server monitors; more registrations are refused with 429 [default: 1000]
-    #[arg(long, value_name = "COUNT")]
+    #[arg(long, value_name = "COUNT", env = "HEALTHCHECKER_MAX_MONITORS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_monitors: Option<i64>,
 
     /// Registrations (PUT) accepted per minute from one address; 0 turns the limit off
     /// [default: 60]
-    #[arg(long, value_name = "COUNT")]
+    #[arg(
+        long,
+        value_name = "COUNT",
+        env = "HEALTHCHECKER_MAX_REGISTRATIONS_PER_MINUTE"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_registrations_per_minute: Option<i64>,
 
     /// Log more: what every check and every request does [default: false]
-    #[arg(short, long)]
+    #[arg(short, long, env = "HEALTHCHECKER_VERBOSE")]
     #[serde(skip_serializing_if = "is_false")]
     pub verbose: bool,
 
     /// Log everything, the libraries' internals included [default: false]
-    #[arg(short, long)]
+    #[arg(short, long, env = "HEALTHCHECKER_DEBUG")]
     #[serde(skip_serializing_if = "is_false")]
     pub debug: bool,
 
     /// Test mode: never send mail, write it to the log instead [default: false]
-    #[arg(short, long)]
+    #[arg(short, long, env = "HEALTHCHECKER_TEST")]
     #[serde(skip_serializing_if = "is_false")]
     pub test: bool,
 
     /// A `[[channel]]` of the config file that every monitor's messages also go to
     /// (repeatable) [default: none]
-    #[arg(long, value_name = "CHANNEL")]
+    #[arg(long, value_name = "CHANNEL", env = "HEALTHCHECKER_DEFAULT_CHANNELS")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub default_channels: Vec<String>,
 
     /// Who is mailed about the server as a whole (a storm: many monitors failing at once)
     /// (repeatable) [default: none]
-    #[arg(long, value_name = "ADDRESS")]
+    #[arg(long, value_name = "ADDRESS", env = "HEALTHCHECKER_ADMIN_EMAIL")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub admin_email: Vec<String>,
 
     /// A storm (per-app alerts held, one message about the server's network) begins when at
     /// least this fraction of the active monitors fail at once, from 0.1 to 1 [default: 0.5]
-    #[arg(long, value_name = "FRACTION")]
+    #[arg(long, value_name = "FRACTION", env = "HEALTHCHECKER_STORM_FRACTION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storm_fraction: Option<f64>,
 
     /// ... and at least this many, from 2 to 100000 [default: 5]
-    #[arg(long, value_name = "COUNT")]
+    #[arg(long, value_name = "COUNT", env = "HEALTHCHECKER_STORM_MIN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storm_min: Option<i64>,
 
     /// A monitor that changes state more than this many times within flap_window is flapping:
     /// told once, not per change, from 2 to 100; 0 turns it off [default: 6]
-    #[arg(long, value_name = "COUNT")]
+    #[arg(long, value_name = "COUNT", env = "HEALTHCHECKER_FLAP_CHANGES")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flap_changes: Option<i64>,
 
     /// Minutes of flap_window, from 1 to 1440 [default: 30]
-    #[arg(long, value_name = "MINUTES")]
+    #[arg(long, value_name = "MINUTES", env = "HEALTHCHECKER_FLAP_WINDOW")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flap_window: Option<i64>,
+
+    /// This server's URL as the people it mails can reach it (behind a name or a proxy), for
+    /// the links in every message; by default `http://` and the address it listens on (this
+    /// machine's LAN address for 0.0.0.0) and its port.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEALTHCHECKER_PUBLIC_URL",
+        help = "This server's URL as the people it mails can reach it (behind a name or a proxy), \
+                for the links in every message, e.g. http://healthchecker.lan:8080 \
+                [default: http://<listen address, or this machine's LAN address>:<port>]"
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+
+    /// Time zone of the times in messages (IANA, e.g. Europe/Berlin), shown with their UTC
+    /// offset [default: this machine's]
+    #[arg(long, value_name = "ZONE", env = "HEALTHCHECKER_TIMEZONE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+}
+
+impl ServeArgs {
+    /// `command` with the environment variables of the server's options shown but not read.
+    ///
+    /// Every option carries clap's `env` so that `--help`, the man page and the completions name
+    /// its variable; but the config layer reads the environment itself (it says which variable a
+    /// bad value came from, reads secrets as text and lists split at commas), so clap must not
+    /// read those variables too: a value clap took from the environment would be reported as a
+    /// flag. Parse with the command this returns; show help with the one it was given.
+    /// Subcommands that take these options too (`check-config`) get the same treatment.
+    pub fn environment_left_to_config(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                let id = arg.get_id().as_str();
+                if OPTION_NAMES.contains(&id) || id == "no_legacy" {
+                    arg.env(None)
+                } else {
+                    arg
+                }
+            })
+            .mut_subcommands(ServeArgs::environment_left_to_config)
+    }
 }
 
 fn is_false(value: &bool) -> bool {
@@ -323,6 +388,10 @@ pub struct RawConfig {
     pub flap_changes: i64,
     /// See [`ServeArgs::flap_window`].
     pub flap_window: i64,
+    /// See [`ServeArgs::public_url`].
+    pub public_url: Option<String>,
+    /// See [`ServeArgs::timezone`].
+    pub timezone: Option<String>,
     /// The `[[channel]]` tables of the config file.
     #[serde(default)]
     pub channel: Vec<channel::RawChannel>,
@@ -361,6 +430,8 @@ impl Default for RawConfig {
             storm_min: 5,
             flap_changes: 6,
             flap_window: 30,
+            public_url: None,
+            timezone: None,
             channel: Vec::new(),
             monitor: Vec::new(),
             maintenance: Vec::new(),
@@ -576,6 +647,34 @@ pub struct Config {
     pub flap_changes: u32,
     /// See `flap_changes`.
     pub flap_window: Duration,
+    /// This server's base URL as the recipients of its messages reach it; `None`: derived from
+    /// the listening address.
+    pub public_url: Option<Url>,
+    /// The time zone of the times in messages.
+    pub timezone: Zone,
+}
+
+/// The time zone of the times a user reads (mail, the CLI), always shown with its UTC offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// This machine's (`TZ`, `/etc/localtime`), the default.
+    Host,
+    /// A named IANA zone (`timezone = "Europe/Berlin"`).
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// `2026-11-21 09:51:11 +01:00`: `time` in this zone, with its UTC offset.
+    pub fn format(self, time: chrono::DateTime<chrono::Utc>) -> String {
+        const FORMAT: &str = "%Y-%m-%d %H:%M:%S %:z";
+        match self {
+            Zone::Host => time
+                .with_timezone(&chrono::Local)
+                .format(FORMAT)
+                .to_string(),
+            Zone::Named(tz) => time.with_timezone(&tz).format(FORMAT).to_string(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -600,7 +699,8 @@ pub enum ConfigError {
     },
     /// The config file has an option this server does not know.
     #[error(
-        "unknown option `{key}` in config file {path}; known options: {}",
+        "unknown option `{key}` in config file {path}{}; known options: {}",
+        did_you_mean(key, OPTION_NAMES),
         OPTION_NAMES.join(", ")
     )]
     UnknownKey {
@@ -793,11 +893,7 @@ fn parse_error(error: figment::Error, file: &Path) -> ConfigError {
             let reason = if SECRET_OPTIONS.contains(&key.as_str()) {
                 "expected text (write it in double quotes); the value is not shown".to_owned()
             } else {
-                error
-                    .kind
-                    .to_string()
-                    .replace("expected i64", "expected a whole number")
-                    .replace("expected a boolean", "expected true or false")
+                in_words(&error.kind)
             };
             if key.is_empty() {
                 format!("{source}: {reason}")
@@ -807,6 +903,81 @@ fn parse_error(error: figment::Error, file: &Path) -> ConfigError {
         })
         .collect();
     ConfigError::Parse(messages.join("\n"))
+}
+
+/// What serde found wrong, in a user's words: "expected a whole number, found the text
+/// \"eighty\"", never `i64`; an unknown field with the nearest known one.
+fn in_words(kind: &figment::error::Kind) -> String {
+    use figment::error::{Actual, Kind};
+    let found = |actual: &Actual| match actual {
+        Actual::Str(text) => format!("the text \"{text}\""),
+        Actual::Bool(value) => format!("{value} (a switch)"),
+        Actual::Signed(number) => format!("the number {number}"),
+        Actual::Unsigned(number) => format!("the number {number}"),
+        Actual::Float(number) => format!("the number {number}"),
+        Actual::Char(c) => format!("the text \"{c}\""),
+        Actual::Seq => "a list".to_owned(),
+        Actual::Map => "a table".to_owned(),
+        other => other.to_string(),
+    };
+    match kind {
+        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+            format!(
+                "expected {}, found {}",
+                expected_in_words(expected),
+                found(actual)
+            )
+        }
+        Kind::UnknownField(field, known) => {
+            format!(
+                "unknown field `{field}`{}; known fields: {}",
+                did_you_mean(field, known),
+                known.join(", ")
+            )
+        }
+        Kind::UnknownVariant(variant, known) => format!(
+            "unknown value `{variant}`{}; expected one of {}",
+            did_you_mean(variant, known),
+            known.join(", ")
+        ),
+        Kind::MissingField(field) => format!("`{field}` is missing"),
+        Kind::DuplicateField(field) => format!("`{field}` is given twice"),
+        // `one_or_many`'s shapes, which serde names by the Rust type.
+        Kind::Message(message) if message.contains("untagged enum OneOrMany") => {
+            "expected a list such as [\"a\", \"b\"], or one text (commas separate several)"
+                .to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A Rust type named by serde, as a user would say it.
+fn expected_in_words(expected: &str) -> &str {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+        | "usize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "string" | "a borrowed string" => "text in double quotes",
+        "a sequence" => "a list such as [\"a\", \"b\"]",
+        "a map" => "a table",
+        other => other,
+    }
+}
+
+/// `"; did you mean `port`?"` when one of `known` is within a typo of `given`, else nothing.
+///
+/// A typo here is at most one edit (a swapped pair counts as one) in a short name and a third
+/// of the letters in a long one: close enough that the suggestion is the likely intent.
+pub fn did_you_mean(given: &str, known: &[&str]) -> String {
+    let most = (given.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|name| (strsim::damerau_levenshtein(given, name), *name))
+        .filter(|(distance, _)| *distance <= most)
+        .min()
+        .map(|(_, name)| format!("; did you mean `{name}`?"))
+        .unwrap_or_default()
 }
 
 /// Turns the merged raw options into a typed [`Config`].
@@ -859,7 +1030,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         .smtp_url
         .as_deref()
         .map(|text| {
-            parse_smtp_url(text).map_err(|reason| invalid("smtp_url", &redact_url(text), reason))
+            parse_smtp_url(text).map_err(|reason| invalid("smtp_url", &redact_url(text), &reason))
         })
         .transpose()?;
     let mail_from = raw
@@ -1010,6 +1181,36 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 "expected a number of minutes from 1 to 1440",
             )
         })?;
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(|text| {
+            Url::parse(text.trim())
+                .ok()
+                .filter(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.host_str().is_some_and(|host| !host.is_empty())
+                        && url.query().is_none()
+                        && url.fragment().is_none()
+                        && url.username().is_empty()
+                        && url.password().is_none()
+                })
+                .ok_or_else(|| {
+                    invalid(
+                        "public_url",
+                        &text,
+                        "expected an http:// or https:// URL such as http://healthchecker.lan:8080, \
+                         without user, query or #",
+                    )
+                })
+        })
+        .transpose()?;
+    let timezone = match raw.timezone.as_deref().map(str::trim) {
+        None | Some("") => Zone::Host,
+        Some(name) => maintenance::parse_tz(name)
+            .map(Zone::Named)
+            .map_err(|reason| invalid("timezone", &name, &reason))?,
+    };
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -1045,15 +1246,66 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         storm_min,
         flap_changes,
         flap_window: Duration::from_secs(flap_window * 60),
+        public_url,
+        timezone,
     })
 }
 
-fn parse_smtp_url(text: &str) -> Result<SmtpUrl, &'static str> {
+/// Checks an SMTP URL completely, as lettre will read it, so that every mistake is a start
+/// error naming what is wrong instead of a library message when the first mail is sent: the
+/// scheme, the host, the one query parameter lettre knows (`tls`, `required` or `opportunistic`,
+/// and only with `smtp://`), and credentials that percent-decode to text. No reason quotes the
+/// user name or the password.
+fn parse_smtp_url(text: &str) -> Result<SmtpUrl, String> {
     const EXPECTED: &str = "expected smtp://host[:port], smtp://host?tls=required (STARTTLS) or \
                             smtps://user:password@host[:port] (implicit TLS)";
-    let url = Url::parse(text.trim()).map_err(|_| EXPECTED)?;
+    let url = Url::parse(text.trim()).map_err(|_| EXPECTED.to_owned())?;
     if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none_or(str::is_empty) {
-        return Err(EXPECTED);
+        return Err(EXPECTED.to_owned());
+    }
+    let mut tls = None;
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "tls" if tls.is_some() => return Err("`tls=` is given twice; give it once".to_owned()),
+            "tls" => tls = Some(value.into_owned()),
+            other => {
+                return Err(format!(
+                    "unknown query parameter `{other}`; the only one is tls=required \
+                     (STARTTLS) or tls=opportunistic (STARTTLS when the relay offers it)"
+                ));
+            }
+        }
+    }
+    match (url.scheme(), tls.as_deref()) {
+        ("smtp", None | Some("required" | "opportunistic")) | (_, None) => {}
+        ("smtps", Some(_)) => {
+            return Err(
+                "smtps:// is always TLS from the first byte: drop `?tls=`, or use \
+                        smtp://host:587?tls=required for STARTTLS"
+                    .to_owned(),
+            );
+        }
+        (_, Some(other)) => {
+            return Err(format!(
+                "`tls={other}` is not a TLS mode: use tls=required (STARTTLS, refuse a relay \
+                 without it) or tls=opportunistic (STARTTLS when offered), or smtps:// for \
+                 implicit TLS"
+            ));
+        }
+    }
+    if url.fragment().is_some() {
+        return Err("an SMTP URL has no `#` part (a `#` in a password is written %23)".to_owned());
+    }
+    let decodes = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .is_ok()
+    };
+    if !decodes(url.username()) || !url.password().is_none_or(decodes) {
+        return Err("the user name or password is not valid percent-encoded UTF-8".to_owned());
+    }
+    if url.password().is_some() && url.username().is_empty() {
+        return Err("a password needs a user name: smtps://user:password@host".to_owned());
     }
     Ok(SmtpUrl(url))
 }
@@ -1176,6 +1428,62 @@ mod tests {
     }
 
     #[test]
+    fn typos_get_the_nearest_known_name() {
+        for (given, nearest) in [
+            ("prot", Some("port")),
+            ("smtp_ulr", Some("smtp_url")),
+            ("mailfrom", Some("mail_from")),
+            ("data-dir", Some("data_dir")),
+            ("verbos", Some("verbose")),
+            ("colour", None),
+            ("p", None),
+        ] {
+            let hint = did_you_mean(given, OPTION_NAMES);
+            match nearest {
+                Some(name) => assert_eq!(hint, format!("; did you mean `{name}`?"), "{given}"),
+                None => assert_eq!(hint, "", "{given}"),
+            }
+        }
+    }
+
+    /// Issue 23: every part lettre reads is checked at start, each refusal naming what to write.
+    #[test]
+    fn smtp_urls_are_checked_completely() {
+        for good in [
+            "smtp://relay.lan",
+            "smtp://relay.lan:587?tls=required",
+            "smtp://relay.lan:587?tls=opportunistic",
+            "smtps://me%40example.com:p%23ss@relay.lan:465",
+            "smtp://relay.lan/helo.example.com",
+        ] {
+            parse_smtp_url(good).unwrap_or_else(|reason| panic!("{good}: {reason}"));
+        }
+        for (bad, says) in [
+            (
+                "smtp://relay.lan?tls=sometimes",
+                "`tls=sometimes` is not a TLS mode",
+            ),
+            ("smtp://relay.lan?tls=", "`tls=` is not a TLS mode"),
+            (
+                "smtp://relay.lan?starttls=1",
+                "unknown query parameter `starttls`",
+            ),
+            ("smtp://relay.lan?tls=required&tls=required", "given twice"),
+            ("smtps://relay.lan?tls=required", "drop `?tls=`"),
+            ("smtps://me:pw@relay.lan#x", "no `#` part"),
+            (
+                "smtps://me:%FF@relay.lan",
+                "not valid percent-encoded UTF-8",
+            ),
+            ("smtps://:pw@relay.lan", "needs a user name"),
+        ] {
+            let reason = parse_smtp_url(bad).expect_err(bad);
+            assert!(reason.contains(says), "{bad}: {reason}");
+            assert!(!reason.contains("pw"), "{bad}: the password in {reason}");
+        }
+    }
+
+    #[test]
     fn one_or_many_takes_lists_and_comma_separated_strings() {
         #[derive(Deserialize)]
         struct T {
@@ -1199,14 +1507,15 @@ mod precedence_tests {
     use super::*;
 
     fn args(argv: &[&str]) -> ServeArgs {
-        use clap::Parser;
+        use clap::{CommandFactory, FromArgMatches, Parser};
         #[derive(Parser)]
         struct Wrapper {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        Wrapper::parse_from(std::iter::once("healthchecker-server").chain(argv.iter().copied()))
-            .serve
+        let matches = ServeArgs::environment_left_to_config(Wrapper::command())
+            .get_matches_from(std::iter::once("healthchecker-server").chain(argv.iter().copied()));
+        Wrapper::from_arg_matches(&matches).expect("matches").serve
     }
 
     fn load(argv: &[&str]) -> Result<Config, ConfigError> {
@@ -1368,6 +1677,33 @@ mod precedence_tests {
                 message.contains("option `no_mdns` from config file /"),
                 "{message}"
             );
+            // Issue 23: types in words, never a Rust type's name.
+            for (file, words) in [
+                (
+                    "no_mdns = \"yes\"\n",
+                    "expected true or false, found the text \"yes\"",
+                ),
+                (
+                    "port = \"8080\"\n",
+                    "expected a whole number, found the text \"8080\"",
+                ),
+                (
+                    "storm_fraction = \"half\"\n",
+                    "expected a number, found the text \"half\"",
+                ),
+                (
+                    "mail_from = 5\n",
+                    "expected text in double quotes, found the number 5",
+                ),
+                ("admin_email = {a = 1}\n", "expected a list such as"),
+            ] {
+                jail.create_file("config", file)?;
+                let message = load(&[]).expect_err(file).to_string();
+                assert!(message.contains(words), "{file}: {message}");
+                for rust in ["i64", "u64", "f64", "a boolean", "a string"] {
+                    assert!(!message.contains(rust), "{file}: `{rust}` in {message}");
+                }
+            }
             std::fs::remove_file("config").map_err(|error| error.to_string())?;
 
             let message = load(&["--bind-addr", "localhost:80"])

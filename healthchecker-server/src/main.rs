@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use healthchecker_server::Config;
 use healthchecker_server::admin::{self, AdminCommand};
 use healthchecker_server::cli::{self, Cli, Command};
@@ -15,7 +14,7 @@ use healthchecker_server::datadir::{DataDirLock, LockError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     match cli.command {
         Some(Command::Admin(command)) => return run_admin(command),
         Some(command) => return run_command(command),
@@ -42,8 +41,29 @@ fn main() -> ExitCode {
             };
         }
     };
+    // The port too, before anything logs: one taken is a refused start like a bad option.
+    let addr = SocketAddr::new(config.bind_addr, config.port);
+    let listener = match std::net::TcpListener::bind(addr) {
+        Ok(listener) => listener,
+        Err(error) => {
+            let why = match error.kind() {
+                std::io::ErrorKind::AddrInUse => "the port is in use; is another server using it? \
+                     Choose another with --port"
+                    .to_owned(),
+                std::io::ErrorKind::AddrNotAvailable => {
+                    format!("{error}; --bind-addr must be an address of this machine (or 0.0.0.0)")
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("{error}; ports below 1024 need privileges: choose another with --port")
+                }
+                _ => error.to_string(),
+            };
+            eprintln!("healthchecker-server: cannot listen on {addr}: {why}");
+            return ExitCode::from(2);
+        }
+    };
     check_open_file_limit(&config);
-    match serve(config, cli.serve) {
+    match serve(config, cli.serve, listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -140,15 +160,16 @@ fn check_open_file_limit(config: &Config) {
     }
 }
 
-fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
+fn serve(config: Config, args: ServeArgs, listener: std::net::TcpListener) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         let reloads = reload_requests(args)?;
-        let addr = SocketAddr::new(config.bind_addr, config.port);
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
-            format!("cannot listen on {addr}; is another server using the port? Choose another with --port")
-        })?;
+        listener
+            .set_nonblocking(true)
+            .context("cannot use the listening socket")?;
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot use the listening socket")?;
         healthchecker_server::server::run_with_reloads(config, listener, shutdown, reloads).await?;
         Ok(())
     })

@@ -57,8 +57,14 @@ use crate::registry::{AppName, FieldError, Kind, MonitorSpec, Source};
 use crate::scheduler::Scheduler;
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
-/// How many recent checks each monitor keeps in memory (for mail and the monitor view).
-pub const RECENT_CHECKS: usize = 5;
+/// How many recent checks each monitor keeps in memory (for mail and the monitor view): as many
+/// as the largest threshold, so that an incident's first failed check and its recovery's first
+/// passed check are in it when the state changes (the downtime, [`crate::alerting::IncidentInfo`]).
+pub const RECENT_CHECKS: usize = {
+    let most = *crate::registry::limits::UNHEALTHY.end();
+    let healthy = *crate::registry::limits::HEALTHY.end();
+    (if most > healthy { most } else { healthy }) as usize
+};
 
 /// A check, boxed so that production and tests can plug in different checkers.
 pub type CheckFuture = Pin<Box<dyn Future<Output = CheckRecord> + Send>>;

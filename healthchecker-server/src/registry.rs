@@ -28,7 +28,7 @@ pub mod limits {
     pub const APP_NAME_MAX: usize = 64;
     /// Seconds a check may take.
     pub const TIMEOUT: RangeInclusive<u64> = 2..=60;
-    /// Default `timeout`, seconds.
+    /// Default `timeout`, seconds, where the interval leaves room for it: see [`default_timeout`].
     pub const TIMEOUT_DEFAULT: u64 = 5;
     /// Seconds between checks.
     pub const INTERVAL: RangeInclusive<u64> = 5..=300;
@@ -50,6 +50,22 @@ pub mod limits {
     pub const URL_MAX: usize = 2048;
     /// Most recipients of one monitor.
     pub const EMAILS_MAX: usize = 10;
+    /// The `timeout` of a registration that does not send one: 5 seconds, or one second less
+    /// than `interval` when the interval is shorter than 6 seconds, so that a default never
+    /// makes a valid request invalid (the smallest interval, 5, gets a timeout of 4).
+    pub const fn default_timeout(interval: u64) -> u64 {
+        let room = interval.saturating_sub(1);
+        let timeout = if TIMEOUT_DEFAULT < room {
+            TIMEOUT_DEFAULT
+        } else {
+            room
+        };
+        if timeout < *TIMEOUT.start() {
+            *TIMEOUT.start()
+        } else {
+            timeout
+        }
+    }
     /// Default `limit` of `GET /api/v1/monitors/{app}/log`, checks.
     pub const LOG_LIMIT_DEFAULT: usize = 100;
     /// Largest `limit` of `GET /api/v1/monitors/{app}/log`, checks.
@@ -717,15 +733,25 @@ impl Registration {
         )?;
         let timeout = in_range(
             "timeout",
-            self.timeout.unwrap_or(limits::TIMEOUT_DEFAULT),
+            self.timeout.unwrap_or(limits::default_timeout(interval)),
             limits::TIMEOUT,
             "seconds",
         )?;
         if timeout >= interval {
+            // Only a timeout the user sent can get here (the default always fits), so the
+            // field named is one they wrote; say when the interval it is compared with is the
+            // default rather than theirs.
+            let whose = if self.interval.is_some() {
+                ""
+            } else {
+                ", the default"
+            };
             return Err(FieldError::new(
                 "timeout",
                 timeout,
-                format!("less than `interval` ({interval} seconds), and from 2 to 60 seconds"),
+                format!(
+                    "less than `interval` ({interval} seconds{whose}), and from 2 to 60 seconds"
+                ),
             ));
         }
         let unhealthy = in_range(
@@ -1029,6 +1055,37 @@ mod tests {
                 registration(body).unwrap_or_else(|error| panic!("{field}={value}: {error}"));
             }
         }
+    }
+
+    #[test]
+    fn the_default_timeout_fits_every_valid_interval() {
+        for (interval, timeout) in [(5, 4), (6, 5), (7, 5), (30, 5), (300, 5)] {
+            let spec = registration(serde_json::json!({"url": "http://a", "interval": interval}))
+                .unwrap_or_else(|error| panic!("interval {interval}: {error}"));
+            assert_eq!(
+                spec.timeout,
+                Duration::from_secs(timeout),
+                "interval {interval}"
+            );
+        }
+        for interval in limits::INTERVAL {
+            let timeout = limits::default_timeout(interval);
+            assert!(
+                limits::TIMEOUT.contains(&timeout) && timeout < interval,
+                "{interval}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_timeout_against_the_default_interval_says_so() {
+        let error = registration(serde_json::json!({"url": "http://a", "timeout": 40}))
+            .expect_err("longer than the default interval");
+        assert_eq!(error.field, "timeout");
+        assert!(
+            error.expected.contains("(30 seconds, the default)"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ pub async fn run_with_reloads(
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        server_url(addr, &identity),
+        config.public_url.as_ref().map_or_else(
+            || server_url(addr, &identity),
+            |url| url.as_str().trim_end_matches('/').to_owned(),
+        ),
         delivery.stop.clone(),
         &delivery.tasks,
     )?;
@@ -389,6 +392,8 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         storm_min,
         flap_changes,
         flap_window,
+        public_url,
+        timezone,
     } = running;
     let mut changed = Vec::new();
     let mut differs = |name: &'static str, differ: bool| {
@@ -429,6 +434,8 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("storm_min", *storm_min != next.storm_min);
     differs("flap_changes", *flap_changes != next.flap_changes);
     differs("flap_window", *flap_window != next.flap_window);
+    differs("public_url", *public_url != next.public_url);
+    differs("timezone", *timezone != next.timezone);
     changed
 }
 
@@ -460,7 +467,8 @@ fn advertise(config: &Config, identity: &Identity, port: u16) -> Option<Advertis
     }
 }
 
-/// This server's base URL as a user on the LAN would type it, for the stop instructions in mail.
+/// This server's base URL as a user on the LAN would type it, for the links in mail, when
+/// `public_url` does not say.
 fn server_url(addr: SocketAddr, identity: &Identity) -> String {
     let host = if addr.ip().is_unspecified() {
         iputils::my_ip_addr().map_or_else(|_| identity.host_name.clone(), |ip| ip.to_string())

@@ -212,6 +212,21 @@ async fn register_is_idempotent_201_then_200() {
     assert_eq!(h.names().await, ["media-center"]);
 }
 
+/// Issue 23: the documented minimum interval, sent alone, is accepted; the default timeout is
+/// derived from it rather than refused about a field the user never sent.
+#[tokio::test]
+async fn the_smallest_interval_alone_is_accepted() {
+    let h = harness(None);
+    let (status, created) = h
+        .put("fast", json!({"url": "http://127.0.0.1:9", "interval": 5}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        (created["interval"].as_u64(), created["timeout"].as_u64()),
+        (Some(5), Some(4))
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_and_changes_nothing() {
     let h = harness(None);

@@ -118,6 +118,8 @@ fn unknown_key_stops_the_start_naming_key_and_file() {
         stderr.contains("unknown option `prot` in config file"),
         "{stderr}"
     );
+    // Issue 23: the nearest known option is suggested.
+    assert!(stderr.contains("did you mean `port`?"), "{stderr}");
     assert!(stderr.contains("/config"), "{stderr}");
 }
 
@@ -137,6 +139,33 @@ fn out_of_range_value_stops_the_start_naming_key_value_and_source() {
     );
 }
 
+/// Issue 23: an SMTP URL is checked completely at start, test mode or not: a bad `tls=` is a
+/// start error naming the option, not a library message at the first mail.
+#[test]
+fn a_bad_smtp_url_stops_even_a_test_start() {
+    for (url, says) in [
+        (
+            "smtp://127.0.0.1:2525?tls=sometimes",
+            "`tls=sometimes` is not a TLS mode",
+        ),
+        (
+            "smtp://127.0.0.1:2525?starttls=yes",
+            "unknown query parameter `starttls`",
+        ),
+    ] {
+        let dir = temp_dir();
+        let mut cmd = command(dir.path());
+        cmd.args(local_args(dir.path()))
+            .args(["--test", "--smtp-url", url]);
+        let (status, stderr) = run_to_end(cmd);
+        assert_eq!(status.code(), Some(2), "{url}: {stderr}");
+        assert!(
+            stderr.contains("for option `smtp_url` from flag --smtp-url") && stderr.contains(says),
+            "{url}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_port_in_use_is_a_clear_error() {
     let dir = temp_dir();
@@ -146,11 +175,15 @@ fn a_port_in_use_is_a_clear_error() {
     cmd.args(local_args(dir.path()))
         .args(["--port", &port.to_string()]);
     let (status, stderr) = run_to_end(cmd);
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    // Issue 23: a start error like the others: exit 2, one line.
+    assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        stderr.starts_with(&format!(
+            "healthchecker-server: cannot listen on 127.0.0.1:{port}"
+        )),
         "{stderr}"
     );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
 }
 
 #[test]
@@ -158,6 +191,12 @@ fn help_documents_every_option_with_its_default() {
     let (status, stdout) = {
         let output = command(&workspace_root())
             .arg("--help")
+            // Shown as set, never with their values.
+            .env("HEALTHCHECKER_TOKEN", "secret-token-in-help")
+            .env(
+                "HEALTHCHECKER_SMTP_URL",
+                "smtp://u:secret-password@127.0.0.1:25",
+            )
             .output()
             .expect("runs");
         (
@@ -187,7 +226,17 @@ fn help_documents_every_option_with_its_default() {
             entry.contains("[default: "),
             "{flag} has no default in --help:\n{entry}"
         );
+        // Issue 23: every option names its environment variable, not only two.
+        let variable = format!("[env: HEALTHCHECKER_{}", option.to_ascii_uppercase());
+        assert!(
+            entry.contains(&variable),
+            "{flag} does not name {variable}] in --help:\n{entry}"
+        );
     }
+    assert!(
+        !stdout.contains("secret-"),
+        "a secret shown in --help:\n{stdout}"
+    );
     let defaults = healthchecker_server::config::RawConfig::default();
     assert!(stdout.contains(&format!("[default: {}]", defaults.bind_addr)));
     assert!(stdout.contains(&format!("[default: {}]", defaults.port)));

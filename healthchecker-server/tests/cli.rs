@@ -54,7 +54,7 @@ async fn list_and_log_show_what_the_server_knows() {
     let app_url = app().await;
 
     let (code, out, _) = subcommand(&["list", "--server", &server.url]);
-    assert_eq!((code, out.trim()), (0, "no app is monitored yet"));
+    assert_eq!((code, out.trim()), (0, "no monitors"));
 
     let client = reqwest::Client::new();
     let answer = client
@@ -83,15 +83,23 @@ async fn list_and_log_show_what_the_server_knows() {
     assert!(
         lines[1].starts_with("media center")
             && lines[1].contains("HEALTHY")
-            && lines[1].contains("pass ok"),
+            && lines[1].contains(" ago ok ")
+            && !lines[1].contains("pass ok"),
         "{table}"
     );
 
-    let (code, out, err) = subcommand(&["log", "media center", "--server", &server.url]);
+    // Issue 23: `--server` without a scheme is taken as http://; `log` has a header row.
+    let without_scheme = server.url.trim_start_matches("http://");
+    let (code, out, err) = subcommand(&["log", "media center", "--server", without_scheme]);
     assert_eq!(code, 0, "{err}");
+    let mut rows = out.lines();
+    let header = rows.next().unwrap_or_default();
     assert!(
-        out.lines()
-            .any(|line| line.contains("pass") && line.contains("200") && line.contains("HEALTHY")),
+        header.starts_with("TIME") && header.contains("RESULT") && header.contains("LATENCY"),
+        "{out}"
+    );
+    assert!(
+        rows.any(|line| line.contains(" ok ") && line.contains("200") && line.contains("HEALTHY")),
         "{out}"
     );
 
@@ -117,7 +125,11 @@ async fn list_and_log_show_what_the_server_knows() {
     let (code, _, err) = subcommand(&["log", "ghost", "--server", &server.url]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("404") && err.contains("no monitor named \"ghost\""),
+        err.contains("no monitor named \"ghost\"")
+            && err.contains(&format!(
+                "see `healthchecker-server list --server {}`",
+                server.url
+            )),
         "{err}"
     );
 }
@@ -128,9 +140,20 @@ fn a_server_that_is_not_there_is_a_clear_error() {
     let (code, _, err) = subcommand(&["list", "--server", &format!("http://127.0.0.1:{port}")]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("cannot reach the server at") && err.contains("is it running?"),
+        err.contains(&format!(
+            "cannot reach the server at http://127.0.0.1:{port}: connection refused: is it running there?"
+        )),
         "{err}"
     );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
+
+/// Issue 23: a `--server` that is not an http(s) URL is refused with the form to give.
+#[test]
+fn a_server_that_is_not_a_url_says_what_to_give() {
+    let (code, _, err) = subcommand(&["list", "--server", "ftp://127.0.0.1:21"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("like http://127.0.0.1:8080"), "{err}");
 }
 
 /// A loopback webhook receiver: answers `status` and counts the posts it got.

@@ -94,7 +94,7 @@ async fn a_second_server_on_the_same_data_folder_exits_2_naming_the_folder_and_t
         "{}",
         String::from_utf8_lossy(&list.stderr)
     );
-    assert!(String::from_utf8_lossy(&list.stdout).contains("no app is monitored yet"));
+    assert!(String::from_utf8_lossy(&list.stdout).contains("no monitors"));
     let check = command(dir.path())
         .arg("check-config")
         .args(local_args(dir.path()))

@@ -1,13 +1,14 @@
 //! Discovery over real mDNS, only ever inside network namespaces.
 //!
-//! An mDNS daemon joins the multicast group on every interface that is up, so each test here
-//! first checks that it runs in a namespace of its own with nothing but `lo`, and otherwise skips
+//! An mDNS daemon joins the multicast group on every interface that is up, so each test here is
+//! `#[ignore]`d with that reason (a plain `cargo test` lists it as ignored) and, when asked for,
+//! first checks that it runs in a namespace of its own with nothing but `lo`, failing otherwise
 //! (see TESTING.md). Run them the way `.ci/run` does:
 //!
 //! ```sh
 //! cargo build -p healthchecker-server --all-targets
 //! unshare -n sh -c 'ip link set lo up && ip link set lo multicast on && \
-//!     cargo test -p healthchecker-server --offline --test discovery'
+//!     cargo test -p healthchecker-server --offline --test discovery -- --ignored mdns_'
 //! ```
 //!
 //! The two-host tests build two more namespaces joined by a veth pair (198.18.0.0/24, a
@@ -30,9 +31,10 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// Environment variable telling a helper test which side of the two-host test it plays.
 const ROLE: &str = "HC_DISCOVERY_TEST_ROLE";
 
-/// True when only `lo` is here; otherwise the test says why it is skipped.
-fn isolated(test: &str) -> bool {
-    healthchecker_client::testing::network_isolated(test)
+/// Fails `test` unless only `lo` is here: these tests are `#[ignore]`d for that reason and run
+/// only when asked for (`-- --ignored mdns_` inside `unshare -n`, as .ci/run does).
+fn isolated(test: &str) {
+    healthchecker_client::testing::assert_network_isolated(test);
 }
 
 /// A unique instance name for one test, so that tests running side by side on `lo` (all of
@@ -94,10 +96,9 @@ async fn resolved(browser: &mut Browser, instance: &str, port: Option<u16>) -> F
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn advertised_on_lo_is_found_with_its_port_and_txt() {
-    if !isolated("advertised_on_lo_is_found_with_its_port_and_txt") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_advertised_on_lo_is_found_with_its_port_and_txt() {
+    isolated("mdns_advertised_on_lo_is_found_with_its_port_and_txt");
     let name = instance("found");
     let (_listener, port) = listener();
     let mut browser = Browser::start().expect("browser starts");
@@ -142,10 +143,9 @@ async fn advertised_on_lo_is_found_with_its_port_and_txt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn goodbye_on_shutdown_removes_the_service_at_once() {
-    if !isolated("goodbye_on_shutdown_removes_the_service_at_once") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_goodbye_on_shutdown_removes_the_service_at_once() {
+    isolated("mdns_goodbye_on_shutdown_removes_the_service_at_once");
     let name = instance("goodbye");
     let (_listener, port) = listener();
     let mut browser = Browser::start().expect("browser starts");
@@ -179,10 +179,9 @@ async fn goodbye_on_shutdown_removes_the_service_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_on_a_new_port_is_found_on_the_new_port() {
-    if !isolated("a_restart_on_a_new_port_is_found_on_the_new_port") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_a_restart_on_a_new_port_is_found_on_the_new_port() {
+    isolated("mdns_a_restart_on_a_new_port_is_found_on_the_new_port");
     let name = instance("restart");
     let (_first, old_port) = listener();
     let (_second, new_port) = listener();
@@ -220,10 +219,9 @@ async fn a_restart_on_a_new_port_is_found_on_the_new_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn find_first_returns_as_soon_as_a_server_answers() {
-    if !isolated("find_first_returns_as_soon_as_a_server_answers") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_find_first_returns_as_soon_as_a_server_answers() {
+    isolated("mdns_find_first_returns_as_soon_as_a_server_answers");
     let name = instance("first");
     let (_listener, port) = listener();
     let advertiser = Advertiser::start(&options(&name, port, &["lo"], false)).expect("advertises");
@@ -450,17 +448,11 @@ fn advertise_in_a_browse_in_b(hosts: &TwoHosts, tag: &str, then: impl FnOnce()) 
 }
 
 #[test]
-fn two_hosts_over_a_veth_pair() {
-    if !isolated("two_hosts_over_a_veth_pair") {
-        return;
-    }
-    let hosts = match TwoHosts::new("veth", true) {
-        Ok(hosts) => hosts,
-        Err(error) => {
-            eprintln!("two_hosts_over_a_veth_pair: skipped: cannot build namespaces: {error}");
-            return;
-        }
-    };
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+fn mdns_two_hosts_over_a_veth_pair() {
+    isolated("mdns_two_hosts_over_a_veth_pair");
+    let hosts = TwoHosts::new("veth", true)
+        .unwrap_or_else(|error| panic!("cannot build the namespaces (needs `ip netns`): {error}"));
     let found = advertise_in_a_browse_in_b(&hosts, "veth", || {});
     println!("discovery time between two namespaces (advertiser just started): {found}");
     assert!(
@@ -471,17 +463,11 @@ fn two_hosts_over_a_veth_pair() {
 }
 
 #[test]
-fn an_address_that_appears_later_is_announced() {
-    if !isolated("an_address_that_appears_later_is_announced") {
-        return;
-    }
-    let hosts = match TwoHosts::new("later", false) {
-        Ok(hosts) => hosts,
-        Err(error) => {
-            eprintln!("an_address_that_appears_later_is_announced: skipped: {error}");
-            return;
-        }
-    };
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+fn mdns_an_address_that_appears_later_is_announced() {
+    isolated("mdns_an_address_that_appears_later_is_announced");
+    let hosts = TwoHosts::new("later", false)
+        .unwrap_or_else(|error| panic!("cannot build the namespaces (needs `ip netns`): {error}"));
     // The advertiser starts with nothing but `lo` addressed; then `vA` gets its address.
     let found = advertise_in_a_browse_in_b(&hosts, "later", || {
         hosts.address_a().expect("address vA");
@@ -491,18 +477,12 @@ fn an_address_that_appears_later_is_announced() {
 }
 
 #[test]
-fn with_nobody_there_browse_is_empty_and_find_first_says_not_found() {
-    if !isolated("with_nobody_there_browse_is_empty_and_find_first_says_not_found") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+fn mdns_with_nobody_there_browse_is_empty_and_find_first_says_not_found() {
+    isolated("mdns_with_nobody_there_browse_is_empty_and_find_first_says_not_found");
     // Other tests advertise on this namespace's `lo`: look from an empty namespace instead.
-    let empty = match Netns::add("empty", "x") {
-        Ok(netns) => netns,
-        Err(error) => {
-            eprintln!("with_nobody_there...: skipped: cannot build a namespace: {error}");
-            return;
-        }
-    };
+    let empty = Netns::add("empty", "x")
+        .unwrap_or_else(|error| panic!("cannot build a namespace (needs `ip netns`): {error}"));
     let output = helper(&empty.0, "helper_nobody", "nobody", "-", 0)
         .stdin(Stdio::null())
         .output()
@@ -646,23 +626,19 @@ sys.exit(code)
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_zeroconf_sees_the_service() {
-    if !isolated("python_zeroconf_sees_the_service") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_python_zeroconf_sees_the_service() {
+    isolated("mdns_python_zeroconf_sees_the_service");
     let has_zeroconf = Command::new("python3")
         .args(["-c", "import zeroconf"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    if !has_zeroconf {
-        eprintln!(
-            "python_zeroconf_sees_the_service: skipped: needs python3 with zeroconf \
-             (`pip install zeroconf`)"
-        );
-        return;
-    }
+    assert!(
+        has_zeroconf,
+        "needs python3 with zeroconf (`python3 -m pip install zeroconf`; .ci/run installs it)"
+    );
     let name = instance("zeroconf");
     let (_listener, port) = listener();
     let advertiser = Advertiser::start(&options(&name, port, &["lo"], true)).expect("advertises");

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use healthchecker_client::testing::network_isolated;
+use healthchecker_client::testing::assert_network_isolated;
 use healthchecker_server::Config;
 use healthchecker_server::config::ServeArgs;
 use healthchecker_server::health::{Outcome, State};
@@ -85,10 +85,9 @@ async fn echo(prober: &Prober, url: &str) -> (Outcome, Reason, Option<String>) {
 }
 
 #[tokio::test]
-async fn echoes_through_raw_and_ping_sockets_and_a_monitor_that_goes_silent() {
-    if !network_isolated("icmp") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn netns_echoes_through_raw_and_ping_sockets_and_a_monitor_that_goes_silent() {
+    assert_network_isolated("icmp");
     let Ok(original) = std::fs::read_to_string(RANGE) else {
         eprintln!("icmp: skipped: {RANGE} is not readable here");
         return;
@@ -249,10 +248,9 @@ fn config(dir: &Path, smtp_port: u16) -> Config {
 /// setpriv), the real binary refuses to start with a declared `icmp://` monitor, saying why and
 /// what to change, instead of running a monitor that always fails.
 #[test]
-fn without_icmp_sockets_a_declared_icmp_monitor_stops_the_start() {
-    if !network_isolated("icmp refusal") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+fn netns_without_icmp_sockets_a_declared_icmp_monitor_stops_the_start() {
+    assert_network_isolated("icmp refusal");
     let dir = common::temp_dir();
     let file = dir.path().join("config");
     std::fs::write(

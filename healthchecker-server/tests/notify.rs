@@ -366,7 +366,10 @@ async fn a_full_incident_is_one_thread_unhealthy_reminder_recovery() {
         &format!("Checked:   {}/health", app.url),
         "Change:    DEGRADED -> UNHEALTHY",
         "Reason:    status_code: HTTP 503",
-        "Last checks (UTC), newest first:",
+        "Down for:  ",
+        "Last checks, newest first:",
+        "Next steps:\n  Dashboard: http://127.0.0.1:8080/#media-center\n",
+        "  Its log:   healthchecker-server log media-center --server http://127.0.0.1:8080\n",
         "curl -X DELETE http://127.0.0.1:8080/api/v1/monitors/media-center",
     ] {
         assert!(body.contains(needle), "missing {needle:?} in\n{body}");
@@ -403,7 +406,19 @@ async fn a_full_incident_is_one_thread_unhealthy_reminder_recovery() {
         Some(&root),
         "replies to the newest mail"
     );
-    assert!(healthy.body().contains("Downtime:"), "{}", healthy.body());
+    // Issue 23: what it was, since when, when it was back, the downtime; not the last change.
+    for needle in ["Was:       UNHEALTHY since ", "Back at:   ", "Downtime:  "] {
+        assert!(
+            healthy.body().contains(needle),
+            "{needle:?} in {}",
+            healthy.body()
+        );
+    }
+    assert!(
+        !healthy.body().contains("DEGRADED -> HEALTHY"),
+        "{}",
+        healthy.body()
+    );
 
     // the incident is closed: no more reminders
     smtp.none_within(Duration::from_millis(2500)).await;

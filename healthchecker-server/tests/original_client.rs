@@ -3,14 +3,15 @@
 //! lookup of `_healthchecker._http._tcp.local.`, then the form POST and the GETs through a
 //! `requests` session) against the real binary, beside an app that uses the Rust client.
 //!
-//! mDNS is on, so these tests run only in a network namespace of their own with nothing but
-//! `lo` (as `.ci/run` runs the suite) and skip elsewhere, saying why; they also need `python3`
-//! with `zeroconf` and `requests` (`.ci/run` installs them with pip when missing).
+//! mDNS is on, so these tests (`mdns_...`) are `#[ignore]`d with that reason and run only when
+//! asked for, in a network namespace of their own with nothing but `lo` (as `.ci/run` runs
+//! them); asked for elsewhere, they fail saying why. They also need `python3` with `zeroconf`
+//! and `requests` (`.ci/run` installs them with pip when missing).
 //!
 //! ```sh
 //! cargo build -p healthchecker-server --all-targets
 //! unshare -n sh -c 'ip link set lo up && ip link set lo multicast on && \
-//!     cargo test -p healthchecker-server --offline --test original_client'
+//!     cargo test -p healthchecker-server --offline --test original_client -- --ignored mdns_'
 //! ```
 //!
 //! The original's mDNS name is one fixed name, so two servers of these tests must not advertise
@@ -43,24 +44,22 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// One server with mDNS at a time in this test binary (see the module documentation).
 static MDNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Whether this test can run here; otherwise it says why it is skipped.
-fn can_run(test: &str) -> bool {
-    if !healthchecker_client::testing::network_isolated(test) {
-        return false;
-    }
+/// Fails `test` unless it can run here: only `lo` (these tests are `#[ignore]`d for that reason
+/// and run only when asked for, inside `unshare -n`, as .ci/run does), and python3 with the
+/// packages of the original client's stand-in.
+fn can_run(test: &str) {
+    healthchecker_client::testing::assert_network_isolated(test);
     let python = Command::new("python3")
         .args(["-c", "import zeroconf, requests"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|status| status.success());
-    if !python {
-        eprintln!(
-            "{test}: skipped: needs python3 with zeroconf and requests \
-             (`python3 -m pip install zeroconf requests`; .ci/run installs them)"
-        );
-    }
-    python
+    assert!(
+        python,
+        "{test}: needs python3 with zeroconf and requests \
+         (`python3 -m pip install zeroconf requests`; .ci/run installs them)"
+    );
 }
 
 /// The real server with mDNS on (inside the namespace), in test mode, on 127.0.0.1.
@@ -215,10 +214,9 @@ const LEGACY_APP: &str = "Sample HealthChecker App";
 const RUST_APP: &str = "rust-app";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_original_python_client_and_the_rust_client_side_by_side() {
-    if !can_run("the_original_python_client_and_the_rust_client_side_by_side") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_the_original_python_client_and_the_rust_client_side_by_side() {
+    can_run("mdns_the_original_python_client_and_the_rust_client_side_by_side");
     let _mdns = MDNS.lock().await;
     let dir = temp_dir();
     let mut server = server(dir.path(), &[]);
@@ -334,10 +332,9 @@ async fn the_original_python_client_and_the_rust_client_side_by_side() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_originals_name_is_advertised_as_it_was_and_withdrawn_on_shutdown() {
-    if !can_run("the_originals_name_is_advertised_as_it_was_and_withdrawn_on_shutdown") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_the_originals_name_is_advertised_as_it_was_and_withdrawn_on_shutdown() {
+    can_run("mdns_the_originals_name_is_advertised_as_it_was_and_withdrawn_on_shutdown");
     let _mdns = MDNS.lock().await;
     let dir = temp_dir();
     let mut server = server(dir.path(), &[]);
@@ -395,10 +392,9 @@ async fn the_originals_name_is_advertised_as_it_was_and_withdrawn_on_shutdown() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_no_legacy_the_original_client_finds_nothing() {
-    if !can_run("with_no_legacy_the_original_client_finds_nothing") {
-        return;
-    }
+#[ignore = "needs an isolated network namespace: see the README, Run it, test it"]
+async fn mdns_with_no_legacy_the_original_client_finds_nothing() {
+    can_run("mdns_with_no_legacy_the_original_client_finds_nothing");
     let _mdns = MDNS.lock().await;
     let dir = temp_dir();
     let mut server = server(dir.path(), &["--no-legacy"]);

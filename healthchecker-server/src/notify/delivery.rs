@@ -237,6 +237,8 @@ pub(crate) struct Worker {
     pub(crate) wake: watch::Receiver<u64>,
     pub(crate) host: String,
     pub(crate) server_url: String,
+    /// The time zone of the times in mail (`timezone`).
+    pub(crate) zone: crate::config::Zone,
     pub(crate) window: Duration,
     pub(crate) last_sent: HashMap<String, DateTime<Utc>>,
 }
@@ -350,7 +352,7 @@ impl Worker {
                     .map_err(|error| format!("unreadable message: {error}"))
                     .map(|payload| match payload {
                         Payload::Event(event) => {
-                            let rendered = render::render(&event, &self.server_url, &chrono::Local);
+                            let rendered = render::render_in(&event, &self.server_url, self.zone);
                             let thread: Vec<String> = event
                                 .thread
                                 .iter()

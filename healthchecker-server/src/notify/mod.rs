@@ -179,6 +179,7 @@ pub struct Notifier {
     mailer: smtp::Mailer,
     server_url: String,
     host: String,
+    zone: crate::config::Zone,
 }
 
 impl Notifier {
@@ -248,6 +249,7 @@ impl Notifier {
             channels: mail_channels,
             host: host.clone(),
             server_url: options.server_url.clone(),
+            zone: config.timezone,
             window: options.coalesce_window,
             last_sent: std::collections::HashMap::new(),
         };
@@ -272,6 +274,7 @@ impl Notifier {
             mailer,
             server_url: options.server_url,
             host,
+            zone: config.timezone,
         })
     }
 
@@ -298,7 +301,7 @@ impl Notifier {
             })?;
         let event = crate::alerting::Event::test(&channel.name, &self.server_url, Utc::now());
         if let ChannelKind::Email { to } = &channel.kind {
-            let rendered = render::render(&event, &self.server_url, &chrono::Local);
+            let rendered = render::render_in(&event, &self.server_url, self.zone);
             let mail = OutgoingMail {
                 monitor: "test".to_owned(),
                 recipients: to.clone(),

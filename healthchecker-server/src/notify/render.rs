@@ -12,10 +12,12 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
-use chrono::{DateTime, Offset as _, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use healthchecker_client::api::encode_segment;
 
 use crate::alerting::{Event, EventKind};
+use crate::config::Zone;
+use crate::probe::Reason;
 use crate::store::LoggedCheck;
 use crate::text::is_unsafe;
 
@@ -59,9 +61,22 @@ pub fn subject(kind: EventKind, app: &str) -> String {
     format!("{SUBJECT_TAG} {} {}", one_line(app, 64), headline(kind))
 }
 
+/// [`render`] in the configured time zone.
+pub fn render_in(event: &Event, server_url: &str, zone: Zone) -> Rendered {
+    match zone {
+        Zone::Host => render(event, server_url, &chrono::Local),
+        Zone::Named(tz) => render(event, server_url, &tz),
+    }
+}
+
 /// Renders the subject and the body of the mail of `event`. `server_url` is this server's base
-/// URL, for the stop instructions; `tz` the time zone shown next to UTC (the server's local time
-/// in production).
+/// URL as the recipient reaches it (`public_url`), for the links; `tz` the time zone of every
+/// time shown, each with its UTC offset (the server's, `timezone`, in production).
+///
+/// The numbers come from the event's [`crate::alerting::IncidentInfo`], where downtime is
+/// defined: an outage says since when it is down (its first failed check) and for how long; a
+/// recovery says what it was and since when, when it was back and the downtime; a degrade (the
+/// app answers) is never called down.
 pub fn render<Tz>(event: &Event, server_url: &str, tz: &Tz) -> Rendered
 where
     Tz: TimeZone,
@@ -70,45 +85,83 @@ where
     let app = one_line(event.app.as_str(), 64);
     let transition = &event.transition;
     let incident = &event.incident;
+    let when = |time: DateTime<Utc>| local_time(time, tz);
+    let lasted = human_duration(Duration::from_secs(incident.downtime_s));
     let mut body = String::new();
     // `write!` to a String cannot fail.
     let _ = writeln!(body, "{app} {}.", headline(event.kind));
     body.push('\n');
     let _ = writeln!(body, "  App:       {app}");
     let _ = writeln!(body, "  Checked:   {}", one_line(&event.url, 2048));
-    let _ = writeln!(
-        body,
-        "  Change:    {} -> {}",
-        transition.from, transition.to
-    );
-    let _ = writeln!(
-        body,
-        "  Reason:    {}",
-        one_line(&transition.reason, LINE_MAX)
-    );
-    let _ = writeln!(body, "  At:        {}", both_times(transition.time, tz));
-    let label = match event.kind {
-        EventKind::Recovered => "Downtime:",
-        EventKind::Flapping => "Changing:",
-        EventKind::Reminder
-        | EventKind::Unhealthy
-        | EventKind::Degraded
-        | EventKind::Test
-        | EventKind::Storm => "Down for:",
-    };
-    let _ = writeln!(
-        body,
-        "  {label:<10} {} (since {})",
-        human_duration(Duration::from_secs(incident.downtime_s)),
-        incident.opened_at.format("%Y-%m-%d %H:%M:%S UTC")
-    );
+    match event.kind {
+        EventKind::Recovered => {
+            let worst = if incident.was_unhealthy {
+                "UNHEALTHY"
+            } else {
+                "DEGRADED"
+            };
+            let _ = writeln!(
+                body,
+                "  Was:       {worst} since {} (the first check that failed)",
+                when(incident.opened_at)
+            );
+            let back = incident.back_at.unwrap_or(transition.time);
+            let _ = writeln!(
+                body,
+                "  Back at:   {} (the first of the passed checks that made it HEALTHY)",
+                when(back)
+            );
+            let label = if incident.was_unhealthy {
+                "Downtime:"
+            } else {
+                "Degraded:"
+            };
+            let _ = writeln!(body, "  {label:<10} {lasted}");
+        }
+        _ => {
+            let _ = writeln!(
+                body,
+                "  Change:    {} -> {}",
+                transition.from, transition.to
+            );
+            let _ = writeln!(
+                body,
+                "  Reason:    {}",
+                one_line(&transition.reason, LINE_MAX)
+            );
+            let _ = writeln!(body, "  At:        {}", when(transition.time));
+            let since = when(incident.opened_at);
+            match event.kind {
+                EventKind::Unhealthy | EventKind::Reminder => {
+                    let _ = writeln!(
+                        body,
+                        "  Down for:  {lasted}, since {since} (the first check that failed)"
+                    );
+                }
+                EventKind::Degraded => {
+                    let _ = writeln!(
+                        body,
+                        "  Degraded:  since {since} (the first check that did not pass)"
+                    );
+                }
+                EventKind::Flapping => {
+                    let _ = writeln!(body, "  Changing:  for {lasted}, since {since}");
+                }
+                EventKind::Recovered | EventKind::Test | EventKind::Storm => {}
+            }
+        }
+    }
     if !event.checks.is_empty() {
         body.push('\n');
-        body.push_str("Last checks (UTC), newest first:\n");
+        body.push_str("Last checks, newest first:\n");
         for check in event.checks.iter().take(RECENT_MAX) {
-            body.push_str(&check_line(check));
+            body.push_str(&check_line(check, tz));
             body.push('\n');
         }
+    }
+    if !matches!(event.kind, EventKind::Test | EventKind::Storm) {
+        body.push('\n');
+        body.push_str(&next_steps(event, server_url));
     }
     body.push('\n');
     let _ = writeln!(body, "To stop monitoring {app}:");
@@ -126,21 +179,102 @@ where
     }
 }
 
+/// What the reader can do next: the monitor in the dashboard, its log from the command line,
+/// and for a check that got no answer (refused, unreachable, timed out, unknown name) the
+/// question to ask first.
+fn next_steps(event: &Event, server_url: &str) -> String {
+    let server = one_line(server_url.trim_end_matches('/'), 2048).replace(' ', "%20");
+    let mut steps = String::from("Next steps:\n");
+    let _ = writeln!(
+        steps,
+        "  Dashboard: {server}/#{}",
+        encode_segment(event.app.as_str())
+    );
+    let _ = writeln!(
+        steps,
+        "  Its log:   healthchecker-server log {} --server {server}",
+        shell_quoted(&one_line(event.app.as_str(), 64))
+    );
+    let no_answer = event.kind != EventKind::Recovered
+        && event.checks.first().is_some_and(|check| {
+            matches!(
+                check.record.reason,
+                Reason::Connect
+                    | Reason::Timeout
+                    | Reason::Dns
+                    | Reason::NoReply
+                    | Reason::Unreachable
+            )
+        });
+    if no_answer {
+        let url = url::Url::parse(&event.url).ok();
+        let host = url
+            .as_ref()
+            .and_then(|url| url.host_str())
+            .map_or_else(|| one_line(&event.url, 200), |host| one_line(host, 200));
+        let port = url.as_ref().and_then(url::Url::port_or_known_default);
+        let hint = match (url.as_ref().map(url::Url::scheme), port) {
+            (Some("icmp"), _) => format!(
+                "is {host} switched on, and can this server's network reach it? (Try \
+                 `ping -c 3 {host}` from the server's machine.)"
+            ),
+            (Some("tcp" | "tls"), Some(port)) => format!(
+                "is anything listening on {host}:{port}, and can this server's network reach \
+                 it? (Try `nc -vz {host} {port}` from the server's machine.)"
+            ),
+            (_, Some(port)) => format!(
+                "is the app listening on {host}:{port}, and can this server's network reach \
+                 it? (Try `curl {}` from the server's machine.)",
+                one_line(&event.url, 2048)
+            ),
+            (_, None) => format!(
+                "can this server's network reach {}?",
+                one_line(&event.url, 2048)
+            ),
+        };
+        let _ = writeln!(steps, "  Hint:      {hint}");
+    }
+    steps
+}
+
+/// `text` as one word for a POSIX shell: in single quotes unless it is plain.
+fn shell_quoted(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
+    {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
 /// One line of the recent-checks table: time, outcome, reason, status, latency, state after;
 /// the detail at the end, or on a line of its own when the line would get longer than
-/// [`SHORT_LINE`].
-fn check_line(check: &LoggedCheck) -> String {
+/// [`SHORT_LINE`]. A check whose connection never opened (refused, unreachable, unknown name)
+/// shows no latency.
+fn check_line<Tz>(check: &LoggedCheck, tz: &Tz) -> String
+where
+    Tz: TimeZone,
+    Tz::Offset: fmt::Display,
+{
     let record = &check.record;
     let status = record
         .http_status
         .map_or_else(|| "-".to_owned(), |status| status.to_string());
+    let latency = if matches!(record.reason, Reason::Connect | Reason::Dns) {
+        "-".to_owned()
+    } else {
+        format!("{} ms", record.latency.as_millis())
+    };
     let mut line = format!(
         "  {}  {:<4}  {:<14} {:>3}  {:>7}  {}",
-        record.time.format("%Y-%m-%d %H:%M:%S"),
+        local_time(record.time, tz),
         record.outcome.as_str(),
         record.reason.as_str(),
         status,
-        format!("{} ms", record.latency.as_millis()),
+        latency,
         check.state,
     );
     if let Some(detail) = record.detail.as_deref().filter(|d| !d.is_empty()) {
@@ -154,19 +288,15 @@ fn check_line(check: &LoggedCheck) -> String {
     line
 }
 
-/// `2026-11-21 08:51:11 UTC (09:51:11 +01:00 local)`, or the UTC time alone when local is UTC.
-fn both_times<Tz>(time: DateTime<Utc>, tz: &Tz) -> String
+/// `2026-11-21 09:51:11 +01:00`: `time` in `tz`, with its UTC offset.
+pub fn local_time<Tz>(time: DateTime<Utc>, tz: &Tz) -> String
 where
     Tz: TimeZone,
     Tz::Offset: fmt::Display,
 {
-    let utc = time.format("%Y-%m-%d %H:%M:%S UTC");
-    let local = time.with_timezone(tz);
-    if local.offset().fix().local_minus_utc() == 0 {
-        format!("{utc}")
-    } else {
-        format!("{utc} ({} local)", local.format("%Y-%m-%d %H:%M:%S %:z"))
-    }
+    time.with_timezone(tz)
+        .format("%Y-%m-%d %H:%M:%S %:z")
+        .to_string()
 }
 
 /// `45 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`: two units at most, rounded down.
@@ -312,7 +442,9 @@ mod tests {
             incident: IncidentInfo {
                 id: "root".to_owned(),
                 opened_at: at(opened_at),
+                back_at: None,
                 downtime_s: (time - at(opened_at)).num_seconds().unsigned_abs(),
+                was_unhealthy: kind != EventKind::Degraded,
             },
             checks,
             thread: Vec::new(),
@@ -374,10 +506,12 @@ mod tests {
             "  Checked:   http://192.168.1.20:9090/health\n",
             "  Change:    DEGRADED -> UNHEALTHY\n",
             "  Reason:    status_code: HTTP 503\n",
-            "  At:        2025-11-21 08:51:00 UTC (2025-11-21 09:51:00 +01:00 local)\n",
-            "  Down for:  31 s (since 2025-11-21 08:50:29 UTC",
-            "Last checks (UTC), newest first:\n  2025-11-21 08:51:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n",
-            "  2025-11-21 08:50:00  pass  ok               -    12 ms  HEALTHY\n",
+            "  At:        2025-11-21 09:51:00 +01:00\n",
+            "  Down for:  31 s, since 2025-11-21 09:50:29 +01:00 (the first check that failed)\n",
+            "Last checks, newest first:\n  2025-11-21 09:51:00 +01:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n",
+            "  2025-11-21 09:50:00 +01:00  pass  ok               -    12 ms  HEALTHY\n",
+            "Next steps:\n  Dashboard: http://192.168.1.5:8080/#media%20center\n",
+            "  Its log:   healthchecker-server log 'media center' --server http://192.168.1.5:8080\n",
             "  curl -X DELETE http://192.168.1.5:8080/api/v1/monitors/media%20center\n",
             "stop()",
         ] {
@@ -394,15 +528,155 @@ mod tests {
             &Utc,
         );
         assert_eq!(rendered.subject, "[healthchecker] nas is HEALTHY again");
-        assert!(
-            rendered
-                .body
-                .contains("  Downtime:  1 h 2 min (since 2025-11-21 08:50:00 UTC)\n"),
-            "{}",
-            rendered.body
-        );
-        assert!(!rendered.body.contains("local"));
+        for needle in [
+            "  Was:       UNHEALTHY since 2025-11-21 08:50:00 +00:00 (the first check that failed)\n",
+            "  Back at:   2025-11-21 09:52:05 +00:00 (the first of the passed checks that made it HEALTHY)\n",
+            "  Downtime:  1 h 2 min\n",
+        ] {
+            assert!(
+                rendered.body.contains(needle),
+                "missing {needle:?} in\n{}",
+                rendered.body
+            );
+        }
+        assert!(!rendered.body.contains("Change:"), "{}", rendered.body);
         assert!(!rendered.body.contains("Last checks"));
+    }
+
+    /// Issue 23: what each kind of mail says about the incident's time, from the one downtime
+    /// of [`IncidentInfo`]; never "down" for an app that answers.
+    #[test]
+    fn each_kind_says_the_downtime_its_own_way() {
+        let fail = |secs| check(secs, Outcome::Fail, Reason::StatusCode, State::Unhealthy);
+        let warn = |secs| check(secs, Outcome::Warn, Reason::BodyWarn, State::Degraded);
+        /// Kind, change, whether it was UNHEALTHY, its checks, what the body has and lacks.
+        type Row = (
+            EventKind,
+            State,
+            State,
+            bool,
+            Vec<LoggedCheck>,
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let table: [Row; 4] = [
+            (
+                EventKind::Unhealthy,
+                State::Unknown,
+                State::Unhealthy,
+                true,
+                vec![fail(10), fail(0)],
+                &[
+                    "  Down for:  10 s, since 2025-11-21 08:50:00 +00:00 (the first check that failed)\n",
+                ],
+                &["Degraded:", "Downtime:"],
+            ),
+            (
+                EventKind::Degraded,
+                State::Healthy,
+                State::Degraded,
+                false,
+                vec![warn(10)],
+                &[
+                    "  Degraded:  since 2025-11-21 08:50:00 +00:00 (the first check that did not pass)\n",
+                ],
+                &["Down", "Hint:"],
+            ),
+            (
+                EventKind::Recovered,
+                State::Degraded,
+                State::Healthy,
+                false,
+                Vec::new(),
+                &["  Was:       DEGRADED since", "  Degraded:  10 s\n"],
+                &["Down", "UNHEALTHY", "Hint:"],
+            ),
+            (
+                EventKind::Reminder,
+                State::Degraded,
+                State::Unhealthy,
+                true,
+                vec![fail(10)],
+                &["  Down for:  10 s, since"],
+                &["Degraded:"],
+            ),
+        ];
+        for (kind, from, to, was_unhealthy, checks, has, lacks) in table {
+            let mut event = event(kind, "nas", transition(from, to, 10, "r"), 0, checks);
+            event.incident.was_unhealthy = was_unhealthy;
+            let body = render(&event, "http://hc:1", &Utc).body;
+            for needle in has {
+                assert!(
+                    body.contains(needle),
+                    "{kind:?}: missing {needle:?} in\n{body}"
+                );
+            }
+            for needle in lacks {
+                assert!(!body.contains(needle), "{kind:?}: {needle:?} in\n{body}");
+            }
+        }
+    }
+
+    /// Issue 23: a check that got no answer gets the question to ask first, and no latency
+    /// when its connection never opened.
+    #[test]
+    fn no_answer_hints_at_the_address_and_shows_no_latency() {
+        let mut refused = check(10, Outcome::Fail, Reason::Connect, State::Unhealthy);
+        refused.record.http_status = None;
+        refused.record.detail = Some("connection refused".to_owned());
+        let event = event(
+            EventKind::Unhealthy,
+            "nas",
+            transition(
+                State::Unknown,
+                State::Unhealthy,
+                10,
+                "connect: connection refused",
+            ),
+            0,
+            vec![refused],
+        );
+        let body = render(&event, "http://hc:1", &Utc).body;
+        for needle in [
+            "  Hint:      is the app listening on 192.168.1.20:9090, and can this server's network reach it?",
+            "  2025-11-21 08:50:10 +00:00  fail  connect          -        -  UNHEALTHY",
+        ] {
+            assert!(body.contains(needle), "missing {needle:?} in\n{body}");
+        }
+    }
+
+    #[test]
+    fn the_hint_fits_the_kind_of_check() {
+        for (url, reason, hint) in [
+            (
+                "icmp://router.lan",
+                Reason::NoReply,
+                "is router.lan switched on, and can this server's network reach it? (Try `ping -c 3 router.lan`",
+            ),
+            (
+                "tcp://nas.lan:22",
+                Reason::Connect,
+                "is anything listening on nas.lan:22, and can this server's network reach it? (Try `nc -vz nas.lan 22`",
+            ),
+            (
+                "tls://nas.lan:993",
+                Reason::Timeout,
+                "is anything listening on nas.lan:993,",
+            ),
+        ] {
+            let mut failed = check(10, Outcome::Fail, reason, State::Unhealthy);
+            failed.record.http_status = None;
+            let mut event = event(
+                EventKind::Unhealthy,
+                "device",
+                transition(State::Unknown, State::Unhealthy, 10, "no answer"),
+                0,
+                vec![failed],
+            );
+            event.url = url.to_owned();
+            let body = render(&event, "http://hc:1", &Utc).body;
+            assert!(body.contains(hint), "{url}: missing {hint:?} in\n{body}");
+        }
     }
 
     #[test]

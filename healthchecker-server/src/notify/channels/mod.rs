@@ -207,7 +207,9 @@ pub(crate) mod testing {
             incident: IncidentInfo {
                 id: "hc.unhealthy.nas.1.0".to_owned(),
                 opened_at: at(0),
+                back_at: None,
                 downtime_s: 90,
+                was_unhealthy: true,
             },
             checks: vec![LoggedCheck {
                 record: CheckRecord {

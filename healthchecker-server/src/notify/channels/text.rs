@@ -92,16 +92,40 @@ pub fn body(event: &Event, server_url: &str) -> String {
             one_line(server_url, 200)
         );
     }
-    let downtime = human_duration(Duration::from_secs(event.incident.downtime_s));
-    let since = event.incident.opened_at.format("%Y-%m-%d %H:%M:%S UTC");
-    let time = match event.kind {
-        EventKind::Recovered => format!("Downtime: {downtime} (since {since})"),
-        _ => format!("Down for: {downtime} (since {since})"),
+    // The downtime of the incident, as the mail says it (see `IncidentInfo`).
+    let incident = &event.incident;
+    let lasted = human_duration(Duration::from_secs(incident.downtime_s));
+    let utc = |time: chrono::DateTime<chrono::Utc>| time.format("%Y-%m-%d %H:%M:%S UTC");
+    let since = utc(incident.opened_at);
+    let (change, time) = match event.kind {
+        EventKind::Recovered => {
+            let worst = if incident.was_unhealthy {
+                "UNHEALTHY"
+            } else {
+                "DEGRADED"
+            };
+            let back = utc(incident.back_at.unwrap_or(event.transition.time));
+            let label = if incident.was_unhealthy {
+                "Downtime"
+            } else {
+                "Degraded for"
+            };
+            (
+                format!("{worst} -> HEALTHY"),
+                format!("{worst} since {since}, back at {back}; {label}: {lasted}"),
+            )
+        }
+        EventKind::Degraded => (
+            format!("{} -> {}", event.transition.from, event.transition.to),
+            format!("Degraded since {since}"),
+        ),
+        _ => (
+            format!("{} -> {}", event.transition.from, event.transition.to),
+            format!("Down for: {lasted} (since {since})"),
+        ),
     };
     format!(
-        "{} -> {}: {}\nChecked: {}\n{time}\nDashboard: {}",
-        event.transition.from,
-        event.transition.to,
+        "{change}: {}\nChecked: {}\n{time}\nDashboard: {}",
         reason(event),
         one_line(&event.url, 500),
         one_line(server_url, 200),
