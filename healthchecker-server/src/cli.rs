@@ -314,14 +314,16 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
             let app = AppName::parse(&app)?;
             let api = connect(&server).await?;
             let mut last_seen: Option<DateTime<Utc>> = None;
-            if !json {
-                writeln!(out, "{}", log_header())?;
-            }
+            // after the first answer: an error is then the only thing printed
+            let mut header = !json;
             loop {
                 let mut checks = api
                     .log(&app, limit)
                     .await
                     .map_err(|error| unknown_app(error.into(), &api, &app))?;
+                if std::mem::take(&mut header) {
+                    writeln!(out, "{}", log_header())?;
+                }
                 checks.reverse(); // oldest first, like a log file
                 for check in checks
                     .iter()

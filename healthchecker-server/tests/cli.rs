@@ -122,8 +122,9 @@ async fn list_and_log_show_what_the_server_knows() {
     let list: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(list["monitors"][0]["app"], "media center");
 
-    let (code, _, err) = subcommand(&["log", "ghost", "--server", &server.url]);
+    let (code, out, err) = subcommand(&["log", "ghost", "--server", &server.url]);
     assert_eq!(code, 1);
+    assert_eq!(out, "", "no header row before the error");
     assert!(
         err.contains("no monitor named \"ghost\"")
             && err.contains(&format!(
