@@ -6,6 +6,16 @@
 //! internal details never reach a response (they go to the log).
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
+//!
+//! # Who may do what
+//!
+//! Every route is one of three kinds, and [`router_with`] puts the guard of each kind on it in
+//! one place, for this module's routes and the [`Routes`] of other modules alike: **reads**
+//! (monitors, logs, channels; any route that shows what the server knows) need `read_token` when
+//! it is set ([`require_read_token`]; `token` is taken too); **changes** need `token` when it is
+//! set ([`require_token`]); **open** routes are the server's own `GET /health`, the dashboard's
+//! page (which holds no data: it asks for the token) and the OpenAPI document. A route added to
+//! `reads` is guarded by being there.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,14 +33,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
+use crate::config::Secret;
 use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
-use crate::registry::{self, AppName, BodyError, FieldError, Registration};
+use crate::probe::Targets;
+use crate::registry::{self, AppName, BodyError, FieldError, MonitorSpec, Registration};
 use crate::store::{LoggedCheck, Store};
-use crate::throttle::RegistrationLimiter;
+use crate::throttle::{ClientMonitors, RegistrationLimiter};
 use crate::{Config, VERSION};
 
 /// Media type of health answers (IETF draft "Health Check Response Format for HTTP APIs").
@@ -63,6 +75,10 @@ pub struct AppState {
     pub limiter: Option<Arc<RegistrationLimiter>>,
     /// Delivery, for testing channels; `None` in tests that do not deliver.
     pub notifier: Option<Notifier>,
+    /// `allowed_targets`, with the resolver the checks use, for checking registrations.
+    pub targets: Targets,
+    /// Monitors created per client address (`max_monitors_per_client`); `None` without a limit.
+    pub clients: Option<Arc<ClientMonitors>>,
 }
 
 impl AppState {
@@ -75,6 +91,8 @@ impl AppState {
     ) -> AppState {
         AppState {
             limiter: RegistrationLimiter::new(config.max_registrations_per_minute).map(Arc::new),
+            targets: Targets::system(config.allowed_targets.clone()),
+            clients: ClientMonitors::new(config.max_monitors_per_client).map(Arc::new),
             config,
             started: Instant::now(),
             service_id: identity.service_id.clone(),
@@ -90,6 +108,60 @@ impl AppState {
         self.notifier = Some(notifier);
         self
     }
+
+    /// This state checking registrations against `targets` (a server hands over
+    /// [`Prober::targets`](crate::probe::Prober::targets), so registrations and checks resolve
+    /// names alike) instead of `allowed_targets` with the system's resolver.
+    #[must_use]
+    pub fn with_targets(mut self, targets: Targets) -> AppState {
+        self.targets = targets;
+        self
+    }
+
+    /// What a registration from `client` may still be refused for once its body is valid: a
+    /// target outside `allowed_targets`, then (for a new monitor) `max_monitors_per_client`.
+    /// The reservation, when there is one, is to be kept once the monitor is created.
+    pub(crate) async fn admit(
+        &self,
+        client: IpAddr,
+        name: &AppName,
+        spec: &MonitorSpec,
+    ) -> Result<Option<crate::throttle::MonitorReservation<'_>>, ApiError> {
+        self.targets.admit(spec).await.map_err(ApiError::Invalid)?;
+        let Some(clients) = &self.clients else {
+            return Ok(None);
+        };
+        if self.monitors.view(name).is_some() {
+            return Ok(None); // an update: it creates nothing
+        }
+        match clients.reserve(client, name.as_str()) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(limit) => {
+                tracing::warn!(%client, app = %name, "registration refused: more than max_monitors_per_client");
+                Err(ApiError::ClientFull(limit))
+            }
+        }
+    }
+
+    /// `name` was removed: it no longer counts against the client that created it.
+    pub(crate) fn removed(&self, name: &AppName) {
+        if let Some(clients) = &self.clients {
+            clients.removed(name.as_str());
+        }
+    }
+}
+
+/// Routes of another module served with the API's ([`router_with`]), by kind, so that the
+/// guards are put on them here: see [Who may do what](self#who-may-do-what).
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// Routes that show what the server knows: behind `read_token`.
+    pub reads: Router<AppState>,
+    /// Routes that change something: behind `token`.
+    pub changes: Router<AppState>,
+    /// Routes that stay open (answers that hold nothing, such as a 404 that says a feature is
+    /// off).
+    pub open: Router<AppState>,
 }
 
 /// The client's address, when the server was started with connection info (tests without a
@@ -113,13 +185,23 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
 
 /// The JSON API, `GET /health` and the dashboard.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
+    router_with(state, Routes::default())
 }
 
 /// [`router`] with `more` routes merged in (the server adds the original's, from
-/// [`crate::legacy`], which is built on this module): they share the fallback, the body limit and
-/// the request timeout.
-pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
+/// [`crate::legacy`], which is built on this module): they get the guards of their kind and
+/// share the fallback, the body limit and the request timeout.
+pub fn router_with(state: AppState, more: Routes) -> Router {
+    let reads = Router::new()
+        .route("/api/v1/monitors", get(list))
+        .route("/api/v1/monitors/{app}", get(one))
+        .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/channels", get(channels))
+        .merge(more.reads)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_read_token,
+        ));
     let changes = Router::new()
         .route(
             "/api/v1/monitors/{app}",
@@ -133,17 +215,15 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
         .route("/api/v1/channels/{name}/test", post(test_channel))
+        .merge(more.changes)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
         .route("/health", get(own_health))
-        .route("/api/v1/monitors", get(list))
-        .route("/api/v1/monitors/{app}", get(one))
-        .route("/api/v1/monitors/{app}/log", get(log))
-        .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(reads)
         .merge(changes)
-        .merge(more)
+        .merge(more.open)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
@@ -202,22 +282,49 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; the API lives under /api/v1".to_owned())
 }
 
+/// The bearer token of a request; empty when it has none.
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+/// Whether `given` is `secret`, compared in constant time.
+fn is(given: &str, secret: &Secret) -> bool {
+    given.as_bytes().ct_eq(secret.expose().as_bytes()).into()
+}
+
 /// Rejects changes without the right bearer token, when the server has one.
-pub(crate) async fn require_token(
+pub async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &state.config.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let matches: bool = given.as_bytes().ct_eq(token.expose().as_bytes()).into();
-        if !matches {
-            return ApiError::Unauthorized.into_response();
+    if let Some(token) = &state.config.token
+        && !is(bearer(&headers), token)
+    {
+        return ApiError::Unauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+/// Rejects reads without the right bearer token, when the server has a `read_token`: that one,
+/// or `token` (whoever may change may read).
+pub async fn require_read_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(read_token) = &state.config.read_token {
+        let given = bearer(&headers);
+        let allowed =
+            is(given, read_token) || state.config.token.as_ref().is_some_and(|t| is(given, t));
+        if !allowed {
+            return ApiError::ReadUnauthorized.into_response();
         }
     }
     next.run(request).await
@@ -247,6 +354,7 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Path(app): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -259,7 +367,11 @@ async fn register(
         }
     })?;
     let spec = Registration::accept(&body, &state.config)?;
+    let reservation = state.admit(client, &name, &spec).await?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
+    if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
+        reservation.created();
+    }
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
@@ -274,6 +386,7 @@ async fn unregister(
 ) -> Result<StatusCode, ApiError> {
     let name = app_name(&app)?;
     if state.monitors.remove(&name).await? {
+        state.removed(&name);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::unknown_app(&name))
@@ -461,6 +574,12 @@ pub enum ApiError {
         "this server requires `Authorization: Bearer <token>` for changes; set HEALTHCHECKER_TOKEN"
     )]
     Unauthorized,
+    /// 401: a read without the right token, on a server with a `read_token`.
+    #[error(
+        "this server requires `Authorization: Bearer <read_token>` (or the token for changes) \
+         for reads; set HEALTHCHECKER_READ_TOKEN"
+    )]
+    ReadUnauthorized,
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
@@ -476,6 +595,13 @@ pub enum ApiError {
     /// 429: the server monitors as many apps as it may ([`MonitorsError::Full`]).
     #[error(transparent)]
     Full(MonitorsError),
+    /// 429: the client address has created this many monitors, its most
+    /// (`max_monitors_per_client`).
+    #[error(
+        "this address has created {0} monitors, the most one client may \
+         (max_monitors_per_client); remove some first"
+    )]
+    ClientFull(usize),
     /// 429: too many registrations from one address; retry after this many seconds.
     #[error(
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
@@ -505,12 +631,15 @@ impl ApiError {
             ApiError::BadJson(_) | ApiError::Unreadable(_) => {
                 (StatusCode::BAD_REQUEST, "malformed_json")
             }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::ReadUnauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
+            ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
             ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

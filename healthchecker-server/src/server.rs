@@ -36,7 +36,7 @@ use crate::identity::Identity;
 use crate::legacy;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
-use crate::probe::{Prober, ProberError};
+use crate::probe::{Prober, ProberError, ProberOptions};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
@@ -119,7 +119,12 @@ pub async fn run(
         config.data_dir.join(crate::store::FILE_NAME).display(),
         loaded.len()
     );
-    let prober = Prober::new()?;
+    let prober = Prober::with_options(ProberOptions {
+        allowed_targets: config.allowed_targets.clone(),
+        digest_key: Some(store.digest_key()?),
+        ..ProberOptions::default()
+    })?;
+    let targets = prober.targets();
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
@@ -160,8 +165,9 @@ pub async fn run(
         notifier.describe(),
     );
 
-    let state =
-        AppState::new(Arc::new(config), &identity, monitors, store.clone()).with_notifier(notifier);
+    let state = AppState::new(Arc::new(config), &identity, monitors, store.clone())
+        .with_notifier(notifier)
+        .with_targets(targets);
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {

@@ -35,6 +35,7 @@ impl Checker for AlwaysPass {
                 http_status: Some(200),
                 latency: Duration::from_millis(1),
                 body: JsonBody::from_text(r#"{"status":"pass"}"#.to_owned()).ok(),
+                body_digest: None,
                 detail: None,
             }
         })
@@ -689,6 +690,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
                     http_status: Some(200),
                     latency: Duration::from_millis(1),
                     body: JsonBody::from_text(body).ok(),
+                    body_digest: None,
                     detail: None,
                 },
                 state: State::Healthy,

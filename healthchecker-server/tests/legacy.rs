@@ -36,6 +36,7 @@ impl Checker for AlwaysPass {
                 http_status: Some(200),
                 latency: Duration::from_millis(1),
                 body: JsonBody::from_text(r#"{"status":"pass"}"#.to_owned()).ok(),
+                body_digest: None,
                 detail: None,
             }
         })

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use healthchecker_server::health::{Health, Outcome, State, Transition};
-use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
+use healthchecker_server::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::{AppName, MonitorSpec, Registration};
 use healthchecker_server::store::{
     CheckWrite, FILE_NAME, LoggedCheck, Message, Store, StoreError, StoreOptions, StoredMonitor,
@@ -70,6 +70,11 @@ fn check(app: &str, n: u32) -> CheckWrite {
         body: pass.then(|| {
             let body = serde_json::json!({"status": "pass", "n": n, "version": "1.2"});
             JsonBody::from_text(body.to_string()).expect("JSON")
+        }),
+        // A failure's body that is not a health answer: kept as its size and hash.
+        body_digest: (!pass).then(|| BodyDigest {
+            size: u64::from(n) * 100,
+            hash: format!("{n:016x}"),
         }),
         detail: Some(format!("check {n}")),
     };

@@ -272,6 +272,7 @@ mod tests {
                 http_status: (reason == Reason::StatusCode).then_some(503),
                 latency: Duration::from_millis(12),
                 body: None,
+                body_digest: None,
                 detail: (reason != Reason::Ok).then(|| "HTTP 503".to_owned()),
             },
             state,

@@ -10,6 +10,8 @@
 //!   later, not after the monitor's whole timeout.
 //! * Out of open files, the pool is asked to make room (close the older half of the idle
 //!   connections) and the attempt is made again, once.
+//! * With `allowed_targets`, only the addresses inside it are tried (all of them for a listed
+//!   name); none inside is [`Error::NotAllowed`], before any packet is sent.
 //!
 //! hyper-util's `HttpConnector` does a simpler Happy Eyeballs (RFC 6555: one fallback timer
 //! between two families, addresses of one family one after the other) and comes with its own
@@ -36,6 +38,8 @@ use url::Host;
 use super::http::{Error, Progress};
 use super::pool::Key;
 use super::resolve::Resolver;
+use super::targets;
+use crate::config::targets::AllowedTargets;
 
 /// RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next address
 /// is tried beside it (the RFC recommends 250 ms).
@@ -43,17 +47,25 @@ pub(super) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
 /// Makes connections: resolves, races the addresses, does TLS.
 pub(super) struct Connector {
-    resolver: Resolver,
+    resolver: Arc<Resolver>,
     /// Makes TLS connections, with the probe's trust settings and ALPN `http/1.1`.
     tls: TlsConnector,
+    /// `allowed_targets`: where connections may go; `None`: anywhere.
+    allowed: Option<Arc<AllowedTargets>>,
 }
 
 impl Connector {
-    /// A connector that looks names up with `resolver` and makes TLS connections with `tls`.
-    pub(super) fn new(resolver: Resolver, tls: Arc<rustls::ClientConfig>) -> Connector {
+    /// A connector that looks names up with `resolver`, makes TLS connections with `tls`, and
+    /// connects only inside `allowed` (when set).
+    pub(super) fn new(
+        resolver: Arc<Resolver>,
+        tls: Arc<rustls::ClientConfig>,
+        allowed: Option<Arc<AllowedTargets>>,
+    ) -> Connector {
         Connector {
             resolver,
             tls: TlsConnector::from(tls),
+            allowed,
         }
     }
 
@@ -80,6 +92,7 @@ impl Connector {
                 ips
             }
         };
+        let ips = targets::inside(self.allowed.as_deref(), &key.host, ips)?;
         let addrs: Vec<SocketAddr> = rfc8305_order(ips)
             .into_iter()
             .map(|ip| SocketAddr::new(ip, key.port))
@@ -451,8 +464,9 @@ mod tests {
     async fn an_idle_tls_connection_is_looked_at_before_it_is_used() {
         let (addr, mut accepted) = tls_server().await;
         let connector = Connector::new(
-            Resolver::with_name_servers(&[]),
+            Arc::new(Resolver::with_name_servers(&[])),
             crate::probe::http::tests::trusting_the_test_ca(),
+            None,
         );
         let key = Key {
             https: true,

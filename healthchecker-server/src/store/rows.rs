@@ -15,7 +15,7 @@ use super::{
     StoredMonitor,
 };
 use crate::health::{Health, Outcome, State, Transition};
-use crate::probe::{CheckRecord, JsonBody, Reason};
+use crate::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec};
 
 /// The highest sequence number of a log row: 2^32 - 1 (680 years of checks every 5 s).
@@ -105,7 +105,8 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 
 /// The columns of a check row, in this order.
 const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
-                             c.detail, c.state, c.passes, c.fails, c.recovering, c.id";
+                             c.detail, c.state, c.passes, c.fails, c.recovering, c.id, \
+                             c.body_size, c.body_hash";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -121,6 +122,8 @@ struct RawCheck {
     fails: i64,
     recovering: bool,
     key: i64,
+    body_size: Option<i64>,
+    body_hash: Option<String>,
 }
 
 impl RawCheck {
@@ -139,6 +142,8 @@ impl RawCheck {
             fails: row.get(at + 9)?,
             recovering: row.get(at + 10)?,
             key: row.get(at + 11)?,
+            body_size: row.get(at + 12)?,
+            body_hash: row.get(at + 13)?,
         })
     }
 
@@ -161,6 +166,13 @@ impl RawCheck {
             .body
             .map(|body| JsonBody::from_text(body).map_err(|error| format!("check body: {error}")))
             .transpose()?;
+        let body_digest = match (self.body_size, self.body_hash) {
+            (Some(size), Some(hash)) => Some(BodyDigest {
+                size: u64::try_from(size).map_err(|_| format!("body size {size}"))?,
+                hash,
+            }),
+            _ => None,
+        };
         Ok(LoggedCheck {
             record: CheckRecord {
                 time: time_from_sql(self.time),
@@ -169,6 +181,7 @@ impl RawCheck {
                 http_status,
                 latency: Duration::from_nanos(u64::try_from(self.latency_ns).unwrap_or(0)),
                 body,
+                body_digest,
                 detail: self.detail,
             },
             state: state_from_sql(self.state)?,
@@ -206,6 +219,24 @@ impl RawTransition {
 }
 
 /// Every monitor, sorted by name, in one read transaction (one consistent snapshot).
+/// The key of body digests, from the `secrets` table.
+pub(super) fn digest_key(
+    conn: &Connection,
+    path: &Path,
+) -> Result<crate::probe::DigestKey, StoreError> {
+    let key: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_error(path))?;
+    crate::probe::DigestKey::from_bytes(&key).ok_or_else(|| StoreError::Data {
+        path: path.to_owned(),
+        reason: format!("the body digest key has {} bytes, not 32", key.len()),
+    })
+}
+
 pub(super) fn load_monitors(
     conn: &Connection,
     path: &Path,

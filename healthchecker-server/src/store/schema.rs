@@ -137,6 +137,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
+    // 2 -> 3: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
+    // when it is a health answer; any other body is kept as its size and a short hash, keyed
+    // with a key made here once (so the hash of a guessed body cannot be matched). Bodies of
+    // earlier checks that are not a JSON object with a `status` member (in any casing) are
+    // dropped: whoever could read the log could read them.
+    "
+    ALTER TABLE checks ADD COLUMN body_size INTEGER;  -- bytes of a body not kept (NULL: none)
+    ALTER TABLE checks ADD COLUMN body_hash TEXT;     -- its keyed hash, 16 hex digits
+
+    CREATE TABLE secrets (
+        name  TEXT PRIMARY KEY,                  -- 'body_digest_key'
+        value BLOB NOT NULL
+    ) STRICT;
+    INSERT INTO secrets (name, value) VALUES ('body_digest_key', randomblob(32));
+
+    UPDATE checks SET body = NULL
+    WHERE body IS NOT NULL
+      AND CASE WHEN json_valid(body) AND json_type(body) = 'object'
+               THEN NOT EXISTS (SELECT 1 FROM json_each(checks.body) WHERE lower(key) = 'status')
+               ELSE 1 END;
+    ",
 ];
 
 /// The schema version this server writes.

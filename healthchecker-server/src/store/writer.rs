@@ -788,11 +788,13 @@ impl Apply<'_> {
         };
         let record = &write.check.record;
         let body = record.body.as_ref().map(JsonBody::as_str);
+        let digest = record.body_digest.as_ref();
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state, passes, fails, recovering)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                     detail, state, passes, fails, recovering, body_size,
+                                     body_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -808,6 +810,8 @@ impl Apply<'_> {
                     write.health.passes,
                     write.health.fails,
                     write.health.recovering,
+                    digest.map(|digest| i64::try_from(digest.size).unwrap_or(i64::MAX)),
+                    digest.map(|digest| digest.hash.as_str()),
                 ])
             })
             .map_err(self.sql())?;
@@ -1176,6 +1180,7 @@ mod tests {
                     http_status: None,
                     latency: Duration::from_secs(5),
                     body: None,
+                    body_digest: None,
                     detail: Some(format!("{n}")),
                 },
                 state: State::Degraded,
