@@ -146,6 +146,15 @@ fn check_line(check: &LoggedCheck) -> String {
             let _ = write!(line, "\n      {detail}");
         }
     }
+    // What the log kept of a body that is not a health answer: never its content.
+    if let Some(digest) = &record.body_digest {
+        let _ = write!(
+            line,
+            "\n      body: {} bytes, hash {} (not a health answer: not kept)",
+            digest.size,
+            one_line(&digest.hash, 32)
+        );
+    }
     line
 }
 
@@ -377,6 +386,21 @@ mod tests {
         ] {
             assert!(body.contains(needle), "missing {needle:?} in\n{body}");
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_health_answer_shows_as_its_size_and_hash() {
+        let mut login_page = check(60, Outcome::Fail, Reason::StatusCode, State::Unhealthy);
+        login_page.record.body_digest = Some(crate::probe::BodyDigest {
+            size: 5120,
+            hash: "3f2a9c01d4e5b6a7".to_owned(),
+        });
+        let line = check_line(&login_page);
+        assert_eq!(
+            line,
+            "  2025-11-21 08:51:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n      \
+             body: 5120 bytes, hash 3f2a9c01d4e5b6a7 (not a health answer: not kept)"
+        );
     }
 
     #[test]

@@ -386,11 +386,85 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "messages", "monitors", "states", "transitions"]
+            ["checks", "messages", "monitors", "secrets", "states", "transitions"]
         );
         drop(conn);
         // Opening again runs no step twice.
         open_writer(&path).expect("opens again");
+    }
+
+    /// The step that stops keeping bodies that are not health answers drops those of earlier
+    /// checks, keeps health answers, and makes the digest key once.
+    #[test]
+    fn bodies_kept_before_that_are_not_health_answers_are_dropped() {
+        const BODY_STEP: usize = 2;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            for (step, migration) in MIGRATIONS.iter().enumerate().take(BODY_STEP) {
+                conn.execute_batch(migration).expect("step");
+                if step == 0 {
+                    conn.pragma_update(None, "application_id", APPLICATION_ID)
+                        .expect("id");
+                }
+            }
+            conn.pragma_update(None, "user_version", BODY_STEP as i64)
+                .expect("version");
+            let bodies = [
+                Some(r#"{"status":"pass","checks":{}}"#),
+                Some(r#"{"Status":"UP"}"#),
+                Some(r#"{"admin":"root","password":"hunter2"}"#),
+                Some(r#"[{"status":"pass"}]"#),
+                Some(r#"{"checks":{"status":"pass"}}"#),
+                None,
+            ];
+            for (id, body) in bodies.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, \
+                     body, detail, state, passes, fails, recovering) \
+                     VALUES (?1, 0, 0, 'ok', 200, 1, ?2, NULL, 1, 1, 0, 0)",
+                    rusqlite::params![id as i64 + 1, body],
+                )
+                .expect("old check");
+            }
+        }
+        open_writer(&path).expect("migrates");
+        let conn = Connection::open(&path).expect("open");
+        let kept: Vec<Option<String>> = conn
+            .prepare("SELECT body FROM checks ORDER BY id")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            kept,
+            [
+                Some(r#"{"status":"pass","checks":{}}"#.to_owned()),
+                Some(r#"{"Status":"UP"}"#.to_owned()),
+                None,
+                None,
+                None,
+                None,
+            ]
+        );
+        let key: Vec<u8> = conn
+            .query_row("SELECT value FROM secrets WHERE name = 'body_digest_key'", [], |row| {
+                row.get(0)
+            })
+            .expect("a key");
+        assert_eq!(key.len(), 32);
+        assert!(key.iter().any(|&byte| byte != 0), "random");
+        drop(conn);
+        open_writer(&path).expect("opens again");
+        let again: Vec<u8> = Connection::open(&path)
+            .expect("open")
+            .query_row("SELECT value FROM secrets WHERE name = 'body_digest_key'", [], |row| {
+                row.get(0)
+            })
+            .expect("a key");
+        assert_eq!(again, key, "made once");
     }
 
     #[test]
