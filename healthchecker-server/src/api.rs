@@ -16,6 +16,14 @@
 //! set ([`require_token`]); **open** routes are the server's own `GET /health`, the dashboard's
 //! page (which holds no data: it asks for the token) and the OpenAPI document. A route added to
 //! `reads` is guarded by being there.
+//!
+//! With a `read_token`, what a change or `/health` answers holds nothing a read would guard
+//! unless the caller may read: the monitor in the answer of `PUT` shows only the registration that
+//! was sent (state `UNKNOWN`, no counters, no checks), the one of `pause` and `resume` not even
+//! that (its name, whether it is paused and its timing; an empty `url` and `path`, no recipients
+//! or channels), and `/health` leaves out the count of monitors per state. Otherwise whoever may
+//! register could read each check's result in the answer to registering again, or in the counts
+//! (a port scanner, one registration at a time), and anyone's URL and recipients by pausing it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -237,10 +245,10 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
 }
 
 /// `GET /health`: the server's own health, in `application/health+json`.
-async fn own_health(State(state): State<AppState>) -> Response {
+async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let counts = state.monitors.state_counts();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
-    let body = json!({
+    let mut body = json!({
         "status": "pass",
         "version": VERSION,
         "serviceId": state.service_id,
@@ -259,6 +267,12 @@ async fn own_health(State(state): State<AppState>) -> Response {
             })).collect::<Vec<_>>(),
         },
     });
+    if !may_read(&state.config, &headers)
+        && let Some(checks) = body["checks"].as_object_mut()
+    {
+        // The counts per state are a read (see the module documentation).
+        checks.remove("monitors:count");
+    }
     ([(header::CONTENT_TYPE, HEALTH_JSON)], Json(body)).into_response()
 }
 
@@ -311,6 +325,16 @@ pub async fn require_token(
     next.run(request).await
 }
 
+/// Whether a request with `headers` may read: the server has no `read_token`, or the request
+/// carries it, or `token` (whoever may change may read).
+fn may_read(config: &Config, headers: &HeaderMap) -> bool {
+    let Some(read_token) = &config.read_token else {
+        return true;
+    };
+    let given = bearer(headers);
+    is(given, read_token) || config.token.as_ref().is_some_and(|token| is(given, token))
+}
+
 /// Rejects reads without the right bearer token, when the server has a `read_token`: that one,
 /// or `token` (whoever may change may read).
 pub async fn require_read_token(
@@ -319,15 +343,46 @@ pub async fn require_read_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(read_token) = &state.config.read_token {
-        let given = bearer(&headers);
-        let allowed =
-            is(given, read_token) || state.config.token.as_ref().is_some_and(|t| is(given, t));
-        if !allowed {
-            return ApiError::ReadUnauthorized.into_response();
-        }
+    if !may_read(&state.config, &headers) {
+        return ApiError::ReadUnauthorized.into_response();
     }
     next.run(request).await
+}
+
+/// What the answer to a change echoes of the monitor to a caller who may not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// The registration the caller sent (`PUT`).
+    Registration,
+    /// Nothing the caller did not name (`pause`, `resume`).
+    Name,
+}
+
+/// `view` as the answer to a change shows it: whole to a caller who may read, else as `echo`
+/// says (see the module documentation).
+fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) -> MonitorView {
+    if may_read(config, headers) {
+        return view;
+    }
+    let observed = MonitorView {
+        state: HealthState::Unknown,
+        passes: 0,
+        fails: 0,
+        since: None,
+        last_check: None,
+        last_transition: None,
+        ..view
+    };
+    match echo {
+        Echo::Registration => observed,
+        Echo::Name => MonitorView {
+            url: String::new(),
+            path: String::new(),
+            email: Vec::new(),
+            notify: Vec::new(),
+            ..observed
+        },
+    }
 }
 
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
@@ -356,6 +411,7 @@ async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     Path(app): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
@@ -376,6 +432,7 @@ async fn register(
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
     };
+    let view = shown(view, Echo::Registration, &state.config, &headers);
     Ok((status, Json(view)).into_response())
 }
 
@@ -393,17 +450,26 @@ async fn unregister(
     }
 }
 
-async fn pause(state: State<AppState>, app: Path<String>) -> Result<Json<MonitorView>, ApiError> {
-    set_paused(state, app, true).await
+async fn pause(
+    state: State<AppState>,
+    app: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<MonitorView>, ApiError> {
+    set_paused(state, app, &headers, true).await
 }
 
-async fn resume(state: State<AppState>, app: Path<String>) -> Result<Json<MonitorView>, ApiError> {
-    set_paused(state, app, false).await
+async fn resume(
+    state: State<AppState>,
+    app: Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<MonitorView>, ApiError> {
+    set_paused(state, app, &headers, false).await
 }
 
 async fn set_paused(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    headers: &HeaderMap,
     paused: bool,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
@@ -411,7 +477,7 @@ async fn set_paused(
         .monitors
         .set_paused(&name, paused)
         .await?
-        .map(Json)
+        .map(|view| Json(shown(view, Echo::Name, &state.config, headers)))
         .ok_or_else(|| ApiError::unknown_app(&name))
 }
 

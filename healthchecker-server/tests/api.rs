@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use healthchecker_server::api::{self, AppState};
+use healthchecker_server::config::targets::AllowedTargets;
 use healthchecker_server::config::{Config, Secret};
 use healthchecker_server::health::Outcome;
 use healthchecker_server::identity::Identity;
@@ -132,6 +133,11 @@ impl Harness {
 
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
         self.call(Method::GET, uri, None, None).await
+    }
+
+    /// Whether reads need a token here.
+    async fn guarded(&self) -> bool {
+        self.get("/api/v1/monitors").await.0 == StatusCode::UNAUTHORIZED
     }
 
     async fn names(&self) -> Vec<String> {
@@ -566,15 +572,42 @@ async fn health_names_the_service_it_was_given() {
 /// fields the real answers have.
 #[tokio::test]
 async fn openapi_agrees_with_the_routes_and_the_answers() {
-    let h = harness(None);
+    openapi_agrees(&harness(None), None).await;
+}
+
+/// The same with every guard on (`token`, `read_token`, `allowed_targets`,
+/// `max_monitors_per_client`): without a token every operation still answers a documented status
+/// (401 for reads and changes alike), and with it the answers are as documented.
+#[tokio::test]
+async fn openapi_agrees_with_every_guard_on() {
+    let h = harness_with(|config| {
+        config.token = Some(Secret::new(TOKEN.to_owned()));
+        config.read_token = Some(Secret::new(READ_TOKEN.to_owned()));
+        config.allowed_targets = AllowedTargets::parse(&["127.0.0.0/8".to_owned()]).expect("valid");
+        config.max_monitors_per_client = Some(5);
+    });
+    openapi_agrees(&h, None).await;
+    openapi_agrees(&h, Some(TOKEN)).await;
+}
+
+/// The token of the router tests with guards on, and their read token.
+const TOKEN: &str = "change-token-for-tests";
+const READ_TOKEN: &str = "read-token-for-tests";
+
+async fn openapi_agrees(h: &Harness, token: Option<&str>) {
     let (status, doc) = h.get("/api/v1/openapi.json").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "the document stays open");
     assert_eq!(doc["info"]["version"], healthchecker_server::VERSION);
-    h.put(
-        "app",
-        json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}),
-    )
-    .await;
+    let registration = json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2});
+    let put = || {
+        h.call(
+            Method::PUT,
+            "/api/v1/monitors/app",
+            Some(registration.to_string()),
+            token,
+        )
+    };
+    put().await;
 
     // every documented operation is routed (answers something other than the fallback 404/405)
     let paths = doc["paths"].as_object().expect("paths");
@@ -586,22 +619,22 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
             };
             operations += 1;
             let uri = path.replace("{app}", "app");
-            let body = (method == "put").then(|| {
-                json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}).to_string()
-            });
+            let body = (method == "put").then(|| registration.to_string());
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let (status, _) = h.call(method.clone(), &uri, body, None).await;
+            let (status, _) = h.call(method.clone(), &uri, body, token).await;
             let documented = operation["responses"].as_object().expect("responses");
             assert!(
                 documented.contains_key(status.as_str()),
                 "{method} {uri} answered {status}, not documented"
             );
+            if status == StatusCode::UNAUTHORIZED {
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {uri}: a 401 is documented with its security"
+                );
+            }
             if method == Method::DELETE {
-                h.put(
-                    "app",
-                    json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}),
-                )
-                .await;
+                put().await;
             }
         }
     }
@@ -609,6 +642,9 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         operations, 19,
         "the router serves twelve operations and the original's seven (legacy); document each"
     );
+    if token.is_none() && h.guarded().await {
+        return; // the answers below are read with the token
+    }
 
     // schema properties == fields of real answers
     let schema_keys = |name: &str| -> Vec<String> {
@@ -626,16 +662,17 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         keys.sort();
         keys
     };
-    let (_, monitor) = h.get("/api/v1/monitors/app").await;
+    let get = |uri: &'static str| h.call(Method::GET, uri, None, token);
+    let (_, monitor) = get("/api/v1/monitors/app").await;
     let mut monitor_keys = keys(&monitor);
     monitor_keys.retain(|key| key != "transitions");
     assert_eq!(monitor_keys, schema_keys("Monitor"));
-    let (_, list) = h.get("/api/v1/monitors").await;
+    let (_, list) = get("/api/v1/monitors").await;
     assert_eq!(keys(&list["monitors"][0]), schema_keys("Monitor"));
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let check = loop {
-        let (_, log) = h.get("/api/v1/monitors/app/log").await;
+        let (_, log) = get("/api/v1/monitors/app/log").await;
         if let Some(check) = log["checks"].get(0) {
             break check.clone();
         }
@@ -643,7 +680,7 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(keys(&check), schema_keys("Check"));
-    let (_, monitor) = h.get("/api/v1/monitors/app").await;
+    let (_, monitor) = get("/api/v1/monitors/app").await;
     assert_eq!(keys(&monitor["transitions"][0]), schema_keys("Transition"));
 
     let registration = serde_json::to_value(healthchecker_server::registry::Registration {
@@ -658,7 +695,7 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
-    let (_, error) = h.get("/api/v1/monitors/ghost").await;
+    let (_, error) = get("/api/v1/monitors/ghost").await;
     let error_schema = &doc["components"]["schemas"]["Error"]["properties"]["error"];
     assert_eq!(keys(&error["error"]), keys(&error_schema["properties"]));
 }
