@@ -54,7 +54,10 @@ impl fmt::Debug for Http {
         f.debug_struct("Http")
             // The token is a secret: say whether there is one, never what it is.
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("read_token", &self.read_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "read_token",
+                &self.read_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }

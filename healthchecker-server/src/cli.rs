@@ -290,9 +290,12 @@ fn write_table(
 
 fn log_line(check: &CheckRecord) -> String {
     // A body that is not a health answer: the server kept only its size and hash.
-    let digest = check.body_digest.as_ref().map_or_else(String::new, |digest| {
-        format!("  [body {} bytes, hash {}]", digest.size, digest.hash)
-    });
+    let digest = check
+        .body_digest
+        .as_ref()
+        .map_or_else(String::new, |digest| {
+            format!("  [body {} bytes, hash {}]", digest.size, digest.hash)
+        });
     format!(
         "{}  {:<4}  {:<14}  {:>3}  {:>9}  {:<9}  {}{digest}",
         check.time.format("%Y-%m-%d %H:%M:%SZ"),

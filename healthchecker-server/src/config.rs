@@ -927,14 +927,15 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             &format!("expected at most {ALLOWED_TARGETS_MAX} ranges and names"),
         ));
     }
-    let allowed_targets = targets::AllowedTargets::parse(&raw.allowed_targets).map_err(|error| {
-        invalid(
-            "allowed_targets",
-            &error.entry,
-            "expected address ranges such as 192.168.1.0/24 or fd00::/8, addresses such as \
+    let allowed_targets =
+        targets::AllowedTargets::parse(&raw.allowed_targets).map_err(|error| {
+            invalid(
+                "allowed_targets",
+                &error.entry,
+                "expected address ranges such as 192.168.1.0/24 or fd00::/8, addresses such as \
              192.168.1.20, or host names such as nas.lan or *.lab.home",
-        )
-    })?;
+            )
+        })?;
     let max_registrations_per_minute = u32::try_from(raw.max_registrations_per_minute)
         .ok()
         .filter(|count| MAX_REGISTRATIONS_PER_MINUTE.contains(count))
@@ -1442,6 +1443,88 @@ mod precedence_tests {
                 ),
                 "{message}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lan_limits_have_defaults_ranges_and_name_the_bad_entry() {
+        Jail::expect_with(|jail| {
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.max_monitors_per_client, Some(100));
+            assert_eq!(config.allowed_targets, None);
+            assert_eq!(config.read_token, None);
+            jail.create_file(
+                "config",
+                "allowed_targets = [\"192.168.1.0/24\", \"nas.lan\"]\nmax_monitors_per_client = 0\n",
+            )?;
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.max_monitors_per_client, None, "0: no limit");
+            let allowed = config.allowed_targets.expect("a list");
+            assert!(allowed.allows_ip([192, 168, 1, 9].into()) && allowed.allows_name("NAS.lan"));
+            jail.set_env("HEALTHCHECKER_ALLOWED_TARGETS", "10.0.0.0/8, *.lab.home");
+            let allowed = load(&[]).expect("valid").allowed_targets.expect("a list");
+            assert_eq!(allowed.to_string(), "10.0.0.0/8, *.lab.home");
+            let allowed = load(&["--allowed-targets", "fd00::/8", "--allowed-targets", "::1"])
+                .expect("valid")
+                .allowed_targets
+                .expect("a list");
+            assert_eq!(allowed.to_string(), "fd00::/8, ::1/128");
+            let message = load(&["--allowed-targets", "10.0.0.0/33"])
+                .expect_err("bad range")
+                .to_string();
+            assert!(
+                message.contains(
+                    "`10.0.0.0/33` for option `allowed_targets` from flag --allowed-targets"
+                ) && message.contains("192.168.1.0/24"),
+                "{message}"
+            );
+            let message = load(&["--max-monitors-per-client=-1"])
+                .expect_err("negative")
+                .to_string();
+            assert!(
+                message.contains("`-1` for option `max_monitors_per_client`")
+                    && message.contains("0 (no limit) to 1000000"),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_read_token_is_a_secret_like_the_token() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_READ_TOKEN", "0012345678");
+            let config = load(&[]).expect("valid");
+            assert_eq!(
+                config.read_token.as_ref().map(Secret::expose),
+                Some("0012345678"),
+                "text, leading zeros included"
+            );
+            assert!(!format!("{config:?}").contains("0012345678"));
+            jail.set_env("HEALTHCHECKER_READ_TOKEN", "7654321");
+            let message = load(&[]).expect_err("too short").to_string();
+            assert!(
+                message.contains("`***` for option `read_token`")
+                    && message.contains("HEALTHCHECKER_READ_TOKEN")
+                    && !message.contains("7654321"),
+                "{message}"
+            );
+            jail.clear_env();
+            jail.create_file("config", "read_token = 1234.5678\n")?;
+            let message = load(&[]).expect_err("fractional").to_string();
+            assert!(
+                message.contains("`read_token`") && !message.contains("1234.5678"),
+                "{message}"
+            );
+            jail.create_file("config", "read_token = \"r3ad-t0ken-hunter2\"\n")?;
+            let (_, settings) = Config::load_with_sources(&args(&[])).expect("valid");
+            let shown = settings
+                .iter()
+                .find(|setting| setting.option == "read_token")
+                .and_then(|setting| setting.value.clone());
+            assert_eq!(shown.as_deref(), Some("\"***\""), "check-config masks it");
+            assert!(!format!("{settings:?}").contains("hunter2"));
             Ok(())
         });
     }

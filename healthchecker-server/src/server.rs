@@ -165,6 +165,9 @@ pub async fn run(
         notifier.describe(),
     );
 
+    if let Some(allowed) = &config.allowed_targets {
+        tracing::info!("monitors may point only at {allowed} (allowed_targets)");
+    }
     let state = AppState::new(Arc::new(config), &identity, monitors, store.clone())
         .with_notifier(notifier)
         .with_targets(targets);

@@ -296,7 +296,11 @@ mod tests {
         assert_eq!(monitors.reserve(a, "three").expect_err("third"), 2);
         assert_eq!(monitors.created_by(a), 2);
         drop(monitors.reserve(b, "four").expect("another client"));
-        assert_eq!(monitors.created_by(b), 0, "a reservation dropped is given back");
+        assert_eq!(
+            monitors.created_by(b),
+            0,
+            "a reservation dropped is given back"
+        );
         monitors.removed("one");
         assert_eq!(monitors.created_by(a), 1);
         monitors.reserve(a, "three").expect("room again").created();
@@ -306,7 +310,10 @@ mod tests {
         let same_net: IpAddr = "fd00:1:2:3::99".parse().expect("ip");
         let limited = ClientMonitors::new(Some(1)).expect("a limit");
         limited.reserve(v6, "x").expect("one").created();
-        assert!(limited.reserve(same_net, "y").is_err(), "one /64, one client");
+        assert!(
+            limited.reserve(same_net, "y").is_err(),
+            "one /64, one client"
+        );
         assert!(ClientMonitors::new(Some(0)).is_none() && ClientMonitors::new(None).is_none());
     }
 

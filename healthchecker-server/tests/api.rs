@@ -480,6 +480,79 @@ async fn token_guards_changes_not_reads() {
     }
 }
 
+/// With a `read_token` and no `token` (apps register themselves, only the owner reads): reads
+/// need the read token, and what a change or `/health` answers to anyone else holds no check
+/// result (else registering again would read it back, one port at a time).
+#[tokio::test]
+async fn read_token_guards_reads_and_change_answers_show_no_results() {
+    let h = harness_with(|config| {
+        config.read_token = Some(Secret::new(READ_TOKEN.to_owned()));
+    });
+    let body = json!({"url": "http://127.0.0.1:9", "email": "me@example.com"}).to_string();
+    let put = |token| {
+        h.call(
+            Method::PUT,
+            "/api/v1/monitors/app",
+            Some(body.clone()),
+            token,
+        )
+    };
+    assert_eq!(put(None).await.0, StatusCode::CREATED, "changes stay open");
+    let (status, answer) = h.get("/api/v1/monitors").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&answer, "unauthorized", None);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HEALTHCHECKER_READ_TOKEN"))
+    );
+    // the first check lands (it passes at once)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, view) = h
+            .call(Method::GET, "/api/v1/monitors/app", None, Some(READ_TOKEN))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if view["state"] == "HEALTHY" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no check within 10 s: {view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, echo) = put(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&echo["state"], &echo["last_check"], &echo["passes"]),
+        (&json!("UNKNOWN"), &Value::Null, &json!(0)),
+        "no result to whoever may not read: {echo}"
+    );
+    assert_eq!(
+        echo["url"], "http://127.0.0.1:9/",
+        "the registration sent is echoed"
+    );
+    let (_, echo) = put(Some(READ_TOKEN)).await;
+    assert_eq!(echo["state"], "HEALTHY", "whole to whoever may read");
+    let (status, paused) = h
+        .call(Method::POST, "/api/v1/monitors/app/pause", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &paused["paused"],
+            &paused["url"],
+            &paused["email"],
+            &paused["state"]
+        ),
+        (&json!(true), &json!(""), &json!([]), &json!("UNKNOWN")),
+        "pausing shows nothing of someone else's monitor: {paused}"
+    );
+    let (_, health) = h.get("/health").await;
+    assert_eq!(health["status"], "pass");
+    assert!(health["checks"].get("monitors:count").is_none(), "{health}");
+    let (_, health) = h.call(Method::GET, "/health", None, Some(READ_TOKEN)).await;
+    assert!(health["checks"]["monitors:count"].is_array(), "{health}");
+}
+
 #[tokio::test]
 async fn abuse_limits_refuse_with_clear_answers_and_change_nothing() {
     let h = harness_with(|config| {

@@ -35,7 +35,8 @@ const ROUTER_SECRET: &str = r#"{"model":"LAN-Router 3000","admin_user":"admin","
 const LEAKS: [&str; 3] = ["hunter2-router-secret", "203.0.113.77", "LAN-Router"];
 
 /// A health answer, kept as it is.
-const HEALTH_ANSWER: &str = r#"{"status":"pass","checks":{"db:responseTime":[{"observedValue":3,"status":"pass"}]}}"#;
+const HEALTH_ANSWER: &str =
+    r#"{"status":"pass","checks":{"db:responseTime":[{"observedValue":3,"status":"pass"}]}}"#;
 
 /// Serves `body` with `content_type` at every path of a listener bound on `ip`; the URL.
 async fn serve(ip: &str, content_type: &'static str, body: &'static str) -> String {
@@ -61,7 +62,10 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     let answer = request.send().await.expect("the server answers");
     let status = answer.status().as_u16();
     let text = answer.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Waits for the first check of `app` and returns it.
@@ -119,7 +123,10 @@ async fn a_routers_secret_json_is_kept_only_as_its_size_and_hash() {
     assert_eq!(check["outcome"], "pass", "{check}");
     assert_eq!(check["body"], Value::Null, "{check}");
     assert_eq!(check["body_digest"]["size"], ROUTER_SECRET.len(), "{check}");
-    let hash = check["body_digest"]["hash"].as_str().expect("a hash").to_owned();
+    let hash = check["body_digest"]["hash"]
+        .as_str()
+        .expect("a hash")
+        .to_owned();
     assert!(
         hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()),
         "{hash}"
@@ -162,7 +169,9 @@ async fn a_routers_secret_json_is_kept_only_as_its_size_and_hash() {
         let path = file.expect("entry").path();
         let bytes = std::fs::read(&path).expect("read");
         for word in LEAKS {
-            let leaked = bytes.windows(word.len()).any(|window| window == word.as_bytes());
+            let leaked = bytes
+                .windows(word.len())
+                .any(|window| window == word.as_bytes());
             assert!(!leaked, "{word:?} is in {}", path.display());
         }
     }
@@ -241,7 +250,10 @@ async fn every_read_needs_the_read_token_and_health_stays_open() {
                 _ => {
                     assert_eq!(status, 401, "GET {path} with {given:?}: {body}");
                     assert!(body.contains("read_token") && !body.contains(READ_TOKEN));
-                    assert_eq!(challenge.as_ref().map(|v| v.as_bytes()), Some(&b"Bearer"[..]));
+                    assert_eq!(
+                        challenge.as_ref().map(|v| v.as_bytes()),
+                        Some(&b"Bearer"[..])
+                    );
                 }
             }
         }
@@ -254,8 +266,12 @@ async fn every_read_needs_the_read_token_and_health_stays_open() {
             "{open}: no counts per state without the read token"
         );
     }
-    let (_, health) =
-        send(client.get(format!("{}/health", server.url)).bearer_auth(READ_TOKEN)).await;
+    let (_, health) = send(
+        client
+            .get(format!("{}/health", server.url))
+            .bearer_auth(READ_TOKEN),
+    )
+    .await;
     assert!(health["checks"]["monitors:count"].is_array(), "{health}");
 
     // The CLI (the client crate's ApiClient) reads with the read token, or the token alone.
@@ -279,7 +295,10 @@ async fn every_read_needs_the_read_token_and_health_stays_open() {
     let (ok, out) = list(&[("HEALTHCHECKER_READ_TOKEN", READ_TOKEN)]);
     assert!(ok && out.contains("app"), "{out}");
     let (ok, out) = list(&[("HEALTHCHECKER_TOKEN", TOKEN)]);
-    assert!(ok && out.contains("app"), "the token alone reads too: {out}");
+    assert!(
+        ok && out.contains("app"),
+        "the token alone reads too: {out}"
+    );
     let (ok, out) = list(&[]);
     assert!(!ok && out.contains("HEALTHCHECKER_READ_TOKEN"), "{out}");
     assert!(!out.contains(READ_TOKEN) && !out.contains(TOKEN), "{out}");
@@ -322,7 +341,11 @@ async fn targets_outside_allowed_targets_are_refused() {
     let answer = client
         .post(format!("{}/healthchecker/monitor", server.url))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form(&[("appname", "probe"), ("url", &outside), ("email", "")]))
+        .body(form(&[
+            ("appname", "probe"),
+            ("url", &outside),
+            ("email", ""),
+        ]))
         .send()
         .await
         .expect("answers");
@@ -330,7 +353,10 @@ async fn targets_outside_allowed_targets_are_refused() {
     let answer: Value = answer.json().await.expect("JSON error");
     assert_eq!(answer["error"]["field"], "url");
     let (status, list) = send(client.get(format!("{}/api/v1/monitors", server.url))).await;
-    assert_eq!((status, list["monitors"].as_array().map(Vec::len)), (200, Some(0)));
+    assert_eq!(
+        (status, list["monitors"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
 
     let (status, answer) = send(
         client
@@ -340,7 +366,10 @@ async fn targets_outside_allowed_targets_are_refused() {
     .await;
     assert_eq!(status, 201, "{answer}");
     let check = first_check(&client, &server.url, "inside").await;
-    assert_eq!((check["outcome"].as_str(), check["reason"].as_str()), (Some("pass"), Some("ok")));
+    assert_eq!(
+        (check["outcome"].as_str(), check["reason"].as_str()),
+        (Some("pass"), Some("ok"))
+    );
 }
 
 /// One client address may create `max_monitors_per_client` monitors; past it, 429 naming the
@@ -383,7 +412,11 @@ async fn one_client_may_create_at_most_max_monitors_per_client() {
         .await
         .expect("answers");
     assert_eq!(legacy.status(), 429);
-    assert_eq!(send(put(&one, "a", 10)).await.0, 200, "an update creates nothing");
+    assert_eq!(
+        send(put(&one, "a", 10)).await.0,
+        200,
+        "an update creates nothing"
+    );
     assert_eq!(send(put(&two, "c", 5)).await.0, 201, "another address");
     let (status, _) = send(two.delete(format!("{}/api/v1/monitors/a", server.url))).await;
     assert_eq!(status, 204);
@@ -499,7 +532,11 @@ async fn a_name_that_moves_outside_fails_its_check_with_not_allowed() {
 
     targets.admit(&spec).await.expect("inside at registration");
     let record = prober.check(&spec).await;
-    assert_eq!((record.outcome, record.reason), (Outcome::Pass, Reason::Ok), "{record:?}");
+    assert_eq!(
+        (record.outcome, record.reason),
+        (Outcome::Pass, Reason::Ok),
+        "{record:?}"
+    );
     assert_eq!(inside.load(Ordering::SeqCst), 1);
 
     *dns.answer.lock().expect("lock") = outside_ip;
@@ -513,15 +550,25 @@ async fn a_name_that_moves_outside_fails_its_check_with_not_allowed() {
         ),
         "{record:?}"
     );
-    assert_eq!(outside.load(Ordering::SeqCst), 0, "nothing reached the host outside");
+    assert_eq!(
+        outside.load(Ordering::SeqCst),
+        0,
+        "nothing reached the host outside"
+    );
     let refused = targets.admit(&spec).await.expect_err("outside now");
     assert_eq!(refused.field, "url");
-    assert!(refused.expected.contains("resolves to 127.0.0.1"), "{refused}");
+    assert!(
+        refused.expected.contains("resolves to 127.0.0.1"),
+        "{refused}"
+    );
     let by_address = targets
         .admit(&self::spec(&format!("http://127.0.0.1:{port}")))
         .await
         .expect_err("an address outside");
-    assert!(by_address.expected.contains("127.0.0.1 is outside"), "{by_address}");
+    assert!(
+        by_address.expected.contains("127.0.0.1 is outside"),
+        "{by_address}"
+    );
 
     // A listed name goes wherever it resolves to.
     let trusting = Prober::with_options(ProberOptions {
@@ -530,9 +577,17 @@ async fn a_name_that_moves_outside_fails_its_check_with_not_allowed() {
         ..ProberOptions::default()
     })
     .expect("prober");
-    trusting.targets().admit(&spec).await.expect("a listed name");
+    trusting
+        .targets()
+        .admit(&spec)
+        .await
+        .expect("a listed name");
     let record = trusting.check(&spec).await;
-    assert_eq!((record.outcome, record.reason), (Outcome::Pass, Reason::Ok), "{record:?}");
+    assert_eq!(
+        (record.outcome, record.reason),
+        (Outcome::Pass, Reason::Ok),
+        "{record:?}"
+    );
     assert_eq!(outside.load(Ordering::SeqCst), 1);
 }
 

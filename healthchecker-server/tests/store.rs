@@ -72,9 +72,11 @@ fn check(app: &str, n: u32) -> CheckWrite {
             JsonBody::from_text(body.to_string()).expect("JSON")
         }),
         // A failure's body that is not a health answer: kept as its size and hash.
-        body_digest: (!pass).then(|| BodyDigest {
-            size: u64::from(n) * 100,
-            hash: format!("{n:016x}"),
+        body_digest: (!pass).then(|| {
+            Box::new(BodyDigest {
+                size: u64::from(n) * 100,
+                hash: format!("{n:016x}").parse().expect("hex"),
+            })
         }),
         detail: Some(format!("check {n}")),
     };

@@ -189,7 +189,13 @@ mod tests {
             "NAS.lan.",
             "*.Lab.Home",
         ]);
-        for inside in ["192.168.1.1", "192.168.1.255", "10.0.0.7", "fd12::1", "fe80::1"] {
+        for inside in [
+            "192.168.1.1",
+            "192.168.1.255",
+            "10.0.0.7",
+            "fd12::1",
+            "fe80::1",
+        ] {
             assert!(allowed.allows_ip(ip(inside)), "{inside}");
         }
         for outside in ["192.168.2.1", "10.0.0.8", "127.0.0.1", "::1", "fe80::2"] {
@@ -199,10 +205,19 @@ mod tests {
         for name in ["nas.lan", "NAS.LAN.", "a.lab.home", "x.y.lab.home"] {
             assert!(allowed.allows_name(name), "{name}");
         }
-        for name in ["lab.home", "evil-lab.home", "nas.lan.evil.com", "xnas.lan", "router"] {
+        for name in [
+            "lab.home",
+            "evil-lab.home",
+            "nas.lan.evil.com",
+            "xnas.lan",
+            "router",
+        ] {
             assert!(!allowed.allows_name(name), "{name}");
         }
-        assert!(allowed.allows(Some("nas.lan"), ip("8.8.8.8")), "a listed name");
+        assert!(
+            allowed.allows(Some("nas.lan"), ip("8.8.8.8")),
+            "a listed name"
+        );
         assert!(allowed.allows(Some("router.lan"), ip("192.168.1.1")));
         assert!(!allowed.allows(Some("router.lan"), ip("192.168.9.1")));
         assert!(!allowed.allows(None, ip("192.168.9.1")));

@@ -59,15 +59,15 @@ impl fmt::Debug for DigestKey {
 
 /// What the log keeps of a body that is not a health answer: how many bytes were read and a
 /// short keyed hash of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyDigest {
     /// Bytes of the body that were read: the whole body, or the first
     /// [`BODY_LIMIT`](super::BODY_LIMIT) of a longer one (or what came before the connection
     /// broke).
     pub size: u64,
-    /// The first 64 bits of the body's HMAC-SHA256 under the server's [`DigestKey`], as 16 hex
-    /// digits: the same body gives the same hash, a changed one another.
-    pub hash: String,
+    /// The first 64 bits of the body's HMAC-SHA256 under the server's [`DigestKey`]: the same
+    /// body gives the same hash, a changed one another.
+    pub hash: DigestHash,
 }
 
 impl BodyDigest {
@@ -76,11 +76,56 @@ impl BodyDigest {
         // HMAC takes a key of any length.
         let mut mac = <Hmac<Sha256>>::new_from_slice(&key.0).expect("HMAC takes any key");
         mac.update(bytes);
-        let hash = mac.finalize().into_bytes();
+        let mut hash = [0u8; DIGEST_BYTES];
+        hash.copy_from_slice(&mac.finalize().into_bytes()[..DIGEST_BYTES]);
         BodyDigest {
             size: bytes.len() as u64,
-            hash: hex::encode(&hash[..DIGEST_BYTES]),
+            hash: DigestHash(hash),
         }
+    }
+}
+
+/// The short hash of a [`BodyDigest`]: 8 bytes, written as 16 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DigestHash([u8; DIGEST_BYTES]);
+
+/// Text that is not 16 hex digits, read as a [`DigestHash`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a body hash is 16 hex digits")]
+pub struct DigestHashError;
+
+impl std::str::FromStr for DigestHash {
+    type Err = DigestHashError;
+
+    fn from_str(text: &str) -> Result<DigestHash, DigestHashError> {
+        let mut hash = [0u8; DIGEST_BYTES];
+        hex::decode_to_slice(text, &mut hash).map_err(|_| DigestHashError)?;
+        Ok(DigestHash(hash))
+    }
+}
+
+impl fmt::Display for DigestHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for DigestHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DigestHash({self})")
+    }
+}
+
+impl Serialize for DigestHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DigestHash, D::Error> {
+        let text = Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(de::Error::custom)
     }
 }
 
@@ -370,7 +415,10 @@ mod tests {
             (r#"{"Status":200}"#, Some(true)),
             (r#"{"STATUS":null,"x":1}"#, Some(true)),
             (r#"{"checks":{"status":"pass"}}"#, Some(false)),
-            (r#"{"wan_ip":"203.0.113.7","password":"hunter2"}"#, Some(false)),
+            (
+                r#"{"wan_ip":"203.0.113.7","password":"hunter2"}"#,
+                Some(false),
+            ),
             (r#"[{"status":"pass"}]"#, Some(false)),
             ("<h1>status</h1>", None),
         ] {
@@ -384,10 +432,30 @@ mod tests {
         let secret = br#"{"admin_password":"hunter2"}"#;
         let digest = BodyDigest::of(secret, &key);
         assert_eq!(digest.size, secret.len() as u64);
-        assert_eq!(digest.hash.len(), 16);
-        assert!(digest.hash.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(BodyDigest::of(secret, &key), digest, "the same body, the same hash");
-        assert_ne!(BodyDigest::of(b"{\"admin_password\":\"hunter3\"}", &key).hash, digest.hash);
+        let hex = digest.hash.to_string();
+        assert!(
+            hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{hex}"
+        );
+        assert_eq!(hex.parse::<DigestHash>(), Ok(digest.hash));
+        assert_eq!(
+            serde_json::to_string(&digest).unwrap_or_default(),
+            format!(r#"{{"size":{},"hash":"{hex}"}}"#, secret.len())
+        );
+        assert_eq!("3f2a".parse::<DigestHash>(), Err(DigestHashError));
+        assert_eq!(
+            "zz2a9c01d4e5b6a7".parse::<DigestHash>(),
+            Err(DigestHashError)
+        );
+        assert_eq!(
+            BodyDigest::of(secret, &key),
+            digest,
+            "the same body, the same hash"
+        );
+        assert_ne!(
+            BodyDigest::of(b"{\"admin_password\":\"hunter3\"}", &key).hash,
+            digest.hash
+        );
         let other_key = DigestKey::from_bytes(&[8; 32]).expect("32 bytes");
         assert_ne!(
             BodyDigest::of(secret, &other_key).hash,

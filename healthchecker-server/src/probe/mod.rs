@@ -127,7 +127,7 @@ mod pool;
 mod resolve;
 mod targets;
 
-pub use body::{BodyDigest, DigestKey, JsonBody};
+pub use body::{BodyDigest, DigestHash, DigestHashError, DigestKey, JsonBody};
 pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
 pub use targets::{ADMIT_LOOKUP_TIMEOUT, Targets};
 
@@ -311,7 +311,7 @@ impl Prober {
             http_status: progress.status,
             latency,
             body: verdict.body,
-            body_digest: verdict.digest,
+            body_digest: verdict.digest.map(Box::new),
             detail: verdict.detail,
         }
     }
@@ -549,13 +549,13 @@ pub fn classify(answer: &Answer<'_>, key: &DigestKey) -> Verdict {
     };
     // The server is not a proxy into the LAN: only a health answer is kept as it is.
     let body = parsed.filter(|_| health_json || has_status);
-    let digest = (body.is_none() && !answer.body.is_empty())
-        .then(|| BodyDigest::of(answer.body, key));
+    let digest =
+        (body.is_none() && !answer.body.is_empty()).then(|| BodyDigest::of(answer.body, key));
     let verdict = |outcome, reason, detail: Option<String>| Verdict {
         outcome,
         reason,
         body: body.clone(),
-        digest: digest.clone(),
+        digest,
         detail: detail.map(|text| one_line(&text, DETAIL_MAX)),
     };
     if answer.status != 200 {
@@ -744,9 +744,10 @@ pub struct CheckRecord {
     /// The body, when it is a health answer (`application/health+json`, or a JSON object with
     /// a `status` member), bounded in size.
     pub body: Option<JsonBody>,
-    /// Any other body: its size and a short keyed hash, never its content.
+    /// Any other body: its size and a short keyed hash, never its content. Boxed: most checks
+    /// have none, and every monitor keeps a few records in memory.
     #[serde(default)]
-    pub body_digest: Option<BodyDigest>,
+    pub body_digest: Option<Box<BodyDigest>>,
     /// One short, safe line saying what was wrong (a failure or a warn), e.g.
     /// `HTTP 503 Service Unavailable` or `connection refused`; never raw body bytes.
     pub detail: Option<String>,

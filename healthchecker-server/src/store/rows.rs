@@ -167,10 +167,12 @@ impl RawCheck {
             .map(|body| JsonBody::from_text(body).map_err(|error| format!("check body: {error}")))
             .transpose()?;
         let body_digest = match (self.body_size, self.body_hash) {
-            (Some(size), Some(hash)) => Some(BodyDigest {
+            (Some(size), Some(hash)) => Some(Box::new(BodyDigest {
                 size: u64::try_from(size).map_err(|_| format!("body size {size}"))?,
-                hash,
-            }),
+                hash: hash
+                    .parse()
+                    .map_err(|error| format!("body hash {hash:?}: {error}"))?,
+            })),
             _ => None,
         };
         Ok(LoggedCheck {

@@ -386,7 +386,14 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "messages", "monitors", "secrets", "states", "transitions"]
+            [
+                "checks",
+                "messages",
+                "monitors",
+                "secrets",
+                "states",
+                "transitions"
+            ]
         );
         drop(conn);
         // Opening again runs no step twice.
@@ -450,9 +457,11 @@ mod tests {
             ]
         );
         let key: Vec<u8> = conn
-            .query_row("SELECT value FROM secrets WHERE name = 'body_digest_key'", [], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+                [],
+                |row| row.get(0),
+            )
             .expect("a key");
         assert_eq!(key.len(), 32);
         assert!(key.iter().any(|&byte| byte != 0), "random");
@@ -460,9 +469,11 @@ mod tests {
         open_writer(&path).expect("opens again");
         let again: Vec<u8> = Connection::open(&path)
             .expect("open")
-            .query_row("SELECT value FROM secrets WHERE name = 'body_digest_key'", [], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+                [],
+                |row| row.get(0),
+            )
             .expect("a key");
         assert_eq!(again, key, "made once");
     }

@@ -811,7 +811,7 @@ impl Apply<'_> {
                     write.health.fails,
                     write.health.recovering,
                     digest.map(|digest| i64::try_from(digest.size).unwrap_or(i64::MAX)),
-                    digest.map(|digest| digest.hash.as_str()),
+                    digest.map(|digest| digest.hash.to_string()),
                 ])
             })
             .map_err(self.sql())?;
