@@ -19,11 +19,13 @@
 //!
 //! With a `read_token`, what a change or `/health` answers holds nothing a read would guard
 //! unless the caller may read: the monitor in the answer of `PUT` shows only the registration that
-//! was sent (state `UNKNOWN`, no counters, no checks), the one of `pause` and `resume` not even
-//! that (its name, whether it is paused and its timing; an empty `url` and `path`, no recipients
-//! or channels), and `/health` leaves out the count of monitors per state. Otherwise whoever may
-//! register could read each check's result in the answer to registering again, or in the counts
-//! (a port scanner, one registration at a time), and anyone's URL and recipients by pausing it.
+//! was sent (state `UNKNOWN`, no counters, no checks, no maintenance, not flapping), the one of
+//! `pause` and `resume` not even that (its name, whether it is paused and its timing; an empty
+//! `url` and `path`, no recipients or channels), the one of the maintenance routes that and the
+//! maintenance it set, and `/health` leaves out the count of monitors per state and of failing
+//! ones (whether a storm is on stays). Otherwise whoever may register could read each check's
+//! result in the answer to registering again, or in the counts (a port scanner, one registration
+//! at a time), and anyone's URL and recipients by pausing it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -223,6 +225,10 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
         .route("/api/v1/channels/{name}/test", post(test_channel))
+        .route(
+            "/api/v1/monitors/{app}/maintenance",
+            post(start_maintenance).delete(end_maintenance),
+        )
         .merge(more.changes)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -247,6 +253,7 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
 /// `GET /health`: the server's own health, in `application/health+json`.
 async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let counts = state.monitors.state_counts();
+    let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
     let mut body = json!({
         "status": "pass",
@@ -260,6 +267,16 @@ async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 "observedUnit": "s",
                 "status": "pass",
             }],
+            "monitors:failing": [{
+                "componentType": "system",
+                "observedValue": failing,
+                "observedUnit": "monitors",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+                "output": match storm.started {
+                    Some(since) => format!("storm since {}: {failing} of {active} active monitors fail; per-app alerts are held", since.to_rfc3339()),
+                    None => format!("{failing} of {active} active monitors fail"),
+                },
+            }],
             "monitors:count": HealthState::ALL.iter().map(|&s| json!({
                 "componentId": s.as_str(),
                 "observedValue": count(s),
@@ -270,8 +287,16 @@ async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if !may_read(&state.config, &headers)
         && let Some(checks) = body["checks"].as_object_mut()
     {
-        // The counts per state are a read (see the module documentation).
+        // The counts per state and of failing monitors are a read (see the module
+        // documentation); whether a storm is on stays open, like the server's own health.
         checks.remove("monitors:count");
+        checks.insert(
+            "monitors:failing".to_owned(),
+            json!([{
+                "componentType": "system",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+            }]),
+        );
     }
     ([(header::CONTENT_TYPE, HEALTH_JSON)], Json(body)).into_response()
 }
@@ -356,6 +381,8 @@ enum Echo {
     Registration,
     /// Nothing the caller did not name (`pause`, `resume`).
     Name,
+    /// Nothing the caller did not name, and the maintenance it set or ended.
+    Maintenance,
 }
 
 /// `view` as the answer to a change shows it: whole to a caller who may read, else as `echo`
@@ -364,6 +391,8 @@ fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) ->
     if may_read(config, headers) {
         return view;
     }
+    let (maintenance_until, maintenance_reason) =
+        (view.maintenance_until, view.maintenance_reason.clone());
     let observed = MonitorView {
         state: HealthState::Unknown,
         passes: 0,
@@ -371,16 +400,25 @@ fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) ->
         since: None,
         last_check: None,
         last_transition: None,
+        maintenance_until: None,
+        maintenance_reason: None,
+        flapping: false,
         ..view
+    };
+    let named = |observed| MonitorView {
+        url: String::new(),
+        path: String::new(),
+        email: Vec::new(),
+        notify: Vec::new(),
+        ..observed
     };
     match echo {
         Echo::Registration => observed,
-        Echo::Name => MonitorView {
-            url: String::new(),
-            path: String::new(),
-            email: Vec::new(),
-            notify: Vec::new(),
-            ..observed
+        Echo::Name => named(observed),
+        Echo::Maintenance => MonitorView {
+            maintenance_until,
+            maintenance_reason,
+            ..named(observed)
         },
     }
 }
@@ -607,6 +645,37 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
         });
     }
     Ok(Json(ChannelList { channels }))
+}
+
+async fn start_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    let body = body.map_err(ApiError::Unreadable)?;
+    let window = crate::registry::MaintenanceRequest::accept(&body)?;
+    state
+        .monitors
+        .set_maintenance(&name, Some(window))
+        .await?
+        .map(|view| Json(shown(view, Echo::Maintenance, &state.config, &headers)))
+        .ok_or_else(|| ApiError::unknown_app(&name))
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    state
+        .monitors
+        .set_maintenance(&name, None)
+        .await?
+        .map(|view| Json(shown(view, Echo::Maintenance, &state.config, &headers)))
+        .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn test_channel(

@@ -74,6 +74,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -546,11 +547,64 @@ async fn read_token_guards_reads_and_change_answers_show_no_results() {
         (&json!(true), &json!(""), &json!([]), &json!("UNKNOWN")),
         "pausing shows nothing of someone else's monitor: {paused}"
     );
+    // The maintenance routes (issue 17) echo the maintenance set or ended, nothing else.
+    let (status, maintained) = h
+        .call(
+            Method::POST,
+            "/api/v1/monitors/app/maintenance",
+            Some(json!({"minutes": 60, "reason": "new disk"}).to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{maintained}");
+    assert_eq!(
+        (
+            &maintained["url"],
+            &maintained["email"],
+            &maintained["state"],
+            &maintained["maintenance_reason"]
+        ),
+        (
+            &json!(""),
+            &json!([]),
+            &json!("UNKNOWN"),
+            &json!("new disk")
+        ),
+        "maintenance shows nothing of someone else's monitor but what it set: {maintained}"
+    );
+    assert!(maintained["maintenance_until"].is_string(), "{maintained}");
+    let (status, ended) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/monitors/app/maintenance",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&ended["url"], &ended["maintenance_until"]),
+        (&json!(""), &Value::Null),
+        "{ended}"
+    );
     let (_, health) = h.get("/health").await;
     assert_eq!(health["status"], "pass");
     assert!(health["checks"].get("monitors:count").is_none(), "{health}");
+    let failing = &health["checks"]["monitors:failing"][0];
+    assert_eq!(
+        failing["status"], "pass",
+        "whether a storm is on stays open"
+    );
+    assert!(
+        failing.get("observedValue").is_none() && failing.get("output").is_none(),
+        "no count of failing monitors to whoever may not read: {health}"
+    );
     let (_, health) = h.call(Method::GET, "/health", None, Some(READ_TOKEN)).await;
     assert!(health["checks"]["monitors:count"].is_array(), "{health}");
+    assert!(
+        health["checks"]["monitors:failing"][0]["observedValue"].is_u64(),
+        "{health}"
+    );
 }
 
 #[tokio::test]
@@ -712,8 +766,8 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
         }
     }
     assert_eq!(
-        operations, 19,
-        "the router serves twelve operations and the original's seven (legacy); document each"
+        operations, 21,
+        "the router serves fourteen operations and the original's seven (legacy); document each"
     );
     if token.is_none() && h.guarded().await {
         return; // the answers below are read with the token
@@ -810,6 +864,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             alerting: None,
             messages: Vec::new(),
             withdraw: Vec::new(),
+            release: None,
         });
     }
     let mut seen = Vec::new();

@@ -55,6 +55,7 @@ fn monitor(text: &str) -> StoredMonitor {
         last_check: None,
         last_transition: None,
         alerting: Some("{}".to_owned()),
+        maintenance: None,
     }
 }
 
@@ -103,6 +104,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
         alerting: None,
         messages: Vec::new(),
         withdraw: Vec::new(),
+        release: None,
     }
 }
 
@@ -137,7 +139,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -503,6 +505,7 @@ fn mail(n: u32) -> Message {
         recipients: vec!["me@example.com".into(), "ops@example.com".into()],
         event_id: format!("hc.unhealthy.media-center.{n}"),
         payload: format!(r#"{{"n": {n}, "text": "line one\nline two"}}"#),
+        group: None,
         due: at(i64::from(n)),
         created_at: at(i64::from(n)),
     }
@@ -862,7 +865,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),

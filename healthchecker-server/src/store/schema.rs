@@ -137,7 +137,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
-    // 2 -> 3: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
+    // 2 -> 3: maintenance set through the API; messages held to be grouped by host; the state of
+    // the server as a whole (a storm in progress).
+    "
+    ALTER TABLE monitors ADD COLUMN maintenance TEXT;  -- {\"until\": ..., \"reason\": ...} as JSON
+    ALTER TABLE messages ADD COLUMN group_key TEXT;    -- the host whose alerts go out together
+    CREATE INDEX messages_by_group ON messages (group_key) WHERE status = 'pending';
+    CREATE TABLE server_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                            -- JSON
+    ) STRICT;
+    ",
+    // 3 -> 4: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
     // when it is a health answer; any other body is kept as its size and a short hash, keyed
     // with a key made here once (so the hash of a guessed body cannot be matched). Bodies of
     // earlier checks that are not a JSON object with a `status` member (in any casing) are
@@ -391,6 +402,7 @@ mod tests {
                 "messages",
                 "monitors",
                 "secrets",
+                "server_state",
                 "states",
                 "transitions"
             ]
@@ -404,7 +416,7 @@ mod tests {
     /// checks, keeps health answers, and makes the digest key once.
     #[test]
     fn bodies_kept_before_that_are_not_health_answers_are_dropped() {
-        const BODY_STEP: usize = 2;
+        const BODY_STEP: usize = 3;
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("x.db");
         {
