@@ -193,6 +193,39 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// The one parameter in a route's path (`{app}`, `{name}`), refused in the API's error format
+/// (422 naming it) when it is not UTF-8 once percent-decoded, instead of axum's plain-text 400.
+pub(crate) struct Segment(pub(crate) String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Segment(value)),
+            Err(rejection) => {
+                let field = match &rejection {
+                    PathRejection::FailedToDeserializePathParams(error) => match error.kind() {
+                        ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
+                        _ => "path".to_owned(),
+                    },
+                    _ => "path".to_owned(),
+                };
+                Err(ApiError::Invalid(FieldError::new(
+                    &field,
+                    "(not UTF-8)",
+                    "text in UTF-8, percent-encoded",
+                )))
+            }
+        }
+    }
+}
+
 /// The JSON API, `GET /health` and the dashboard.
 pub fn router(state: AppState) -> Router {
     router_with(state, Routes::default())
@@ -448,7 +481,7 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 async fn register(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -477,7 +510,7 @@ async fn register(
 /// `DELETE /api/v1/monitors/{app}`: 204, or 404 when unknown.
 async fn unregister(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
 ) -> Result<StatusCode, ApiError> {
     let name = app_name(&app)?;
     if state.monitors.remove(&name).await? {
@@ -490,7 +523,7 @@ async fn unregister(
 
 async fn pause(
     state: State<AppState>,
-    app: Path<String>,
+    app: Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
     set_paused(state, app, &headers, true).await
@@ -498,7 +531,7 @@ async fn pause(
 
 async fn resume(
     state: State<AppState>,
-    app: Path<String>,
+    app: Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
     set_paused(state, app, &headers, false).await
@@ -506,7 +539,7 @@ async fn resume(
 
 async fn set_paused(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     headers: &HeaderMap,
     paused: bool,
 ) -> Result<Json<MonitorView>, ApiError> {
@@ -541,7 +574,7 @@ struct MonitorDetail {
 /// `GET /api/v1/monitors/{app}`: one monitor with its recent transitions.
 async fn one(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let name = app_name(&app)?;
     let monitor = state
@@ -578,7 +611,7 @@ struct LogPage {
 /// `GET /api/v1/monitors/{app}/log?limit=N`: the health-check log, newest first.
 async fn log(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let name = app_name(&app)?;
@@ -649,7 +682,7 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
 
 async fn start_maintenance(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MonitorView>, ApiError> {
@@ -666,7 +699,7 @@ async fn start_maintenance(
 
 async fn end_maintenance(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
@@ -680,7 +713,7 @@ async fn end_maintenance(
 
 async fn test_channel(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(notifier) = &state.notifier else {
         return Err(ApiError::NotFound(format!("no channel named {name:?}")));
