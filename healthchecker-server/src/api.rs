@@ -52,7 +52,7 @@ use crate::notify::{Notifier, TestError};
 use crate::probe::Targets;
 use crate::registry::{self, AppName, BodyError, FieldError, MonitorSpec, Registration};
 use crate::store::{LoggedCheck, Store};
-use crate::throttle::{ClientMonitors, RegistrationLimiter};
+use crate::throttle::{ChannelTests, ClientMonitors, RegistrationLimiter};
 use crate::{Config, VERSION};
 
 /// Media type of health answers (IETF draft "Health Check Response Format for HTTP APIs").
@@ -89,6 +89,8 @@ pub struct AppState {
     pub targets: Targets,
     /// Monitors created per client address (`max_monitors_per_client`); `None` without a limit.
     pub clients: Option<Arc<ClientMonitors>>,
+    /// When each channel was last sent a test message.
+    pub channel_tests: Arc<ChannelTests>,
 }
 
 impl AppState {
@@ -103,6 +105,7 @@ impl AppState {
             limiter: RegistrationLimiter::new(config.max_registrations_per_minute).map(Arc::new),
             targets: Targets::system(config.allowed_targets.clone()),
             clients: ClientMonitors::new(config.max_monitors_per_client).map(Arc::new),
+            channel_tests: Arc::default(),
             config,
             started: Instant::now(),
             service_id: identity.service_id.clone(),
@@ -718,6 +721,19 @@ async fn test_channel(
     let Some(notifier) = &state.notifier else {
         return Err(ApiError::NotFound(format!("no channel named {name:?}")));
     };
+    // Only a channel that exists is counted (an unknown name is the 404 below).
+    if state
+        .config
+        .channels
+        .iter()
+        .any(|channel| channel.name == name)
+        && let Err(retry_after) = state.channel_tests.admit(&name, Instant::now())
+    {
+        return Err(ApiError::TestTooSoon {
+            channel: name,
+            retry_after,
+        });
+    }
     match notifier.test(&name).await {
         Ok(answer) => Ok(Json(
             json!({"channel": name, "delivered": true, "answer": answer}),
@@ -775,6 +791,18 @@ pub enum ApiError {
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
     )]
     RateLimited(u64),
+    /// 429: the channel was sent a test message less than
+    /// [`crate::throttle::CHANNEL_TEST_INTERVAL`] ago; retry after this many seconds.
+    #[error(
+        "channel {channel:?} was sent a test message moments ago (one per channel every {} s); retry in {retry_after} s",
+        crate::throttle::CHANNEL_TEST_INTERVAL.as_secs()
+    )]
+    TestTooSoon {
+        /// The channel.
+        channel: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 502: a channel's receiver refused a test message, or could not be reached.
     #[error("{0}")]
     ChannelFailed(String),
@@ -808,7 +836,9 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RateLimited(_) | ApiError::TestTooSoon { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
             ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -849,7 +879,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let retry_after = match &self {
-            ApiError::RateLimited(seconds) => Some(*seconds),
+            ApiError::RateLimited(seconds)
+            | ApiError::TestTooSoon {
+                retry_after: seconds,
+                ..
+            } => Some(*seconds),
             _ => None,
         };
         let field = match &self {

@@ -3,7 +3,9 @@
 //! ([`RegistrationLimiter`]: `max_registrations_per_minute`, so one host on the LAN cannot flood
 //! the server, or through it the mail relay, with registrations), and how many monitors it may
 //! have created ([`ClientMonitors`]: `max_monitors_per_client`, so one host cannot turn the server
-//! into its port scanner). An IPv6 client counts by its /64 network, since one host may use any
+//! into its port scanner), and how often one channel may be sent a test message
+//! ([`ChannelTests`]: once per [`CHANNEL_TEST_INTERVAL`], whoever asks, so a retried or
+//! repeated request cannot page people twice). An IPv6 client counts by its /64 network, since one host may use any
 //! address in it.
 //!
 //! The registration algorithm is [`governor`]'s GCRA: a burst of the whole minute's allowance at once, then
@@ -16,6 +18,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -58,6 +61,40 @@ impl RegistrationLimiter {
                 let wait = refused.wait_time_from(self.clock.now());
                 (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
             })
+    }
+}
+
+/// Shortest time between two test messages on one channel.
+pub const CHANNEL_TEST_INTERVAL: Duration = Duration::from_secs(10);
+
+/// When each channel was last sent a test message: a test of a channel within
+/// [`CHANNEL_TEST_INTERVAL`] of the last is refused, whoever asks, from whichever address. A
+/// test is counted when it is admitted, before it is sent, so two requests at once (a retried
+/// one, a double click) send one message, not two. The caller admits only the names of channels
+/// that exist, so what is kept is bounded by the config file.
+#[derive(Debug, Default)]
+pub struct ChannelTests {
+    last: Mutex<HashMap<String, Instant>>,
+}
+
+impl ChannelTests {
+    /// Counts a test of `channel` at `now`.
+    ///
+    /// # Errors
+    ///
+    /// The seconds to wait (at least 1) when `channel` was tested less than
+    /// [`CHANNEL_TEST_INTERVAL`] before `now`.
+    pub fn admit(&self, channel: &str, now: Instant) -> Result<(), u64> {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&then) = last.get(channel) {
+            let since = now.saturating_duration_since(then);
+            if since < CHANNEL_TEST_INTERVAL {
+                let wait = CHANNEL_TEST_INTERVAL - since;
+                return Err((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
+            }
+        }
+        last.insert(channel.to_owned(), now);
+        Ok(())
     }
 }
 
@@ -315,6 +352,23 @@ mod tests {
             "one /64, one client"
         );
         assert!(ClientMonitors::new(Some(0)).is_none() && ClientMonitors::new(None).is_none());
+    }
+
+    #[test]
+    fn a_channel_is_tested_once_per_interval_whoever_asks() {
+        let tests = ChannelTests::default();
+        let start = Instant::now();
+        tests.admit("pager", start).expect("the first");
+        assert_eq!(tests.admit("pager", start), Err(10));
+        assert_eq!(
+            tests.admit("pager", start + Duration::from_millis(9_500)),
+            Err(1)
+        );
+        tests.admit("slack", start).expect("another channel");
+        tests
+            .admit("pager", start + CHANNEL_TEST_INTERVAL)
+            .expect("after the interval");
+        assert!(tests.admit("pager", start + CHANNEL_TEST_INTERVAL).is_err());
     }
 
     #[test]

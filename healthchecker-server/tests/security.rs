@@ -1,7 +1,8 @@
 //! The server is not a proxy into the LAN (DESIGN.md, "Security"), tried the way a hostile LAN
 //! client would, with the real binary on loopback: a "router" that answers a secret JSON
 //! document to anyone who asks, registered by a client without a token; every read behind
-//! `read_token`; targets outside `allowed_targets`; one client's cap of monitors. 127.0.0.2 (all of
+//! `read_token`; targets outside `allowed_targets`; one client's cap of monitors; a channel
+//! test that a repeated request cannot send twice. 127.0.0.2 (all of
 //! 127.0.0.0/8 is loopback) stands for a second host.
 //!
 //! The DNS-rebinding test runs the probe in-process, with a DNS server of its own on 127.0.0.1.
@@ -422,6 +423,84 @@ async fn one_client_may_create_at_most_max_monitors_per_client() {
     assert_eq!(status, 204);
     assert_eq!(send(put(&one, "d", 5)).await.0, 201, "a place freed");
     assert_eq!(send(put(&one, "e", 5)).await.0, 429);
+}
+
+/// Repeating a request cannot page people twice: a second test of a channel while the first is
+/// on its way (a client that timed out and retried, a double click) or just after it answers 429
+/// with `Retry-After` and sends nothing; the receiver gets one message. An unknown name is a 404
+/// and is not counted.
+#[tokio::test]
+async fn a_repeated_channel_test_sends_one_message() {
+    let received = Arc::new(AtomicUsize::new(0));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let handler = {
+        let (received, arrived, release) = (received.clone(), arrived.clone(), release.clone());
+        move || async move {
+            received.fetch_add(1, Ordering::SeqCst);
+            arrived.notify_one();
+            release.notified().await;
+            "thanks"
+        }
+    };
+    let router = Router::new().route("/hook", axum::routing::post(handler));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let dir = temp_dir();
+    let config = dir.path().join("healthchecker.toml");
+    std::fs::write(
+        &config,
+        format!("[[channel]]\nname = \"pager\"\nkind = \"webhook\"\nurl = \"{hook}\"\n"),
+    )
+    .expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path()))
+        .arg("--config")
+        .arg(&config);
+    let server = ServerProcess::start(cmd);
+    let test_url = format!("{}/api/v1/channels/pager/test", server.url);
+    let client = reqwest::Client::new();
+
+    let first = tokio::spawn(client.post(&test_url).send());
+    tokio::time::timeout(Duration::from_secs(20), arrived.notified())
+        .await
+        .expect("the first test reaches the receiver within 20 s");
+    let again = client.post(&test_url).send().await.expect("answers");
+    assert_eq!(
+        again.status(),
+        429,
+        "a second test while the first is on its way"
+    );
+    let retry_after: u64 = again
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=10).contains(&retry_after), "{retry_after}");
+    let answer: Value = again.json().await.expect("JSON");
+    assert_eq!(answer["error"]["code"], "rate_limited", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"pager\"") && m.contains("retry in")),
+        "{answer}"
+    );
+    release.notify_one();
+    let first = tokio::time::timeout(Duration::from_secs(20), first)
+        .await
+        .expect("the first test answers within 20 s")
+        .expect("task")
+        .expect("answers");
+    assert_eq!(first.status(), 200);
+
+    let (status, answer) = send(client.post(&test_url)).await;
+    assert_eq!(status, 429, "a replay just after: {answer}");
+    let (status, _) = send(client.post(format!("{}/api/v1/channels/ghost/test", server.url))).await;
+    assert_eq!(status, 404);
+    assert_eq!(received.load(Ordering::SeqCst), 1, "one message, not two");
 }
 
 /// A DNS server on 127.0.0.1 whose one name answers whatever address the test sets now (TTL 0).
