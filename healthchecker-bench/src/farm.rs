@@ -9,6 +9,10 @@
 //! Recording is cheap: a per-target arrival counter, and the arrival time (µs since the farm
 //! started) appended to one of a few sharded vectors. Lateness is computed afterwards, in
 //! [`crate::report`].
+//!
+//! For TCP monitors ([`Farm::start_tcp`]) every target has a listener of its own (a check has no
+//! path to say which target it is for): an accepted connection is the check's arrival, closed at
+//! once; a failed target stops listening, so its checks are refused.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -52,6 +56,10 @@ pub struct Farm {
     pub connections: AtomicU64,
     /// Where each endpoint listens.
     endpoints: Vec<SocketAddr>,
+    /// TCP targets (one listener each), or HTTP ones.
+    tcp: bool,
+    /// Told when a target's mode changes (a failed TCP target closes its listener at once).
+    changed: tokio::sync::Notify,
 }
 
 const PASS_BODY: &[u8] = br#"{"status":"pass","version":"1","serviceId":"bench","checks":{"uptime":[{"componentType":"system","observedValue":1234,"observedUnit":"s","status":"pass"}]}}"#;
@@ -114,6 +122,8 @@ impl Farm {
                 .iter()
                 .map(TcpListener::local_addr)
                 .collect::<Result<_, _>>()?,
+            tcp: false,
+            changed: tokio::sync::Notify::new(),
         });
         for listener in listeners {
             tokio::spawn(accept(listener, Arc::clone(&farm)));
@@ -121,9 +131,60 @@ impl Farm {
         Ok(farm)
     }
 
-    /// The base URL of target `i`.
+    /// Starts `targets` TCP targets, each on a listener of its own.
+    ///
+    /// # Errors
+    ///
+    /// When a listener cannot be bound (out of file descriptors, say).
+    pub async fn start_tcp(targets: usize) -> anyhow::Result<Arc<Farm>> {
+        let targets = targets.max(1);
+        let first = bind(SocketAddr::new(endpoint_ip(0), 0))?;
+        let port = first.local_addr()?.port();
+        let mut listeners = vec![first];
+        for j in 1..targets {
+            let ip = endpoint_ip(j);
+            let listener = match bind(SocketAddr::new(ip, port)) {
+                Ok(listener) => listener,
+                Err(_) => bind(SocketAddr::new(ip, 0))?,
+            };
+            listeners.push(listener);
+        }
+        let farm = Arc::new(Farm {
+            started: Instant::now(),
+            modes: (0..targets)
+                .map(|_| AtomicU8::new(Mode::Pass as u8))
+                .collect(),
+            counts: (0..targets).map(|_| AtomicU32::new(0)).collect(),
+            arrivals: (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
+            strays: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            endpoints: listeners
+                .iter()
+                .map(TcpListener::local_addr)
+                .collect::<Result<_, _>>()?,
+            tcp: true,
+            changed: tokio::sync::Notify::new(),
+        });
+        for (i, listener) in listeners.into_iter().enumerate() {
+            tokio::spawn(accept_tcp(listener, Arc::clone(&farm), i));
+        }
+        Ok(farm)
+    }
+
+    /// The URL of target `i`: the base URL of an HTTP target, `tcp://address:port` of a TCP one.
     pub fn url(&self, i: usize) -> String {
-        format!("http://{}", self.endpoints[i % self.endpoints.len()])
+        let scheme = if self.tcp { "tcp" } else { "http" };
+        format!("{scheme}://{}", self.endpoints[i % self.endpoints.len()])
+    }
+
+    /// Notes an arrival for target `i`.
+    fn arrived(&self, i: usize) {
+        let at = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.arrivals[i % SHARDS]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((u32::try_from(i).unwrap_or(u32::MAX), at));
     }
 
     /// Endpoints in use.
@@ -141,6 +202,7 @@ impl Farm {
         for &i in ids {
             self.modes[i].store(mode as u8, Ordering::SeqCst);
         }
+        self.changed.notify_waiters();
     }
 
     /// Requests that named no target.
@@ -200,6 +262,37 @@ impl Farm {
         );
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         Ok(response)
+    }
+}
+
+/// The listener of TCP target `i`: each connection is an arrival, closed at once; once the target
+/// is failed the listener is closed (connections are refused from then on).
+async fn accept_tcp(listener: TcpListener, farm: Arc<Farm>, i: usize) {
+    let failed = || farm.modes[i].load(Ordering::SeqCst) != Mode::Pass as u8;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = farm.changed.notified() => {
+                if failed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                farm.connections.fetch_add(1, Ordering::Relaxed);
+                if failed() {
+                    return;
+                }
+                farm.arrived(i);
+                drop(stream);
+            }
+            Err(error) => {
+                eprintln!("farm: accept failed: {error}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
     }
 }
 

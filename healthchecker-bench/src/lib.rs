@@ -80,6 +80,10 @@ pub struct Args {
     /// Keep the server's data folder and log (the path is printed).
     #[arg(long)]
     pub keep: bool,
+    /// What the monitors are: HTTP apps (`http://`, a kept-alive connection each), or TCP
+    /// endpoints (`tcp://`, a new connection per check, one listener per monitor).
+    #[arg(long, default_value = "http", value_parser = ["http", "tcp"])]
+    pub kind: String,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -176,11 +180,19 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
         );
     }
 
+    let tcp = args.kind == "tcp";
+    anyhow::ensure!(
+        !tcp || endpoints == n,
+        "--kind tcp needs one listener per monitor ({n}), and the open-file limit allows {endpoints}"
+    );
     let mailbox = smtp::Mailbox::default();
     let smtp_port = smtp::start(Arc::clone(&mailbox))?;
-    let farm = Farm::start(n, endpoints)
-        .await
-        .context("cannot start the target farm")?;
+    let farm = if tcp {
+        Farm::start_tcp(n).await
+    } else {
+        Farm::start(n, endpoints).await
+    }
+    .context("cannot start the target farm")?;
     // The data folder goes next to the bench's own build (on a real disk: fsyncs cost what they do).
     let target_dir = std::env::current_exe()?
         .parent()
@@ -216,6 +228,7 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
         timeout: TIMEOUT,
         unhealthy: UNHEALTHY,
         mailed: failing.clone(),
+        http: !tcp,
     };
     eprintln!(
         "registering {n} monitors ({} in flight) ...",
@@ -280,7 +293,7 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
 
     // Mail: fail some targets, time the "is UNHEALTHY" mails.
     let mails_before = mailbox.lock().map(|mail| mail.len()).unwrap_or(0);
-    let mode = if args.fail_mode == "close" {
+    let mode = if tcp || args.fail_mode == "close" {
         Mode::Close
     } else {
         Mode::Fail503
@@ -292,7 +305,11 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
         eprintln!(
             "failing {} targets ({}); waiting for their mail (bound {:?}) ...",
             failing.len(),
-            args.fail_mode,
+            if tcp {
+                "listener closed"
+            } else {
+                args.fail_mode.as_str()
+            },
             bound
         );
         let flipped = Instant::now();
@@ -354,7 +371,8 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
 
     println!();
     println!(
-        "healthchecker-bench: {n} monitors every {} s, measured {seconds:.0} s, {} endpoint(s), {} core(s)",
+        "healthchecker-bench: {n} {} monitors every {} s, measured {seconds:.0} s, {} endpoint(s), {} core(s)",
+        args.kind,
         args.interval,
         farm.endpoints(),
         std::thread::available_parallelism().map_or(0, usize::from)

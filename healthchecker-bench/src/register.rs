@@ -19,9 +19,12 @@ pub struct Plan {
     pub unhealthy: u32,
     /// Monitors that get an email address (the ones the bench fails later).
     pub mailed: Vec<usize>,
+    /// HTTP monitors (`url(i)/health/<i>`), or TCP monitors (`url(i)` alone, no path).
+    pub http: bool,
 }
 
-/// Registers `bench-0` .. `bench-<n-1>` (target `i` at `url(i)/health/<i>`) with at most
+/// Registers `bench-0` .. `bench-<n-1>` (target `i` at `url(i)/health/<i>`, or `url(i)` for TCP
+/// monitors) with at most
 /// `in_flight` requests at once; returns how long it took.
 ///
 /// # Errors
@@ -60,12 +63,14 @@ pub async fn register(
         let permit = Arc::clone(&permits).acquire_owned().await?;
         let mut body = serde_json::json!({
             "url": url(i),
-            "path": format!("/health/{i}"),
             "interval": plan.interval,
             "timeout": plan.timeout,
             "unhealthy": plan.unhealthy,
             "healthy": 2,
         });
+        if plan.http {
+            body["path"] = serde_json::json!(format!("/health/{i}"));
+        }
         if plan.mailed.contains(&i) {
             body["email"] = serde_json::json!(format!("owner-{i}@bench.test"));
         }

@@ -515,12 +515,44 @@ pub(crate) fn parse_base_url(field: &'static str, text: &str) -> Result<Url> {
     if acceptable { Ok(url) } else { Err(bad()) }
 }
 
-/// The app URL to send: checked by [`parse_base_url`], then as the user wrote it (trimmed)
-/// rather than normalized (`http://a:1` would become `http://a:1/`), since the server shows it
-/// back and appends the path to it.
+/// What an app URL may be besides an http(s) base URL.
+const TARGET_URL: &str = "an http:// or https:// base URL with a host, without credentials, query \
+                          or fragment, e.g. http://192.168.1.20:9090; or tcp://host:port, \
+                          tls://host:port, icmp://host";
+
+/// The app URL to send: an http(s) base URL checked by [`parse_base_url`], or `tcp://host:port`,
+/// `tls://host:port` or `icmp://host` (the server checks those fully); then as the user wrote it
+/// (trimmed) rather than normalized (`http://a:1` would become `http://a:1/`), since the server
+/// shows it back and appends the path to it.
 pub(crate) fn app_url_text(text: &str) -> Result<String> {
-    parse_base_url("app_url", text)?;
-    Ok(text.trim().to_owned())
+    let trimmed = text.trim();
+    let bad = || Error::invalid("app_url", text, TARGET_URL);
+    match Url::parse(trimmed).map(|url| url.scheme().to_owned()) {
+        Ok(scheme) if matches!(scheme.as_str(), "tcp" | "tls" | "icmp") => {
+            let url = Url::parse(trimmed).map_err(|_| bad())?;
+            let port_ok = match scheme.as_str() {
+                "icmp" => url.port().is_none(),
+                _ => url.port().is_some_and(|port| port > 0),
+            };
+            let ok = trimmed.len() <= URL_MAX
+                && !trimmed.chars().any(char::is_control)
+                && url.host_str().is_some_and(|host| !host.is_empty())
+                && url.username().is_empty()
+                && url.password().is_none()
+                && matches!(url.path(), "" | "/")
+                && !trimmed.contains(['?', '#'])
+                && port_ok;
+            if ok {
+                Ok(trimmed.to_owned())
+            } else {
+                Err(bad())
+            }
+        }
+        _ => {
+            parse_base_url("app_url", text).map_err(|_| bad())?;
+            Ok(trimmed.to_owned())
+        }
+    }
 }
 
 /// `Bearer <token>` as a sensitive header value.

@@ -161,6 +161,12 @@ pub struct CheckRecord {
     /// More detail on a failure, e.g. the connection error.
     #[serde(default)]
     pub detail: Option<String>,
+    /// For https and tls checks: the certificate's expiry (its `notAfter`).
+    #[serde(default)]
+    pub cert_not_after: Option<DateTime<Utc>>,
+    /// For https and tls checks: whole days from the check to the certificate's expiry.
+    #[serde(default)]
+    pub cert_days_left: Option<i64>,
 }
 
 /// What the server keeps of a body that is not a health answer: enough to see that it changed,
@@ -224,11 +230,27 @@ pub struct Transition {
 pub struct MonitorInfo {
     /// The app's name.
     pub app: String,
-    /// The app's base URL.
+    /// What a check is: `http`, `https`, `tcp`, `tls` or `icmp` (the URL's scheme).
+    #[serde(default = "http")]
+    pub kind: String,
+    /// Who manages it: `api` (registered over the API), or `config` (declared in the server's
+    /// config file, which alone changes it).
+    #[serde(default = "api")]
+    pub source: String,
+    /// The app's base URL (or what is checked, such as `tcp://host:port`).
     pub url: String,
-    /// The path of its health endpoint.
+    /// The path of its health endpoint (empty for tcp, tls and icmp).
     #[serde(default)]
     pub path: String,
+    /// For http and https: the status codes that pass, e.g. `200` or `200-299,401`.
+    #[serde(default)]
+    pub expect_status: Option<String>,
+    /// For https and tls: days before the certificate's expiry when checks warn (0: off).
+    #[serde(default)]
+    pub cert_warn_days: Option<u32>,
+    /// For https and tls: whether the certificate must be trusted.
+    #[serde(default)]
+    pub tls_verify: Option<bool>,
     /// Who gets mail on state changes (one address or a list on the wire).
     #[serde(default, deserialize_with = "one_or_many")]
     pub email: Vec<String>,
@@ -287,6 +309,14 @@ impl MonitorInfo {
     pub fn check_url(&self) -> String {
         format!("{}{}", self.url.trim_end_matches('/'), self.path)
     }
+}
+
+fn http() -> String {
+    "http".to_owned()
+}
+
+fn api() -> String {
+    "api".to_owned()
 }
 
 /// `GET /api/v1/monitors`.

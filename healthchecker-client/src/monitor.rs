@@ -31,11 +31,25 @@ pub mod limits {
     pub const PATH_MAX: usize = 1024;
     /// The most email recipients of one monitor.
     pub const EMAILS_MAX: usize = 10;
+    /// Days before a certificate expires when checks warn (https, tls); 0 turns it off.
+    pub const CERT_WARN_DAYS: RangeInclusive<u32> = 0..=365;
+    /// The server's default `cert_warn_days`.
+    pub const CERT_WARN_DAYS_DEFAULT: u32 = 14;
+    /// HTTP status codes `expect_status` may name.
+    pub const STATUS: RangeInclusive<u16> = 100..=599;
     /// The longest email address, in bytes.
     pub const EMAIL_MAX: usize = 254;
 }
 
 /// How an app wants to be monitored: who gets mail, how often it is checked, and the thresholds.
+///
+/// What a check is follows from the scheme of the app's URL (given to
+/// [`HealthCheckerServer::discover`](crate::HealthCheckerServer::discover) or
+/// [`at`](crate::HealthCheckerServer::at)): `http://` and `https://` fetch the health endpoint,
+/// `tcp://host:port` connects, `tls://host:port` connects and does a TLS handshake,
+/// `icmp://host` sends one echo. [`expect_status`](Self::expect_status) and [`path`](Self::path)
+/// apply to http(s), [`cert_warn_days`](Self::cert_warn_days) and
+/// [`tls_verify`](Self::tls_verify) to https and tls.
 ///
 /// Every parameter is optional; what is not set is left out of the request so the server's
 /// defaults apply (interval 30 s, timeout 5 s, unhealthy 2, healthy 10, path `/health`, see
@@ -68,6 +82,9 @@ pub struct Monitor {
     unhealthy: Option<u32>,
     healthy: Option<u32>,
     path: Option<String>,
+    expect_status: Option<String>,
+    cert_warn_days: Option<u32>,
+    tls_verify: Option<bool>,
 }
 
 impl Monitor {
@@ -172,6 +189,52 @@ impl Monitor {
     /// ```
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = Some(path.into());
+        self
+    }
+
+    /// The HTTP status codes that pass (http, https): codes and ranges separated by commas, e.g.
+    /// `"200-299"` or `"200,204,401"`; the server's default is `200`. A health+json body that
+    /// says `warn` or `fail` still decides.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let monitor = healthchecker_client::Monitor::new().expect_status("200-299,401");
+    /// monitor.validate()?;
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    pub fn expect_status(mut self, codes: impl Into<String>) -> Self {
+        self.expect_status = Some(codes.into());
+        self
+    }
+
+    /// Days before the certificate expires when checks warn (https, tls): 0 to 365, 0 turns the
+    /// warning off; the server's default is 14.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let monitor = healthchecker_client::Monitor::new().cert_warn_days(30);
+    /// monitor.validate()?;
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    pub fn cert_warn_days(mut self, days: u32) -> Self {
+        self.cert_warn_days = Some(days);
+        self
+    }
+
+    /// Whether the certificate must be trusted (https, tls); `false` accepts a self-signed one
+    /// (a router, a NAS), whose expiry is still watched. The server's default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let monitor = healthchecker_client::Monitor::new().tls_verify(false);
+    /// monitor.validate_for("tls://192.168.1.40:5001")?;
+    /// # Ok::<(), healthchecker_client::Error>(())
+    /// ```
+    pub fn tls_verify(mut self, verify: bool) -> Self {
+        self.tls_verify = Some(verify);
         self
     }
 
@@ -293,6 +356,78 @@ impl Monitor {
             "checks",
         )?;
         in_range("healthy", self.healthy_count(), &limits::HEALTHY, "checks")?;
+        if let Some(codes) = &self.expect_status {
+            validate_status(codes)?;
+        }
+        if let Some(days) = self.cert_warn_days {
+            in_range(
+                "cert_warn_days",
+                days,
+                &limits::CERT_WARN_DAYS,
+                "days (0: off)",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate), and that each parameter set applies to the kind of
+    /// `app_url` (its scheme): `path` and `expect_status` to http and https, `cert_warn_days`
+    /// and `tls_verify` to https and tls.
+    ///
+    /// # Errors
+    ///
+    /// As [`validate`](Self::validate); also [`Error::InvalidInput`] for a parameter of another
+    /// kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use healthchecker_client::{Error, Monitor};
+    ///
+    /// Monitor::new().interval(60).validate_for("tcp://192.168.1.30:22")?;
+    /// let err = Monitor::new().path("/x").validate_for("tcp://192.168.1.30:22").unwrap_err();
+    /// assert!(matches!(err, Error::InvalidInput { field: "path", .. }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn validate_for(&self, app_url: &str) -> Result<()> {
+        self.validate()?;
+        let scheme = app_url
+            .trim()
+            .split_once("://")
+            .map_or("", |(scheme, _)| scheme)
+            .to_ascii_lowercase();
+        let http = matches!(scheme.as_str(), "http" | "https");
+        let tls = matches!(scheme.as_str(), "https" | "tls");
+        let only = |field: &'static str, set: bool, applies: bool, kinds: &str| {
+            if set && !applies {
+                Err(Error::invalid(
+                    field,
+                    app_url,
+                    format!("a {kinds} app URL for {field}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        only("path", self.path.is_some(), http, "http:// or https://")?;
+        only(
+            "expect_status",
+            self.expect_status.is_some(),
+            http,
+            "http:// or https://",
+        )?;
+        only(
+            "cert_warn_days",
+            self.cert_warn_days.is_some(),
+            tls,
+            "https:// or tls://",
+        )?;
+        only(
+            "tls_verify",
+            self.tls_verify.is_some(),
+            tls,
+            "https:// or tls://",
+        )?;
         Ok(())
     }
 
@@ -306,6 +441,9 @@ impl Monitor {
             unhealthy: self.unhealthy,
             healthy: self.healthy,
             path: self.path.as_deref(),
+            expect_status: self.expect_status.as_deref(),
+            cert_warn_days: self.cert_warn_days,
+            tls_verify: self.tls_verify,
         }
     }
 }
@@ -326,6 +464,38 @@ pub(crate) struct RegistrationBody<'a> {
     healthy: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_warn_days: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_verify: Option<bool>,
+}
+
+/// Codes from 100 to 599 and ranges of them, separated by commas (`200-299,401`).
+fn validate_status(codes: &str) -> Result<()> {
+    let code = |text: &str| {
+        text.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|code| limits::STATUS.contains(code))
+    };
+    let ok = !codes.trim().is_empty()
+        && codes.split(',').all(|part| match part.split_once('-') {
+            Some((low, high)) => {
+                matches!((code(low), code(high)), (Some(low), Some(high)) if low <= high)
+            }
+            None => code(part).is_some(),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "expect_status",
+            codes,
+            "HTTP status codes from 100 to 599 and ranges, separated by commas, e.g. 200-299,401",
+        ))
+    }
 }
 
 fn in_range(
@@ -497,6 +667,30 @@ mod tests {
                 m().emails((0..11).map(|i| format!("u{i}@example.com"))),
                 Some("email"),
             ),
+            ("expect a range", m().expect_status("200-299"), None),
+            ("expect a list", m().expect_status("200, 204,401"), None),
+            (
+                "expect below 100",
+                m().expect_status("99"),
+                Some("expect_status"),
+            ),
+            (
+                "expect a reversed range",
+                m().expect_status("299-200"),
+                Some("expect_status"),
+            ),
+            (
+                "expect words",
+                m().expect_status("2xx"),
+                Some("expect_status"),
+            ),
+            ("cert warn off", m().cert_warn_days(0), None),
+            ("cert warn a year", m().cert_warn_days(365), None),
+            (
+                "cert warn above",
+                m().cert_warn_days(366),
+                Some("cert_warn_days"),
+            ),
         ];
         for (what, monitor, expected) in table {
             assert_eq!(field_of(&monitor), expected, "{what}");
@@ -538,6 +732,42 @@ mod tests {
 
     fn m_err(monitor: Monitor) -> String {
         monitor.validate().expect_err("invalid").to_string()
+    }
+
+    #[test]
+    fn each_kind_takes_its_own_parameters() {
+        let field = |monitor: Monitor, url: &str| match monitor.validate_for(url) {
+            Ok(()) => None,
+            Err(Error::InvalidInput { field, .. }) => Some(field),
+            Err(other) => panic!("{other}"),
+        };
+        let m = Monitor::new;
+        assert_eq!(field(m().path("/x"), "https://nas.lan"), None);
+        assert_eq!(field(m().path("/x"), "tcp://nas.lan:22"), Some("path"));
+        assert_eq!(
+            field(m().expect_status("401"), "icmp://nas.lan"),
+            Some("expect_status")
+        );
+        assert_eq!(field(m().cert_warn_days(7), "tls://nas.lan:993"), None);
+        assert_eq!(
+            field(m().cert_warn_days(7), "http://nas.lan"),
+            Some("cert_warn_days")
+        );
+        assert_eq!(field(m().tls_verify(false), "https://nas.lan"), None);
+        assert_eq!(
+            field(m().tls_verify(false), "tcp://nas.lan:22"),
+            Some("tls_verify")
+        );
+        assert_eq!(
+            serde_json::to_value(
+                m().expect_status("200-299")
+                    .cert_warn_days(30)
+                    .tls_verify(false)
+                    .body("https://nas.lan")
+            )
+            .expect("json"),
+            json!({"url": "https://nas.lan", "expect_status": "200-299", "cert_warn_days": 30, "tls_verify": false})
+        );
     }
 
     #[test]

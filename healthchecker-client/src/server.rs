@@ -231,7 +231,9 @@ impl HealthCheckerServer {
     /// A handle for the app `app` at `app_url`, on the server at `server_url`.
     ///
     /// `server_url` and `app_url` are `http://` or `https://` base URLs with a host and no
-    /// credentials, query or fragment; they may carry a path prefix. `HEALTHCHECKER_TOKEN`,
+    /// credentials, query or fragment; they may carry a path prefix. `app_url` may also be
+    /// `tcp://host:port`, `tls://host:port` or `icmp://host`, for something the server should
+    /// connect to or ping rather than fetch (see [`Monitor`]). `HEALTHCHECKER_TOKEN`,
     /// when set and not blank, becomes the bearer token (see [`token`](Self::token)).
     /// Nothing is sent yet.
     ///
@@ -487,7 +489,7 @@ impl HealthCheckerServer {
     /// ```
     pub async fn monitor(&self, monitor: impl Borrow<Monitor>) -> Result<Registration> {
         let monitor = monitor.borrow();
-        monitor.validate()?;
+        monitor.validate_for(&self.app_url)?;
         let registration = self
             .call(AfterMove::Retry, |base| self.register_at(base, monitor))
             .await?;
@@ -1037,6 +1039,27 @@ mod tests {
             err.to_string(),
             format!("invalid app_url: \"nope\"; expected {BASE_URL}")
         );
+    }
+
+    #[test]
+    fn app_urls_of_every_kind() {
+        for (text, ok) in [
+            ("http://192.168.1.20:9090", true),
+            ("tcp://192.168.1.20:22", true),
+            ("tls://nas.lan:5001", true),
+            ("icmp://192.168.1.1", true),
+            ("icmp://[fd00::1]", true),
+            ("tcp://192.168.1.20", false),
+            ("tcp://192.168.1.20:0", false),
+            ("icmp://192.168.1.1:7", false),
+            ("tls://nas.lan:5001/x", false),
+            ("tcp://u:p@nas.lan:22", false),
+            ("ssh://nas.lan:22", false),
+        ] {
+            assert_eq!(app_url_text(text).is_ok(), ok, "{text}");
+        }
+        let err = app_url_text("ssh://nas.lan:22").expect_err("invalid");
+        assert!(err.to_string().contains("tcp://host:port"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! * `check-config` resolves the configuration exactly as a start would (the same options, the
 //!   same sources), and prints every option in effect with where it came from, secrets masked,
-//!   and each `[[channel]]` by its kind and target (never its secrets); an invalid configuration
-//!   is the same error a start would give.
+//!   each `[[channel]]` by its kind and target (never its secrets), and each `[[monitor]]` by its
+//!   kind, what it checks and how often; an invalid configuration is the same error a start would
+//!   give (an `icmp://` monitor on a machine without ICMP sockets is only refused at start).
 //! * `completions SHELL` prints a completion script (clap_complete) and `man` the manual page
 //!   (clap_mangen), both drawn from the command line's own definition, so they cannot drift from
 //!   `--help`. The `.deb` ships both (see `packaging/`).
@@ -129,6 +130,17 @@ fn render_settings(config: &Config, settings: &[Setting]) -> String {
             channel.target(),
             events.join(", "),
             channel.timeout.as_secs(),
+        ));
+    }
+    for declared in &config.monitors {
+        let spec = &declared.spec;
+        text.push_str(&format!(
+            "# [[monitor]] {:?}: {} {} every {} s (timeout {} s)  # config file {file}\n",
+            declared.name.as_str(),
+            spec.kind(),
+            spec.check_url(),
+            spec.interval.as_secs(),
+            spec.timeout.as_secs(),
         ));
     }
     text

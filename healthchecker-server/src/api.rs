@@ -497,6 +497,7 @@ async fn register(
         }
     })?;
     let spec = Registration::accept(&body, &state.config)?;
+    state.monitors.admit(&spec).map_err(ApiError::Invalid)?;
     let reservation = state.admit(client, &name, &spec).await?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
     if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
@@ -773,6 +774,9 @@ pub enum ApiError {
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
+    /// 409: the monitor is declared in the config file, which alone changes it.
+    #[error("{0}")]
+    ManagedByConfig(String),
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
@@ -833,6 +837,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
@@ -858,6 +863,9 @@ impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
             full @ MonitorsError::Full(_) => ApiError::Full(full),
+            managed @ MonitorsError::ManagedByConfig(_) => {
+                ApiError::ManagedByConfig(managed.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -46,7 +46,7 @@ pub struct Cli {
 /// Subcommands: those that talk to a running server, and [`crate::admin`]'s.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show every monitor of a running server: name, state, last check, latency, since.
+    /// Show every monitor of a running server: name, kind, state, last check, latency, since.
     List {
         /// Which server.
         #[command(flatten)]
@@ -301,7 +301,7 @@ fn write_table(
     if monitors.is_empty() {
         return writeln!(out, "no app is monitored yet");
     }
-    let rows: Vec<[String; 5]> = monitors
+    let rows: Vec<[String; 6]> = monitors
         .iter()
         .map(|monitor| {
             let state = if monitor.paused {
@@ -324,11 +324,16 @@ fn write_table(
             let since = monitor
                 .since
                 .map_or_else(|| "-".to_owned(), |since| ago(since, now));
-            [monitor.app.clone(), state, last, latency, since]
+            let kind = if monitor.source == "config" {
+                format!("{} (config)", monitor.kind)
+            } else {
+                monitor.kind.clone()
+            };
+            [monitor.app.clone(), kind, state, last, latency, since]
         })
         .collect();
-    let header = ["NAME", "STATE", "LAST CHECK", "LATENCY", "SINCE"].map(str::to_owned);
-    let mut widths = [0; 5];
+    let header = ["NAME", "KIND", "STATE", "LAST CHECK", "LATENCY", "SINCE"].map(str::to_owned);
+    let mut widths = [0; 6];
     for row in std::iter::once(&header).chain(&rows) {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.width());
@@ -387,16 +392,20 @@ mod tests {
              "state": "HEALTHY", "since": "2026-01-01T00:05:00Z",
              "last_check": {"time": "2026-01-01T00:09:58Z", "outcome": "pass", "reason": "ok", "latency_ms": 1.25, "state": "HEALTHY"}},
             {"app": "media-center", "url": "http://m", "interval": 10, "timeout": 5, "unhealthy": 2, "healthy": 4,
-             "state": "UNKNOWN", "paused": true}
+             "state": "UNKNOWN", "paused": true},
+            {"app": "router", "kind": "icmp", "source": "config", "url": "icmp://10.0.0.1", "interval": 10, "timeout": 5,
+             "unhealthy": 2, "healthy": 4, "state": "UNHEALTHY", "since": "2026-01-01T00:09:00Z",
+             "last_check": {"time": "2026-01-01T00:09:55Z", "outcome": "fail", "reason": "no_reply", "latency_ms": 5000.0, "state": "UNHEALTHY"}}
         ]))
         .expect("monitors");
         let mut out = Vec::new();
         write_table(&mut out, &monitors, now).expect("write");
         let text = String::from_utf8(out).expect("utf-8");
         let expected = "\
-NAME          STATE             LAST CHECK       LATENCY  SINCE
-nas           HEALTHY           2 s ago pass ok  1.2 ms   5 min ago
-media-center  UNKNOWN (paused)  not yet          -        -
+NAME          KIND           STATE             LAST CHECK             LATENCY    SINCE
+nas           http           HEALTHY           2 s ago pass ok        1.2 ms     5 min ago
+media-center  http           UNKNOWN (paused)  not yet                -          -
+router        icmp (config)  UNHEALTHY         5 s ago fail no_reply  5000.0 ms  1 min ago
 ";
         assert_eq!(text, expected);
     }

@@ -22,14 +22,15 @@ use url::Url;
 
 pub mod channel;
 pub mod maintenance;
+pub mod monitor;
 pub mod targets;
 
-/// A table of the config file (`[[channel]]`, `[[maintenance]]`) that cannot be used: which
-/// table, which field, and why.
+/// A table of the config file (`[[channel]]`, `[[monitor]]`, `[[maintenance]]`) that cannot be
+/// used: which table, which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[[{kind}]] {table}: `{field}` {reason}")]
 pub struct TableError {
-    /// What kind of table: `channel`, `maintenance`.
+    /// What kind of table: `channel`, `monitor`, `maintenance`.
     pub kind: &'static str,
     /// The table: its name, or its position when it has none.
     pub table: String,
@@ -107,9 +108,9 @@ pub const OPTION_NAMES: &[&str] = &[
     "flap_window",
 ];
 
-/// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
-/// the environment or the command line.
-pub const TABLE_NAMES: &[&str] = &["channel", "maintenance"];
+/// Tables the config file may hold besides the options (`[[channel]]`, `[[monitor]]`,
+/// `[[maintenance]]`): file only, never from the environment or the command line.
+pub const TABLE_NAMES: &[&str] = &["channel", "monitor", "maintenance"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -363,6 +364,9 @@ pub struct RawConfig {
     /// The `[[channel]]` tables of the config file.
     #[serde(default)]
     pub channel: Vec<channel::RawChannel>,
+    /// The `[[monitor]]` tables of the config file.
+    #[serde(default)]
+    pub monitor: Vec<monitor::RawMonitor>,
     /// The `[[maintenance]]` tables of the config file.
     #[serde(default)]
     pub maintenance: Vec<maintenance::RawWindow>,
@@ -399,6 +403,7 @@ impl Default for RawConfig {
             flap_changes: 6,
             flap_window: 30,
             channel: Vec::new(),
+            monitor: Vec::new(),
             maintenance: Vec::new(),
         }
     }
@@ -604,6 +609,8 @@ pub struct Config {
     pub channels: Vec<channel::Channel>,
     /// The channels every monitor's messages go to, besides its own (`default_channels`).
     pub default_channels: Vec<String>,
+    /// The monitors of the config file's `[[monitor]]` tables.
+    pub monitors: Vec<monitor::Declared>,
     /// The scheduled maintenance windows of the config file's `[[maintenance]]` tables.
     pub maintenance: Vec<maintenance::Window>,
     /// Who is mailed about the server as a whole.
@@ -1029,6 +1036,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         })?;
     let channels = channel::validate(&raw.channel, &raw.default_channels)
         .map_err(|source| ConfigError::Table { path: None, source })?;
+    let monitors = monitor::validate(&raw.monitor, &channels)
+        .map_err(|source| ConfigError::Table { path: None, source })?;
     let maintenance = maintenance::validate(&raw.maintenance)
         .map_err(|source| ConfigError::Table { path: None, source })?;
     for address in &raw.admin_email {
@@ -1108,6 +1117,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         config_file: None,
         channels,
         default_channels: raw.default_channels,
+        monitors,
         maintenance,
         admin_email: raw.admin_email,
         storm_fraction: raw.storm_fraction,

@@ -179,7 +179,7 @@ impl MonitorForm {
             unhealthy: number("unhealthy_threshold", &self.unhealthy_threshold)?.map(saturate),
             healthy: number("healthy_threshold", &self.healthy_threshold)?.map(saturate),
             path: None,
-            notify: None,
+            ..Registration::default()
         };
         Ok((name, registration))
     }
@@ -258,6 +258,13 @@ async fn monitor(
             ..error
         })
     })?;
+    if !spec.kind().is_http() {
+        // The original speaks of apps with an HTTP health endpoint only.
+        return Err(LegacyError::BadRequest(format!(
+            "invalid `url` {:?}: an http:// or https:// base URL",
+            spec.url.as_str()
+        )));
+    }
     spec.allowed_by(&state.config).map_err(refusal)?;
     let reservation = state.admit(client, &name, &spec).await?;
     let (upserted, _) = state
@@ -361,10 +368,9 @@ async fn info(
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<Json<Info>, LegacyError> {
     let name = named(query)?;
-    let monitor = state
-        .monitors
-        .view(&name)
-        .ok_or_else(|| LegacyError::Unknown(name.clone()))?;
+    if state.monitors.view(&name).is_none() {
+        return Err(LegacyError::Unknown(name));
+    }
     let internal = |error: crate::store::StoreError| LegacyError::Api(ApiError::internal(error));
     // What was checked a moment ago may still be in the writer's batch.
     state.store.visible().await.map_err(internal)?;
@@ -373,6 +379,12 @@ async fn info(
         .log(&name, INFO_CHECKS)
         .await
         .map_err(internal)?;
+    // The state after the log: a check in the log has always updated the state first, so the
+    // answer never shows a check with the state from before it.
+    let monitor = state
+        .monitors
+        .view(&name)
+        .ok_or_else(|| LegacyError::Unknown(name.clone()))?;
     Ok(Json(Info { monitor, checks }))
 }
 

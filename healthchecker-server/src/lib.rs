@@ -13,8 +13,9 @@
 //! From the bottom up; a module imports only modules above it in this list (never one below),
 //! so the list is also the import graph.
 //!
-//! * [`config`]: command line > environment > config file > defaults, validated into a typed [`Config`]
-//!   (with `config::targets`, the `allowed_targets` list and whether a name or address is in it).
+//! * [`config`]: command line > environment > config file > defaults, validated into a typed
+//!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables (and with
+//!   `config::targets`, the `allowed_targets` list and whether a name or address is in it).
 //! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
 //!   start and handed down.
 //! * [`text`]: the one rule of which characters of outside text may never show as they are.
@@ -22,10 +23,12 @@
 //!   minute (governor's GCRA), monitors created (`max_monitors_per_client`).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
-//!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
-//! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error; it keeps a
-//!   body only when it is a health answer (any other as its size and a keyed hash), and connects
-//!   only inside `allowed_targets` ([`probe::Targets`] checks registrations the same way).
+//!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
+//!   icmp), the log `limit`; every rejection names the field.
+//! * [`probe`]: one check of one app (an HTTP request, a TCP connection, a TLS handshake or an
+//!   ICMP echo), always a [`probe::CheckRecord`], never an error; it keeps a body only when it is
+//!   a health answer (any other as its size and a keyed hash), and connects only inside
+//!   `allowed_targets` ([`probe::Targets`] checks registrations the same way).
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
@@ -33,7 +36,8 @@
 //!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
 //! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
 //!   digests, marking each message as it goes.
-//! * [`monitors`]: the live set: registering, pausing, removing, and running each check through
+//! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
+//!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
@@ -50,7 +54,8 @@
 //! * [`cli`]: the command line: running the server, and the subcommands that talk to a running
 //!   one through `healthchecker-client`.
 //! * [`admin`]: the subcommands for installing it: `check-config`, `completions`, `man`.
-//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, and shuts down in order.
+//! * [`server`]: [`run`]: wires the parts together, serves until shutdown, takes the config file's
+//!   monitors again on each reload, and shuts down in order.
 
 pub mod admin;
 pub mod alerting;

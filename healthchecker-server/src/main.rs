@@ -10,6 +10,7 @@ use clap::Parser as _;
 use healthchecker_server::Config;
 use healthchecker_server::admin::{self, AdminCommand};
 use healthchecker_server::cli::{self, Cli, Command};
+use healthchecker_server::config::ServeArgs;
 use healthchecker_server::datadir::{DataDirLock, LockError};
 use tracing_subscriber::EnvFilter;
 
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
         }
     };
     check_open_file_limit(&config);
-    match serve(config) {
+    match serve(config, cli.serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -139,16 +140,16 @@ fn check_open_file_limit(config: &Config) {
     }
 }
 
-fn serve(config: Config) -> anyhow::Result<()> {
+fn serve(config: Config, args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        log_reload_requests()?;
+        let reloads = reload_requests(args)?;
         let addr = SocketAddr::new(config.bind_addr, config.port);
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
             format!("cannot listen on {addr}; is another server using the port? Choose another with --port")
         })?;
-        healthchecker_server::run(config, listener, shutdown).await?;
+        healthchecker_server::server::run_with_reloads(config, listener, shutdown, reloads).await?;
         Ok(())
     })
 }
@@ -167,20 +168,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
     })
 }
 
-/// `systemctl reload` (the unit's `ExecReload`) sends SIGHUP, whose default action would stop the
-/// server. Reloading the configuration is not supported yet: the server keeps running with the
-/// configuration it started with, and says so on every SIGHUP.
-fn log_reload_requests() -> anyhow::Result<()> {
+/// Listens for SIGHUP (`systemctl reload`, the unit's `ExecReload`) now, so that one arriving at
+/// any moment after start-up is a reload rather than the end of the process: each one reads the
+/// configuration again, as at start (command line > environment > config file), and hands the
+/// result to the server, which takes its `[[monitor]]` tables or logs why not.
+fn reload_requests(args: ServeArgs) -> anyhow::Result<healthchecker_server::server::Reloads> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    let (sender, reloads) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            tracing::warn!(
-                "SIGHUP: reloading the configuration is not supported yet; the server goes on \
-                 with the one it started with. Restart it to apply changes \
-                 (systemctl restart healthchecker)"
-            );
+            tracing::info!("SIGHUP: reading the configuration again");
+            let args = args.clone();
+            let loaded = tokio::task::spawn_blocking(move || Config::load(&args)).await;
+            let Ok(loaded) = loaded else { break };
+            if sender.send(loaded).await.is_err() {
+                break;
+            }
         }
     });
-    Ok(())
+    Ok(reloads)
 }

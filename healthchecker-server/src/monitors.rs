@@ -20,6 +20,16 @@
 //! removal or pause, which withdraws whatever that check put in the outbox and, for a pause,
 //! forgets the alerting state. Reminders come with checks, so a paused or removed monitor gets
 //! none.
+//!
+//! # Declared monitors
+//!
+//! Each monitor has a [`Source`]: the API, or the config file. [`Monitors::reconcile`] makes the
+//! monitors of the config file what its `[[monitor]]` tables say (at start, and at each reload):
+//! new tables are registered, removed ones forgotten, changed ones updated with their state, log
+//! and open incident kept; a changed `url` starts the state over as `UNKNOWN` (a transition
+//! saying so is recorded; the log stays). [`Monitors::upsert`] and [`Monitors::remove`] (the
+//! API's) refuse a monitor of the config file ([`MonitorsError::ManagedByConfig`]); pausing and
+//! resuming work on every monitor.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -40,9 +50,10 @@ use crate::alerting::storm::{Storm, StormChange, StormRules, group_key};
 use crate::alerting::{Alerting, Decision, Event, Note, Quiet, Rules, Subject};
 use crate::config::channel::{EventKind, Routes};
 use crate::config::maintenance::Window;
+use crate::config::monitor::Declared;
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
-use crate::registry::{AppName, MonitorSpec};
+use crate::registry::{AppName, FieldError, Kind, MonitorSpec, Source};
 use crate::scheduler::Scheduler;
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
@@ -56,12 +67,27 @@ pub type CheckFuture = Pin<Box<dyn Future<Output = CheckRecord> + Send>>;
 pub trait Checker: Send + Sync + 'static {
     /// Checks the app described by `spec`.
     fn check(&self, spec: Arc<MonitorSpec>) -> CheckFuture;
+
+    /// Whether `spec` can be checked here at all (an `icmp://` monitor needs an ICMP socket);
+    /// every spec can, unless the checker says otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] saying why not and what to change.
+    fn admit(&self, spec: &MonitorSpec) -> Result<(), FieldError> {
+        let _ = spec;
+        Ok(())
+    }
 }
 
 impl Checker for Prober {
     fn check(&self, spec: Arc<MonitorSpec>) -> CheckFuture {
         let prober = self.clone();
         Box::pin(async move { prober.check(&spec).await })
+    }
+
+    fn admit(&self, spec: &MonitorSpec) -> Result<(), FieldError> {
+        Prober::admit(self, spec)
     }
 }
 
@@ -121,6 +147,69 @@ pub enum MonitorsError {
     /// `max_monitors` are registered already.
     #[error("this server already monitors {0} apps, its maximum (max_monitors)")]
     Full(usize),
+    /// The monitor is declared in the config file: only the file changes it.
+    #[error(
+        "{0:?} is declared in the server's config file ([[monitor]]); change or remove it there \
+         and reload the server (SIGHUP, systemctl reload)"
+    )]
+    ManagedByConfig(AppName),
+}
+
+/// What [`Monitors::reconcile`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Registered now.
+    pub added: Vec<AppName>,
+    /// Given a new definition (their states kept).
+    pub updated: Vec<AppName>,
+    /// Given a new `url`: their states start over as `UNKNOWN`.
+    pub restarted: Vec<AppName>,
+    /// Forgotten: no table declares them any more.
+    pub removed: Vec<AppName>,
+    /// As they were.
+    pub unchanged: usize,
+}
+
+impl Reconciled {
+    /// Whether anything changed.
+    pub fn changed(&self) -> bool {
+        !(self.added.is_empty()
+            && self.updated.is_empty()
+            && self.restarted.is_empty()
+            && self.removed.is_empty())
+    }
+}
+
+impl std::fmt::Display for Reconciled {
+    /// `2 added (nas, printer), 1 updated (router), 0 removed, 3 unchanged`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |list: &[AppName]| {
+            if list.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({})",
+                    list.iter()
+                        .map(AppName::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        };
+        write!(
+            f,
+            "{} added{}, {} updated{}, {} restarted with a new url{}, {} removed{}, {} unchanged",
+            self.added.len(),
+            names(&self.added),
+            self.updated.len(),
+            names(&self.updated),
+            self.restarted.len(),
+            names(&self.restarted),
+            self.removed.len(),
+            names(&self.removed),
+            self.unchanged
+        )
+    }
 }
 
 /// What a registration did.
@@ -139,10 +228,20 @@ pub enum Upserted {
 pub struct MonitorView {
     /// Its name.
     pub app: AppName,
-    /// Base URL of the app.
+    /// What a check is: `http`, `https`, `tcp`, `tls` or `icmp` (the URL's scheme).
+    pub kind: Kind,
+    /// Who manages it: `api`, or `config` (the config file; the API cannot change it).
+    pub source: Source,
+    /// Base URL of the app (or what is checked: `tcp://host:port`, ...).
     pub url: String,
-    /// Path of its health endpoint.
+    /// Path of its health endpoint (empty for tcp, tls and icmp).
     pub path: String,
+    /// The status codes that pass (http and https; `null` for the others).
+    pub expect_status: Option<String>,
+    /// Days before the certificate's expiry when checks warn (https and tls; 0: off).
+    pub cert_warn_days: Option<u32>,
+    /// Whether the certificate must be trusted (https and tls).
+    pub tls_verify: Option<bool>,
     /// Who is mailed.
     pub email: Vec<String>,
     /// Channels told besides the mail (the server's `default_channels` apply too).
@@ -192,6 +291,8 @@ pub struct Maintenance {
 #[derive(Debug)]
 struct Slot {
     spec: Arc<MonitorSpec>,
+    /// Who manages it.
+    source: Source,
     paused: bool,
     registered_at: DateTime<Utc>,
     health: Health,
@@ -212,10 +313,17 @@ struct Slot {
 
 impl Slot {
     fn view(&self, name: &AppName) -> MonitorView {
+        let kind = self.spec.kind();
+        let tls = kind.has_certificate();
         MonitorView {
             app: name.clone(),
+            kind,
+            source: self.source,
             url: self.spec.url.to_string(),
             path: self.spec.path.clone(),
+            expect_status: kind.is_http().then(|| self.spec.expect_status.to_string()),
+            cert_warn_days: tls.then_some(self.spec.cert_warn_days),
+            tls_verify: tls.then_some(self.spec.tls_verify),
             email: self.spec.emails.clone(),
             notify: self.spec.notify.clone(),
             interval: self.spec.interval.as_secs(),
@@ -256,6 +364,7 @@ impl Slot {
             last_check: self.recent.front().cloned(),
             last_transition: self.last_transition.clone(),
             alerting: Some(alerting_json(&self.alerting)),
+            source: self.source,
             maintenance: self.maintenance.as_ref().map(maintenance_json),
         }
     }
@@ -266,9 +375,11 @@ fn maintenance_json(maintenance: &Maintenance) -> String {
     serde_json::to_string(maintenance).unwrap_or_default()
 }
 
-/// The host of `spec`'s URL, lower-cased: what host grouping groups by.
+/// The host of `spec`'s URL (a lower-case name or an address), whatever its kind: what host
+/// grouping groups by, so `http://nas.lan:5000`, `tcp://NAS.lan:22` and `icmp://nas.lan` are one
+/// host.
 fn host_of(spec: &MonitorSpec) -> String {
-    spec.url.host_str().unwrap_or_default().to_ascii_lowercase()
+    spec.host().map(|host| host.to_string()).unwrap_or_default()
 }
 
 /// What is known of a scheduled window, so that its cron is evaluated about twice per
@@ -535,6 +646,7 @@ impl Monitors {
                 }
                 let slot = Slot {
                     spec,
+                    source: stored.source,
                     paused: stored.paused,
                     registered_at: stored.registered_at,
                     health: stored.health,
@@ -566,10 +678,11 @@ impl Monitors {
         self.len() == 0
     }
 
-    /// Registers `name`, or updates its definition. Durable before it returns `Ok`.
+    /// Registers `name` over the API, or updates its definition. Durable before it returns `Ok`.
     ///
     /// # Errors
     ///
+    /// [`MonitorsError::ManagedByConfig`] when the config file declares `name`;
     /// [`MonitorsError::Full`] when the set is at `max_monitors`; [`MonitorsError::Store`] when
     /// the change could not be made durable (then nothing changed).
     pub async fn upsert(
@@ -578,15 +691,29 @@ impl Monitors {
         spec: MonitorSpec,
     ) -> Result<(Upserted, MonitorView), MonitorsError> {
         let _change = self.inner.changes.lock().await;
+        self.upsert_locked(name, spec, Source::Api).await
+    }
+
+    /// [`Monitors::upsert`] with the changes lock held, for `source`.
+    async fn upsert_locked(
+        &self,
+        name: AppName,
+        spec: MonitorSpec,
+        source: Source,
+    ) -> Result<(Upserted, MonitorView), MonitorsError> {
         let interval = spec.interval;
         if let Some(slot) = self.inner.slot(&name) {
             let stored = {
                 let slot = lock(&slot);
-                if *slot.spec == spec {
+                if slot.source == Source::Config && source == Source::Api {
+                    return Err(MonitorsError::ManagedByConfig(name));
+                }
+                if *slot.spec == spec && slot.source == source {
                     return Ok((Upserted::Unchanged, slot.view(&name)));
                 }
                 let mut stored = slot.stored(&name);
                 stored.spec = spec.clone();
+                stored.source = source;
                 stored
             };
             self.inner.store.save_monitor(&stored).await?;
@@ -601,6 +728,7 @@ impl Monitors {
                 }
                 slot.host = host;
                 slot.spec = Arc::new(spec);
+                slot.source = source;
                 slot.generation += 1;
                 if !slot.paused {
                     self.inner.scheduler.schedule(
@@ -618,7 +746,9 @@ impl Monitors {
             return Err(MonitorsError::Full(self.inner.options.max_monitors));
         }
         let slot = Slot {
+            host: host_of(&spec),
             spec: Arc::new(spec),
+            source,
             paused: false,
             registered_at: Utc::now(),
             health: Health::default(),
@@ -627,19 +757,13 @@ impl Monitors {
             last_transition: None,
             alerting: Alerting::default(),
             maintenance: None,
-            host: String::new(),
             generation: 0,
             in_flight: false,
-        };
-        let mut slot = Slot {
-            host: host_of(&slot.spec),
-            ..slot
         };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         self.inner
             .crowd()
             .join(&slot.host, slot.spec.interval, slot.part());
-        slot.generation = 0;
         let view = slot.view(&name);
         self.inner
             .write_slots()
@@ -653,13 +777,27 @@ impl Monitors {
         Ok((Upserted::Created, view))
     }
 
-    /// Stops monitoring `name` and forgets it; `false` when it was not registered.
+    /// Stops monitoring `name` (registered over the API) and forgets it; `false` when it was not
+    /// registered.
     ///
     /// # Errors
     ///
+    /// [`MonitorsError::ManagedByConfig`] when the config file declares `name`;
     /// [`MonitorsError::Store`] when the removal could not be made durable (then nothing changed).
     pub async fn remove(&self, name: &AppName) -> Result<bool, MonitorsError> {
         let _change = self.inner.changes.lock().await;
+        if self
+            .inner
+            .slot(name)
+            .is_some_and(|slot| lock(&slot).source == Source::Config)
+        {
+            return Err(MonitorsError::ManagedByConfig(name.clone()));
+        }
+        self.remove_locked(name).await
+    }
+
+    /// Removes `name` whatever its source, with the changes lock held.
+    async fn remove_locked(&self, name: &AppName) -> Result<bool, MonitorsError> {
         let Some(slot) = self.inner.slot(name) else {
             return Ok(false);
         };
@@ -674,6 +812,151 @@ impl Monitors {
         }
         tracing::info!(app = %name, "monitor removed");
         Ok(true)
+    }
+
+    /// Whether `spec` can be checked by this server at all (see [`Checker::admit`]).
+    ///
+    /// # Errors
+    ///
+    /// The checker's [`FieldError`] saying why not and what to change.
+    pub fn admit(&self, spec: &MonitorSpec) -> Result<(), FieldError> {
+        self.inner.checker.admit(spec)
+    }
+
+    /// Makes the monitors of the config file those of `declared`: registers the new ones,
+    /// updates the changed ones (a new `url` starts the state over as `UNKNOWN`, with a
+    /// transition saying so; anything else keeps state, log and incident), forgets those of the
+    /// config file that are no longer declared. A monitor registered over the API under a
+    /// declared name is taken over by the config file. Each change is durable before the next.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Full`] before anything changed, when the declared monitors would not fit
+    /// `max_monitors`; [`MonitorsError::Store`] when a change could not be made durable (the
+    /// changes before it stay, the ones after it are not made).
+    pub async fn reconcile(&self, declared: &[Declared]) -> Result<Reconciled, MonitorsError> {
+        let _change = self.inner.changes.lock().await;
+        let wanted: HashMap<&AppName, &MonitorSpec> =
+            declared.iter().map(|d| (&d.name, &d.spec)).collect();
+        let current: Vec<(AppName, Source)> = self
+            .inner
+            .read_slots()
+            .iter()
+            .map(|(name, slot)| (name.clone(), lock(slot).source))
+            .collect();
+        let gone: Vec<AppName> = current
+            .iter()
+            .filter(|(name, source)| *source == Source::Config && !wanted.contains_key(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let new = declared
+            .iter()
+            .filter(|d| !current.iter().any(|(name, _)| *name == d.name))
+            .count();
+        let after = current.len() - gone.len() + new;
+        if new > 0 && after > self.inner.options.max_monitors {
+            return Err(MonitorsError::Full(self.inner.options.max_monitors));
+        }
+        let mut done = Reconciled::default();
+        for name in gone {
+            self.remove_locked(&name).await?;
+            done.removed.push(name);
+        }
+        for Declared { name, spec } in declared {
+            let previous = self.inner.slot(name).map(|slot| {
+                let slot = lock(&slot);
+                (slot.source, slot.spec.url.clone())
+            });
+            match previous {
+                Some((_, url)) if url != spec.url => {
+                    self.restart_locked(name, spec.clone()).await?;
+                    done.restarted.push(name.clone());
+                }
+                previous => {
+                    if previous.is_some_and(|(source, _)| source == Source::Api) {
+                        tracing::warn!(
+                            app = %name,
+                            "the monitor registered over the API is now declared in the config \
+                             file, which manages it from now on"
+                        );
+                    }
+                    match self
+                        .upsert_locked(name.clone(), spec.clone(), Source::Config)
+                        .await?
+                        .0
+                    {
+                        Upserted::Created => done.added.push(name.clone()),
+                        Upserted::Updated => done.updated.push(name.clone()),
+                        Upserted::Unchanged => done.unchanged += 1,
+                    }
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// Gives the existing monitor `name` a new spec (a new target) from the config file and starts
+    /// its state over as `UNKNOWN`; with the changes lock held.
+    async fn restart_locked(&self, name: &AppName, spec: MonitorSpec) -> Result<(), MonitorsError> {
+        let Some(slot) = self.inner.slot(name) else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let (stored, transition) = {
+            let slot = lock(&slot);
+            let transition = (slot.health != Health::default()).then(|| Transition {
+                time: now,
+                from: slot.health.state,
+                to: State::Unknown,
+                reason: format!(
+                    "url changed from {} to {} in the config file: checks start over",
+                    slot.spec.url, spec.url
+                ),
+            });
+            let mut stored = slot.stored(name);
+            stored.spec = spec.clone();
+            stored.source = Source::Config;
+            stored.health = Health::default();
+            (stored, transition)
+        };
+        self.inner
+            .store
+            .restart_monitor(&stored, transition.as_ref())
+            .await?;
+        let interval = spec.interval;
+        let view = {
+            let mut slot = lock(&slot);
+            // First: a check in flight (of the old target) is discarded.
+            slot.generation += 1;
+            let before = slot.part();
+            let host = host_of(&spec);
+            slot.spec = Arc::new(spec);
+            slot.source = Source::Config;
+            slot.health = Health::default();
+            slot.alerting = Alerting::default();
+            if let Some(transition) = transition {
+                slot.since = Some(transition.time);
+                slot.last_transition = Some(transition);
+            }
+            // The new url may name another host, and the state starts over: the counts of the
+            // storm rule and host grouping follow.
+            {
+                let mut crowd = self.inner.crowd();
+                crowd.leave(&slot.host, before);
+                crowd.join(&host, interval, slot.part());
+            }
+            slot.host = host;
+            if !slot.paused {
+                self.inner.scheduler.schedule(
+                    name.clone(),
+                    Instant::now() + first_check(interval, self.inner.options),
+                    interval,
+                );
+            }
+            slot.view(name)
+        };
+        tracing::info!(app = %name, "monitor restarted with a new url: {}", describe(&view));
+        Ok(())
     }
 
     /// Pauses or resumes the checks of `name`; `None` when it is not registered.
@@ -827,7 +1110,12 @@ impl Monitors {
 /// The ring of recent checks, allocated once at its final size ([`RECENT_CHECKS`]).
 fn recent_ring(last: Option<LoggedCheck>) -> VecDeque<LoggedCheck> {
     let mut ring = VecDeque::with_capacity(RECENT_CHECKS);
-    ring.extend(last);
+    // Without its body, like every check `apply` keeps: the ring goes into events, and an
+    // event in the outbox is read back through `Payload`, which cannot hold a raw JSON body.
+    ring.extend(last.map(|mut check| {
+        check.record.body = None;
+        check
+    }));
     ring
 }
 
@@ -1087,3 +1375,61 @@ fn restore_alerting(store: &Store, stored: &StoredMonitor, rules: Rules) -> Aler
 
 /// Transitions read to rebuild an incident that was open before the alerting state was kept.
 const HISTORY: usize = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registration;
+
+    fn spec(url: &str) -> MonitorSpec {
+        Registration {
+            url: Some(url.to_owned()),
+            ..Registration::default()
+        }
+        .validate()
+        .expect(url)
+    }
+
+    #[test]
+    fn a_check_loaded_at_start_goes_into_the_ring_without_its_body() {
+        let record = CheckRecord {
+            time: Utc::now(),
+            outcome: crate::health::Outcome::Warn,
+            reason: crate::probe::Reason::BodyWarn,
+            http_status: Some(200),
+            latency: Duration::from_millis(3),
+            body: Some(
+                crate::probe::JsonBody::from_text(r#"{"status":"warn"}"#.to_owned()).expect("json"),
+            ),
+            body_digest: None,
+            detail: None,
+            cert_not_after: None,
+            cert_days_left: None,
+        };
+        let ring = recent_ring(Some(LoggedCheck {
+            record,
+            state: State::Degraded,
+        }));
+        assert_eq!(ring.len(), 1);
+        assert!(ring[0].record.body.is_none());
+    }
+
+    #[test]
+    fn every_kind_groups_by_the_host_of_its_url() {
+        for (url, host) in [
+            ("http://NAS.lan:5000", "nas.lan"),
+            ("https://nas.lan", "nas.lan"),
+            ("tcp://NAS.lan:22", "nas.lan"),
+            ("tls://nas.LAN:993", "nas.lan"),
+            ("icmp://nas.lan", "nas.lan"),
+            ("http://192.168.1.40:8096", "192.168.1.40"),
+            ("tcp://192.168.1.40:22", "192.168.1.40"),
+            ("icmp://192.168.1.40", "192.168.1.40"),
+            ("https://[fd00::1]:5001", "[fd00::1]"),
+            ("tls://[fd00::1]:993", "[fd00::1]"),
+            ("icmp://[fd00::1]", "[fd00::1]"),
+        ] {
+            assert_eq!(host_of(&spec(url)), host, "{url}");
+        }
+    }
+}

@@ -4,6 +4,13 @@
 //! [`MonitorSpec`] of typed values; inner code never sees raw strings. Every rejection is a
 //! [`FieldError`] that names the field, the value and the valid range, so the API can answer 422
 //! with a message a user can act on. The defaults and ranges live in [`limits`].
+//!
+//! The scheme of a monitor's `url` says what a check is ([`Kind`]): `http://` and `https://`
+//! fetch `{url}{path}`, `tcp://host:port` connects, `tls://host:port` connects and does a TLS
+//! handshake, `icmp://host` sends one echo. Everything else (interval, timeout, thresholds) is the
+//! same for every kind; the fields that only make sense for some kinds (`path` and
+//! `expect_status` for http(s), `cert_warn_days` and `tls_verify` for https and tls) are refused
+//! for the others, naming the field.
 
 use std::fmt;
 use std::time::Duration;
@@ -47,6 +54,215 @@ pub mod limits {
     pub const LOG_LIMIT_DEFAULT: usize = 100;
     /// Largest `limit` of `GET /api/v1/monitors/{app}/log`, checks.
     pub const LOG_LIMIT_MAX: usize = 100_000;
+    /// Days before a certificate's expiry when a check warns (`cert_warn_days`; 0 turns it off).
+    pub const CERT_WARN_DAYS: RangeInclusive<u32> = 0..=365;
+    /// Default `cert_warn_days`.
+    pub const CERT_WARN_DAYS_DEFAULT: u32 = 14;
+    /// HTTP status codes `expect_status` may name.
+    pub const STATUS: RangeInclusive<u16> = 100..=599;
+    /// Most entries (codes and ranges) in `expect_status`.
+    pub const EXPECT_STATUS_MAX: usize = 20;
+}
+
+/// Who manages a monitor: the API (an app that registered itself, or a user with `curl`), or
+/// the operator's config file (`[[monitor]]` tables), which the API may not change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Registered over the API (`PUT /api/v1/monitors/{app}`, or the original's routes).
+    #[default]
+    Api,
+    /// Declared in the config file; `PUT` and `DELETE` answer 409 `managed_by_config`.
+    Config,
+}
+
+impl Source {
+    /// `api` or `config`: the name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Config => "config",
+        }
+    }
+}
+
+/// What one check of a monitor is, by the scheme of its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// `http://`: `GET {url}{path}`.
+    Http,
+    /// `https://`: the same over TLS; the certificate's expiry is watched.
+    Https,
+    /// `tcp://host:port`: a TCP connection within the timeout.
+    Tcp,
+    /// `tls://host:port`: a TCP connection and a TLS handshake; the certificate's expiry is
+    /// watched.
+    Tls,
+    /// `icmp://host`: one ICMP echo (IPv4 or IPv6), answered within the timeout.
+    Icmp,
+}
+
+impl Kind {
+    /// Every kind, in the order the documentation lists them.
+    pub const ALL: [Kind; 5] = [Kind::Http, Kind::Https, Kind::Tcp, Kind::Tls, Kind::Icmp];
+
+    /// The kind of a URL scheme (`http`, `https`, `tcp`, `tls`, `icmp`), if it is one.
+    pub fn from_scheme(scheme: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == scheme)
+    }
+
+    /// `http`, `https`, `tcp`, `tls` or `icmp`: the scheme, and the name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Https => "https",
+            Kind::Tcp => "tcp",
+            Kind::Tls => "tls",
+            Kind::Icmp => "icmp",
+        }
+    }
+
+    /// Whether a check is an HTTP request (`path` and `expect_status` apply).
+    pub fn is_http(self) -> bool {
+        matches!(self, Kind::Http | Kind::Https)
+    }
+
+    /// Whether a check does a TLS handshake (`cert_warn_days` and `tls_verify` apply).
+    pub fn has_certificate(self) -> bool {
+        matches!(self, Kind::Https | Kind::Tls)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The HTTP status codes that pass a check (`expect_status`): single codes and ranges, e.g.
+/// `200-299` or `200, 204, 401`; by default `200` alone.
+///
+/// It relaxes only the status test: a health+json body that says `warn` or `fail` still decides
+/// the outcome. Written as text (`200-299,401`) wherever it is stored or shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectStatus(Vec<(u16, u16)>);
+
+impl Default for ExpectStatus {
+    fn default() -> Self {
+        ExpectStatus(vec![(200, 200)])
+    }
+}
+
+impl ExpectStatus {
+    /// Whether `status` passes.
+    pub fn accepts(&self, status: u16) -> bool {
+        self.0
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&status))
+    }
+
+    /// Whether this is the default (`200` alone).
+    pub fn is_default(&self) -> bool {
+        *self == ExpectStatus::default()
+    }
+
+    /// Reads what a registration gives: a code (`204`), a text of codes and ranges separated by
+    /// commas (`"200-299, 401"`), or a list of codes and such texts (`[200, "300-399"]`).
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `expect_status` naming the bad entry and what is valid.
+    pub fn parse(value: &serde_json::Value) -> Result<ExpectStatus, FieldError> {
+        const EXPECTED: &str = "HTTP status codes from 100 to 599 that pass: a code (200), a range \
+                                (\"200-299\"), or a list of them ([200, 204, \"300-399\"])";
+        let bad = |shown: &dyn fmt::Display| FieldError::new("expect_status", shown, EXPECTED);
+        let code = |text: &str| -> Result<u16, FieldError> {
+            text.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|code| limits::STATUS.contains(code))
+                .ok_or_else(|| bad(&text))
+        };
+        let mut entries = Vec::new();
+        let add_text = |text: &str, entries: &mut Vec<(u16, u16)>| -> Result<(), FieldError> {
+            for part in text.split(',') {
+                let entry = match part.split_once('-') {
+                    Some((low, high)) => (code(low)?, code(high)?),
+                    None => {
+                        let one = code(part)?;
+                        (one, one)
+                    }
+                };
+                if entry.0 > entry.1 {
+                    return Err(bad(&part.trim()));
+                }
+                entries.push(entry);
+            }
+            Ok(())
+        };
+        let number = |number: &serde_json::Number| -> Result<(u16, u16), FieldError> {
+            number
+                .as_u64()
+                .and_then(|code| u16::try_from(code).ok())
+                .filter(|code| limits::STATUS.contains(code))
+                .map(|code| (code, code))
+                .ok_or_else(|| bad(number))
+        };
+        match value {
+            serde_json::Value::Number(n) => entries.push(number(n)?),
+            serde_json::Value::String(text) => add_text(text, &mut entries)?,
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                for item in items {
+                    match item {
+                        serde_json::Value::Number(n) => entries.push(number(n)?),
+                        serde_json::Value::String(text) => add_text(text, &mut entries)?,
+                        other => return Err(bad(other)),
+                    }
+                }
+            }
+            other => return Err(bad(other)),
+        }
+        if entries.len() > limits::EXPECT_STATUS_MAX {
+            return Err(FieldError::new(
+                "expect_status",
+                format!("{} entries", entries.len()),
+                format!("at most {} codes and ranges", limits::EXPECT_STATUS_MAX),
+            ));
+        }
+        entries.dedup();
+        Ok(ExpectStatus(entries))
+    }
+}
+
+impl fmt::Display for ExpectStatus {
+    /// `200`, `200-299,401`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, &(low, high)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            if low == high {
+                write!(f, "{low}")?;
+            } else {
+                write!(f, "{low}-{high}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for ExpectStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ExpectStatus::parse(&serde_json::Value::String(text)).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A registration body that is refused before its fields are looked at, or a field that is not
@@ -148,11 +364,13 @@ pub enum Emails {
     Many(Vec<String>),
 }
 
-/// A registration as it arrives in the body of `PUT /api/v1/monitors/{app}`, before validation.
+/// A registration as it arrives in the body of `PUT /api/v1/monitors/{app}` (or as a
+/// `[[monitor]]` table of the config file, without its `name`), before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
-    /// Base URL of the app, `http` or `https`. Required.
+    /// What to check: `http://` or `https://` base URL of the app, `tcp://host:port`,
+    /// `tls://host:port` or `icmp://host`. Required.
     pub url: Option<String>,
     /// Who is mailed about this app.
     pub email: Option<Emails>,
@@ -168,14 +386,20 @@ pub struct Registration {
     pub path: Option<String>,
     /// Channels of the config file to tell too, by name.
     pub notify: Option<Vec<String>>,
+    /// Status codes that pass (http, https): a code, a text of codes and ranges, or a list.
+    pub expect_status: Option<serde_json::Value>,
+    /// Days before the certificate expires when a check warns (https, tls); 0 turns it off.
+    pub cert_warn_days: Option<u32>,
+    /// Whether the certificate must be trusted (https, tls); `false` accepts a self-signed one.
+    pub tls_verify: Option<bool>,
 }
 
 /// A validated monitor definition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorSpec {
-    /// Base URL of the app (no query or fragment, no credentials).
+    /// What is checked (no query or fragment, no credentials); its scheme is the [`Kind`].
     pub url: Url,
-    /// Path of the health endpoint, starting with `/`.
+    /// Path of the health endpoint, starting with `/` (http and https; empty for the others).
     pub path: String,
     /// Recipients of mail about this app, each a valid address; may be empty.
     pub emails: Vec<String>,
@@ -193,9 +417,48 @@ pub struct MonitorSpec {
     /// configuration by [`MonitorSpec::unknown_channel`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<String>,
+    /// Status codes that pass (http and https).
+    #[serde(default, skip_serializing_if = "ExpectStatus::is_default")]
+    pub expect_status: ExpectStatus,
+    /// Days before the certificate's expiry when a passing check becomes a warn (https and tls);
+    /// 0 turns the warning off.
+    #[serde(default = "cert_warn_days_default")]
+    pub cert_warn_days: u32,
+    /// Whether the certificate must be trusted and name the host (https and tls); `false`
+    /// accepts any certificate (a self-signed router or NAS), whose expiry is still watched.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+}
+
+fn cert_warn_days_default() -> u32 {
+    limits::CERT_WARN_DAYS_DEFAULT
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl MonitorSpec {
+    /// What a check is, by the URL's scheme (a validated spec always has one of the kinds;
+    /// anything else reads as http).
+    pub fn kind(&self) -> Kind {
+        Kind::from_scheme(self.url.scheme()).unwrap_or(Kind::Http)
+    }
+
+    /// The host a check goes to: a name (lowercase) or an address. For `tcp`, `tls` and `icmp`
+    /// URLs (which the URL standard leaves opaque) an address written as text is read as one.
+    pub fn host(&self) -> Option<url::Host<String>> {
+        let host = self.url.host()?.to_owned();
+        Some(match host {
+            url::Host::Domain(name) => match name.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(ip)) => url::Host::Ipv4(ip),
+                Ok(std::net::IpAddr::V6(ip)) => url::Host::Ipv6(ip),
+                Err(_) => url::Host::Domain(name.to_ascii_lowercase()),
+            },
+            other => other,
+        })
+    }
+
     /// Refuses what this server's `config` does not allow: a recipient outside
     /// `allowed_email_domains` (when that list is not empty; a subdomain is inside its domain), a
     /// channel in `notify` that is not a `[[channel]]` of the config.
@@ -232,7 +495,8 @@ impl MonitorSpec {
         ))
     }
 
-    /// The URL that is checked: `url` with `path` appended.
+    /// The URL that is checked: for http and https `url` with `path` appended, for the other
+    /// kinds `url` itself.
     pub fn check_url(&self) -> String {
         format!("{}{}", self.url.as_str().trim_end_matches('/'), self.path)
     }
@@ -408,17 +672,39 @@ impl Registration {
     /// # Errors
     ///
     /// The first [`FieldError`] found, in the order url, path, email, interval, timeout,
-    /// unhealthy, healthy.
+    /// unhealthy, healthy, notify, expect_status, cert_warn_days, tls_verify.
     pub fn validate(&self) -> Result<MonitorSpec, FieldError> {
         let url = self.url.as_deref().ok_or_else(|| {
             FieldError::new(
                 "url",
                 "(missing)",
-                "the app's base URL, e.g. http://192.168.1.20:9090",
+                "the app's base URL, e.g. http://192.168.1.20:9090, or tcp://host:port, \
+                 tls://host:port, icmp://host",
             )
         })?;
-        let url = validate_url(url)?;
-        let path = validate_path(self.path.as_deref().unwrap_or(limits::PATH_DEFAULT))?;
+        let (url, kind) = validate_url(url)?;
+        let only_for = |field: &str, present: bool, applies: bool, kinds: &str| {
+            if present && !applies {
+                Err(FieldError {
+                    field: field.to_owned(),
+                    value: String::new(),
+                    expected: format!("only for {kinds} monitors; this one is {kind}://"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        only_for(
+            "path",
+            self.path.is_some(),
+            kind.is_http(),
+            "http:// and https://",
+        )?;
+        let path = if kind.is_http() {
+            validate_path(self.path.as_deref().unwrap_or(limits::PATH_DEFAULT))?
+        } else {
+            String::new()
+        };
         let emails = match &self.email {
             None => Vec::new(),
             Some(Emails::One(one)) => vec![one.clone()],
@@ -465,6 +751,47 @@ impl Registration {
             unhealthy,
             healthy,
             notify: notify(self.notify.as_deref())?,
+            expect_status: match &self.expect_status {
+                Some(value) => {
+                    only_for(
+                        "expect_status",
+                        true,
+                        kind.is_http(),
+                        "http:// and https://",
+                    )?;
+                    ExpectStatus::parse(value)?
+                }
+                None => ExpectStatus::default(),
+            },
+            cert_warn_days: match self.cert_warn_days {
+                Some(days) => {
+                    only_for(
+                        "cert_warn_days",
+                        true,
+                        kind.has_certificate(),
+                        "https:// and tls://",
+                    )?;
+                    in_range(
+                        "cert_warn_days",
+                        days,
+                        limits::CERT_WARN_DAYS,
+                        "days (0: off)",
+                    )?
+                }
+                None => limits::CERT_WARN_DAYS_DEFAULT,
+            },
+            tls_verify: match self.tls_verify {
+                Some(verify) => {
+                    only_for(
+                        "tls_verify",
+                        true,
+                        kind.has_certificate(),
+                        "https:// and tls://",
+                    )?;
+                    verify
+                }
+                None => true,
+            },
         })
     }
 }
@@ -523,21 +850,70 @@ fn in_range<T: PartialOrd + fmt::Display + Copy>(
     }
 }
 
-fn validate_url(text: &str) -> Result<Url, FieldError> {
+fn validate_url(text: &str) -> Result<(Url, Kind), FieldError> {
     const EXPECTED: &str = "an http:// or https:// base URL with a host, without credentials, query or \
-                            fragment, e.g. http://192.168.1.20:9090";
-    let bad = || FieldError::new("url", text, EXPECTED);
+                            fragment, e.g. http://192.168.1.20:9090; or tcp://host:port, \
+                            tls://host:port, icmp://host";
+    let bad = |expected: &str| FieldError::new("url", text, expected);
     if text.len() > limits::URL_MAX || text.chars().any(crate::text::is_unsafe) {
-        return Err(bad());
+        return Err(bad(EXPECTED));
     }
-    let url = Url::parse(text.trim()).map_err(|_| bad())?;
-    let acceptable = matches!(url.scheme(), "http" | "https")
-        && url.host_str().is_some_and(|host| !host.is_empty())
+    let url = Url::parse(text.trim()).map_err(|_| bad(EXPECTED))?;
+    let Some(kind) = Kind::from_scheme(url.scheme()) else {
+        return Err(bad(EXPECTED));
+    };
+    let acceptable = url.host_str().is_some_and(|host| !host.is_empty())
         && url.username().is_empty()
         && url.password().is_none()
         && url.query().is_none()
         && url.fragment().is_none();
-    if acceptable { Ok(url) } else { Err(bad()) }
+    if !acceptable {
+        return Err(bad(EXPECTED));
+    }
+    let bare = matches!(url.path(), "" | "/");
+    match kind {
+        Kind::Http | Kind::Https => Ok((url, kind)),
+        Kind::Tcp | Kind::Tls => {
+            let host_ok = url.host_str().is_some_and(valid_host);
+            if host_ok && bare && url.port().is_some_and(|port| port > 0) {
+                Ok((url, kind))
+            } else {
+                Err(bad(&format!(
+                    "{kind}://host:port with a port from 1 to 65535 and nothing after it, \
+                     e.g. {kind}://192.168.1.30:{}",
+                    if kind == Kind::Tcp { 22 } else { 443 }
+                )))
+            }
+        }
+        Kind::Icmp => {
+            let host_ok = url.host_str().is_some_and(valid_host);
+            if host_ok && bare && url.port().is_none() {
+                Ok((url, kind))
+            } else {
+                Err(bad(
+                    "icmp://host: a host name or address, without port or path, \
+                     e.g. icmp://192.168.1.1 or icmp://[fd00::1]",
+                ))
+            }
+        }
+    }
+}
+
+/// A host of a `tcp`, `tls` or `icmp` URL (left opaque by the URL standard): an address, or a DNS
+/// name of letters, digits, `-`, `_` and dots.
+fn valid_host(host: &str) -> bool {
+    if host.starts_with('[') {
+        return true; // an IPv6 address, parsed as one by the URL parser
+    }
+    host.len() <= 253
+        && !host.starts_with('.')
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        })
 }
 
 fn validate_path(text: &str) -> Result<String, FieldError> {
@@ -745,6 +1121,177 @@ mod tests {
         assert_eq!(
             log_before(Some("-1")).expect_err("negative").field,
             "before"
+        );
+    }
+
+    #[test]
+    fn kinds_by_scheme() {
+        let rows: &[(&str, Kind, &str)] = &[
+            (
+                "http://10.0.0.5:9090",
+                Kind::Http,
+                "http://10.0.0.5:9090/health",
+            ),
+            ("https://nas.lan", Kind::Https, "https://nas.lan/health"),
+            ("tcp://10.0.0.5:22", Kind::Tcp, "tcp://10.0.0.5:22"),
+            ("tcp://NAS.lan:22/", Kind::Tcp, "tcp://NAS.lan:22"),
+            ("tls://10.0.0.5:993", Kind::Tls, "tls://10.0.0.5:993"),
+            ("icmp://10.0.0.1", Kind::Icmp, "icmp://10.0.0.1"),
+            ("icmp://[fd00::1]", Kind::Icmp, "icmp://[fd00::1]"),
+        ];
+        for (url, kind, checked) in rows {
+            let spec = registration(serde_json::json!({ "url": url })).expect(url);
+            assert_eq!(
+                (spec.kind(), spec.check_url().as_str()),
+                (*kind, *checked),
+                "{url}"
+            );
+            assert_eq!(spec.path.is_empty(), !kind.is_http(), "{url}");
+        }
+        let host = |url: &str| {
+            registration(serde_json::json!({ "url": url }))
+                .expect(url)
+                .host()
+                .expect("host")
+        };
+        assert_eq!(
+            host("tcp://127.0.0.1:1"),
+            url::Host::<String>::Ipv4([127, 0, 0, 1].into())
+        );
+        assert_eq!(
+            host("icmp://[::1]"),
+            url::Host::<String>::Ipv6(std::net::Ipv6Addr::LOCALHOST)
+        );
+        assert_eq!(
+            host("tls://NAS.Lan:443"),
+            url::Host::Domain("nas.lan".to_owned())
+        );
+    }
+
+    #[test]
+    fn each_kind_takes_only_its_own_fields() {
+        for (body, field) in [
+            (serde_json::json!({"url": "tcp://a"}), "url"),
+            (serde_json::json!({"url": "tcp://a:0"}), "url"),
+            (serde_json::json!({"url": "tcp://a:22/x"}), "url"),
+            (serde_json::json!({"url": "tls://a b:22"}), "url"),
+            (serde_json::json!({"url": "icmp://a:7"}), "url"),
+            (serde_json::json!({"url": "icmp://a/ping"}), "url"),
+            (serde_json::json!({"url": "ssh://a:22"}), "url"),
+            (
+                serde_json::json!({"url": "tcp://a:22", "path": "/health"}),
+                "path",
+            ),
+            (
+                serde_json::json!({"url": "icmp://a", "expect_status": 200}),
+                "expect_status",
+            ),
+            (
+                serde_json::json!({"url": "http://a", "cert_warn_days": 7}),
+                "cert_warn_days",
+            ),
+            (
+                serde_json::json!({"url": "tcp://a:22", "tls_verify": false}),
+                "tls_verify",
+            ),
+            (
+                serde_json::json!({"url": "https://a", "cert_warn_days": 366}),
+                "cert_warn_days",
+            ),
+        ] {
+            let error = registration(body.clone()).expect_err(&body.to_string());
+            assert_eq!(error.field, field, "{body}: {error}");
+        }
+        let error =
+            registration(serde_json::json!({"url": "tcp://a:22", "path": "/x"})).expect_err("path");
+        assert_eq!(
+            error.to_string(),
+            "invalid `path`: only for http:// and https:// monitors; this one is tcp://"
+        );
+        let spec = registration(serde_json::json!({
+            "url": "tls://printer.lan:631", "cert_warn_days": 0, "tls_verify": false
+        }))
+        .expect("valid");
+        assert_eq!((spec.cert_warn_days, spec.tls_verify), (0, false));
+        let spec = registration(serde_json::json!({"url": "https://a"})).expect("valid");
+        assert_eq!((spec.cert_warn_days, spec.tls_verify), (14, true));
+    }
+
+    #[test]
+    fn expect_status_takes_codes_ranges_and_lists() {
+        let parse = |value: serde_json::Value| ExpectStatus::parse(&value);
+        let rows: &[(serde_json::Value, &str, &[u16], &[u16])] = &[
+            (serde_json::json!(204), "204", &[204], &[200]),
+            (
+                serde_json::json!("200-299"),
+                "200-299",
+                &[200, 250, 299],
+                &[199, 300],
+            ),
+            (
+                serde_json::json!([200, 204, 401]),
+                "200,204,401",
+                &[200, 204, 401],
+                &[201, 403],
+            ),
+            (
+                serde_json::json!(["200-299", 401]),
+                "200-299,401",
+                &[226, 401],
+                &[302],
+            ),
+            (
+                serde_json::json!(" 200 , 300-302"),
+                "200,300-302",
+                &[301],
+                &[303],
+            ),
+        ];
+        for (value, text, pass, fail) in rows {
+            let expect = parse(value.clone()).unwrap_or_else(|error| panic!("{value}: {error}"));
+            assert_eq!(expect.to_string(), *text);
+            assert!(pass.iter().all(|code| expect.accepts(*code)), "{value}");
+            assert!(!fail.iter().any(|code| expect.accepts(*code)), "{value}");
+            let back: ExpectStatus =
+                serde_json::from_value(serde_json::to_value(&expect).expect("text")).expect("back");
+            assert_eq!(back, expect);
+        }
+        for bad in [
+            serde_json::json!(99),
+            serde_json::json!(600),
+            serde_json::json!("2xx"),
+            serde_json::json!("299-200"),
+            serde_json::json!([]),
+            serde_json::json!([true]),
+            serde_json::json!({"code": 200}),
+            serde_json::json!(-1),
+        ] {
+            let Err(error) = parse(bad.clone()) else {
+                panic!("{bad} is accepted");
+            };
+            assert_eq!(error.field, "expect_status");
+            assert!(error.expected.contains("100 to 599"), "{error}");
+        }
+        let spec = registration(serde_json::json!({"url": "http://a"})).expect("valid");
+        assert!(spec.expect_status.is_default() && spec.expect_status.accepts(200));
+        let spec =
+            registration(serde_json::json!({"url": "https://a", "expect_status": [200, 401]}))
+                .expect("valid");
+        assert!(spec.expect_status.accepts(401));
+    }
+
+    #[test]
+    fn specs_stored_before_the_kinds_read_with_the_defaults() {
+        let old = r#"{"url":"http://a/","path":"/health","emails":[],"interval":30,"timeout":5,"unhealthy":2,"healthy":10}"#;
+        let spec: MonitorSpec = serde_json::from_str(old).expect("old spec");
+        assert_eq!(spec.kind(), Kind::Http);
+        assert!(spec.expect_status.is_default());
+        assert_eq!((spec.cert_warn_days, spec.tls_verify), (14, true));
+        let text = serde_json::to_string(&spec).expect("json");
+        assert!(!text.contains("expect_status"), "{text}");
+        assert_eq!(
+            serde_json::from_str::<MonitorSpec>(&text).expect("back"),
+            spec
         );
     }
 

@@ -15,6 +15,17 @@
 //!
 //! Each stage has its own [`CancellationToken`] and [`TaskTracker`], so it waits only for its own
 //! tasks.
+//!
+//! # Reloading
+//!
+//! [`run_with_reloads`] also takes a stream of configurations read again (the binary reads the
+//! config file again on each SIGHUP). The monitors of its `[[monitor]]` tables replace those of
+//! the file before ([`Monitors::reconcile`]); a configuration that does not validate, or that
+//! the running server cannot take (a monitor naming a channel the server did not start with, an
+//! `icmp://` monitor without ICMP sockets, one pointing outside the running `allowed_targets`),
+//! changes nothing and the log says why. The other options (channels, mail, the listener,
+//! `token`, `read_token`, `allowed_targets`, `max_monitors_per_client`, ...) take effect at the
+//! next start; a reload that changes them says so.
 
 use std::future::Future;
 use std::io;
@@ -29,15 +40,15 @@ use tokio_util::task::TaskTracker;
 use crate::alerting::Rules;
 use crate::alerting::storm::StormRules;
 use crate::api::{self, AppState};
-use crate::config::Mdns;
 use crate::config::channel::Routes;
+use crate::config::{ConfigError, Mdns};
 use crate::discovery::{AdvertiseOptions, Advertiser, SERVICE_TYPE};
 use crate::http::{self, ServeOptions};
 use crate::identity::Identity;
 use crate::legacy;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
-use crate::probe::{Prober, ProberError, ProberOptions};
+use crate::probe::{Prober, ProberError, ProberOptions, Targets};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
@@ -75,7 +86,15 @@ pub enum ServerError {
     /// Mail cannot be sent as configured.
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// A monitor of the config file cannot be taken (an `icmp://` one without ICMP sockets, or
+    /// more than `max_monitors`).
+    #[error("{0}")]
+    Declared(String),
 }
+
+/// Configurations read again while the server runs (one per reload request, such as SIGHUP):
+/// each a valid configuration, or why the file does not validate.
+pub type Reloads = tokio::sync::mpsc::Receiver<Result<Config, ConfigError>>;
 
 /// The stages of shutdown that have tasks of their own (see the module documentation).
 struct Stage {
@@ -109,6 +128,23 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let (_keep, reloads) = tokio::sync::mpsc::channel(1);
+    run_with_reloads(config, listener, shutdown, reloads).await
+}
+
+/// [`run`], taking the monitors of each configuration that arrives on `reloads` (see the
+/// [module documentation](self)).
+///
+/// # Errors
+///
+/// As [`run`]; also [`ServerError::Declared`] when a monitor of the config file cannot be taken
+/// at start.
+pub async fn run_with_reloads(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut reloads: Reloads,
+) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let identity = Identity::of_this_host();
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
@@ -126,6 +162,15 @@ pub async fn run(
         ..ProberOptions::default()
     })?;
     let targets = prober.targets();
+    let file = config
+        .config_file
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    admissible(&config, &config.channels, &|spec| prober.admit(spec))
+        .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
+    within_targets(&config, &targets)
+        .await
+        .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
@@ -162,6 +207,7 @@ pub async fn run(
             ..MonitorsOptions::default()
         },
     );
+    declare(&monitors, &config, &file).await?;
     let advertiser = advertise(&config, &identity, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
@@ -177,15 +223,36 @@ pub async fn run(
     if let Some(allowed) = &config.allowed_targets {
         tracing::info!("monitors may point only at {allowed} (allowed_targets)");
     }
-    let state = AppState::new(Arc::new(config), &identity, monitors, store.clone())
-        .with_notifier(notifier)
-        .with_targets(targets);
+    let config = Arc::new(config);
+    let state = AppState::new(
+        Arc::clone(&config),
+        &identity,
+        monitors.clone(),
+        store.clone(),
+    )
+    .with_notifier(notifier)
+    .with_targets(targets.clone());
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down");
             api_stop.cancel();
+        });
+    }
+    {
+        let api_stop = api_stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    () = api_stop.cancelled() => break,
+                    next = reloads.recv() => next,
+                };
+                match next {
+                    Some(next) => reload(&monitors, &targets, &config, next).await,
+                    None => break,
+                }
+            }
         });
     }
 
@@ -220,6 +287,195 @@ pub async fn run(
     tracing::debug!("shutdown 5/5: database closed");
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Takes the monitors of the config file (`file`) at start (they were found admissible).
+async fn declare(monitors: &Monitors, config: &Config, file: &str) -> Result<(), ServerError> {
+    if config.monitors.is_empty()
+        && !monitors
+            .list()
+            .iter()
+            .any(|monitor| monitor.source == crate::registry::Source::Config)
+    {
+        return Ok(());
+    }
+    let done = monitors
+        .reconcile(&config.monitors)
+        .await
+        .map_err(|error| ServerError::Declared(format!("[[monitor]] tables of {file}: {error}")))?;
+    tracing::info!(
+        "config file {file}: {} monitor(s) declared: {done}",
+        config.monitors.len()
+    );
+    Ok(())
+}
+
+/// Why the running server cannot take the monitors of `config`: one naming a channel that is not
+/// among `channels` (those the server runs with), or one that `admit` says cannot be checked.
+fn admissible(
+    config: &Config,
+    channels: &[crate::config::channel::Channel],
+    admit: &dyn Fn(&crate::registry::MonitorSpec) -> Result<(), crate::registry::FieldError>,
+) -> Result<(), String> {
+    for declared in &config.monitors {
+        if let Some(error) = declared
+            .spec
+            .unknown_channel(channels.iter().map(|c| c.name.as_str()))
+        {
+            return Err(format!(
+                "[[monitor]] {}: `notify` {} is not a channel this server runs with ({}); \
+                 channels added to the file take effect at the next start",
+                declared.name, error.value, error.expected
+            ));
+        }
+        if let Err(error) = admit(&declared.spec) {
+            return Err(format!(
+                "[[monitor]] {}: `{}` {}: {}",
+                declared.name, error.field, error.value, error.expected
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why the monitors of `config` cannot be taken under the running server's `allowed_targets`
+/// (`targets`): one whose URL points outside, as a registration over the API would be refused.
+async fn within_targets(config: &Config, targets: &Targets) -> Result<(), String> {
+    for declared in &config.monitors {
+        if let Err(error) = targets.admit(&declared.spec).await {
+            return Err(format!(
+                "[[monitor]] {}: `{}` {}: {}",
+                declared.name, error.field, error.value, error.expected
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes the monitors of a configuration read again; logs what changed, or why nothing did.
+/// Declared monitors are held to the running `allowed_targets` (`targets`), as at start.
+async fn reload(
+    monitors: &Monitors,
+    targets: &Targets,
+    running: &Config,
+    next: Result<Config, ConfigError>,
+) {
+    let next = match next {
+        Ok(next) => next,
+        Err(error) => {
+            tracing::error!("reload refused, nothing changed: {error}");
+            return;
+        }
+    };
+    let file = next
+        .config_file
+        .as_ref()
+        .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
+    if let Err(why) = admissible(&next, &running.channels, &|spec| monitors.admit(spec)) {
+        tracing::error!("reload refused, nothing changed: {why} (config file {file})");
+        return;
+    }
+    if let Err(why) = within_targets(&next, targets).await {
+        tracing::error!("reload refused, nothing changed: {why} (config file {file})");
+        return;
+    }
+    match monitors.reconcile(&next.monitors).await {
+        Ok(done) => tracing::info!(
+            "config file {file} reloaded: {} monitor(s) declared: {done}",
+            next.monitors.len()
+        ),
+        Err(error) => tracing::error!("reload of {file} failed: {error}"),
+    }
+    let changed = restart_options(running, &next);
+    if !changed.is_empty() {
+        tracing::warn!(
+            "reload: {} changed; these take effect at the next start (only [[monitor]] tables \
+             are reloaded)",
+            changed.join(", ")
+        );
+    }
+}
+
+/// The options (besides the monitors) in which `next` differs from `running`.
+fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
+    // Every field by name: a new option does not compile until it is compared here.
+    let Config {
+        bind_addr,
+        port,
+        data_dir,
+        log_retention,
+        retention,
+        smtp_url,
+        mail_from,
+        remind_every,
+        mdns,
+        legacy,
+        token,
+        read_token,
+        allowed_email_domains,
+        allowed_targets,
+        max_monitors,
+        max_monitors_per_client,
+        max_registrations_per_minute,
+        log_level,
+        test_mode,
+        config_file: _,
+        channels,
+        default_channels,
+        monitors: _,
+        maintenance,
+        admin_email,
+        storm_fraction,
+        storm_min,
+        flap_changes,
+        flap_window,
+    } = running;
+    let mut changed = Vec::new();
+    let mut differs = |name: &'static str, differ: bool| {
+        if differ {
+            changed.push(name);
+        }
+    };
+    differs("bind_addr", *bind_addr != next.bind_addr);
+    differs("port", *port != next.port);
+    differs("data_dir", *data_dir != next.data_dir);
+    differs("log_retention", *log_retention != next.log_retention);
+    differs("retention_days", *retention != next.retention);
+    differs("smtp_url", *smtp_url != next.smtp_url);
+    differs("mail_from", *mail_from != next.mail_from);
+    differs("remind_every", *remind_every != next.remind_every);
+    differs("mdns", *mdns != next.mdns);
+    differs("legacy", *legacy != next.legacy);
+    differs("token", *token != next.token);
+    differs("read_token", *read_token != next.read_token);
+    differs(
+        "allowed_email_domains",
+        *allowed_email_domains != next.allowed_email_domains,
+    );
+    differs("allowed_targets", *allowed_targets != next.allowed_targets);
+    differs("max_monitors", *max_monitors != next.max_monitors);
+    differs(
+        "max_monitors_per_client",
+        *max_monitors_per_client != next.max_monitors_per_client,
+    );
+    differs(
+        "max_registrations_per_minute",
+        *max_registrations_per_minute != next.max_registrations_per_minute,
+    );
+    differs("verbose/debug", *log_level != next.log_level);
+    differs("test", *test_mode != next.test_mode);
+    differs("[[channel]]", *channels != next.channels);
+    differs(
+        "default_channels",
+        *default_channels != next.default_channels,
+    );
+    differs("[[maintenance]]", *maintenance != next.maintenance);
+    differs("admin_email", *admin_email != next.admin_email);
+    differs("storm_fraction", *storm_fraction != next.storm_fraction);
+    differs("storm_min", *storm_min != next.storm_min);
+    differs("flap_changes", *flap_changes != next.flap_changes);
+    differs("flap_window", *flap_window != next.flap_window);
+    changed
 }
 
 /// Starts advertising over mDNS unless it is off; a failure is logged and the API serves on.

@@ -30,6 +30,8 @@ impl Checker for AlwaysPass {
     fn check(&self, _spec: Arc<MonitorSpec>) -> CheckFuture {
         Box::pin(async {
             CheckRecord {
+                cert_not_after: None,
+                cert_days_left: None,
                 time: Utc::now(),
                 outcome: Outcome::Pass,
                 reason: Reason::Ok,
@@ -40,6 +42,18 @@ impl Checker for AlwaysPass {
                 detail: None,
             }
         })
+    }
+
+    /// Scripted: this checker has no ICMP socket (the real refusal is tested in icmp.rs).
+    fn admit(&self, spec: &MonitorSpec) -> Result<(), healthchecker_server::registry::FieldError> {
+        if spec.kind() == healthchecker_server::registry::Kind::Icmp {
+            return Err(healthchecker_server::registry::FieldError {
+                field: "url".to_owned(),
+                value: format!("{:?}", spec.url.as_str()),
+                expected: "icmp:// checks need an ICMP socket (scripted refusal)".to_owned(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -819,6 +833,9 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
         healthy: Some(0),
         path: Some(String::new()),
         notify: Some(Vec::new()),
+        expect_status: Some(json!(200)),
+        cert_warn_days: Some(0),
+        tls_verify: Some(true),
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
@@ -848,6 +865,8 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             name: AppName::parse("big").expect("name"),
             check: LoggedCheck {
                 record: CheckRecord {
+                    cert_not_after: None,
+                    cert_days_left: None,
                     time: Utc::now(),
                     outcome: Outcome::Pass,
                     reason: Reason::Ok,
@@ -910,6 +929,56 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
     let (status, body) = harness.get("/api/v1/monitors/big/log?before=x").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_error(&body, "invalid_field", Some("before"));
+}
+
+/// Every kind registers over the API and shows what applies to it; an `icmp://` monitor the
+/// checker cannot check is a 422 naming `url`, and nothing is registered.
+#[tokio::test]
+async fn every_kind_registers_and_shows_its_own_fields() {
+    let h = harness(None);
+    let rows = [
+        (
+            "web",
+            json!({"url": "https://nas.lan:5001", "expect_status": [200, 401], "cert_warn_days": 30}),
+            json!({"kind": "https", "path": "/health", "expect_status": "200,401", "cert_warn_days": 30, "tls_verify": true}),
+        ),
+        (
+            "ssh",
+            json!({"url": "tcp://192.168.1.30:22"}),
+            json!({"kind": "tcp", "path": "", "expect_status": null, "cert_warn_days": null, "tls_verify": null}),
+        ),
+        (
+            "imaps",
+            json!({"url": "tls://192.168.1.30:993", "tls_verify": false, "cert_warn_days": 0}),
+            json!({"kind": "tls", "path": "", "expect_status": null, "cert_warn_days": 0, "tls_verify": false}),
+        ),
+    ];
+    for (app, body, shown) in rows {
+        let (status, view) = h.put(app, body.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}: {view}");
+        for (key, value) in shown.as_object().expect("object") {
+            assert_eq!(&view[key], value, "{app}: {key}");
+        }
+        assert_eq!(view["source"], "api");
+    }
+    let (status, body) = h.put("router", json!({"url": "icmp://192.168.1.1"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_field", Some("url"));
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(
+        message.contains("icmp:// checks need an ICMP socket"),
+        "{message}"
+    );
+    let (status, _) = h.get("/api/v1/monitors/router").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = h
+        .put(
+            "ssh2",
+            json!({"url": "tcp://192.168.1.30:22", "path": "/health"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_field", Some("path"));
 }
 
 /// A body that stops coming holds the request only until the request timeout: 408, in the

@@ -113,6 +113,9 @@ async fn answers_flip_and_the_states_follow_the_table() {
 
     let name = AppName::parse("flipper").expect("name");
     let spec = MonitorSpec {
+        expect_status: Default::default(),
+        cert_warn_days: 14,
+        tls_verify: true,
         url: app_url.parse().expect("url"),
         path: "/health".to_owned(),
         emails: Vec::new(),

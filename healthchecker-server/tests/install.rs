@@ -116,7 +116,8 @@ fn check_config_shows_each_value_and_its_source_with_secrets_masked() {
         dir.path().join("hc.toml"),
         "port = 8080\ntoken = \"file-token-123456\"\nsmtp_url = \"smtps://me:pa55word@smtp.example.com:465\"\n\
          [[channel]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"https://hooks.example.com/x?key=qu3ry-key\"\n\
-         secret = \"hmac-s3cr3t\"\nevents = [\"unhealthy\", \"recovered\"]\n",
+         secret = \"hmac-s3cr3t\"\nevents = [\"unhealthy\", \"recovered\"]\n\
+         [[monitor]]\nname = \"nas\"\nurl = \"tcp://192.168.1.40:22\"\ninterval = 60\n",
     )
     .expect("write config");
     let out = output(
@@ -175,6 +176,13 @@ fn check_config_shows_each_value_and_its_source_with_secrets_masked() {
     assert!(
         text.contains(&format!(
             "# [[channel]] \"ops\": webhook to https://hooks.example.com/x; events: unhealthy, recovered; timeout 30 s  # config file {}",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "# [[monitor]] \"nas\": tcp tcp://192.168.1.40:22 every 60 s (timeout 5 s)  # config file {}",
             file.display()
         )),
         "{text}"
@@ -266,7 +274,8 @@ async fn sighup_does_not_stop_the_server() {
         .status()
         .expect("kill runs");
     assert!(status.success());
-    server.wait_for_line("SIGHUP: reloading the configuration is not supported yet");
+    server.wait_for_line("SIGHUP: reading the configuration again");
+    server.wait_for_line("reloaded: 0 monitor(s) declared");
     let health = reqwest::get(format!("{}/health", server.url))
         .await
         .expect("still serving after SIGHUP");

@@ -220,6 +220,9 @@ impl Lab {
         timeout: Duration,
     ) {
         let spec = MonitorSpec {
+            expect_status: Default::default(),
+            cert_warn_days: 14,
+            tls_verify: true,
             url: url.parse().expect("url"),
             path: "/health".into(),
             emails: emails.iter().map(|e| (*e).to_owned()).collect(),

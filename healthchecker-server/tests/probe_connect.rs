@@ -22,6 +22,9 @@ const PATIENT: Duration = Duration::from_secs(2);
 
 fn spec(url: &str, timeout: Duration) -> MonitorSpec {
     MonitorSpec {
+        expect_status: Default::default(),
+        cert_warn_days: 14,
+        tls_verify: true,
         url: url.parse().expect("url"),
         path: "/health".to_owned(),
         emails: Vec::new(),

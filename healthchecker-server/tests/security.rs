@@ -21,7 +21,7 @@ use common::{BINARY, ServerProcess, command, local_args, temp_dir};
 use healthchecker_server::config::targets::AllowedTargets;
 use healthchecker_server::health::Outcome;
 use healthchecker_server::probe::{Prober, ProberOptions, Reason};
-use healthchecker_server::registry::MonitorSpec;
+use healthchecker_server::registry::{MonitorSpec, Registration};
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -336,6 +336,27 @@ async fn targets_outside_allowed_targets_are_refused() {
         let message = answer["error"]["message"].as_str().expect("message");
         assert!(
             message.contains("allowed_targets (127.0.0.2/32)") && message.contains(shown),
+            "{url}: {message}"
+        );
+    }
+    // Every kind is held to the list: the url crate leaves the host of a scheme it does not
+    // know (tcp://, tls://) a name, and the admission still reads it as the address it is.
+    for url in [
+        "tcp://127.0.0.1:22".to_owned(),
+        format!("tls://127.0.0.1:{port}"),
+        format!("tcp://[::1]:{port}"),
+    ] {
+        let (status, answer) = send(
+            client
+                .put(format!("{}/api/v1/monitors/probe", server.url))
+                .json(&json!({"url": url, "interval": 5, "timeout": 2})),
+        )
+        .await;
+        assert_eq!(status, 422, "{url}: {answer}");
+        assert_eq!(answer["error"]["field"], "url", "{answer}");
+        let message = answer["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("allowed_targets (127.0.0.2/32)") && message.contains("is outside"),
             "{url}: {message}"
         );
     }
@@ -671,14 +692,151 @@ async fn a_name_that_moves_outside_fails_its_check_with_not_allowed() {
 }
 
 fn spec(url: &str) -> MonitorSpec {
-    MonitorSpec {
-        url: url.parse().expect("url"),
-        path: "/health".to_owned(),
-        emails: Vec::new(),
-        interval: Duration::from_secs(30),
-        timeout: Duration::from_secs(2),
-        unhealthy: 2,
-        healthy: 2,
-        notify: Vec::new(),
+    Registration {
+        url: Some(url.to_owned()),
+        interval: Some(30),
+        timeout: Some(2),
+        unhealthy: Some(2),
+        healthy: Some(2),
+        ..Registration::default()
     }
+    .validate()
+    .expect("valid spec")
+}
+
+/// Checks of every kind connect (or ping) only inside `allowed_targets`, whatever was admitted:
+/// a tcp or tls check of an address outside fails `not_allowed` without a connection, and an
+/// icmp check fails `not_allowed` before any echo is sent.
+#[tokio::test]
+async fn checks_of_every_kind_go_only_inside_allowed_targets() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    {
+        let accepted = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while listener.accept().await.is_ok() {
+                accepted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    }
+    let prober = Prober::with_options(ProberOptions {
+        allowed_targets: AllowedTargets::parse(&["127.0.0.2/32".to_owned()]).expect("valid"),
+        ..ProberOptions::default()
+    })
+    .expect("prober");
+    for url in [
+        format!("tcp://127.0.0.1:{port}"),
+        format!("tls://127.0.0.1:{port}"),
+        "icmp://127.0.0.1".to_owned(),
+    ] {
+        let record = prober.check(&spec(&url)).await;
+        assert_eq!(
+            (record.outcome, record.reason),
+            (Outcome::Fail, Reason::NotAllowed),
+            "{url}: {record:?}"
+        );
+        let detail = record.detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("127.0.0.1"), "{url}: {detail}");
+    }
+    // The same prober without the list connects: the refusal above was the list's.
+    let open = Prober::new().expect("prober");
+    let record = open.check(&spec(&format!("tcp://127.0.0.1:{port}"))).await;
+    assert_eq!(
+        (record.outcome, record.reason),
+        (Outcome::Pass, Reason::Ok),
+        "{record:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the open check's connection never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "only the open check connected"
+    );
+}
+
+/// A `[[monitor]]` table pointing outside `allowed_targets` stops the start, naming the table;
+/// a reload that adds one is refused and changes nothing; a reload that changes `read_token`,
+/// `allowed_targets` or `max_monitors_per_client` says they take effect at the next start.
+#[test]
+fn declared_monitors_are_held_to_allowed_targets_at_start_and_on_reload() {
+    let dir = temp_dir();
+    let file = dir.path().join("config");
+    let outside = "allowed_targets = [\"127.0.0.2/32\"]\n\n[[monitor]]\nname = \"nas\"\n\
+                   url = \"tcp://127.0.0.1:22\"\n";
+    std::fs::write(&file, outside).expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path())).arg("--config").arg(&file);
+    let (status, stderr) = common::run_to_end(cmd);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[[monitor]] nas: `url`") && stderr.contains("127.0.0.1 is outside"),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, "allowed_targets = [\"127.0.0.2/32\"]\n").expect("config");
+    let mut cmd = command(dir.path());
+    cmd.args(local_args(dir.path())).arg("--config").arg(&file);
+    let mut server = ServerProcess::start(cmd);
+    let reload = |server: &mut ServerProcess, config: &str, expect: &str| {
+        std::fs::write(&file, config).expect("config");
+        let before = server.lines().len();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + common::PATIENCE;
+        loop {
+            let lines = server.lines();
+            if lines[before..].iter().any(|line| line.contains(expect)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{expect:?} not logged; log:\n{}",
+                lines[before..].join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    reload(
+        &mut server,
+        outside,
+        "reload refused, nothing changed: [[monitor]] nas: `url`",
+    );
+    assert!(
+        server
+            .lines()
+            .iter()
+            .any(|line| line.contains("reload refused") && line.contains("127.0.0.1 is outside")),
+        "{:?}",
+        server.lines()
+    );
+    reload(
+        &mut server,
+        "allowed_targets = [\"127.0.0.0/8\"]\nread_token = \"r3ad-t0ken-long-enough\"\n\
+         max_monitors_per_client = 3\n",
+        "take effect at the next start",
+    );
+    let line = server
+        .lines()
+        .into_iter()
+        .find(|line| line.contains("take effect at the next start"))
+        .expect("the warning");
+    for option in ["read_token", "allowed_targets", "max_monitors_per_client"] {
+        assert!(line.contains(option), "{option} not in {line:?}");
+    }
+    assert!(
+        !line.contains("r3ad-t0ken"),
+        "no secret in the log: {line:?}"
+    );
+    assert!(server.signal_and_wait("TERM").success());
 }

@@ -30,7 +30,7 @@ fn spec(port: u16) -> MonitorSpec {
         unhealthy: Some(3),
         healthy: Some(4),
         path: Some("/api/health?full=1".into()),
-        notify: None,
+        ..Registration::default()
     }
     .validate()
     .expect("valid spec")
@@ -46,6 +46,7 @@ fn at(seconds: i64) -> DateTime<Utc> {
 
 fn monitor(text: &str) -> StoredMonitor {
     StoredMonitor {
+        source: Default::default(),
         name: name(text),
         spec: spec(9090),
         paused: false,
@@ -63,6 +64,8 @@ fn monitor(text: &str) -> StoredMonitor {
 fn check(app: &str, n: u32) -> CheckWrite {
     let pass = !n.is_multiple_of(3);
     let record = CheckRecord {
+        cert_not_after: None,
+        cert_days_left: None,
         time: at(i64::from(n) * 10),
         outcome: if pass { Outcome::Pass } else { Outcome::Fail },
         reason: if pass { Reason::Ok } else { Reason::Timeout },
@@ -139,7 +142,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -178,6 +181,7 @@ async fn every_field_round_trips_through_a_restart() {
     store.record(second.clone());
     store.flush().await.expect("flushes");
     let expected = StoredMonitor {
+        source: Default::default(),
         health: second.health,
         since: first.transition.as_ref().map(|transition| transition.time),
         last_check: Some(second.check.clone()),

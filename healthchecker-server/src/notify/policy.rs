@@ -624,6 +624,8 @@ mod tests {
         let spec = spec();
         let check = |state: State| LoggedCheck {
             record: crate::probe::CheckRecord {
+                cert_not_after: None,
+                cert_days_left: None,
                 time: at(0),
                 outcome: crate::health::Outcome::Pass,
                 reason: crate::probe::Reason::Ok,

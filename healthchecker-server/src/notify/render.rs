@@ -279,6 +279,8 @@ mod tests {
     fn check(secs: i64, outcome: Outcome, reason: Reason, state: State) -> LoggedCheck {
         LoggedCheck {
             record: CheckRecord {
+                cert_not_after: None,
+                cert_days_left: None,
                 time: at(secs),
                 outcome,
                 reason,

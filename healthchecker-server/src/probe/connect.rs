@@ -1,5 +1,5 @@
 //! Making a connection for a check: the host's addresses (see [`resolve`](super::resolve)),
-//! tried the Happy Eyeballs way (RFC 8305), then TLS for https.
+//! tried the Happy Eyeballs way (RFC 8305), then TLS for https and tls.
 //!
 //! * The addresses are put in RFC 8305's order (§4): the families interleaved, IPv6 first, each
 //!   family in the order the resolver gave.
@@ -11,7 +11,14 @@
 //! * Out of open files, the pool is asked to make room (close the older half of the idle
 //!   connections) and the attempt is made again, once.
 //! * With `allowed_targets`, only the addresses inside it are tried (all of them for a listed
-//!   name); none inside is [`Error::NotAllowed`], before any packet is sent.
+//!   name); none inside is [`Error::NotAllowed`], before any packet is sent. The ICMP echo takes
+//!   its address from [`Connector::resolve`] too, so every kind of check is held to the list.
+//! * TLS comes in four settings, made once: verified (the system's trust store) or not
+//!   (`tls_verify: false`, see [`cert::AnyCertificate`](super::cert::AnyCertificate)), each with
+//!   ALPN `http/1.1` for https or without ALPN for `tls://` (a TLS service that is not HTTP may
+//!   refuse a client that offers only `http/1.1`). SNI is the host name; none for an address.
+//!   The leaf certificate's expiry is read once, after the handshake, and kept with the
+//!   connection.
 //!
 //! hyper-util's `HttpConnector` does a simpler Happy Eyeballs (RFC 6555: one fallback timer
 //! between two families, addresses of one family one after the other) and comes with its own
@@ -26,6 +33,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use rustls::pki_types::ServerName;
@@ -45,26 +53,65 @@ use crate::config::targets::AllowedTargets;
 /// is tried beside it (the RFC recommends 250 ms).
 pub(super) const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 
+/// What a TLS connection is for, which picks its settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TlsUse {
+    /// https (ALPN `http/1.1`), or a `tls://` check (no ALPN).
+    pub(super) http: bool,
+    /// Whether the certificate must be trusted and name the host.
+    pub(super) verify: bool,
+}
+
 /// Makes connections: resolves, races the addresses, does TLS.
 pub(super) struct Connector {
     resolver: Arc<Resolver>,
-    /// Makes TLS connections, with the probe's trust settings and ALPN `http/1.1`.
-    tls: TlsConnector,
-    /// `allowed_targets`: where connections may go; `None`: anywhere.
+    /// TLS settings by [`TlsUse`]: `[http verified, http any, raw verified, raw any]`.
+    tls: [TlsConnector; 4],
+    /// `allowed_targets`: where connections (and echoes) may go; `None`: anywhere.
     allowed: Option<Arc<AllowedTargets>>,
 }
 
 impl Connector {
-    /// A connector that looks names up with `resolver`, makes TLS connections with `tls`, and
-    /// connects only inside `allowed` (when set).
+    /// A connector that looks names up with `resolver`, goes only inside `allowed` (when set),
+    /// and makes verified https connections with `tls` (whose ALPN should be `http/1.1`); the
+    /// other three settings are made from it: the same trust without ALPN, and any certificate
+    /// (with and without ALPN).
     pub(super) fn new(
         resolver: Arc<Resolver>,
         tls: Arc<rustls::ClientConfig>,
         allowed: Option<Arc<AllowedTargets>>,
     ) -> Connector {
+        let provider = Arc::clone(tls.crypto_provider());
+        let mut raw = (*tls).clone();
+        raw.alpn_protocols.clear();
+        let any = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+            .map(|builder| {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(super::cert::AnyCertificate::new(
+                        provider,
+                    )))
+                    .with_no_client_auth()
+            });
+        let (any_http, any_raw) = match any {
+            Ok(any) => {
+                let mut http = any.clone();
+                http.alpn_protocols.clone_from(&tls.alpn_protocols);
+                (Arc::new(http), Arc::new(any))
+            }
+            // The provider took the verifying settings, so it takes these; should it not, the
+            // verifying ones stand in (a self-signed certificate then fails as untrusted).
+            Err(_) => (Arc::clone(&tls), Arc::new(raw.clone())),
+        };
         Connector {
             resolver,
-            tls: TlsConnector::from(tls),
+            tls: [
+                TlsConnector::from(tls),
+                TlsConnector::from(any_http),
+                TlsConnector::from(Arc::new(raw)),
+                TlsConnector::from(any_raw),
+            ],
             allowed,
         }
     }
@@ -78,7 +125,60 @@ impl Connector {
         progress: &mut Progress,
         make_room: &(dyn Fn() -> bool + Sync),
     ) -> Result<Stream, Error> {
-        let ips = match &key.host {
+        let tcp = self
+            .connect_tcp(&key.host, key.port, progress, make_room)
+            .await?;
+        if !key.https {
+            return Ok(Stream::Plain(tcp));
+        }
+        let tls_use = TlsUse {
+            http: true,
+            verify: key.verify,
+        };
+        let tls = self.handshake(tcp, &key.host, tls_use, progress).await?;
+        Ok(Stream::Tls(Box::new(tls)))
+    }
+
+    /// A TCP connection to `host` and `port`: resolve (noted in `progress` while it lasts), then
+    /// race the addresses.
+    pub(super) async fn connect_tcp(
+        &self,
+        host: &Host<String>,
+        port: u16,
+        progress: &mut Progress,
+        make_room: &(dyn Fn() -> bool + Sync),
+    ) -> Result<TcpStream, Error> {
+        let ips = self.resolve(host, progress).await?;
+        let addrs: Vec<SocketAddr> = ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect();
+        let tcp = race(&addrs, ATTEMPT_DELAY, |addr| async move {
+            match TcpStream::connect(addr).await {
+                Err(error) if out_of_files(&error) && make_room() => TcpStream::connect(addr).await,
+                attempt => attempt,
+            }
+        })
+        .await
+        .map_err(|error| match error {
+            Some(error) => Error::Connect(error),
+            // A name that resolved to no address at all.
+            None => Error::Dns(host.to_string(), "no address".to_owned()),
+        })?;
+        // The request is one small write: waiting to coalesce it would only add latency.
+        tcp.set_nodelay(true).map_err(Error::Connect)?;
+        Ok(tcp)
+    }
+
+    /// The addresses of `host` in RFC 8305's order (the name looked up, noted in `progress`
+    /// while it lasts), only those inside `allowed_targets`: every kind's check (a connection,
+    /// or an ICMP echo) goes to an address from here.
+    pub(super) async fn resolve(
+        &self,
+        host: &Host<String>,
+        progress: &mut Progress,
+    ) -> Result<Vec<IpAddr>, Error> {
+        let ips = match host {
             Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
             Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
             Host::Domain(name) => {
@@ -92,29 +192,21 @@ impl Connector {
                 ips
             }
         };
-        let ips = targets::inside(self.allowed.as_deref(), &key.host, ips)?;
-        let addrs: Vec<SocketAddr> = rfc8305_order(ips)
-            .into_iter()
-            .map(|ip| SocketAddr::new(ip, key.port))
-            .collect();
-        let tcp = race(&addrs, ATTEMPT_DELAY, |addr| async move {
-            match TcpStream::connect(addr).await {
-                Err(error) if out_of_files(&error) && make_room() => TcpStream::connect(addr).await,
-                attempt => attempt,
-            }
-        })
-        .await
-        .map_err(|error| match error {
-            Some(error) => Error::Connect(error),
-            // A name that resolved to no address at all.
-            None => Error::Dns(key.host.to_string(), "no address".to_owned()),
-        })?;
-        // The request is one small write: waiting to coalesce it would only add latency.
-        tcp.set_nodelay(true).map_err(Error::Connect)?;
-        if !key.https {
-            return Ok(Stream::Plain(tcp));
-        }
-        let name = match &key.host {
+        let ips = targets::inside(self.allowed.as_deref(), host, ips)?;
+        Ok(rfc8305_order(ips))
+    }
+
+    /// The TLS handshake on `tcp` with the settings of `tls_use`, SNI `host` (none for an
+    /// address); the leaf certificate's expiry is read and kept with the connection. A
+    /// certificate refused for having expired leaves its expiry in `progress`.
+    pub(super) async fn handshake(
+        &self,
+        tcp: TcpStream,
+        host: &Host<String>,
+        tls_use: TlsUse,
+        progress: &mut Progress,
+    ) -> Result<TlsConnection, Error> {
+        let name = match host {
             Host::Ipv4(ip) => ServerName::IpAddress(IpAddr::V4(*ip).into()),
             Host::Ipv6(ip) => ServerName::IpAddress(IpAddr::V6(*ip).into()),
             Host::Domain(name) => ServerName::try_from(name.clone()).map_err(|_| {
@@ -124,9 +216,36 @@ impl Connector {
                 ))
             })?,
         };
-        let tls = self.tls.connect(name, tcp).await.map_err(Error::Tls)?;
-        Ok(Stream::Tls(Box::new(tls)))
+        let connector = &self.tls[usize::from(!tls_use.http) * 2 + usize::from(!tls_use.verify)];
+        progress.handshaking = true;
+        let tls = connector.connect(name, tcp).await.map_err(|error| {
+            progress.cert_not_after = error
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .and_then(super::cert::expired_not_after);
+            Error::Tls(error)
+        })?;
+        progress.handshaking = false;
+        let not_after = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(super::cert::leaf_not_after);
+        progress.cert_not_after = not_after;
+        Ok(TlsConnection {
+            stream: tls,
+            not_after,
+        })
     }
+}
+
+/// A TLS connection and its leaf certificate's expiry (read once, after the handshake).
+#[derive(Debug)]
+pub(super) struct TlsConnection {
+    /// The stream.
+    pub(super) stream: TlsStream<TcpStream>,
+    /// The end-entity certificate's `notAfter`, when it could be read.
+    pub(super) not_after: Option<DateTime<Utc>>,
 }
 
 /// The server has no file descriptor left for a socket (its own limit, or the system's).
@@ -214,7 +333,7 @@ pub(super) enum Stream {
     /// http.
     Plain(TcpStream),
     /// https.
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsConnection>),
 }
 
 impl Stream {
@@ -222,7 +341,15 @@ impl Stream {
     fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(tcp) => tcp,
-            Stream::Tls(tls) => tls.get_ref().0,
+            Stream::Tls(tls) => tls.stream.get_ref().0,
+        }
+    }
+
+    /// The expiry of the certificate the connection was made with (https).
+    pub(super) fn cert_not_after(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => tls.not_after,
         }
     }
 
@@ -241,7 +368,7 @@ impl Stream {
                 let mut byte = [0u8; 1];
                 let mut buf = ReadBuf::new(&mut byte);
                 let mut cx = Context::from_waker(Waker::noop());
-                Pin::new(tls.as_mut())
+                Pin::new(&mut tls.stream)
                     .poll_read(&mut cx, &mut buf)
                     .is_pending()
             }
@@ -268,7 +395,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_read(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_read(cx, buf),
+            Stream::Tls(tls) => Pin::new(&mut tls.stream).poll_read(cx, buf),
         }
     }
 }
@@ -281,21 +408,21 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_write(cx, buf),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_write(cx, buf),
+            Stream::Tls(tls) => Pin::new(&mut tls.stream).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_flush(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_flush(cx),
+            Stream::Tls(tls) => Pin::new(&mut tls.stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
-            Stream::Tls(tls) => Pin::new(tls.as_mut()).poll_shutdown(cx),
+            Stream::Tls(tls) => Pin::new(&mut tls.stream).poll_shutdown(cx),
         }
     }
 }
@@ -469,6 +596,7 @@ mod tests {
             None,
         );
         let key = Key {
+            verify: true,
             https: true,
             host: Host::Ipv4(Ipv4Addr::LOCALHOST),
             port: addr.port(),

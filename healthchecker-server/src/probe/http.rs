@@ -110,6 +110,7 @@ impl Request {
         Ok(Request {
             key: Key {
                 https,
+                verify: true,
                 host: host.to_owned(),
                 port,
             },
@@ -118,6 +119,13 @@ impl Request {
             user_agent: HeaderValue::from_static(user_agent),
             accept: HeaderValue::from_static(accept),
         })
+    }
+
+    /// The same request on connections made without verifying the certificate when `verify`
+    /// is false (`tls_verify: false`).
+    pub(super) fn verified(mut self, verify: bool) -> Request {
+        self.key.verify = verify || !self.key.https;
+        self
     }
 
     /// The request as hyper sends it (once per attempt: a retry sends a new one).
@@ -155,6 +163,13 @@ pub(super) struct Progress {
     pub(super) resolving: Option<String>,
     /// The status of the answer, once its head has arrived.
     pub(super) status: Option<u16>,
+    /// A TLS handshake is under way.
+    pub(super) handshaking: bool,
+    /// The address an ICMP echo went to.
+    pub(super) pinged: Option<std::net::IpAddr>,
+    /// The expiry of the certificate, once a TLS connection is made (or a certificate was
+    /// refused for having expired).
+    pub(super) cert_not_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why no response arrived. The probe turns each into a reason and a detail.
@@ -258,6 +273,11 @@ impl Client {
         }
     }
 
+    /// How this client makes connections (the tcp and tls checks use it too).
+    pub(super) fn connector(&self) -> &Connector {
+        &self.connector
+    }
+
     /// Sends `request` and reads the answer: the head, then at most [`BODY_LIMIT`] bytes of the
     /// body. `progress` says how far it got, so that a caller that gives up (a timeout) knows.
     ///
@@ -271,6 +291,7 @@ impl Client {
         progress: &mut Progress,
     ) -> Result<Response, Error> {
         if let Some(stream) = self.checkout(&request.key) {
+            progress.cert_not_after = stream.cert_not_after();
             match exchange(&self.http, stream, request, &mut progress.status).await {
                 Ok(exchanged) => return Ok(self.finish(&request.key, exchanged)),
                 Err(Attempt::BeforeAnswer(_)) => {}
@@ -281,6 +302,7 @@ impl Client {
             .connector
             .connect(&request.key, progress, &|| self.make_room())
             .await?;
+        progress.cert_not_after = stream.cert_not_after();
         match exchange(&self.http, stream, request, &mut progress.status).await {
             Ok(exchanged) => Ok(self.finish(&request.key, exchanged)),
             Err(Attempt::BeforeAnswer(error) | Attempt::Answered(error)) => Err(error),
@@ -321,7 +343,7 @@ impl Client {
     /// Closes the older half of the idle connections, when the server is out of open files, so
     /// that checks go on (on new connections) instead of failing for the server's own want of
     /// files; false when there was nothing to close.
-    fn make_room(&self) -> bool {
+    pub(super) fn make_room(&self) -> bool {
         let evicted = self
             .pool
             .lock()

@@ -1,8 +1,25 @@
-//! The check: one `GET {url}{path}` against a monitored app, turned into a [`CheckRecord`].
+//! The check: one `GET {url}{path}` against a monitored app (or, by the URL's scheme, a TCP
+//! connection, a TLS handshake or an ICMP echo), turned into a [`CheckRecord`].
 //!
 //! A failed check is data, not an error: whatever the app does (refuse, hang, answer 503, send
 //! 10 MB, redirect), the probe returns a record with an [`Outcome`], a [`Reason`], the HTTP status
 //! and the latency.
+//!
+//! # Kinds
+//!
+//! | url | a check | pass | warn | fail |
+//! |---|---|---|---|---|
+//! | `http://`, `https://` | `GET {url}{path}` | the status is in `expect_status` (default 200), and the body says nothing worse | body `warn`; certificate expiring (`cert_expiring`) | as below |
+//! | `tcp://host:port` (private module `tcp`) | a TCP connection | connected | | `connect` (refused, reset, unreachable), `timeout`, `dns` |
+//! | `tls://host:port` (private module `tls`) | a TCP connection and a TLS handshake (SNI the host name, none for an address; no ALPN) | handshake done | certificate expiring (`cert_expiring`) | `tls` (handshake failed, untrusted or expired certificate), `connect`, `timeout`, `dns` |
+//! | `icmp://host` (private module `icmp`) | one ICMP echo | a reply within the timeout | | `no_reply`, `unreachable`, `dns` |
+//!
+//! For https and tls every check records the leaf certificate's `notAfter` and the days left
+//! (also on a reused connection: the expiry is kept with the pooled connection). Fewer days left
+//! than the monitor's `cert_warn_days` (default 14, 0 off) make a passing check a warn,
+//! `cert_expiring`, its detail naming the host, the days and the date; an expired certificate is
+//! a fail (`tls`). `tls_verify: false` accepts any certificate (a self-signed router or NAS);
+//! its expiry is still watched (the private module `cert`).
 //!
 //! The check is split the way pingora splits its health checks:
 //!
@@ -32,6 +49,10 @@
 //! (`application/health+json`, or a JSON object with a `status` member) read to its end, so at
 //! most [`BODY_LIMIT`]; any other body only as a [`BodyDigest`] (its size and a short keyed
 //! hash). See the private module `body` for why.
+//!
+//! "200" is the default of `expect_status`: a monitor that expects, say, `200-299` or
+//! `[200, 401]` has its answers with those codes read as the 200 rows above ([`classify_with`]),
+//! so a health+json body that says `warn` or `fail` still decides.
 //!
 //! `status` values are compared without regard to case, and `-`, `_` and spaces are ignored, so
 //! Spring's `OUT_OF_SERVICE` and `out-of-service` are the same word. The body is parsed as JSON
@@ -121,13 +142,18 @@
 //! socket buffers come on top, as they do with any client.
 
 mod body;
+mod cert;
 mod connect;
 mod http;
+pub mod icmp;
 mod pool;
 mod resolve;
 mod targets;
+mod tcp;
+mod tls;
 
 pub use body::{BodyDigest, DigestHash, DigestHashError, DigestKey, JsonBody};
+pub use cert::{days_left, expiry};
 pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
 pub use targets::{ADMIT_LOOKUP_TIMEOUT, Targets};
 
@@ -143,7 +169,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::targets::AllowedTargets;
 use crate::health::Outcome;
-use crate::registry::MonitorSpec;
+use crate::registry::{ExpectStatus, FieldError, Kind, MonitorSpec};
 use body::Status;
 
 /// Most bytes of a body that are read; the rest is never read, let alone buffered.
@@ -181,6 +207,8 @@ pub struct Prober {
     digest_key: DigestKey,
     /// `allowed_targets`, with the resolver the checks use, for checking registrations.
     targets: Targets,
+    /// The ICMP sockets, made at the first `icmp://` check of each family.
+    pinger: Arc<icmp::Pinger>,
 }
 
 /// How a [`Prober`] is built ([`Prober::with_options`]); the default is [`Prober::new`]'s.
@@ -190,6 +218,10 @@ pub struct ProberOptions {
     /// answers), not `/etc/resolv.conf` nor `/etc/hosts`: for tests, which run their own DNS
     /// server on loopback. `None`: the system's settings.
     pub name_servers: Option<Vec<SocketAddr>>,
+    /// Check certificates against these roots only, not the system's trust store: for tests,
+    /// which make their own certificate authority. `None`: the system's trust store (or the
+    /// Mozilla roots when it has none).
+    pub roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
     /// Connect only to targets inside this list (`allowed_targets`); `None`: anywhere.
     pub allowed_targets: Option<AllowedTargets>,
     /// The key of the digests of bodies that are not kept (the store's, so hashes stay the
@@ -230,23 +262,51 @@ impl Prober {
         })
     }
 
-    /// A prober built as `options` say: which DNS servers, `allowed_targets`, the digest key.
+    /// A prober built as `options` say: which DNS servers, which trust, `allowed_targets`, the
+    /// digest key.
     ///
     /// # Errors
     ///
-    /// As [`Prober::new`].
+    /// As [`Prober::new`], and when a root of `options.roots` is not a usable CA certificate.
     pub fn with_options(options: ProberOptions) -> Result<Prober, ProberError> {
         let resolver = Arc::new(match &options.name_servers {
             Some(servers) => resolve::Resolver::with_name_servers(servers),
             None => resolve::Resolver::system(),
         });
+        let verifying = match &options.roots {
+            Some(roots) => {
+                let mut store = rustls::RootCertStore::empty();
+                for root in roots {
+                    store.add(root.clone()).map_err(ProberError)?;
+                }
+                Self::tls_builder()
+                    .map_err(ProberError)?
+                    .with_root_certificates(store)
+            }
+            None => {
+                match Self::tls_builder().and_then(|builder| builder.with_platform_verifier()) {
+                    Ok(verifying) => verifying,
+                    Err(error) => {
+                        tracing::warn!(%error, "no system trust store for the probe; using the Mozilla roots");
+                        let mut roots = rustls::RootCertStore::empty();
+                        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                        Self::tls_builder()
+                            .map_err(ProberError)?
+                            .with_root_certificates(roots)
+                    }
+                }
+            }
+        };
+        let mut tls = verifying.with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let allowed = options.allowed_targets.map(Arc::new);
         let targets = Targets::new(allowed.clone(), Arc::clone(&resolver));
-        let client = Prober::client(resolver, allowed)?;
+        let connector = connect::Connector::new(resolver, Arc::new(tls), allowed);
         Ok(Prober {
-            client: Arc::new(client),
+            client: Arc::new(http::Client::new(connector)),
             digest_key: options.digest_key.unwrap_or_else(DigestKey::random),
             targets,
+            pinger: Arc::new(icmp::Pinger::default()),
         })
     }
 
@@ -256,54 +316,70 @@ impl Prober {
         self.targets.clone()
     }
 
-    fn client(
-        resolver: Arc<resolve::Resolver>,
-        allowed: Option<Arc<AllowedTargets>>,
-    ) -> Result<http::Client, ProberError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = || {
-            rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-                .with_safe_default_protocol_versions()
-        };
-        let verifying = match builder().and_then(|builder| builder.with_platform_verifier()) {
-            Ok(verifying) => verifying,
-            Err(error) => {
-                tracing::warn!(%error, "no system trust store for the probe; using the Mozilla roots");
-                let mut roots = rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                builder()
-                    .map_err(ProberError)?
-                    .with_root_certificates(roots)
-            }
-        };
-        let mut tls = verifying.with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let connector = connect::Connector::new(resolver, Arc::new(tls), allowed);
-        Ok(http::Client::new(connector))
+    /// Like [`Prober::new`], but certificates are checked against `roots` only, not the
+    /// system's trust store: for tests, which make their own certificate authority.
+    ///
+    /// # Errors
+    ///
+    /// As [`Prober::new`], and when a root is not a usable CA certificate.
+    pub fn with_roots(
+        roots: &[rustls::pki_types::CertificateDer<'static>],
+    ) -> Result<Prober, ProberError> {
+        Prober::with_options(ProberOptions {
+            roots: Some(roots.to_vec()),
+            ..ProberOptions::default()
+        })
     }
 
-    /// Checks `spec` once: `GET spec.check_url()`, all of it within `spec.timeout`.
+    /// A client configuration builder with the built-in crypto provider and safe versions.
+    fn tls_builder()
+    -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>, rustls::Error>
+    {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()
+    }
+
+    /// Whether this server can check `spec` at all: an `icmp://` monitor needs an ICMP socket
+    /// (see [`icmp::availability`]); every other kind can always be checked.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] for `url` saying why not and what to change.
+    pub fn admit(&self, spec: &MonitorSpec) -> Result<(), FieldError> {
+        if spec.kind() != Kind::Icmp {
+            return Ok(());
+        }
+        let v6 = matches!(spec.host(), Some(url::Host::Ipv6(_)));
+        icmp::availability(v6).map(drop).map_err(|why| FieldError {
+            field: "url".to_owned(),
+            value: format!("{:?}", spec.url.as_str()),
+            expected: why.0,
+        })
+    }
+
+    /// Checks `spec` once, all of it within `spec.timeout`: `GET spec.check_url()` for http and
+    /// https, a connection for tcp, a connection and a handshake for tls, an echo for icmp.
     ///
     /// Never fails and never panics: every failure of the app is a [`CheckRecord`] with
     /// outcome `fail` and a [`Reason`]. The record's time is when the check started.
     pub async fn check(&self, spec: &MonitorSpec) -> CheckRecord {
         let time = Utc::now();
         let started = Instant::now();
+        let kind = spec.kind();
         let mut progress = http::Progress::default();
-        let result = match http::Request::get(&spec.check_url(), USER_AGENT_VALUE, ACCEPT_VALUE) {
-            Ok(request) => {
-                let exchange =
-                    tokio::time::timeout(spec.timeout, self.exchange(&request, &mut progress));
-                exchange.await
-            }
-            Err(http::InvalidUrl) => Ok(Err(Failure::new(Reason::Other, "invalid URL".to_owned()))),
-        };
+        let result =
+            tokio::time::timeout(spec.timeout, self.attempt(spec, kind, &mut progress)).await;
         let latency = started.elapsed();
-        let verdict = match result {
+        let mut verdict = match result {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(failure)) => failure.into_verdict(),
-            Err(_elapsed) => timeout_failure(&progress, spec.timeout).into_verdict(),
+            Err(_elapsed) => timeout_failure(kind, &progress, spec.timeout).into_verdict(),
         };
+        let cert_not_after = progress.cert_not_after.filter(|_| kind.has_certificate());
+        if let Some(not_after) = cert_not_after {
+            let host = spec.host().map(|host| host.to_string()).unwrap_or_default();
+            watch_expiry(&mut verdict, not_after, time, spec.cert_warn_days, &host);
+        }
         CheckRecord {
             time,
             outcome: verdict.outcome,
@@ -313,6 +389,37 @@ impl Prober {
             body: verdict.body,
             body_digest: verdict.digest.map(Box::new),
             detail: verdict.detail,
+            cert_not_after,
+            cert_days_left: cert_not_after.map(|not_after| cert::days_left(not_after, time)),
+        }
+    }
+
+    /// The check of `kind`, without its timeout.
+    async fn attempt(
+        &self,
+        spec: &MonitorSpec,
+        kind: Kind,
+        progress: &mut http::Progress,
+    ) -> Result<Verdict, Failure> {
+        let invalid = || Failure::new(Reason::Other, "invalid URL".to_owned());
+        if kind.is_http() {
+            let request = http::Request::get(&spec.check_url(), USER_AGENT_VALUE, ACCEPT_VALUE)
+                .map_err(|http::InvalidUrl| invalid())?
+                .verified(spec.tls_verify);
+            return self.exchange(&request, progress, &spec.expect_status).await;
+        }
+        let host = spec.host().ok_or_else(invalid)?;
+        match kind {
+            Kind::Tcp => {
+                let port = spec.url.port().ok_or_else(invalid)?;
+                tcp::check(&self.client, &host, port, progress).await
+            }
+            Kind::Tls => {
+                let port = spec.url.port().ok_or_else(invalid)?;
+                tls::check(&self.client, &host, port, spec.tls_verify, progress).await
+            }
+            Kind::Icmp => self.pinger.check(&self.client, &host, progress).await,
+            Kind::Http | Kind::Https => Err(invalid()),
         }
     }
 
@@ -322,13 +429,14 @@ impl Prober {
         &self,
         request: &http::Request,
         progress: &mut http::Progress,
+        expect: &ExpectStatus,
     ) -> Result<Verdict, Failure> {
         let response = self
             .client
             .get(request, progress)
             .await
             .map_err(|error| transport_failure(&error))?;
-        Ok(classify(
+        Ok(classify_with(
             &Answer {
                 status: response.status,
                 content_type: response.content_type.as_deref(),
@@ -336,22 +444,69 @@ impl Prober {
                 body: &response.body,
                 end: response.end,
             },
+            expect,
             &self.digest_key,
         ))
     }
 }
 
+/// What the certificate's expiry does to a verdict: an expiring certificate makes a pass a
+/// warn, an expired one makes a pass or warn a fail; a failed handshake that rustls refused for
+/// the expiry gets the plain detail. Nothing when `warn_days` is 0 (see [`cert::expiry`]).
+fn watch_expiry(
+    verdict: &mut Verdict,
+    not_after: DateTime<Utc>,
+    now: DateTime<Utc>,
+    warn_days: u32,
+    host: &str,
+) {
+    let expired = not_after <= now;
+    // rustls refused it (tls_verify on): say so in plain words, whatever `cert_warn_days` is.
+    if expired && verdict.outcome == Outcome::Fail && verdict.reason == Reason::Tls {
+        if let Some((_, _, detail)) = cert::expiry(not_after, now, warn_days.max(1), host) {
+            verdict.detail = Some(one_line(&detail, DETAIL_MAX));
+        }
+        return;
+    }
+    let Some((outcome, reason, detail)) = cert::expiry(not_after, now, warn_days, host) else {
+        return;
+    };
+    let worse = match outcome {
+        Outcome::Fail => verdict.outcome != Outcome::Fail,
+        _ => verdict.outcome == Outcome::Pass,
+    };
+    if worse {
+        verdict.outcome = outcome;
+        verdict.reason = reason;
+        verdict.detail = Some(one_line(&detail, DETAIL_MAX));
+    }
+}
+
 /// What a check cut short by its timeout says, by how far it got: a name lookup that did not
-/// finish is the DNS's failure, anything later the app's.
-fn timeout_failure(progress: &http::Progress, timeout: Duration) -> Failure {
+/// finish is the DNS's failure, anything later the app's (an echo without a reply: `no_reply`).
+fn timeout_failure(kind: Kind, progress: &http::Progress, timeout: Duration) -> Failure {
     let within = seconds_text(timeout);
-    match (&progress.resolving, progress.status) {
-        (Some(host), _) => Failure::new(
+    if let Some(host) = &progress.resolving {
+        return Failure::new(
             Reason::Dns,
             format!("no answer from DNS for host name {host} within {within}"),
-        ),
-        (None, None) => Failure::new(Reason::Timeout, format!("no answer within {within}")),
-        (None, Some(_)) => Failure::new(
+        );
+    }
+    if let Some(ip) = progress.pinged {
+        return icmp::no_reply(ip, Some(&within));
+    }
+    if progress.handshaking {
+        return Failure::new(
+            Reason::Timeout,
+            format!("TLS handshake not complete within {within}"),
+        );
+    }
+    match (kind, progress.status) {
+        (Kind::Tcp | Kind::Tls, _) => {
+            Failure::new(Reason::Timeout, format!("no connection within {within}"))
+        }
+        (_, None) => Failure::new(Reason::Timeout, format!("no answer within {within}")),
+        (_, Some(_)) => Failure::new(
             Reason::Timeout,
             format!("body not complete within {within}"),
         ),
@@ -499,6 +654,19 @@ pub struct Verdict {
     pub detail: Option<String>,
 }
 
+impl Verdict {
+    /// A plain pass: `ok`, nothing more to say.
+    fn pass() -> Verdict {
+        Verdict {
+            outcome: Outcome::Pass,
+            reason: Reason::Ok,
+            body: None,
+            digest: None,
+            detail: None,
+        }
+    }
+}
+
 /// How a health `status` word reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Word {
@@ -533,12 +701,19 @@ fn is_health_json(content_type: Option<&str>) -> bool {
     })
 }
 
-/// Decides what an answer means; the rules are in the [module documentation](self).
+/// Decides what an answer means with the default `expect_status` (200 alone); see
+/// [`classify_with`].
+pub fn classify(answer: &Answer<'_>, key: &DigestKey) -> Verdict {
+    classify_with(answer, &ExpectStatus::default(), key)
+}
+
+/// Decides what an answer means when the status codes of `expect` pass; the rules are in the
+/// [module documentation](self).
 ///
 /// Pure: no I/O, no clock. The body is kept (for the log) only when it is a health answer
 /// (`application/health+json`, or a JSON object with a `status` member) that was read to its
 /// end, so it is never larger than [`BODY_LIMIT`]; any other body is only digested, with `key`.
-pub fn classify(answer: &Answer<'_>, key: &DigestKey) -> Verdict {
+pub fn classify_with(answer: &Answer<'_>, expect: &ExpectStatus, key: &DigestKey) -> Verdict {
     let health_json = is_health_json(answer.content_type);
     let (parsed, status, has_status) = match answer.end {
         BodyEnd::Complete => match body::parse(answer.body) {
@@ -558,12 +733,15 @@ pub fn classify(answer: &Answer<'_>, key: &DigestKey) -> Verdict {
         digest,
         detail: detail.map(|text| one_line(&text, DETAIL_MAX)),
     };
-    if answer.status != 200 {
+    if !expect.accepts(answer.status) {
         let mut detail = status_text(answer.status);
         if let Some(location) = answer.location
             && (300..400).contains(&answer.status)
         {
             detail = format!("{detail}, redirect to {location}");
+        }
+        if !expect.is_default() {
+            detail = format!("{detail} (expected {expect})");
         }
         return verdict(Outcome::Fail, Reason::StatusCode, Some(detail));
     }
@@ -673,9 +851,11 @@ fn one_line(text: &str, max: usize) -> String {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Reason {
-    /// HTTP 200 and a body that does not say otherwise.
+    /// HTTP 200 (or another status in `expect_status`) and a body that does not say otherwise;
+    /// connected, handshake done, or echo answered for the other kinds.
     Ok,
-    /// A status code other than 200 (redirects included: they are not followed).
+    /// A status code not in `expect_status` (by default anything but 200; redirects included:
+    /// they are not followed).
     StatusCode,
     /// HTTP 200 with a `status` of `warn` (or `degraded`, ...), or one the probe does not know.
     BodyWarn,
@@ -692,11 +872,17 @@ pub enum Reason {
     Connect,
     /// The host name did not resolve, or the DNS server did not answer within the timeout.
     Dns,
-    /// The TLS handshake failed.
+    /// The TLS handshake failed, or the certificate is not trusted or has expired.
     Tls,
     /// No request was made: the host's addresses are all outside `allowed_targets` (a name
     /// that resolved inside at registration may have moved).
     NotAllowed,
+    /// The certificate expires within the monitor's `cert_warn_days` (a warn).
+    CertExpiring,
+    /// An ICMP echo got no reply within the timeout.
+    NoReply,
+    /// An ICMP echo could not be sent: no route to the host or its network.
+    Unreachable,
     /// Any other failure: a malformed or oversized response head, say.
     Other,
 }
@@ -716,6 +902,9 @@ impl Reason {
             Reason::Dns => "dns",
             Reason::Tls => "tls",
             Reason::NotAllowed => "not_allowed",
+            Reason::CertExpiring => "cert_expiring",
+            Reason::NoReply => "no_reply",
+            Reason::Unreachable => "unreachable",
             Reason::Other => "other",
         }
     }
@@ -751,6 +940,12 @@ pub struct CheckRecord {
     /// One short, safe line saying what was wrong (a failure or a warn), e.g.
     /// `HTTP 503 Service Unavailable` or `connection refused`; never raw body bytes.
     pub detail: Option<String>,
+    /// The leaf certificate's expiry (`notAfter`), for https and tls checks that saw one.
+    #[serde(default)]
+    pub cert_not_after: Option<DateTime<Utc>>,
+    /// Whole days from the check to [`CheckRecord::cert_not_after`] (negative once expired).
+    #[serde(default)]
+    pub cert_days_left: Option<i64>,
 }
 
 /// Serializes a [`Duration`] as fractional milliseconds.
@@ -1159,6 +1354,8 @@ mod tests {
             body: None,
             body_digest: None,
             detail: Some("x".to_owned()),
+            cert_not_after: None,
+            cert_days_left: None,
         };
         let json = serde_json::to_value(&record).expect("json");
         assert_eq!(json["reason"], "body_truncated");

@@ -21,6 +21,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 pub(super) struct Key {
     /// https (TLS) or http.
     pub(super) https: bool,
+    /// Whether the certificate was verified (https): a connection made without verification
+    /// (`tls_verify: false`) never carries a check that asks for it.
+    pub(super) verify: bool,
     /// The host as written in the URL: a name, or an address.
     pub(super) host: Host<String>,
     /// The port, the scheme's default when the URL has none.
@@ -168,6 +171,7 @@ mod tests {
     fn key(port: u16) -> Key {
         Key {
             https: false,
+            verify: true,
             host: Host::Domain("app.lan".to_owned()),
             port,
         }

@@ -95,7 +95,7 @@ use tokio::sync::oneshot;
 use crate::Config;
 use crate::health::{Health, State, Transition};
 use crate::probe::CheckRecord;
-use crate::registry::{AppName, MonitorSpec};
+use crate::registry::{AppName, MonitorSpec, Source};
 
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
 
@@ -171,6 +171,9 @@ pub struct StoredMonitor {
     /// Where its alerting stands, as the JSON its owner wrote (see [`crate::alerting`]); `None`
     /// when it was never written (a database from before version 2 of the schema).
     pub alerting: Option<String>,
+    /// Who manages it: the API, or the config file.
+    #[serde(default)]
+    pub source: Source,
     /// Its maintenance set through the API, as the JSON its owner wrote; `None`: none.
     pub maintenance: Option<String>,
 }
@@ -479,6 +482,26 @@ impl Store {
     pub async fn save_monitor(&self, monitor: &StoredMonitor) -> Result<(), StoreError> {
         self.call(|reply| writer::Op::Save(Box::new(monitor.clone()), reply))
             .await
+    }
+
+    /// Replaces the spec, `paused`, `registered_at` and `source` of the existing monitor
+    /// `monitor.name`, and starts its state over: `transition` (to `UNKNOWN`, saying why), when
+    /// given, is recorded, the state becomes `monitor.health`, the alerting state is forgotten and pending
+    /// messages are withdrawn; the log and the older transitions stay. For a monitor whose target
+    /// changed (a new `url`). Durable when it returns; `Ok(false)` when there is no such monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn restart_monitor(
+        &self,
+        monitor: &StoredMonitor,
+        transition: Option<&Transition>,
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| {
+            writer::Op::Restart(Box::new((monitor.clone(), transition.cloned())), reply)
+        })
+        .await
     }
 
     /// Removes the monitor `name` with its log and transitions, and withdraws its pending
@@ -900,6 +923,8 @@ mod tests {
                 body: None,
                 body_digest: None,
                 detail: None,
+                cert_not_after: None,
+                cert_days_left: None,
             },
             state: State::Healthy,
         };

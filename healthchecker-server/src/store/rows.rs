@@ -16,7 +16,7 @@ use super::{
 };
 use crate::health::{Health, Outcome, State, Transition};
 use crate::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
-use crate::registry::{AppName, MonitorSpec};
+use crate::registry::{AppName, MonitorSpec, Source};
 
 /// The highest sequence number of a log row: 2^32 - 1 (680 years of checks every 5 s).
 pub(super) const MAX_SEQ: i64 = 0xFFFF_FFFF;
@@ -106,7 +106,7 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 /// The columns of a check row, in this order.
 const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
                              c.detail, c.state, c.passes, c.fails, c.recovering, c.id, \
-                             c.body_size, c.body_hash";
+                             c.cert_not_after, c.body_size, c.body_hash";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -122,6 +122,7 @@ struct RawCheck {
     fails: i64,
     recovering: bool,
     key: i64,
+    cert_not_after: Option<i64>,
     body_size: Option<i64>,
     body_hash: Option<String>,
 }
@@ -142,8 +143,9 @@ impl RawCheck {
             fails: row.get(at + 9)?,
             recovering: row.get(at + 10)?,
             key: row.get(at + 11)?,
-            body_size: row.get(at + 12)?,
-            body_hash: row.get(at + 13)?,
+            cert_not_after: row.get(at + 12)?,
+            body_size: row.get(at + 13)?,
+            body_hash: row.get(at + 14)?,
         })
     }
 
@@ -175,9 +177,11 @@ impl RawCheck {
             })),
             _ => None,
         };
+        let time = time_from_sql(self.time);
+        let cert_not_after = self.cert_not_after.map(time_from_sql);
         Ok(LoggedCheck {
             record: CheckRecord {
-                time: time_from_sql(self.time),
+                time,
                 outcome: outcome_from_sql(self.outcome)?,
                 reason: reason_from_sql(self.reason)?,
                 http_status,
@@ -185,6 +189,9 @@ impl RawCheck {
                 body,
                 body_digest,
                 detail: self.detail,
+                cert_not_after,
+                cert_days_left: cert_not_after
+                    .map(|not_after| crate::probe::days_left(not_after, time)),
             },
             state: state_from_sql(self.state)?,
         })
@@ -259,13 +266,14 @@ pub(super) fn load_monitors(
         since: Option<i64>,
         health_seq: i64,
         alerting: Option<String>,
+        source: String,
         maintenance: Option<String>,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
                     s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
-                    m.maintenance
+                    m.source, m.maintenance
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -285,7 +293,8 @@ pub(super) fn load_monitors(
                         since: row.get(9)?,
                         health_seq: row.get(10)?,
                         alerting: row.get(11)?,
-                        maintenance: row.get(12)?,
+                        source: row.get(12)?,
+                        maintenance: row.get(13)?,
                     })
                 })?
                 .collect()
@@ -308,6 +317,11 @@ pub(super) fn load_monitors(
         let name = AppName::parse(&raw.name).map_err(|error| data(error.to_string()))?;
         let spec: MonitorSpec = serde_json::from_str(&raw.spec)
             .map_err(|error| data(format!("spec of {name}: {error}")))?;
+        let source = match raw.source.as_str() {
+            "config" => Source::Config,
+            "api" => Source::Api,
+            other => return Err(data(format!("source of {name}: {other:?}"))),
+        };
         let newest = last_check
             .query_row([check_key(raw.id, 0), check_key(raw.id, MAX_SEQ)], |row| {
                 RawCheck::read(row, 0)
@@ -345,6 +359,7 @@ pub(super) fn load_monitors(
             last_check: check,
             last_transition: transition,
             alerting: raw.alerting,
+            source,
             maintenance: raw.maintenance,
         });
     }

@@ -148,7 +148,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL                            -- JSON
     ) STRICT;
     ",
-    // 3 -> 4: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
+    // 3 -> 4: monitors declared in the config file are told from those registered over the API,
+    // and https and tls checks keep their certificate's expiry.
+    "
+    ALTER TABLE monitors ADD COLUMN source TEXT NOT NULL DEFAULT 'api'
+        CHECK (source IN ('api', 'config'));          -- registry::Source
+    ALTER TABLE checks ADD COLUMN cert_not_after INTEGER; -- ns since the epoch, UTC
+    ",
+    // 4 -> 5: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
     // when it is a health answer; any other body is kept as its size and a short hash, keyed
     // with a key made here once (so the hash of a guessed body cannot be matched). Bodies of
     // earlier checks that are not a JSON object with a `status` member (in any casing) are
@@ -416,7 +423,7 @@ mod tests {
     /// checks, keeps health answers, and makes the digest key once.
     #[test]
     fn bodies_kept_before_that_are_not_health_answers_are_dropped() {
-        const BODY_STEP: usize = 3;
+        const BODY_STEP: usize = 4;
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("x.db");
         {

@@ -51,6 +51,8 @@ pub(super) enum Op {
     /// Boxed: a check carries its row, transition, alerting and messages (some 260 bytes).
     Check(Box<CheckWrite>),
     Save(Box<StoredMonitor>, Reply<()>),
+    /// A new spec and a fresh state (see `Store::restart_monitor`).
+    Restart(Box<(StoredMonitor, Option<Transition>)>, Reply<bool>),
     Delete(AppName, Reply<bool>),
     Pause(AppName, bool, Reply<bool>),
     Maintenance(AppName, Option<String>, Reply<bool>),
@@ -73,6 +75,7 @@ impl Op {
     fn needs_fsync(&self) -> bool {
         match self {
             Op::Save(..)
+            | Op::Restart(..)
             | Op::Delete(..)
             | Op::Pause(..)
             | Op::Maintenance(..)
@@ -418,7 +421,8 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
         Op::Delete(_, reply)
         | Op::Pause(_, _, reply)
         | Op::Maintenance(_, _, reply)
-        | Op::Message(_, _, reply) => {
+        | Op::Message(_, _, reply)
+        | Op::Restart(_, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
         Op::Enqueue(_, reply) => send(reply, result, |done| match done {
@@ -777,6 +781,7 @@ impl Apply<'_> {
                 self.save(monitor)?;
                 Done::Unit
             }
+            Op::Restart(restart, _) => Done::Found(self.restart(&restart.0, restart.1.as_ref())?),
             Op::Delete(name, _) => Done::Found(self.delete(name)?),
             Op::Pause(name, paused, _) => Done::Found(self.pause(name, *paused)?),
             Op::Maintenance(name, maintenance, _) => {
@@ -811,9 +816,9 @@ impl Apply<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state, passes, fails, recovering, body_size,
-                                     body_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                                     detail, state, passes, fails, recovering, cert_not_after,
+                                     body_size, body_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -829,6 +834,7 @@ impl Apply<'_> {
                     write.health.passes,
                     write.health.fails,
                     write.health.recovering,
+                    record.cert_not_after.map(time_to_sql),
                     digest.map(|digest| i64::try_from(digest.size).unwrap_or(i64::MAX)),
                     digest.map(|digest| digest.hash.to_string()),
                 ])
@@ -964,18 +970,26 @@ impl Apply<'_> {
         if let Some(slot) = self.monitors.get(&monitor.name) {
             self.conn
                 .prepare_cached(
-                    "UPDATE monitors SET spec = ?2, paused = ?3, registered_at = ?4 WHERE id = ?1",
+                    "UPDATE monitors SET spec = ?2, paused = ?3, registered_at = ?4, source = ?5
+                     WHERE id = ?1",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![slot.id, spec, monitor.paused, registered_at])
+                    statement.execute(params![
+                        slot.id,
+                        spec,
+                        monitor.paused,
+                        registered_at,
+                        monitor.source.as_str()
+                    ])
                 })
                 .map_err(self.sql())?;
             return Ok(());
         }
         self.conn
             .prepare_cached(
-                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, maintenance)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, source,
+                                       maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -984,6 +998,7 @@ impl Apply<'_> {
                     monitor.paused,
                     registered_at,
                     monitor.alerting.as_deref().unwrap_or("{}"),
+                    monitor.source.as_str(),
                     monitor.maintenance,
                 ])
             })
@@ -1009,6 +1024,30 @@ impl Apply<'_> {
         self.monitors
             .insert(monitor.name.clone(), Slot { id, last_seq: 0 });
         Ok(())
+    }
+
+    /// A new spec for an existing monitor and its state started over (see
+    /// `Store::restart_monitor`); false for an unknown monitor.
+    fn restart(
+        &mut self,
+        monitor: &StoredMonitor,
+        transition: Option<&Transition>,
+    ) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(&monitor.name).copied() else {
+            return Ok(false);
+        };
+        self.save(monitor)?;
+        self.conn
+            .prepare_cached("UPDATE monitors SET alerting = '{}' WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![slot.id]))
+            .map_err(self.sql())?;
+        self.withdraw_all(&monitor.name)?;
+        let since = match transition {
+            Some(transition) => Some(self.transition(slot.id, transition)?),
+            None => None,
+        };
+        self.set_state(slot, monitor.health, since);
+        Ok(true)
     }
 
     /// Withdraws every pending message about `name`: it was paused or removed.
@@ -1236,6 +1275,8 @@ mod tests {
             name: AppName::parse(name).expect("name"),
             check: LoggedCheck {
                 record: CheckRecord {
+                    cert_not_after: None,
+                    cert_days_left: None,
                     time,
                     outcome: Outcome::Fail,
                     reason: Reason::Timeout,
@@ -1329,6 +1370,7 @@ mod tests {
             outbox_changed: tokio::sync::watch::Sender::new(0),
         };
         let monitor = StoredMonitor {
+            source: Default::default(),
             name: AppName::parse("a").expect("name"),
             spec: crate::registry::Registration {
                 url: Some("http://127.0.0.1:1".into()),

@@ -4,6 +4,7 @@
 
 pub mod hooks;
 pub mod smtp;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

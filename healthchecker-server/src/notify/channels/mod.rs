@@ -211,6 +211,8 @@ pub(crate) mod testing {
             },
             checks: vec![LoggedCheck {
                 record: CheckRecord {
+                    cert_not_after: None,
+                    cert_days_left: None,
                     time: at(90),
                     outcome: Outcome::Fail,
                     reason: Reason::StatusCode,
