@@ -869,7 +869,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 4,
+                supported: 5,
                 ..
             }
         ),
