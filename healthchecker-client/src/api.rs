@@ -2,6 +2,10 @@
 //! one request with its token and timeout, and the mapping of every answer to a value or an
 //! [`Error`].
 //!
+//! Two tokens: changes send the `token` (`HEALTHCHECKER_TOKEN`); reads send the `read_token`
+//! (`HEALTHCHECKER_READ_TOKEN`) when there is one, else the `token` (a server takes it for reads
+//! too).
+//!
 //! [`ApiClient`] reads a server's monitors and logs without being an app (the server's `list`
 //! and `log` subcommands use it); [`HealthCheckerServer`](crate::HealthCheckerServer), an app's
 //! handle, sends through the same `Http`. [`encode_segment`] is the one percent-encoding of an
@@ -20,7 +24,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::model::{CheckLog, ErrorBody, MonitorList};
-use crate::{AppName, CheckRecord, ENV_TOKEN, Error, MonitorInfo, Result};
+use crate::{AppName, CheckRecord, ENV_READ_TOKEN, ENV_TOKEN, Error, MonitorInfo, Result};
 
 /// How long one request to the server may take, unless set with
 /// [`HealthCheckerServer::timeout`](crate::HealthCheckerServer::timeout) or
@@ -38,7 +42,10 @@ const URL_MAX: usize = 2048;
 #[derive(Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
+    /// Sent with changes, and with reads when there is no `read_token`.
     token: Option<HeaderValue>,
+    /// Sent with reads.
+    read_token: Option<HeaderValue>,
     timeout: Duration,
 }
 
@@ -47,16 +54,22 @@ impl fmt::Debug for Http {
         f.debug_struct("Http")
             // The token is a secret: say whether there is one, never what it is.
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "read_token",
+                &self.read_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl Http {
-    /// A client with the token from `HEALTHCHECKER_TOKEN` and the default timeout.
+    /// A client with the tokens from `HEALTHCHECKER_TOKEN` and `HEALTHCHECKER_READ_TOKEN` and
+    /// the default timeout.
     pub(crate) fn from_env() -> Result<Http> {
         Ok(Http {
-            token: token_from_env()?,
+            token: token_from_env(ENV_TOKEN)?,
+            read_token: token_from_env(ENV_READ_TOKEN)?,
             client: http_client()?,
             timeout: DEFAULT_TIMEOUT,
         })
@@ -72,9 +85,15 @@ impl Http {
         self.token.is_some()
     }
 
-    /// Sends `Bearer token` from now on (`None`: no token).
+    /// Sends `Bearer token` with changes from now on (and with reads, without a read token);
+    /// `None`: no token.
     pub(crate) fn set_token(&mut self, token: Option<HeaderValue>) {
         self.token = token;
+    }
+
+    /// Sends `Bearer read_token` with reads from now on; `None`: the token, if any.
+    pub(crate) fn set_read_token(&mut self, read_token: Option<HeaderValue>) {
+        self.read_token = read_token;
     }
 
     /// How long one request may take.
@@ -94,8 +113,9 @@ impl Http {
         url: Url,
         app: Option<&AppName>,
     ) -> Result<T> {
+        let token = self.read_token.as_ref().or(self.token.as_ref());
         let (status, body) = self
-            .send(self.request(Method::GET, url.clone()), &url)
+            .send_with(self.request(Method::GET, url.clone()), &url, token)
             .await?;
         if status == 200 {
             parse(&url, &body)
@@ -104,12 +124,22 @@ impl Http {
         }
     }
 
-    /// Sends the request with the timeout and token; returns the status and the body.
+    /// Sends a change with the timeout and token; returns the status and the body.
     pub(crate) async fn send(&self, request: RequestBuilder, url: &Url) -> Result<(u16, Vec<u8>)> {
+        self.send_with(request, url, self.token.as_ref()).await
+    }
+
+    /// Sends the request with the timeout and `token`; returns the status and the body.
+    async fn send_with(
+        &self,
+        request: RequestBuilder,
+        url: &Url,
+        token: Option<&HeaderValue>,
+    ) -> Result<(u16, Vec<u8>)> {
         let mut request = request
             .timeout(self.timeout)
             .header(ACCEPT, "application/json");
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             request = request.header(AUTHORIZATION, token.clone());
         }
         let unreachable = |source: reqwest::Error| Error::Unreachable {
@@ -159,11 +189,13 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// A client of the server at `server_url` (an `http://` or `https://` base URL), sending
-    /// `HEALTHCHECKER_TOKEN` when it is set and not blank. Nothing is sent yet.
+    /// `HEALTHCHECKER_READ_TOKEN`, or else `HEALTHCHECKER_TOKEN`, with its reads when set and
+    /// not blank. Nothing is sent yet.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a bad `server_url` or `HEALTHCHECKER_TOKEN`.
+    /// [`Error::InvalidInput`] for a bad `server_url`, `HEALTHCHECKER_TOKEN` or
+    /// `HEALTHCHECKER_READ_TOKEN`.
     pub fn new(server_url: impl AsRef<str>) -> Result<ApiClient> {
         Ok(ApiClient {
             base: parse_base_url("server_url", server_url.as_ref())?,
@@ -179,6 +211,19 @@ impl ApiClient {
     /// than visible ASCII.
     pub fn token(mut self, token: impl AsRef<str>) -> Result<ApiClient> {
         self.http.set_token(Some(bearer("token", token.as_ref())?));
+        Ok(self)
+    }
+
+    /// Sends `Authorization: Bearer <read_token>` with every read (the server's `read_token`),
+    /// replacing any from `HEALTHCHECKER_READ_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for the field `read_token` when it is empty or holds characters
+    /// other than visible ASCII.
+    pub fn read_token(mut self, read_token: impl AsRef<str>) -> Result<ApiClient> {
+        self.http
+            .set_read_token(Some(bearer("read_token", read_token.as_ref())?));
         Ok(self)
     }
 
@@ -382,10 +427,11 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
         })
 }
 
-/// The token from `HEALTHCHECKER_TOKEN`, when it is set and not blank.
-pub(crate) fn token_from_env() -> Result<Option<HeaderValue>> {
-    match std::env::var(ENV_TOKEN) {
-        Ok(text) if !text.trim().is_empty() => Ok(Some(bearer(ENV_TOKEN, &text)?)),
+/// The token from the environment variable `variable` (`HEALTHCHECKER_TOKEN`,
+/// `HEALTHCHECKER_READ_TOKEN`), when it is set and not blank.
+pub(crate) fn token_from_env(variable: &'static str) -> Result<Option<HeaderValue>> {
+    match std::env::var(variable) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(bearer(variable, &text)?)),
         _ => Ok(None),
     }
 }

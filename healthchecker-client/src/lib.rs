@@ -65,7 +65,7 @@ pub use api::DEFAULT_TIMEOUT;
 pub use app::AppName;
 pub use discovery::DEFAULT_DISCOVERY_TIMEOUT;
 pub use error::Error;
-pub use model::{CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
+pub use model::{BodyDigest, CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};
 pub use server::{
@@ -80,3 +80,7 @@ pub const ENV_URL: &str = "HEALTHCHECKER_URL";
 
 /// Environment variable with the bearer token the server requires for changes.
 pub const ENV_TOKEN: &str = "HEALTHCHECKER_TOKEN";
+
+/// Environment variable with the bearer token the server requires for reads (its `read_token`);
+/// without it, reads send [`ENV_TOKEN`]'s token, which a server takes for reads too.
+pub const ENV_READ_TOKEN: &str = "HEALTHCHECKER_READ_TOKEN";

@@ -151,9 +151,13 @@ pub struct CheckRecord {
     pub latency_ms: f64,
     /// The monitor's state after this check.
     pub state: MonitorState,
-    /// The app's parsed `application/health+json` body, when it sent one.
+    /// The app's body, when it is a health answer (`application/health+json`, or a JSON object
+    /// with a `status` member).
     #[serde(default)]
     pub body: Option<serde_json::Value>,
+    /// Any other body, as the server keeps it: its size and a short hash, never its content.
+    #[serde(default)]
+    pub body_digest: Option<BodyDigest>,
     /// More detail on a failure, e.g. the connection error.
     #[serde(default)]
     pub detail: Option<String>,
@@ -163,6 +167,17 @@ pub struct CheckRecord {
     /// For https and tls checks: whole days from the check to the certificate's expiry.
     #[serde(default)]
     pub cert_days_left: Option<i64>,
+}
+
+/// What the server keeps of a body that is not a health answer: enough to see that it changed,
+/// nothing of what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BodyDigest {
+    /// Bytes of the body the server read (at most 64 KiB of a longer one).
+    pub size: u64,
+    /// A short hash of them, keyed by the server (16 hex digits).
+    pub hash: String,
 }
 
 /// One change of a monitor's state.

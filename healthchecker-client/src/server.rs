@@ -320,7 +320,22 @@ impl HealthCheckerServer {
         Ok(self)
     }
 
-    /// Sends no `Authorization` header, even when `HEALTHCHECKER_TOKEN` is set.
+    /// Sends `Authorization: Bearer <read_token>` with reads (`info`, `log`, `list`), for a
+    /// server with a `read_token`; without one, reads send the token, if any. Replaces any from
+    /// `HEALTHCHECKER_READ_TOKEN`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for the field `read_token` when it is empty or holds characters
+    /// other than visible ASCII.
+    pub fn read_token(mut self, read_token: impl AsRef<str>) -> Result<Self> {
+        let value = bearer("read_token", read_token.as_ref())?;
+        self.http.set_read_token(Some(value));
+        Ok(self)
+    }
+
+    /// Sends no `Authorization` header, even when `HEALTHCHECKER_TOKEN` or
+    /// `HEALTHCHECKER_READ_TOKEN` is set.
     ///
     /// # Examples
     ///
@@ -334,6 +349,7 @@ impl HealthCheckerServer {
     #[must_use]
     pub fn without_token(mut self) -> Self {
         self.http.set_token(None);
+        self.http.set_read_token(None);
         self
     }
 

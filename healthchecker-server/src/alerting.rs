@@ -1093,6 +1093,7 @@ mod tests {
                         detail: None,
                         cert_days_left: None,
                         cert_not_after: None,
+                        body_digest: None,
                     },
                     state: health.state,
                 });

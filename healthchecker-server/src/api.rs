@@ -6,6 +6,26 @@
 //! internal details never reach a response (they go to the log).
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
+//!
+//! # Who may do what
+//!
+//! Every route is one of three kinds, and [`router_with`] puts the guard of each kind on it in
+//! one place, for this module's routes and the [`Routes`] of other modules alike: **reads**
+//! (monitors, logs, channels; any route that shows what the server knows) need `read_token` when
+//! it is set ([`require_read_token`]; `token` is taken too); **changes** need `token` when it is
+//! set ([`require_token`]); **open** routes are the server's own `GET /health`, the dashboard's
+//! page (which holds no data: it asks for the token) and the OpenAPI document. A route added to
+//! `reads` is guarded by being there.
+//!
+//! With a `read_token`, what a change or `/health` answers holds nothing a read would guard
+//! unless the caller may read: the monitor in the answer of `PUT` shows only the registration that
+//! was sent (state `UNKNOWN`, no counters, no checks, no maintenance, not flapping), the one of
+//! `pause` and `resume` not even that (its name, whether it is paused and its timing; an empty
+//! `url` and `path`, no recipients or channels), the one of the maintenance routes that and the
+//! maintenance it set, and `/health` leaves out the count of monitors per state and of failing
+//! ones (whether a storm is on stays). Otherwise whoever may register could read each check's
+//! result in the answer to registering again, or in the counts (a port scanner, one registration
+//! at a time), and anyone's URL and recipients by pausing it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,14 +43,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
+use crate::config::Secret;
 use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
-use crate::registry::{self, AppName, BodyError, FieldError, Registration};
+use crate::probe::Targets;
+use crate::registry::{self, AppName, BodyError, FieldError, MonitorSpec, Registration};
 use crate::store::{LoggedCheck, Store};
-use crate::throttle::RegistrationLimiter;
+use crate::throttle::{ChannelTests, ClientMonitors, RegistrationLimiter};
 use crate::{Config, VERSION};
 
 /// Media type of health answers (IETF draft "Health Check Response Format for HTTP APIs").
@@ -63,6 +85,12 @@ pub struct AppState {
     pub limiter: Option<Arc<RegistrationLimiter>>,
     /// Delivery, for testing channels; `None` in tests that do not deliver.
     pub notifier: Option<Notifier>,
+    /// `allowed_targets`, with the resolver the checks use, for checking registrations.
+    pub targets: Targets,
+    /// Monitors created per client address (`max_monitors_per_client`); `None` without a limit.
+    pub clients: Option<Arc<ClientMonitors>>,
+    /// When each channel was last sent a test message.
+    pub channel_tests: Arc<ChannelTests>,
 }
 
 impl AppState {
@@ -75,6 +103,9 @@ impl AppState {
     ) -> AppState {
         AppState {
             limiter: RegistrationLimiter::new(config.max_registrations_per_minute).map(Arc::new),
+            targets: Targets::system(config.allowed_targets.clone()),
+            clients: ClientMonitors::new(config.max_monitors_per_client).map(Arc::new),
+            channel_tests: Arc::default(),
             config,
             started: Instant::now(),
             service_id: identity.service_id.clone(),
@@ -90,6 +121,60 @@ impl AppState {
         self.notifier = Some(notifier);
         self
     }
+
+    /// This state checking registrations against `targets` (a server hands over
+    /// [`Prober::targets`](crate::probe::Prober::targets), so registrations and checks resolve
+    /// names alike) instead of `allowed_targets` with the system's resolver.
+    #[must_use]
+    pub fn with_targets(mut self, targets: Targets) -> AppState {
+        self.targets = targets;
+        self
+    }
+
+    /// What a registration from `client` may still be refused for once its body is valid: a
+    /// target outside `allowed_targets`, then (for a new monitor) `max_monitors_per_client`.
+    /// The reservation, when there is one, is to be kept once the monitor is created.
+    pub(crate) async fn admit(
+        &self,
+        client: IpAddr,
+        name: &AppName,
+        spec: &MonitorSpec,
+    ) -> Result<Option<crate::throttle::MonitorReservation<'_>>, ApiError> {
+        self.targets.admit(spec).await.map_err(ApiError::Invalid)?;
+        let Some(clients) = &self.clients else {
+            return Ok(None);
+        };
+        if self.monitors.view(name).is_some() {
+            return Ok(None); // an update: it creates nothing
+        }
+        match clients.reserve(client, name.as_str()) {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(limit) => {
+                tracing::warn!(%client, app = %name, "registration refused: more than max_monitors_per_client");
+                Err(ApiError::ClientFull(limit))
+            }
+        }
+    }
+
+    /// `name` was removed: it no longer counts against the client that created it.
+    pub(crate) fn removed(&self, name: &AppName) {
+        if let Some(clients) = &self.clients {
+            clients.removed(name.as_str());
+        }
+    }
+}
+
+/// Routes of another module served with the API's ([`router_with`]), by kind, so that the
+/// guards are put on them here: see [Who may do what](self#who-may-do-what).
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// Routes that show what the server knows: behind `read_token`.
+    pub reads: Router<AppState>,
+    /// Routes that change something: behind `token`.
+    pub changes: Router<AppState>,
+    /// Routes that stay open (answers that hold nothing, such as a 404 that says a feature is
+    /// off).
+    pub open: Router<AppState>,
 }
 
 /// The client's address, when the server was started with connection info (tests without a
@@ -111,15 +196,58 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// The one parameter in a route's path (`{app}`, `{name}`), refused in the API's error format
+/// (422 naming it) when it is not UTF-8 once percent-decoded, instead of axum's plain-text 400.
+pub(crate) struct Segment(pub(crate) String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Segment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Segment(value)),
+            Err(rejection) => {
+                let field = match &rejection {
+                    PathRejection::FailedToDeserializePathParams(error) => match error.kind() {
+                        ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
+                        _ => "path".to_owned(),
+                    },
+                    _ => "path".to_owned(),
+                };
+                Err(ApiError::Invalid(FieldError::new(
+                    &field,
+                    "(not UTF-8)",
+                    "text in UTF-8, percent-encoded",
+                )))
+            }
+        }
+    }
+}
+
 /// The JSON API, `GET /health` and the dashboard.
 pub fn router(state: AppState) -> Router {
-    router_with(state, Router::new())
+    router_with(state, Routes::default())
 }
 
 /// [`router`] with `more` routes merged in (the server adds the original's, from
-/// [`crate::legacy`], which is built on this module): they share the fallback, the body limit and
-/// the request timeout.
-pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
+/// [`crate::legacy`], which is built on this module): they get the guards of their kind and
+/// share the fallback, the body limit and the request timeout.
+pub fn router_with(state: AppState, more: Routes) -> Router {
+    let reads = Router::new()
+        .route("/api/v1/monitors", get(list))
+        .route("/api/v1/monitors/{app}", get(one))
+        .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/channels", get(channels))
+        .merge(more.reads)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_read_token,
+        ));
     let changes = Router::new()
         .route(
             "/api/v1/monitors/{app}",
@@ -137,17 +265,15 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
             "/api/v1/monitors/{app}/maintenance",
             post(start_maintenance).delete(end_maintenance),
         )
+        .merge(more.changes)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
         .route("/health", get(own_health))
-        .route("/api/v1/monitors", get(list))
-        .route("/api/v1/monitors/{app}", get(one))
-        .route("/api/v1/monitors/{app}/log", get(log))
-        .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
+        .merge(reads)
         .merge(changes)
-        .merge(more)
+        .merge(more.open)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(
@@ -161,11 +287,11 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
 }
 
 /// `GET /health`: the server's own health, in `application/health+json`.
-async fn own_health(State(state): State<AppState>) -> Response {
+async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let counts = state.monitors.state_counts();
     let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
-    let body = json!({
+    let mut body = json!({
         "status": "pass",
         "version": VERSION,
         "serviceId": state.service_id,
@@ -194,6 +320,20 @@ async fn own_health(State(state): State<AppState>) -> Response {
             })).collect::<Vec<_>>(),
         },
     });
+    if !may_read(&state.config, &headers)
+        && let Some(checks) = body["checks"].as_object_mut()
+    {
+        // The counts per state and of failing monitors are a read (see the module
+        // documentation); whether a storm is on stays open, like the server's own health.
+        checks.remove("monitors:count");
+        checks.insert(
+            "monitors:failing".to_owned(),
+            json!([{
+                "componentType": "system",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+            }]),
+        );
+    }
     ([(header::CONTENT_TYPE, HEALTH_JSON)], Json(body)).into_response()
 }
 
@@ -217,25 +357,106 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such route; the API lives under /api/v1".to_owned())
 }
 
+/// The bearer token of a request; empty when it has none.
+fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+/// Whether `given` is `secret`, compared in constant time.
+fn is(given: &str, secret: &Secret) -> bool {
+    given.as_bytes().ct_eq(secret.expose().as_bytes()).into()
+}
+
 /// Rejects changes without the right bearer token, when the server has one.
-pub(crate) async fn require_token(
+pub async fn require_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &state.config.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let matches: bool = given.as_bytes().ct_eq(token.expose().as_bytes()).into();
-        if !matches {
-            return ApiError::Unauthorized.into_response();
-        }
+    if let Some(token) = &state.config.token
+        && !is(bearer(&headers), token)
+    {
+        return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
+}
+
+/// Whether a request with `headers` may read: the server has no `read_token`, or the request
+/// carries it, or `token` (whoever may change may read).
+fn may_read(config: &Config, headers: &HeaderMap) -> bool {
+    let Some(read_token) = &config.read_token else {
+        return true;
+    };
+    let given = bearer(headers);
+    is(given, read_token) || config.token.as_ref().is_some_and(|token| is(given, token))
+}
+
+/// Rejects reads without the right bearer token, when the server has a `read_token`: that one,
+/// or `token` (whoever may change may read).
+pub async fn require_read_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !may_read(&state.config, &headers) {
+        return ApiError::ReadUnauthorized.into_response();
+    }
+    next.run(request).await
+}
+
+/// What the answer to a change echoes of the monitor to a caller who may not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    /// The registration the caller sent (`PUT`).
+    Registration,
+    /// Nothing the caller did not name (`pause`, `resume`).
+    Name,
+    /// Nothing the caller did not name, and the maintenance it set or ended.
+    Maintenance,
+}
+
+/// `view` as the answer to a change shows it: whole to a caller who may read, else as `echo`
+/// says (see the module documentation).
+fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) -> MonitorView {
+    if may_read(config, headers) {
+        return view;
+    }
+    let (maintenance_until, maintenance_reason) =
+        (view.maintenance_until, view.maintenance_reason.clone());
+    let observed = MonitorView {
+        state: HealthState::Unknown,
+        passes: 0,
+        fails: 0,
+        since: None,
+        last_check: None,
+        last_transition: None,
+        maintenance_until: None,
+        maintenance_reason: None,
+        flapping: false,
+        ..view
+    };
+    let named = |observed| MonitorView {
+        url: String::new(),
+        path: String::new(),
+        email: Vec::new(),
+        notify: Vec::new(),
+        ..observed
+    };
+    match echo {
+        Echo::Registration => observed,
+        Echo::Name => named(observed),
+        Echo::Maintenance => MonitorView {
+            maintenance_until,
+            maintenance_reason,
+            ..named(observed)
+        },
+    }
 }
 
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
@@ -262,7 +483,9 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    ClientAddr(client): ClientAddr,
+    Segment(app): Segment,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
@@ -275,38 +498,53 @@ async fn register(
     })?;
     let spec = Registration::accept(&body, &state.config)?;
     state.monitors.admit(&spec).map_err(ApiError::Invalid)?;
+    let reservation = state.admit(client, &name, &spec).await?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
+    if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
+        reservation.created();
+    }
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
     };
+    let view = shown(view, Echo::Registration, &state.config, &headers);
     Ok((status, Json(view)).into_response())
 }
 
 /// `DELETE /api/v1/monitors/{app}`: 204, or 404 when unknown.
 async fn unregister(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
 ) -> Result<StatusCode, ApiError> {
     let name = app_name(&app)?;
     if state.monitors.remove(&name).await? {
+        state.removed(&name);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::unknown_app(&name))
     }
 }
 
-async fn pause(state: State<AppState>, app: Path<String>) -> Result<Json<MonitorView>, ApiError> {
-    set_paused(state, app, true).await
+async fn pause(
+    state: State<AppState>,
+    app: Segment,
+    headers: HeaderMap,
+) -> Result<Json<MonitorView>, ApiError> {
+    set_paused(state, app, &headers, true).await
 }
 
-async fn resume(state: State<AppState>, app: Path<String>) -> Result<Json<MonitorView>, ApiError> {
-    set_paused(state, app, false).await
+async fn resume(
+    state: State<AppState>,
+    app: Segment,
+    headers: HeaderMap,
+) -> Result<Json<MonitorView>, ApiError> {
+    set_paused(state, app, &headers, false).await
 }
 
 async fn set_paused(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
+    headers: &HeaderMap,
     paused: bool,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
@@ -314,7 +552,7 @@ async fn set_paused(
         .monitors
         .set_paused(&name, paused)
         .await?
-        .map(Json)
+        .map(|view| Json(shown(view, Echo::Name, &state.config, headers)))
         .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
@@ -340,7 +578,7 @@ struct MonitorDetail {
 /// `GET /api/v1/monitors/{app}`: one monitor with its recent transitions.
 async fn one(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let name = app_name(&app)?;
     let monitor = state
@@ -377,7 +615,7 @@ struct LogPage {
 /// `GET /api/v1/monitors/{app}/log?limit=N`: the health-check log, newest first.
 async fn log(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let name = app_name(&app)?;
@@ -448,7 +686,8 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
 
 async fn start_maintenance(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
@@ -458,30 +697,44 @@ async fn start_maintenance(
         .monitors
         .set_maintenance(&name, Some(window))
         .await?
-        .map(Json)
+        .map(|view| Json(shown(view, Echo::Maintenance, &state.config, &headers)))
         .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn end_maintenance(
     State(state): State<AppState>,
-    Path(app): Path<String>,
+    Segment(app): Segment,
+    headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
     let name = app_name(&app)?;
     state
         .monitors
         .set_maintenance(&name, None)
         .await?
-        .map(Json)
+        .map(|view| Json(shown(view, Echo::Maintenance, &state.config, &headers)))
         .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn test_channel(
     State(state): State<AppState>,
-    Path(name): Path<String>,
+    Segment(name): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(notifier) = &state.notifier else {
         return Err(ApiError::NotFound(format!("no channel named {name:?}")));
     };
+    // Only a channel that exists is counted (an unknown name is the 404 below).
+    if state
+        .config
+        .channels
+        .iter()
+        .any(|channel| channel.name == name)
+        && let Err(retry_after) = state.channel_tests.admit(&name, Instant::now())
+    {
+        return Err(ApiError::TestTooSoon {
+            channel: name,
+            retry_after,
+        });
+    }
     match notifier.test(&name).await {
         Ok(answer) => Ok(Json(
             json!({"channel": name, "delivered": true, "answer": answer}),
@@ -506,6 +759,12 @@ pub enum ApiError {
         "this server requires `Authorization: Bearer <token>` for changes; set HEALTHCHECKER_TOKEN"
     )]
     Unauthorized,
+    /// 401: a read without the right token, on a server with a `read_token`.
+    #[error(
+        "this server requires `Authorization: Bearer <read_token>` (or the token for changes) \
+         for reads; set HEALTHCHECKER_READ_TOKEN"
+    )]
+    ReadUnauthorized,
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
@@ -524,11 +783,30 @@ pub enum ApiError {
     /// 429: the server monitors as many apps as it may ([`MonitorsError::Full`]).
     #[error(transparent)]
     Full(MonitorsError),
+    /// 429: the client address has created this many monitors, its most
+    /// (`max_monitors_per_client`).
+    #[error(
+        "this address has created {0} monitors, the most one client may \
+         (max_monitors_per_client); remove some first"
+    )]
+    ClientFull(usize),
     /// 429: too many registrations from one address; retry after this many seconds.
     #[error(
         "too many registrations from this address (max_registrations_per_minute); retry in {0} s"
     )]
     RateLimited(u64),
+    /// 429: the channel was sent a test message less than
+    /// [`crate::throttle::CHANNEL_TEST_INTERVAL`] ago; retry after this many seconds.
+    #[error(
+        "channel {channel:?} was sent a test message moments ago (one per channel every {} s); retry in {retry_after} s",
+        crate::throttle::CHANNEL_TEST_INTERVAL.as_secs()
+    )]
+    TestTooSoon {
+        /// The channel.
+        channel: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 502: a channel's receiver refused a test message, or could not be reached.
     #[error("{0}")]
     ChannelFailed(String),
@@ -553,14 +831,19 @@ impl ApiError {
             ApiError::BadJson(_) | ApiError::Unreadable(_) => {
                 (StatusCode::BAD_REQUEST, "malformed_json")
             }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::ReadUnauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
+            ApiError::RateLimited(_) | ApiError::TestTooSoon { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
             ApiError::ChannelFailed(_) => (StatusCode::BAD_GATEWAY, "channel_failed"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -604,7 +887,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let retry_after = match &self {
-            ApiError::RateLimited(seconds) => Some(*seconds),
+            ApiError::RateLimited(seconds)
+            | ApiError::TestTooSoon {
+                retry_after: seconds,
+                ..
+            } => Some(*seconds),
             _ => None,
         };
         let field = match &self {

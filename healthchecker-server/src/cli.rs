@@ -541,8 +541,20 @@ where
             .map_or_else(|| "-".to_owned(), |status| status.to_string()),
         latency(check),
         check.state.to_string(),
-        check.detail.clone().unwrap_or_default(),
+        detail(check),
     ])
+}
+
+/// What a check said besides its result; for a body that is not a health answer, the size and
+/// hash the server kept instead of it.
+fn detail(check: &CheckRecord) -> String {
+    let text = check.detail.clone().unwrap_or_default();
+    match &check.body_digest {
+        Some(digest) => format!("{text}  [body {} bytes, hash {}]", digest.size, digest.hash)
+            .trim_start()
+            .to_owned(),
+        None => text,
+    }
 }
 
 #[cfg(test)]

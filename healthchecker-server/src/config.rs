@@ -23,6 +23,7 @@ use url::Url;
 pub mod channel;
 pub mod maintenance;
 pub mod monitor;
+pub mod targets;
 
 /// A table of the config file (`[[channel]]`, `[[monitor]]`, `[[maintenance]]`) that cannot be
 /// used: which table, which field, and why.
@@ -65,10 +66,16 @@ pub const MAX_MONITORS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 /// Valid `max_registrations_per_minute` (0 turns the limit off).
 pub const MAX_REGISTRATIONS_PER_MINUTE: std::ops::RangeInclusive<u32> = 0..=1_000_000;
 
+/// Valid `max_monitors_per_client` (0 turns the limit off).
+pub const MAX_MONITORS_PER_CLIENT: std::ops::RangeInclusive<usize> = 0..=1_000_000;
+
+/// Most entries of `allowed_targets`.
+pub const ALLOWED_TARGETS_MAX: usize = 1000;
+
 /// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
 /// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
 /// in an error.
-pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token"];
+pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token", "read_token"];
 
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
@@ -81,8 +88,11 @@ pub const OPTION_NAMES: &[&str] = &[
     "mail_from",
     "remind_every",
     "token",
+    "read_token",
     "allowed_email_domains",
+    "allowed_targets",
     "max_monitors",
+    "max_monitors_per_client",
     "max_registrations_per_minute",
     "mdns_interface",
     "no_mdns",
@@ -201,6 +211,13 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 
+    /// Require `Authorization: Bearer <TOKEN>` (this one, or `token`) on every read: monitors,
+    /// logs, events, dashboard data, metrics, badges; the server's own /health stays open
+    /// [default: none]
+    #[arg(long, value_name = "TOKEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_token: Option<String>,
+
     /// Accept only recipients in this mail domain (repeatable; subdomains included), so the
     /// server cannot be made to mail strangers [default: any domain]
     #[arg(
@@ -211,10 +228,23 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_email_domains: Vec<String>,
 
+    /// Let monitors point only at this address range, address or host name (repeatable, e.g.
+    /// 192.168.1.0/24, nas.lan, *.lab.home); names are checked again at every check
+    /// [default: anything]
+    #[arg(long, value_name = "RANGE|NAME")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_targets: Vec<String>,
+
     /// Most apps this server monitors; more registrations are refused with 429 [default: 1000]
     #[arg(long, value_name = "COUNT", env = "HEALTHCHECKER_MAX_MONITORS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_monitors: Option<i64>,
+
+    /// Most monitors one client address may create (an IPv6 client: its /64); more are
+    /// refused with 429; 0 turns the limit off [default: 100]
+    #[arg(long, value_name = "COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_monitors_per_client: Option<i64>,
 
     /// Registrations (PUT) accepted per minute from one address; 0 turns the limit off
     /// [default: 60]
@@ -361,11 +391,19 @@ pub struct RawConfig {
     /// See [`ServeArgs::token`].
     #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<String>,
+    /// See [`ServeArgs::read_token`].
+    #[serde(default, deserialize_with = "secret_text")]
+    pub read_token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
     #[serde(deserialize_with = "one_or_many")]
     pub allowed_email_domains: Vec<String>,
+    /// See [`ServeArgs::allowed_targets`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub allowed_targets: Vec<String>,
     /// See [`ServeArgs::max_monitors`].
     pub max_monitors: i64,
+    /// See [`ServeArgs::max_monitors_per_client`].
+    pub max_monitors_per_client: i64,
     /// See [`ServeArgs::max_registrations_per_minute`].
     pub max_registrations_per_minute: i64,
     /// See [`ServeArgs::verbose`].
@@ -418,8 +456,11 @@ impl Default for RawConfig {
             no_mdns: false,
             legacy: true,
             token: None,
+            read_token: None,
             allowed_email_domains: Vec::new(),
+            allowed_targets: Vec::new(),
             max_monitors: 1000,
+            max_monitors_per_client: 100,
             max_registrations_per_minute: 60,
             verbose: false,
             debug: false,
@@ -617,10 +658,16 @@ pub struct Config {
     pub legacy: bool,
     /// Bearer token required for changes; `None` leaves the API open.
     pub token: Option<Secret>,
+    /// Bearer token required for reads (`token` is taken too); `None` leaves reads open.
+    pub read_token: Option<Secret>,
     /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
     pub allowed_email_domains: Vec<String>,
+    /// What monitors may point at; `None` allows anything.
+    pub allowed_targets: Option<targets::AllowedTargets>,
     /// Most monitors one server keeps.
     pub max_monitors: usize,
+    /// Most monitors one client address may create; `None`: no limit.
+    pub max_monitors_per_client: Option<usize>,
     /// Registrations accepted per minute from one client address; `None`: no limit.
     pub max_registrations_per_minute: Option<u32>,
     /// How much to log.
@@ -1076,20 +1123,23 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             interfaces: raw.mdns_interface,
         }
     };
-    let token = raw
-        .token
-        .map(|token| {
-            if token.len() < 8 || token.chars().any(|c| !c.is_ascii_graphic()) {
-                Err(invalid(
-                    "token",
-                    &"***",
-                    "expected at least 8 printable ASCII characters without spaces",
-                ))
-            } else {
-                Ok(Secret(token))
-            }
-        })
-        .transpose()?;
+    let secret = |key: &str, token: Option<String>| {
+        token
+            .map(|token| {
+                if token.len() < 8 || token.chars().any(|c| !c.is_ascii_graphic()) {
+                    Err(invalid(
+                        key,
+                        &"***",
+                        "expected at least 8 printable ASCII characters without spaces",
+                    ))
+                } else {
+                    Ok(Secret(token))
+                }
+            })
+            .transpose()
+    };
+    let token = secret("token", raw.token)?;
+    let read_token = secret("read_token", raw.read_token)?;
     let mut allowed_email_domains = Vec::with_capacity(raw.allowed_email_domains.len());
     for domain in &raw.allowed_email_domains {
         let normal = domain.trim().trim_start_matches('@').to_ascii_lowercase();
@@ -1117,6 +1167,32 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 "max_monitors",
                 &raw.max_monitors,
                 "expected a number of apps from 1 to 1000000",
+            )
+        })?;
+    let max_monitors_per_client = usize::try_from(raw.max_monitors_per_client)
+        .ok()
+        .filter(|count| MAX_MONITORS_PER_CLIENT.contains(count))
+        .ok_or_else(|| {
+            invalid(
+                "max_monitors_per_client",
+                &raw.max_monitors_per_client,
+                "expected a number of monitors from 0 (no limit) to 1000000",
+            )
+        })?;
+    if raw.allowed_targets.len() > ALLOWED_TARGETS_MAX {
+        return Err(invalid(
+            "allowed_targets",
+            &format!("{} entries", raw.allowed_targets.len()),
+            &format!("expected at most {ALLOWED_TARGETS_MAX} ranges and names"),
+        ));
+    }
+    let allowed_targets =
+        targets::AllowedTargets::parse(&raw.allowed_targets).map_err(|error| {
+            invalid(
+                "allowed_targets",
+                &error.entry,
+                "expected address ranges such as 192.168.1.0/24 or fd00::/8, addresses such as \
+             192.168.1.20, or host names such as nas.lan or *.lab.home",
             )
         })?;
     let max_registrations_per_minute = u32::try_from(raw.max_registrations_per_minute)
@@ -1229,8 +1305,11 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         remind_every,
         mdns,
         token,
+        read_token,
         allowed_email_domains,
+        allowed_targets,
         max_monitors,
+        max_monitors_per_client: (max_monitors_per_client > 0).then_some(max_monitors_per_client),
         max_registrations_per_minute: (max_registrations_per_minute > 0)
             .then_some(max_registrations_per_minute),
         log_level,
@@ -1845,6 +1924,88 @@ mod precedence_tests {
                 ),
                 "{message}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lan_limits_have_defaults_ranges_and_name_the_bad_entry() {
+        Jail::expect_with(|jail| {
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.max_monitors_per_client, Some(100));
+            assert_eq!(config.allowed_targets, None);
+            assert_eq!(config.read_token, None);
+            jail.create_file(
+                "config",
+                "allowed_targets = [\"192.168.1.0/24\", \"nas.lan\"]\nmax_monitors_per_client = 0\n",
+            )?;
+            let config = load(&[]).expect("valid");
+            assert_eq!(config.max_monitors_per_client, None, "0: no limit");
+            let allowed = config.allowed_targets.expect("a list");
+            assert!(allowed.allows_ip([192, 168, 1, 9].into()) && allowed.allows_name("NAS.lan"));
+            jail.set_env("HEALTHCHECKER_ALLOWED_TARGETS", "10.0.0.0/8, *.lab.home");
+            let allowed = load(&[]).expect("valid").allowed_targets.expect("a list");
+            assert_eq!(allowed.to_string(), "10.0.0.0/8, *.lab.home");
+            let allowed = load(&["--allowed-targets", "fd00::/8", "--allowed-targets", "::1"])
+                .expect("valid")
+                .allowed_targets
+                .expect("a list");
+            assert_eq!(allowed.to_string(), "fd00::/8, ::1/128");
+            let message = load(&["--allowed-targets", "10.0.0.0/33"])
+                .expect_err("bad range")
+                .to_string();
+            assert!(
+                message.contains(
+                    "`10.0.0.0/33` for option `allowed_targets` from flag --allowed-targets"
+                ) && message.contains("192.168.1.0/24"),
+                "{message}"
+            );
+            let message = load(&["--max-monitors-per-client=-1"])
+                .expect_err("negative")
+                .to_string();
+            assert!(
+                message.contains("`-1` for option `max_monitors_per_client`")
+                    && message.contains("0 (no limit) to 1000000"),
+                "{message}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_read_token_is_a_secret_like_the_token() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HEALTHCHECKER_READ_TOKEN", "0012345678");
+            let config = load(&[]).expect("valid");
+            assert_eq!(
+                config.read_token.as_ref().map(Secret::expose),
+                Some("0012345678"),
+                "text, leading zeros included"
+            );
+            assert!(!format!("{config:?}").contains("0012345678"));
+            jail.set_env("HEALTHCHECKER_READ_TOKEN", "7654321");
+            let message = load(&[]).expect_err("too short").to_string();
+            assert!(
+                message.contains("`***` for option `read_token`")
+                    && message.contains("HEALTHCHECKER_READ_TOKEN")
+                    && !message.contains("7654321"),
+                "{message}"
+            );
+            jail.clear_env();
+            jail.create_file("config", "read_token = 1234.5678\n")?;
+            let message = load(&[]).expect_err("fractional").to_string();
+            assert!(
+                message.contains("`read_token`") && !message.contains("1234.5678"),
+                "{message}"
+            );
+            jail.create_file("config", "read_token = \"r3ad-t0ken-hunter2\"\n")?;
+            let (_, settings) = Config::load_with_sources(&args(&[])).expect("valid");
+            let shown = settings
+                .iter()
+                .find(|setting| setting.option == "read_token")
+                .and_then(|setting| setting.value.clone());
+            assert_eq!(shown.as_deref(), Some("\"***\""), "check-config masks it");
+            assert!(!format!("{settings:?}").contains("hunter2"));
             Ok(())
         });
     }

@@ -12,12 +12,14 @@
 //! These are a translation, not a second API: the form becomes the same [`Registration`] that
 //! `PUT /api/v1/monitors/{app}` takes and is validated by the same [`Registration::validate`], with
 //! the same defaults (path `/health`); each refusal is then given the original's code. Registering
-//! counts against `max_registrations_per_minute` and `max_monitors`; recipients must be in
-//! `allowed_email_domains`. With a `token`, the routes that change something need it like every
-//! other change (the original client cannot send one, so a server with a token serves it only
-//! `info` and `status`). Answers are plain text like the original's, except `info` and `status`
-//! (JSON) and the refusals the JSON API gives for every route (401, 413, 429, 500), which keep its
-//! JSON error body.
+//! counts against `max_registrations_per_minute`, `max_monitors` and `max_monitors_per_client`;
+//! recipients must be in `allowed_email_domains`, the target in `allowed_targets` (a 422, as in
+//! the JSON API: the original had no such refusal). With a `token`, the routes that change
+//! something need it like every other change (the original client cannot send one, so a server
+//! with a token serves it only `info` and `status`); with a `read_token`, `info` and `status`
+//! need that, like every other read. Answers are plain text like the original's, except `info`
+//! and `status` (JSON) and the refusals the JSON API gives for every route (401, 413, 422 for a
+//! target outside `allowed_targets`, 429, 500), which keep its JSON error body.
 //!
 //! Form and query values are URL-decoded, `+` as a space: the Python client sends the app name
 //! `Sample HealthChecker App` as `Sample+HealthChecker+App`. `email` may be empty (no mail); a
@@ -37,7 +39,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, ApiError, AppState};
+use crate::api::{self, ApiError, AppState, ClientAddr, Routes};
 use crate::monitors::{MonitorView, Upserted};
 use crate::registry::{AppName, Emails, FieldError, Registration};
 use crate::store::LoggedCheck;
@@ -48,11 +50,14 @@ pub const PREFIX: &str = "/healthchecker";
 /// Checks shown by `GET /healthchecker/info`, newest first.
 pub const INFO_CHECKS: usize = 20;
 
-/// The original's routes, to be merged into the API with [`api::router_with`]. When `legacy` is off, only a 404
-/// that says so.
-pub fn router(state: &AppState) -> Router<AppState> {
+/// The original's routes, to be merged into the API with [`api::router_with`] (which puts the
+/// guards of reads and changes on them). When `legacy` is off, only a 404 that says so.
+pub fn router(state: &AppState) -> Routes {
     if !state.config.legacy {
-        return Router::new().route("/healthchecker/{*route}", any(switched_off));
+        return Routes {
+            open: Router::new().route("/healthchecker/{*route}", any(switched_off)),
+            ..Routes::default()
+        };
     }
     let changes = Router::new()
         .route(
@@ -65,15 +70,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/healthchecker/stop", get(stop))
         .route("/healthchecker/stopmonitoring", get(stop))
         .route("/healthchecker/pause", get(pause))
-        .route("/healthchecker/resume", get(resume))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            api::require_token,
-        ));
-    Router::new()
+        .route("/healthchecker/resume", get(resume));
+    let reads = Router::new()
         .route("/healthchecker/info", get(info))
-        .route("/healthchecker/status", get(status))
-        .merge(changes)
+        .route("/healthchecker/status", get(status));
+    Routes {
+        reads,
+        changes,
+        open: Router::new(),
+    }
 }
 
 /// Every route here while `legacy` is off.
@@ -230,6 +235,7 @@ fn app_name(raw: Option<&str>) -> Result<AppName, LegacyError> {
 /// `POST /healthchecker/monitor`: register or update; 201 new, 200 again.
 async fn monitor(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     form: Result<Form<MonitorForm>, FormRejection>,
 ) -> Result<Response, LegacyError> {
     let Form(form) = form.map_err(|rejection| {
@@ -260,11 +266,15 @@ async fn monitor(
         )));
     }
     spec.allowed_by(&state.config).map_err(refusal)?;
+    let reservation = state.admit(client, &name, &spec).await?;
     let (upserted, _) = state
         .monitors
         .upsert(name.clone(), spec)
         .await
         .map_err(ApiError::from)?;
+    if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
+        reservation.created();
+    }
     Ok(match upserted {
         Upserted::Created => (
             StatusCode::CREATED,
@@ -303,6 +313,7 @@ async fn stop(
 ) -> Result<&'static str, LegacyError> {
     let name = named(query)?;
     if state.monitors.remove(&name).await.map_err(ApiError::from)? {
+        state.removed(&name);
         Ok("OK")
     } else {
         Err(LegacyError::Unknown(name))

@@ -14,18 +14,21 @@
 //! so the list is also the import graph.
 //!
 //! * [`config`]: command line > environment > config file > defaults, validated into a typed
-//!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables.
+//!   [`Config`], with the file's `[[channel]]` and `[[monitor]]` tables (and with
+//!   `config::targets`, the `allowed_targets` list and whether a name or address is in it).
 //! * [`identity`]: who this server is (host name, service name, `serviceId`), read once at
 //!   start and handed down.
 //! * [`text`]: the one rule of which characters of outside text may never show as they are.
 //! * [`throttle`]: what one client address may do: connections at once, registrations per
-//!   minute (governor's GCRA).
+//!   minute (governor's GCRA), monitors created (`max_monitors_per_client`).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
 //!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
 //!   icmp), the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app (an HTTP request, a TCP connection, a TLS handshake or an
-//!   ICMP echo), always a [`probe::CheckRecord`], never an error.
+//!   ICMP echo), always a [`probe::CheckRecord`], never an error; it keeps a body only when it is
+//!   a health answer (any other as its size and a keyed hash), and connects only inside
+//!   `allowed_targets` ([`probe::Targets`] checks registrations the same way).
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
@@ -40,7 +43,8 @@
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
 //!   original's (browsing is the client crate's, re-exported here).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
-//!   maps every refusal to a status; it validates nothing itself.
+//!   maps every refusal to a status; it validates nothing itself. It puts the guards in one place:
+//!   reads behind `read_token`, changes behind `token` ([`api::Routes`] for other modules' routes).
 //! * [`legacy`]: the original Python HealthChecker.Server's routes under `/healthchecker/`, so its
 //!   2020 client works unchanged (its mDNS name is advertised by [`discovery`]); a translation onto
 //!   the API's validation and errors, merged into the API's router by [`server`].

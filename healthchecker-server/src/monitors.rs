@@ -1407,6 +1407,7 @@ mod tests {
             body: Some(
                 crate::probe::JsonBody::from_text(r#"{"status":"warn"}"#.to_owned()).expect("json"),
             ),
+            body_digest: None,
             detail: None,
             cert_not_after: None,
             cert_days_left: None,

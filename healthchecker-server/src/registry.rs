@@ -307,7 +307,9 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &str, value: impl fmt::Display, expected: impl Into<String>) -> Self {
+    /// A refusal of `field`: `value` as given (quoted, and shortened past 80 characters) and
+    /// what is `expected` instead.
+    pub(crate) fn new(field: &str, value: impl fmt::Display, expected: impl Into<String>) -> Self {
         let mut value = value.to_string();
         if value.chars().count() > 80 {
             value = value.chars().take(77).collect::<String>() + "...";

@@ -22,9 +22,10 @@
 //! config file again on each SIGHUP). The monitors of its `[[monitor]]` tables replace those of
 //! the file before ([`Monitors::reconcile`]); a configuration that does not validate, or that
 //! the running server cannot take (a monitor naming a channel the server did not start with, an
-//! `icmp://` monitor without ICMP sockets), changes nothing and the log says why. The other
-//! options (channels, mail, the listener, ...) take effect at the next start; a reload that
-//! changes them says so.
+//! `icmp://` monitor without ICMP sockets, one pointing outside the running `allowed_targets`),
+//! changes nothing and the log says why. The other options (channels, mail, the listener,
+//! `token`, `read_token`, `allowed_targets`, `max_monitors_per_client`, ...) take effect at the
+//! next start; a reload that changes them says so.
 
 use std::future::Future;
 use std::io;
@@ -47,7 +48,7 @@ use crate::identity::Identity;
 use crate::legacy;
 use crate::monitors::{Monitors, MonitorsOptions, Parts};
 use crate::notify::{Notifier, NotifyError};
-use crate::probe::{Prober, ProberError};
+use crate::probe::{Prober, ProberError, ProberOptions, Targets};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{Config, VERSION};
 
@@ -155,12 +156,20 @@ pub async fn run_with_reloads(
         config.data_dir.join(crate::store::FILE_NAME).display(),
         loaded.len()
     );
-    let prober = Prober::new()?;
+    let prober = Prober::with_options(ProberOptions {
+        allowed_targets: config.allowed_targets.clone(),
+        digest_key: Some(store.digest_key()?),
+        ..ProberOptions::default()
+    })?;
+    let targets = prober.targets();
     let file = config
         .config_file
         .as_ref()
         .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
     admissible(&config, &config.channels, &|spec| prober.admit(spec))
+        .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
+    within_targets(&config, &targets)
+        .await
         .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
     let notifier = Notifier::spawn(
         &config,
@@ -214,6 +223,9 @@ pub async fn run_with_reloads(
         notifier.describe(),
     );
 
+    if let Some(allowed) = &config.allowed_targets {
+        tracing::info!("monitors may point only at {allowed} (allowed_targets)");
+    }
     let config = Arc::new(config);
     let state = AppState::new(
         Arc::clone(&config),
@@ -221,7 +233,8 @@ pub async fn run_with_reloads(
         monitors.clone(),
         store.clone(),
     )
-    .with_notifier(notifier);
+    .with_notifier(notifier)
+    .with_targets(targets.clone());
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
@@ -239,7 +252,7 @@ pub async fn run_with_reloads(
                     next = reloads.recv() => next,
                 };
                 match next {
-                    Some(next) => reload(&monitors, &config, next).await,
+                    Some(next) => reload(&monitors, &targets, &config, next).await,
                     None => break,
                 }
             }
@@ -328,8 +341,28 @@ fn admissible(
     Ok(())
 }
 
+/// Why the monitors of `config` cannot be taken under the running server's `allowed_targets`
+/// (`targets`): one whose URL points outside, as a registration over the API would be refused.
+async fn within_targets(config: &Config, targets: &Targets) -> Result<(), String> {
+    for declared in &config.monitors {
+        if let Err(error) = targets.admit(&declared.spec).await {
+            return Err(format!(
+                "[[monitor]] {}: `{}` {}: {}",
+                declared.name, error.field, error.value, error.expected
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Takes the monitors of a configuration read again; logs what changed, or why nothing did.
-async fn reload(monitors: &Monitors, running: &Config, next: Result<Config, ConfigError>) {
+/// Declared monitors are held to the running `allowed_targets` (`targets`), as at start.
+async fn reload(
+    monitors: &Monitors,
+    targets: &Targets,
+    running: &Config,
+    next: Result<Config, ConfigError>,
+) {
     let next = match next {
         Ok(next) => next,
         Err(error) => {
@@ -342,6 +375,10 @@ async fn reload(monitors: &Monitors, running: &Config, next: Result<Config, Conf
         .as_ref()
         .map_or_else(|| "none".to_owned(), |path| path.display().to_string());
     if let Err(why) = admissible(&next, &running.channels, &|spec| monitors.admit(spec)) {
+        tracing::error!("reload refused, nothing changed: {why} (config file {file})");
+        return;
+    }
+    if let Err(why) = within_targets(&next, targets).await {
         tracing::error!("reload refused, nothing changed: {why} (config file {file})");
         return;
     }
@@ -377,8 +414,11 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         mdns,
         legacy,
         token,
+        read_token,
         allowed_email_domains,
+        allowed_targets,
         max_monitors,
+        max_monitors_per_client,
         max_registrations_per_minute,
         log_level,
         test_mode,
@@ -412,11 +452,17 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("mdns", *mdns != next.mdns);
     differs("legacy", *legacy != next.legacy);
     differs("token", *token != next.token);
+    differs("read_token", *read_token != next.read_token);
     differs(
         "allowed_email_domains",
         *allowed_email_domains != next.allowed_email_domains,
     );
+    differs("allowed_targets", *allowed_targets != next.allowed_targets);
     differs("max_monitors", *max_monitors != next.max_monitors);
+    differs(
+        "max_monitors_per_client",
+        *max_monitors_per_client != next.max_monitors_per_client,
+    );
     differs(
         "max_registrations_per_minute",
         *max_registrations_per_minute != next.max_registrations_per_minute,

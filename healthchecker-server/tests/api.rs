@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use chrono::Utc;
 use healthchecker_server::api::{self, AppState};
+use healthchecker_server::config::targets::AllowedTargets;
 use healthchecker_server::config::{Config, Secret};
 use healthchecker_server::health::Outcome;
 use healthchecker_server::identity::Identity;
@@ -37,6 +38,7 @@ impl Checker for AlwaysPass {
                 http_status: Some(200),
                 latency: Duration::from_millis(1),
                 body: JsonBody::from_text(r#"{"status":"pass"}"#.to_owned()).ok(),
+                body_digest: None,
                 detail: None,
             }
         })
@@ -146,6 +148,11 @@ impl Harness {
 
     async fn get(&self, uri: &str) -> (StatusCode, Value) {
         self.call(Method::GET, uri, None, None).await
+    }
+
+    /// Whether reads need a token here.
+    async fn guarded(&self) -> bool {
+        self.get("/api/v1/monitors").await.0 == StatusCode::UNAUTHORIZED
     }
 
     async fn names(&self) -> Vec<String> {
@@ -503,6 +510,132 @@ async fn token_guards_changes_not_reads() {
     }
 }
 
+/// With a `read_token` and no `token` (apps register themselves, only the owner reads): reads
+/// need the read token, and what a change or `/health` answers to anyone else holds no check
+/// result (else registering again would read it back, one port at a time).
+#[tokio::test]
+async fn read_token_guards_reads_and_change_answers_show_no_results() {
+    let h = harness_with(|config| {
+        config.read_token = Some(Secret::new(READ_TOKEN.to_owned()));
+    });
+    let body = json!({"url": "http://127.0.0.1:9", "email": "me@example.com"}).to_string();
+    let put = |token| {
+        h.call(
+            Method::PUT,
+            "/api/v1/monitors/app",
+            Some(body.clone()),
+            token,
+        )
+    };
+    assert_eq!(put(None).await.0, StatusCode::CREATED, "changes stay open");
+    let (status, answer) = h.get("/api/v1/monitors").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&answer, "unauthorized", None);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("HEALTHCHECKER_READ_TOKEN"))
+    );
+    // the first check lands (it passes at once)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, view) = h
+            .call(Method::GET, "/api/v1/monitors/app", None, Some(READ_TOKEN))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if view["state"] == "HEALTHY" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no check within 10 s: {view}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, echo) = put(None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&echo["state"], &echo["last_check"], &echo["passes"]),
+        (&json!("UNKNOWN"), &Value::Null, &json!(0)),
+        "no result to whoever may not read: {echo}"
+    );
+    assert_eq!(
+        echo["url"], "http://127.0.0.1:9/",
+        "the registration sent is echoed"
+    );
+    let (_, echo) = put(Some(READ_TOKEN)).await;
+    assert_eq!(echo["state"], "HEALTHY", "whole to whoever may read");
+    let (status, paused) = h
+        .call(Method::POST, "/api/v1/monitors/app/pause", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &paused["paused"],
+            &paused["url"],
+            &paused["email"],
+            &paused["state"]
+        ),
+        (&json!(true), &json!(""), &json!([]), &json!("UNKNOWN")),
+        "pausing shows nothing of someone else's monitor: {paused}"
+    );
+    // The maintenance routes (issue 17) echo the maintenance set or ended, nothing else.
+    let (status, maintained) = h
+        .call(
+            Method::POST,
+            "/api/v1/monitors/app/maintenance",
+            Some(json!({"minutes": 60, "reason": "new disk"}).to_string()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{maintained}");
+    assert_eq!(
+        (
+            &maintained["url"],
+            &maintained["email"],
+            &maintained["state"],
+            &maintained["maintenance_reason"]
+        ),
+        (
+            &json!(""),
+            &json!([]),
+            &json!("UNKNOWN"),
+            &json!("new disk")
+        ),
+        "maintenance shows nothing of someone else's monitor but what it set: {maintained}"
+    );
+    assert!(maintained["maintenance_until"].is_string(), "{maintained}");
+    let (status, ended) = h
+        .call(
+            Method::DELETE,
+            "/api/v1/monitors/app/maintenance",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&ended["url"], &ended["maintenance_until"]),
+        (&json!(""), &Value::Null),
+        "{ended}"
+    );
+    let (_, health) = h.get("/health").await;
+    assert_eq!(health["status"], "pass");
+    assert!(health["checks"].get("monitors:count").is_none(), "{health}");
+    let failing = &health["checks"]["monitors:failing"][0];
+    assert_eq!(
+        failing["status"], "pass",
+        "whether a storm is on stays open"
+    );
+    assert!(
+        failing.get("observedValue").is_none() && failing.get("output").is_none(),
+        "no count of failing monitors to whoever may not read: {health}"
+    );
+    let (_, health) = h.call(Method::GET, "/health", None, Some(READ_TOKEN)).await;
+    assert!(health["checks"]["monitors:count"].is_array(), "{health}");
+    assert!(
+        health["checks"]["monitors:failing"][0]["observedValue"].is_u64(),
+        "{health}"
+    );
+}
+
 #[tokio::test]
 async fn abuse_limits_refuse_with_clear_answers_and_change_nothing() {
     let h = harness_with(|config| {
@@ -595,15 +728,42 @@ async fn health_names_the_service_it_was_given() {
 /// fields the real answers have.
 #[tokio::test]
 async fn openapi_agrees_with_the_routes_and_the_answers() {
-    let h = harness(None);
+    openapi_agrees(&harness(None), None).await;
+}
+
+/// The same with every guard on (`token`, `read_token`, `allowed_targets`,
+/// `max_monitors_per_client`): without a token every operation still answers a documented status
+/// (401 for reads and changes alike), and with it the answers are as documented.
+#[tokio::test]
+async fn openapi_agrees_with_every_guard_on() {
+    let h = harness_with(|config| {
+        config.token = Some(Secret::new(TOKEN.to_owned()));
+        config.read_token = Some(Secret::new(READ_TOKEN.to_owned()));
+        config.allowed_targets = AllowedTargets::parse(&["127.0.0.0/8".to_owned()]).expect("valid");
+        config.max_monitors_per_client = Some(5);
+    });
+    openapi_agrees(&h, None).await;
+    openapi_agrees(&h, Some(TOKEN)).await;
+}
+
+/// The token of the router tests with guards on, and their read token.
+const TOKEN: &str = "change-token-for-tests";
+const READ_TOKEN: &str = "read-token-for-tests";
+
+async fn openapi_agrees(h: &Harness, token: Option<&str>) {
     let (status, doc) = h.get("/api/v1/openapi.json").await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "the document stays open");
     assert_eq!(doc["info"]["version"], healthchecker_server::VERSION);
-    h.put(
-        "app",
-        json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}),
-    )
-    .await;
+    let registration = json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2});
+    let put = || {
+        h.call(
+            Method::PUT,
+            "/api/v1/monitors/app",
+            Some(registration.to_string()),
+            token,
+        )
+    };
+    put().await;
 
     // every documented operation is routed (answers something other than the fallback 404/405)
     let paths = doc["paths"].as_object().expect("paths");
@@ -615,22 +775,22 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
             };
             operations += 1;
             let uri = path.replace("{app}", "app");
-            let body = (method == "put").then(|| {
-                json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}).to_string()
-            });
+            let body = (method == "put").then(|| registration.to_string());
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let (status, _) = h.call(method.clone(), &uri, body, None).await;
+            let (status, _) = h.call(method.clone(), &uri, body, token).await;
             let documented = operation["responses"].as_object().expect("responses");
             assert!(
                 documented.contains_key(status.as_str()),
                 "{method} {uri} answered {status}, not documented"
             );
+            if status == StatusCode::UNAUTHORIZED {
+                assert!(
+                    operation["security"].is_array(),
+                    "{method} {uri}: a 401 is documented with its security"
+                );
+            }
             if method == Method::DELETE {
-                h.put(
-                    "app",
-                    json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2}),
-                )
-                .await;
+                put().await;
             }
         }
     }
@@ -638,6 +798,9 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         operations, 21,
         "the router serves fourteen operations and the original's seven (legacy); document each"
     );
+    if token.is_none() && h.guarded().await {
+        return; // the answers below are read with the token
+    }
 
     // schema properties == fields of real answers
     let schema_keys = |name: &str| -> Vec<String> {
@@ -655,16 +818,17 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         keys.sort();
         keys
     };
-    let (_, monitor) = h.get("/api/v1/monitors/app").await;
+    let get = |uri: &'static str| h.call(Method::GET, uri, None, token);
+    let (_, monitor) = get("/api/v1/monitors/app").await;
     let mut monitor_keys = keys(&monitor);
     monitor_keys.retain(|key| key != "transitions");
     assert_eq!(monitor_keys, schema_keys("Monitor"));
-    let (_, list) = h.get("/api/v1/monitors").await;
+    let (_, list) = get("/api/v1/monitors").await;
     assert_eq!(keys(&list["monitors"][0]), schema_keys("Monitor"));
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let check = loop {
-        let (_, log) = h.get("/api/v1/monitors/app/log").await;
+        let (_, log) = get("/api/v1/monitors/app/log").await;
         if let Some(check) = log["checks"].get(0) {
             break check.clone();
         }
@@ -672,7 +836,7 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(keys(&check), schema_keys("Check"));
-    let (_, monitor) = h.get("/api/v1/monitors/app").await;
+    let (_, monitor) = get("/api/v1/monitors/app").await;
     assert_eq!(keys(&monitor["transitions"][0]), schema_keys("Transition"));
 
     let registration = serde_json::to_value(healthchecker_server::registry::Registration {
@@ -690,7 +854,7 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
-    let (_, error) = h.get("/api/v1/monitors/ghost").await;
+    let (_, error) = get("/api/v1/monitors/ghost").await;
     let error_schema = &doc["components"]["schemas"]["Error"]["properties"]["error"];
     assert_eq!(keys(&error["error"]), keys(&error_schema["properties"]));
 }
@@ -724,6 +888,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
                     http_status: Some(200),
                     latency: Duration::from_millis(1),
                     body: JsonBody::from_text(body).ok(),
+                    body_digest: None,
                     detail: None,
                 },
                 state: State::Healthy,
@@ -853,4 +1018,316 @@ async fn a_body_that_never_ends_times_out() {
     assert!(started.elapsed() >= api::REQUEST_TIMEOUT);
     assert_error(&json_of(response).await, "request_timeout", None);
     assert!(h.names().await.is_empty());
+}
+
+/// Schemathesis-style fuzzing, driven by the OpenAPI document: every documented operation is
+/// called with inputs made from what the document says it takes, then broken (odd names in the
+/// path, odd query values, bodies with fields of the wrong type, out of range, unknown, not JSON,
+/// another media type, no token, a wrong one). Every answer must be a status the document lists
+/// for that operation, never a 5xx it does not list, an API error in the JSON error format, and
+/// a refused change must change nothing. With the new options off, and on (with no token, and
+/// with it). A fixed seed per run, so a failure is repeatable.
+#[tokio::test]
+async fn fuzzing_the_documented_operations_finds_only_documented_answers() {
+    fuzz(&harness(None), None, None, 0x5eed_0001).await;
+    let guarded = harness_with(|config| {
+        config.token = Some(Secret::new(TOKEN.to_owned()));
+        config.read_token = Some(Secret::new(READ_TOKEN.to_owned()));
+        config.allowed_targets = AllowedTargets::parse(&["127.0.0.0/8".to_owned()]).expect("valid");
+        config.max_monitors_per_client = Some(3);
+    });
+    fuzz(&guarded, None, Some(TOKEN), 0x5eed_0002).await;
+    fuzz(&guarded, Some(TOKEN), Some(TOKEN), 0x5eed_0003).await;
+    fuzz(&guarded, Some(READ_TOKEN), Some(TOKEN), 0x5eed_0004).await;
+}
+
+/// Cases per documented operation and run.
+const FUZZ_CASES: usize = 40;
+
+/// Calls every operation of the document [`FUZZ_CASES`] times with `token`; `reader` reads the
+/// monitors to see that a refused change changed nothing.
+async fn fuzz(h: &Harness, token: Option<&str>, reader: Option<&str>, seed: u64) {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (_, doc) = h.get("/api/v1/openapi.json").await;
+    let registration = json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2});
+    let restore = || {
+        h.call(
+            Method::PUT,
+            "/api/v1/monitors/app",
+            Some(registration.to_string()),
+            reader,
+        )
+    };
+    restore().await;
+    let snapshot = || async {
+        let (status, list) = h.call(Method::GET, "/api/v1/monitors", None, reader).await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["monitors"]
+            .as_array()
+            .expect("monitors")
+            .iter()
+            .map(|m| {
+                let fields = [
+                    "app",
+                    "url",
+                    "path",
+                    "email",
+                    "notify",
+                    "interval",
+                    "timeout",
+                    "unhealthy",
+                    "healthy",
+                    "paused",
+                    "maintenance_reason",
+                ];
+                fields.map(|field| m[field].clone()).to_vec()
+            })
+            .collect::<Vec<_>>()
+    };
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let mut parameters: Vec<Value> = item["parameters"].as_array().cloned().unwrap_or_default();
+        for method in ["get", "put", "post", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            parameters.extend(
+                operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            let parameters: Vec<Value> = parameters
+                .iter()
+                .map(|parameter| match parameter["$ref"].as_str() {
+                    Some(reference) => {
+                        let name = reference.rsplit('/').next().expect("a name");
+                        doc["components"]["parameters"][name].clone()
+                    }
+                    None => parameter.clone(),
+                })
+                .collect();
+            let documented = operation["responses"].as_object().expect("responses");
+            let media = operation["requestBody"]["content"]
+                .as_object()
+                .and_then(|content| content.keys().next().cloned());
+            let verb = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            for case in 0..FUZZ_CASES {
+                let mut uri = path.replace("{name}", &fuzz_name(&mut rng));
+                uri = uri.replace("{app}", &fuzz_name(&mut rng));
+                let mut query = Vec::new();
+                for parameter in &parameters {
+                    if parameter["in"] == "query" && rng.u8(..10) < 8 {
+                        let value = if parameter["schema"]["type"] == "integer" {
+                            fuzz_number(&mut rng)
+                        } else {
+                            fuzz_name(&mut rng)
+                        };
+                        query.push(format!(
+                            "{}={value}",
+                            parameter["name"].as_str().expect("name")
+                        ));
+                    }
+                }
+                if rng.u8(..10) == 0 {
+                    query.push("unknown=1".to_owned());
+                }
+                if !query.is_empty() {
+                    uri = format!("{uri}?{}", query.join("&"));
+                }
+                let (content_type, body) = match &media {
+                    Some(media) => fuzz_body(&mut rng, media, path),
+                    None => (None, Vec::new()),
+                };
+                let mut request = Request::builder().method(verb.clone()).uri(&uri);
+                let sent_token = match rng.u8(..10) {
+                    0 => Some("wrong-token"),
+                    _ => token,
+                };
+                if let Some(token) = sent_token {
+                    request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+                }
+                if let Some(content_type) = content_type {
+                    request = request.header(header::CONTENT_TYPE, content_type);
+                }
+                let Ok(request) = request.body(Body::from(body.clone())) else {
+                    continue; // a URI that http itself refuses never reaches the server
+                };
+                let before = snapshot().await;
+                let response = h.router.clone().oneshot(request).await.expect("infallible");
+                let status = response.status();
+                let json = response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+                let answer = json_of(response).await;
+                let what = format!(
+                    "{verb} {uri} (case {case}, seed {seed:#x}, body {:?}) answered {status}: {answer}",
+                    String::from_utf8_lossy(&body)
+                );
+                assert!(
+                    documented.contains_key(status.as_str()),
+                    "not documented: {what}"
+                );
+                let text = answer.to_string();
+                assert!(
+                    !text.contains(TOKEN) && !text.contains(READ_TOKEN),
+                    "a token in an answer: {what}"
+                );
+                if status.is_client_error() && json {
+                    assert!(
+                        answer["error"]["code"].is_string()
+                            && answer["error"]["message"].is_string(),
+                        "not the error format: {what}"
+                    );
+                }
+                if !status.is_success() && verb != Method::GET {
+                    assert_eq!(
+                        snapshot().await,
+                        before,
+                        "a refused change changed something: {what}"
+                    );
+                }
+                if status.is_success() && verb == Method::DELETE
+                    || path.starts_with("/healthchecker/stop")
+                {
+                    restore().await;
+                }
+            }
+        }
+    }
+}
+
+/// A name for a path or query: mostly one that exists, else odd ones.
+fn fuzz_name(rng: &mut fastrand::Rng) -> String {
+    const NAMES: &[&str] = &[
+        "app",
+        "app",
+        "app",
+        "email",
+        "ghost",
+        "a%20b",
+        "%20app",
+        "..",
+        "%2F",
+        "a%2Fb",
+        "%FF%FE",
+        "%C3%A9t%C3%A9",
+        "%00",
+        "%0Aevil",
+        "-",
+        "*",
+        "app%3Fx",
+        "1",
+    ];
+    match rng.u8(..20) {
+        0 => "x".repeat(rng.usize(60..200)),
+        1 => (0..rng.usize(1..12)).map(|_| rng.alphanumeric()).collect(),
+        _ => NAMES[rng.usize(..NAMES.len())].to_owned(),
+    }
+}
+
+/// A number for an integer query parameter, in and out of range and not a number at all.
+fn fuzz_number(rng: &mut fastrand::Rng) -> String {
+    const NUMBERS: &[&str] = &[
+        "1",
+        "5",
+        "100",
+        "0",
+        "-1",
+        "100001",
+        "18446744073709551616",
+        "1e3",
+        "x",
+        "",
+        "%20",
+        "2.5",
+    ];
+    NUMBERS[rng.usize(..NUMBERS.len())].to_owned()
+}
+
+/// A request body for an operation that takes `media`: a valid one, or one broken a way.
+fn fuzz_body(rng: &mut fastrand::Rng, media: &str, path: &str) -> (Option<&'static str>, Vec<u8>) {
+    let mut valid = if path.ends_with("/maintenance") {
+        json!({"minutes": 30, "reason": "disk"})
+    } else if path == "/healthchecker/monitor" {
+        json!({"appname": "app", "url": "http://127.0.0.1:9", "interval": "10", "timeout": "2"})
+    } else {
+        json!({"url": "http://127.0.0.1:9", "interval": 5, "timeout": 2, "email": "me@example.com"})
+    };
+    const ODD: &[&str] = &[
+        "null",
+        "-1",
+        "0",
+        "1e300",
+        "18446744073709551616",
+        "\"\"",
+        "[]",
+        "{}",
+        "true",
+        "\"x\"",
+        "\"http://10.0.0.1/\"",
+        "\"http://[::1]:9\"",
+        "\"file:///etc/passwd\"",
+        "\"mailto:x\"",
+        "\"\\u0000\"",
+        "\"a\\nb\"",
+        "301",
+        "3.5",
+    ];
+    const FIELDS: &[&str] = &[
+        "url",
+        "path",
+        "email",
+        "interval",
+        "timeout",
+        "unhealthy",
+        "healthy",
+        "notify",
+        "minutes",
+        "reason",
+        "appname",
+        "unknown",
+    ];
+    let kind = rng.u8(..12);
+    if kind < 7 {
+        let field = FIELDS[rng.usize(..FIELDS.len())];
+        let odd: Value = serde_json::from_str(ODD[rng.usize(..ODD.len())]).expect("JSON");
+        if kind > 1 {
+            valid[field] = odd;
+        }
+    }
+    let form = media == "application/x-www-form-urlencoded";
+    let encode = |value: &Value| -> Vec<u8> {
+        if form {
+            let fields: Vec<(String, String)> = value
+                .as_object()
+                .expect("an object")
+                .iter()
+                .map(|(key, value)| {
+                    let text = value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned);
+                    (key.clone(), text)
+                })
+                .collect();
+            serde_urlencoded::to_string(fields)
+                .expect("a form")
+                .into_bytes()
+        } else {
+            value.to_string().into_bytes()
+        }
+    };
+    let declared = if form {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    match kind {
+        7 => (Some(declared), b"{\"url\": ".to_vec()),
+        8 => (Some(declared), Vec::new()),
+        9 => (Some("text/plain"), encode(&valid)),
+        10 => (None, encode(&valid)),
+        11 => (Some(declared), vec![0xff, 0xfe, b'{', 0, b'}']),
+        _ => (Some(declared), encode(&valid)),
+    }
 }

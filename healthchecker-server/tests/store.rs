@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use healthchecker_server::health::{Health, Outcome, State, Transition};
-use healthchecker_server::probe::{CheckRecord, JsonBody, Reason};
+use healthchecker_server::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
 use healthchecker_server::registry::{AppName, MonitorSpec, Registration};
 use healthchecker_server::store::{
     CheckWrite, FILE_NAME, LoggedCheck, Message, Store, StoreError, StoreOptions, StoredMonitor,
@@ -75,6 +75,13 @@ fn check(app: &str, n: u32) -> CheckWrite {
             let body = serde_json::json!({"status": "pass", "n": n, "version": "1.2"});
             JsonBody::from_text(body.to_string()).expect("JSON")
         }),
+        // A failure's body that is not a health answer: kept as its size and hash.
+        body_digest: (!pass).then(|| {
+            Box::new(BodyDigest {
+                size: u64::from(n) * 100,
+                hash: format!("{n:016x}").parse().expect("hex"),
+            })
+        }),
         detail: Some(format!("check {n}")),
     };
     let state = if pass {
@@ -135,7 +142,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -862,7 +869,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 4,
+                supported: 5,
                 ..
             }
         ),

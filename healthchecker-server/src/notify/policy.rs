@@ -632,6 +632,7 @@ mod tests {
                 http_status: Some(200),
                 latency: Duration::from_millis(1),
                 body: None,
+                body_digest: None,
                 detail: None,
             },
             state,

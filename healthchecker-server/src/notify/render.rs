@@ -285,6 +285,14 @@ where
             let _ = write!(line, "\n      {detail}");
         }
     }
+    // What the log kept of a body that is not a health answer: never its content.
+    if let Some(digest) = &record.body_digest {
+        let _ = write!(
+            line,
+            "\n      body: {} bytes, hash {} (not a health answer: not kept)",
+            digest.size, digest.hash
+        );
+    }
     line
 }
 
@@ -409,6 +417,7 @@ mod tests {
                 http_status: (reason == Reason::StatusCode).then_some(503),
                 latency: Duration::from_millis(12),
                 body: None,
+                body_digest: None,
                 detail: (reason != Reason::Ok).then(|| "HTTP 503".to_owned()),
             },
             state,
@@ -517,6 +526,21 @@ mod tests {
         ] {
             assert!(body.contains(needle), "missing {needle:?} in\n{body}");
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_health_answer_shows_as_its_size_and_hash() {
+        let mut login_page = check(60, Outcome::Fail, Reason::StatusCode, State::Unhealthy);
+        login_page.record.body_digest = Some(Box::new(crate::probe::BodyDigest {
+            size: 5120,
+            hash: "3f2a9c01d4e5b6a7".parse().expect("hex"),
+        }));
+        let line = check_line(&login_page, &Utc);
+        assert_eq!(
+            line,
+            "  2025-11-21 08:51:00 +00:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n      \
+             body: 5120 bytes, hash 3f2a9c01d4e5b6a7 (not a health answer: not kept)"
+        );
     }
 
     #[test]

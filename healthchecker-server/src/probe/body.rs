@@ -1,5 +1,13 @@
-//! A JSON body as the app sent it, and the one thing [`classify`](super::classify) asks of it:
-//! its `status`.
+//! A JSON body as the app sent it, the one thing [`classify`](super::classify) asks of it (its
+//! `status`), and what the log keeps of a body that is not a health answer.
+//!
+//! Whoever may register can make the server fetch any URL, and whoever may read sees what it
+//! kept (DESIGN.md, "The server is not a proxy into the LAN"). So a body is kept whole only when
+//! it is a health answer: `application/health+json`, or a JSON object with a `status` member (in
+//! any casing, whatever its value). Any other body (a router's JSON, an HTML page, text) is kept
+//! as its [`BodyDigest`]: its size and a short hash, enough to see that it changed and nothing of
+//! what it says. The hash is keyed ([`DigestKey`], kept in the database), so it cannot be matched
+//! against the hashes of guessed bodies (`{"wan":"up"}` or `{"wan":"down"}`).
 //!
 //! A check's body goes to the log and the API and is never looked at again, so it is kept as JSON
 //! text (insignificant whitespace removed) instead of a parsed tree: reading it is one scan that
@@ -10,9 +18,116 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use hmac::{Hmac, Mac as _};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use sha2::Sha256;
+
+/// Bytes of the keyed hash a [`BodyDigest`] shows (64 bits: 16 hex digits).
+const DIGEST_BYTES: usize = 8;
+
+/// The key of the hashes in [`BodyDigest`]s: 32 random bytes, made once per data folder (the
+/// store keeps it), so a body's hash stays the same across restarts. Never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DigestKey([u8; 32]);
+
+impl DigestKey {
+    /// A new random key (from the operating system's random source).
+    ///
+    /// # Panics
+    ///
+    /// When the operating system has no random source at all (not a Linux, BSD, macOS or
+    /// Windows system).
+    pub fn random() -> DigestKey {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).expect("the operating system's random source");
+        DigestKey(key)
+    }
+
+    /// The key of these 32 bytes; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<DigestKey> {
+        bytes.try_into().ok().map(DigestKey)
+    }
+}
+
+impl fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DigestKey(***)")
+    }
+}
+
+/// What the log keeps of a body that is not a health answer: how many bytes were read and a
+/// short keyed hash of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyDigest {
+    /// Bytes of the body that were read: the whole body, or the first
+    /// [`BODY_LIMIT`](super::BODY_LIMIT) of a longer one (or what came before the connection
+    /// broke).
+    pub size: u64,
+    /// The first 64 bits of the body's HMAC-SHA256 under the server's [`DigestKey`]: the same
+    /// body gives the same hash, a changed one another.
+    pub hash: DigestHash,
+}
+
+impl BodyDigest {
+    /// The digest of `bytes` under `key`.
+    pub fn of(bytes: &[u8], key: &DigestKey) -> BodyDigest {
+        // HMAC takes a key of any length.
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&key.0).expect("HMAC takes any key");
+        mac.update(bytes);
+        let mut hash = [0u8; DIGEST_BYTES];
+        hash.copy_from_slice(&mac.finalize().into_bytes()[..DIGEST_BYTES]);
+        BodyDigest {
+            size: bytes.len() as u64,
+            hash: DigestHash(hash),
+        }
+    }
+}
+
+/// The short hash of a [`BodyDigest`]: 8 bytes, written as 16 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DigestHash([u8; DIGEST_BYTES]);
+
+/// Text that is not 16 hex digits, read as a [`DigestHash`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a body hash is 16 hex digits")]
+pub struct DigestHashError;
+
+impl std::str::FromStr for DigestHash {
+    type Err = DigestHashError;
+
+    fn from_str(text: &str) -> Result<DigestHash, DigestHashError> {
+        let mut hash = [0u8; DIGEST_BYTES];
+        hex::decode_to_slice(text, &mut hash).map_err(|_| DigestHashError)?;
+        Ok(DigestHash(hash))
+    }
+}
+
+impl fmt::Display for DigestHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for DigestHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DigestHash({self})")
+    }
+}
+
+impl Serialize for DigestHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DigestHash, D::Error> {
+        let text = Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(de::Error::custom)
+    }
+}
 
 /// A JSON object or array, as text without insignificant whitespace; the app's key order and
 /// number spellings are kept.
@@ -69,12 +184,15 @@ pub(super) enum Status<'a> {
     Silent,
 }
 
-/// A body that is a JSON object or array: kept, and what it says.
+/// A body that is a JSON object or array: its text, and what it says.
 pub(super) struct Parsed<'a> {
-    /// The body, for the log.
+    /// The body, for the log (when it is a health answer).
     pub(super) body: JsonBody,
     /// Its `status`.
     pub(super) status: Status<'a>,
+    /// Whether it is a JSON object with a `status` member (in any casing, whatever its value):
+    /// a health answer, whatever its content type says.
+    pub(super) has_status: bool,
 }
 
 /// Reads `bytes` when they are a JSON object or array (leading whitespace allowed); `None` for
@@ -90,7 +208,8 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Parsed<'_>> {
     let body = JsonBody::from_text(String::from_utf8(compact(bytes)?).ok()?).ok()?;
     Some(Parsed {
         body,
-        status: shape.0,
+        status: shape.status,
+        has_status: shape.has_status,
     })
 }
 
@@ -119,7 +238,11 @@ fn compact(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The outline of a JSON object or array: only its `status` is kept.
-struct Shape<'a>(Status<'a>);
+struct Shape<'a> {
+    status: Status<'a>,
+    /// An object with a `status` member (any casing, any value).
+    has_status: bool,
+}
 
 impl<'de> Deserialize<'de> for Shape<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shape<'de>, D::Error> {
@@ -138,7 +261,10 @@ impl<'de> Visitor<'de> for ShapeVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Shape<'de>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Shape(Status::Silent))
+        Ok(Shape {
+            status: Status::Silent,
+            has_status: false,
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape<'de>, A::Error> {
@@ -158,11 +284,12 @@ impl<'de> Visitor<'de> for ShapeVisitor {
                 map.next_value::<IgnoredAny>()?;
             }
         }
+        let has_status = exact.is_some() || other_casing.is_some();
         let status = match exact.or(other_casing) {
             Some(Some(text)) => Status::Text(text),
             _ => Status::Silent,
         };
-        Ok(Shape(status))
+        Ok(Shape { status, has_status })
     }
 }
 
@@ -278,6 +405,66 @@ mod tests {
         );
         assert_eq!(kept("[ ]").as_deref(), Some("[]"));
         assert_eq!(kept("{\"a\": \"unterminated}"), None);
+    }
+
+    #[test]
+    fn a_status_member_in_any_casing_makes_a_health_answer() {
+        let has_status = |text: &str| parse(text.as_bytes()).map(|parsed| parsed.has_status);
+        for (body, expected) in [
+            (r#"{"status":"pass"}"#, Some(true)),
+            (r#"{"Status":200}"#, Some(true)),
+            (r#"{"STATUS":null,"x":1}"#, Some(true)),
+            (r#"{"checks":{"status":"pass"}}"#, Some(false)),
+            (
+                r#"{"wan_ip":"203.0.113.7","password":"hunter2"}"#,
+                Some(false),
+            ),
+            (r#"[{"status":"pass"}]"#, Some(false)),
+            ("<h1>status</h1>", None),
+        ] {
+            assert_eq!(has_status(body), expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn digests_show_size_and_a_keyed_hash_only() {
+        let key = DigestKey::from_bytes(&[7; 32]).expect("32 bytes");
+        let secret = br#"{"admin_password":"hunter2"}"#;
+        let digest = BodyDigest::of(secret, &key);
+        assert_eq!(digest.size, secret.len() as u64);
+        let hex = digest.hash.to_string();
+        assert!(
+            hex.len() == 16 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{hex}"
+        );
+        assert_eq!(hex.parse::<DigestHash>(), Ok(digest.hash));
+        assert_eq!(
+            serde_json::to_string(&digest).unwrap_or_default(),
+            format!(r#"{{"size":{},"hash":"{hex}"}}"#, secret.len())
+        );
+        assert_eq!("3f2a".parse::<DigestHash>(), Err(DigestHashError));
+        assert_eq!(
+            "zz2a9c01d4e5b6a7".parse::<DigestHash>(),
+            Err(DigestHashError)
+        );
+        assert_eq!(
+            BodyDigest::of(secret, &key),
+            digest,
+            "the same body, the same hash"
+        );
+        assert_ne!(
+            BodyDigest::of(b"{\"admin_password\":\"hunter3\"}", &key).hash,
+            digest.hash
+        );
+        let other_key = DigestKey::from_bytes(&[8; 32]).expect("32 bytes");
+        assert_ne!(
+            BodyDigest::of(secret, &other_key).hash,
+            digest.hash,
+            "another server's key, another hash: guessed bodies cannot be matched"
+        );
+        assert_ne!(DigestKey::random(), DigestKey::random());
+        assert_eq!(format!("{key:?}"), "DigestKey(***)");
+        assert!(DigestKey::from_bytes(&[0; 31]).is_none());
     }
 
     #[test]

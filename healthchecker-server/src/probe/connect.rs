@@ -10,6 +10,9 @@
 //!   later, not after the monitor's whole timeout.
 //! * Out of open files, the pool is asked to make room (close the older half of the idle
 //!   connections) and the attempt is made again, once.
+//! * With `allowed_targets`, only the addresses inside it are tried (all of them for a listed
+//!   name); none inside is [`Error::NotAllowed`], before any packet is sent. The ICMP echo takes
+//!   its address from [`Connector::resolve`] too, so every kind of check is held to the list.
 //! * TLS comes in four settings, made once: verified (the system's trust store) or not
 //!   (`tls_verify: false`, see [`cert::AnyCertificate`](super::cert::AnyCertificate)), each with
 //!   ALPN `http/1.1` for https or without ALPN for `tls://` (a TLS service that is not HTTP may
@@ -43,6 +46,8 @@ use url::Host;
 use super::http::{Error, Progress};
 use super::pool::Key;
 use super::resolve::Resolver;
+use super::targets;
+use crate::config::targets::AllowedTargets;
 
 /// RFC 8305's "Connection Attempt Delay": how long an attempt runs alone before the next address
 /// is tried beside it (the RFC recommends 250 ms).
@@ -59,16 +64,23 @@ pub(super) struct TlsUse {
 
 /// Makes connections: resolves, races the addresses, does TLS.
 pub(super) struct Connector {
-    resolver: Resolver,
+    resolver: Arc<Resolver>,
     /// TLS settings by [`TlsUse`]: `[http verified, http any, raw verified, raw any]`.
     tls: [TlsConnector; 4],
+    /// `allowed_targets`: where connections (and echoes) may go; `None`: anywhere.
+    allowed: Option<Arc<AllowedTargets>>,
 }
 
 impl Connector {
-    /// A connector that looks names up with `resolver` and makes verified https connections with
-    /// `tls` (whose ALPN should be `http/1.1`); the other three settings are made from it: the
-    /// same trust without ALPN, and any certificate (with and without ALPN).
-    pub(super) fn new(resolver: Resolver, tls: Arc<rustls::ClientConfig>) -> Connector {
+    /// A connector that looks names up with `resolver`, goes only inside `allowed` (when set),
+    /// and makes verified https connections with `tls` (whose ALPN should be `http/1.1`); the
+    /// other three settings are made from it: the same trust without ALPN, and any certificate
+    /// (with and without ALPN).
+    pub(super) fn new(
+        resolver: Arc<Resolver>,
+        tls: Arc<rustls::ClientConfig>,
+        allowed: Option<Arc<AllowedTargets>>,
+    ) -> Connector {
         let provider = Arc::clone(tls.crypto_provider());
         let mut raw = (*tls).clone();
         raw.alpn_protocols.clear();
@@ -100,6 +112,7 @@ impl Connector {
                 TlsConnector::from(Arc::new(raw)),
                 TlsConnector::from(any_raw),
             ],
+            allowed,
         }
     }
 
@@ -158,7 +171,8 @@ impl Connector {
     }
 
     /// The addresses of `host` in RFC 8305's order (the name looked up, noted in `progress`
-    /// while it lasts).
+    /// while it lasts), only those inside `allowed_targets`: every kind's check (a connection,
+    /// or an ICMP echo) goes to an address from here.
     pub(super) async fn resolve(
         &self,
         host: &Host<String>,
@@ -178,6 +192,7 @@ impl Connector {
                 ips
             }
         };
+        let ips = targets::inside(self.allowed.as_deref(), host, ips)?;
         Ok(rfc8305_order(ips))
     }
 
@@ -576,8 +591,9 @@ mod tests {
     async fn an_idle_tls_connection_is_looked_at_before_it_is_used() {
         let (addr, mut accepted) = tls_server().await;
         let connector = Connector::new(
-            Resolver::with_name_servers(&[]),
+            Arc::new(Resolver::with_name_servers(&[])),
             crate::probe::http::tests::trusting_the_test_ca(),
+            None,
         );
         let key = Key {
             verify: true,

@@ -177,6 +177,14 @@ pub(super) struct Progress {
 pub(super) enum Error {
     /// The host name did not resolve (to any address): the name, and what went wrong.
     Dns(String, String),
+    /// Every address of the host is outside `allowed_targets`: the host name (`None` for an
+    /// address) and the first address refused. No connection was attempted.
+    NotAllowed {
+        /// The host name, when the URL has one.
+        name: Option<String>,
+        /// The first address outside.
+        ip: std::net::IpAddr,
+    },
     /// No TCP connection could be made (to any of the addresses).
     Connect(io::Error),
     /// The TLS handshake failed (a `rustls::Error` inside, when rustls refused something).
@@ -1186,8 +1194,9 @@ pub(super) mod tests {
         )
         .await;
         let client = Client::new(Connector::new(
-            Resolver::with_name_servers(&[]),
+            std::sync::Arc::new(Resolver::with_name_servers(&[])),
             trusting_the_test_ca(),
+            None,
         ));
         for _ in 0..3 {
             let request =

@@ -43,6 +43,12 @@
 //! | 200, any other body larger than [`BODY_LIMIT`]: read up to the limit, then stop | pass | `ok` |
 //! | 200, the connection closed before the announced end of the body | fail | `body_truncated` |
 //! | any other status, redirects included (never followed) | fail | `status_code` |
+//! | (no request: the host's addresses are all outside `allowed_targets`) | fail | `not_allowed` |
+//!
+//! What the log keeps of the body: the body itself only when it is a health answer
+//! (`application/health+json`, or a JSON object with a `status` member) read to its end, so at
+//! most [`BODY_LIMIT`]; any other body only as a [`BodyDigest`] (its size and a short keyed
+//! hash). See the private module `body` for why.
 //!
 //! "200" is the default of `expect_status`: a monitor that expects, say, `200-299` or
 //! `[200, 401]` has its answers with those codes read as the 200 rows above ([`classify_with`]),
@@ -113,6 +119,11 @@
 //!   warning, and the check goes on: the server's want of files is never the app's failure.
 //! * https: rustls, checked against the system's trust store (or the Mozilla roots when the
 //!   system has none), ALPN `http/1.1`. No proxy is ever used; redirects are not followed.
+//! * With `allowed_targets` set, a new connection is made only to the addresses of the host that
+//!   are inside it (or to any, for a listed name): what is checked is the address the probe
+//!   connects to, after each lookup, so a name whose DNS answer moved outside (DNS rebinding)
+//!   fails with `not_allowed` instead of reaching it. [`Targets`] checks a registration the same
+//!   way (see the private module `targets`).
 //!
 //! Measured on the 2-core development machine (release build, loopback targets), the clients'
 //! test binaries run in turn, with other work running beside them (the hyper-util figures are
@@ -137,12 +148,14 @@ mod http;
 pub mod icmp;
 mod pool;
 mod resolve;
+mod targets;
 mod tcp;
 mod tls;
 
-pub use body::JsonBody;
+pub use body::{BodyDigest, DigestHash, DigestHashError, DigestKey, JsonBody};
 pub use cert::{days_left, expiry};
 pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
+pub use targets::{ADMIT_LOOKUP_TIMEOUT, Targets};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -154,6 +167,7 @@ use chrono::{DateTime, Utc};
 use rustls_platform_verifier::BuilderVerifierExt as _;
 use serde::{Deserialize, Serialize};
 
+use crate::config::targets::AllowedTargets;
 use crate::health::Outcome;
 use crate::registry::{ExpectStatus, FieldError, Kind, MonitorSpec};
 use body::Status;
@@ -189,8 +203,30 @@ const DETAIL_MAX: usize = 200;
 #[derive(Clone, Debug)]
 pub struct Prober {
     client: Arc<http::Client>,
+    /// The key of the digests of bodies that are not kept.
+    digest_key: DigestKey,
+    /// `allowed_targets`, with the resolver the checks use, for checking registrations.
+    targets: Targets,
     /// The ICMP sockets, made at the first `icmp://` check of each family.
     pinger: Arc<icmp::Pinger>,
+}
+
+/// How a [`Prober`] is built ([`Prober::with_options`]); the default is [`Prober::new`]'s.
+#[derive(Debug, Clone, Default)]
+pub struct ProberOptions {
+    /// Look names up only with the DNS servers at these addresses (UDP, and TCP for long
+    /// answers), not `/etc/resolv.conf` nor `/etc/hosts`: for tests, which run their own DNS
+    /// server on loopback. `None`: the system's settings.
+    pub name_servers: Option<Vec<SocketAddr>>,
+    /// Check certificates against these roots only, not the system's trust store: for tests,
+    /// which make their own certificate authority. `None`: the system's trust store (or the
+    /// Mozilla roots when it has none).
+    pub roots: Option<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    /// Connect only to targets inside this list (`allowed_targets`); `None`: anywhere.
+    pub allowed_targets: Option<AllowedTargets>,
+    /// The key of the digests of bodies that are not kept (the store's, so hashes stay the
+    /// same across restarts); `None`: a random one.
+    pub digest_key: Option<DigestKey>,
 }
 
 /// The probe's HTTP client could not be built (no TLS configuration could be made).
@@ -209,7 +245,7 @@ impl Prober {
     /// [`ProberError`] when no TLS configuration can be made at all (the crypto provider refuses
     /// every protocol version); this does not happen with the provider built in.
     pub fn new() -> Result<Prober, ProberError> {
-        Prober::with_resolver(resolve::Resolver::system())
+        Prober::with_options(ProberOptions::default())
     }
 
     /// Like [`Prober::new`], but names are looked up only with the DNS servers at `servers`
@@ -220,7 +256,64 @@ impl Prober {
     ///
     /// As [`Prober::new`].
     pub fn with_name_servers(servers: &[SocketAddr]) -> Result<Prober, ProberError> {
-        Prober::with_resolver(resolve::Resolver::with_name_servers(servers))
+        Prober::with_options(ProberOptions {
+            name_servers: Some(servers.to_vec()),
+            ..ProberOptions::default()
+        })
+    }
+
+    /// A prober built as `options` say: which DNS servers, which trust, `allowed_targets`, the
+    /// digest key.
+    ///
+    /// # Errors
+    ///
+    /// As [`Prober::new`], and when a root of `options.roots` is not a usable CA certificate.
+    pub fn with_options(options: ProberOptions) -> Result<Prober, ProberError> {
+        let resolver = Arc::new(match &options.name_servers {
+            Some(servers) => resolve::Resolver::with_name_servers(servers),
+            None => resolve::Resolver::system(),
+        });
+        let verifying = match &options.roots {
+            Some(roots) => {
+                let mut store = rustls::RootCertStore::empty();
+                for root in roots {
+                    store.add(root.clone()).map_err(ProberError)?;
+                }
+                Self::tls_builder()
+                    .map_err(ProberError)?
+                    .with_root_certificates(store)
+            }
+            None => {
+                match Self::tls_builder().and_then(|builder| builder.with_platform_verifier()) {
+                    Ok(verifying) => verifying,
+                    Err(error) => {
+                        tracing::warn!(%error, "no system trust store for the probe; using the Mozilla roots");
+                        let mut roots = rustls::RootCertStore::empty();
+                        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                        Self::tls_builder()
+                            .map_err(ProberError)?
+                            .with_root_certificates(roots)
+                    }
+                }
+            }
+        };
+        let mut tls = verifying.with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let allowed = options.allowed_targets.map(Arc::new);
+        let targets = Targets::new(allowed.clone(), Arc::clone(&resolver));
+        let connector = connect::Connector::new(resolver, Arc::new(tls), allowed);
+        Ok(Prober {
+            client: Arc::new(http::Client::new(connector)),
+            digest_key: options.digest_key.unwrap_or_else(DigestKey::random),
+            targets,
+            pinger: Arc::new(icmp::Pinger::default()),
+        })
+    }
+
+    /// What a registration is checked against: `allowed_targets`, with the resolver the checks
+    /// use (cheap to clone).
+    pub fn targets(&self) -> Targets {
+        self.targets.clone()
     }
 
     /// Like [`Prober::new`], but certificates are checked against `roots` only, not the
@@ -232,14 +325,10 @@ impl Prober {
     pub fn with_roots(
         roots: &[rustls::pki_types::CertificateDer<'static>],
     ) -> Result<Prober, ProberError> {
-        let mut store = rustls::RootCertStore::empty();
-        for root in roots {
-            store.add(root.clone()).map_err(ProberError)?;
-        }
-        let verifying = Self::tls_builder()
-            .map_err(ProberError)?
-            .with_root_certificates(store);
-        Ok(Self::build(resolve::Resolver::system(), verifying))
+        Prober::with_options(ProberOptions {
+            roots: Some(roots.to_vec()),
+            ..ProberOptions::default()
+        })
     }
 
     /// A client configuration builder with the built-in crypto provider and safe versions.
@@ -248,37 +337,6 @@ impl Prober {
     {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()
-    }
-
-    fn with_resolver(resolver: resolve::Resolver) -> Result<Prober, ProberError> {
-        let verifying = match Self::tls_builder()
-            .and_then(|builder| builder.with_platform_verifier())
-        {
-            Ok(verifying) => verifying,
-            Err(error) => {
-                tracing::warn!(%error, "no system trust store for the probe; using the Mozilla roots");
-                let mut roots = rustls::RootCertStore::empty();
-                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-                Self::tls_builder()
-                    .map_err(ProberError)?
-                    .with_root_certificates(roots)
-            }
-        };
-        Ok(Self::build(resolver, verifying))
-    }
-
-    /// The prober with `verifying` as the trust of https and tls checks.
-    fn build(
-        resolver: resolve::Resolver,
-        verifying: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
-    ) -> Prober {
-        let mut tls = verifying.with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let connector = connect::Connector::new(resolver, Arc::new(tls));
-        Prober {
-            client: Arc::new(http::Client::new(connector)),
-            pinger: Arc::new(icmp::Pinger::default()),
-        }
     }
 
     /// Whether this server can check `spec` at all: an `icmp://` monitor needs an ICMP socket
@@ -329,6 +387,7 @@ impl Prober {
             http_status: progress.status,
             latency,
             body: verdict.body,
+            body_digest: verdict.digest.map(Box::new),
             detail: verdict.detail,
             cert_not_after,
             cert_days_left: cert_not_after.map(|not_after| cert::days_left(not_after, time)),
@@ -386,6 +445,7 @@ impl Prober {
                 end: response.end,
             },
             expect,
+            &self.digest_key,
         ))
     }
 }
@@ -470,6 +530,7 @@ impl Failure {
             outcome: Outcome::Fail,
             reason: self.reason,
             body: None,
+            digest: None,
             detail: Some(one_line(&self.detail, DETAIL_MAX)),
         }
     }
@@ -482,6 +543,15 @@ fn transport_failure(error: &http::Error) -> Failure {
             return Failure::new(
                 Reason::Dns,
                 format!("cannot resolve host name {host}: {why}"),
+            );
+        }
+        http::Error::NotAllowed { name, ip } => {
+            return Failure::new(
+                Reason::NotAllowed,
+                match name {
+                    Some(name) => format!("{name} resolves to {ip}, outside allowed_targets"),
+                    None => format!("{ip} is outside allowed_targets"),
+                },
             );
         }
         http::Error::Closed => {
@@ -575,8 +645,11 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// Why.
     pub reason: Reason,
-    /// The body, when it is a JSON object or array read to its end.
+    /// The body, when it is a health answer (`application/health+json`, or a JSON object with
+    /// a `status` member) read to its end.
     pub body: Option<JsonBody>,
+    /// Any other body that has bytes: its size and hash only.
+    pub digest: Option<BodyDigest>,
     /// A one-line explanation for anything but a plain pass.
     pub detail: Option<String>,
 }
@@ -588,6 +661,7 @@ impl Verdict {
             outcome: Outcome::Pass,
             reason: Reason::Ok,
             body: None,
+            digest: None,
             detail: None,
         }
     }
@@ -629,28 +703,34 @@ fn is_health_json(content_type: Option<&str>) -> bool {
 
 /// Decides what an answer means with the default `expect_status` (200 alone); see
 /// [`classify_with`].
-pub fn classify(answer: &Answer<'_>) -> Verdict {
-    classify_with(answer, &ExpectStatus::default())
+pub fn classify(answer: &Answer<'_>, key: &DigestKey) -> Verdict {
+    classify_with(answer, &ExpectStatus::default(), key)
 }
 
 /// Decides what an answer means when the status codes of `expect` pass; the rules are in the
 /// [module documentation](self).
 ///
-/// Pure: no I/O, no clock. The body is kept (for the log) only when it is a JSON object or
-/// array that was read to its end, so it is never larger than [`BODY_LIMIT`].
-pub fn classify_with(answer: &Answer<'_>, expect: &ExpectStatus) -> Verdict {
+/// Pure: no I/O, no clock. The body is kept (for the log) only when it is a health answer
+/// (`application/health+json`, or a JSON object with a `status` member) that was read to its
+/// end, so it is never larger than [`BODY_LIMIT`]; any other body is only digested, with `key`.
+pub fn classify_with(answer: &Answer<'_>, expect: &ExpectStatus, key: &DigestKey) -> Verdict {
     let health_json = is_health_json(answer.content_type);
-    let (body, status) = match answer.end {
+    let (parsed, status, has_status) = match answer.end {
         BodyEnd::Complete => match body::parse(answer.body) {
-            Some(parsed) => (Some(parsed.body), Some(parsed.status)),
-            None => (None, None),
+            Some(parsed) => (Some(parsed.body), Some(parsed.status), parsed.has_status),
+            None => (None, None, false),
         },
-        BodyEnd::Capped | BodyEnd::Cut => (None, None),
+        BodyEnd::Capped | BodyEnd::Cut => (None, None, false),
     };
+    // The server is not a proxy into the LAN: only a health answer is kept as it is.
+    let body = parsed.filter(|_| health_json || has_status);
+    let digest =
+        (body.is_none() && !answer.body.is_empty()).then(|| BodyDigest::of(answer.body, key));
     let verdict = |outcome, reason, detail: Option<String>| Verdict {
         outcome,
         reason,
         body: body.clone(),
+        digest,
         detail: detail.map(|text| one_line(&text, DETAIL_MAX)),
     };
     if !expect.accepts(answer.status) {
@@ -794,6 +874,9 @@ pub enum Reason {
     Dns,
     /// The TLS handshake failed, or the certificate is not trusted or has expired.
     Tls,
+    /// No request was made: the host's addresses are all outside `allowed_targets` (a name
+    /// that resolved inside at registration may have moved).
+    NotAllowed,
     /// The certificate expires within the monitor's `cert_warn_days` (a warn).
     CertExpiring,
     /// An ICMP echo got no reply within the timeout.
@@ -818,6 +901,7 @@ impl Reason {
             Reason::Connect => "connect",
             Reason::Dns => "dns",
             Reason::Tls => "tls",
+            Reason::NotAllowed => "not_allowed",
             Reason::CertExpiring => "cert_expiring",
             Reason::NoReply => "no_reply",
             Reason::Unreachable => "unreachable",
@@ -846,8 +930,13 @@ pub struct CheckRecord {
     /// Time from sending the request to the end of the body (or the failure).
     #[serde(with = "latency_ms", rename = "latency_ms")]
     pub latency: Duration,
-    /// The `application/health+json` (or any JSON) body, bounded in size.
+    /// The body, when it is a health answer (`application/health+json`, or a JSON object with
+    /// a `status` member), bounded in size.
     pub body: Option<JsonBody>,
+    /// Any other body: its size and a short keyed hash, never its content. Boxed: most checks
+    /// have none, and every monitor keeps a few records in memory.
+    #[serde(default)]
+    pub body_digest: Option<Box<BodyDigest>>,
     /// One short, safe line saying what was wrong (a failure or a warn), e.g.
     /// `HTTP 503 Service Unavailable` or `connection refused`; never raw body bytes.
     pub detail: Option<String>,
@@ -887,6 +976,10 @@ mod tests {
     const HEALTH_JSON: Option<&str> = Some("application/health+json");
     const JSON: Option<&str> = Some("application/json; charset=utf-8");
     const TEXT: Option<&str> = Some("text/plain");
+
+    /// The digest key of these tests.
+    static KEY: std::sync::LazyLock<DigestKey> =
+        std::sync::LazyLock::new(|| DigestKey::from_bytes(&[42; 32]).expect("32 bytes"));
 
     fn answer<'a>(status: u16, content_type: Option<&'a str>, body: &'a str) -> Answer<'a> {
         Answer {
@@ -1119,7 +1212,7 @@ mod tests {
             ),
         ];
         for (answer, outcome, reason, detail) in rows {
-            let verdict = classify(answer);
+            let verdict = classify(answer, &KEY);
             assert_eq!(
                 (verdict.outcome, verdict.reason, verdict.detail.as_deref()),
                 (*outcome, *reason, *detail),
@@ -1129,37 +1222,71 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies_are_kept_only_when_read_whole_and_structured() {
-        let kept = classify(&answer(
-            503,
-            JSON,
-            "{\"status\": \"fail\", \"why\": \"db\"}",
-        ));
-        let text = |verdict: Verdict| verdict.body.map(|body| body.as_str().to_owned());
-        assert_eq!(
-            text(kept).as_deref(),
-            Some(r#"{"status":"fail","why":"db"}"#)
-        );
-        assert_eq!(
-            text(classify(&answer(200, JSON, "[true]"))).as_deref(),
-            Some("[true]")
-        );
-        assert_eq!(classify(&answer(200, JSON, "\"pass\"")).body, None);
-        assert_eq!(classify(&answer(200, TEXT, "up")).body, None);
-        let cut = Answer {
-            end: BodyEnd::Cut,
-            ..answer(200, JSON, "{}")
-        };
-        assert_eq!(classify(&cut).body, None);
+    fn only_health_answers_are_kept_and_other_bodies_are_digested() {
+        let text = |verdict: &Verdict| verdict.body.as_ref().map(|body| body.as_str().to_owned());
+        let size = |verdict: &Verdict| verdict.digest.as_ref().map(|digest| digest.size);
+        // kept: a JSON object with a `status` member (any status code, any content type), or
+        // anything JSON that says it is application/health+json
+        for (answer, kept) in [
+            (
+                answer(503, JSON, "{\"status\": \"fail\", \"why\": \"db\"}"),
+                r#"{"status":"fail","why":"db"}"#,
+            ),
+            (answer(200, TEXT, "{\"Status\": 200}"), r#"{"Status":200}"#),
+            (
+                answer(200, HEALTH_JSON, "{\"version\": \"1\"}"),
+                r#"{"version":"1"}"#,
+            ),
+        ] {
+            let verdict = classify(&answer, &KEY);
+            assert_eq!(text(&verdict).as_deref(), Some(kept), "{answer:?}");
+            assert_eq!(verdict.digest, None, "{answer:?}");
+        }
+        // digested: JSON that is not a health answer, text, HTML, bodies not read to the end
+        let secret = r#"{"admin": "root", "password": "hunter2"}"#;
+        for answer in [
+            answer(200, JSON, secret),
+            answer(200, JSON, "[true]"),
+            answer(200, JSON, "\"pass\""),
+            answer(200, TEXT, "up"),
+            answer(401, Some("text/html"), "<h1>login</h1>"),
+            answer(200, HEALTH_JSON, "garbage"),
+            Answer {
+                end: BodyEnd::Cut,
+                ..answer(200, JSON, "{\"status\": \"pa")
+            },
+            Answer {
+                end: BodyEnd::Capped,
+                ..answer(200, HEALTH_JSON, "{\"status\": \"pass\", \"checks\": ")
+            },
+        ] {
+            let verdict = classify(&answer, &KEY);
+            assert_eq!(verdict.body, None, "{answer:?}");
+            assert_eq!(size(&verdict), Some(answer.body.len() as u64), "{answer:?}");
+            assert_eq!(
+                verdict.digest,
+                Some(BodyDigest::of(answer.body, &KEY)),
+                "{answer:?}"
+            );
+        }
+        let verdict = classify(&answer(200, JSON, secret), &KEY);
+        let shown = format!("{verdict:?}");
+        assert!(!shown.contains("hunter2"), "nothing of it is kept: {shown}");
+        // no body: nothing at all
+        let empty = classify(&answer(200, None, ""), &KEY);
+        assert_eq!((empty.body, empty.digest), (None, None));
     }
 
     #[test]
     fn details_are_one_safe_line() {
-        let verdict = classify(&answer(
-            200,
-            JSON,
-            "{\"status\": \"bad\\r\\nBcc: x@y\\u0000\\u202e\"}",
-        ));
+        let verdict = classify(
+            &answer(
+                200,
+                JSON,
+                "{\"status\": \"bad\\r\\nBcc: x@y\\u0000\\u202e\"}",
+            ),
+            &KEY,
+        );
         let detail = verdict.detail.expect("detail");
         assert!(
             !detail.chars().any(|c| c.is_control() || c == '\u{202e}'),
@@ -1169,11 +1296,14 @@ mod tests {
             detail,
             "unrecognised status \"bad\\r\\nBcc: x@y\\0\\u{202e}\" in body"
         );
-        let long = classify(&answer(
-            200,
-            JSON,
-            &format!("{{\"status\": \"{}\"}}", "w".repeat(500)),
-        ));
+        let long = classify(
+            &answer(
+                200,
+                JSON,
+                &format!("{{\"status\": \"{}\"}}", "w".repeat(500)),
+            ),
+            &KEY,
+        );
         assert!(long.detail.expect("detail").chars().count() < 80);
         let line = one_line(&"é".repeat(300), DETAIL_MAX);
         assert_eq!(line.chars().count(), DETAIL_MAX);
@@ -1222,6 +1352,7 @@ mod tests {
             http_status: Some(200),
             latency: Duration::from_micros(1500),
             body: None,
+            body_digest: None,
             detail: Some("x".to_owned()),
             cert_not_after: None,
             cert_days_left: None,

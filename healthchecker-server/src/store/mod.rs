@@ -458,6 +458,18 @@ impl Store {
         self.read_blocking(rows::load_monitors)
     }
 
+    /// The key of the hashes of bodies the log does not keep ([`crate::probe::BodyDigest`]):
+    /// made once, when the database got the schema that keeps them, so a body's hash stays the
+    /// same across restarts. Blocking: meant for the start.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] or [`StoreError::Data`] when it cannot be read,
+    /// [`StoreError::Closed`] after [`Store::close`].
+    pub fn digest_key(&self) -> Result<crate::probe::DigestKey, StoreError> {
+        self.read_blocking(rows::digest_key)
+    }
+
     /// Registers `monitor`, or replaces the spec, `paused` and `registered_at` of the monitor with
     /// that name (keeping its state, log and transitions). A new monitor starts with
     /// `monitor.health` and `monitor.since`; `last_check` and `last_transition` are not written
@@ -909,6 +921,7 @@ mod tests {
                 http_status: Some(200),
                 latency: Duration::from_micros(1500),
                 body: None,
+                body_digest: None,
                 detail: None,
                 cert_not_after: None,
                 cert_days_left: None,

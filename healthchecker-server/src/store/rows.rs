@@ -15,7 +15,7 @@ use super::{
     StoredMonitor,
 };
 use crate::health::{Health, Outcome, State, Transition};
-use crate::probe::{CheckRecord, JsonBody, Reason};
+use crate::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec, Source};
 
 /// The highest sequence number of a log row: 2^32 - 1 (680 years of checks every 5 s).
@@ -106,7 +106,7 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 /// The columns of a check row, in this order.
 const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
                              c.detail, c.state, c.passes, c.fails, c.recovering, c.id, \
-                             c.cert_not_after";
+                             c.cert_not_after, c.body_size, c.body_hash";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -123,6 +123,8 @@ struct RawCheck {
     recovering: bool,
     key: i64,
     cert_not_after: Option<i64>,
+    body_size: Option<i64>,
+    body_hash: Option<String>,
 }
 
 impl RawCheck {
@@ -142,6 +144,8 @@ impl RawCheck {
             recovering: row.get(at + 10)?,
             key: row.get(at + 11)?,
             cert_not_after: row.get(at + 12)?,
+            body_size: row.get(at + 13)?,
+            body_hash: row.get(at + 14)?,
         })
     }
 
@@ -164,6 +168,15 @@ impl RawCheck {
             .body
             .map(|body| JsonBody::from_text(body).map_err(|error| format!("check body: {error}")))
             .transpose()?;
+        let body_digest = match (self.body_size, self.body_hash) {
+            (Some(size), Some(hash)) => Some(Box::new(BodyDigest {
+                size: u64::try_from(size).map_err(|_| format!("body size {size}"))?,
+                hash: hash
+                    .parse()
+                    .map_err(|error| format!("body hash {hash:?}: {error}"))?,
+            })),
+            _ => None,
+        };
         let time = time_from_sql(self.time);
         let cert_not_after = self.cert_not_after.map(time_from_sql);
         Ok(LoggedCheck {
@@ -174,6 +187,7 @@ impl RawCheck {
                 http_status,
                 latency: Duration::from_nanos(u64::try_from(self.latency_ns).unwrap_or(0)),
                 body,
+                body_digest,
                 detail: self.detail,
                 cert_not_after,
                 cert_days_left: cert_not_after
@@ -214,6 +228,24 @@ impl RawTransition {
 }
 
 /// Every monitor, sorted by name, in one read transaction (one consistent snapshot).
+/// The key of body digests, from the `secrets` table.
+pub(super) fn digest_key(
+    conn: &Connection,
+    path: &Path,
+) -> Result<crate::probe::DigestKey, StoreError> {
+    let key: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_error(path))?;
+    crate::probe::DigestKey::from_bytes(&key).ok_or_else(|| StoreError::Data {
+        path: path.to_owned(),
+        reason: format!("the body digest key has {} bytes, not 32", key.len()),
+    })
+}
+
 pub(super) fn load_monitors(
     conn: &Connection,
     path: &Path,

@@ -155,6 +155,27 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK (source IN ('api', 'config'));          -- registry::Source
     ALTER TABLE checks ADD COLUMN cert_not_after INTEGER; -- ns since the epoch, UTC
     ",
+    // 4 -> 5: the server is not a proxy into the LAN (DESIGN.md). A check keeps its body only
+    // when it is a health answer; any other body is kept as its size and a short hash, keyed
+    // with a key made here once (so the hash of a guessed body cannot be matched). Bodies of
+    // earlier checks that are not a JSON object with a `status` member (in any casing) are
+    // dropped: whoever could read the log could read them.
+    "
+    ALTER TABLE checks ADD COLUMN body_size INTEGER;  -- bytes of a body not kept (NULL: none)
+    ALTER TABLE checks ADD COLUMN body_hash TEXT;     -- its keyed hash, 16 hex digits
+
+    CREATE TABLE secrets (
+        name  TEXT PRIMARY KEY,                  -- 'body_digest_key'
+        value BLOB NOT NULL
+    ) STRICT;
+    INSERT INTO secrets (name, value) VALUES ('body_digest_key', randomblob(32));
+
+    UPDATE checks SET body = NULL
+    WHERE body IS NOT NULL
+      AND CASE WHEN json_valid(body) AND json_type(body) = 'object'
+               THEN NOT EXISTS (SELECT 1 FROM json_each(checks.body) WHERE lower(key) = 'status')
+               ELSE 1 END;
+    ",
 ];
 
 /// The schema version this server writes.
@@ -387,6 +408,7 @@ mod tests {
                 "checks",
                 "messages",
                 "monitors",
+                "secrets",
                 "server_state",
                 "states",
                 "transitions"
@@ -395,6 +417,84 @@ mod tests {
         drop(conn);
         // Opening again runs no step twice.
         open_writer(&path).expect("opens again");
+    }
+
+    /// The step that stops keeping bodies that are not health answers drops those of earlier
+    /// checks, keeps health answers, and makes the digest key once.
+    #[test]
+    fn bodies_kept_before_that_are_not_health_answers_are_dropped() {
+        const BODY_STEP: usize = 4;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        {
+            let conn = Connection::open(&path).expect("create");
+            for (step, migration) in MIGRATIONS.iter().enumerate().take(BODY_STEP) {
+                conn.execute_batch(migration).expect("step");
+                if step == 0 {
+                    conn.pragma_update(None, "application_id", APPLICATION_ID)
+                        .expect("id");
+                }
+            }
+            conn.pragma_update(None, "user_version", BODY_STEP as i64)
+                .expect("version");
+            let bodies = [
+                Some(r#"{"status":"pass","checks":{}}"#),
+                Some(r#"{"Status":"UP"}"#),
+                Some(r#"{"admin":"root","password":"hunter2"}"#),
+                Some(r#"[{"status":"pass"}]"#),
+                Some(r#"{"checks":{"status":"pass"}}"#),
+                None,
+            ];
+            for (id, body) in bodies.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, \
+                     body, detail, state, passes, fails, recovering) \
+                     VALUES (?1, 0, 0, 'ok', 200, 1, ?2, NULL, 1, 1, 0, 0)",
+                    rusqlite::params![id as i64 + 1, body],
+                )
+                .expect("old check");
+            }
+        }
+        open_writer(&path).expect("migrates");
+        let conn = Connection::open(&path).expect("open");
+        let kept: Vec<Option<String>> = conn
+            .prepare("SELECT body FROM checks ORDER BY id")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            kept,
+            [
+                Some(r#"{"status":"pass","checks":{}}"#.to_owned()),
+                Some(r#"{"Status":"UP"}"#.to_owned()),
+                None,
+                None,
+                None,
+                None,
+            ]
+        );
+        let key: Vec<u8> = conn
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("a key");
+        assert_eq!(key.len(), 32);
+        assert!(key.iter().any(|&byte| byte != 0), "random");
+        drop(conn);
+        open_writer(&path).expect("opens again");
+        let again: Vec<u8> = Connection::open(&path)
+            .expect("open")
+            .query_row(
+                "SELECT value FROM secrets WHERE name = 'body_digest_key'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("a key");
+        assert_eq!(again, key, "made once");
     }
 
     #[test]

@@ -812,11 +812,13 @@ impl Apply<'_> {
         };
         let record = &write.check.record;
         let body = record.body.as_ref().map(JsonBody::as_str);
+        let digest = record.body_digest.as_ref();
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state, passes, fails, recovering, cert_not_after)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                     detail, state, passes, fails, recovering, cert_not_after,
+                                     body_size, body_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -833,6 +835,8 @@ impl Apply<'_> {
                     write.health.fails,
                     write.health.recovering,
                     record.cert_not_after.map(time_to_sql),
+                    digest.map(|digest| i64::try_from(digest.size).unwrap_or(i64::MAX)),
+                    digest.map(|digest| digest.hash.to_string()),
                 ])
             })
             .map_err(self.sql())?;
@@ -1279,6 +1283,7 @@ mod tests {
                     http_status: None,
                     latency: Duration::from_secs(5),
                     body: None,
+                    body_digest: None,
                     detail: Some(format!("{n}")),
                 },
                 state: State::Degraded,

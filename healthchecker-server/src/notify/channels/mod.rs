@@ -221,6 +221,7 @@ pub(crate) mod testing {
                     http_status: Some(503),
                     latency: std::time::Duration::from_millis(12),
                     body: None,
+                    body_digest: None,
                     detail: Some("HTTP 503".to_owned()),
                 },
                 state: to,
