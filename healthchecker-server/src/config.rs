@@ -214,7 +214,12 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <TOKEN>` (this one, or `token`) on every read: monitors,
     /// logs, events, dashboard data, metrics, badges; the server's own /health stays open
     /// [default: none]
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HEALTHCHECKER_READ_TOKEN",
+        hide_env_values = true
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_token: Option<String>,
 
@@ -231,7 +236,7 @@ pub struct ServeArgs {
     /// Let monitors point only at this address range, address or host name (repeatable, e.g.
     /// 192.168.1.0/24, nas.lan, *.lab.home); names are checked again at every check
     /// [default: anything]
-    #[arg(long, value_name = "RANGE|NAME")]
+    #[arg(long, value_name = "RANGE|NAME", env = "HEALTHCHECKER_ALLOWED_TARGETS")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_targets: Vec<String>,
 
@@ -242,7 +247,11 @@ pub struct ServeArgs {
 
     /// Most monitors one client address may create (an IPv6 client: its /64); more are
     /// refused with 429; 0 turns the limit off [default: 100]
-    #[arg(long, value_name = "COUNT")]
+    #[arg(
+        long,
+        value_name = "COUNT",
+        env = "HEALTHCHECKER_MAX_MONITORS_PER_CLIENT"
+    )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_monitors_per_client: Option<i64>,
 
@@ -581,10 +590,13 @@ pub enum LogLevel {
 
 impl LogLevel {
     /// The `tracing_subscriber::EnvFilter` directive for this level.
+    ///
+    /// The certificate verifier's own error line is off below `--debug`: a failed verification is
+    /// the check's `tls` failure, logged and stored with its reason already.
     pub fn filter_directive(self) -> &'static str {
         match self {
-            LogLevel::Normal => "info",
-            LogLevel::Verbose => "info,healthchecker_server=debug",
+            LogLevel::Normal => "info,rustls_platform_verifier=off",
+            LogLevel::Verbose => "info,healthchecker_server=debug,rustls_platform_verifier=off",
             LogLevel::Debug => "debug,healthchecker_server=trace",
         }
     }

@@ -155,7 +155,7 @@ pub enum MonitorsError {
     Full(usize),
     /// The monitor is declared in the config file: only the file changes it.
     #[error(
-        "{0:?} is declared in the server's config file ([[monitor]]); change or remove it there \
+        "monitor \"{0}\" is declared in the server's config file ([[monitor]]); change or remove it there \
          and reload the server (SIGHUP, systemctl reload)"
     )]
     ManagedByConfig(AppName),

@@ -192,9 +192,8 @@ async fn declared_monitors_follow_the_file_across_reloads_and_restarts() {
         assert_eq!(status, 409, "{method}: {error}");
         assert_eq!(error["error"]["code"], "managed_by_config");
         assert!(
-            error["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("config file")),
+            error["error"]["message"].as_str().is_some_and(|m| m
+                .starts_with("monitor \"media-center\" is declared in the server's config file")),
             "{error}"
         );
     }
