@@ -120,6 +120,7 @@ impl ServerProcess {
             .arg("--max-monitors")
             .arg(monitors.max(1000).to_string())
             .args(["--max-registrations-per-minute", "0"])
+            .args(["--max-monitors-per-client", "0"])
             // No ./config of the caller's, no options from the caller's environment.
             .current_dir(data_dir)
             .stdin(Stdio::null())
