@@ -20,6 +20,8 @@
 //! * [`throttle`]: what one client address may do: connections at once, registrations per
 //!   minute (governor's GCRA).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`history`]: what a monitor's checks add up to: uptime and latency over windows of hourly
+//!   and daily buckets, and incidents found from the transitions (pure data and functions).
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
 //!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
@@ -56,6 +58,7 @@ pub mod config;
 pub mod datadir;
 pub mod discovery;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod identity;
 pub mod legacy;

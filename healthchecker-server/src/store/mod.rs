@@ -79,6 +79,7 @@
 //! writer work harder). Log reads are bounded by bytes as well as by count ([`LOG_PAGE_BYTES`]),
 //! and paged newest first with a `before` cursor.
 
+mod aggregates;
 mod rows;
 mod schema;
 mod writer;
@@ -94,9 +95,11 @@ use tokio::sync::oneshot;
 
 use crate::Config;
 use crate::health::{Health, State, Transition};
+use crate::history::{Glance, Incident, Series};
 use crate::probe::CheckRecord;
 use crate::registry::{AppName, MonitorSpec};
 
+pub use aggregates::{AGGREGATE_LAG, DAILY_KEPT, HOURLY_KEPT};
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
 
 /// The database file inside `data_dir`.
@@ -287,6 +290,8 @@ pub struct Pruned {
     pub transitions: usize,
     /// Delivered, logged, failed or withdrawn messages older than the retention.
     pub messages: usize,
+    /// History buckets older than they are kept ([`HOURLY_KEPT`], [`DAILY_KEPT`]).
+    pub buckets: usize,
 }
 
 /// A fault of the store. Every message names the database file.
@@ -574,6 +579,60 @@ impl Store {
     ) -> Result<Vec<Transition>, StoreError> {
         let name = name.clone();
         self.read(move |conn, path| rows::transitions(conn, path, &name, limit))
+            .await
+    }
+
+    /// The history of `name` as of `now`: its hourly and daily buckets, every check recorded
+    /// before the call included (its buckets are written with the batch it is in; it waits for
+    /// that batch like [`Store::visible`]). `Ok(None)` for an unknown monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn history(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Series>, StoreError> {
+        self.call(|reply| writer::Op::History(name.clone(), reply))
+            .await?;
+        let name = name.clone();
+        self.read(move |conn, path| aggregates::history(conn, path, name.as_str(), now))
+            .await
+    }
+
+    /// Every monitor's history at a glance, sorted by name: its totals over the last 24 hours
+    /// and 30 days, and its newest `recent` checks. The totals may lag the checks by up to
+    /// [`AGGREGATE_LAG`] (they are read as written, without asking the writer).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn glances(
+        &self,
+        now: DateTime<Utc>,
+        recent: usize,
+    ) -> Result<Vec<Glance>, StoreError> {
+        let retention = self.inner.options.log_retention;
+        self.read(move |conn, path| aggregates::glances(conn, path, now, recent, retention))
+            .await
+    }
+
+    /// The newest `limit` incidents of `name` as of `now`, newest first, found from its
+    /// transitions (the newest 10,000 kept) with their messages counted from the outbox. Shows
+    /// what is committed. `Ok(None)` for an unknown monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn incidents(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Vec<Incident>>, StoreError> {
+        let name = name.clone();
+        self.read(move |conn, path| rows::incidents(conn, path, &name, now, limit))
             .await
     }
 

@@ -15,6 +15,7 @@ use super::{
     StoredMonitor,
 };
 use crate::health::{Health, Outcome, State, Transition};
+use crate::history::Incident;
 use crate::probe::{CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec};
 
@@ -428,6 +429,65 @@ pub(super) fn transitions(
         .map(RawTransition::decode)
         .collect::<Result<_, _>>()
         .map_err(data_error(path))
+}
+
+/// Transitions read to find a monitor's incidents, at most.
+pub(super) const INCIDENT_TRANSITIONS: usize = 10_000;
+
+/// The newest `limit` incidents of `name`, newest first, with their messages counted; `None`
+/// for an unknown monitor.
+pub(super) fn incidents(
+    conn: &Connection,
+    path: &Path,
+    name: &AppName,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Option<Vec<Incident>>, StoreError> {
+    let sql = sql_error(path);
+    let tx = conn.unchecked_transaction().map_err(&sql)?;
+    if super::aggregates::monitor_id(&tx, name.as_str())
+        .map_err(&sql)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let mut transitions = transitions(&tx, path, name, INCIDENT_TRANSITIONS)?;
+    transitions.reverse();
+    let mut found = crate::history::incidents(&transitions, now);
+    found.truncate(limit);
+    let mut counts = tx
+        .prepare_cached(
+            "SELECT status, count(*) FROM messages
+             WHERE monitor = ?1 AND created_at BETWEEN ?2 AND ?3 GROUP BY status",
+        )
+        .map_err(&sql)?;
+    for incident in &mut found {
+        let rows = counts
+            .query_map(
+                params![
+                    name.as_str(),
+                    time_to_sql(incident.opened_at),
+                    time_to_sql(incident.closed_at.unwrap_or(now))
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .map_err(&sql)?;
+        for row in rows {
+            let (status, count) = row.map_err(&sql)?;
+            let count = u64::try_from(count).unwrap_or(0);
+            let messages = &mut incident.messages;
+            match status.as_str() {
+                "delivered" => messages.sent += count,
+                "logged" => messages.logged += count,
+                "pending" => messages.pending += count,
+                "failed" => messages.failed += count,
+                _ => messages.withdrawn += count,
+            }
+        }
+    }
+    drop(counts);
+    tx.finish().map_err(&sql)?;
+    Ok(Some(found))
 }
 
 /// Pending messages of `channel` due at `now`, the longest-waiting first.

@@ -137,6 +137,51 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
+    // 2 -> 3: history. Per-monitor aggregates of the checks, hourly (kept 30 days) and daily (kept
+    // 400 days), so uptime and latency over a year never need the raw log. Each row records the
+    // newest log row folded into it (`seq`), so a restart folds exactly the checks after it. The
+    // log that is already there is folded in, so history starts with what the file holds.
+    "
+    CREATE TABLE hourly (
+        monitor_id  INTEGER NOT NULL,            -- monitors.id
+        start       INTEGER NOT NULL,            -- the bucket's start, ns since the epoch (UTC)
+        checks      INTEGER NOT NULL,
+        passes      INTEGER NOT NULL,
+        warns       INTEGER NOT NULL,
+        fails       INTEGER NOT NULL,
+        latency_sum INTEGER NOT NULL,            -- ns, over every check of the bucket
+        latency_max INTEGER NOT NULL,            -- ns
+        seq         INTEGER NOT NULL,            -- the newest log row (checks.id & 0xFFFFFFFF) in it
+        PRIMARY KEY (monitor_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX hourly_by_start ON hourly (start);
+    CREATE TABLE daily (
+        monitor_id  INTEGER NOT NULL,
+        start       INTEGER NOT NULL,            -- midnight UTC
+        checks      INTEGER NOT NULL,
+        passes      INTEGER NOT NULL,
+        warns       INTEGER NOT NULL,
+        fails       INTEGER NOT NULL,
+        latency_sum INTEGER NOT NULL,
+        latency_max INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        PRIMARY KEY (monitor_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX daily_by_start ON daily (start);
+    -- The messages of one incident (history::Incident::messages).
+    CREATE INDEX messages_by_monitor_time ON messages (monitor, created_at);
+
+    INSERT INTO hourly
+    SELECT id >> 32, (time / 3600000000000) * 3600000000000, count(*),
+           sum(outcome = 0), sum(outcome = 1), sum(outcome = 2),
+           sum(latency_ns), max(latency_ns), max(id & 4294967295)
+    FROM checks GROUP BY id >> 32, time / 3600000000000;
+    INSERT INTO daily
+    SELECT id >> 32, (time / 86400000000000) * 86400000000000, count(*),
+           sum(outcome = 0), sum(outcome = 1), sum(outcome = 2),
+           sum(latency_ns), max(latency_ns), max(id & 4294967295)
+    FROM checks GROUP BY id >> 32, time / 86400000000000;
+    ",
 ];
 
 /// The schema version this server writes.
@@ -365,7 +410,15 @@ mod tests {
         names.retain(|name| !name.starts_with("sqlite_"));
         assert_eq!(
             names,
-            ["checks", "messages", "monitors", "states", "transitions"]
+            [
+                "checks",
+                "daily",
+                "hourly",
+                "messages",
+                "monitors",
+                "states",
+                "transitions"
+            ]
         );
         drop(conn);
         // Opening again runs no step twice.

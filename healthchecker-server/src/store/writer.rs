@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+use super::aggregates::{self, Aggregates, Folded};
 use super::rows::{
     MAX_SEQ, check_key, latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64,
 };
@@ -56,6 +57,8 @@ pub(super) enum Op {
     Flush(Reply<()>),
     /// Answered once committed, at the end of the batch window: no early commit, no fsync.
     Visible(Reply<()>),
+    /// Answered like `Visible`, once the monitor's aggregates are written too.
+    History(AppName, Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
     Enqueue(Box<Message>, Reply<i64>),
     Message(i64, MessageUpdate, Reply<bool>),
@@ -76,7 +79,7 @@ impl Op {
             | Op::Prune(..)
             | Op::Enqueue(..)
             | Op::Close(_) => true,
-            Op::Check(_) | Op::Visible(_) | Op::Message(..) => false,
+            Op::Check(_) | Op::Visible(_) | Op::History(..) | Op::Message(..) => false,
         }
     }
 }
@@ -188,7 +191,7 @@ impl Queue {
         let seq = pending.next_seq;
         pending.next_seq += 1;
         // A reader that only wants to see what was recorded waits for the batch as it is.
-        pending.urgent |= !matches!(op, Op::Visible(_));
+        pending.urgent |= !matches!(op, Op::Visible(_) | Op::History(..));
         pending.ops.push_back((seq, op));
         drop(pending);
         self.wake.notify_one();
@@ -320,6 +323,7 @@ pub(super) fn spawn(
     outbox_changed: tokio::sync::watch::Sender<u64>,
 ) -> Result<Arc<Queue>, StoreError> {
     let monitors = load_slots(&conn, &path)?;
+    let aggregates = Aggregates::load(&conn, &path, monitors.values().map(|slot| slot.id))?;
     let queue = Arc::new(Queue {
         pending: Mutex::new(Pending::default()),
         wake: Condvar::new(),
@@ -331,6 +335,7 @@ pub(super) fn spawn(
         path: path.clone(),
         options,
         monitors,
+        aggregates,
         sync_full: false,
         outbox_changed,
     };
@@ -405,7 +410,9 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
     }
     match op {
         Op::Check(_) => {}
-        Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) => send(reply, result, drop),
+        Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) | Op::History(_, reply) => {
+            send(reply, result, drop);
+        }
         Op::Delete(_, reply) | Op::Pause(_, _, reply) | Op::Message(_, _, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
@@ -464,6 +471,8 @@ struct Writer {
     options: StoreOptions,
     trim_step: i64,
     monitors: HashMap<AppName, Slot>,
+    /// Each monitor's hour and day being filled.
+    aggregates: Aggregates,
     /// `synchronous` is FULL right now (else NORMAL).
     sync_full: bool,
     /// Changed after a commit that put messages in the outbox.
@@ -597,10 +606,16 @@ impl Writer {
         close.map(|reply| (reply, batch_error))
     }
 
-    /// The writer's view of the monitors, read again after a failure.
+    /// The writer's view of the monitors and their aggregates, read again after a failure
+    /// (what a failed transaction folded in memory is rolled back with it).
     fn reload_slots(&mut self) {
         match load_slots(&self.conn, &self.path) {
             Ok(monitors) => self.monitors = monitors,
+            Err(error) => tracing::error!("{error}"),
+        }
+        let ids = self.monitors.values().map(|slot| slot.id);
+        match Aggregates::load(&self.conn, &self.path, ids) {
+            Ok(aggregates) => self.aggregates = aggregates,
             Err(error) => tracing::error!("{error}"),
         }
     }
@@ -636,6 +651,7 @@ impl Writer {
             options: &self.options,
             trim_step: self.trim_step,
             monitors: &mut self.monitors,
+            aggregates: &mut self.aggregates,
             states: HashMap::new(),
         };
         let mut results = Vec::with_capacity(ops.len());
@@ -667,6 +683,9 @@ impl Writer {
         for (name, lost) in dropped {
             apply.dropped(name, lost)?;
         }
+        apply
+            .aggregates
+            .write(apply.conn, apply.path, Instant::now())?;
         apply.write_states()?;
         tx.commit().map_err(|error| classify(&self.path, &error))?;
         Ok(results)
@@ -705,10 +724,11 @@ impl Writer {
         })();
         match result {
             Ok(pruned) => tracing::debug!(
-                "database {}: pruned {} transitions and {} messages",
+                "database {}: pruned {} transitions, {} messages and {} history buckets",
                 self.path.display(),
                 pruned.transitions,
-                pruned.messages
+                pruned.messages,
+                pruned.buckets
             ),
             Err(error) => tracing::warn!("maintenance failed: {error}"),
         }
@@ -732,6 +752,7 @@ struct Apply<'a> {
     options: &'a StoreOptions,
     trim_step: i64,
     monitors: &'a mut HashMap<AppName, Slot>,
+    aggregates: &'a mut Aggregates,
     /// Latest state per monitor id, written once at the end.
     states: HashMap<i64, StateRow>,
 }
@@ -767,7 +788,17 @@ impl Apply<'_> {
             }
             Op::Delete(name, _) => Done::Found(self.delete(name)?),
             Op::Pause(name, paused, _) => Done::Found(self.pause(name, *paused)?),
-            Op::Flush(_) | Op::Visible(_) | Op::Close(_) => Done::Unit,
+            Op::Visible(_) => Done::Unit,
+            Op::Flush(_) | Op::Close(_) => {
+                self.aggregates.request_all();
+                Done::Unit
+            }
+            Op::History(name, _) => {
+                if let Some(slot) = self.monitors.get(name) {
+                    self.aggregates.request(slot.id);
+                }
+                Done::Unit
+            }
             Op::Prune(now, _) => {
                 Done::Pruned(prune(self.conn, self.path, self.options.retention, *now)?)
             }
@@ -811,6 +842,16 @@ impl Apply<'_> {
                 ])
             })
             .map_err(self.sql())?;
+        self.aggregates.fold(
+            slot.id,
+            &Folded {
+                seq: slot.last_seq,
+                time: time_to_sql(record.time),
+                outcome: outcome_to_sql(record.outcome),
+                latency: latency_to_sql(record.latency),
+            },
+            Instant::now(),
+        );
         if slot.last_seq % self.trim_step == 0 {
             let keep_after = slot.last_seq - to_i64(self.options.log_retention);
             if keep_after > 0 {
@@ -1029,9 +1070,11 @@ impl Apply<'_> {
                 .and_then(|mut statement| statement.execute([slot.id]))
                 .map_err(self.sql())?;
         }
+        aggregates::delete(self.conn, self.path, slot.id)?;
         self.withdraw_all(name)?;
         self.monitors.remove(name);
         self.states.remove(&slot.id);
+        self.aggregates.forget(slot.id);
         Ok(true)
     }
 
@@ -1151,9 +1194,11 @@ fn prune(
         .prepare_cached("DELETE FROM messages WHERE done_at IS NOT NULL AND done_at < ?1")
         .and_then(|mut statement| statement.execute([cutoff]))
         .map_err(sql)?;
+    let buckets = aggregates::prune(conn, path, now)?;
     Ok(Pruned {
         transitions,
         messages,
+        buckets,
     })
 }
 
@@ -1257,6 +1302,7 @@ mod tests {
             options: StoreOptions::default(),
             trim_step: 100,
             monitors: HashMap::new(),
+            aggregates: Aggregates::default(),
             sync_full: false,
             outbox_changed: tokio::sync::watch::Sender::new(0),
         };
