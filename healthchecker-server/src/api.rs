@@ -7,24 +7,32 @@
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use chrono::Utc;
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::channel::EMAIL;
+use crate::badge::{self, Color};
+use crate::events::Event;
 use crate::health::{State as HealthState, Transition};
+use crate::history::{self, Bucket, Incident, Recent, Summary};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
@@ -63,6 +71,8 @@ pub struct AppState {
     pub limiter: Option<Arc<RegistrationLimiter>>,
     /// Delivery, for testing channels; `None` in tests that do not deliver.
     pub notifier: Option<Notifier>,
+    /// Fires when the server shuts down: long-lived answers (the event stream) end then.
+    pub stop: CancellationToken,
 }
 
 impl AppState {
@@ -81,7 +91,15 @@ impl AppState {
             monitors,
             store,
             notifier: None,
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// This state with `stop`, which ends the event streams when it fires.
+    #[must_use]
+    pub fn with_stop(mut self, stop: CancellationToken) -> AppState {
+        self.stop = stop;
+        self
     }
 
     /// This state with `notifier` for `POST /api/v1/channels/{name}/test`.
@@ -140,6 +158,13 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
         .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/monitors/{app}/uptime", get(uptime))
+        .route("/api/v1/monitors/{app}/incidents", get(incidents))
+        .route("/api/v1/uptime", get(uptimes))
+        .route("/api/v1/events", get(events))
+        .route("/metrics", get(metrics))
+        .route("/badge/{file}", get(badge))
+        .route("/assets/{file}", get(asset))
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
@@ -182,12 +207,25 @@ async fn own_health(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, HEALTH_JSON)], Json(body)).into_response()
 }
 
-/// The web dashboard: one self-contained page that reads the JSON API.
-pub const DASHBOARD: &str = include_str!("dashboard.html");
+/// `GET /`: the dashboard ([`crate::dashboard`]).
+async fn dashboard() -> Response {
+    asset(Path("index.html".to_owned())).await
+}
 
-/// `GET /`: the dashboard.
-async fn dashboard() -> axum::response::Html<&'static str> {
-    axum::response::Html(DASHBOARD)
+/// `GET /assets/{file}`: the dashboard's scripts, styles and icons, embedded in the binary.
+async fn asset(Path(file): Path<String>) -> Response {
+    match crate::dashboard::asset(&file) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            asset.bytes,
+        )
+            .into_response(),
+        None => ApiError::NotFound(format!("no dashboard asset named {file:?}")).into_response(),
+    }
 }
 
 /// The OpenAPI 3 description of this API; a test keeps it in step with the routes and types.
@@ -209,18 +247,22 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &state.config.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .unwrap_or("");
-        let matches: bool = given.as_bytes().ct_eq(token.expose().as_bytes()).into();
-        if !matches {
-            return ApiError::Unauthorized.into_response();
-        }
+    if let Some(token) = &state.config.token
+        && !bearer_matches(&headers, token.expose())
+    {
+        return ApiError::Unauthorized.into_response();
     }
     next.run(request).await
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
@@ -384,6 +426,285 @@ async fn log(
     }))
 }
 
+/// `GET /api/v1/monitors/{app}/uptime`.
+#[derive(Serialize)]
+struct UptimeView {
+    app: AppName,
+    /// Uptime and latency over 24 h, 7 d, 30 d and 365 d.
+    windows: Vec<Summary>,
+    /// Hourly buckets of the last 30 days, oldest first.
+    hourly: Vec<Bucket>,
+    /// Daily buckets of the last 400 days, oldest first.
+    daily: Vec<Bucket>,
+}
+
+/// `GET /api/v1/monitors/{app}/uptime`: uptime and mean latency over 24 h, 7 d, 30 d and 365 d,
+/// with the hourly and daily series; every check recorded so far included.
+async fn uptime(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<UptimeView>, ApiError> {
+    let name = app_name(&app)?;
+    let now = Utc::now();
+    let series = state
+        .store
+        .history(&name, now)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    Ok(Json(UptimeView {
+        app: name,
+        windows: history::summarize(&series, now),
+        hourly: series.hourly,
+        daily: series.daily,
+    }))
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IncidentList {
+    app: AppName,
+    incidents: Vec<Incident>,
+}
+
+/// `GET /api/v1/monitors/{app}/incidents?limit=N`: incidents, newest first.
+async fn incidents(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    Query(query): Query<LimitQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let name = app_name(&app)?;
+    let limit = registry::incidents_limit(query.limit.as_deref()).map_err(ApiError::Invalid)?;
+    state.store.visible().await.map_err(ApiError::internal)?;
+    let incidents = state
+        .store
+        .incidents(&name, Utc::now(), limit)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    Ok(Json(IncidentList {
+        app: name,
+        incidents,
+    }))
+}
+
+/// Recent checks each monitor carries in `GET /api/v1/uptime` (the dashboard's bar and
+/// sparkline).
+pub const RECENT_SHOWN: usize = 30;
+
+/// One monitor in `GET /api/v1/uptime`.
+#[derive(Serialize)]
+struct Glance {
+    app: String,
+    uptime_24h: Option<f64>,
+    uptime_30d: Option<f64>,
+    latency_24h_ms: Option<f64>,
+    /// Newest first.
+    recent: Vec<Recent>,
+}
+
+#[derive(Serialize)]
+struct GlanceList {
+    monitors: Vec<Glance>,
+}
+
+/// `GET /api/v1/uptime`: every monitor's uptime over 24 h and 30 d, its mean latency over 24 h
+/// and its last [`RECENT_SHOWN`] checks, for the dashboard's list (uptime may lag by up to
+/// [`crate::store::AGGREGATE_LAG`]).
+async fn uptimes(State(state): State<AppState>) -> Result<Json<GlanceList>, ApiError> {
+    let glances = state
+        .store
+        .glances(Utc::now(), RECENT_SHOWN)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(GlanceList {
+        monitors: glances
+            .into_iter()
+            .map(|glance| Glance {
+                uptime_24h: glance.day.uptime_percent(),
+                uptime_30d: glance.month.uptime_percent(),
+                latency_24h_ms: (glance.day.checks > 0).then(|| {
+                    (glance.day.latency_sum.as_secs_f64() * 1e6 / glance.day.checks as f64)
+                        .round()
+                        / 1e3
+                }),
+                app: glance.app,
+                recent: glance.recent,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    app: Option<String>,
+}
+
+/// How often an idle event stream sends a comment, so proxies and browsers keep it open.
+pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /api/v1/events[?app=NAME]`: Server-Sent Events of checks, transitions, maintenance and
+/// changes to the set of monitors. The first event, `ready`, says the stream is live. A reader
+/// that falls [`crate::events::CAPACITY`] events behind gets a last `lagged` event and the
+/// stream ends (reconnect and reload); it never slows the checks. Streams end at shutdown.
+async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    let app = match query.app.as_deref() {
+        Some(raw) => {
+            let name = app_name(raw)?;
+            if state.monitors.view(&name).is_none() {
+                return Err(ApiError::unknown_app(&name));
+            }
+            Some(name)
+        }
+        None => None,
+    };
+    let receiver = state.monitors.events().subscribe();
+    let stop = state.stop.clone();
+    enum Stream {
+        Start(tokio::sync::broadcast::Receiver<Arc<Event>>),
+        Live(tokio::sync::broadcast::Receiver<Arc<Event>>),
+        Done,
+    }
+    let stream = futures_util::stream::unfold(Stream::Start(receiver), move |stream| {
+        let app = app.clone();
+        let stop = stop.clone();
+        async move {
+            let mut receiver = match stream {
+                Stream::Start(receiver) => {
+                    let ready = SseEvent::default()
+                        .event("ready")
+                        .data(json!({"version": VERSION}).to_string());
+                    return Some((Ok::<_, Infallible>(ready), Stream::Live(receiver)));
+                }
+                Stream::Live(receiver) => receiver,
+                Stream::Done => return None,
+            };
+            loop {
+                let received = tokio::select! {
+                    () = stop.cancelled() => return None,
+                    received = receiver.recv() => received,
+                };
+                match received {
+                    Ok(event) => {
+                        if app.as_ref().is_some_and(|app| event.app() != app) {
+                            continue;
+                        }
+                        let Ok(sse) = SseEvent::default().event(event.name()).json_data(&*event)
+                        else {
+                            continue;
+                        };
+                        return Some((Ok(sse), Stream::Live(receiver)));
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(
+                            "an event stream fell {missed} events behind and is closed"
+                        );
+                        let lagged = SseEvent::default()
+                            .event("lagged")
+                            .data(json!({"missed": missed}).to_string());
+                        return Some((Ok(lagged), Stream::Done));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))
+        .into_response())
+}
+
+/// `GET /metrics`: Prometheus text format ([`crate::metrics`]); `metrics_token` guards it when
+/// set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = &state.config.metrics_token
+        && !bearer_matches(&headers, token.expose())
+    {
+        return Err(ApiError::MetricsUnauthorized);
+    }
+    let channels: Vec<String> = state
+        .config
+        .channels
+        .iter()
+        .map(|channel| channel.name.clone())
+        .collect();
+    let text = crate::metrics::render(&state.monitors, &state.store, &channels)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+#[derive(Deserialize)]
+struct BadgeQuery {
+    uptime: Option<String>,
+}
+
+/// `GET /badge/{app}.svg[?uptime=30d]`: a shields-style badge of the monitor's state, or of its
+/// uptime over a window.
+async fn badge(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(query): Query<BadgeQuery>,
+) -> Result<Response, ApiError> {
+    let Some(app) = file.strip_suffix(".svg") else {
+        return Err(ApiError::NotFound(
+            "a badge is /badge/{app}.svg".to_owned(),
+        ));
+    };
+    let name = app_name(app)?;
+    let window = query
+        .uptime
+        .as_deref()
+        .map(registry::uptime_window)
+        .transpose()
+        .map_err(ApiError::Invalid)?;
+    let view = state
+        .monitors
+        .view(&name)
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    let svg = match window {
+        None if view.paused => badge::render(name.as_str(), "paused", Color::LightGrey),
+        None => badge::render(
+            name.as_str(),
+            view.state.as_str(),
+            Color::of_state(view.state),
+        ),
+        Some(window) => {
+            let now = Utc::now();
+            let series = state
+                .store
+                .history(&name, now)
+                .await
+                .map_err(ApiError::internal)?
+                .unwrap_or_default();
+            let percent = history::summarize(&series, now)
+                .into_iter()
+                .find(|summary| summary.window == window.as_str())
+                .and_then(|summary| summary.uptime_percent);
+            badge::render(
+                &format!("uptime {}", window.as_str()),
+                &badge::uptime_text(percent),
+                Color::of_uptime(percent),
+            )
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
 /// A channel as `GET /api/v1/channels` shows it: never a secret.
 #[derive(Serialize)]
 struct ChannelView {
@@ -461,6 +782,12 @@ pub enum ApiError {
         "this server requires `Authorization: Bearer <token>` for changes; set HEALTHCHECKER_TOKEN"
     )]
     Unauthorized,
+    /// 401: `/metrics` without the right `metrics_token`.
+    #[error(
+        "this server requires `Authorization: Bearer <metrics_token>` for /metrics (in Prometheus: \
+         `authorization: {{credentials: ...}}` in the scrape config)"
+    )]
+    MetricsUnauthorized,
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
@@ -505,7 +832,9 @@ impl ApiError {
             ApiError::BadJson(_) | ApiError::Unreadable(_) => {
                 (StatusCode::BAD_REQUEST, "malformed_json")
             }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized | ApiError::MetricsUnauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),

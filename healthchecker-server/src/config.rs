@@ -51,7 +51,7 @@ pub const MAX_REGISTRATIONS_PER_MINUTE: std::ops::RangeInclusive<u32> = 0..=1_00
 /// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
 /// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
 /// in an error.
-pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token"];
+pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token", "metrics_token"];
 
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
@@ -64,6 +64,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "mail_from",
     "remind_every",
     "token",
+    "metrics_token",
     "allowed_email_domains",
     "max_monitors",
     "max_registrations_per_minute",
@@ -165,6 +166,12 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
 
+    /// Require `Authorization: Bearer <TOKEN>` on GET /metrics (Prometheus: `authorization` in
+    /// the scrape config) [default: none, /metrics is open]
+    #[arg(long, value_name = "TOKEN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
+
     /// Accept only recipients in this mail domain (repeatable; subdomains included), so the
     /// server cannot be made to mail strangers [default: any domain]
     #[arg(long, value_name = "DOMAIN")]
@@ -246,6 +253,9 @@ pub struct RawConfig {
     /// See [`ServeArgs::token`].
     #[serde(default, deserialize_with = "secret_text")]
     pub token: Option<String>,
+    /// See [`ServeArgs::metrics_token`].
+    #[serde(default, deserialize_with = "secret_text")]
+    pub metrics_token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
     #[serde(deserialize_with = "one_or_many")]
     pub allowed_email_domains: Vec<String>,
@@ -282,6 +292,7 @@ impl Default for RawConfig {
             no_mdns: false,
             legacy: true,
             token: None,
+            metrics_token: None,
             allowed_email_domains: Vec::new(),
             max_monitors: 1000,
             max_registrations_per_minute: 60,
@@ -472,6 +483,8 @@ pub struct Config {
     pub legacy: bool,
     /// Bearer token required for changes; `None` leaves the API open.
     pub token: Option<Secret>,
+    /// Bearer token required for `GET /metrics`; `None` leaves it open.
+    pub metrics_token: Option<Secret>,
     /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
     pub allowed_email_domains: Vec<String>,
     /// Most monitors one server keeps.
@@ -817,19 +830,23 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             interfaces: raw.mdns_interface,
         }
     };
-    let token = raw
-        .token
-        .map(|token| {
-            if token.len() < 8 || token.chars().any(|c| !c.is_ascii_graphic()) {
-                Err(invalid(
-                    "token",
-                    &"***",
-                    "expected at least 8 printable ASCII characters without spaces",
-                ))
-            } else {
-                Ok(Secret(token))
-            }
-        })
+    // A bearer token: at least 8 printable ASCII characters without spaces (the value is never
+    // quoted in the error).
+    let secret = |key: &str, token: String| {
+        if token.len() < 8 || token.chars().any(|c| !c.is_ascii_graphic()) {
+            Err(invalid(
+                key,
+                &"***",
+                "expected at least 8 printable ASCII characters without spaces",
+            ))
+        } else {
+            Ok(Secret(token))
+        }
+    };
+    let token = raw.token.map(|token| secret("token", token)).transpose()?;
+    let metrics_token = raw
+        .metrics_token
+        .map(|token| secret("metrics_token", token))
         .transpose()?;
     let mut allowed_email_domains = Vec::with_capacity(raw.allowed_email_domains.len());
     for domain in &raw.allowed_email_domains {
@@ -890,6 +907,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         remind_every,
         mdns,
         token,
+        metrics_token,
         allowed_email_domains,
         max_monitors,
         max_registrations_per_minute: (max_registrations_per_minute > 0)

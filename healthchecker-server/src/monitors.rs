@@ -36,6 +36,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::alerting::{Alerting, Decision, Note, Rules, Subject};
 use crate::config::channel::Routes;
+use crate::events::{Change, Event, Events};
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, MonitorSpec};
@@ -239,6 +240,8 @@ struct Inner {
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
     options: MonitorsOptions,
+    /// Checks, transitions and changes, for whoever listens (`GET /api/v1/events`).
+    events: Events,
 }
 
 impl Inner {
@@ -316,6 +319,7 @@ impl Monitors {
                 tasks,
                 changes: tokio::sync::Mutex::new(()),
                 options,
+                events: Events::new(),
             }
         });
         let now = Instant::now();
@@ -347,6 +351,19 @@ impl Monitors {
             }
         }
         Monitors { inner }
+    }
+
+    /// The live events of every monitor: each check, transition and change to the set.
+    pub fn events(&self) -> &Events {
+        &self.inner.events
+    }
+
+    /// Tells the readers of [`Monitors::events`] that `change` happened to `name`.
+    fn changed(&self, name: &AppName, change: Change) {
+        self.inner.events.publish(|| Event::Monitor {
+            app: name.clone(),
+            change,
+        });
     }
 
     /// How many monitors are registered.
@@ -397,6 +414,7 @@ impl Monitors {
                 slot.view(&name)
             };
             tracing::info!(app = %name, "monitor updated: {}", describe(&view));
+            self.changed(&name, Change::Updated);
             return Ok((Upserted::Updated, view));
         }
         if self.len() >= self.inner.options.max_monitors {
@@ -425,6 +443,7 @@ impl Monitors {
             interval,
         );
         tracing::info!(app = %name, "monitor registered: {}", describe(&view));
+        self.changed(&name, Change::Registered);
         Ok((Upserted::Created, view))
     }
 
@@ -444,6 +463,7 @@ impl Monitors {
         self.inner.scheduler.unschedule(name.clone());
         self.inner.write_slots().remove(name);
         tracing::info!(app = %name, "monitor removed");
+        self.changed(name, Change::Removed);
         Ok(true)
     }
 
@@ -500,6 +520,7 @@ impl Monitors {
             );
         }
         tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
+        self.changed(name, if paused { Change::Paused } else { Change::Resumed });
         Ok(Some(slot.view(name)))
     }
 
@@ -592,6 +613,7 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
         let record = {
             let _permit = inner.permits.acquire().await;
             let late = Instant::now().saturating_duration_since(due);
+            inner.store.telemetry().check_started(late);
             if late > Duration::from_secs(1) {
                 tracing::debug!(app = %name, "check starts {late:?} late");
             }
@@ -644,6 +666,10 @@ fn apply(
     };
     let mut check = light.clone();
     check.record.body = body;
+    inner.events.publish(|| Event::Check {
+        app: name.clone(),
+        check: light.clone(),
+    });
     // Never above RECENT_CHECKS, so the ring keeps the capacity it was made with.
     if slot.recent.len() >= RECENT_CHECKS {
         slot.recent.pop_back();
@@ -653,6 +679,10 @@ fn apply(
         slot.since = Some(transition.time);
         slot.last_transition = Some(transition.clone());
         tracing::info!(app = %name, "{} -> {} ({})", transition.from, transition.to, transition.reason);
+        inner.events.publish(|| Event::Transition {
+            app: name.clone(),
+            transition: transition.clone(),
+        });
     }
     let now = Utc::now();
     let slot = &mut *slot;

@@ -160,8 +160,23 @@ pub async fn run(
         notifier.describe(),
     );
 
-    let state =
-        AppState::new(Arc::new(config), &identity, monitors, store.clone()).with_notifier(notifier);
+    let state = AppState::new(Arc::new(config), &identity, monitors, store.clone())
+        .with_notifier(notifier)
+        .with_stop(api_stop.clone());
+    {
+        // The lateness histogram's samples are folded in now and then, scraped or not.
+        let telemetry = store.telemetry().clone();
+        let stop = checks.stop.clone();
+        checks.tasks.spawn(async move {
+            let mut every = tokio::time::interval(crate::telemetry::UPKEEP_EVERY);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => telemetry.upkeep(),
+                }
+            }
+        });
+    }
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {

@@ -98,6 +98,7 @@ use crate::health::{Health, State, Transition};
 use crate::history::{Glance, Incident, Series};
 use crate::probe::CheckRecord;
 use crate::registry::{AppName, MonitorSpec};
+use crate::telemetry::{DeliveryResult, Telemetry};
 
 pub use aggregates::{AGGREGATE_LAG, DAILY_KEPT, HOURLY_KEPT};
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
@@ -382,6 +383,7 @@ struct Inner {
     queue: Arc<writer::Queue>,
     readers: Mutex<Vec<Connection>>,
     outbox_changed: tokio::sync::watch::Sender<u64>,
+    telemetry: Telemetry,
 }
 
 impl Drop for Inner {
@@ -426,6 +428,7 @@ impl Store {
                 queue,
                 readers: Mutex::new(vec![reader]),
                 outbox_changed,
+                telemetry: Telemetry::new(),
             }),
         })
     }
@@ -493,6 +496,7 @@ impl Store {
     /// row but keeps the monitor's latest state and everything the check decided for the outbox
     /// (see the module documentation).
     pub fn record(&self, write: CheckWrite) {
+        self.inner.telemetry.check_done(write.check.record.outcome);
         self.inner.queue.record(write);
     }
 
@@ -796,13 +800,41 @@ impl Store {
         result
     }
 
+    /// Updates message `id` and counts the attempt's result (see [`crate::telemetry`]).
     async fn update_message(
         &self,
         id: i64,
         update: writer::MessageUpdate,
     ) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Message(id, update, reply))
-            .await
+        let result = match &update {
+            writer::MessageUpdate::Delivered { .. } => DeliveryResult::Delivered,
+            writer::MessageUpdate::Logged { .. } => DeliveryResult::Logged,
+            writer::MessageUpdate::Retry { .. } => DeliveryResult::Retry,
+            writer::MessageUpdate::Failed { .. } => DeliveryResult::Failed,
+        };
+        let channel = self
+            .call(|reply| writer::Op::Message(id, update, reply))
+            .await?;
+        if let Some(channel) = &channel {
+            self.inner.telemetry.delivery(channel, result);
+        }
+        Ok(channel.is_some())
+    }
+
+    /// The server's own counters: checks recorded by outcome, message attempts by channel and
+    /// result (counted here, where every check and every result passes), and the lateness of
+    /// checks (the live set adds it).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// Pending messages per channel (only channels that have some).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn pending_by_channel(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.read(rows::pending_by_channel).await
     }
 
     /// Queues an operation for the writer and waits for its answer.

@@ -614,6 +614,27 @@ pub(super) fn pending_messages(conn: &Connection, path: &Path) -> Result<usize, 
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
+/// Pending messages per channel.
+pub(super) fn pending_by_channel(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(String, usize)>, StoreError> {
+    conn.prepare_cached(
+        "SELECT channel, count(*) FROM messages WHERE status = 'pending' GROUP BY channel",
+    )
+    .and_then(|mut statement| {
+        statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                ))
+            })?
+            .collect()
+    })
+    .map_err(sql_error(path))
+}
+
 /// A count or limit for SQL (saturating).
 pub(super) fn to_i64(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

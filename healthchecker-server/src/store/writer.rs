@@ -61,7 +61,8 @@ pub(super) enum Op {
     History(AppName, Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
     Enqueue(Box<Message>, Reply<i64>),
-    Message(i64, MessageUpdate, Reply<bool>),
+    /// Answered with the message's channel, or `None` when it was not pending.
+    Message(i64, MessageUpdate, Reply<Option<String>>),
     /// Commit what came before, fold the WAL in, stop. `None` when the last handle was dropped.
     Close(Option<Reply<()>>),
 }
@@ -92,6 +93,8 @@ enum Done {
     Pruned(Pruned),
     /// A check: whether it was written (false for an unknown monitor).
     Check(bool),
+    /// A message update: the message's channel, `None` when it was not pending.
+    Channel(Option<String>),
 }
 
 /// What happened to a message.
@@ -413,9 +416,13 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
         Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) | Op::History(_, reply) => {
             send(reply, result, drop);
         }
-        Op::Delete(_, reply) | Op::Pause(_, _, reply) | Op::Message(_, _, reply) => {
+        Op::Delete(_, reply) | Op::Pause(_, _, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
+        Op::Message(_, _, reply) => send(reply, result, |done| match done {
+            Done::Channel(channel) => channel,
+            _ => None,
+        }),
         Op::Enqueue(_, reply) => send(reply, result, |done| match done {
             Done::Id(id) => id,
             _ => 0,
@@ -803,7 +810,7 @@ impl Apply<'_> {
                 Done::Pruned(prune(self.conn, self.path, self.options.retention, *now)?)
             }
             Op::Enqueue(message, _) => Done::Id(self.enqueue(message)?),
-            Op::Message(id, update, _) => Done::Found(self.update_message(*id, update)?),
+            Op::Message(id, update, _) => Done::Channel(self.update_message(*id, update)?),
         })
     }
 
@@ -1101,7 +1108,11 @@ impl Apply<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn update_message(&mut self, id: i64, update: &MessageUpdate) -> Result<bool, StoreError> {
+    fn update_message(
+        &mut self,
+        id: i64,
+        update: &MessageUpdate,
+    ) -> Result<Option<String>, StoreError> {
         let changed = match update {
             MessageUpdate::Delivered { at } => self.finish_message(id, "delivered", *at, None),
             MessageUpdate::Logged { at } => self.finish_message(id, "logged", *at, None),
@@ -1122,7 +1133,14 @@ impl Apply<'_> {
                 }),
         }
         .map_err(self.sql())?;
-        Ok(changed > 0)
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .prepare_cached("SELECT channel FROM messages WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)))
+            .map(Some)
+            .map_err(self.sql())
     }
 
     fn finish_message(
