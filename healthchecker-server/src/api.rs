@@ -513,8 +513,7 @@ struct GlanceList {
 }
 
 /// `GET /api/v1/uptime`: every monitor's uptime over 24 h and 30 d, its mean latency over 24 h
-/// and its last [`RECENT_SHOWN`] checks, for the dashboard's list (uptime may lag by up to
-/// [`crate::store::AGGREGATE_LAG`]).
+/// and its last [`RECENT_SHOWN`] checks, for the dashboard's list.
 async fn uptimes(State(state): State<AppState>) -> Result<Json<GlanceList>, ApiError> {
     let glances = state
         .store

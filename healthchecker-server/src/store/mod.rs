@@ -598,7 +598,7 @@ impl Store {
         name: &AppName,
         now: DateTime<Utc>,
     ) -> Result<Option<Series>, StoreError> {
-        self.call(|reply| writer::Op::History(name.clone(), reply))
+        self.call(|reply| writer::Op::History(Some(name.clone()), reply))
             .await?;
         let name = name.clone();
         self.read(move |conn, path| aggregates::history(conn, path, name.as_str(), now))
@@ -606,8 +606,9 @@ impl Store {
     }
 
     /// Every monitor's history at a glance, sorted by name: its totals over the last 24 hours
-    /// and 30 days, and its newest `recent` checks. The totals may lag the checks by up to
-    /// [`AGGREGATE_LAG`] (they are read as written, without asking the writer).
+    /// and 30 days, and its newest `recent` checks, every check recorded before the call
+    /// included (the buckets changed since their last write are written with the batch it
+    /// waits for, so asking often costs the writer at most two row writes per check).
     ///
     /// # Errors
     ///
@@ -617,6 +618,7 @@ impl Store {
         now: DateTime<Utc>,
         recent: usize,
     ) -> Result<Vec<Glance>, StoreError> {
+        self.call(|reply| writer::Op::History(None, reply)).await?;
         let retention = self.inner.options.log_retention;
         self.read(move |conn, path| aggregates::glances(conn, path, now, recent, retention))
             .await

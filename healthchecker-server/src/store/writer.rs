@@ -57,8 +57,9 @@ pub(super) enum Op {
     Flush(Reply<()>),
     /// Answered once committed, at the end of the batch window: no early commit, no fsync.
     Visible(Reply<()>),
-    /// Answered like `Visible`, once the monitor's aggregates are written too.
-    History(AppName, Reply<()>),
+    /// Answered like `Visible`, once the monitor's aggregates (`None`: every monitor's) are
+    /// written too.
+    History(Option<AppName>, Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
     Enqueue(Box<Message>, Reply<i64>),
     /// Answered with the message's channel, or `None` when it was not pending.
@@ -800,10 +801,14 @@ impl Apply<'_> {
                 self.aggregates.request_all();
                 Done::Unit
             }
-            Op::History(name, _) => {
+            Op::History(Some(name), _) => {
                 if let Some(slot) = self.monitors.get(name) {
                     self.aggregates.request(slot.id);
                 }
+                Done::Unit
+            }
+            Op::History(None, _) => {
+                self.aggregates.request_all();
                 Done::Unit
             }
             Op::Prune(now, _) => {
