@@ -547,23 +547,15 @@ struct EventsQuery {
 pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `GET /api/v1/events[?app=NAME]`: Server-Sent Events of checks, transitions, maintenance and
-/// changes to the set of monitors. The first event, `ready`, says the stream is live. A reader
+/// changes to the set of monitors (of one app, registered yet or not). The first event, `ready`, says the stream is live. A reader
 /// that falls [`crate::events::CAPACITY`] events behind gets a last `lagged` event and the
 /// stream ends (reconnect and reload); it never slows the checks. Streams end at shutdown.
 async fn events(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    let app = match query.app.as_deref() {
-        Some(raw) => {
-            let name = app_name(raw)?;
-            if state.monitors.view(&name).is_none() {
-                return Err(ApiError::unknown_app(&name));
-            }
-            Some(name)
-        }
-        None => None,
-    };
+    // An app need not be registered yet: its events start when it is.
+    let app = query.app.as_deref().map(app_name).transpose()?;
     let receiver = state.monitors.events().subscribe();
     let stop = state.stop.clone();
     enum Stream {

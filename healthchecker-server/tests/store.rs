@@ -130,7 +130,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");

@@ -18,9 +18,10 @@
 //! Each row records the newest log row folded into it (`seq`). When the writer starts, and after
 //! a batch that failed, it reads the newest row of each monitor and table back and folds the log
 //! rows after that `seq` again, so a crash between two writes of a bucket loses nothing that the
-//! log still holds. A check's bucket is the hour (day) of its time, in UTC; a check whose time is
-//! earlier than the bucket being filled (the clock stepped back) is counted in that bucket, so a
-//! bucket is never written twice from two places.
+//! log still holds. A check's bucket is the hour (day) of its time, in UTC. A check whose time is
+//! earlier than the bucket being filled (the clock stepped back, or checks written after the fact)
+//! is added to its own bucket's row directly, in the same transaction as the bucket being filled
+//! is written with its `seq`, so a restart never folds it twice.
 //!
 //! Checks whose log rows were dropped because the writer fell behind (see `store`) never reach
 //! the writer, and are missing from the aggregates too.
@@ -85,6 +86,32 @@ impl Grain {
                      checks = excluded.checks, passes = excluded.passes, warns = excluded.warns,
                      fails = excluded.fails, latency_sum = excluded.latency_sum,
                      latency_max = excluded.latency_max, seq = excluded.seq"
+            }
+        }
+    }
+
+    /// Adds one late check to its bucket's row (its `seq` is not the newest: left alone).
+    fn add(self) -> &'static str {
+        match self {
+            Grain::Hour => {
+                "INSERT INTO hourly (monitor_id, start, checks, passes, warns, fails, latency_sum,
+                                     latency_max, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+                 ON CONFLICT (monitor_id, start) DO UPDATE SET
+                     checks = checks + excluded.checks, passes = passes + excluded.passes,
+                     warns = warns + excluded.warns, fails = fails + excluded.fails,
+                     latency_sum = latency_sum + excluded.latency_sum,
+                     latency_max = max(latency_max, excluded.latency_max)"
+            }
+            Grain::Day => {
+                "INSERT INTO daily (monitor_id, start, checks, passes, warns, fails, latency_sum,
+                                    latency_max, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+                 ON CONFLICT (monitor_id, start) DO UPDATE SET
+                     checks = checks + excluded.checks, passes = passes + excluded.passes,
+                     warns = warns + excluded.warns, fails = fails + excluded.fails,
+                     latency_sum = latency_sum + excluded.latency_sum,
+                     latency_max = max(latency_max, excluded.latency_max)"
             }
         }
     }
@@ -193,6 +220,8 @@ pub(super) struct Aggregates {
     tracks: HashMap<i64, Track>,
     /// Buckets that are over, to be written with the next batch.
     finished: Vec<(Grain, i64, Agg)>,
+    /// Checks older than the bucket being filled, to be added to their own buckets' rows.
+    late: Vec<(Grain, i64, Agg)>,
     /// Monitors in the order their buckets changed after being written.
     dirty: VecDeque<(Instant, i64)>,
     /// Monitors whose buckets are written with this batch whatever their age.
@@ -258,7 +287,17 @@ impl Aggregates {
             let slot = track.grain(grain);
             let agg = match slot {
                 Some(agg) if check.seq <= agg.seq => continue,
-                Some(agg) if agg.start >= start => agg,
+                Some(agg) if agg.start > start => {
+                    let mut one = Agg::empty(start);
+                    one.add(check);
+                    self.late.push((grain, id, one));
+                    // Written with the late check, so that a restart does not fold it again.
+                    agg.seq = check.seq;
+                    self.requested.push(id);
+                    changed = true;
+                    continue;
+                }
+                Some(agg) if agg.start == start => agg,
                 Some(agg) => {
                     self.finished.push((grain, id, *agg));
                     *agg = Agg::empty(start);
@@ -279,6 +318,7 @@ impl Aggregates {
     pub(super) fn forget(&mut self, id: i64) {
         self.tracks.remove(&id);
         self.finished.retain(|(_, of, _)| *of != id);
+        self.late.retain(|(_, of, _)| *of != id);
     }
 
     /// Writes the buckets of monitor `id` with this batch.
@@ -320,6 +360,22 @@ impl Aggregates {
         };
         for (grain, id, agg) in self.finished.drain(..) {
             put(grain, id, &agg)?;
+        }
+        for (grain, id, one) in self.late.drain(..) {
+            conn.prepare_cached(grain.add())
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        id,
+                        one.start,
+                        one.checks,
+                        one.passes,
+                        one.warns,
+                        one.fails,
+                        one.latency_sum,
+                        one.latency_max,
+                    ])
+                })
+                .map_err(sql)?;
         }
         let mut due: Vec<i64> = std::mem::take(&mut self.requested);
         if std::mem::take(&mut self.all) {
@@ -587,13 +643,19 @@ mod tests {
     }
 
     #[test]
-    fn a_check_from_the_past_counts_in_the_current_bucket() {
+    fn a_check_from_the_past_goes_to_its_own_bucket() {
         let mut aggregates = Aggregates::default();
         let now = Instant::now();
         aggregates.fold(1, &check(1, 7_300, 0, 1), now);
-        aggregates.fold(1, &check(2, 7_100, 0, 1), now); // the clock stepped back an hour
+        aggregates.fold(1, &check(2, 3_500, 2, 1), now); // the clock stepped back an hour
         assert!(aggregates.finished.is_empty());
-        assert_eq!(aggregates.tracks[&1].hour.map(|agg| agg.checks), Some(2));
+        let hour = aggregates.tracks[&1].hour.expect("hour");
+        assert_eq!((hour.start, hour.checks, hour.seq), (2 * HOUR_NS, 1, 2));
+        assert_eq!(aggregates.late.len(), 1, "the hour; the day is the same");
+        assert_eq!(aggregates.late[0].2.start, 0);
+        assert_eq!(aggregates.late[0].2.fails, 1);
+        assert_eq!(aggregates.tracks[&1].day.map(|agg| agg.checks), Some(2));
+        assert_eq!(aggregates.requested, [1], "written with it");
     }
 
     #[test]
