@@ -90,9 +90,9 @@ async fn server_with(
             .await?
             .json()
             .await?;
-        let checked = list["monitors"]
-            .as_array()
-            .map_or(0, |all| all.iter().filter(|m| !m["last_check"].is_null()).count());
+        let checked = list["monitors"].as_array().map_or(0, |all| {
+            all.iter().filter(|m| !m["last_check"].is_null()).count()
+        });
         if checked == monitors {
             break;
         }
@@ -264,6 +264,7 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                 last_check: None,
                 last_transition: None,
                 alerting: None,
+                maintenance: None,
             })
             .await?;
     }
@@ -277,10 +278,18 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
             // One failing check in 200 (a transition into DEGRADED and back).
             let fail = (n + i as i64) % 200 == 0;
             let outcome = if fail { Outcome::Fail } else { Outcome::Pass };
-            let state = if fail { State::Degraded } else { State::Healthy };
+            let state = if fail {
+                State::Degraded
+            } else {
+                State::Healthy
+            };
             let transition = ((n + i as i64) % 200 <= 1 && n > 0).then(|| Transition {
                 time,
-                from: if fail { State::Healthy } else { State::Degraded },
+                from: if fail {
+                    State::Healthy
+                } else {
+                    State::Degraded
+                },
                 to: state,
                 reason: if fail {
                     "timeout: no answer within 5 s".to_owned()
@@ -296,7 +305,11 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                         outcome,
                         reason: if fail { Reason::Timeout } else { Reason::Ok },
                         http_status: (!fail).then_some(200),
-                        latency: Duration::from_micros(if fail { 5_000_000 } else { 3_000 + (n % 700) as u64 }),
+                        latency: Duration::from_micros(if fail {
+                            5_000_000
+                        } else {
+                            3_000 + (n % 700) as u64
+                        }),
                         body: (!fail).then(|| body.clone()),
                         detail: fail.then(|| "no answer within 5 s".to_owned()),
                     },
@@ -310,6 +323,7 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                 alerting: None,
                 messages: Vec::new(),
                 withdraw: Vec::new(),
+                release: None,
             });
         }
         if n % 100 == 0 {
@@ -353,7 +367,11 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                         per_hour - fails,
                         fails,
                         per_hour * 3_350_000 + fails * 5_000_000_000,
-                        if fails > 0 { 5_000_000_000_i64 } else { 4_100_000 },
+                        if fails > 0 {
+                            5_000_000_000_i64
+                        } else {
+                            4_100_000
+                        },
                         1_000_000 - h,
                     ])?;
                 }
@@ -385,7 +403,11 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
         .sum::<u64>();
     let conn = rusqlite::Connection::open(&file)?;
     let count = |table: &str| -> anyhow::Result<i64> {
-        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))?)
+        Ok(
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })?,
+        )
     };
     println!(
         "{monitors} monitors, a year at {interval} s: {} log rows, {} hourly and {} daily buckets, \

@@ -300,7 +300,16 @@ impl ApiClient {
 /// The checks of one app as they happen, from `GET /api/v1/events?app=NAME` (Server-Sent
 /// Events); made by [`ApiClient::follow`].
 pub struct CheckEvents {
-    events: Pin<Box<dyn Stream<Item = std::result::Result<eventsource_stream::Event, EventStreamError<reqwest::Error>>> + Send>>,
+    events: Pin<
+        Box<
+            dyn Stream<
+                    Item = std::result::Result<
+                        eventsource_stream::Event,
+                        EventStreamError<reqwest::Error>,
+                    >,
+                > + Send,
+        >,
+    >,
     url: Url,
 }
 
@@ -345,6 +354,65 @@ impl CheckEvents {
     }
 }
 
+/// The body of `POST .../maintenance` for `duration` (whole minutes, rounded up, at least one).
+pub(crate) fn maintenance_body(duration: Duration, reason: &str) -> serde_json::Value {
+    let minutes = duration.as_secs().div_ceil(60).max(1);
+    serde_json::json!({ "minutes": minutes, "reason": reason })
+}
+
+impl ApiClient {
+    /// Puts `app` in maintenance for `duration`, or (with `None`) ends it:
+    /// `POST` or `DELETE /api/v1/monitors/{app}/maintenance`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`info`](Self::info), and [`Error::Unauthorized`] without the server's token.
+    pub async fn maintenance(
+        &self,
+        app: &AppName,
+        window: Option<(Duration, &str)>,
+    ) -> Result<MonitorInfo> {
+        let url = app_endpoint(&self.base, app, &["maintenance"])?;
+        let request = match window {
+            Some((duration, reason)) => self
+                .http
+                .request(reqwest::Method::POST, url.clone())
+                .json(&maintenance_body(duration, reason)),
+            None => self.http.request(reqwest::Method::DELETE, url.clone()),
+        };
+        let (status, body) = self.http.send(request, &url).await?;
+        if status == 200 {
+            parse(&url, &body)
+        } else {
+            Err(error_for_answer(status, &body, &url, Some(app)))
+        }
+    }
+
+    /// Sends a test message through the channel `name` (a `[[channel]]` of the server's config,
+    /// or `email`) and returns what its receiver answered:
+    /// `POST /api/v1/channels/{name}/test`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] with status 404 for an unknown channel and 502 when the receiver
+    /// refused the message or could not be reached (the server's message says which);
+    /// [`Error::Unreachable`], [`Error::Unauthorized`], [`Error::Protocol`].
+    pub async fn test_channel(&self, name: &str) -> Result<String> {
+        #[derive(serde::Deserialize)]
+        struct Delivered {
+            answer: String,
+        }
+        let url = api_endpoint(&self.base, "channels", &[name, "test"])?;
+        let request = self.http.request(reqwest::Method::POST, url.clone());
+        let (status, body) = self.http.send(request, &url).await?;
+        if status == 200 {
+            Ok(parse::<Delivered>(&url, &body)?.answer)
+        } else {
+            Err(error_for_answer(status, &body, &url, None))
+        }
+    }
+}
+
 /// The error for a non-success answer: the server's JSON error when it sent one, else
 /// [`Error::Protocol`].
 pub(crate) fn error_for_answer(
@@ -384,11 +452,17 @@ pub fn encode_segment(text: &str) -> String {
 
 /// `{server}/api/v1/monitors/{tail...}`, each part one percent-encoded path segment.
 pub(crate) fn endpoint(base: &Url, tail: &[&str]) -> Result<Url> {
+    api_endpoint(base, "monitors", tail)
+}
+
+/// `{base}/api/v1/{collection}/{tail...}`, each part of `tail` percent-encoded as one segment.
+fn api_endpoint(base: &Url, collection: &str, tail: &[&str]) -> Result<Url> {
     if base.cannot_be_a_base() {
         return Err(Error::invalid("server_url", base.as_str(), BASE_URL));
     }
     let mut path = base.path().trim_end_matches('/').to_owned();
-    path.push_str("/api/v1/monitors");
+    path.push_str("/api/v1/");
+    path.push_str(collection);
     for part in tail {
         path.push('/');
         path.push_str(&encode_segment(part));

@@ -245,6 +245,15 @@ pub struct MonitorInfo {
     /// The latest check.
     #[serde(default)]
     pub last_check: Option<CheckRecord>,
+    /// Until when nothing is told about it (maintenance), if it is in maintenance.
+    #[serde(default)]
+    pub maintenance_until: Option<DateTime<Utc>>,
+    /// Why it is in maintenance.
+    #[serde(default)]
+    pub maintenance_reason: Option<String>,
+    /// Whether it changes state too often to be told each time.
+    #[serde(default)]
+    pub flapping: bool,
     /// The latest state change.
     #[serde(default)]
     pub last_transition: Option<Transition>,

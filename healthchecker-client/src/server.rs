@@ -683,6 +683,68 @@ impl HealthCheckerServer {
         self.post_action("resume").await
     }
 
+    /// Puts the app in maintenance for `duration` (rounded up to whole minutes, at most a
+    /// week): its checks go on, nobody is told anything until it ends, and then only what is
+    /// still wrong. Meant for an app's own deploy or shutdown path, before it goes away for a
+    /// moment: `POST /api/v1/monitors/{app}/maintenance`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotMonitored`] when the server does not monitor the app; [`Error::Rejected`]
+    /// for a duration of more than a week; [`Error::Unreachable`], [`Error::Unauthorized`],
+    /// [`Error::Protocol`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use healthchecker_client::HealthCheckerServer;
+    /// # async fn deploy(server: HealthCheckerServer) -> Result<(), healthchecker_client::Error> {
+    /// server.maintenance(Duration::from_secs(10 * 60), "deploy").await?;
+    /// // ... restart the app: no alert while it is down ...
+    /// server.end_maintenance().await?; // back early
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn maintenance(&self, duration: Duration, reason: &str) -> Result<MonitorInfo> {
+        let body = crate::api::maintenance_body(duration, reason);
+        self.call(AfterMove::Reregister, |base| {
+            let body = body.clone();
+            async move {
+                let url = app_endpoint(&base, &self.app, &["maintenance"])?;
+                let request = self.http.request(Method::POST, url.clone()).json(&body);
+                let (status, answer) = self.http.send(request, &url).await?;
+                if status == 200 {
+                    parse(&url, &answer)
+                } else {
+                    Err(error_for_answer(status, &answer, &url, Some(&self.app)))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Ends the app's maintenance now: `DELETE /api/v1/monitors/{app}/maintenance`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`maintenance`](Self::maintenance).
+    pub async fn end_maintenance(&self) -> Result<MonitorInfo> {
+        self.call(AfterMove::Reregister, |base| async move {
+            let url = app_endpoint(&base, &self.app, &["maintenance"])?;
+            let (status, body) = self
+                .http
+                .send(self.http.request(Method::DELETE, url.clone()), &url)
+                .await?;
+            if status == 200 {
+                parse(&url, &body)
+            } else {
+                Err(error_for_answer(status, &body, &url, Some(&self.app)))
+            }
+        })
+        .await
+    }
+
     async fn post_action(&self, action: &str) -> Result<MonitorInfo> {
         self.call(AfterMove::Reregister, |base| async move {
             let url = app_endpoint(&base, &self.app, &[action])?;

@@ -29,9 +29,24 @@
 //!   into `In-Reply-To` and `References`. Event ids are a function of the kind, the app and the
 //!   time ([`event_id`]), so the same event always has the same id (a re-send is recognisable).
 //!
+//! * **Quiet times**: during a monitor's maintenance, and while a storm holds per-app alerts (see
+//!   [`Quiet`]), changes are recorded but nothing is told, and a held degrade is withdrawn. When
+//!   the quiet time is over, the first check **reconciles** what was told with the state: an app
+//!   `UNHEALTHY` that nobody was told about is told now (one `unhealthy`), an incident whose app
+//!   is `HEALTHY` again is closed with its `recovered`; anything else is left to the next change.
+//! * **Flapping**: a monitor whose state changed more than `flap_changes` times within
+//!   `flap_window` is flapping: one `flapping` event says so, and nothing is told per change
+//!   until no change has happened for a whole window; then it is reconciled as after a quiet
+//!   time. (An app failing every third check would otherwise toggle `HEALTHY`/`DEGRADED` for
+//!   ever and never be reported: each degrade ends in a blip.)
+//!
 //! A paused or removed monitor forgets its state ([`Alerting::default`]), and the store withdraws
 //! what it still had pending in the same transaction.
 
+pub mod storm;
+
+use std::collections::VecDeque;
+use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -116,6 +131,38 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The message of a storm: `failing` of `active` monitors failed at once, at `now`.
+    pub fn storm(failing: usize, active: usize, now: DateTime<Utc>) -> Event {
+        let app =
+            AppName::parse("healthchecker-server").unwrap_or_else(|_| unreachable!("a valid name"));
+        let id = event_id(EventKind::Storm, app.as_str(), now);
+        Event {
+            incident: IncidentInfo {
+                id: id.clone(),
+                opened_at: now,
+                downtime_s: 0,
+            },
+            id,
+            kind: EventKind::Storm,
+            app,
+            url: String::new(),
+            time: now,
+            transition: Transition {
+                time: now,
+                from: State::Healthy,
+                to: State::Unhealthy,
+                reason: format!(
+                    "storm: {failing} of {active} monitors failed at once; is this server's \
+                     network up? Alerts of single apps are held until it is over"
+                ),
+            },
+            checks: Vec::new(),
+            thread: Vec::new(),
+        }
+    }
+}
+
 /// An event and when it may be delivered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
@@ -144,6 +191,39 @@ pub enum Note {
     Quiet,
     /// An event was decided.
     Told(EventKind),
+    /// A change in a quiet time: recorded, told later if it still matters.
+    Quieted(Quiet),
+    /// A change while flapping: not told.
+    Flapping,
+    /// No change for a whole window: the monitor no longer flaps.
+    FlappingOver,
+}
+
+/// Why nothing may be told about a monitor right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quiet {
+    /// It is in maintenance until then.
+    Maintenance {
+        /// The end of the window.
+        until: DateTime<Utc>,
+    },
+    /// A storm holds per-app alerts (many monitors failed at once), or cleared too recently.
+    Storm,
+}
+
+impl fmt::Display for Quiet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quiet::Maintenance { until } => {
+                write!(
+                    f,
+                    "in maintenance until {}",
+                    until.format("%Y-%m-%d %H:%M:%S UTC")
+                )
+            }
+            Quiet::Storm => f.write_str("held while many monitors fail at once"),
+        }
+    }
 }
 
 /// What the policy decided about one transition or check.
@@ -177,13 +257,39 @@ pub struct Subject<'a> {
     pub spec: &'a MonitorSpec,
     /// Its last checks, newest first.
     pub recent: &'a [LoggedCheck],
+    /// Its state after the check.
+    pub state: State,
+    /// The change that brought it into that state, if it ever changed.
+    pub last_transition: Option<&'a Transition>,
+    /// Why nothing may be told now, if so.
+    pub quiet: Option<Quiet>,
 }
 
 /// Server-wide settings of the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rules {
     /// Time between reminders while an app stays `UNHEALTHY`; `None`: no reminders.
     pub remind_every: Option<Duration>,
+    /// More changes than this within `flap_window` make a monitor flapping; 0 turns it off.
+    pub flap_changes: u32,
+    /// See `flap_changes`.
+    pub flap_window: Duration,
+}
+
+/// Default `flap_changes`.
+pub const FLAP_CHANGES: u32 = 6;
+
+/// Default `flap_window`: 30 minutes.
+pub const FLAP_WINDOW: Duration = Duration::from_secs(30 * 60);
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            remind_every: None,
+            flap_changes: FLAP_CHANGES,
+            flap_window: FLAP_WINDOW,
+        }
+    }
 }
 
 /// A degrade whose event waits in the outbox for the end of its hold.
@@ -222,12 +328,158 @@ pub struct Alerting {
     held: Option<Held>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     incident: Option<Incident>,
+    /// Changes happened in a quiet time or while flapping: reconcile when it is over.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    deferred: bool,
+    /// Times of the recent changes (within `flap_window`, at most `flap_changes + 1`).
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    changes: VecDeque<DateTime<Utc>>,
+    /// Since when the monitor flaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    flapping: Option<DateTime<Utc>>,
 }
 
 impl Alerting {
-    /// Whether nothing is held and no incident is open.
+    /// Whether nothing is held, no incident is open, nothing waits to be reconciled and no
+    /// recent change is remembered.
     pub fn is_idle(&self) -> bool {
-        self.held.is_none() && self.incident.is_none()
+        self.held.is_none()
+            && self.incident.is_none()
+            && !self.deferred
+            && self.changes.is_empty()
+            && self.flapping.is_none()
+    }
+
+    /// Since when the monitor flaps, if it does.
+    pub fn flapping_since(&self) -> Option<DateTime<Utc>> {
+        self.flapping
+    }
+
+    /// Remembers a change at `at`, forgetting those older than the window.
+    fn record_change(&mut self, at: DateTime<Utc>, rules: Rules) {
+        if rules.flap_changes == 0 {
+            self.changes.clear();
+            return;
+        }
+        self.changes.push_back(at);
+        self.forget_changes(at, rules);
+        while self.changes.len() > rules.flap_changes as usize + 1 {
+            self.changes.pop_front();
+        }
+    }
+
+    fn forget_changes(&mut self, now: DateTime<Utc>, rules: Rules) {
+        let window = chrono::Duration::from_std(rules.flap_window).unwrap_or(chrono::Duration::MAX);
+        while self
+            .changes
+            .front()
+            .is_some_and(|first| *first + window <= now)
+        {
+            self.changes.pop_front();
+        }
+    }
+
+    /// Starts flapping when the recent changes are too many: one `flapping` event.
+    fn start_flapping(
+        &mut self,
+        subject: Subject<'_>,
+        transition: &Transition,
+        rules: Rules,
+        now: DateTime<Utc>,
+    ) -> Option<Decision> {
+        if self.flapping.is_some()
+            || rules.flap_changes == 0
+            || self.changes.len() <= rules.flap_changes as usize
+        {
+            return None;
+        }
+        self.flapping = Some(now);
+        self.deferred = true;
+        let withdraw = self.held.take().map(|held| held.event);
+        let first = self.changes.front().copied().unwrap_or(now);
+        let mut burst = Incident {
+            opened_at: first,
+            unhealthy: None,
+            unhealthy_now: false,
+            thread: Vec::new(),
+            next_reminder: None,
+        };
+        let mut flapping = event(EventKind::Flapping, subject, transition, now, &mut burst);
+        flapping.transition.reason = format!(
+            "{} changes of state in {} min; no message per change until it is stable for {} min \
+             (last: {})",
+            self.changes.len(),
+            (now - first).num_minutes().max(1),
+            rules.flap_window.as_secs() / 60,
+            transition.reason
+        );
+        Some(Decision {
+            note: Note::Told(EventKind::Flapping),
+            send: vec![Outgoing {
+                event: flapping,
+                due: now,
+            }],
+            withdraw,
+        })
+    }
+
+    /// After a quiet time or flapping: tells what the state is, when it differs from what was
+    /// told (see the module documentation).
+    fn reconcile(
+        &mut self,
+        subject: Subject<'_>,
+        rules: Rules,
+        now: DateTime<Utc>,
+    ) -> Option<Decision> {
+        self.deferred = false;
+        let transition = subject
+            .last_transition
+            .cloned()
+            .unwrap_or_else(|| Transition {
+                time: now,
+                from: subject.state,
+                to: subject.state,
+                reason: "(the state when the quiet time ended)".to_owned(),
+            });
+        match subject.state {
+            State::Unhealthy => {
+                if let Some(incident) = &mut self.incident
+                    && incident.unhealthy.is_some()
+                {
+                    incident.unhealthy_now = true;
+                    return None;
+                }
+                let incident = self.incident.get_or_insert_with(|| Incident {
+                    opened_at: transition.time,
+                    unhealthy: None,
+                    unhealthy_now: true,
+                    thread: Vec::new(),
+                    next_reminder: None,
+                });
+                incident.unhealthy = Some(transition.clone());
+                incident.unhealthy_now = true;
+                incident.next_reminder = rules.remind_every.map(|every| now + every);
+                let event = event(EventKind::Unhealthy, subject, &transition, now, incident);
+                Some(told(event, now, None))
+            }
+            State::Healthy => {
+                let mut incident = self.incident.take()?;
+                let event = event(
+                    EventKind::Recovered,
+                    subject,
+                    &transition,
+                    now,
+                    &mut incident,
+                );
+                Some(told(event, now, None))
+            }
+            State::Degraded | State::Unknown => {
+                if let Some(incident) = &mut self.incident {
+                    incident.unhealthy_now = false;
+                }
+                None
+            }
+        }
     }
 
     /// Whether an incident that something was told about is open.
@@ -262,6 +514,20 @@ impl Alerting {
         now: DateTime<Utc>,
     ) -> Decision {
         self.settle(now);
+        self.record_change(transition.time, rules);
+        if let Some(decision) = self.start_flapping(subject, transition, rules, now) {
+            return decision;
+        }
+        if self.flapping.is_some() || subject.quiet.is_some() {
+            self.deferred = true;
+            return Decision {
+                send: Vec::new(),
+                withdraw: self.held.take().map(|held| held.event),
+                note: subject.quiet.map_or(Note::Flapping, Note::Quieted),
+            };
+        }
+        // A change after a quiet time: the usual rules, from what was told.
+        self.deferred = false;
         let held = self.held.take();
         match transition.to {
             State::Unhealthy => match &mut self.incident {
@@ -382,6 +648,29 @@ impl Alerting {
         }
         let before = self.clone();
         self.settle(now);
+        self.forget_changes(now, rules);
+        let mut note = Note::Quiet;
+        if self.flapping.is_some() && self.changes.is_empty() {
+            self.flapping = None;
+            note = Note::FlappingOver;
+        }
+        if subject.quiet.is_some() || self.flapping.is_some() {
+            // A degrade held before the quiet time began is not told during it.
+            if let Some(held) = self.held.take() {
+                self.deferred = true;
+                return Some(Decision {
+                    send: Vec::new(),
+                    withdraw: Some(held.event),
+                    note: subject.quiet.map_or(Note::Flapping, Note::Quieted),
+                });
+            }
+            return (*self != before).then_some(Decision::note(note));
+        }
+        if self.deferred
+            && let Some(decision) = self.reconcile(subject, rules, now)
+        {
+            return Some(decision);
+        }
         let reminder = match (&mut self.incident, rules.remind_every) {
             (Some(incident), Some(every))
                 if incident.unhealthy_now
@@ -404,7 +693,7 @@ impl Alerting {
         };
         match reminder {
             Some(event) => Some(told(event, now, None)),
-            None if *self != before => Some(Decision::note(Note::Quiet)),
+            None if *self != before => Some(Decision::note(note)),
             None => None,
         }
     }
@@ -428,6 +717,9 @@ impl Alerting {
         let unhealthy_now = streak.first().is_some_and(|t| t.to == State::Unhealthy);
         Alerting {
             held: None,
+            deferred: false,
+            changes: VecDeque::new(),
+            flapping: None,
             incident: Some(Incident {
                 opened_at: streak.last().map_or(unhealthy.time, |t| t.time),
                 unhealthy: Some((*unhealthy).clone()),
@@ -575,25 +867,66 @@ mod tests {
         Out::Send(vec![kind], false)
     }
 
-    fn run(remind: Option<u64>, steps: &[(Step, Out)]) -> (Alerting, Vec<Outgoing>) {
-        let rules = Rules {
+    /// The rules of the tables that test one rule at a time: flapping off.
+    fn plain(remind: Option<u64>) -> Rules {
+        Rules {
             remind_every: remind.map(Duration::from_secs),
-        };
+            flap_changes: 0,
+            ..Rules::default()
+        }
+    }
+
+    fn run(remind: Option<u64>, steps: &[(Step, Out)]) -> (Alerting, Vec<Outgoing>) {
+        run_with(plain(remind), None, steps)
+    }
+
+    /// Runs `steps` under `rules`, quiet (maintenance) from `quiet.0` to `quiet.1` seconds;
+    /// the monitor's state follows the transitions.
+    fn run_with(
+        rules: Rules,
+        quiet: Option<(i64, i64)>,
+        steps: &[(Step, Out)],
+    ) -> (Alerting, Vec<Outgoing>) {
         let spec = spec();
         let name = name();
-        let subject = Subject {
-            app: &name,
-            spec: &spec,
-            recent: &[],
-        };
+        let mut state = State::Unknown;
+        let mut last: Option<Transition> = None;
         let mut alerting = Alerting::default();
         let mut sent = Vec::new();
         for (i, (step, expected)) in steps.iter().enumerate() {
+            let secs = match *step {
+                Step::To(secs, ..) | Step::Check(secs) => secs,
+            };
+            let quiet = quiet
+                .filter(|(from, until)| (*from..*until).contains(&secs))
+                .map(|(_, until)| Quiet::Maintenance { until: at(until) });
             let decision = match *step {
                 Step::To(secs, from, to) => {
-                    Some(alerting.on_transition(subject, &t(secs, from, to), rules, at(secs)))
+                    let transition = t(secs, from, to);
+                    state = to;
+                    let subject = Subject {
+                        app: &name,
+                        spec: &spec,
+                        recent: &[],
+                        state,
+                        last_transition: Some(&transition),
+                        quiet,
+                    };
+                    let decision = alerting.on_transition(subject, &transition, rules, at(secs));
+                    last = Some(transition);
+                    Some(decision)
                 }
-                Step::Check(secs) => alerting.on_check(subject, rules, at(secs)),
+                Step::Check(secs) => {
+                    let subject = Subject {
+                        app: &name,
+                        spec: &spec,
+                        recent: &[],
+                        state,
+                        last_transition: last.as_ref(),
+                        quiet,
+                    };
+                    alerting.on_check(subject, rules, at(secs))
+                }
             };
             let got = match &decision {
                 None => Out::Nothing,
@@ -789,12 +1122,16 @@ mod tests {
             app: &name,
             spec: &spec,
             recent: &[],
+            state: State::Unknown,
+            last_transition: None,
+            quiet: None,
         };
         let mut alerting = Alerting::default();
         alerting.on_transition(subject, &t(0, Healthy, Unhealthy), Rules::default(), at(0));
         // a restart with `remind_every` set
         let rules = Rules {
             remind_every: Some(Duration::from_secs(60)),
+            ..Rules::default()
         };
         assert_eq!(alerting.on_check(subject, rules, at(59)), None);
         let reminder = alerting.on_check(subject, rules, at(60)).expect("due");
@@ -802,6 +1139,143 @@ mod tests {
         assert_eq!(alerting.on_check(subject, rules, at(61)), None);
         // and turned off again
         assert_eq!(alerting.on_check(subject, Rules::default(), at(1000)), None);
+    }
+
+    fn quiet_note(until: i64) -> Out {
+        Out::Note(Note::Quieted(Quiet::Maintenance { until: at(until) }))
+    }
+
+    #[test]
+    fn maintenance_tells_nothing_and_then_what_is_still_wrong_once() {
+        let (_, sent) = run_with(
+            plain(None),
+            Some((0, 100)),
+            &[
+                (To(10, Healthy, Degraded), quiet_note(100)),
+                (To(20, Degraded, Unhealthy), quiet_note(100)),
+                (Check(50), Out::Nothing),
+                // the window is over and the app is still down: told at the first check after
+                (Check(105), send(K::Unhealthy)),
+                (Check(110), Out::Nothing),
+                (To(120, Unhealthy, Degraded), Out::Note(Note::Recovering)),
+                (To(130, Degraded, Healthy), send(K::Recovered)),
+            ],
+        );
+        assert_eq!(sent[0].event.transition.to, Unhealthy);
+        assert_eq!(sent[0].event.incident.opened_at, at(20));
+        assert_eq!(sent[1].event.thread, [sent[0].event.id.clone()]);
+    }
+
+    #[test]
+    fn a_recovery_inside_maintenance_is_told_at_its_end() {
+        run_with(
+            plain(None),
+            Some((10, 100)),
+            &[
+                (To(0, Healthy, Unhealthy), send(K::Unhealthy)),
+                (To(20, Unhealthy, Degraded), quiet_note(100)),
+                (To(30, Degraded, Healthy), quiet_note(100)),
+                (Check(100), send(K::Recovered)),
+                (Check(110), Out::Nothing),
+            ],
+        );
+    }
+
+    #[test]
+    fn maintenance_over_a_healthy_app_ends_quietly() {
+        run_with(
+            plain(None),
+            Some((10, 100)),
+            &[
+                (To(0, Unknown, Healthy), Out::Note(Note::Quiet)),
+                (To(20, Healthy, Degraded), quiet_note(100)),
+                (To(30, Degraded, Healthy), quiet_note(100)),
+                (Check(100), Out::Note(Note::Quiet)),
+                (Check(110), Out::Nothing),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_degrade_held_when_maintenance_starts_is_withdrawn() {
+        run_with(
+            plain(None),
+            Some((10, 100)),
+            &[
+                (To(0, Healthy, Degraded), send(K::Degraded)),
+                (Check(10), Out::Send(vec![], true)),
+                // reconciled: DEGRADED is nothing to tell
+                (Check(100), Out::Note(Note::Quiet)),
+                (Check(110), Out::Nothing),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_app_failing_every_third_check_is_told_flapping_once() {
+        let rules = Rules::default();
+        let mut steps: Vec<(Step, Out)> = Vec::new();
+        // a check every 10 s; every third fails: HEALTHY -> DEGRADED -> HEALTHY, for 7 minutes
+        for round in 0..14 {
+            let start = round * 30;
+            let expected_degrade = match round {
+                0..=2 => send(K::Degraded),
+                // the seventh change: one message says so
+                3 => Out::Send(vec![K::Flapping], false),
+                _ => Out::Note(Note::Flapping),
+            };
+            steps.push((To(start, Healthy, Degraded), expected_degrade));
+            let expected_back = match round {
+                0..=2 => Out::Send(vec![], true), // a blip: its held degrade withdrawn
+                _ => Out::Note(Note::Flapping),
+            };
+            steps.push((To(start + 10, Degraded, Healthy), expected_back));
+        }
+        // stable for a whole window after the last change (at 400 s): no longer flapping
+        steps.push((Check(400 + 1800), Out::Note(Note::FlappingOver)));
+        steps.push((Check(400 + 1810), Out::Nothing));
+        steps.push((To(2300, Healthy, Degraded), send(K::Degraded)));
+        let (_, sent) = run_with(rules, None, &steps);
+        let kinds: Vec<EventKind> = sent.iter().map(|out| out.event.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                K::Degraded,
+                K::Degraded,
+                K::Degraded,
+                K::Flapping,
+                K::Degraded
+            ]
+        );
+        assert!(
+            sent[3]
+                .event
+                .transition
+                .reason
+                .starts_with("7 changes of state in"),
+            "{}",
+            sent[3].event.transition.reason
+        );
+    }
+
+    #[test]
+    fn flapping_into_an_outage_tells_it_when_it_settles() {
+        let mut steps: Vec<(Step, Out)> = Vec::new();
+        for round in 0..3 {
+            steps.push((To(round * 30, Healthy, Degraded), send(K::Degraded)));
+            steps.push((
+                To(round * 30 + 10, Degraded, Healthy),
+                Out::Send(vec![], true),
+            ));
+        }
+        steps.push((
+            To(90, Healthy, Degraded),
+            Out::Send(vec![K::Flapping], false),
+        ));
+        steps.push((To(100, Degraded, Unhealthy), Out::Note(Note::Flapping)));
+        // stable for a window: the outage is told then
+        steps.push((Check(100 + 1800), send(K::Unhealthy)));
+        run_with(Rules::default(), None, &steps);
     }
 
     #[test]
@@ -879,6 +1353,9 @@ mod tests {
             app: &name(),
             spec: &spec,
             recent: &[],
+            state: State::Unknown,
+            last_transition: None,
+            quiet: None,
         };
         let again = alerting.on_transition(
             subject,

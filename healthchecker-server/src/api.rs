@@ -21,15 +21,15 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::channel::EMAIL;
 use crate::badge::{self, Color};
+use crate::config::channel::EMAIL;
 use crate::events::Event;
 use crate::health::{State as HealthState, Transition};
 use crate::history::{self, Bucket, Incident, Recent, Summary};
@@ -151,6 +151,10 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
         .route("/api/v1/monitors/{app}/pause", post(pause))
         .route("/api/v1/monitors/{app}/resume", post(resume))
         .route("/api/v1/channels/{name}/test", post(test_channel))
+        .route(
+            "/api/v1/monitors/{app}/maintenance",
+            post(start_maintenance).delete(end_maintenance),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(dashboard))
@@ -184,6 +188,7 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
 /// `GET /health`: the server's own health, in `application/health+json`.
 async fn own_health(State(state): State<AppState>) -> Response {
     let counts = state.monitors.state_counts();
+    let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
     let body = json!({
         "status": "pass",
@@ -196,6 +201,16 @@ async fn own_health(State(state): State<AppState>) -> Response {
                 "observedValue": state.started.elapsed().as_secs(),
                 "observedUnit": "s",
                 "status": "pass",
+            }],
+            "monitors:failing": [{
+                "componentType": "system",
+                "observedValue": failing,
+                "observedUnit": "monitors",
+                "status": if storm.started.is_some() { "warn" } else { "pass" },
+                "output": match storm.started {
+                    Some(since) => format!("storm since {}: {failing} of {active} active monitors fail; per-app alerts are held", since.to_rfc3339()),
+                    None => format!("{failing} of {active} active monitors fail"),
+                },
             }],
             "monitors:count": HealthState::ALL.iter().map(|&s| json!({
                 "componentId": s.as_str(),
@@ -527,8 +542,7 @@ async fn uptimes(State(state): State<AppState>) -> Result<Json<GlanceList>, ApiE
                 uptime_24h: glance.day.uptime_percent(),
                 uptime_30d: glance.month.uptime_percent(),
                 latency_24h_ms: (glance.day.checks > 0).then(|| {
-                    (glance.day.latency_sum.as_secs_f64() * 1e6 / glance.day.checks as f64)
-                        .round()
+                    (glance.day.latency_sum.as_secs_f64() * 1e6 / glance.day.checks as f64).round()
                         / 1e3
                 }),
                 app: glance.app,
@@ -594,9 +608,7 @@ async fn events(
                         return Some((Ok(sse), Stream::Live(receiver)));
                     }
                     Err(RecvError::Lagged(missed)) => {
-                        tracing::info!(
-                            "an event stream fell {missed} events behind and is closed"
-                        );
+                        tracing::info!("an event stream fell {missed} events behind and is closed");
                         let lagged = SseEvent::default()
                             .event("lagged")
                             .data(json!({"missed": missed}).to_string());
@@ -645,9 +657,7 @@ async fn badge(
     Query(query): Query<BadgeQuery>,
 ) -> Result<Response, ApiError> {
     let Some(app) = file.strip_suffix(".svg") else {
-        return Err(ApiError::NotFound(
-            "a badge is /badge/{app}.svg".to_owned(),
-        ));
+        return Err(ApiError::NotFound("a badge is /badge/{app}.svg".to_owned()));
     };
     let name = app_name(app)?;
     let window = query
@@ -740,6 +750,35 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
         });
     }
     Ok(Json(ChannelList { channels }))
+}
+
+async fn start_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    let body = body.map_err(ApiError::Unreadable)?;
+    let window = crate::registry::MaintenanceRequest::accept(&body)?;
+    state
+        .monitors
+        .set_maintenance(&name, Some(window))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
+}
+
+async fn end_maintenance(
+    State(state): State<AppState>,
+    Path(app): Path<String>,
+) -> Result<Json<MonitorView>, ApiError> {
+    let name = app_name(&app)?;
+    state
+        .monitors
+        .set_maintenance(&name, None)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
 async fn test_channel(

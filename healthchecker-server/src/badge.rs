@@ -133,8 +133,14 @@ mod tests {
     #[test]
     fn a_badge_is_svg_with_its_words_escaped() {
         let svg = render("a<b>&\"c\"", "UNHEALTHY", Color::Red);
-        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
-        assert!(svg.contains("a&lt;b&gt;&amp;&quot;c&quot;: UNHEALTHY"), "{svg}");
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("a&lt;b&gt;&amp;&quot;c&quot;: UNHEALTHY"),
+            "{svg}"
+        );
         assert!(!svg.contains("a<b>"), "{svg}");
         assert!(svg.contains("fill=\"#e05d44\""), "{svg}");
         assert!(svg.ends_with("</svg>"));
@@ -144,7 +150,9 @@ mod tests {
     fn wider_words_make_wider_badges() {
         let width_of = |svg: String| -> u32 {
             let rest = &svg[svg.find("width=\"").expect("width") + 7..];
-            rest[..rest.find('"').expect("quote")].parse().expect("number")
+            rest[..rest.find('"').expect("quote")]
+                .parse()
+                .expect("number")
         };
         assert!(
             width_of(render("media-center", "HEALTHY", Color::BrightGreen))

@@ -3,7 +3,7 @@
 //! Without a subcommand it runs the server with the options of [`ServeArgs`]; each option can
 //! also come from `HEALTHCHECKER_OPTION_NAME` or the config file (see [`crate::config`]). The
 //! subcommands talk to a running server, given with `--server URL` (or `HEALTHCHECKER_URL`) or
-//! found over mDNS: `list`, `log` and `discover`; those for installing it (`check-config`,
+//! found over mDNS: `list`, `log`, `maintenance`, `test-channel` and `discover`; those for installing it (`check-config`,
 //! `completions`, `man`) are [`crate::admin`]'s.
 
 use std::io::Write;
@@ -69,6 +69,35 @@ pub enum Command {
         /// Print one JSON object per check instead of a table (for scripts).
         #[arg(long)]
         json: bool,
+        /// Which server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Put an app in maintenance: no alerts for it until the time is up, or until `--end`.
+    ///
+    /// Checks go on and the log keeps them; a change that lasts past the window is told when
+    /// it ends. Needs the server's token in HEALTHCHECKER_TOKEN when it has one.
+    Maintenance {
+        /// The app's name.
+        app: String,
+        /// How long, e.g. 15m, 2h or 1h30m (whole minutes, at most 7 days).
+        #[arg(value_parser = humantime::parse_duration, required_unless_present = "end")]
+        duration: Option<Duration>,
+        /// Why, shown in the list and the dashboard.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// End the maintenance now instead.
+        #[arg(long, conflicts_with_all = ["duration", "reason"])]
+        end: bool,
+        /// Which server.
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Send a test message through a channel (a `[[channel]]` name, or `email`) and show what
+    /// its receiver answered.
+    TestChannel {
+        /// The channel's name, as `GET /api/v1/channels` lists it.
+        name: String,
         /// Which server.
         #[command(flatten)]
         server: ServerArgs,
@@ -199,6 +228,38 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                 }
                 return Err(CliError::StreamEnded);
             }
+        }
+        Command::Maintenance {
+            app,
+            duration,
+            reason,
+            end,
+            server,
+        } => {
+            let app = AppName::parse(&app)?;
+            let api = connect(&server).await?;
+            let window = duration.filter(|_| !end).map(|d| (d, reason.as_str()));
+            let monitor = api.maintenance(&app, window).await?;
+            match (monitor.maintenance_until, &monitor.maintenance_reason) {
+                (Some(until), reason) => writeln!(
+                    out,
+                    "{app}: in maintenance until {}{}",
+                    until
+                        .with_timezone(&chrono::Local)
+                        .format("%Y-%m-%d %H:%M %Z"),
+                    reason
+                        .as_deref()
+                        .filter(|r| !r.is_empty())
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default(),
+                )?,
+                (None, _) => writeln!(out, "{app}: not in maintenance; state {}", monitor.state)?,
+            }
+        }
+        Command::TestChannel { name, server } => {
+            let api = connect(&server).await?;
+            let answer = api.test_channel(&name).await?;
+            writeln!(out, "{name}: delivered; the receiver answered: {answer}")?;
         }
         Command::Discover { timeout } => {
             let found = healthchecker_client::discovery::browse(Duration::from_secs(timeout))

@@ -21,6 +21,22 @@ use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
 pub mod channel;
+pub mod maintenance;
+
+/// A table of the config file (`[[channel]]`, `[[maintenance]]`) that cannot be used: which
+/// table, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[[{kind}]] {table}: `{field}` {reason}")]
+pub struct TableError {
+    /// What kind of table: `channel`, `maintenance`.
+    pub kind: &'static str,
+    /// The table: its name, or its position when it has none.
+    pub table: String,
+    /// The field.
+    pub field: String,
+    /// What is wrong, and what is expected.
+    pub reason: String,
+}
 
 /// Prefix of the environment variables that configure the server (`HEALTHCHECKER_PORT`, ...).
 pub const ENV_PREFIX: &str = "HEALTHCHECKER_";
@@ -75,11 +91,16 @@ pub const OPTION_NAMES: &[&str] = &[
     "debug",
     "test",
     "default_channels",
+    "admin_email",
+    "storm_fraction",
+    "storm_min",
+    "flap_changes",
+    "flap_window",
 ];
 
 /// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
 /// the environment or the command line.
-pub const TABLE_NAMES: &[&str] = &["channel"];
+pub const TABLE_NAMES: &[&str] = &["channel", "maintenance"];
 
 /// Options of the server itself, as given on the command line.
 ///
@@ -209,6 +230,34 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CHANNEL")]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub default_channels: Vec<String>,
+
+    /// Who is mailed about the server as a whole (a storm: many monitors failing at once)
+    /// (repeatable) [default: none]
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_email: Vec<String>,
+
+    /// A storm (per-app alerts held, one message about the server's network) begins when at
+    /// least this fraction of the active monitors fail at once, from 0.1 to 1 [default: 0.5]
+    #[arg(long, value_name = "FRACTION")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm_fraction: Option<f64>,
+
+    /// ... and at least this many, from 2 to 100000 [default: 5]
+    #[arg(long, value_name = "COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storm_min: Option<i64>,
+
+    /// A monitor that changes state more than this many times within flap_window is flapping:
+    /// told once, not per change, from 2 to 100; 0 turns it off [default: 6]
+    #[arg(long, value_name = "COUNT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flap_changes: Option<i64>,
+
+    /// Minutes of flap_window, from 1 to 1440 [default: 30]
+    #[arg(long, value_name = "MINUTES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flap_window: Option<i64>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -272,9 +321,23 @@ pub struct RawConfig {
     /// See [`ServeArgs::default_channels`].
     #[serde(deserialize_with = "one_or_many")]
     pub default_channels: Vec<String>,
+    /// See [`ServeArgs::admin_email`].
+    #[serde(deserialize_with = "one_or_many")]
+    pub admin_email: Vec<String>,
+    /// See [`ServeArgs::storm_fraction`].
+    pub storm_fraction: f64,
+    /// See [`ServeArgs::storm_min`].
+    pub storm_min: i64,
+    /// See [`ServeArgs::flap_changes`].
+    pub flap_changes: i64,
+    /// See [`ServeArgs::flap_window`].
+    pub flap_window: i64,
     /// The `[[channel]]` tables of the config file.
     #[serde(default)]
     pub channel: Vec<channel::RawChannel>,
+    /// The `[[maintenance]]` tables of the config file.
+    #[serde(default)]
+    pub maintenance: Vec<maintenance::RawWindow>,
 }
 
 impl Default for RawConfig {
@@ -300,7 +363,13 @@ impl Default for RawConfig {
             debug: false,
             test: false,
             default_channels: Vec::new(),
+            admin_email: Vec::new(),
+            storm_fraction: 0.5,
+            storm_min: 5,
+            flap_changes: 6,
+            flap_window: 30,
             channel: Vec::new(),
+            maintenance: Vec::new(),
         }
     }
 }
@@ -501,6 +570,18 @@ pub struct Config {
     pub channels: Vec<channel::Channel>,
     /// The channels every monitor's messages go to, besides its own (`default_channels`).
     pub default_channels: Vec<String>,
+    /// The scheduled maintenance windows of the config file's `[[maintenance]]` tables.
+    pub maintenance: Vec<maintenance::Window>,
+    /// Who is mailed about the server as a whole.
+    pub admin_email: Vec<String>,
+    /// The fraction of active monitors failing at once that makes a storm.
+    pub storm_fraction: f64,
+    /// The fewest failing monitors that make a storm.
+    pub storm_min: usize,
+    /// More changes than this within `flap_window` make a monitor flapping; 0: off.
+    pub flap_changes: u32,
+    /// See `flap_changes`.
+    pub flap_window: Duration,
 }
 
 impl Default for Config {
@@ -556,7 +637,7 @@ pub enum ConfigError {
         path: Option<PathBuf>,
         /// Which table, which field, and why.
         #[source]
-        source: channel::ChannelError,
+        source: TableError,
     },
 }
 
@@ -889,6 +970,54 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         })?;
     let channels = channel::validate(&raw.channel, &raw.default_channels)
         .map_err(|source| ConfigError::Table { path: None, source })?;
+    let maintenance = maintenance::validate(&raw.maintenance)
+        .map_err(|source| ConfigError::Table { path: None, source })?;
+    for address in &raw.admin_email {
+        if address.parse::<lettre::Address>().is_err() {
+            return Err(invalid(
+                "admin_email",
+                address,
+                "expected mail addresses such as admin@example.com",
+            ));
+        }
+    }
+    if !(0.1..=1.0).contains(&raw.storm_fraction) {
+        return Err(invalid(
+            "storm_fraction",
+            &raw.storm_fraction,
+            "expected a fraction from 0.1 to 1 (0.5: half of the active monitors)",
+        ));
+    }
+    let storm_min = usize::try_from(raw.storm_min)
+        .ok()
+        .filter(|count| (2..=100_000).contains(count))
+        .ok_or_else(|| {
+            invalid(
+                "storm_min",
+                &raw.storm_min,
+                "expected a number of monitors from 2 to 100000",
+            )
+        })?;
+    let flap_changes = u32::try_from(raw.flap_changes)
+        .ok()
+        .filter(|count| *count == 0 || (2..=100).contains(count))
+        .ok_or_else(|| {
+            invalid(
+                "flap_changes",
+                &raw.flap_changes,
+                "expected a number of changes from 2 to 100, or 0 to turn flapping off",
+            )
+        })?;
+    let flap_window = u64::try_from(raw.flap_window)
+        .ok()
+        .filter(|minutes| (1..=1440).contains(minutes))
+        .ok_or_else(|| {
+            invalid(
+                "flap_window",
+                &raw.flap_window,
+                "expected a number of minutes from 1 to 1440",
+            )
+        })?;
     let log_level = if raw.debug {
         LogLevel::Debug
     } else if raw.verbose {
@@ -918,6 +1047,12 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         config_file: None,
         channels,
         default_channels: raw.default_channels,
+        maintenance,
+        admin_email: raw.admin_email,
+        storm_fraction: raw.storm_fraction,
+        storm_min,
+        flap_changes,
+        flap_window: Duration::from_secs(flap_window * 60),
     })
 }
 

@@ -82,9 +82,15 @@ mod tests {
     fn the_page_names_only_embedded_assets() {
         let page = std::str::from_utf8(asset("index.html").expect("page").bytes).expect("UTF-8");
         for (name, _) in ASSETS.iter().filter(|(name, _)| *name != "index.html") {
-            assert!(page.contains(&format!("assets/{name}")), "{name} is not used");
+            assert!(
+                page.contains(&format!("assets/{name}")),
+                "{name} is not used"
+            );
         }
-        assert!(!page.contains("http://") && !page.contains("https://"), "external link");
+        assert!(
+            !page.contains("http://") && !page.contains("https://"),
+            "external link"
+        );
         assert!(asset("../Cargo.toml").is_none());
     }
 }

@@ -127,7 +127,9 @@ impl Window {
 
     /// The window named `name` ([`Window::as_str`]).
     pub fn parse(name: &str) -> Option<Window> {
-        Window::ALL.into_iter().find(|window| window.as_str() == name)
+        Window::ALL
+            .into_iter()
+            .find(|window| window.as_str() == name)
     }
 
     /// The start of its oldest bucket when the time is `now`.
@@ -200,9 +202,8 @@ pub fn summarize(series: &Series, now: DateTime<Utc>) -> Vec<Summary> {
                 warns: total.warns,
                 fails: total.fails,
                 uptime_percent: percent(total.passes + total.warns, total.checks),
-                latency_mean_ms: any.then(|| {
-                    round_ms(total.latency_sum.as_secs_f64() * 1e3 / total.checks as f64)
-                }),
+                latency_mean_ms: any
+                    .then(|| round_ms(total.latency_sum.as_secs_f64() * 1e3 / total.checks as f64)),
                 latency_max_ms: any.then(|| round_ms(total.latency_max.as_secs_f64() * 1e3)),
             }
         })
@@ -325,7 +326,7 @@ mod tests {
                 bucket(at(30 * 86_400), 4, 0, 0, 2),                 // the current hour
             ],
             daily: vec![
-                bucket(at(-400 * 86_400), 7, 0, 0, 1),           // past a year
+                bucket(at(-400 * 86_400), 7, 0, 0, 1), // past a year
                 bucket(at(30 * 86_400 - 364 * 86_400), 1, 0, 1, 1), // the oldest of 365 d
                 bucket(at(30 * 86_400), 8, 0, 0, 1),
             ],
@@ -438,7 +439,9 @@ mod tests {
                 .map(|incident| {
                     (
                         (incident.opened_at - at(0)).num_seconds(),
-                        incident.closed_at.map(|closed| (closed - at(0)).num_seconds()),
+                        incident
+                            .closed_at
+                            .map(|closed| (closed - at(0)).num_seconds()),
                         incident.reason.as_str(),
                     )
                 })

@@ -102,7 +102,11 @@ pub async fn render(
             );
             if let Some((days, valid)) = certificate(view, now) {
                 gauge("monitor_cert_days_remaining", labels.clone(), days);
-                gauge("monitor_cert_is_valid", labels, if valid { 1.0 } else { 0.0 });
+                gauge(
+                    "monitor_cert_is_valid",
+                    labels,
+                    if valid { 1.0 } else { 0.0 },
+                );
             }
         }
         for state in State::ALL {
@@ -189,10 +193,9 @@ fn kuma_labels(view: &MonitorView) -> Vec<Label> {
     ]
 }
 
-/// Whether the monitor is in maintenance at `now`.
-// MERGE: maintenance comes with the `storms` branch (`MonitorView::maintenance_until`).
-fn in_maintenance(_view: &MonitorView, _now: chrono::DateTime<Utc>) -> bool {
-    false
+/// Whether the monitor is in maintenance at `now` (set through the API, or a scheduled window).
+fn in_maintenance(view: &MonitorView, now: chrono::DateTime<Utc>) -> bool {
+    view.maintenance_until.is_some_and(|until| until > now)
 }
 
 /// Days left and validity of the certificate the last check saw, if it saw one.

@@ -34,9 +34,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::alerting::{Alerting, Decision, Note, Rules, Subject};
-use crate::config::channel::Routes;
-use crate::events::{Change, Event, Events};
+mod crowd;
+
+use crate::alerting::storm::{Storm, StormChange, StormRules, group_key};
+use crate::alerting::{Alerting, Decision, Event, Note, Quiet, Rules, Subject};
+use crate::config::channel::{EventKind, Routes};
+use crate::config::maintenance::Window;
+use crate::events::{self as live, Change, Events};
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, MonitorSpec};
@@ -70,6 +74,8 @@ pub struct Parts {
     pub checker: Arc<dyn Checker>,
     /// Where each monitor's messages go besides its `email`.
     pub routes: SharedRoutes,
+    /// Scheduled maintenance windows (`[[maintenance]]`).
+    pub windows: Vec<Window>,
     /// No new check starts once this fires (the first stage of shutdown).
     pub cancel: CancellationToken,
     /// Checks are spawned here, so shutdown can wait for them.
@@ -85,8 +91,10 @@ pub struct MonitorsOptions {
     pub max_monitors: usize,
     /// A new registration is first checked within this long (spread at random).
     pub first_check_within: Duration,
-    /// What the alert policy is told (reminders).
+    /// What the alert policy is told (reminders, flapping).
     pub rules: Rules,
+    /// When many failing monitors make a storm.
+    pub storm: StormRules,
 }
 
 /// Where messages go: the channels of the configuration.
@@ -99,6 +107,7 @@ impl Default for MonitorsOptions {
             max_monitors: 100_000,
             first_check_within: Duration::from_secs(5),
             rules: Rules::default(),
+            storm: StormRules::default(),
         }
     }
 }
@@ -163,6 +172,21 @@ pub struct MonitorView {
     pub last_check: Option<LoggedCheck>,
     /// The last change of state.
     pub last_transition: Option<Transition>,
+    /// Until when nothing is told about it (maintenance through the API or a scheduled window).
+    pub maintenance_until: Option<DateTime<Utc>>,
+    /// Why, as the maintenance was set.
+    pub maintenance_reason: Option<String>,
+    /// Whether it changes state too often to be told each time.
+    pub flapping: bool,
+}
+
+/// A maintenance set through the API: nothing is told until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Maintenance {
+    /// The end of the window.
+    pub until: DateTime<Utc>,
+    /// Why (shown in the API, the CLI and the dashboard).
+    pub reason: String,
 }
 
 /// One monitor's live state.
@@ -177,6 +201,10 @@ struct Slot {
     last_transition: Option<Transition>,
     /// What the alert policy remembers (a held degrade, an open incident).
     alerting: Alerting,
+    /// Maintenance set through the API.
+    maintenance: Option<Maintenance>,
+    /// The host of its URL, for host grouping.
+    host: String,
     /// Bumped whenever the spec changes and when the monitor is paused or removed, so a check
     /// started before is discarded.
     generation: u64,
@@ -203,7 +231,19 @@ impl Slot {
             registered_at: self.registered_at,
             last_check: self.recent.front().cloned(),
             last_transition: self.last_transition.clone(),
+            maintenance_until: self.maintenance.as_ref().map(|m| m.until),
+            maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
+            flapping: self.alerting.flapping_since().is_some(),
         }
+    }
+
+    /// Its part in the counts of the storm rule and host grouping.
+    fn part(&self) -> crowd::Part {
+        crowd::Part::of(
+            self.paused,
+            self.health.state,
+            self.recent.front().map(|check| check.record.outcome),
+        )
     }
 
     fn stored(&self, name: &AppName) -> StoredMonitor {
@@ -217,7 +257,39 @@ impl Slot {
             last_check: self.recent.front().cloned(),
             last_transition: self.last_transition.clone(),
             alerting: Some(alerting_json(&self.alerting)),
+            maintenance: self.maintenance.as_ref().map(maintenance_json),
         }
+    }
+}
+
+/// A maintenance as the store keeps it.
+fn maintenance_json(maintenance: &Maintenance) -> String {
+    serde_json::to_string(maintenance).unwrap_or_default()
+}
+
+/// The host of `spec`'s URL, lower-cased: what host grouping groups by.
+fn host_of(spec: &MonitorSpec) -> String {
+    spec.url.host_str().unwrap_or_default().to_ascii_lowercase()
+}
+
+/// What is known of a scheduled window, so that its cron is evaluated about twice per
+/// occurrence, not at every check.
+#[derive(Debug, Default)]
+struct WindowState {
+    /// The end of the window in progress.
+    until: Option<DateTime<Utc>>,
+    /// When to evaluate it again: the end of this window, or the start of the next.
+    next: Option<DateTime<Utc>>,
+}
+
+impl WindowState {
+    /// The end of `window`'s occurrence `now` is in, if any.
+    fn until(&mut self, window: &Window, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.next.is_none_or(|next| now >= next) {
+            self.until = window.active_until(now);
+            self.next = self.until.or_else(|| window.next_start(now));
+        }
+        self.until.filter(|until| *until > now)
     }
 }
 
@@ -237,6 +309,10 @@ struct Inner {
     permits: Arc<Semaphore>,
     routes: SharedRoutes,
     tasks: TaskTracker,
+    /// What the monitors know of each other (storm rule, host grouping); locked after a slot.
+    crowd: Mutex<crowd::Crowd>,
+    /// Scheduled maintenance windows, each with when it must be looked at again.
+    windows: Vec<(Window, Mutex<WindowState>)>,
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
     options: MonitorsOptions,
@@ -263,6 +339,114 @@ impl Inner {
     /// One monitor's slot.
     fn slot(&self, name: &AppName) -> Option<Arc<Mutex<Slot>>> {
         self.read_slots().get(name).cloned()
+    }
+
+    fn crowd(&self) -> std::sync::MutexGuard<'_, crowd::Crowd> {
+        lock(&self.crowd)
+    }
+
+    /// `slot` as the API shows it at `now`, with a scheduled window in `maintenance_until`.
+    fn view(&self, name: &AppName, slot: &Slot, now: DateTime<Utc>) -> MonitorView {
+        let mut view = slot.view(name);
+        let until = self.maintenance_until(name, slot, now);
+        if until != view.maintenance_until.filter(|until| *until > now) {
+            view.maintenance_until = until;
+            view.maintenance_reason = until.and_then(|until| {
+                self.windows
+                    .iter()
+                    .find(|(window, state)| {
+                        window.applies_to(name.as_str())
+                            && lock(state).until(window, now) == Some(until)
+                    })
+                    .map(|(window, _)| window.reason.clone())
+            });
+        }
+        view
+    }
+
+    /// Until when `name` is in maintenance at `now`, through the API or a scheduled window.
+    fn maintenance_until(
+        &self,
+        name: &AppName,
+        slot: &Slot,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let manual = slot
+            .maintenance
+            .as_ref()
+            .map(|m| m.until)
+            .filter(|until| *until > now);
+        let scheduled = self
+            .windows
+            .iter()
+            .filter(|(window, _)| window.applies_to(name.as_str()))
+            .filter_map(|(window, state)| lock(state).until(window, now))
+            .max();
+        manual.max(scheduled)
+    }
+
+    /// Why nothing may be told about `slot` at `now`, if so: its maintenance, or a storm.
+    fn quiet(
+        &self,
+        name: &AppName,
+        slot: &Slot,
+        crowd: &crowd::Crowd,
+        now: DateTime<Utc>,
+    ) -> Option<Quiet> {
+        if let Some(until) = self.maintenance_until(name, slot, now) {
+            return Some(Quiet::Maintenance { until });
+        }
+        crowd.holds(slot.spec.interval, now).then_some(Quiet::Storm)
+    }
+
+    /// Tells a storm's start (one message to the default channels and the admin address), and
+    /// keeps the storm's state in the store, so a restart neither repeats it nor forgets it.
+    async fn on_storm(&self, change: StormChange, storm: Storm) {
+        if let Err(error) = self
+            .store
+            .set_server_state(STORM_KEY, serde_json::to_string(&storm).ok())
+            .await
+        {
+            tracing::error!("cannot keep the storm's state: {error}");
+        }
+        let StormChange::Began {
+            failing,
+            active,
+            tell,
+        } = change
+        else {
+            tracing::info!(
+                "the storm is over: fewer monitors fail; alerts held during it go out if they still apply"
+            );
+            return;
+        };
+        if !tell {
+            tracing::warn!(
+                "{failing} of {active} monitors fail at once again: holding per-app alerts (the same outage as the last storm, not told again)"
+            );
+            return;
+        }
+        tracing::warn!(
+            "{failing} of {active} monitors failed at once: holding per-app alerts (is this server's network up?)"
+        );
+        let now = Utc::now();
+        let event = Event::storm(failing, active, now);
+        let payload = serde_json::to_string(&event).unwrap_or_default();
+        for target in self.routes.server_targets(EventKind::Storm) {
+            let message = Message {
+                monitor: String::new(),
+                channel: target.channel,
+                recipients: target.recipients,
+                event_id: event.id.clone(),
+                payload: payload.clone(),
+                group: None,
+                due: now,
+                created_at: now,
+            };
+            if let Err(error) = self.store.enqueue(&message).await {
+                tracing::error!("cannot queue the storm message: {error}");
+            }
+        }
     }
 }
 
@@ -296,9 +480,16 @@ impl Monitors {
             store,
             checker,
             routes,
+            windows,
             cancel,
             tasks,
         } = parts;
+        let storm = store
+            .server_state(STORM_KEY)
+            .ok()
+            .flatten()
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             let (scheduler, _task) = Scheduler::spawn(
@@ -317,6 +508,11 @@ impl Monitors {
                 permits: Arc::new(Semaphore::new(options.max_concurrent_checks.max(1))),
                 routes,
                 tasks,
+                crowd: Mutex::new(crowd::Crowd::new(options.storm, storm)),
+                windows: windows
+                    .into_iter()
+                    .map(|window| (window, Mutex::new(WindowState::default())))
+                    .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
                 events: Events::new(),
@@ -327,6 +523,11 @@ impl Monitors {
             let mut slots = inner.write_slots();
             for stored in loaded {
                 let alerting = restore_alerting(&inner.store, &stored, options.rules);
+                let maintenance = stored
+                    .maintenance
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str(json).ok());
+                let host = host_of(&stored.spec);
                 let spec = Arc::new(stored.spec);
                 if !stored.paused {
                     inner.scheduler.schedule(
@@ -344,9 +545,14 @@ impl Monitors {
                     recent: recent_ring(stored.last_check),
                     last_transition: stored.last_transition,
                     alerting,
+                    maintenance,
+                    host,
                     generation: 0,
                     in_flight: false,
                 };
+                inner
+                    .crowd()
+                    .join(&slot.host, slot.spec.interval, slot.part());
                 slots.insert(stored.name, Arc::new(Mutex::new(slot)));
             }
         }
@@ -360,7 +566,7 @@ impl Monitors {
 
     /// Tells the readers of [`Monitors::events`] that `change` happened to `name`.
     fn changed(&self, name: &AppName, change: Change) {
-        self.inner.events.publish(|| Event::Monitor {
+        self.inner.events.publish(|| live::Event::Monitor {
             app: name.clone(),
             change,
         });
@@ -402,6 +608,14 @@ impl Monitors {
             self.inner.store.save_monitor(&stored).await?;
             let view = {
                 let mut slot = lock(&slot);
+                let host = host_of(&spec);
+                let part = slot.part();
+                {
+                    let mut crowd = self.inner.crowd();
+                    crowd.leave(&slot.host, part);
+                    crowd.join(&host, spec.interval, part);
+                }
+                slot.host = host;
                 slot.spec = Arc::new(spec);
                 slot.generation += 1;
                 if !slot.paused {
@@ -429,10 +643,20 @@ impl Monitors {
             recent: recent_ring(None),
             last_transition: None,
             alerting: Alerting::default(),
+            maintenance: None,
+            host: String::new(),
             generation: 0,
             in_flight: false,
         };
+        let mut slot = Slot {
+            host: host_of(&slot.spec),
+            ..slot
+        };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
+        self.inner
+            .crowd()
+            .join(&slot.host, slot.spec.interval, slot.part());
+        slot.generation = 0;
         let view = slot.view(&name);
         self.inner
             .write_slots()
@@ -462,6 +686,10 @@ impl Monitors {
         self.inner.store.delete_monitor(name).await?;
         self.inner.scheduler.unschedule(name.clone());
         self.inner.write_slots().remove(name);
+        {
+            let slot = lock(&slot);
+            self.inner.crowd().leave(&slot.host, slot.part());
+        }
         tracing::info!(app = %name, "monitor removed");
         self.changed(name, Change::Removed);
         Ok(true)
@@ -489,7 +717,9 @@ impl Monitors {
             if paused {
                 // First: a check in flight is discarded, and no new one starts.
                 slot.generation += 1;
+                let before = slot.part();
                 slot.paused = true;
+                self.inner.crowd().change(&slot.host, before, slot.part());
             }
             slot.spec.interval
         };
@@ -498,7 +728,13 @@ impl Monitors {
         }
         if let Err(error) = self.inner.store.set_paused(name, paused).await {
             if paused {
-                lock(&slot).paused = false;
+                let mut slot = lock(&slot);
+                slot.paused = false;
+                let part = slot.part();
+                self.inner
+                    .crowd()
+                    .change(&slot.host, crowd::Part::default(), part);
+                drop(slot);
                 self.inner.scheduler.schedule(
                     name.clone(),
                     Instant::now() + first_check(interval, self.inner.options),
@@ -513,6 +749,10 @@ impl Monitors {
             slot.alerting = Alerting::default();
         } else {
             slot.paused = false;
+            let part = slot.part();
+            self.inner
+                .crowd()
+                .change(&slot.host, crowd::Part::default(), part);
             self.inner.scheduler.schedule(
                 name.clone(),
                 Instant::now() + first_check(interval, self.inner.options),
@@ -520,13 +760,72 @@ impl Monitors {
             );
         }
         tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
-        self.changed(name, if paused { Change::Paused } else { Change::Resumed });
+        self.changed(
+            name,
+            if paused {
+                Change::Paused
+            } else {
+                Change::Resumed
+            },
+        );
         Ok(Some(slot.view(name)))
+    }
+
+    /// Puts `name` in maintenance for `duration` (`None` ends it): its checks go on and are
+    /// logged, nothing is told; when it ends, an app that is `UNHEALTHY` is told at its next
+    /// check. `None` when it is not registered.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Store`] when the change could not be made durable (then nothing changed).
+    pub async fn set_maintenance(
+        &self,
+        name: &AppName,
+        window: Option<(Duration, String)>,
+    ) -> Result<Option<MonitorView>, MonitorsError> {
+        let _change = self.inner.changes.lock().await;
+        let Some(slot) = self.inner.slot(name) else {
+            return Ok(None);
+        };
+        let maintenance = window.map(|(duration, reason)| Maintenance {
+            until: Utc::now() + chrono::Duration::from_std(duration).unwrap_or_default(),
+            reason,
+        });
+        self.inner
+            .store
+            .set_maintenance(name, maintenance.as_ref().map(maintenance_json))
+            .await?;
+        let mut slot = lock(&slot);
+        match &maintenance {
+            Some(m) => tracing::info!(
+                app = %name,
+                "in maintenance until {} ({}): nothing is told meanwhile",
+                m.until.format("%Y-%m-%d %H:%M:%S UTC"),
+                m.reason
+            ),
+            None => tracing::info!(app = %name, "maintenance ended"),
+        }
+        self.inner.events.publish(|| live::Event::Maintenance {
+            app: name.clone(),
+            until: maintenance.as_ref().map(|m| m.until),
+            reason: maintenance.as_ref().map(|m| m.reason.clone()),
+        });
+        slot.maintenance = maintenance;
+        Ok(Some(slot.view(name)))
+    }
+
+    /// The storm rule's state, with the monitors failing and the active ones.
+    pub fn storm(&self) -> (Storm, usize, usize) {
+        let crowd = self.inner.crowd();
+        let (failing, active) = crowd.counts();
+        (crowd.storm(), failing, active)
     }
 
     /// One monitor as the API shows it.
     pub fn view(&self, name: &AppName) -> Option<MonitorView> {
-        self.inner.slot(name).map(|slot| lock(&slot).view(name))
+        self.inner
+            .slot(name)
+            .map(|slot| self.inner.view(name, &lock(&slot), Utc::now()))
     }
 
     /// Every monitor, sorted by name.
@@ -537,9 +836,10 @@ impl Monitors {
             .iter()
             .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
             .collect();
+        let now = Utc::now();
         let mut views: Vec<MonitorView> = slots
             .iter()
-            .map(|(name, slot)| lock(slot).view(name))
+            .map(|(name, slot)| self.inner.view(name, &lock(slot), now))
             .collect();
         views.sort_by(|a, b| a.app.cmp(&b.app));
         views
@@ -619,12 +919,15 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
             }
             inner.checker.check(Arc::clone(&spec)).await
         };
-        apply(&inner, &name, &slot, &spec, generation, record);
+        if let Some((change, storm)) = apply(&inner, &name, &slot, &spec, generation, record) {
+            inner.on_storm(change, storm).await;
+        }
     });
 }
 
 /// Runs the state machine and the alert policy on a finished check, and records the check, the
-/// transition and what the policy decided as one write.
+/// transition and what the policy decided as one write. Returns a change of the storm rule the
+/// check caused, for the caller to tell (outside the locks).
 fn apply(
     inner: &Inner,
     name: &AppName,
@@ -632,12 +935,13 @@ fn apply(
     spec: &Arc<MonitorSpec>,
     generation: u64,
     record: CheckRecord,
-) {
+) -> Option<(StormChange, Storm)> {
     let mut slot = lock(slot);
     slot.in_flight = false;
     if slot.generation != generation {
-        return; // the definition changed, or the monitor was paused or removed, while this ran
+        return None; // the definition changed, or the monitor was paused or removed, while this ran
     }
+    let before = slot.part();
     let (health, change) = slot.health.step(record.outcome, spec.thresholds());
     let transition = change.map(|change| {
         change.transition(
@@ -666,7 +970,7 @@ fn apply(
     };
     let mut check = light.clone();
     check.record.body = body;
-    inner.events.publish(|| Event::Check {
+    inner.events.publish(|| live::Event::Check {
         app: name.clone(),
         check: light.clone(),
     });
@@ -679,17 +983,24 @@ fn apply(
         slot.since = Some(transition.time);
         slot.last_transition = Some(transition.clone());
         tracing::info!(app = %name, "{} -> {} ({})", transition.from, transition.to, transition.reason);
-        inner.events.publish(|| Event::Transition {
+        inner.events.publish(|| live::Event::Transition {
             app: name.clone(),
             transition: transition.clone(),
         });
     }
     let now = Utc::now();
     let slot = &mut *slot;
+    let mut crowd = inner.crowd();
+    let released = crowd.change(&slot.host, before, slot.part());
+    let storm_change = crowd.storm_step(now).map(|change| (change, crowd.storm()));
+    let quiet = inner.quiet(name, slot, &crowd, now);
     let subject = Subject {
         app: name,
         spec,
         recent: slot.recent.make_contiguous(),
+        state: health.state,
+        last_transition: slot.last_transition.as_ref(),
+        quiet,
     };
     let rules = inner.options.rules;
     let decision = match &transition {
@@ -704,6 +1015,7 @@ fn apply(
         alerting: None,
         messages: Vec::new(),
         withdraw: Vec::new(),
+        release: released.and_then(|kind| group_key(&slot.host, kind)),
     };
     if let Some(decision) = decision {
         write.alerting = Some(alerting_json(&slot.alerting));
@@ -714,6 +1026,21 @@ fn apply(
                 .targets(&spec.emails, &spec.notify, outgoing.event.kind);
             // An event of strings, times and numbers always serializes.
             let payload = serde_json::to_string(&outgoing.event).unwrap_or_default();
+            let group = group_key(&slot.host, outgoing.event.kind);
+            // Others on the host still deciding: wait for them, at most its longest interval.
+            let due = match crowd.wait_for_host(&slot.host, outgoing.event.kind) {
+                Some(wait) => {
+                    tracing::info!(
+                        app = %name,
+                        "{} held up to {} s for other monitors of {} still deciding",
+                        outgoing.event.kind,
+                        wait.as_secs(),
+                        slot.host
+                    );
+                    now + chrono::Duration::from_std(wait).unwrap_or_default()
+                }
+                None => outgoing.due,
+            };
             write
                 .messages
                 .extend(targets.into_iter().map(|target| Message {
@@ -722,14 +1049,20 @@ fn apply(
                     recipients: target.recipients,
                     event_id: outgoing.event.id.clone(),
                     payload: payload.clone(),
-                    due: outgoing.due,
+                    group: group.clone(),
+                    due,
                     created_at: now,
                 }));
         }
         note(name, write.transition.as_ref(), &decision, &write.messages);
     }
+    drop(crowd);
     inner.store.record(write);
+    storm_change
 }
+
+/// Where the storm rule's state is kept in the store.
+const STORM_KEY: &str = "storm";
 
 /// Logs what the alert policy decided about a check, and where its messages go.
 fn note(
@@ -751,6 +1084,9 @@ fn note(
             tracing::info!(app = %name, "{change}same incident, told already");
         }
         Note::Quiet => tracing::debug!(app = %name, "{change}nothing to tell"),
+        Note::Quieted(quiet) => tracing::info!(app = %name, "{change}not told: {quiet}"),
+        Note::Flapping => tracing::info!(app = %name, "{change}flapping, not told"),
+        Note::FlappingOver => tracing::info!(app = %name, "no longer flapping"),
         Note::Told(kind) if messages.is_empty() => tracing::info!(
             app = %name,
             "{change}{kind}: no email address or channel for it, nobody told"

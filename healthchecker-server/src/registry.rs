@@ -253,34 +253,7 @@ impl Registration {
     ///
     /// [`BodyError`] as above.
     pub fn from_json(body: &[u8]) -> Result<Registration, BodyError> {
-        let deserializer = &mut serde_json::Deserializer::from_slice(body);
-        let registration = serde_path_to_error::deserialize::<_, Registration>(&mut *deserializer)
-            .map_err(|error| {
-                let field = error.path().to_string();
-                let inner = error.into_inner();
-                match inner.classify() {
-                    serde_json::error::Category::Data => {
-                        let message = inner.to_string();
-                        let field = match message.strip_prefix("unknown field `") {
-                            Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
-                            None => field,
-                        };
-                        BodyError::Invalid(FieldError {
-                            field: if field == "." {
-                                "body".to_owned()
-                            } else {
-                                field
-                            },
-                            value: String::new(),
-                            expected: message,
-                        })
-                    }
-                    _ => BodyError::Malformed(inner),
-                }
-            })?;
-        // `{...} garbage` is as malformed as any other bad JSON.
-        deserializer.end().map_err(BodyError::Malformed)?;
-        Ok(registration)
+        json_body(body)
     }
 
     /// Reads and validates a registration body ([`from_json`](Self::from_json), then
@@ -295,6 +268,39 @@ impl Registration {
         spec.allowed_by(config)?;
         Ok(spec)
     }
+}
+
+/// One JSON value of type `T` from a request body: a syntax error, a cut body or bytes after the
+/// value are [`BodyError::Malformed`]; a field of the wrong type or an unknown field is
+/// [`BodyError::Invalid`] naming the field.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, BodyError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut *deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = inner.to_string();
+                let field = match message.strip_prefix("unknown field `") {
+                    Some(rest) => rest.split('`').next().unwrap_or_default().to_owned(),
+                    None => field,
+                };
+                BodyError::Invalid(FieldError {
+                    field: if field == "." {
+                        "body".to_owned()
+                    } else {
+                        field
+                    },
+                    value: String::new(),
+                    expected: message,
+                })
+            }
+            _ => BodyError::Malformed(inner),
+        }
+    })?;
+    // `{...} garbage` is as malformed as any other bad JSON.
+    deserializer.end().map_err(BodyError::Malformed)?;
+    Ok(value)
 }
 
 /// Refuses recipients outside `allowed` (when it is not empty): subdomains are in their domain.
@@ -790,5 +796,68 @@ mod tests {
             assert_eq!(error.field, "app");
             assert!(!error.to_string().contains(['\n', '\r']), "{error}");
         }
+    }
+}
+
+/// The body of `POST /api/v1/monitors/{app}/maintenance`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceRequest {
+    /// How long, in minutes (1 to 10080, a week). Required.
+    pub minutes: Option<u64>,
+    /// Why, shown with the monitor (at most 200 characters).
+    pub reason: Option<String>,
+}
+
+/// The longest maintenance, in minutes (a week).
+pub const MAINTENANCE_MINUTES_MAX: u64 = 10_080;
+
+impl MaintenanceRequest {
+    /// Reads and validates a maintenance body: the window's length and reason.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError`]: malformed JSON, or a field naming what is wrong.
+    pub fn accept(body: &[u8]) -> Result<(Duration, String), BodyError> {
+        Ok(json_body::<MaintenanceRequest>(body)?.validate()?)
+    }
+
+    /// The window's length and reason.
+    ///
+    /// # Errors
+    ///
+    /// A [`FieldError`] naming `minutes` or `reason`.
+    pub fn validate(&self) -> Result<(Duration, String), FieldError> {
+        let minutes = match self.minutes {
+            Some(minutes @ 1..=MAINTENANCE_MINUTES_MAX) => minutes,
+            Some(minutes) => {
+                return Err(FieldError::new(
+                    "minutes",
+                    minutes,
+                    format!("from 1 to {MAINTENANCE_MINUTES_MAX} minutes (a week)"),
+                ));
+            }
+            None => {
+                return Err(FieldError::new(
+                    "minutes",
+                    "",
+                    "the length of the maintenance, in minutes (required)",
+                ));
+            }
+        };
+        let reason = self.reason.as_deref().unwrap_or("maintenance").trim();
+        if reason.chars().count() > 200 || reason.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "reason",
+                reason,
+                "one line of at most 200 characters",
+            ));
+        }
+        let reason = if reason.is_empty() {
+            "maintenance"
+        } else {
+            reason
+        };
+        Ok((Duration::from_secs(minutes * 60), reason.to_owned()))
     }
 }

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::alerting::Rules;
+use crate::alerting::storm::StormRules;
 use crate::api::{self, AppState};
 use crate::config::Mdns;
 use crate::config::channel::Routes;
@@ -133,7 +134,9 @@ pub async fn run(
         routes: Arc::new(Routes::new(
             config.channels.clone(),
             config.default_channels.clone(),
+            config.admin_email.clone(),
         )),
+        windows: config.maintenance.clone(),
         cancel: checks.stop.clone(),
         tasks: checks.tasks.clone(),
     };
@@ -144,6 +147,12 @@ pub async fn run(
             max_monitors: config.max_monitors,
             rules: Rules {
                 remind_every: config.remind_every,
+                flap_changes: config.flap_changes,
+                flap_window: config.flap_window,
+            },
+            storm: StormRules {
+                fraction: config.storm_fraction,
+                min: config.storm_min,
             },
             ..MonitorsOptions::default()
         },

@@ -190,21 +190,39 @@ mod tests {
         telemetry.check_started(Duration::from_millis(300));
         telemetry.delivery("email", DeliveryResult::Delivered);
         let text = telemetry.render();
-        assert!(text.contains("# TYPE healthchecker_checks_total counter"), "{text}");
-        assert!(text.contains("healthchecker_checks_total{outcome=\"pass\"} 2"), "{text}");
-        assert!(text.contains("healthchecker_checks_total{outcome=\"warn\"} 0"), "{text}");
-        assert!(text.contains("# TYPE healthchecker_check_lateness_seconds histogram"), "{text}");
+        assert!(
+            text.contains("# TYPE healthchecker_checks_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("healthchecker_checks_total{outcome=\"pass\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("healthchecker_checks_total{outcome=\"warn\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE healthchecker_check_lateness_seconds histogram"),
+            "{text}"
+        );
         assert!(
             text.contains("healthchecker_check_lateness_seconds_bucket{le=\"0.005\"} 1"),
             "{text}"
         );
-        assert!(text.contains("healthchecker_check_lateness_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("healthchecker_check_lateness_seconds_count 2"),
+            "{text}"
+        );
         assert!(
             text.contains(
                 "healthchecker_deliveries_total{channel=\"email\",result=\"delivered\"} 1"
             ),
             "{text}"
         );
-        assert!(text.contains("# HELP healthchecker_checks_total Checks done"), "{text}");
+        assert!(
+            text.contains("# HELP healthchecker_checks_total Checks done"),
+            "{text}"
+        );
     }
 }

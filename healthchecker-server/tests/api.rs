@@ -73,6 +73,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -631,8 +632,8 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         }
     }
     assert_eq!(
-        operations, 25,
-        "the router serves eighteen operations and the original's seven (legacy); document each"
+        operations, 27,
+        "the router serves twenty operations and the original's seven (legacy); document each"
     );
 
     // schema properties == fields of real answers
@@ -733,6 +734,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             alerting: None,
             messages: Vec::new(),
             withdraw: Vec::new(),
+            release: None,
         });
     }
     let mut seen = Vec::new();
@@ -857,9 +859,11 @@ fn recorded(
                 payload: "{}".to_owned(),
                 due: time,
                 created_at: time,
+                group: None,
             })
             .collect(),
         withdraw: Vec::new(),
+        release: None,
     }
 }
 
@@ -868,7 +872,10 @@ async fn first_check(h: &Harness, app: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let (_, log) = h.get(&format!("/api/v1/monitors/{app}/log")).await;
-        if log["checks"].as_array().is_some_and(|checks| !checks.is_empty()) {
+        if log["checks"]
+            .as_array()
+            .is_some_and(|checks| !checks.is_empty())
+        {
             return;
         }
         assert!(Instant::now() < deadline, "no check within 10 s");
@@ -929,7 +936,11 @@ async fn uptime_counts_every_check_recorded_in_its_window() {
             .map(|bucket| bucket["checks"].as_u64().expect("checks"))
             .sum()
     };
-    assert_eq!(total("hourly"), 4, "the 40-day-old check is past the hourly series");
+    assert_eq!(
+        total("hourly"),
+        4,
+        "the 40-day-old check is past the hourly series"
+    );
     assert_eq!(total("daily"), 5);
     let mean = window("24h")["latency_mean_ms"].as_f64().expect("mean");
     assert!(mean > 0.0, "{uptime}");
@@ -970,7 +981,11 @@ async fn incidents_come_from_the_transitions_with_their_messages() {
     let (status, answer) = h.get("/api/v1/monitors/i/incidents").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     let incidents = answer["incidents"].as_array().expect("incidents");
-    assert_eq!(incidents.len(), 1, "a degrade alone is no incident: {answer}");
+    assert_eq!(
+        incidents.len(),
+        1,
+        "a degrade alone is no incident: {answer}"
+    );
     let incident = &incidents[0];
     let time = |value: &Value| -> chrono::DateTime<Utc> {
         value.as_str().expect("time").parse().expect("RFC 3339")
@@ -1014,7 +1029,10 @@ async fn badges_show_the_state_or_the_uptime() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kind.as_deref(), Some("image/svg+xml"));
     let body = body.as_str().expect("SVG").to_owned();
-    assert!(body.starts_with("<svg") && body.contains("b: HEALTHY"), "{body}");
+    assert!(
+        body.starts_with("<svg") && body.contains("b: HEALTHY"),
+        "{body}"
+    );
     let (status, _, body) = svg("/badge/b.svg?uptime=30d").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -1067,11 +1085,19 @@ async fn metrics_need_their_token_and_show_every_monitor() {
     }
     assert!(status_line.ends_with(" 1"), "HEALTHY is up: {status_line}");
     assert!(line("monitor_response_time{").contains("monitor_name=\"app\""));
-    assert_eq!(line("healthchecker_checks_total{outcome=\"pass\"}"), "healthchecker_checks_total{outcome=\"pass\"} 1");
+    assert_eq!(
+        line("healthchecker_checks_total{outcome=\"pass\"}"),
+        "healthchecker_checks_total{outcome=\"pass\"} 1"
+    );
     assert!(line("healthchecker_check_lateness_seconds_count").ends_with(" 1"));
     assert!(line("healthchecker_monitors{state=\"HEALTHY\"}").ends_with(" 1"));
-    assert!(line("healthchecker_monitor_state{monitor_name=\"app\",state=\"HEALTHY\"}").ends_with(" 1"));
-    assert!(line("healthchecker_monitor_state{monitor_name=\"app\",state=\"UNHEALTHY\"}").ends_with(" 0"));
+    assert!(
+        line("healthchecker_monitor_state{monitor_name=\"app\",state=\"HEALTHY\"}").ends_with(" 1")
+    );
+    assert!(
+        line("healthchecker_monitor_state{monitor_name=\"app\",state=\"UNHEALTHY\"}")
+            .ends_with(" 0")
+    );
     assert!(line("healthchecker_outbox_pending{channel=\"email\"}").ends_with(" 0"));
     assert!(!text.contains("scrape-me-please"));
 }
@@ -1141,12 +1167,18 @@ async fn events_stream_the_checks_of_one_app() {
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names.first(), Some(&"ready"), "{events:?}");
     assert!(names.contains(&"monitor"), "{events:?}");
-    assert!(events.iter().skip(1).all(|(_, data)| data["app"] == "a"), "only a: {events:?}");
+    assert!(
+        events.iter().skip(1).all(|(_, data)| data["app"] == "a"),
+        "only a: {events:?}"
+    );
     let (_, check) = events.last().expect("a check");
     assert_eq!(check["type"], "check");
     assert_eq!(check["check"]["outcome"], "pass");
     assert_eq!(check["check"]["state"], "HEALTHY");
-    assert!(check["check"].get("body").is_none_or(Value::is_null), "no body: {check}");
+    assert!(
+        check["check"].get("body").is_none_or(Value::is_null),
+        "no body: {check}"
+    );
 
     let (status, error) = h.get("/api/v1/events?app=%0Abad").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -1171,7 +1203,10 @@ async fn a_slow_event_reader_is_dropped() {
             change: Change::Registered,
         });
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "publishing never waits");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "publishing never waits"
+    );
     let events = read_events(&mut body, |_, _| false).await;
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["ready", "lagged"], "then the stream ends");

@@ -95,6 +95,7 @@ async fn answers_flip_and_the_states_follow_the_table() {
         store: store.clone(),
         checker: Arc::new(Prober::new().expect("prober")),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };

@@ -108,7 +108,10 @@ async fn log_follow_prints_new_checks_from_the_event_stream() {
         .expect("PUT");
     let deadline = Instant::now() + PATIENCE;
     while logged(&server, "media").await == 0 {
-        assert!(Instant::now() < deadline, "a first check within {PATIENCE:?}");
+        assert!(
+            Instant::now() < deadline,
+            "a first check within {PATIENCE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut follow = Command::new(BINARY)
@@ -137,7 +140,11 @@ async fn log_follow_prints_new_checks_from_the_event_stream() {
     let second = next();
     let third = next();
     let time = |check: &Value| -> chrono::DateTime<chrono::Utc> {
-        check["time"].as_str().expect("time").parse().expect("RFC 3339")
+        check["time"]
+            .as_str()
+            .expect("time")
+            .parse()
+            .expect("RFC 3339")
     };
     assert!(time(&first) < time(&second) && time(&second) < time(&third));
     assert_eq!(second["outcome"], "pass");
@@ -149,7 +156,10 @@ async fn log_follow_prints_new_checks_from_the_event_stream() {
         if let Some(status) = follow.try_wait().expect("try_wait") {
             break status;
         }
-        assert!(Instant::now() < deadline, "log --follow ends with the server");
+        assert!(
+            Instant::now() < deadline,
+            "log --follow ends with the server"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut stderr = String::new();

@@ -100,6 +100,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
+        windows: Vec::new(),
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -503,13 +504,14 @@ async fn info_and_status_answer_json_as_documented() {
         let info = h.about("info", APP).await;
         assert_eq!(info.status, StatusCode::OK, "{}", info.text);
         let info = info.json();
-        if info["checks"]
-            .as_array()
-            .is_some_and(|checks| !checks.is_empty())
-        {
+        // On a loaded machine a first check can time out; wait for the first pass.
+        if info["checks"][0]["outcome"] == "pass" {
             break info;
         }
-        assert!(Instant::now() < deadline, "no check within 10 s: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "no passing check within 10 s: {info}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(info["app"], APP);

@@ -17,7 +17,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use healthchecker_server::Config;
 use healthchecker_server::alerting::Rules;
+use healthchecker_server::alerting::storm::StormRules;
 use healthchecker_server::config::ServeArgs;
+use healthchecker_server::config::channel::Routes;
 use healthchecker_server::health::State;
 use healthchecker_server::monitors::{Monitors, MonitorsOptions, Parts};
 use healthchecker_server::notify::{Notifier, NotifyOptions};
@@ -32,8 +34,13 @@ use common::smtp::{Outage, Smtp};
 const OWNER: &str = "owner@example.com";
 
 fn config(dir: &Path, smtp_port: Option<u16>) -> Config {
+    config_with(dir, smtp_port, "")
+}
+
+/// [`config`] with `text` in its config file.
+fn config_with(dir: &Path, smtp_port: Option<u16>, text: &str) -> Config {
     let file = dir.join("config");
-    std::fs::write(&file, "").expect("config file");
+    std::fs::write(&file, text).expect("config file");
     let args = ServeArgs {
         config: Some(file),
         data_dir: Some(dir.join("data")),
@@ -54,6 +61,8 @@ enum Answer {
     Hang,
     /// A body whose status carries a header injection.
     Hostile,
+    /// Every third answer is a 503, the others pass.
+    EveryThirdFails,
 }
 
 /// A real HTTP app on 127.0.0.1 whose answer the test sets.
@@ -65,9 +74,13 @@ struct App {
 
 impl App {
     async fn start(answer: Answer) -> App {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        App::start_on("127.0.0.1", answer).await
+    }
+
+    /// An app on the loopback address `ip` (127.0.0.2 is another host to host grouping).
+    async fn start_on(ip: &str, answer: Answer) -> App {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
+        let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let answer = Arc::new(Mutex::new(answer));
         let shared = Arc::clone(&answer);
@@ -75,8 +88,13 @@ impl App {
             "/health",
             get(move || {
                 let answer = *shared.lock().expect("lock");
+                let n = answered.fetch_add(1, Ordering::SeqCst);
                 async move {
                     match answer {
+                        Answer::EveryThirdFails if n % 3 == 2 => {
+                            (StatusCode::SERVICE_UNAVAILABLE, "down").into_response()
+                        }
+                        Answer::EveryThirdFails => (StatusCode::OK, "{}").into_response(),
                         Answer::Pass => (StatusCode::OK, r#"{"status": "pass"}"#).into_response(),
                         Answer::Warn => (StatusCode::OK, r#"{"status": "warn", "output": "disk 91% full"}"#)
                             .into_response(),
@@ -108,6 +126,12 @@ impl App {
 struct Tuning {
     remind_every: Option<Duration>,
     coalesce_window: Duration,
+    /// The fewest failing monitors that make a storm (held alerts).
+    storm_min: usize,
+    /// Who is told about a storm.
+    admin: &'static [&'static str],
+    /// More changes than this in 30 min are flapping; 0: off.
+    flap_changes: u32,
 }
 
 impl Default for Tuning {
@@ -115,6 +139,9 @@ impl Default for Tuning {
         Tuning {
             remind_every: None,
             coalesce_window: Duration::ZERO,
+            storm_min: healthchecker_server::alerting::storm::STORM_MIN,
+            admin: &[],
+            flap_changes: healthchecker_server::alerting::FLAP_CHANGES,
         }
     }
 }
@@ -149,7 +176,12 @@ impl Lab {
             Parts {
                 store: store.clone(),
                 checker: Arc::new(Prober::new().expect("prober")),
-                routes: Default::default(),
+                routes: Arc::new(Routes::new(
+                    Vec::new(),
+                    Vec::new(),
+                    tuning.admin.iter().map(|a| (*a).to_owned()).collect(),
+                )),
+                windows: config.maintenance.clone(),
                 cancel: checks.0.clone(),
                 tasks: checks.1.clone(),
             },
@@ -158,6 +190,12 @@ impl Lab {
                 first_check_within: Duration::from_millis(300),
                 rules: Rules {
                     remind_every: tuning.remind_every,
+                    flap_changes: tuning.flap_changes,
+                    ..Rules::default()
+                },
+                storm: StormRules {
+                    min: tuning.storm_min,
+                    ..StormRules::default()
                 },
                 ..MonitorsOptions::default()
             },
@@ -236,9 +274,10 @@ impl Lab {
     }
 }
 
-/// One second between checks, 300 ms to answer: a degrade is held 2.3 s.
+/// One second between checks, 800 ms to answer (loopback apps answer in a millisecond; the
+/// margin is for a loaded machine): a degrade is held 2.8 s.
 const INTERVAL: Duration = Duration::from_secs(1);
-const TIMEOUT: Duration = Duration::from_millis(300);
+const TIMEOUT: Duration = Duration::from_millis(800);
 
 fn name(text: &str) -> AppName {
     AppName::parse(text).expect("valid name")
@@ -651,6 +690,8 @@ async fn a_storm_is_coalesced_per_recipient() {
         &config,
         Tuning {
             coalesce_window: Duration::from_secs(4),
+            // 30 of 31 failing would be a storm, which holds per-app mail: not this test's subject
+            storm_min: 1000,
             ..Tuning::default()
         },
     );
@@ -696,12 +737,10 @@ async fn a_storm_is_coalesced_per_recipient() {
         "not held up by the storm"
     );
     let digest = mails.iter().find(|m| m.to == [OWNER]).expect("the digest");
-    assert!(
-        digest
-            .subject()
-            .starts_with("[healthchecker] 29 alerts: app-"),
-        "{}",
-        digest.subject()
+    assert_eq!(
+        digest.subject(),
+        "[healthchecker] 127.0.0.1: 29 apps UNHEALTHY",
+        "one host's alerts, together"
     );
     assert!(
         digest.at - first.at >= Duration::from_millis(3900),
@@ -749,7 +788,14 @@ async fn latency_from_failure_to_accepted_mail_and_the_resend_window() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
     let config = config(dir.path(), Some(smtp.port));
-    let lab = Lab::start(&config, Tuning::default());
+    // the apps failed one after another stay down: past five of them it would be a storm
+    let lab = Lab::start(
+        &config,
+        Tuning {
+            storm_min: 1000,
+            ..Tuning::default()
+        },
+    );
     let conn = rusqlite::Connection::open(config.data_dir.join("healthchecker.db")).expect("open");
     let mut latencies = Vec::new();
     let mut windows = Vec::new();
@@ -801,5 +847,255 @@ async fn latency_from_failure_to_accepted_mail_and_the_resend_window() {
         "SMTP accepted -> marked delivered (the re-send window): min {:?}, median {:?}, max {:?}",
         windows[0], windows[5], windows[9]
     );
+    lab.stop().await;
+}
+
+/// An app that fails every third check toggles HEALTHY and DEGRADED, each degrade a blip: it
+/// would never be told. It is told once that it flaps, and nothing more while it goes on.
+#[tokio::test]
+async fn an_app_failing_every_third_check_is_told_once_that_it_flaps() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::EveryThirdFails).await;
+    lab.watch("flaky", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    let flapping = smtp.next(Duration::from_secs(30)).await;
+    assert_eq!(flapping.subject(), "[healthchecker] flaky is FLAPPING");
+    assert!(
+        flapping.body().contains("7 changes of state in"),
+        "{}",
+        flapping.body()
+    );
+    assert!(
+        lab.monitors
+            .view(&name("flaky"))
+            .expect("registered")
+            .flapping
+    );
+    // it goes on flapping: nothing more
+    smtp.none_within(Duration::from_secs(10)).await;
+    lab.stop().await;
+}
+
+/// Seven apps on one host (127.0.0.2) fail together: one message listing them all. The apps of
+/// another host (127.0.0.1) keep the storm rule out of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seven_apps_on_one_host_failing_together_are_one_message() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let nas = App::start_on("127.0.0.2", Answer::Pass).await;
+    let other = App::start(Answer::Pass).await;
+    // every 2 s: a host's alerts wait at most one interval for the others to decide, and the
+    // seven decide within the 300 ms their first checks are spread over
+    for i in 0..7 {
+        lab.watch(
+            &format!("nas-{i}"),
+            &nas.url,
+            &[OWNER],
+            INTERVAL * 2,
+            TIMEOUT,
+        )
+        .await;
+    }
+    for i in 0..10 {
+        lab.watch(
+            &format!("other-{i}"),
+            &other.url,
+            &[OWNER],
+            INTERVAL,
+            TIMEOUT,
+        )
+        .await;
+    }
+    for i in 0..7 {
+        lab.until_state(&format!("nas-{i}"), State::Healthy).await;
+    }
+    nas.set(Answer::Fail);
+    let grouped = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(
+        grouped.subject(),
+        "[healthchecker] 127.0.0.2: 7 apps UNHEALTHY"
+    );
+    let body = grouped.body();
+    for i in 0..7 {
+        assert!(body.contains(&format!("nas-{i} is UNHEALTHY")), "{body}");
+    }
+    smtp.none_within(Duration::from_secs(3)).await;
+    // and their recovery, together too
+    nas.set(Answer::Pass);
+    let back = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(
+        back.subject(),
+        "[healthchecker] 127.0.0.2: 7 apps HEALTHY again"
+    );
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
+}
+
+/// 6 of 10 fail at once: one message asks whether the server's network is up, no per-app one
+/// during the storm (a restart in it changes nothing), and when it clears the apps still down
+/// are told, one message each; the ones that came back tell nothing.
+// Ten apps and the parts under test in one process: more than one thread, and checks every 2 s
+// with 1.5 s to answer, so that healthy apps answer in time on a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let tuning = Tuning {
+        admin: &["admin@example.com"],
+        ..Tuning::default()
+    };
+    let (interval, timeout) = (Duration::from_secs(2), Duration::from_millis(1500));
+    let lab = Lab::start(&config, tuning);
+    let mut apps = Vec::new();
+    for i in 0..10 {
+        let app = App::start(Answer::Pass).await;
+        let owner = format!("owner-{i}@example.com");
+        lab.watch(
+            &format!("app-{i:02}"),
+            &app.url,
+            &[&owner],
+            interval,
+            timeout,
+        )
+        .await;
+        apps.push(app);
+    }
+    for i in 0..10 {
+        lab.until_state(&format!("app-{i:02}"), State::Healthy)
+            .await;
+    }
+    for app in &apps[..6] {
+        app.set(Answer::Fail);
+    }
+    let storm = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(storm.to, ["admin@example.com"]);
+    assert!(
+        storm.subject().contains("many monitors fail at once"),
+        "{}",
+        storm.subject()
+    );
+    assert!(
+        storm.body().contains("of 10 monitors failed at once"),
+        "{}",
+        storm.body()
+    );
+    for i in 0..6 {
+        lab.until_state(&format!("app-{i:02}"), State::Unhealthy)
+            .await;
+    }
+    smtp.none_within(Duration::from_secs(3)).await;
+    // a restart in the storm: no second storm message, alerts still held
+    lab.stop().await;
+    let lab = Lab::start(&config, tuning);
+    smtp.none_within(Duration::from_secs(5)).await;
+    // two come back: 4 of 10 fail, the storm clears; two intervals later the 4 are told
+    for app in &apps[..2] {
+        app.set(Answer::Pass);
+    }
+    let mut told = Vec::new();
+    while told.len() < 4 {
+        told.push(smtp.next(Duration::from_secs(30)).await);
+    }
+    let mut subjects: Vec<String> = told.iter().map(|mail| mail.subject()).collect();
+    subjects.sort();
+    let expected: Vec<String> = (2..6)
+        .map(|i| format!("[healthchecker] app-{i:02} is UNHEALTHY"))
+        .collect();
+    assert_eq!(subjects, expected);
+    smtp.none_within(Duration::from_secs(4)).await;
+    lab.stop().await;
+}
+
+/// An app in maintenance that goes down and stays down past the window: nothing during it (a
+/// restart in it changes nothing), exactly one alert when it ends.
+#[tokio::test]
+async fn maintenance_then_still_down_is_one_alert_at_its_end() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let config = config(dir.path(), Some(smtp.port));
+    let lab = Lab::start(&config, Tuning::default());
+    let app = App::start(Answer::Pass).await;
+    lab.watch("nas", &app.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Healthy).await;
+    let view = lab
+        .monitors
+        .set_maintenance(
+            &name("nas"),
+            Some((Duration::from_secs(8), "deploy".to_owned())),
+        )
+        .await
+        .expect("stored")
+        .expect("registered");
+    let until = view.maintenance_until.expect("until");
+    assert_eq!(view.maintenance_reason.as_deref(), Some("deploy"));
+    app.set(Answer::Fail);
+    lab.until_state("nas", State::Unhealthy).await;
+    smtp.none_within(Duration::from_secs(1)).await;
+    lab.stop().await;
+    let lab = Lab::start(&config, Tuning::default());
+    assert_eq!(
+        lab.monitors
+            .view(&name("nas"))
+            .expect("registered")
+            .maintenance_until,
+        Some(until),
+        "a restart keeps the window"
+    );
+    let alert = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(alert.subject(), "[healthchecker] nas is UNHEALTHY");
+    assert!(
+        chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now()) >= until,
+        "not before the window ended"
+    );
+    smtp.none_within(Duration::from_secs(3)).await;
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_window_of_the_config_file_silences_only_its_monitors() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    // began at the last whole minute, lasts a day: open for the whole test
+    let config = config_with(
+        dir.path(),
+        Some(smtp.port),
+        "[[maintenance]]\nmonitors = [\"nas\"]\nschedule = \"* * * * *\"\nduration = \"1d\"\n\
+         tz = \"Europe/Berlin\"\nreason = \"nightly backup\"\n",
+    );
+    let lab = Lab::start(&config, Tuning::default());
+    let nas = App::start(Answer::Fail).await;
+    let web = App::start_on("127.0.0.2", Answer::Fail).await;
+    lab.watch("nas", &nas.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.watch("web", &web.url, &[OWNER], INTERVAL, TIMEOUT)
+        .await;
+    lab.until_state("nas", State::Unhealthy).await;
+    lab.until_state("web", State::Unhealthy).await;
+
+    let view = lab.monitors.view(&name("nas")).expect("registered");
+    assert_eq!(view.maintenance_reason.as_deref(), Some("nightly backup"));
+    let left = view.maintenance_until.expect("in a window") - chrono::Utc::now();
+    assert!(
+        left > chrono::Duration::hours(23) && left <= chrono::Duration::days(1),
+        "{left}"
+    );
+    assert_eq!(
+        lab.monitors
+            .view(&name("web"))
+            .expect("registered")
+            .maintenance_until,
+        None
+    );
+
+    let alert = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(alert.subject(), "[healthchecker] web is UNHEALTHY");
+    smtp.none_within(Duration::from_secs(3)).await;
     lab.stop().await;
 }

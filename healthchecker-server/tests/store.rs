@@ -55,6 +55,7 @@ fn monitor(text: &str) -> StoredMonitor {
         last_check: None,
         last_transition: None,
         alerting: Some("{}".to_owned()),
+        maintenance: None,
     }
 }
 
@@ -96,6 +97,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
         alerting: None,
         messages: Vec::new(),
         withdraw: Vec::new(),
+        release: None,
     }
 }
 
@@ -496,6 +498,7 @@ fn mail(n: u32) -> Message {
         recipients: vec!["me@example.com".into(), "ops@example.com".into()],
         event_id: format!("hc.unhealthy.media-center.{n}"),
         payload: format!(r#"{{"n": {n}, "text": "line one\nline two"}}"#),
+        group: None,
         due: at(i64::from(n)),
         created_at: at(i64::from(n)),
     }
@@ -855,7 +858,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),

@@ -62,11 +62,19 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match args.what {
             What::Database { monitors, interval } => history::database(monitors, interval).await,
-            What::List { monitors, requests, endpoints } => {
+            What::List {
+                monitors,
+                requests,
+                endpoints,
+            } => {
                 let binary = server::locate(args.server.as_deref())?;
                 history::list(&binary, monitors, requests, endpoints).await
             }
-            What::Dashboard { monitors, runs, endpoints } => {
+            What::Dashboard {
+                monitors,
+                runs,
+                endpoints,
+            } => {
                 let binary = server::locate(args.server.as_deref())?;
                 history::dashboard(&binary, monitors, runs, endpoints).await
             }

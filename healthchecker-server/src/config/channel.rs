@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::Secret;
+use super::{Secret, TableError};
 
 /// What a message tells: the events a channel can be told, and filter on (`events`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,20 +34,26 @@ pub enum EventKind {
     Reminder,
     /// A test message (`test-channel`), sent whatever the channel's filter says.
     Test,
+    /// The app changes state too often to be told each time.
+    Flapping,
+    /// Many monitors failed at once: the server's own network may be down.
+    Storm,
 }
 
 impl EventKind {
     /// Every kind.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Degraded,
         EventKind::Unhealthy,
         EventKind::Recovered,
         EventKind::Reminder,
         EventKind::Test,
+        EventKind::Flapping,
+        EventKind::Storm,
     ];
 
-    /// `degraded`, `unhealthy`, `recovered`, `reminder` or `test`: the name in event ids,
-    /// webhooks and channel filters.
+    /// `degraded`, `unhealthy`, `recovered`, `reminder`, `test`, `flapping` or `storm`: the name
+    /// in event ids, webhooks and channel filters.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Degraded => "degraded",
@@ -55,6 +61,8 @@ impl EventKind {
             EventKind::Recovered => "recovered",
             EventKind::Reminder => "reminder",
             EventKind::Test => "test",
+            EventKind::Flapping => "flapping",
+            EventKind::Storm => "storm",
         }
     }
 }
@@ -281,6 +289,7 @@ impl Channel {
 pub struct Routes {
     channels: Vec<Channel>,
     defaults: Vec<String>,
+    admin: Vec<String>,
 }
 
 /// One destination of a message: a channel, and for mail its recipients.
@@ -293,9 +302,20 @@ pub struct Target {
 }
 
 impl Routes {
-    /// The routes of `channels`, with `defaults` (names among them) for every monitor.
-    pub fn new(channels: Vec<Channel>, defaults: Vec<String>) -> Routes {
-        Routes { channels, defaults }
+    /// The routes of `channels`, with `defaults` (names among them) for every monitor, and
+    /// `admin` (`admin_email`) for messages about the server as a whole.
+    pub fn new(channels: Vec<Channel>, defaults: Vec<String>, admin: Vec<String>) -> Routes {
+        Routes {
+            channels,
+            defaults,
+            admin,
+        }
+    }
+
+    /// Where a message about the server as a whole goes: the admin's address and the default
+    /// channels.
+    pub fn server_targets(&self, kind: EventKind) -> Vec<Target> {
+        self.targets(&self.admin, &[], kind)
     }
 
     /// The configured channels.
@@ -340,28 +360,16 @@ impl Routes {
     }
 }
 
-/// A `[[channel]]` table that cannot be used: which table, which field, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("[[channel]] {table}: `{field}` {reason}")]
-pub struct ChannelError {
-    /// The table: its name, or its position when it has none.
-    pub table: String,
-    /// The field.
-    pub field: String,
-    /// What is wrong, and what is expected.
-    pub reason: String,
-}
-
 /// Validates the `[[channel]]` tables and `default_channels` (which must name channels).
 ///
 /// # Errors
 ///
-/// The first [`ChannelError`]: a missing or invalid field, a duplicate name, a default channel
+/// The first [`TableError`]: a missing or invalid field, a duplicate name, a default channel
 /// that does not exist.
 pub fn validate(
     raw: &[RawChannel],
     default_channels: &[String],
-) -> Result<Vec<Channel>, ChannelError> {
+) -> Result<Vec<Channel>, TableError> {
     let mut channels = Vec::with_capacity(raw.len());
     let mut names = HashSet::new();
     for (index, table) in raw.iter().enumerate() {
@@ -371,7 +379,8 @@ pub fn validate(
             .unwrap_or_else(|| format!("#{} (no name)", index + 1));
         let channel = table.validate(&label)?;
         if !names.insert(channel.name.clone()) {
-            return Err(ChannelError {
+            return Err(TableError {
+                kind: "channel",
                 table: label,
                 field: "name".into(),
                 reason: "is used by an earlier [[channel]]; names must be unique".into(),
@@ -381,7 +390,8 @@ pub fn validate(
     }
     for name in default_channels {
         if !names.contains(name) {
-            return Err(ChannelError {
+            return Err(TableError {
+                kind: "channel",
                 table: "default_channels".into(),
                 field: name.clone(),
                 reason: format!(
@@ -409,8 +419,9 @@ fn list<'a>(names: impl Iterator<Item = &'a String>) -> String {
 }
 
 impl RawChannel {
-    fn validate(&self, label: &str) -> Result<Channel, ChannelError> {
-        let error = |field: &str, reason: String| ChannelError {
+    fn validate(&self, label: &str) -> Result<Channel, TableError> {
+        let error = |field: &str, reason: String| TableError {
+            kind: "channel",
             table: label.to_owned(),
             field: field.to_owned(),
             reason,
@@ -441,7 +452,7 @@ impl RawChannel {
             .kind
             .as_deref()
             .ok_or_else(|| error("kind", format!("is missing; one of {}", KINDS.join(", "))))?;
-        let secret = |field: &str, value: &Option<String>| -> Result<Secret, ChannelError> {
+        let secret = |field: &str, value: &Option<String>| -> Result<Secret, TableError> {
             match value.as_deref().map(str::trim) {
                 Some(value) if !value.is_empty() => Ok(Secret::new(value.to_owned())),
                 _ => Err(error(
@@ -621,7 +632,7 @@ impl RawChannel {
                                 "events",
                                 format!(
                                     "{name:?} is not an event; the events are degraded, \
-                                     unhealthy, recovered, reminder and test"
+                                     unhealthy, recovered, reminder, flapping, storm and test"
                                 ),
                             )
                         })?;
@@ -674,7 +685,7 @@ mod tests {
         toml::from_str(toml).expect("a table")
     }
 
-    fn one(toml: &str) -> Result<Channel, ChannelError> {
+    fn one(toml: &str) -> Result<Channel, TableError> {
         validate(&[table(toml)], &[]).map(|mut channels| channels.remove(0))
     }
 
@@ -832,7 +843,7 @@ mod tests {
             &["hook".to_owned()],
         )
         .expect("valid");
-        let routes = Routes::new(channels, vec!["hook".to_owned()]);
+        let routes = Routes::new(channels, vec!["hook".to_owned()], Vec::new());
         let names = |targets: Vec<Target>| {
             targets
                 .into_iter()

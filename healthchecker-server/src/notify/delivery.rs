@@ -90,6 +90,8 @@ pub struct QueuedMail {
     pub attempts: u32,
     /// When it is due (again).
     pub next_attempt_at: DateTime<Utc>,
+    /// Its group (a host's alerts), when it has one.
+    pub group: Option<String>,
 }
 
 /// Mails to send as one: a single mail, or several for one recipient list (a digest).
@@ -160,15 +162,36 @@ pub fn digest(rows: &[QueuedMail], now: DateTime<Utc>, host: &str) -> OutgoingMa
                 .trim()
         })
         .collect();
-    let subject = render::one_line(
-        &format!(
-            "{} {} alerts: {}",
-            render::SUBJECT_TAG,
-            rows.len(),
-            headlines.join(", ")
+    // The alerts of one host that went out together say so.
+    let host_group = rows
+        .first()
+        .and_then(|row| row.group.as_deref())
+        .filter(|group| rows.iter().all(|row| row.group.as_deref() == Some(group)))
+        .and_then(|group| group.rsplit_once(' '));
+    let subject = match host_group {
+        Some((host, kind)) => render::one_line(
+            &format!(
+                "{} {host}: {} apps {}",
+                render::SUBJECT_TAG,
+                rows.len(),
+                if kind == "recovered" {
+                    "HEALTHY again"
+                } else {
+                    "UNHEALTHY"
+                }
+            ),
+            200,
         ),
-        200,
-    );
+        None => render::one_line(
+            &format!(
+                "{} {} alerts: {}",
+                render::SUBJECT_TAG,
+                rows.len(),
+                headlines.join(", ")
+            ),
+            200,
+        ),
+    };
     let mut body = format!(
         "{} alerts for you arrived within a short time; here they are in one mail, oldest first.\n",
         rows.len()
@@ -321,6 +344,7 @@ impl Worker {
                 next_attempt_at,
                 ..
             } = row;
+            let group = message.group.clone();
             let mail = if self.channels.contains(&message.channel) {
                 serde_json::from_str::<Payload>(&message.payload)
                     .map_err(|error| format!("unreadable message: {error}"))
@@ -366,6 +390,7 @@ impl Worker {
                     mail,
                     attempts,
                     next_attempt_at,
+                    group,
                 }),
                 Err(error) => {
                     tracing::error!(monitor = %message.monitor, "message {id} given up: {error}");
@@ -469,6 +494,7 @@ mod tests {
             },
             attempts: 0,
             next_attempt_at: at(0),
+            group: None,
         }
     }
 

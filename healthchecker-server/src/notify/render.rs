@@ -40,6 +40,8 @@ fn headline(kind: EventKind) -> &'static str {
         EventKind::Reminder => "is still UNHEALTHY",
         EventKind::Recovered => "is HEALTHY again",
         EventKind::Test => "test message",
+        EventKind::Flapping => "is FLAPPING",
+        EventKind::Storm => "sees many monitors fail at once: is its network up?",
     }
 }
 
@@ -87,9 +89,12 @@ where
     let _ = writeln!(body, "  At:        {}", both_times(transition.time, tz));
     let label = match event.kind {
         EventKind::Recovered => "Downtime:",
-        EventKind::Reminder | EventKind::Unhealthy | EventKind::Degraded | EventKind::Test => {
-            "Down for:"
-        }
+        EventKind::Flapping => "Changing:",
+        EventKind::Reminder
+        | EventKind::Unhealthy
+        | EventKind::Degraded
+        | EventKind::Test
+        | EventKind::Storm => "Down for:",
     };
     let _ = writeln!(
         body,

@@ -34,9 +34,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::StoreError;
-use crate::history::{Bucket, Glance, Recent, Series, Totals};
 use super::rows::{MAX_SEQ, check_key, time_from_sql, time_to_sql};
 use super::schema::classify;
+use crate::history::{Bucket, Glance, Recent, Series, Totals};
 
 /// Longest a changed bucket waits in memory before it is written.
 pub const AGGREGATE_LAG: Duration = Duration::from_secs(60);
@@ -416,8 +416,10 @@ pub(super) fn prune(
     let sql = |error: rusqlite::Error| classify(path, &error);
     let before = |kept: Duration| {
         time_to_sql(
-            now.checked_sub_signed(chrono::Duration::from_std(kept).unwrap_or(chrono::Duration::MAX))
-                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            now.checked_sub_signed(
+                chrono::Duration::from_std(kept).unwrap_or(chrono::Duration::MAX),
+            )
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
         )
     };
     let hourly = conn
@@ -446,8 +448,9 @@ pub(super) fn delete(conn: &Connection, path: &Path, id: i64) -> Result<(), Stor
 
 /// A row of `hourly` or `daily` (its first seven columns).
 fn bucket_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
-    let count =
-        |i: usize| -> rusqlite::Result<u64> { Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0)) };
+    let count = |i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(row.get::<_, i64>(i)?).unwrap_or(0))
+    };
     Ok(Bucket {
         start: time_from_sql(row.get(0)?),
         checks: count(1)?,
@@ -639,7 +642,11 @@ mod tests {
         // A check already folded (its seq) is not counted twice.
         aggregates.fold(7, &check(4, 86_400 + 5, 0, 1), now);
         assert_eq!(aggregates.tracks[&7].day.map(|agg| agg.checks), Some(1));
-        assert_eq!(aggregates.dirty.len(), 1, "one entry per monitor until written");
+        assert_eq!(
+            aggregates.dirty.len(),
+            1,
+            "one entry per monitor until written"
+        );
     }
 
     #[test]

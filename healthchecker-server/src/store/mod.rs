@@ -175,6 +175,8 @@ pub struct StoredMonitor {
     /// Where its alerting stands, as the JSON its owner wrote (see [`crate::alerting`]); `None`
     /// when it was never written (a database from before version 2 of the schema).
     pub alerting: Option<String>,
+    /// Its maintenance set through the API, as the JSON its owner wrote; `None`: none.
+    pub maintenance: Option<String>,
 }
 
 /// One entry of the health-check log: the check and the state it left the monitor in.
@@ -206,13 +208,18 @@ pub struct CheckWrite {
     /// Pending messages of this monitor to withdraw, by event id (a held degrade that ended in a
     /// blip or was superseded).
     pub withdraw: Vec<String>,
+    /// Messages held to go out with those of the same group (a host) are due now.
+    pub release: Option<String>,
 }
 
 impl CheckWrite {
     /// Whether the write holds something for the outbox or the alerting state: then it is
     /// committed at once rather than at the end of the batch window.
     pub fn is_urgent(&self) -> bool {
-        self.alerting.is_some() || !self.messages.is_empty() || !self.withdraw.is_empty()
+        self.alerting.is_some()
+            || !self.messages.is_empty()
+            || !self.withdraw.is_empty()
+            || self.release.is_some()
     }
 }
 
@@ -229,6 +236,8 @@ pub struct Message {
     pub event_id: String,
     /// What to deliver, as JSON (see `notify`).
     pub payload: String,
+    /// Messages of one group (the alerts of one host) that are due together go out as one.
+    pub group: Option<String>,
     /// When it may be sent first.
     pub due: DateTime<Utc>,
     /// When it was written.
@@ -476,6 +485,46 @@ impl Store {
     /// As [`Store::save_monitor`].
     pub async fn delete_monitor(&self, name: &AppName) -> Result<bool, StoreError> {
         self.call(|reply| writer::Op::Delete(name.clone(), reply))
+            .await
+    }
+
+    /// Sets (or, with `None`, ends) the maintenance of `name`, as the JSON its owner writes.
+    /// Durable when it returns. `Ok(false)` when there is no such monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn set_maintenance(
+        &self,
+        name: &AppName,
+        maintenance: Option<String>,
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| writer::Op::Maintenance(name.clone(), maintenance, reply))
+            .await
+    }
+
+    /// The value kept under `key` for the server as a whole (JSON), if any. Blocking: meant
+    /// for the start.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub fn server_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.read_blocking(|conn, path| rows::server_state(conn, path, key))
+    }
+
+    /// Keeps `value` (JSON) under `key` for the server as a whole; `None` forgets it. Durable
+    /// when it returns.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::save_monitor`].
+    pub async fn set_server_state(
+        &self,
+        key: &str,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.call(|reply| writer::Op::ServerState(key.to_owned(), value, reply))
             .await
     }
 

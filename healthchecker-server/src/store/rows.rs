@@ -227,11 +227,13 @@ pub(super) fn load_monitors(
         since: Option<i64>,
         health_seq: i64,
         alerting: Option<String>,
+        maintenance: Option<String>,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
-                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting
+                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
+                    m.maintenance
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -251,6 +253,7 @@ pub(super) fn load_monitors(
                         since: row.get(9)?,
                         health_seq: row.get(10)?,
                         alerting: row.get(11)?,
+                        maintenance: row.get(12)?,
                     })
                 })?
                 .collect()
@@ -310,6 +313,7 @@ pub(super) fn load_monitors(
             last_check: check,
             last_transition: transition,
             alerting: raw.alerting,
+            maintenance: raw.maintenance,
         });
     }
     drop(last_check);
@@ -511,11 +515,12 @@ pub(super) fn due_messages(
         attempts: i64,
         next_attempt_at: i64,
         last_error: Option<String>,
+        group: Option<String>,
     }
     let mut statement = conn
         .prepare_cached(
             "SELECT id, monitor, channel, recipients, event_id, payload, created_at, attempts,
-                    next_attempt_at, last_error
+                    next_attempt_at, last_error, group_key
              FROM messages
              WHERE status = 'pending' AND channel = ?3 AND next_attempt_at <= ?1
              ORDER BY next_attempt_at, id
@@ -535,6 +540,7 @@ pub(super) fn due_messages(
                 attempts: row.get(7)?,
                 next_attempt_at: row.get(8)?,
                 last_error: row.get(9)?,
+                group: row.get(10)?,
             })
         })
         .and_then(Iterator::collect)
@@ -552,6 +558,7 @@ pub(super) fn due_messages(
                     recipients,
                     event_id: raw.event_id,
                     payload: raw.payload,
+                    group: raw.group,
                     due: next_attempt_at,
                     created_at: time_from_sql(raw.created_at),
                 },
@@ -603,6 +610,17 @@ pub(super) fn channel_status(
         failed: count("failed")?,
         last,
     })
+}
+
+/// The value under `key` of the server's own state.
+pub(super) fn server_state(
+    conn: &Connection,
+    path: &Path,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached("SELECT value FROM server_state WHERE key = ?1")
+        .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+        .map_err(sql_error(path))
 }
 
 /// Messages not yet delivered, logged, given up or withdrawn.

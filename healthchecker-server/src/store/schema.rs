@@ -137,7 +137,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     FROM outbox ORDER BY id;
     DROP TABLE outbox;
     ",
-    // 2 -> 3: history. Per-monitor aggregates of the checks, hourly (kept 30 days) and daily (kept
+    // 2 -> 3: maintenance set through the API; messages held to be grouped by host; the state of
+    // the server as a whole (a storm in progress).
+    "
+    ALTER TABLE monitors ADD COLUMN maintenance TEXT;  -- {\"until\": ..., \"reason\": ...} as JSON
+    ALTER TABLE messages ADD COLUMN group_key TEXT;    -- the host whose alerts go out together
+    CREATE INDEX messages_by_group ON messages (group_key) WHERE status = 'pending';
+    CREATE TABLE server_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                            -- JSON
+    ) STRICT;
+    ",
+    // 3 -> 4: history. Per-monitor aggregates of the checks, hourly (kept 30 days) and daily (kept
     // 400 days), so uptime and latency over a year never need the raw log. Each row records the
     // newest log row folded into it (`seq`), so a restart folds exactly the checks after it. The
     // log that is already there is folded in, so history starts with what the file holds.
@@ -416,6 +427,7 @@ mod tests {
                 "hourly",
                 "messages",
                 "monitors",
+                "server_state",
                 "states",
                 "transitions"
             ]
@@ -464,7 +476,9 @@ mod tests {
         }
         drop(conn);
         let conn = open_writer(&path).expect("migrates");
-        let rows = |table: &str| -> Vec<(i64, i64, i64, i64, i64, i64, i64, i64)> {
+        // start, checks, passes, warns, fails, latency_sum, latency_max, seq
+        type Bucket = (i64, i64, i64, i64, i64, i64, i64, i64);
+        let rows = |table: &str| -> Vec<Bucket> {
             conn.prepare(&format!(
                 "SELECT start, checks, passes, warns, fails, latency_sum, latency_max, seq
                  FROM {table} WHERE monitor_id = 7 ORDER BY start"

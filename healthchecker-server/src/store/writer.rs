@@ -49,10 +49,13 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// One thing for the writer to do, in the order the calls were made.
 pub(super) enum Op {
-    Check(CheckWrite),
+    /// Boxed: a check carries its row, transition, alerting and messages (some 260 bytes).
+    Check(Box<CheckWrite>),
     Save(Box<StoredMonitor>, Reply<()>),
     Delete(AppName, Reply<bool>),
     Pause(AppName, bool, Reply<bool>),
+    Maintenance(AppName, Option<String>, Reply<bool>),
+    ServerState(String, Option<String>, Reply<()>),
     /// Answered once committed and fsynced.
     Flush(Reply<()>),
     /// Answered once committed, at the end of the batch window: no early commit, no fsync.
@@ -77,6 +80,8 @@ impl Op {
             Op::Save(..)
             | Op::Delete(..)
             | Op::Pause(..)
+            | Op::Maintenance(..)
+            | Op::ServerState(..)
             | Op::Flush(_)
             | Op::Prune(..)
             | Op::Enqueue(..)
@@ -168,7 +173,7 @@ impl Queue {
         let seq = pending.next_seq;
         pending.next_seq += 1;
         let urgent = write.is_urgent();
-        pending.ops.push_back((seq, Op::Check(write)));
+        pending.ops.push_back((seq, Op::Check(Box::new(write))));
         pending.checks += 1;
         // A check that decided messages is committed at once: they are delivered only then.
         pending.urgent |= urgent;
@@ -269,6 +274,7 @@ impl Pending {
         let Some((seq, Op::Check(write))) = self.ops.remove(index) else {
             return;
         };
+        let write = *write;
         self.checks -= 1;
         self.dropped_rows += 1;
         if self.checks == 0 {
@@ -414,10 +420,12 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
     }
     match op {
         Op::Check(_) => {}
-        Op::Save(_, reply) | Op::Flush(reply) | Op::Visible(reply) | Op::History(_, reply) => {
-            send(reply, result, drop);
-        }
-        Op::Delete(_, reply) | Op::Pause(_, _, reply) => {
+        Op::Save(_, reply)
+        | Op::Flush(reply)
+        | Op::Visible(reply)
+        | Op::History(_, reply)
+        | Op::ServerState(_, _, reply) => send(reply, result, drop),
+        Op::Delete(_, reply) | Op::Pause(_, _, reply) | Op::Maintenance(_, _, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
         Op::Message(_, _, reply) => send(reply, result, |done| match done {
@@ -796,6 +804,13 @@ impl Apply<'_> {
             }
             Op::Delete(name, _) => Done::Found(self.delete(name)?),
             Op::Pause(name, paused, _) => Done::Found(self.pause(name, *paused)?),
+            Op::Maintenance(name, maintenance, _) => {
+                Done::Found(self.maintenance(name, maintenance.as_deref())?)
+            }
+            Op::ServerState(key, value, _) => {
+                self.server_state(key, value.as_deref())?;
+                Done::Unit
+            }
             Op::Visible(_) => Done::Unit,
             Op::Flush(_) | Op::Close(_) => {
                 self.aggregates.request_all();
@@ -916,6 +931,17 @@ impl Apply<'_> {
                 })
                 .map_err(self.sql())?;
         }
+        if let Some(group) = &write.release {
+            self.conn
+                .prepare_cached(
+                    "UPDATE messages SET next_attempt_at = ?2
+                     WHERE group_key = ?1 AND status = 'pending' AND next_attempt_at > ?2",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![group, time_to_sql(Utc::now())])
+                })
+                .map_err(self.sql())?;
+        }
         for message in &write.messages {
             if message.monitor == name.as_str() {
                 self.enqueue(message)?;
@@ -993,8 +1019,8 @@ impl Apply<'_> {
         }
         self.conn
             .prepare_cached(
-                "INSERT INTO monitors (name, spec, paused, registered_at, alerting)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -1003,6 +1029,7 @@ impl Apply<'_> {
                     monitor.paused,
                     registered_at,
                     monitor.alerting.as_deref().unwrap_or("{}"),
+                    monitor.maintenance,
                 ])
             })
             .map_err(self.sql())?;
@@ -1039,6 +1066,36 @@ impl Apply<'_> {
             .and_then(|mut statement| {
                 statement.execute(params![name.as_str(), time_to_sql(Utc::now())])
             })
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    fn maintenance(
+        &mut self,
+        name: &AppName,
+        maintenance: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(name).copied() else {
+            return Ok(false);
+        };
+        self.conn
+            .prepare_cached("UPDATE monitors SET maintenance = ?2 WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![slot.id, maintenance]))
+            .map_err(self.sql())?;
+        Ok(true)
+    }
+
+    fn server_state(&mut self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let statement = match value {
+            Some(_) => {
+                "INSERT INTO server_state (key, value) VALUES (?1, ?2)
+                        ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            }
+            None => "DELETE FROM server_state WHERE key = ?1 AND ?2 IS NULL",
+        };
+        self.conn
+            .prepare_cached(statement)
+            .and_then(|mut statement| statement.execute(params![key, value]))
             .map_err(self.sql())?;
         Ok(())
     }
@@ -1095,8 +1152,8 @@ impl Apply<'_> {
         self.conn
             .prepare_cached(
                 "INSERT INTO messages (monitor, channel, recipients, event_id, payload, created_at,
-                                       next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                                       next_attempt_at, group_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -1107,6 +1164,7 @@ impl Apply<'_> {
                     message.payload,
                     time_to_sql(message.created_at),
                     time_to_sql(message.due),
+                    message.group,
                 ])
             })
             .map_err(self.sql())?;
@@ -1263,6 +1321,7 @@ mod tests {
             alerting: None,
             messages: Vec::new(),
             withdraw: Vec::new(),
+            release: None,
         }
     }
 
@@ -1344,11 +1403,12 @@ mod tests {
             last_check: None,
             last_transition: None,
             alerting: None,
+            maintenance: None,
         };
         let (reply, _answer) = oneshot::channel();
         let mut ops = VecDeque::new();
         ops.push_back((0, Op::Save(Box::new(monitor), reply)));
-        ops.push_back((1, Op::Check(write("a", 1, false))));
+        ops.push_back((1, Op::Check(Box::new(write("a", 1, false)))));
         let lost = write("a", 7, true);
         let batch = Batch {
             ops,
@@ -1385,7 +1445,7 @@ mod tests {
             Some("1")
         );
         let mut ops = VecDeque::new();
-        ops.push_back((3, Op::Check(write("a", 8, false))));
+        ops.push_back((3, Op::Check(Box::new(write("a", 8, false)))));
         let batch = Batch {
             ops,
             dropped: Vec::new(),

@@ -24,8 +24,9 @@ impl Received {
         let mut headers: Vec<(String, String)> = Vec::new();
         for line in head.split("\r\n") {
             if line.starts_with([' ', '\t']) {
+                // RFC 5322 unfolding: the line break goes, the white space stays
                 if let Some(last) = headers.last_mut() {
-                    last.1.push_str(line.trim_start());
+                    last.1.push_str(line);
                 }
             } else if let Some((name, value)) = line.split_once(':') {
                 headers.push((name.to_owned(), value.trim().to_owned()));
@@ -148,6 +149,10 @@ impl Smtp {
         let mut server = Server::new(handler);
         server
             .with_name("smtp.test")
+            // a connection holds a thread until it closes, and the servers under test keep up
+            // to four pooled ones open (a restarted server opens four more before the old ones
+            // time out): room for several
+            .with_num_threads(16)
             .with_ssl(SslConfig::None)
             .expect("no TLS")
             .with_tcp_listener(listener);

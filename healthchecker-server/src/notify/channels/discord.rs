@@ -4,33 +4,33 @@
 use serde_json::json;
 use url::Url;
 
-use super::{Context, HttpRequest, json, text};
-use crate::alerting::Event;
+use super::text::Text;
+use super::{HttpRequest, json};
 use crate::config::channel::EventKind;
 
 /// The embed's colour of `kind` (red, amber, green, grey).
 pub fn colour(kind: EventKind) -> u32 {
     match kind {
-        EventKind::Unhealthy | EventKind::Reminder => 0xD9_3025,
-        EventKind::Degraded => 0xF2_A900,
+        EventKind::Unhealthy | EventKind::Reminder | EventKind::Storm => 0xD9_3025,
+        EventKind::Degraded | EventKind::Flapping => 0xF2_A900,
         EventKind::Recovered => 0x2E_A043,
         EventKind::Test => 0x80_8080,
     }
 }
 
 /// The request that delivers `event`.
-pub fn request(url: &Url, event: &Event, context: Context<'_>) -> HttpRequest {
+pub fn request(url: &Url, text: &Text) -> HttpRequest {
     HttpRequest {
         url: url.clone(),
         headers: Vec::new(),
         content_type: "application/json",
         body: json(&json!({
-            "content": text::title(event),
+            "content": text.title,
             "embeds": [{
-                "title": text::title(event),
-                "description": text::body(event, context.server_url),
-                "color": colour(event.kind),
-                "timestamp": event.time.to_rfc3339(),
+                "title": text.title,
+                "description": text.body,
+                "color": colour(text.kind),
+                "timestamp": text.time.to_rfc3339(),
             }],
             "allowed_mentions": {"parse": []},
         })),
@@ -46,10 +46,10 @@ mod tests {
     fn content_embed_and_no_mentions() {
         let request = request(
             &"https://discord.com/api/webhooks/1/t".parse().expect("url"),
-            &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(
+                &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
+                "http://hc",
+            ),
         );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         assert!(

@@ -5,16 +5,16 @@
 use serde_json::json;
 use url::Url;
 
-use super::{Context, HttpRequest, json, text};
-use crate::alerting::Event;
+use super::text::Text;
+use super::{HttpRequest, json};
 use crate::config::Secret;
 use crate::config::channel::EventKind;
 
 /// Gotify's `priority` of `kind`.
 pub fn priority(kind: EventKind) -> u8 {
     match kind {
-        EventKind::Unhealthy | EventKind::Reminder => 8,
-        EventKind::Degraded | EventKind::Recovered | EventKind::Test => 5,
+        EventKind::Unhealthy | EventKind::Reminder | EventKind::Storm => 8,
+        EventKind::Degraded | EventKind::Recovered | EventKind::Test | EventKind::Flapping => 5,
     }
 }
 
@@ -27,15 +27,15 @@ pub fn message_url(url: &Url) -> Url {
 }
 
 /// The request that delivers `event`.
-pub fn request(url: &Url, token: &Secret, event: &Event, context: Context<'_>) -> HttpRequest {
+pub fn request(url: &Url, token: &Secret, text: &Text) -> HttpRequest {
     HttpRequest {
         url: message_url(url),
         headers: vec![("X-Gotify-Key".to_owned(), token.expose().to_owned())],
         content_type: "application/json",
         body: json(&json!({
-            "title": text::title(event),
-            "message": text::body(event, context.server_url),
-            "priority": priority(event.kind),
+            "title": text.title,
+            "message": text.body,
+            "priority": priority(text.kind),
         })),
     }
 }
@@ -59,10 +59,7 @@ mod tests {
         let request = request(
             &"http://gotify.lan".parse().expect("url"),
             &Secret::new("AbC".to_owned()),
-            &event(EventKind::Unhealthy, "nas", "timeout"),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(&event(EventKind::Unhealthy, "nas", "timeout"), "http://hc"),
         );
         assert_eq!(request.url.as_str(), "http://gotify.lan/message");
         assert_eq!(

@@ -34,6 +34,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use self::text::Text;
 use crate::alerting::Event;
 use crate::config::channel::ChannelKind;
 
@@ -107,44 +108,60 @@ pub struct Context<'a> {
 
 /// The delivery of `event` on a channel of `kind`; `None` for mail (sent by the mail worker).
 pub fn render(kind: &ChannelKind, event: &Event, context: Context<'_>) -> Option<Delivery> {
-    Some(match kind {
-        ChannelKind::Email { .. } => return None,
+    match kind {
         ChannelKind::Webhook {
             url,
             headers,
             secret,
-        } => Delivery::Http(webhook::request(
+        } => Some(Delivery::Http(webhook::request(
             url,
             headers,
             secret.as_ref(),
             event,
             context,
-        )),
-        ChannelKind::Ntfy { url, token } => {
-            Delivery::Http(ntfy::request(url, token.as_ref(), event, context))
+        ))),
+        ChannelKind::Command { program, args } => {
+            Some(Delivery::Command(command::run(program, args, event)))
         }
-        ChannelKind::Gotify { url, token } => {
-            Delivery::Http(gotify::request(url, token, event, context))
-        }
-        ChannelKind::Discord { url } => Delivery::Http(discord::request(url, event, context)),
-        ChannelKind::Slack { url } => Delivery::Http(slack::request(url, event, context)),
+        _ => render_text(kind, &Text::of(event, context.server_url)),
+    }
+}
+
+/// One delivery for the alerts of one host that are due together, on a channel people read;
+/// `None` for the kinds that machines read (`webhook`, `command`: one delivery per event, each
+/// with its own id) and for mail.
+pub fn render_group(
+    kind: &ChannelKind,
+    host: &str,
+    events: &[Event],
+    context: Context<'_>,
+) -> Option<Delivery> {
+    match kind {
+        ChannelKind::Webhook { .. } | ChannelKind::Command { .. } => None,
+        _ => render_text(kind, &Text::of_group(host, events, context.server_url)),
+    }
+}
+
+/// The request of a kind people read, for `text`.
+fn render_text(kind: &ChannelKind, text: &Text) -> Option<Delivery> {
+    Some(Delivery::Http(match kind {
+        ChannelKind::Ntfy { url, token } => ntfy::request(url, token.as_ref(), text),
+        ChannelKind::Gotify { url, token } => gotify::request(url, token, text),
+        ChannelKind::Discord { url } => discord::request(url, text),
+        ChannelKind::Slack { url } => slack::request(url, text),
         ChannelKind::Telegram {
             api_url,
             token,
             chat_id,
-        } => Delivery::Http(telegram::request(api_url, token, chat_id, event, context)),
+        } => telegram::request(api_url, token, chat_id, text),
         ChannelKind::Pushover {
             api_url,
             token,
             user,
-        } => Delivery::Http(pushover::request(api_url, token, user, event, context)),
-        ChannelKind::Command { program, args } => {
-            Delivery::Command(command::run(program, args, event))
-        }
-        // A kind this build does not know cannot be configured.
-        #[allow(unreachable_patterns)]
+        } => pushover::request(api_url, token, user, text),
+        // Mail goes through the mail worker; the others are rendered per event above.
         _ => return None,
-    })
+    }))
 }
 
 /// A JSON body (a value of strings and numbers always serializes).

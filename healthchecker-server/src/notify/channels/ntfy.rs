@@ -8,16 +8,18 @@
 use base64::Engine as _;
 use url::Url;
 
-use super::{Context, HttpRequest, text};
-use crate::alerting::Event;
+use super::HttpRequest;
+use super::text::Text;
 use crate::config::Secret;
 use crate::config::channel::EventKind;
 
 /// The `Priority` of `kind`.
 pub fn priority(kind: EventKind) -> &'static str {
     match kind {
-        EventKind::Unhealthy | EventKind::Reminder => "urgent",
-        EventKind::Degraded | EventKind::Recovered | EventKind::Test => "default",
+        EventKind::Unhealthy | EventKind::Reminder | EventKind::Storm => "urgent",
+        EventKind::Degraded | EventKind::Recovered | EventKind::Test | EventKind::Flapping => {
+            "default"
+        }
     }
 }
 
@@ -28,6 +30,8 @@ pub fn tags(kind: EventKind) -> &'static str {
         EventKind::Degraded => "warning",
         EventKind::Recovered => "white_check_mark",
         EventKind::Test => "test_tube",
+        EventKind::Flapping => "repeat",
+        EventKind::Storm => "cloud_with_lightning",
     }
 }
 
@@ -44,16 +48,11 @@ pub fn header_text(text: &str) -> String {
 }
 
 /// The request that delivers `event`.
-pub fn request(
-    url: &Url,
-    token: Option<&Secret>,
-    event: &Event,
-    context: Context<'_>,
-) -> HttpRequest {
+pub fn request(url: &Url, token: Option<&Secret>, text: &Text) -> HttpRequest {
     let mut headers = vec![
-        ("Title".to_owned(), header_text(&text::title(event))),
-        ("Priority".to_owned(), priority(event.kind).to_owned()),
-        ("Tags".to_owned(), tags(event.kind).to_owned()),
+        ("Title".to_owned(), header_text(&text.title)),
+        ("Priority".to_owned(), priority(text.kind).to_owned()),
+        ("Tags".to_owned(), tags(text.kind).to_owned()),
     ];
     if let Some(token) = token {
         headers.push((
@@ -65,7 +64,7 @@ pub fn request(
         url: url.clone(),
         headers,
         content_type: "text/plain; charset=utf-8",
-        body: text::body(event, context.server_url).into_bytes(),
+        body: text.body.clone().into_bytes(),
     }
 }
 
@@ -103,10 +102,7 @@ mod tests {
             let request = request(
                 &url,
                 Some(&token),
-                &event(kind, "nas", "ok"),
-                Context {
-                    server_url: "http://hc",
-                },
+                &Text::of(&event(kind, "nas", "ok"), "http://hc"),
             );
             assert_eq!(
                 request.headers,
@@ -128,10 +124,10 @@ mod tests {
         let request = request(
             &"https://ntfy.sh/x".parse().expect("url"),
             None,
-            &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(
+                &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
+                "http://hc",
+            ),
         );
         for (_, value) in &request.headers {
             assert!(

@@ -4,36 +4,30 @@
 
 use url::Url;
 
-use super::{Context, HttpRequest, text};
-use crate::alerting::Event;
+use super::HttpRequest;
+use super::text::Text;
 use crate::config::Secret;
 use crate::config::channel::EventKind;
 
 /// Pushover's `priority` of `kind`.
 pub fn priority(kind: EventKind) -> &'static str {
     match kind {
-        EventKind::Unhealthy | EventKind::Reminder => "1",
-        EventKind::Degraded | EventKind::Recovered | EventKind::Test => "0",
+        EventKind::Unhealthy | EventKind::Reminder | EventKind::Storm => "1",
+        EventKind::Degraded | EventKind::Recovered | EventKind::Test | EventKind::Flapping => "0",
     }
 }
 
 /// The request that delivers `event`.
-pub fn request(
-    api_url: &Url,
-    token: &Secret,
-    user: &Secret,
-    event: &Event,
-    context: Context<'_>,
-) -> HttpRequest {
+pub fn request(api_url: &Url, token: &Secret, user: &Secret, text: &Text) -> HttpRequest {
     let mut url = api_url.clone();
     let path = format!("{}/1/messages.json", api_url.path().trim_end_matches('/'));
     url.set_path(&path);
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", token.expose())
         .append_pair("user", user.expose())
-        .append_pair("title", &text::title(event))
-        .append_pair("message", &text::body(event, context.server_url))
-        .append_pair("priority", priority(event.kind))
+        .append_pair("title", &text.title)
+        .append_pair("message", &text.body)
+        .append_pair("priority", priority(text.kind))
         .finish();
     HttpRequest {
         url,
@@ -54,10 +48,10 @@ mod tests {
             &"https://api.pushover.net".parse().expect("url"),
             &Secret::new("azGDORePK8gMaC0QOYAMyEEuzJnyUi".to_owned()),
             &Secret::new("uQiRzpo4DXghDmr9QzzfQu27cmVRsG".to_owned()),
-            &event(EventKind::Unhealthy, "nas & co", "timeout"),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(
+                &event(EventKind::Unhealthy, "nas & co", "timeout"),
+                "http://hc",
+            ),
         );
         assert_eq!(
             request.url.as_str(),

@@ -5,8 +5,8 @@
 use serde_json::json;
 use url::Url;
 
-use super::{Context, HttpRequest, json, text};
-use crate::alerting::Event;
+use super::text::Text;
+use super::{HttpRequest, json};
 
 /// `text` safe for Slack's and Mattermost's markup.
 pub fn escape(text: &str) -> String {
@@ -17,12 +17,8 @@ pub fn escape(text: &str) -> String {
 }
 
 /// The request that delivers `event`.
-pub fn request(url: &Url, event: &Event, context: Context<'_>) -> HttpRequest {
-    let text = format!(
-        "*{}*\n{}",
-        escape(&text::title(event)),
-        escape(&text::body(event, context.server_url))
-    );
+pub fn request(url: &Url, text: &Text) -> HttpRequest {
+    let text = format!("*{}*\n{}", escape(&text.title), escape(&text.body));
     HttpRequest {
         url: url.clone(),
         headers: Vec::new(),
@@ -47,10 +43,10 @@ mod tests {
             &"https://hooks.slack.com/services/T/B/X"
                 .parse()
                 .expect("url"),
-            &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(
+                &event(EventKind::Unhealthy, HOSTILE_APP, HOSTILE_REASON),
+                "http://hc",
+            ),
         );
         let body: serde_json::Value = serde_json::from_slice(&request.body).expect("JSON");
         let text = body["text"].as_str().expect("text");

@@ -4,8 +4,8 @@
 use serde_json::json;
 use url::Url;
 
-use super::{Context, HttpRequest, json, text};
-use crate::alerting::Event;
+use super::text::Text;
+use super::{HttpRequest, json};
 use crate::config::Secret;
 
 /// `{api_url}/bot<token>/sendMessage`.
@@ -21,13 +21,7 @@ pub fn send_message_url(api_url: &Url, token: &Secret) -> Url {
 }
 
 /// The request that delivers `event`.
-pub fn request(
-    api_url: &Url,
-    token: &Secret,
-    chat_id: &str,
-    event: &Event,
-    context: Context<'_>,
-) -> HttpRequest {
+pub fn request(api_url: &Url, token: &Secret, chat_id: &str, text: &Text) -> HttpRequest {
     // A numeric id goes as a number, `@channel` as a string, as the Bot API takes them.
     let chat: serde_json::Value = chat_id
         .parse::<i64>()
@@ -38,7 +32,7 @@ pub fn request(
         content_type: "application/json",
         body: json(&json!({
             "chat_id": chat,
-            "text": format!("{}\n{}", text::title(event), text::body(event, context.server_url)),
+            "text": format!("{}\n{}", text.title, text.body),
             "disable_web_page_preview": true,
         })),
     }
@@ -56,10 +50,7 @@ mod tests {
             &"https://api.telegram.org".parse().expect("url"),
             &Secret::new("123:ABC".to_owned()),
             "-100200",
-            &event(EventKind::Recovered, "nas", "ok"),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(&event(EventKind::Recovered, "nas", "ok"), "http://hc"),
         );
         assert_eq!(
             request.url.as_str(),
@@ -77,10 +68,7 @@ mod tests {
             &"http://127.0.0.1:9/tg/".parse().expect("url"),
             &Secret::new("t".to_owned()),
             "@lab",
-            &event(EventKind::Recovered, "nas", "ok"),
-            Context {
-                server_url: "http://hc",
-            },
+            &Text::of(&event(EventKind::Recovered, "nas", "ok"), "http://hc"),
         );
         assert_eq!(named.url.as_str(), "http://127.0.0.1:9/tg/bott/sendMessage");
         let body: serde_json::Value = serde_json::from_slice(&named.body).expect("JSON");

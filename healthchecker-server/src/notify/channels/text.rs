@@ -7,6 +7,60 @@ use crate::alerting::Event;
 use crate::config::channel::EventKind;
 use crate::notify::render::{human_duration, one_line};
 
+/// What a person reads: a title and a body, and what the message is about (for its priority).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// One line.
+    pub title: String,
+    /// A few lines, `\n` line ends.
+    pub body: String,
+    /// What it tells.
+    pub kind: EventKind,
+    /// When it happened.
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+impl Text {
+    /// The text of one event.
+    pub fn of(event: &Event, server_url: &str) -> Text {
+        Text {
+            title: title(event),
+            body: body(event, server_url),
+            kind: event.kind,
+            time: event.time,
+        }
+    }
+
+    /// The text of the alerts of one host that go out together: `nas.lan: 3 apps UNHEALTHY`,
+    /// a line per app.
+    pub fn of_group(host: &str, events: &[Event], server_url: &str) -> Text {
+        let kind = events
+            .first()
+            .map_or(EventKind::Unhealthy, |event| event.kind);
+        let what = match kind {
+            EventKind::Recovered => "HEALTHY again",
+            _ => "UNHEALTHY",
+        };
+        let mut body = String::new();
+        for event in events {
+            body.push_str(&format!(
+                "{}: {}\n",
+                one_line(event.app.as_str(), 64),
+                reason(event)
+            ));
+        }
+        body.push_str(&format!("Dashboard: {}", one_line(server_url, 200)));
+        Text {
+            title: format!("{}: {} apps {what}", one_line(host, 100), events.len()),
+            body,
+            kind,
+            time: events
+                .last()
+                .map_or_else(chrono::Utc::now, |event| event.time),
+        }
+    }
+}
+
 /// Longest reason shown, in characters.
 const REASON_MAX: usize = 300;
 
@@ -19,6 +73,8 @@ pub fn title(event: &Event) -> String {
         EventKind::Reminder => format!("{app} is still UNHEALTHY"),
         EventKind::Recovered => format!("{app} is HEALTHY again"),
         EventKind::Test => "healthchecker test message".to_owned(),
+        EventKind::Flapping => format!("{app} is FLAPPING"),
+        EventKind::Storm => format!("{app}: many monitors failed at once"),
     }
 }
 

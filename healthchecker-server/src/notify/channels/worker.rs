@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::send::{Sender, Sent};
-use super::{Context, render};
+use super::{Context, render, render_group};
+use crate::alerting::Event;
 use crate::config::channel::Channel;
 use crate::notify::delivery::{BACKOFF_FIRST, FLUSH_DEADLINE, GIVE_UP_AFTER, backoff};
 use crate::notify::render::human_duration;
@@ -63,15 +64,27 @@ impl Worker {
             }
         };
         let full = rows.len() == ROUND;
-        let mut sent_any = false;
         let mut next = None;
+        // Due messages of one group (a host's alerts) go out as one.
+        let mut batches: Vec<Vec<QueuedMessage>> = Vec::new();
         for row in rows {
             if row.next_attempt_at > now {
                 next = Some(row.next_attempt_at);
                 break;
             }
-            self.deliver(row).await;
-            sent_any = true;
+            let batch = row.message.group.as_ref().and_then(|group| {
+                batches
+                    .iter_mut()
+                    .find(|batch| batch[0].message.group.as_ref() == Some(group))
+            });
+            match batch {
+                Some(batch) => batch.push(row),
+                None => batches.push(vec![row]),
+            }
+        }
+        let sent_any = !batches.is_empty();
+        for batch in batches {
+            self.deliver(batch).await;
         }
         // More may be due (a full round), and a retry is due at a time only the next read shows.
         if sent_any || full {
@@ -80,29 +93,61 @@ impl Worker {
         next
     }
 
-    async fn deliver(&self, row: QueuedMessage) {
-        let channel = &self.channel;
-        let monitor = row.message.monitor.as_str();
-        let delivery = match serde_json::from_str::<Payload>(&row.message.payload) {
-            Ok(Payload::Event(event)) => render(
-                &channel.kind,
-                &event,
-                Context {
-                    server_url: &self.server_url,
+    /// Delivers `rows`: one message for a group of a host's alerts when the channel's kind is
+    /// read by people, else one per row.
+    async fn deliver(&self, rows: Vec<QueuedMessage>) {
+        let context = Context {
+            server_url: &self.server_url,
+        };
+        let events: Vec<Option<Event>> = rows
+            .iter()
+            .map(
+                |row| match serde_json::from_str::<Payload>(&row.message.payload) {
+                    Ok(Payload::Event(event)) => Some(*event),
+                    Ok(Payload::Rendered { .. }) | Err(_) => None,
                 },
-            ),
-            Ok(Payload::Rendered { .. }) | Err(_) => None,
-        };
-        let Some(delivery) = delivery else {
-            self.mark(
-                row.id,
-                monitor,
-                Err("this channel cannot deliver the message (unreadable)".into()),
             )
-            .await;
+            .collect();
+        if rows.len() > 1
+            && let Some(events) = events.iter().cloned().collect::<Option<Vec<Event>>>()
+            && let Some(host) = rows[0]
+                .message
+                .group
+                .as_deref()
+                .and_then(|group| group.rsplit_once(' '))
+                .map(|(host, _)| host)
+            && let Some(delivery) = render_group(&self.channel.kind, host, &events, context)
+        {
+            let sent = self.sender.send(&delivery, self.channel.timeout).await;
+            self.finish(&rows, sent).await;
             return;
-        };
-        let result = match self.sender.send(&delivery, channel.timeout).await {
+        }
+        for (row, event) in rows.iter().zip(events) {
+            let delivery = event.and_then(|event| render(&self.channel.kind, &event, context));
+            let Some(delivery) = delivery else {
+                self.mark(
+                    row.id,
+                    &row.message.monitor,
+                    Err("this channel cannot deliver the message (unreadable)".into()),
+                )
+                .await;
+                continue;
+            };
+            let sent = self.sender.send(&delivery, self.channel.timeout).await;
+            self.finish(std::slice::from_ref(row), sent).await;
+        }
+    }
+
+    /// Marks `rows`, delivered together, with what the receiver said.
+    async fn finish(&self, rows: &[QueuedMessage], sent: Sent) {
+        let channel = &self.channel;
+        let monitors = rows
+            .iter()
+            .map(|row| row.message.monitor.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let monitor = monitors.as_str();
+        let result = match sent {
             Sent::Delivered { summary, output } => {
                 tracing::info!(channel = %channel.name, monitor, "delivered ({summary})");
                 if !output.trim().is_empty() {
@@ -112,9 +157,15 @@ impl Worker {
             }
             Sent::Permanent(why) => Err(why),
             Sent::Transient(why) => {
-                let attempts = row.attempts.saturating_add(1);
-                let age = (Utc::now() - row.message.created_at)
-                    .to_std()
+                let oldest = rows.iter().map(|row| row.message.created_at).min();
+                let attempts = rows
+                    .iter()
+                    .map(|row| row.attempts)
+                    .max()
+                    .unwrap_or(0)
+                    .saturating_add(1);
+                let age = oldest
+                    .map(|oldest| (Utc::now() - oldest).to_std().unwrap_or_default())
                     .unwrap_or_default();
                 if age < GIVE_UP_AFTER {
                     let wait = backoff(attempts);
@@ -124,7 +175,9 @@ impl Worker {
                         "not delivered yet (attempt {attempts}, next in {} s): {why}",
                         wait.as_secs()
                     );
-                    self.retry(row.id, wait, &why).await;
+                    for row in rows {
+                        self.retry(row.id, wait, &why).await;
+                    }
                     return;
                 }
                 Err(format!(
@@ -133,7 +186,10 @@ impl Worker {
                 ))
             }
         };
-        self.mark(row.id, monitor, result).await;
+        for row in rows {
+            self.mark(row.id, &row.message.monitor, result.clone())
+                .await;
+        }
     }
 
     async fn mark(&self, id: i64, monitor: &str, result: Result<(), String>) {
