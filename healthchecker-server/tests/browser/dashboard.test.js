@@ -1,6 +1,6 @@
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core) against the real
 // server on 127.0.0.1 with a token, and loopback targets. Run inside a network namespace by
-// .ci/run: `npm ci && node --test`.
+// .ci/run through tests/browser.rs (`cargo test`), or by hand: `npm ci --ignore-scripts && node --test`.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
