@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own part of this module
 
+pub mod hooks;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};
@@ -228,4 +229,15 @@ pub fn run_with_deadline(mut command: Command, limit: Duration, what: &str) -> E
     let _ = child.kill();
     let _ = child.wait();
     panic!("{what} did not finish within {limit:?}");
+}
+
+/// Serves `router` on a fresh loopback port for the rest of the test; returns its base URL,
+/// e.g. `http://127.0.0.1:41234`.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
 }
