@@ -118,6 +118,38 @@ describe("dashboard", () => {
     });
   });
 
+  test("maintenance from the detail view uses the maintenance API, shows until when, and ends", async (t) => {
+    const { page, errors } = await open(t);
+    await withScreenshot(t.name, page, async () => {
+      // The token of the tab (sessionStorage) is this page's own: it is asked for once here.
+      await page.goto(server.url + "/#/monitor/nas");
+      await page.waitForSelector("html[data-detail='nas']", { timeout: PATIENCE_MS });
+      assert.equal(await page.locator("#a-end-maintenance").isHidden(), true);
+      await page.click("#a-maintenance");
+      await page.waitForSelector("#maintenance-dialog[open]");
+      await page.fill("#maintenance-minutes", "20");
+      await page.fill("#maintenance-reason", "firmware update");
+      await page.click("#maintenance-dialog button[value='ok']");
+      await page.waitForSelector("#token-dialog[open]");
+      await page.fill("#token-input", TOKEN);
+      await page.click("#token-ok");
+      const m = await server.waitFor("/api/v1/monitors/nas", (m) => m.maintenance_until, "nas in maintenance");
+      const minutes = (Date.parse(m.maintenance_until) - Date.now()) / 60_000;
+      assert.ok(minutes > 19 && minutes <= 20, `maintenance for 20 minutes, not ${minutes}`);
+      assert.equal(m.maintenance_reason, "firmware update");
+      await page.waitForSelector("#d-note:not([hidden])", { timeout: 3000 });
+      assert.match(await page.locator("#d-note").textContent(), /^In maintenance until .*\(firmware update\)/);
+      await page.click("a.back");
+      await page.waitForSelector('#rows tr[data-app="nas"] .tag.maint', { timeout: 3000 });
+      await page.click('#rows tr[data-app="nas"] a.app-name');
+      await page.waitForSelector("html[data-detail='nas']");
+      await page.click("#a-end-maintenance");
+      await server.waitFor("/api/v1/monitors/nas", (m) => !m.maintenance_until, "nas out of maintenance");
+      await page.waitForSelector("#d-note[hidden]", { state: "attached", timeout: 3000 });
+      assert.deepEqual(errors.filter((e) => !e.includes("401")), []);
+    });
+  });
+
   test("a wrong token is asked for again and changes nothing", async (t) => {
     const { page, errors } = await open(t);
     await withScreenshot(t.name, page, async () => {
