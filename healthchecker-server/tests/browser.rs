@@ -68,8 +68,7 @@ fn can_run(test: &str) -> bool {
 
 /// Runs `node --test` in `tests/browser` against this build's binary; every browser test
 /// (the list, a 503 shown live within 3 s, the detail view, pause with the token, maintenance
-/// through its API, a wrong
-/// token, a phone in dark mode, no console errors) must pass.
+/// through its API, a wrong token, a phone in dark mode, no console errors) must pass.
 #[test]
 fn the_dashboard_in_chromium() {
     let test = "the_dashboard_in_chromium";
