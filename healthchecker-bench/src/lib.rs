@@ -20,8 +20,12 @@
 //! * [`register`]: registering the monitors through the API.
 //! * [`report`]: from arrivals to checks done and lateness.
 //! * [`run`]: one run, start to table.
+//! * [`history`]: the milestone 2 targets of history and the dashboard (`healthchecker-history-bench`):
+//!   `GET /api/v1/monitors` at 10,000 monitors, the dashboard's first render in Chromium, the
+//!   database after a simulated year.
 
 pub mod farm;
+pub mod history;
 pub mod register;
 pub mod report;
 pub mod server;

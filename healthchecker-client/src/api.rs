@@ -15,7 +15,11 @@
 //! apps' handles.
 
 use std::fmt;
+use std::pin::Pin;
 use std::time::Duration;
+
+use eventsource_stream::{EventStreamError, Eventsource as _};
+use futures_util::{Stream, StreamExt as _};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -101,6 +105,11 @@ impl Http {
         self.timeout = timeout;
     }
 
+    /// What a read sends: the `read_token`, else the `token`.
+    pub(crate) fn read_authorization(&self) -> Option<&HeaderValue> {
+        self.read_token.as_ref().or(self.token.as_ref())
+    }
+
     /// A request of `method` to `url`.
     pub(crate) fn request(&self, method: Method, url: Url) -> RequestBuilder {
         self.client.request(method, url)
@@ -113,9 +122,12 @@ impl Http {
         url: Url,
         app: Option<&AppName>,
     ) -> Result<T> {
-        let token = self.read_token.as_ref().or(self.token.as_ref());
         let (status, body) = self
-            .send_with(self.request(Method::GET, url.clone()), &url, token)
+            .send_with(
+                self.request(Method::GET, url.clone()),
+                &url,
+                self.read_authorization(),
+            )
             .await?;
         if status == 200 {
             parse(&url, &body)
@@ -284,6 +296,114 @@ impl ApiClient {
             .append_pair("limit", &limit.to_string());
         let log: CheckLog = self.http.get_json(url, None).await?;
         Ok(log.checks)
+    }
+
+    /// The checks of `app` from now on, as they happen: `GET /api/v1/events?app=NAME`. The
+    /// stream is open when this returns, so a check made after it is never missed.
+    ///
+    /// # Errors
+    ///
+    /// As for [`info`](Self::info).
+    pub async fn follow(&self, app: &AppName) -> Result<CheckEvents> {
+        let mut url = self.base.clone();
+        {
+            let path = format!("{}/api/v1/events", self.base.path().trim_end_matches('/'));
+            url.set_path(&path);
+        }
+        url.query_pairs_mut().append_pair("app", app.as_str());
+        // No timeout: the stream is meant to stay open (the server sends a comment every 15 s).
+        let mut request = self
+            .http
+            .request(Method::GET, url.clone())
+            .header(ACCEPT, "text/event-stream");
+        if let Some(token) = self.http.read_authorization() {
+            request = request.header(AUTHORIZATION, token.clone());
+        }
+        let unreachable = |source: reqwest::Error| Error::Unreachable {
+            url: url.to_string(),
+            source: Box::new(source),
+        };
+        let mut response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+                body.extend_from_slice(&chunk);
+                if body.len() > 64 * 1024 {
+                    break;
+                }
+            }
+            return Err(error_for_answer(status, &body, &url, Some(app)));
+        }
+        let bytes = futures_util::stream::unfold(Some(response), |response| async move {
+            let mut response = response?;
+            match response.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(response))),
+                Ok(None) => None,
+                Err(error) => Some((Err(error), None)),
+            }
+        });
+        Ok(CheckEvents {
+            events: Box::pin(bytes.eventsource()),
+            url,
+        })
+    }
+}
+
+/// The checks of one app as they happen, from `GET /api/v1/events?app=NAME` (Server-Sent
+/// Events); made by [`ApiClient::follow`].
+pub struct CheckEvents {
+    events: Pin<
+        Box<
+            dyn Stream<
+                    Item = std::result::Result<
+                        eventsource_stream::Event,
+                        EventStreamError<reqwest::Error>,
+                    >,
+                > + Send,
+        >,
+    >,
+    url: Url,
+}
+
+impl fmt::Debug for CheckEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckEvents")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `check` event as the server sends it.
+#[derive(serde::Deserialize)]
+struct CheckEvent {
+    check: CheckRecord,
+}
+
+impl CheckEvents {
+    /// The next check, as soon as the server has recorded it; `Ok(None)` when the server ended
+    /// the stream (it shut down, or this reader fell too far behind and was dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unreachable`] when the connection broke, [`Error::Protocol`] for an event that
+    /// is not what the server sends.
+    pub async fn next(&mut self) -> Result<Option<CheckRecord>> {
+        while let Some(event) = self.events.next().await {
+            let event = event.map_err(|error| Error::Unreachable {
+                url: self.url.to_string(),
+                source: Box::new(error),
+            })?;
+            match event.event.as_str() {
+                "check" => {
+                    let parsed: CheckEvent = parse(&self.url, event.data.as_bytes())?;
+                    return Ok(Some(parsed.check));
+                }
+                "lagged" => return Ok(None),
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -11,11 +11,13 @@
 //!
 //! Every route is one of three kinds, and [`router_with`] puts the guard of each kind on it in
 //! one place, for this module's routes and the [`Routes`] of other modules alike: **reads**
-//! (monitors, logs, channels; any route that shows what the server knows) need `read_token` when
-//! it is set ([`require_read_token`]; `token` is taken too); **changes** need `token` when it is
-//! set ([`require_token`]); **open** routes are the server's own `GET /health`, the dashboard's
-//! page (which holds no data: it asks for the token) and the OpenAPI document. A route added to
-//! `reads` is guarded by being there.
+//! (monitors, logs, uptime, incidents, events, badges, channels; any route that shows what the
+//! server knows) need `read_token` when it is set ([`require_read_token`]; `token` is taken too);
+//! **changes** need `token` when it is set ([`require_token`]); **open** routes are the server's
+//! own `GET /health`, the dashboard's page and its assets (which hold no data: the page asks for
+//! the token) and the OpenAPI document. A route added to `reads` is guarded by being there.
+//! `/metrics` has a guard of its own ([`may_read_metrics`]): `metrics_token` when it is set (for
+//! a Prometheus that may read nothing else), else the one of reads.
 //!
 //! With a `read_token`, what a change or `/health` answers holds nothing a read would guard
 //! unless the caller may read: the monitor in the answer of `PUT` shows only the registration that
@@ -27,25 +29,33 @@
 //! result in the answer to registering again, or in the counts (a port scanner, one registration
 //! at a time), and anyone's URL and recipients by pausing it.
 
+use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use subtle::ConstantTimeEq as _;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
+use crate::badge::{self, Color};
 use crate::config::Secret;
 use crate::config::channel::EMAIL;
+use crate::events::Event;
 use crate::health::{State as HealthState, Transition};
+use crate::history::{self, Bucket, Incident, Recent, Summary};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
@@ -91,6 +101,8 @@ pub struct AppState {
     pub clients: Option<Arc<ClientMonitors>>,
     /// When each channel was last sent a test message.
     pub channel_tests: Arc<ChannelTests>,
+    /// Fires when the server shuts down: long-lived answers (the event stream) end then.
+    pub stop: CancellationToken,
 }
 
 impl AppState {
@@ -112,7 +124,15 @@ impl AppState {
             monitors,
             store,
             notifier: None,
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// This state with `stop`, which ends the event streams when it fires.
+    #[must_use]
+    pub fn with_stop(mut self, stop: CancellationToken) -> AppState {
+        self.stop = stop;
+        self
     }
 
     /// This state with `notifier` for `POST /api/v1/channels/{name}/test`.
@@ -242,6 +262,11 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
         .route("/api/v1/monitors/{app}/log", get(log))
+        .route("/api/v1/monitors/{app}/uptime", get(uptime))
+        .route("/api/v1/monitors/{app}/incidents", get(incidents))
+        .route("/api/v1/uptime", get(uptimes))
+        .route("/api/v1/events", get(events))
+        .route("/badge/{file}", get(badge))
         .route("/api/v1/channels", get(channels))
         .merge(more.reads)
         .route_layer(middleware::from_fn_with_state(
@@ -270,6 +295,8 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
     Router::new()
         .route("/", get(dashboard))
         .route("/health", get(own_health))
+        .route("/assets/{file}", get(asset))
+        .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(reads)
         .merge(changes)
@@ -337,12 +364,25 @@ async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Respon
     ([(header::CONTENT_TYPE, HEALTH_JSON)], Json(body)).into_response()
 }
 
-/// The web dashboard: one self-contained page that reads the JSON API.
-pub const DASHBOARD: &str = include_str!("dashboard.html");
+/// `GET /`: the dashboard ([`crate::dashboard`]).
+async fn dashboard() -> Response {
+    asset(Path("index.html".to_owned())).await
+}
 
-/// `GET /`: the dashboard.
-async fn dashboard() -> axum::response::Html<&'static str> {
-    axum::response::Html(DASHBOARD)
+/// `GET /assets/{file}`: the dashboard's scripts, styles and icons, embedded in the binary.
+async fn asset(Path(file): Path<String>) -> Response {
+    match crate::dashboard::asset(&file) {
+        Some(asset) => (
+            [
+                (header::CONTENT_TYPE, asset.content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            asset.bytes,
+        )
+            .into_response(),
+        None => ApiError::NotFound(format!("no dashboard asset named {file:?}")).into_response(),
+    }
 }
 
 /// The OpenAPI 3 description of this API; a test keeps it in step with the routes and types.
@@ -457,6 +497,23 @@ fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) ->
             ..named(observed)
         },
     }
+}
+
+/// Whether a request with `headers` may read `/metrics`: with a `metrics_token`, it carries that
+/// one, the `read_token` or the `token`; without, as for every read ([`may_read`]).
+fn may_read_metrics(config: &Config, headers: &HeaderMap) -> bool {
+    let Some(metrics_token) = &config.metrics_token else {
+        return may_read(config, headers);
+    };
+    let given = bearer(headers);
+    [
+        Some(metrics_token),
+        config.read_token.as_ref(),
+        config.token.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|secret| is(given, secret))
 }
 
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
@@ -638,6 +695,273 @@ async fn log(
     }))
 }
 
+/// `GET /api/v1/monitors/{app}/uptime`.
+#[derive(Serialize)]
+struct UptimeView {
+    app: AppName,
+    /// Uptime and latency over 24 h, 7 d, 30 d and 365 d.
+    windows: Vec<Summary>,
+    /// Hourly buckets of the last 30 days, oldest first.
+    hourly: Vec<Bucket>,
+    /// Daily buckets of the last 400 days, oldest first.
+    daily: Vec<Bucket>,
+}
+
+/// `GET /api/v1/monitors/{app}/uptime`: uptime and mean latency over 24 h, 7 d, 30 d and 365 d,
+/// with the hourly and daily series; every check recorded so far included.
+async fn uptime(
+    State(state): State<AppState>,
+    Segment(app): Segment,
+) -> Result<Json<UptimeView>, ApiError> {
+    let name = app_name(&app)?;
+    let now = Utc::now();
+    let series = state
+        .store
+        .history(&name, now)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    Ok(Json(UptimeView {
+        app: name,
+        windows: history::summarize(&series, now),
+        hourly: series.hourly,
+        daily: series.daily,
+    }))
+}
+
+#[derive(Deserialize)]
+struct LimitQuery {
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IncidentList {
+    app: AppName,
+    incidents: Vec<Incident>,
+}
+
+/// `GET /api/v1/monitors/{app}/incidents?limit=N`: incidents, newest first.
+async fn incidents(
+    State(state): State<AppState>,
+    Segment(app): Segment,
+    Query(query): Query<LimitQuery>,
+) -> Result<Json<IncidentList>, ApiError> {
+    let name = app_name(&app)?;
+    let limit = registry::incidents_limit(query.limit.as_deref()).map_err(ApiError::Invalid)?;
+    state.store.visible().await.map_err(ApiError::internal)?;
+    let incidents = state
+        .store
+        .incidents(&name, Utc::now(), limit)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    Ok(Json(IncidentList {
+        app: name,
+        incidents,
+    }))
+}
+
+/// Recent checks each monitor carries in `GET /api/v1/uptime` (the dashboard's bar and
+/// sparkline).
+pub const RECENT_SHOWN: usize = 30;
+
+/// One monitor in `GET /api/v1/uptime`.
+#[derive(Serialize)]
+struct Glance {
+    app: String,
+    uptime_24h: Option<f64>,
+    uptime_30d: Option<f64>,
+    latency_24h_ms: Option<f64>,
+    /// Newest first.
+    recent: Vec<Recent>,
+}
+
+#[derive(Serialize)]
+struct GlanceList {
+    monitors: Vec<Glance>,
+}
+
+/// `GET /api/v1/uptime`: every monitor's uptime over 24 h and 30 d, its mean latency over 24 h
+/// and its last [`RECENT_SHOWN`] checks, for the dashboard's list.
+async fn uptimes(State(state): State<AppState>) -> Result<Json<GlanceList>, ApiError> {
+    let glances = state
+        .store
+        .glances(Utc::now(), RECENT_SHOWN)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(GlanceList {
+        monitors: glances
+            .into_iter()
+            .map(|glance| Glance {
+                uptime_24h: glance.day.uptime_percent(),
+                uptime_30d: glance.month.uptime_percent(),
+                latency_24h_ms: (glance.day.checks > 0).then(|| {
+                    (glance.day.latency_sum.as_secs_f64() * 1e6 / glance.day.checks as f64).round()
+                        / 1e3
+                }),
+                app: glance.app,
+                recent: glance.recent,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    app: Option<String>,
+}
+
+/// How often an idle event stream sends a comment, so proxies and browsers keep it open.
+pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /api/v1/events[?app=NAME]`: Server-Sent Events of checks, transitions, maintenance and
+/// changes to the set of monitors (of one app, registered yet or not). The first event, `ready`, says the stream is live. A reader
+/// that falls [`crate::events::CAPACITY`] events behind gets a last `lagged` event and the
+/// stream ends (reconnect and reload); it never slows the checks. Streams end at shutdown.
+async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    // An app need not be registered yet: its events start when it is.
+    let app = query.app.as_deref().map(app_name).transpose()?;
+    let receiver = state.monitors.events().subscribe();
+    let stop = state.stop.clone();
+    enum Stream {
+        Start(tokio::sync::broadcast::Receiver<Arc<Event>>),
+        Live(tokio::sync::broadcast::Receiver<Arc<Event>>),
+        Done,
+    }
+    let stream = futures_util::stream::unfold(Stream::Start(receiver), move |stream| {
+        let app = app.clone();
+        let stop = stop.clone();
+        async move {
+            let mut receiver = match stream {
+                Stream::Start(receiver) => {
+                    let ready = SseEvent::default()
+                        .event("ready")
+                        .data(json!({"version": VERSION}).to_string());
+                    return Some((Ok::<_, Infallible>(ready), Stream::Live(receiver)));
+                }
+                Stream::Live(receiver) => receiver,
+                Stream::Done => return None,
+            };
+            loop {
+                let received = tokio::select! {
+                    () = stop.cancelled() => return None,
+                    received = receiver.recv() => received,
+                };
+                match received {
+                    Ok(event) => {
+                        if app.as_ref().is_some_and(|app| event.app() != app) {
+                            continue;
+                        }
+                        let Ok(sse) = SseEvent::default().event(event.name()).json_data(&*event)
+                        else {
+                            continue;
+                        };
+                        return Some((Ok(sse), Stream::Live(receiver)));
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!("an event stream fell {missed} events behind and is closed");
+                        let lagged = SseEvent::default()
+                            .event("lagged")
+                            .data(json!({"missed": missed}).to_string());
+                        return Some((Ok(lagged), Stream::Done));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(EVENTS_KEEP_ALIVE))
+        .into_response())
+}
+
+/// `GET /metrics`: Prometheus text format ([`crate::metrics`]); `metrics_token` guards it when
+/// set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !may_read_metrics(&state.config, &headers) {
+        return Err(if state.config.metrics_token.is_some() {
+            ApiError::MetricsUnauthorized
+        } else {
+            ApiError::ReadUnauthorized
+        });
+    }
+    let channels: Vec<String> = state
+        .config
+        .channels
+        .iter()
+        .map(|channel| channel.name.clone())
+        .collect();
+    let text = crate::metrics::render(&state.monitors, &state.store, &channels)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
+}
+
+#[derive(Deserialize)]
+struct BadgeQuery {
+    uptime: Option<String>,
+}
+
+/// `GET /badge/{app}.svg[?uptime=30d]`: a shields-style badge of the monitor's state, or of its
+/// uptime over a window.
+async fn badge(
+    State(state): State<AppState>,
+    Segment(file): Segment,
+    Query(query): Query<BadgeQuery>,
+) -> Result<Response, ApiError> {
+    let Some(app) = file.strip_suffix(".svg") else {
+        return Err(ApiError::NotFound("a badge is /badge/{app}.svg".to_owned()));
+    };
+    let name = app_name(app)?;
+    let window = query
+        .uptime
+        .as_deref()
+        .map(registry::uptime_window)
+        .transpose()
+        .map_err(ApiError::Invalid)?;
+    let view = state
+        .monitors
+        .view(&name)
+        .ok_or_else(|| ApiError::unknown_app(&name))?;
+    let svg = match window {
+        None if view.paused => badge::render(name.as_str(), "paused", Color::LightGrey),
+        None => badge::render(
+            name.as_str(),
+            view.state.as_str(),
+            Color::of_state(view.state),
+        ),
+        Some(window) => {
+            let now = Utc::now();
+            let series = state
+                .store
+                .history(&name, now)
+                .await
+                .map_err(ApiError::internal)?
+                .unwrap_or_default();
+            let percent = history::summarize(&series, now)
+                .into_iter()
+                .find(|summary| summary.window == window.as_str())
+                .and_then(|summary| summary.uptime_percent);
+            badge::render(
+                &format!("uptime {}", window.as_str()),
+                &badge::uptime_text(percent),
+                Color::of_uptime(percent),
+            )
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
 /// A channel as `GET /api/v1/channels` shows it: never a secret.
 #[derive(Serialize)]
 struct ChannelView {
@@ -765,6 +1089,12 @@ pub enum ApiError {
          for reads; set HEALTHCHECKER_READ_TOKEN"
     )]
     ReadUnauthorized,
+    /// 401: `/metrics` without the right `metrics_token`.
+    #[error(
+        "this server requires `Authorization: Bearer <metrics_token>` for /metrics (in Prometheus: \
+         `authorization: {{credentials: ...}}` in the scrape config)"
+    )]
+    MetricsUnauthorized,
     /// 404: no such route or app.
     #[error("{0}")]
     NotFound(String),
@@ -831,7 +1161,7 @@ impl ApiError {
             ApiError::BadJson(_) | ApiError::Unreadable(_) => {
                 (StatusCode::BAD_REQUEST, "malformed_json")
             }
-            ApiError::Unauthorized | ApiError::ReadUnauthorized => {
+            ApiError::Unauthorized | ApiError::ReadUnauthorized | ApiError::MetricsUnauthorized => {
                 (StatusCode::UNAUTHORIZED, "unauthorized")
             }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

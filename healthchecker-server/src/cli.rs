@@ -107,7 +107,8 @@ pub enum Command {
         /// How many checks.
         #[arg(short = 'n', long, default_value_t = 20)]
         limit: u32,
-        /// Keep printing new checks as they happen (Ctrl-C to stop).
+        /// Keep printing new checks as they happen, live from the server's event stream (Ctrl-C
+        /// to stop).
         #[arg(short, long)]
         follow: bool,
         /// Print one JSON object per check instead of a table (for scripts).
@@ -231,6 +232,12 @@ pub enum CliError {
     /// Writing the output failed (a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[from] std::io::Error),
+    /// `log --follow`: the server ended the live stream.
+    #[error(
+        "the server ended the live stream (it shut down, or this client fell too far behind); \
+         run the command again"
+    )]
+    StreamEnded,
     /// An admin subcommand failed.
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
@@ -313,36 +320,48 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
         } => {
             let app = AppName::parse(&app)?;
             let api = connect(&server).await?;
-            let mut last_seen: Option<DateTime<Utc>> = None;
+            let print = |out: &mut (dyn Write + Send), check: &CheckRecord| {
+                if json {
+                    writeln!(out, "{}", serde_json::to_string(check).unwrap_or_default())
+                } else {
+                    writeln!(out, "{}", log_line(check, &chrono::Local))
+                }
+            };
+            // Following: the live stream is open before the log is read, so no check falls
+            // between the two; one that is in both is printed once (by its time).
+            let mut live = if follow {
+                Some(
+                    api.follow(&app)
+                        .await
+                        .map_err(|error| unknown_app(error.into(), &api, &app))?,
+                )
+            } else {
+                None
+            };
+            let mut checks = api
+                .log(&app, limit)
+                .await
+                .map_err(|error| unknown_app(error.into(), &api, &app))?;
             // after the first answer: an error is then the only thing printed
-            let mut header = !json;
-            loop {
-                let mut checks = api
-                    .log(&app, limit)
-                    .await
-                    .map_err(|error| unknown_app(error.into(), &api, &app))?;
-                if std::mem::take(&mut header) {
-                    writeln!(out, "{}", log_header())?;
-                }
-                checks.reverse(); // oldest first, like a log file
-                for check in checks
-                    .iter()
-                    .filter(|check| last_seen.is_none_or(|seen| check.time > seen))
-                {
-                    if json {
-                        writeln!(out, "{}", serde_json::to_string(check).unwrap_or_default())?;
-                    } else {
-                        writeln!(out, "{}", log_line(check, &chrono::Local))?;
+            if !json {
+                writeln!(out, "{}", log_header())?;
+            }
+            checks.reverse(); // oldest first, like a log file
+            for check in &checks {
+                print(out, check)?;
+            }
+            out.flush()?;
+            let mut last_seen: Option<DateTime<Utc>> = checks.last().map(|check| check.time);
+            if let Some(live) = &mut live {
+                while let Some(check) = live.next().await? {
+                    if last_seen.is_some_and(|seen| check.time <= seen) {
+                        continue;
                     }
+                    last_seen = Some(check.time);
+                    print(out, &check)?;
+                    out.flush()?;
                 }
-                out.flush()?;
-                if let Some(newest) = checks.last() {
-                    last_seen = Some(newest.time);
-                }
-                if !follow {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                return Err(CliError::StreamEnded);
             }
         }
         Command::Maintenance {

@@ -75,7 +75,7 @@ pub const ALLOWED_TARGETS_MAX: usize = 1000;
 /// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
 /// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
 /// in an error.
-pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token", "read_token"];
+pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token", "read_token", "metrics_token"];
 
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
@@ -89,6 +89,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "remind_every",
     "token",
     "read_token",
+    "metrics_token",
     "allowed_email_domains",
     "allowed_targets",
     "max_monitors",
@@ -222,6 +223,16 @@ pub struct ServeArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_token: Option<String>,
+    /// Require `Authorization: Bearer <TOKEN>` on GET /metrics (Prometheus: `authorization` in
+    /// the scrape config); `read_token` and `token` are taken there too [default: none]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HEALTHCHECKER_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
 
     /// Accept only recipients in this mail domain (repeatable; subdomains included), so the
     /// server cannot be made to mail strangers [default: any domain]
@@ -403,6 +414,9 @@ pub struct RawConfig {
     /// See [`ServeArgs::read_token`].
     #[serde(default, deserialize_with = "secret_text")]
     pub read_token: Option<String>,
+    /// See [`ServeArgs::metrics_token`].
+    #[serde(default, deserialize_with = "secret_text")]
+    pub metrics_token: Option<String>,
     /// See [`ServeArgs::allowed_email_domains`].
     #[serde(deserialize_with = "one_or_many")]
     pub allowed_email_domains: Vec<String>,
@@ -466,6 +480,7 @@ impl Default for RawConfig {
             legacy: true,
             token: None,
             read_token: None,
+            metrics_token: None,
             allowed_email_domains: Vec::new(),
             allowed_targets: Vec::new(),
             max_monitors: 1000,
@@ -672,6 +687,9 @@ pub struct Config {
     pub token: Option<Secret>,
     /// Bearer token required for reads (`token` is taken too); `None` leaves reads open.
     pub read_token: Option<Secret>,
+    /// Bearer token required for `GET /metrics`; `None`: guarded like
+    /// every read (`read_token`).
+    pub metrics_token: Option<Secret>,
     /// Mail domains recipients must be in (lowercase, no leading `@`); empty allows any.
     pub allowed_email_domains: Vec<String>,
     /// What monitors may point at; `None` allows anything.
@@ -1152,6 +1170,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
     };
     let token = secret("token", raw.token)?;
     let read_token = secret("read_token", raw.read_token)?;
+    let metrics_token = secret("metrics_token", raw.metrics_token)?;
     let mut allowed_email_domains = Vec::with_capacity(raw.allowed_email_domains.len());
     for domain in &raw.allowed_email_domains {
         let normal = domain.trim().trim_start_matches('@').to_ascii_lowercase();
@@ -1318,6 +1337,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         mdns,
         token,
         read_token,
+        metrics_token,
         allowed_email_domains,
         allowed_targets,
         max_monitors,

@@ -22,6 +22,10 @@
 //! * [`throttle`]: what one client address may do: connections at once, registrations per
 //!   minute (governor's GCRA), monitors created (`max_monitors_per_client`).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`telemetry`]: the server's own counters for `/metrics` (checks by outcome, lateness,
+//!   delivery results), a few atomic additions on the check path.
+//! * [`history`]: what a monitor's checks add up to: uptime and latency over windows of hourly
+//!   and daily buckets, and incidents found from the transitions (pure data and functions).
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
 //!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
 //!   icmp), the log `limit`; every rejection names the field.
@@ -32,6 +36,8 @@
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
+//! * [`events`]: the live events (checks, transitions, maintenance, changes to the set) for
+//!   `GET /api/v1/events`: one broadcast ring that never waits for a slow reader.
 //! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
 //!   threads): a pure function of a monitor's alerting state, a transition or a check, and the time.
 //! * [`notify`]: delivery of what the outbox holds: rendering mail, sending it with retries and
@@ -40,6 +46,10 @@
 //!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
 //!   transition and its messages together).
+//! * [`badge`]: shields-style SVG status badges, a pure function of the words and the colour.
+//! * [`metrics`]: `GET /metrics` in the Prometheus text format: the telemetry counters and, read
+//!   at scrape time, Uptime Kuma's per-monitor series and the outbox.
+//! * [`dashboard`]: the web dashboard's files, embedded at build time.
 //! * [`discovery`]: mDNS/DNS-SD: advertising this server on the LAN, under its own name and the
 //!   original's (browsing is the client crate's, re-exported here).
 //! * [`api`]: the HTTP router: the JSON API under `/api/v1`, `GET /health`, one error type that
@@ -60,14 +70,19 @@
 pub mod admin;
 pub mod alerting;
 pub mod api;
+pub mod badge;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod datadir;
 pub mod discovery;
+pub mod events;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod identity;
 pub mod legacy;
+pub mod metrics;
 pub mod monitors;
 pub mod notify;
 pub mod probe;
@@ -75,6 +90,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod text;
 pub mod throttle;
 

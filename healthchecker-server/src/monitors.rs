@@ -51,6 +51,7 @@ use crate::alerting::{Alerting, Decision, Event, Note, Quiet, Rules, Subject};
 use crate::config::channel::{EventKind, Routes};
 use crate::config::maintenance::Window;
 use crate::config::monitor::Declared;
+use crate::events::{self as live, Change, Events};
 use crate::health::{Health, State, Transition};
 use crate::probe::{CheckRecord, Prober};
 use crate::registry::{AppName, FieldError, Kind, MonitorSpec, Source};
@@ -432,6 +433,8 @@ struct Inner {
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
     options: MonitorsOptions,
+    /// Checks, transitions and changes, for whoever listens (`GET /api/v1/events`).
+    events: Events,
 }
 
 impl Inner {
@@ -630,6 +633,7 @@ impl Monitors {
                     .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
+                events: Events::new(),
             }
         });
         let now = Instant::now();
@@ -672,6 +676,19 @@ impl Monitors {
             }
         }
         Monitors { inner }
+    }
+
+    /// The live events of every monitor: each check, transition and change to the set.
+    pub fn events(&self) -> &Events {
+        &self.inner.events
+    }
+
+    /// Tells the readers of [`Monitors::events`] that `change` happened to `name`.
+    fn changed(&self, name: &AppName, change: Change) {
+        self.inner.events.publish(|| live::Event::Monitor {
+            app: name.clone(),
+            change,
+        });
     }
 
     /// How many monitors are registered.
@@ -746,6 +763,7 @@ impl Monitors {
                 slot.view(&name)
             };
             tracing::info!(app = %name, "monitor updated: {}", describe(&view));
+            self.changed(&name, Change::Updated);
             return Ok((Upserted::Updated, view));
         }
         if self.len() >= self.inner.options.max_monitors {
@@ -780,6 +798,7 @@ impl Monitors {
             interval,
         );
         tracing::info!(app = %name, "monitor registered: {}", describe(&view));
+        self.changed(&name, Change::Registered);
         Ok((Upserted::Created, view))
     }
 
@@ -817,6 +836,7 @@ impl Monitors {
             self.inner.crowd().leave(&slot.host, slot.part());
         }
         tracing::info!(app = %name, "monitor removed");
+        self.changed(name, Change::Removed);
         Ok(true)
     }
 
@@ -1030,6 +1050,14 @@ impl Monitors {
             );
         }
         tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
+        self.changed(
+            name,
+            if paused {
+                Change::Paused
+            } else {
+                Change::Resumed
+            },
+        );
         Ok(Some(slot.view(name)))
     }
 
@@ -1067,6 +1095,11 @@ impl Monitors {
             ),
             None => tracing::info!(app = %name, "maintenance ended"),
         }
+        self.inner.events.publish(|| live::Event::Maintenance {
+            app: name.clone(),
+            until: maintenance.as_ref().map(|m| m.until),
+            reason: maintenance.as_ref().map(|m| m.reason.clone()),
+        });
         slot.maintenance = maintenance;
         Ok(Some(slot.view(name)))
     }
@@ -1175,6 +1208,7 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
         let record = {
             let _permit = inner.permits.acquire().await;
             let late = Instant::now().saturating_duration_since(due);
+            inner.store.telemetry().check_started(late);
             if late > Duration::from_secs(1) {
                 tracing::debug!(app = %name, "check starts {late:?} late");
             }
@@ -1231,6 +1265,10 @@ fn apply(
     };
     let mut check = light.clone();
     check.record.body = body;
+    inner.events.publish(|| live::Event::Check {
+        app: name.clone(),
+        check: light.clone(),
+    });
     // Never above RECENT_CHECKS, so the ring keeps the capacity it was made with.
     if slot.recent.len() >= RECENT_CHECKS {
         slot.recent.pop_back();
@@ -1240,6 +1278,10 @@ fn apply(
         slot.since = Some(transition.time);
         slot.last_transition = Some(transition.clone());
         tracing::info!(app = %name, "{} -> {} ({})", transition.from, transition.to, transition.reason);
+        inner.events.publish(|| live::Event::Transition {
+            app: name.clone(),
+            transition: transition.clone(),
+        });
     }
     let now = Utc::now();
     let slot = &mut *slot;

@@ -636,6 +636,45 @@ pub fn log_limit(given: Option<&str>) -> Result<usize, FieldError> {
         })
 }
 
+/// Incidents shown when a request names no `limit`.
+pub const INCIDENTS_LIMIT_DEFAULT: usize = 100;
+
+/// The most incidents one request may ask for.
+pub const INCIDENTS_LIMIT_MAX: usize = 1000;
+
+/// The `limit` of an incidents request: [`INCIDENTS_LIMIT_DEFAULT`] when absent, else a whole
+/// number from 1 to [`INCIDENTS_LIMIT_MAX`].
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `limit`.
+pub fn incidents_limit(given: Option<&str>) -> Result<usize, FieldError> {
+    let Some(text) = given else {
+        return Ok(INCIDENTS_LIMIT_DEFAULT);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|limit| (1..=INCIDENTS_LIMIT_MAX).contains(limit))
+        .ok_or_else(|| FieldError {
+            field: "limit".to_owned(),
+            value: format!("{text:?}"),
+            expected: format!("from 1 to {INCIDENTS_LIMIT_MAX} incidents"),
+        })
+}
+
+/// The `uptime` window of a badge: `24h`, `7d`, `30d` or `365d`.
+///
+/// # Errors
+///
+/// A [`FieldError`] for the field `uptime`.
+pub fn uptime_window(given: &str) -> Result<crate::history::Window, FieldError> {
+    crate::history::Window::parse(given).ok_or_else(|| FieldError {
+        field: "uptime".to_owned(),
+        value: format!("{given:?}"),
+        expected: "one of 24h, 7d, 30d, 365d".to_owned(),
+    })
+}
+
 /// The `before` cursor of a log request: `None` for the newest page, else the `next_before` of
 /// the previous page (a whole number).
 ///

@@ -234,7 +234,22 @@ pub async fn run_with_reloads(
         store.clone(),
     )
     .with_notifier(notifier)
-    .with_targets(targets.clone());
+    .with_targets(targets.clone())
+    .with_stop(api_stop.clone());
+    {
+        // The lateness histogram's samples are folded in now and then, scraped or not.
+        let telemetry = store.telemetry().clone();
+        let stop = checks.stop.clone();
+        checks.tasks.spawn(async move {
+            let mut every = tokio::time::interval(crate::telemetry::UPKEEP_EVERY);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = every.tick() => telemetry.upkeep(),
+                }
+            }
+        });
+    }
     {
         let api_stop = api_stop.clone();
         tokio::spawn(async move {
@@ -415,6 +430,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         legacy,
         token,
         read_token,
+        metrics_token,
         allowed_email_domains,
         allowed_targets,
         max_monitors,
@@ -453,6 +469,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("legacy", *legacy != next.legacy);
     differs("token", *token != next.token);
     differs("read_token", *read_token != next.read_token);
+    differs("metrics_token", *metrics_token != next.metrics_token);
     differs(
         "allowed_email_domains",
         *allowed_email_domains != next.allowed_email_domains,

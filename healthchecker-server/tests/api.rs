@@ -63,6 +63,7 @@ const TEST_HOST: &str = "test-host";
 struct Harness {
     router: Router,
     store: Store,
+    monitors: Monitors,
     _cancel: tokio_util::sync::DropGuard,
     _dir: tempfile::TempDir,
 }
@@ -103,6 +104,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
     Harness {
         router: api::router_with(state.clone(), healthchecker_server::legacy::router(&state)),
         store,
+        monitors: state.monitors.clone(),
         _cancel: cancel.drop_guard(),
         _dir: dir,
     }
@@ -168,8 +170,22 @@ impl Harness {
 }
 
 /// The body of `response` as JSON: `null` when empty, a string when it is not JSON (the
-/// dashboard's HTML).
+/// dashboard's HTML); for an event stream, its first frame as a string.
 async fn json_of(response: axum::response::Response) -> Value {
+    if response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+    {
+        let mut body = response.into_body();
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("a first event within 10 s")
+            .expect("a frame")
+            .expect("no error");
+        let data = frame.into_data().expect("data");
+        return Value::String(String::from_utf8_lossy(&data).into_owned());
+    }
     let bytes = response
         .into_body()
         .collect()
@@ -696,7 +712,17 @@ async fn dashboard_is_served_at_the_root() {
     let (status, page) = h.get("/").await;
     assert_eq!(status, StatusCode::OK);
     let page = page.as_str().expect("HTML");
-    assert!(page.contains("<title>healthchecker</title>") && page.contains("api/v1/monitors"));
+    assert!(page.contains("<title>healthchecker</title>") && page.contains("assets/app.js"));
+    let (status, script) = h.get("/assets/app.js").await;
+    assert_eq!(status, StatusCode::OK);
+    let script = script.as_str().expect("JavaScript");
+    assert!(script.contains("api/v1/events") && script.contains("api/v1/uptime"));
+    let (status, chart) = h.get("/assets/uPlot.iife.min.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(chart.as_str().expect("JavaScript").contains("uPlot"));
+    let (status, missing) = h.get("/assets/nothing.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&missing, "not_found", None);
 }
 
 #[tokio::test]
@@ -795,8 +821,8 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
         }
     }
     assert_eq!(
-        operations, 21,
-        "the router serves fourteen operations and the original's seven (legacy); document each"
+        operations, 27,
+        "the router serves twenty operations and the original's seven (legacy); document each"
     );
     if token.is_none() && h.guarded().await {
         return; // the answers below are read with the token
@@ -838,6 +864,15 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
     assert_eq!(keys(&check), schema_keys("Check"));
     let (_, monitor) = get("/api/v1/monitors/app").await;
     assert_eq!(keys(&monitor["transitions"][0]), schema_keys("Transition"));
+    let (_, uptime) = get("/api/v1/monitors/app/uptime").await;
+    assert_eq!(keys(&uptime), schema_keys("Uptime"));
+    assert_eq!(keys(&uptime["windows"][0]), schema_keys("UptimeWindow"));
+    assert_eq!(keys(&uptime["hourly"][0]), schema_keys("Bucket"));
+    let (_, list) = get("/api/v1/uptime").await;
+    assert_eq!(keys(&list), schema_keys("UptimeList"));
+    assert_eq!(keys(&list["monitors"][0]), schema_keys("Glance"));
+    let (_, incidents) = get("/api/v1/monitors/app/incidents").await;
+    assert_eq!(keys(&incidents), schema_keys("IncidentList"));
 
     let registration = serde_json::to_value(healthchecker_server::registry::Registration {
         url: Some(String::new()),
@@ -1197,6 +1232,348 @@ async fn fuzz(h: &Harness, token: Option<&str>, reader: Option<&str>, seed: u64)
     }
 }
 
+/// A check of `app` recorded straight into the store, at `time`, with `transition`.
+fn recorded(
+    app: &str,
+    time: chrono::DateTime<Utc>,
+    outcome: Outcome,
+    transition: Option<(
+        healthchecker_server::health::State,
+        healthchecker_server::health::State,
+    )>,
+    messages: usize,
+) -> healthchecker_server::store::CheckWrite {
+    use healthchecker_server::health::{Health, State, Transition};
+    use healthchecker_server::registry::AppName;
+    use healthchecker_server::store::{CheckWrite, LoggedCheck, Message};
+    let state = transition.map_or(State::Healthy, |(_, to)| to);
+    CheckWrite {
+        name: AppName::parse(app).expect("name"),
+        check: LoggedCheck {
+            record: CheckRecord {
+                time,
+                outcome,
+                reason: if outcome == Outcome::Fail {
+                    Reason::Timeout
+                } else {
+                    Reason::Ok
+                },
+                http_status: (outcome != Outcome::Fail).then_some(200),
+                latency: Duration::from_millis(10),
+                body: None,
+                detail: None,
+                body_digest: None,
+                cert_not_after: None,
+                cert_days_left: None,
+            },
+            state,
+        },
+        health: Health {
+            state,
+            ..Health::default()
+        },
+        transition: transition.map(|(from, to)| Transition {
+            time,
+            from,
+            to,
+            reason: format!("{} then", to.as_str().to_lowercase()),
+        }),
+        alerting: None,
+        messages: (0..messages)
+            .map(|n| Message {
+                monitor: app.to_owned(),
+                channel: "email".to_owned(),
+                recipients: vec!["me@example.com".to_owned()],
+                event_id: format!("{app}-{}-{n}", time.timestamp()),
+                payload: "{}".to_owned(),
+                due: time,
+                created_at: time,
+                group: None,
+            })
+            .collect(),
+        withdraw: Vec::new(),
+        release: None,
+    }
+}
+
+/// Waits until `app` has been checked once by the harness's own checker.
+async fn first_check(h: &Harness, app: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = h.get(&format!("/api/v1/monitors/{app}/log")).await;
+        if log["checks"]
+            .as_array()
+            .is_some_and(|checks| !checks.is_empty())
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no check within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Uptime adds up every check recorded, at once (no waiting for the aggregates to be written),
+/// over whole hourly buckets for 24 h, 7 d, 30 d and daily ones for 365 d.
+#[tokio::test]
+async fn uptime_counts_every_check_recorded_in_its_window() {
+    let h = harness(None);
+    let (status, _) = h
+        .put("h", json!({"url": "http://127.0.0.1:9", "interval": 300}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    first_check(&h, "h").await; // the harness's checker: one pass, now
+    let now = Utc::now();
+    let hours = |n: i64| now - chrono::Duration::hours(n);
+    for write in [
+        recorded("h", hours(2), Outcome::Pass, None, 0),
+        recorded("h", hours(2), Outcome::Fail, None, 0),
+        recorded("h", hours(3 * 24), Outcome::Warn, None, 0),
+        recorded("h", hours(40 * 24), Outcome::Pass, None, 0),
+    ] {
+        h.store.record(write);
+    }
+    let (status, uptime) = h.get("/api/v1/monitors/h/uptime").await;
+    assert_eq!(status, StatusCode::OK, "{uptime}");
+    let window = |name: &str| {
+        uptime["windows"]
+            .as_array()
+            .expect("windows")
+            .iter()
+            .find(|w| w["window"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("window {name}: {uptime}"))
+    };
+    let counts = |w: &Value| {
+        (
+            w["checks"].as_u64().expect("checks"),
+            w["passes"].as_u64().expect("passes"),
+            w["warns"].as_u64().expect("warns"),
+            w["fails"].as_u64().expect("fails"),
+        )
+    };
+    assert_eq!(counts(&window("24h")), (3, 2, 0, 1), "{uptime}");
+    assert_eq!(window("24h")["uptime_percent"], 66.667);
+    assert_eq!(counts(&window("7d")), (4, 2, 1, 1), "{uptime}");
+    assert_eq!(window("7d")["uptime_percent"], 75.0, "a warn is up");
+    assert_eq!(counts(&window("30d")), (4, 2, 1, 1), "{uptime}");
+    assert_eq!(counts(&window("365d")), (5, 3, 1, 1), "{uptime}");
+    let total = |series: &str| -> u64 {
+        uptime[series]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|bucket| bucket["checks"].as_u64().expect("checks"))
+            .sum()
+    };
+    assert_eq!(
+        total("hourly"),
+        4,
+        "the 40-day-old check is past the hourly series"
+    );
+    assert_eq!(total("daily"), 5);
+    let mean = window("24h")["latency_mean_ms"].as_f64().expect("mean");
+    assert!(mean > 0.0, "{uptime}");
+
+    // The list shows the same at a glance, and the newest checks.
+    let (status, list) = h.get("/api/v1/uptime").await;
+    assert_eq!(status, StatusCode::OK);
+    let glance = &list["monitors"][0];
+    assert_eq!(glance["app"], "h");
+    assert_eq!(glance["uptime_24h"], 66.667);
+    assert_eq!(glance["recent"].as_array().expect("recent").len(), 5);
+
+    let (status, error) = h.get("/api/v1/monitors/ghost/uptime").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&error, "not_found", None);
+}
+
+/// An incident runs from leaving HEALTHY to HEALTHY again, through UNHEALTHY, and counts the
+/// messages written meanwhile.
+#[tokio::test]
+async fn incidents_come_from_the_transitions_with_their_messages() {
+    use healthchecker_server::health::State::{Degraded, Healthy, Unhealthy};
+    let h = harness(None);
+    h.put("i", json!({"url": "http://127.0.0.1:9", "interval": 300}))
+        .await;
+    first_check(&h, "i").await;
+    let at = |seconds: i64| Utc::now() + chrono::Duration::seconds(seconds);
+    let (opened, closed) = (at(60), at(420));
+    for write in [
+        recorded("i", opened, Outcome::Fail, Some((Healthy, Degraded)), 0),
+        recorded("i", at(120), Outcome::Fail, Some((Degraded, Unhealthy)), 2),
+        recorded("i", at(300), Outcome::Pass, Some((Unhealthy, Degraded)), 0),
+        recorded("i", closed, Outcome::Pass, Some((Degraded, Healthy)), 1),
+        recorded("i", at(500), Outcome::Fail, Some((Healthy, Degraded)), 0),
+    ] {
+        h.store.record(write);
+    }
+    let (status, answer) = h.get("/api/v1/monitors/i/incidents").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let incidents = answer["incidents"].as_array().expect("incidents");
+    assert_eq!(
+        incidents.len(),
+        1,
+        "a degrade alone is no incident: {answer}"
+    );
+    let incident = &incidents[0];
+    let time = |value: &Value| -> chrono::DateTime<Utc> {
+        value.as_str().expect("time").parse().expect("RFC 3339")
+    };
+    assert_eq!(time(&incident["opened_at"]), opened);
+    assert_eq!(time(&incident["closed_at"]), closed);
+    assert_eq!(incident["downtime_s"], 360);
+    assert_eq!(incident["reason"], "unhealthy then");
+    assert_eq!(
+        incident["messages"],
+        json!({"sent": 0, "logged": 0, "pending": 3, "failed": 0, "withdrawn": 0})
+    );
+    let (status, error) = h.get("/api/v1/monitors/i/incidents?limit=0").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&error, "invalid_field", Some("limit"));
+}
+
+#[tokio::test]
+async fn badges_show_the_state_or_the_uptime() {
+    let h = harness(None);
+    h.put("b", json!({"url": "http://127.0.0.1:9", "interval": 300}))
+        .await;
+    first_check(&h, "b").await;
+    let svg = |uri: &str| {
+        let router = h.router.clone();
+        let uri = uri.to_owned();
+        async move {
+            let response = router
+                .oneshot(Request::get(&uri).body(Body::empty()).expect("request"))
+                .await
+                .expect("answer");
+            let status = response.status();
+            let kind = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .map(|value| value.to_str().expect("ASCII").to_owned());
+            (status, kind, json_of(response).await)
+        }
+    };
+    let (status, kind, body) = svg("/badge/b.svg").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kind.as_deref(), Some("image/svg+xml"));
+    let body = body.as_str().expect("SVG").to_owned();
+    assert!(
+        body.starts_with("<svg") && body.contains("b: HEALTHY"),
+        "{body}"
+    );
+    let (status, _, body) = svg("/badge/b.svg?uptime=30d").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.as_str().expect("SVG").contains("uptime 30d: 100%"),
+        "{body}"
+    );
+    let (status, _, body) = svg("/badge/b.svg?uptime=1y").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&body, "invalid_field", Some("uptime"));
+    assert_eq!(svg("/badge/ghost.svg").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(svg("/badge/b.png").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_need_their_token_and_show_every_monitor() {
+    let h = harness_with(|config| {
+        config.metrics_token = Some(Secret::new("scrape-me-please".to_owned()));
+    });
+    h.put("app", json!({"url": "http://127.0.0.1:9", "interval": 300}))
+        .await;
+    first_check(&h, "app").await;
+    let (status, error) = h.get("/metrics").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&error, "unauthorized", None);
+    assert!(error.to_string().contains("metrics_token"), "{error}");
+    let (status, _) = h
+        .call(Method::GET, "/metrics", None, Some("wrong-token-wrong"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, text) = h
+        .call(Method::GET, "/metrics", None, Some("scrape-me-please"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().expect("text");
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    let status_line = line("monitor_status{");
+    for label in [
+        "monitor_name=\"app\"",
+        "monitor_type=\"http\"",
+        "monitor_url=\"http://127.0.0.1:9/health\"",
+        "monitor_hostname=\"127.0.0.1\"",
+        "monitor_port=\"9\"",
+    ] {
+        assert!(status_line.contains(label), "{status_line}");
+    }
+    assert!(status_line.ends_with(" 1"), "HEALTHY is up: {status_line}");
+    assert!(line("monitor_response_time{").contains("monitor_name=\"app\""));
+    assert_eq!(
+        line("healthchecker_checks_total{outcome=\"pass\"}"),
+        "healthchecker_checks_total{outcome=\"pass\"} 1"
+    );
+    assert!(line("healthchecker_check_lateness_seconds_count").ends_with(" 1"));
+    assert!(line("healthchecker_monitors{state=\"HEALTHY\"}").ends_with(" 1"));
+    assert!(
+        line("healthchecker_monitor_state{monitor_name=\"app\",state=\"HEALTHY\"}").ends_with(" 1")
+    );
+    assert!(
+        line("healthchecker_monitor_state{monitor_name=\"app\",state=\"UNHEALTHY\"}")
+            .ends_with(" 0")
+    );
+    assert!(line("healthchecker_outbox_pending{channel=\"email\"}").ends_with(" 0"));
+    assert!(!text.contains("scrape-me-please"));
+}
+
+/// Reads the event stream `body` until `done` says so, within 10 s; returns the events
+/// (name, data) seen.
+async fn read_events(
+    body: &mut Body,
+    mut done: impl FnMut(&str, &Value) -> bool,
+) -> Vec<(String, Value)> {
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .expect("events within 10 s");
+        let Some(frame) = frame else {
+            return seen;
+        };
+        if let Ok(data) = frame.expect("no error").into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut name = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event: ") {
+                    name = value.to_owned();
+                } else if let Some(value) = line.strip_prefix("data: ") {
+                    data.push_str(value);
+                }
+            }
+            if name.is_empty() {
+                continue; // a keep-alive comment
+            }
+            let data: Value = serde_json::from_str(&data).expect("JSON data");
+            let stop = done(&name, &data);
+            seen.push((name, data));
+            if stop {
+                return seen;
+            }
+        }
+    }
+}
+
 /// A name for a path or query: mostly one that exists, else odd ones.
 fn fuzz_name(rng: &mut fastrand::Rng) -> String {
     const NAMES: &[&str] = &[
@@ -1330,4 +1707,72 @@ fn fuzz_body(rng: &mut fastrand::Rng, media: &str, path: &str) -> (Option<&'stat
         11 => (Some(declared), vec![0xff, 0xfe, b'{', 0, b'}']),
         _ => (Some(declared), encode(&valid)),
     }
+}
+
+#[tokio::test]
+async fn events_stream_the_checks_of_one_app() {
+    let h = harness(None);
+    let request = Request::get("/api/v1/events?app=a")
+        .body(Body::empty())
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let mut body = response.into_body();
+    // The app is unknown when the stream opens; it is registered (and checked) after.
+    let (status, _) = h.put("b", json!({"url": "http://127.0.0.1:9"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = h.put("a", json!({"url": "http://127.0.0.1:9"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let events = read_events(&mut body, |name, _| name == "check").await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"ready"), "{events:?}");
+    assert!(names.contains(&"monitor"), "{events:?}");
+    assert!(
+        events.iter().skip(1).all(|(_, data)| data["app"] == "a"),
+        "only a: {events:?}"
+    );
+    let (_, check) = events.last().expect("a check");
+    assert_eq!(check["type"], "check");
+    assert_eq!(check["check"]["outcome"], "pass");
+    assert_eq!(check["check"]["state"], "HEALTHY");
+    assert!(
+        check["check"].get("body").is_none_or(Value::is_null),
+        "no body: {check}"
+    );
+
+    let (status, error) = h.get("/api/v1/events?app=%0Abad").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&error, "invalid_field", Some("app"));
+}
+
+/// A reader that does not read is dropped once it is a ring behind; publishing never waited.
+#[tokio::test]
+async fn a_slow_event_reader_is_dropped() {
+    use healthchecker_server::events::{CAPACITY, Change, Event};
+    use healthchecker_server::registry::AppName;
+    let h = harness(None);
+    let request = Request::get("/api/v1/events")
+        .body(Body::empty())
+        .expect("request");
+    let response = h.router.clone().oneshot(request).await.expect("answer");
+    let mut body = response.into_body();
+    let started = Instant::now();
+    for n in 0..CAPACITY + 100 {
+        h.monitors.events().publish(|| Event::Monitor {
+            app: AppName::parse(&format!("m{n}")).expect("name"),
+            change: Change::Registered,
+        });
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "publishing never waits"
+    );
+    let events = read_events(&mut body, |_, _| false).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["ready", "lagged"], "then the stream ends");
+    assert_eq!(events[1].1["missed"], 100);
 }

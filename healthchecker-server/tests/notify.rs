@@ -368,7 +368,7 @@ async fn a_full_incident_is_one_thread_unhealthy_reminder_recovery() {
         "Reason:    status_code: HTTP 503",
         "Down for:  ",
         "Last checks, newest first:",
-        "Next steps:\n  Dashboard: http://127.0.0.1:8080/#media-center\n",
+        "Next steps:\n  Dashboard: http://127.0.0.1:8080/#/monitor/media-center\n",
         "  Its log:   healthchecker-server log media-center --server http://127.0.0.1:8080\n",
         "curl -X DELETE http://127.0.0.1:8080/api/v1/monitors/media-center",
     ] {

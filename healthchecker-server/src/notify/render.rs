@@ -187,7 +187,7 @@ fn next_steps(event: &Event, server_url: &str) -> String {
     let mut steps = String::from("Next steps:\n");
     let _ = writeln!(
         steps,
-        "  Dashboard: {server}/#{}",
+        "  Dashboard: {server}/#/monitor/{}",
         encode_segment(event.app.as_str())
     );
     let _ = writeln!(
@@ -519,7 +519,7 @@ mod tests {
             "  Down for:  31 s, since 2025-11-21 09:50:29 +01:00 (the first check that failed)\n",
             "Last checks, newest first:\n  2025-11-21 09:51:00 +01:00  fail  status_code    503    12 ms  UNHEALTHY\n      HTTP 503\n",
             "  2025-11-21 09:50:00 +01:00  pass  ok               -    12 ms  HEALTHY\n",
-            "Next steps:\n  Dashboard: http://192.168.1.5:8080/#media%20center\n",
+            "Next steps:\n  Dashboard: http://192.168.1.5:8080/#/monitor/media%20center\n",
             "  Its log:   healthchecker-server log 'media center' --server http://192.168.1.5:8080\n",
             "  curl -X DELETE http://192.168.1.5:8080/api/v1/monitors/media%20center\n",
             "stop()",

@@ -79,6 +79,7 @@
 //! writer work harder). Log reads are bounded by bytes as well as by count ([`LOG_PAGE_BYTES`]),
 //! and paged newest first with a `before` cursor.
 
+mod aggregates;
 mod rows;
 mod schema;
 mod writer;
@@ -94,9 +95,12 @@ use tokio::sync::oneshot;
 
 use crate::Config;
 use crate::health::{Health, State, Transition};
+use crate::history::{Glance, Incident, Series};
 use crate::probe::CheckRecord;
 use crate::registry::{AppName, MonitorSpec, Source};
+use crate::telemetry::{DeliveryResult, Telemetry};
 
+pub use aggregates::{AGGREGATE_LAG, DAILY_KEPT, HOURLY_KEPT};
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
 
 /// The database file inside `data_dir`.
@@ -299,6 +303,8 @@ pub struct Pruned {
     pub transitions: usize,
     /// Delivered, logged, failed or withdrawn messages older than the retention.
     pub messages: usize,
+    /// History buckets older than they are kept ([`HOURLY_KEPT`], [`DAILY_KEPT`]).
+    pub buckets: usize,
 }
 
 /// A fault of the store. Every message names the database file.
@@ -389,6 +395,7 @@ struct Inner {
     queue: Arc<writer::Queue>,
     readers: Mutex<Vec<Connection>>,
     outbox_changed: tokio::sync::watch::Sender<u64>,
+    telemetry: Telemetry,
 }
 
 impl Drop for Inner {
@@ -433,6 +440,7 @@ impl Store {
                 queue,
                 readers: Mutex::new(vec![reader]),
                 outbox_changed,
+                telemetry: Telemetry::new(),
             }),
         })
     }
@@ -572,6 +580,7 @@ impl Store {
     /// row but keeps the monitor's latest state and everything the check decided for the outbox
     /// (see the module documentation).
     pub fn record(&self, write: CheckWrite) {
+        self.inner.telemetry.check_done(write.check.record.outcome);
         self.inner.queue.record(write);
     }
 
@@ -658,6 +667,62 @@ impl Store {
     ) -> Result<Vec<Transition>, StoreError> {
         let name = name.clone();
         self.read(move |conn, path| rows::transitions(conn, path, &name, limit))
+            .await
+    }
+
+    /// The history of `name` as of `now`: its hourly and daily buckets, every check recorded
+    /// before the call included (its buckets are written with the batch it is in; it waits for
+    /// that batch like [`Store::visible`]). `Ok(None)` for an unknown monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn history(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Series>, StoreError> {
+        self.call(|reply| writer::Op::History(Some(name.clone()), reply))
+            .await?;
+        let name = name.clone();
+        self.read(move |conn, path| aggregates::history(conn, path, name.as_str(), now))
+            .await
+    }
+
+    /// Every monitor's history at a glance, sorted by name: its totals over the last 24 hours
+    /// and 30 days, and its newest `recent` checks, every check recorded before the call
+    /// included (the buckets changed since their last write are written with the batch it
+    /// waits for, so asking often costs the writer at most two row writes per check).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn glances(
+        &self,
+        now: DateTime<Utc>,
+        recent: usize,
+    ) -> Result<Vec<Glance>, StoreError> {
+        self.call(|reply| writer::Op::History(None, reply)).await?;
+        let retention = self.inner.options.log_retention;
+        self.read(move |conn, path| aggregates::glances(conn, path, now, recent, retention))
+            .await
+    }
+
+    /// The newest `limit` incidents of `name` as of `now`, newest first, found from its
+    /// transitions (the newest 10,000 kept) with their messages counted from the outbox. Shows
+    /// what is committed. `Ok(None)` for an unknown monitor.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn incidents(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Vec<Incident>>, StoreError> {
+        let name = name.clone();
+        self.read(move |conn, path| rows::incidents(conn, path, &name, now, limit))
             .await
     }
 
@@ -821,13 +886,41 @@ impl Store {
         result
     }
 
+    /// Updates message `id` and counts the attempt's result (see [`crate::telemetry`]).
     async fn update_message(
         &self,
         id: i64,
         update: writer::MessageUpdate,
     ) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Message(id, update, reply))
-            .await
+        let result = match &update {
+            writer::MessageUpdate::Delivered { .. } => DeliveryResult::Delivered,
+            writer::MessageUpdate::Logged { .. } => DeliveryResult::Logged,
+            writer::MessageUpdate::Retry { .. } => DeliveryResult::Retry,
+            writer::MessageUpdate::Failed { .. } => DeliveryResult::Failed,
+        };
+        let channel = self
+            .call(|reply| writer::Op::Message(id, update, reply))
+            .await?;
+        if let Some(channel) = &channel {
+            self.inner.telemetry.delivery(channel, result);
+        }
+        Ok(channel.is_some())
+    }
+
+    /// The server's own counters: checks recorded by outcome, message attempts by channel and
+    /// result (counted here, where every check and every result passes), and the lateness of
+    /// checks (the live set adds it).
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// Pending messages per channel (only channels that have some).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::log`].
+    pub async fn pending_by_channel(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        self.read(rows::pending_by_channel).await
     }
 
     /// Queues an operation for the writer and waits for its answer.

@@ -15,6 +15,7 @@ use super::{
     StoredMonitor,
 };
 use crate::health::{Health, Outcome, State, Transition};
+use crate::history::Incident;
 use crate::probe::{BodyDigest, CheckRecord, JsonBody, Reason};
 use crate::registry::{AppName, MonitorSpec, Source};
 
@@ -482,6 +483,65 @@ pub(super) fn transitions(
         .map_err(data_error(path))
 }
 
+/// Transitions read to find a monitor's incidents, at most.
+pub(super) const INCIDENT_TRANSITIONS: usize = 10_000;
+
+/// The newest `limit` incidents of `name`, newest first, with their messages counted; `None`
+/// for an unknown monitor.
+pub(super) fn incidents(
+    conn: &Connection,
+    path: &Path,
+    name: &AppName,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Option<Vec<Incident>>, StoreError> {
+    let sql = sql_error(path);
+    let tx = conn.unchecked_transaction().map_err(&sql)?;
+    if super::aggregates::monitor_id(&tx, name.as_str())
+        .map_err(&sql)?
+        .is_none()
+    {
+        return Ok(None);
+    }
+    let mut transitions = transitions(&tx, path, name, INCIDENT_TRANSITIONS)?;
+    transitions.reverse();
+    let mut found = crate::history::incidents(&transitions, now);
+    found.truncate(limit);
+    let mut counts = tx
+        .prepare_cached(
+            "SELECT status, count(*) FROM messages
+             WHERE monitor = ?1 AND created_at BETWEEN ?2 AND ?3 GROUP BY status",
+        )
+        .map_err(&sql)?;
+    for incident in &mut found {
+        let rows = counts
+            .query_map(
+                params![
+                    name.as_str(),
+                    time_to_sql(incident.opened_at),
+                    time_to_sql(incident.closed_at.unwrap_or(now))
+                ],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .map_err(&sql)?;
+        for row in rows {
+            let (status, count) = row.map_err(&sql)?;
+            let count = u64::try_from(count).unwrap_or(0);
+            let messages = &mut incident.messages;
+            match status.as_str() {
+                "delivered" => messages.sent += count,
+                "logged" => messages.logged += count,
+                "pending" => messages.pending += count,
+                "failed" => messages.failed += count,
+                _ => messages.withdrawn += count,
+            }
+        }
+    }
+    drop(counts);
+    tx.finish().map_err(&sql)?;
+    Ok(Some(found))
+}
+
 /// Pending messages of `channel` due at `now`, the longest-waiting first.
 pub(super) fn due_messages(
     conn: &Connection,
@@ -618,6 +678,27 @@ pub(super) fn pending_messages(conn: &Connection, path: &Path) -> Result<usize, 
         .and_then(|mut statement| statement.query_row([], |row| row.get(0)))
         .map_err(sql_error(path))?;
     Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// Pending messages per channel.
+pub(super) fn pending_by_channel(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(String, usize)>, StoreError> {
+    conn.prepare_cached(
+        "SELECT channel, count(*) FROM messages WHERE status = 'pending' GROUP BY channel",
+    )
+    .and_then(|mut statement| {
+        statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    usize::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                ))
+            })?
+            .collect()
+    })
+    .map_err(sql_error(path))
 }
 
 /// A count or limit for SQL (saturating).

@@ -176,6 +176,51 @@ pub(super) const MIGRATIONS: &[&str] = &[
                THEN NOT EXISTS (SELECT 1 FROM json_each(checks.body) WHERE lower(key) = 'status')
                ELSE 1 END;
     ",
+    // 5 -> 6: history. Per-monitor aggregates of the checks, hourly (kept 30 days) and daily (kept
+    // 400 days), so uptime and latency over a year never need the raw log. Each row records the
+    // newest log row folded into it (`seq`), so a restart folds exactly the checks after it. The
+    // log that is already there is folded in, so history starts with what the file holds.
+    "
+    CREATE TABLE hourly (
+        monitor_id  INTEGER NOT NULL,            -- monitors.id
+        start       INTEGER NOT NULL,            -- the bucket's start, ns since the epoch (UTC)
+        checks      INTEGER NOT NULL,
+        passes      INTEGER NOT NULL,
+        warns       INTEGER NOT NULL,
+        fails       INTEGER NOT NULL,
+        latency_sum INTEGER NOT NULL,            -- ns, over every check of the bucket
+        latency_max INTEGER NOT NULL,            -- ns
+        seq         INTEGER NOT NULL,            -- the newest log row (checks.id & 0xFFFFFFFF) in it
+        PRIMARY KEY (monitor_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX hourly_by_start ON hourly (start);
+    CREATE TABLE daily (
+        monitor_id  INTEGER NOT NULL,
+        start       INTEGER NOT NULL,            -- midnight UTC
+        checks      INTEGER NOT NULL,
+        passes      INTEGER NOT NULL,
+        warns       INTEGER NOT NULL,
+        fails       INTEGER NOT NULL,
+        latency_sum INTEGER NOT NULL,
+        latency_max INTEGER NOT NULL,
+        seq         INTEGER NOT NULL,
+        PRIMARY KEY (monitor_id, start)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX daily_by_start ON daily (start);
+    -- The messages of one incident (history::Incident::messages).
+    CREATE INDEX messages_by_monitor_time ON messages (monitor, created_at);
+
+    INSERT INTO hourly
+    SELECT id >> 32, (time / 3600000000000) * 3600000000000, count(*),
+           sum(outcome = 0), sum(outcome = 1), sum(outcome = 2),
+           sum(latency_ns), max(latency_ns), max(id & 4294967295)
+    FROM checks GROUP BY id >> 32, time / 3600000000000;
+    INSERT INTO daily
+    SELECT id >> 32, (time / 86400000000000) * 86400000000000, count(*),
+           sum(outcome = 0), sum(outcome = 1), sum(outcome = 2),
+           sum(latency_ns), max(latency_ns), max(id & 4294967295)
+    FROM checks GROUP BY id >> 32, time / 86400000000000;
+    ",
 ];
 
 /// The schema version this server writes.
@@ -406,6 +451,8 @@ mod tests {
             names,
             [
                 "checks",
+                "daily",
+                "hourly",
                 "messages",
                 "monitors",
                 "secrets",
@@ -495,6 +542,93 @@ mod tests {
             )
             .expect("a key");
         assert_eq!(again, key, "made once");
+    }
+
+    /// A database from before the history step keeps everything, and its log is folded into
+    /// hourly and daily buckets.
+    #[test]
+    fn the_history_step_folds_the_log_already_there() {
+        let step = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("CREATE TABLE hourly"))
+            .expect("the history step");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("x.db");
+        let conn = Connection::open(&path).expect("open");
+        for (n, sql) in MIGRATIONS[..step].iter().enumerate() {
+            conn.execute_batch(sql).expect("an older step");
+            conn.pragma_update(None, "user_version", n as i64 + 1)
+                .expect("version");
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .expect("id");
+        conn.execute_batch(
+            "INSERT INTO monitors (id, name, spec, paused, registered_at) VALUES (7, 'a', '{}', 0, 0);
+             INSERT INTO states VALUES (7, 1, 1, 0, 0, NULL, 0);",
+        )
+        .expect("a monitor");
+        const HOUR: i64 = 3_600_000_000_000;
+        // Hour 0: pass 10 ms, fail 30 ms; hour 1: warn 20 ms; day 1: pass 5 ms.
+        for (seq, time, outcome, latency_ms) in [
+            (1, 5, 0, 10),
+            (2, HOUR - 1, 2, 30),
+            (3, HOUR + 2, 1, 20),
+            (4, 24 * HOUR + 7, 0, 5),
+        ] {
+            conn.execute(
+                "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, \
+                 body, detail, state, passes, fails, recovering) \
+                 VALUES (?1, ?2, ?3, 'ok', 200, ?4, NULL, NULL, 1, 1, 0, 0)",
+                rusqlite::params![(7_i64 << 32) | seq, time, outcome, latency_ms * 1_000_000],
+            )
+            .expect("a check");
+        }
+        drop(conn);
+        let conn = open_writer(&path).expect("migrates");
+        // start, checks, passes, warns, fails, latency_sum, latency_max, seq
+        type Bucket = (i64, i64, i64, i64, i64, i64, i64, i64);
+        let rows = |table: &str| -> Vec<Bucket> {
+            conn.prepare(&format!(
+                "SELECT start, checks, passes, warns, fails, latency_sum, latency_max, seq
+                 FROM {table} WHERE monitor_id = 7 ORDER BY start"
+            ))
+            .expect("prepare")
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                ))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+        };
+        let ms = 1_000_000;
+        assert_eq!(
+            rows("hourly"),
+            [
+                (0, 2, 1, 0, 1, 40 * ms, 30 * ms, 2),
+                (HOUR, 1, 0, 1, 0, 20 * ms, 20 * ms, 3),
+                (24 * HOUR, 1, 1, 0, 0, 5 * ms, 5 * ms, 4),
+            ]
+        );
+        assert_eq!(
+            rows("daily"),
+            [
+                (0, 3, 1, 1, 1, 60 * ms, 30 * ms, 3),
+                (24 * HOUR, 1, 1, 0, 0, 5 * ms, 5 * ms, 4),
+            ]
+        );
+        let checks: i64 = conn
+            .query_row("SELECT count(*) FROM checks", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(checks, 4, "the log is kept");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+use super::aggregates::{self, Aggregates, Folded};
 use super::rows::{
     MAX_SEQ, check_key, latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64,
 };
@@ -61,9 +62,13 @@ pub(super) enum Op {
     Flush(Reply<()>),
     /// Answered once committed, at the end of the batch window: no early commit, no fsync.
     Visible(Reply<()>),
+    /// Answered like `Visible`, once the monitor's aggregates (`None`: every monitor's) are
+    /// written too.
+    History(Option<AppName>, Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
     Enqueue(Box<Message>, Reply<i64>),
-    Message(i64, MessageUpdate, Reply<bool>),
+    /// Answered with the message's channel, or `None` when it was not pending.
+    Message(i64, MessageUpdate, Reply<Option<String>>),
     /// Commit what came before, fold the WAL in, stop. `None` when the last handle was dropped.
     Close(Option<Reply<()>>),
 }
@@ -84,7 +89,7 @@ impl Op {
             | Op::Prune(..)
             | Op::Enqueue(..)
             | Op::Close(_) => true,
-            Op::Check(_) | Op::Visible(_) | Op::Message(..) => false,
+            Op::Check(_) | Op::Visible(_) | Op::History(..) | Op::Message(..) => false,
         }
     }
 }
@@ -97,6 +102,8 @@ enum Done {
     Pruned(Pruned),
     /// A check: whether it was written (false for an unknown monitor).
     Check(bool),
+    /// A message update: the message's channel, `None` when it was not pending.
+    Channel(Option<String>),
 }
 
 /// What happened to a message.
@@ -196,7 +203,7 @@ impl Queue {
         let seq = pending.next_seq;
         pending.next_seq += 1;
         // A reader that only wants to see what was recorded waits for the batch as it is.
-        pending.urgent |= !matches!(op, Op::Visible(_));
+        pending.urgent |= !matches!(op, Op::Visible(_) | Op::History(..));
         pending.ops.push_back((seq, op));
         drop(pending);
         self.wake.notify_one();
@@ -329,6 +336,7 @@ pub(super) fn spawn(
     outbox_changed: tokio::sync::watch::Sender<u64>,
 ) -> Result<Arc<Queue>, StoreError> {
     let monitors = load_slots(&conn, &path)?;
+    let aggregates = Aggregates::load(&conn, &path, monitors.values().map(|slot| slot.id))?;
     let queue = Arc::new(Queue {
         pending: Mutex::new(Pending::default()),
         wake: Condvar::new(),
@@ -340,6 +348,7 @@ pub(super) fn spawn(
         path: path.clone(),
         options,
         monitors,
+        aggregates,
         sync_full: false,
         outbox_changed,
     };
@@ -417,14 +426,18 @@ fn answer(op: Op, result: Result<Done, StoreError>) -> Option<Option<Reply<()>>>
         Op::Save(_, reply)
         | Op::Flush(reply)
         | Op::Visible(reply)
+        | Op::History(_, reply)
         | Op::ServerState(_, _, reply) => send(reply, result, drop),
         Op::Delete(_, reply)
         | Op::Pause(_, _, reply)
         | Op::Maintenance(_, _, reply)
-        | Op::Message(_, _, reply)
         | Op::Restart(_, reply) => {
             send(reply, result, |done| matches!(done, Done::Found(true)));
         }
+        Op::Message(_, _, reply) => send(reply, result, |done| match done {
+            Done::Channel(channel) => channel,
+            _ => None,
+        }),
         Op::Enqueue(_, reply) => send(reply, result, |done| match done {
             Done::Id(id) => id,
             _ => 0,
@@ -480,6 +493,8 @@ struct Writer {
     options: StoreOptions,
     trim_step: i64,
     monitors: HashMap<AppName, Slot>,
+    /// Each monitor's hour and day being filled.
+    aggregates: Aggregates,
     /// `synchronous` is FULL right now (else NORMAL).
     sync_full: bool,
     /// Changed after a commit that put messages in the outbox.
@@ -613,10 +628,16 @@ impl Writer {
         close.map(|reply| (reply, batch_error))
     }
 
-    /// The writer's view of the monitors, read again after a failure.
+    /// The writer's view of the monitors and their aggregates, read again after a failure
+    /// (what a failed transaction folded in memory is rolled back with it).
     fn reload_slots(&mut self) {
         match load_slots(&self.conn, &self.path) {
             Ok(monitors) => self.monitors = monitors,
+            Err(error) => tracing::error!("{error}"),
+        }
+        let ids = self.monitors.values().map(|slot| slot.id);
+        match Aggregates::load(&self.conn, &self.path, ids) {
+            Ok(aggregates) => self.aggregates = aggregates,
             Err(error) => tracing::error!("{error}"),
         }
     }
@@ -652,6 +673,7 @@ impl Writer {
             options: &self.options,
             trim_step: self.trim_step,
             monitors: &mut self.monitors,
+            aggregates: &mut self.aggregates,
             states: HashMap::new(),
         };
         let mut results = Vec::with_capacity(ops.len());
@@ -683,6 +705,9 @@ impl Writer {
         for (name, lost) in dropped {
             apply.dropped(name, lost)?;
         }
+        apply
+            .aggregates
+            .write(apply.conn, apply.path, Instant::now())?;
         apply.write_states()?;
         tx.commit().map_err(|error| classify(&self.path, &error))?;
         Ok(results)
@@ -721,10 +746,11 @@ impl Writer {
         })();
         match result {
             Ok(pruned) => tracing::debug!(
-                "database {}: pruned {} transitions and {} messages",
+                "database {}: pruned {} transitions, {} messages and {} history buckets",
                 self.path.display(),
                 pruned.transitions,
-                pruned.messages
+                pruned.messages,
+                pruned.buckets
             ),
             Err(error) => tracing::warn!("maintenance failed: {error}"),
         }
@@ -748,6 +774,7 @@ struct Apply<'a> {
     options: &'a StoreOptions,
     trim_step: i64,
     monitors: &'a mut HashMap<AppName, Slot>,
+    aggregates: &'a mut Aggregates,
     /// Latest state per monitor id, written once at the end.
     states: HashMap<i64, StateRow>,
 }
@@ -791,12 +818,26 @@ impl Apply<'_> {
                 self.server_state(key, value.as_deref())?;
                 Done::Unit
             }
-            Op::Flush(_) | Op::Visible(_) | Op::Close(_) => Done::Unit,
+            Op::Visible(_) => Done::Unit,
+            Op::Flush(_) | Op::Close(_) => {
+                self.aggregates.request_all();
+                Done::Unit
+            }
+            Op::History(Some(name), _) => {
+                if let Some(slot) = self.monitors.get(name) {
+                    self.aggregates.request(slot.id);
+                }
+                Done::Unit
+            }
+            Op::History(None, _) => {
+                self.aggregates.request_all();
+                Done::Unit
+            }
             Op::Prune(now, _) => {
                 Done::Pruned(prune(self.conn, self.path, self.options.retention, *now)?)
             }
             Op::Enqueue(message, _) => Done::Id(self.enqueue(message)?),
-            Op::Message(id, update, _) => Done::Found(self.update_message(*id, update)?),
+            Op::Message(id, update, _) => Done::Channel(self.update_message(*id, update)?),
         })
     }
 
@@ -840,6 +881,16 @@ impl Apply<'_> {
                 ])
             })
             .map_err(self.sql())?;
+        self.aggregates.fold(
+            slot.id,
+            &Folded {
+                seq: slot.last_seq,
+                time: time_to_sql(record.time),
+                outcome: outcome_to_sql(record.outcome),
+                latency: latency_to_sql(record.latency),
+            },
+            Instant::now(),
+        );
         if slot.last_seq % self.trim_step == 0 {
             let keep_after = slot.last_seq - to_i64(self.options.log_retention);
             if keep_after > 0 {
@@ -1133,9 +1184,11 @@ impl Apply<'_> {
                 .and_then(|mut statement| statement.execute([slot.id]))
                 .map_err(self.sql())?;
         }
+        aggregates::delete(self.conn, self.path, slot.id)?;
         self.withdraw_all(name)?;
         self.monitors.remove(name);
         self.states.remove(&slot.id);
+        self.aggregates.forget(slot.id);
         Ok(true)
     }
 
@@ -1163,7 +1216,11 @@ impl Apply<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn update_message(&mut self, id: i64, update: &MessageUpdate) -> Result<bool, StoreError> {
+    fn update_message(
+        &mut self,
+        id: i64,
+        update: &MessageUpdate,
+    ) -> Result<Option<String>, StoreError> {
         let changed = match update {
             MessageUpdate::Delivered { at } => self.finish_message(id, "delivered", *at, None),
             MessageUpdate::Logged { at } => self.finish_message(id, "logged", *at, None),
@@ -1184,7 +1241,14 @@ impl Apply<'_> {
                 }),
         }
         .map_err(self.sql())?;
-        Ok(changed > 0)
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.conn
+            .prepare_cached("SELECT channel FROM messages WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row([id], |row| row.get(0)))
+            .map(Some)
+            .map_err(self.sql())
     }
 
     fn finish_message(
@@ -1256,9 +1320,11 @@ fn prune(
         .prepare_cached("DELETE FROM messages WHERE done_at IS NOT NULL AND done_at < ?1")
         .and_then(|mut statement| statement.execute([cutoff]))
         .map_err(sql)?;
+    let buckets = aggregates::prune(conn, path, now)?;
     Ok(Pruned {
         transitions,
         messages,
+        buckets,
     })
 }
 
@@ -1366,6 +1432,7 @@ mod tests {
             options: StoreOptions::default(),
             trim_step: 100,
             monitors: HashMap::new(),
+            aggregates: Aggregates::default(),
             sync_full: false,
             outbox_changed: tokio::sync::watch::Sender::new(0),
         };

@@ -204,6 +204,34 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
+/// Runs `command` (its output goes to the test's) to its end, for at most `limit`: past it the
+/// process is sent SIGTERM (so a script's `trap` cleans up), then SIGKILL 10 s later, and the test
+/// fails naming `what`.
+pub fn run_with_deadline(mut command: Command, limit: Duration, what: &str) -> ExitStatus {
+    let mut child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{what} does not start: {error}"));
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let grace = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < grace && child.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{what} did not finish within {limit:?}");
+}
+
 /// Serves `router` on a fresh loopback port for the rest of the test; returns its base URL,
 /// e.g. `http://127.0.0.1:41234`.
 pub async fn serve(router: axum::Router) -> String {

@@ -1,0 +1,681 @@
+// The healthchecker dashboard: plain JavaScript over the public API, nothing from elsewhere.
+//
+// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime (uptime
+// 24 h / 30 d and the last checks of each monitor), both fetched at once; afterwards the page
+// stays current through GET api/v1/events (Server-Sent Events) without reloading. The detail
+// view (#/monitor/NAME) reads the monitor, its log, uptime and incidents, and draws its history
+// with uPlot. Changes (pause, resume, maintenance, delete) ask for the server's token when it
+// answers 401, and keep it for this tab only (sessionStorage).
+"use strict";
+
+(() => {
+  const RECENT = 30; // checks in each row's bar and sparkline, as GET api/v1/uptime gives them
+  const LOG_SHOWN = 50;
+  const OUTCOME_CODE = { pass: 0, warn: 1, fail: 2 };
+
+  const monitors = new Map(); // app -> monitor view (GET api/v1/monitors)
+  const glances = new Map(); // app -> { uptime_24h, uptime_30d, recent: [{time, outcome, latency_ms}] }
+  const rows = new Map(); // app -> <tr>
+  let detail = null; // the app shown in the detail view
+  let detailData = null; // its uptime answer, for redrawing the charts
+  let charts = [];
+  let source = null;
+
+  const $ = (id) => document.getElementById(id);
+
+  // --- small helpers -------------------------------------------------------------------------
+
+  function el(tag, props, ...children) {
+    const node = document.createElement(tag);
+    if (props) {
+      for (const [key, value] of Object.entries(props)) {
+        if (value == null || value === false) continue;
+        if (key === "class") node.className = value;
+        else if (key === "text") node.textContent = value;
+        else node.setAttribute(key, value);
+      }
+    }
+    for (const child of children) {
+      if (child == null) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function ago(iso) {
+    if (!iso) return "";
+    const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min";
+    if (s < 86400) return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    return Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+  }
+
+  function duration(seconds) {
+    if (seconds < 60) return seconds + " s";
+    if (seconds < 3600) return Math.round(seconds / 60) + " min";
+    if (seconds < 86400) return (seconds / 3600).toFixed(1) + " h";
+    return (seconds / 86400).toFixed(1) + " d";
+  }
+
+  const ms = (value) => (value == null ? "–" : value < 10 ? value.toFixed(2) + " ms" : value.toFixed(0) + " ms");
+  const pct = (value) => (value == null ? "–" : (value >= 99.995 ? "100" : value.toFixed(2)) + " %");
+  const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
+
+  function badge(state) {
+    return el("span", { class: "state " + state, text: state });
+  }
+
+  function inMaintenance(m) {
+    return m.maintenance_until && Date.parse(m.maintenance_until) > Date.now();
+  }
+
+  function showError(text) {
+    const node = $("error");
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
+  // --- the API ---------------------------------------------------------------------------------
+
+    // The token kept for this tab (sessionStorage): sent with reads and changes alike (a server
+  // with a read_token takes it, or the token, for reads).
+  const TOKEN = "healthchecker-token";
+
+  function authorized(headers) {
+    const token = sessionStorage.getItem(TOKEN);
+    if (token) headers.Authorization = "Bearer " + token;
+    return headers;
+  }
+
+  // After a 401 to a request sent with `sent`: a token to try again with, or null. Requests
+  // refused together share one question; one refused before another request's token came
+  // simply tries that one.
+  let asking = null;
+  async function retryToken(sent, why) {
+    const now = sessionStorage.getItem(TOKEN);
+    if (now && now !== sent) return now;
+    if (!asking) {
+      asking = askToken(why, sent ? "That token was refused." : "").then((given) => {
+        asking = null;
+        if (given) sessionStorage.setItem(TOKEN, given);
+        return given;
+      });
+    }
+    return asking;
+  }
+
+  async function getJSON(path) {
+    for (let attempt = 0; ; attempt++) {
+      const sent = sessionStorage.getItem(TOKEN);
+      const answer = await fetch(path, { headers: authorized({ Accept: "application/json" }) });
+      if (answer.status === 401 && attempt < 4 && await retryToken(sent, "This server shows what it monitors only with its read token (or its token).")) continue;
+      if (!answer.ok) {
+        const body = await answer.json().catch(() => null);
+        const error = new Error((body && body.error && body.error.message) || "HTTP " + answer.status);
+        error.status = answer.status;
+        throw error;
+      }
+      return answer.json();
+    }
+  }
+
+  // A change: sends the token kept for this tab; on 401 asks for it and tries again.
+  async function change(method, path, body) {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const sent = sessionStorage.getItem(TOKEN);
+      const headers = authorized({ Accept: "application/json" });
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      const answer = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (answer.status === 401) {
+        if (!await retryToken(sent, "This server asks for its token for changes.")) return null;
+        continue;
+      }
+      if (!answer.ok) {
+        const error = await answer.json().catch(() => null);
+        throw new Error((error && error.error && error.error.message) || "HTTP " + answer.status);
+      }
+      return answer.status === 204 ? {} : answer.json();
+    }
+    return null;
+  }
+
+  function dialog(id, prepare) {
+    const node = $(id);
+    if (prepare) prepare(node);
+    return new Promise((resolve) => {
+      node.addEventListener("close", () => resolve(node.returnValue === "ok"), { once: true });
+      node.returnValue = "";
+      node.showModal();
+    });
+  }
+
+    async function askToken(why, problem) {
+    const input = $("token-input");
+    const ok = await dialog("token-dialog", () => {
+      input.value = "";
+      $("token-why").textContent = why;
+      $("token-error").textContent = problem;
+      $("token-error").hidden = !problem;
+    });
+    return ok && input.value ? input.value : null;
+  }
+
+  // --- the list --------------------------------------------------------------------------------
+
+  function sparkline(recent) {
+    const svgNS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(svgNS, "svg");
+    svg.setAttribute("class", "spark");
+    svg.setAttribute("viewBox", "0 0 100 24");
+    svg.setAttribute("preserveAspectRatio", "none");
+    const points = recent.slice().reverse().map((check) => check.latency_ms);
+    if (points.length > 1) {
+      const max = Math.max(...points) || 1;
+      const step = 100 / (points.length - 1);
+      const line = document.createElementNS(svgNS, "polyline");
+      line.setAttribute(
+        "points",
+        points.map((value, i) => (i * step).toFixed(1) + "," + (22 - (value / max) * 20).toFixed(1)).join(" "),
+      );
+      svg.append(line);
+    }
+    const title = document.createElementNS(svgNS, "title");
+    title.textContent = points.length ? "latency of the last " + points.length + " checks, up to " + ms(Math.max(...points)) : "no checks yet";
+    svg.append(title);
+    return svg;
+  }
+
+  function bar(recent) {
+    const node = el("div", { class: "bar", role: "img", "aria-label": "last checks" });
+    const shown = recent.slice(0, RECENT).reverse();
+    for (let i = shown.length; i < RECENT; i++) node.append(el("i"));
+    for (const check of shown) {
+      node.append(el("i", { class: "o" + check.outcome, title: new Date(check.time).toLocaleString() + ": " + ["pass", "warn", "fail"][check.outcome] + ", " + ms(check.latency_ms) }));
+    }
+    return node;
+  }
+
+  function row(m) {
+    const glance = glances.get(m.app) || { recent: [] };
+    const tr = el("tr", { "data-app": m.app, "data-state": m.state });
+    const name = el("td", { class: "c-name" },
+      el("a", { class: "app-name", href: "#/monitor/" + encodeURIComponent(m.app), text: m.app }),
+      el("span", { class: "app-url", text: m.url.replace(/\/$/, "") + (m.path && /^https?:/.test(m.url) ? m.path : "") }));
+    const state = el("td", { class: "c-state" }, badge(m.state));
+    if (m.paused) state.append(el("span", { class: "tag", text: "paused" }));
+    if (inMaintenance(m)) state.append(el("span", { class: "tag maint", text: "maintenance" }));
+    if (m.flapping) state.append(el("span", { class: "tag flap", text: "flapping" }));
+    tr.append(
+      name,
+      state,
+      el("td", { class: "num c-up24", text: pct(glance.uptime_24h) }),
+      el("td", { class: "num c-up30", text: pct(glance.uptime_30d) }),
+      el("td", { class: "c-spark" }, sparkline(glance.recent)),
+      el("td", { class: "c-bar" }, bar(glance.recent)),
+      el("td", { class: "c-since", "data-since": m.since || "", text: m.since ? ago(m.since) : "–" }),
+    );
+    tr.addEventListener("click", (event) => {
+      if (event.target.closest("a")) return;
+      location.hash = "#/monitor/" + encodeURIComponent(m.app);
+    });
+    return tr;
+  }
+
+  function matches(m) {
+    const filter = $("filter").value.trim().toLowerCase();
+    return !filter || m.app.toLowerCase().includes(filter) || m.url.toLowerCase().includes(filter);
+  }
+
+  function renderList() {
+    const body = $("rows");
+    const fragment = document.createDocumentFragment();
+    rows.clear();
+    const sorted = [...monitors.values()].sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
+    for (const m of sorted) {
+      const tr = row(m);
+      tr.hidden = !matches(m);
+      rows.set(m.app, tr);
+      fragment.append(tr);
+    }
+    body.replaceChildren(fragment);
+    $("empty").hidden = monitors.size > 0;
+    summarize();
+  }
+
+  function updateRow(app) {
+    const m = monitors.get(app);
+    const old = rows.get(app);
+    if (!m) {
+      if (old) old.remove();
+      rows.delete(app);
+      summarize();
+      return;
+    }
+    if (!old) {
+      renderList();
+      return;
+    }
+    const tr = row(m);
+    tr.hidden = !matches(m);
+    old.replaceWith(tr);
+    rows.set(app, tr);
+    summarize();
+  }
+
+  function summarize() {
+    const counts = {};
+    for (const m of monitors.values()) counts[m.state] = (counts[m.state] || 0) + 1;
+    $("summary").textContent = monitors.size + " monitored" +
+      ["UNHEALTHY", "DEGRADED", "HEALTHY", "UNKNOWN"].filter((s) => counts[s]).map((s) => ", " + counts[s] + " " + s.toLowerCase()).join("");
+    document.title = (counts.UNHEALTHY ? "(" + counts.UNHEALTHY + " down) " : "") + "healthchecker";
+  }
+
+  async function load() {
+    const [list, uptime] = await Promise.all([getJSON("api/v1/monitors"), getJSON("api/v1/uptime")]);
+    monitors.clear();
+    glances.clear();
+    for (const m of list.monitors) monitors.set(m.app, m);
+    for (const g of uptime.monitors) glances.set(g.app, g);
+    renderList();
+  }
+
+  async function refreshUptime() {
+    try {
+      const uptime = await getJSON("api/v1/uptime");
+      for (const g of uptime.monitors) {
+        const known = glances.get(g.app);
+        // Keep checks that came live and are newer than what the database had then.
+        if (known && known.recent.length && g.recent.length && known.recent[0].time > g.recent[0].time) g.recent = known.recent;
+        glances.set(g.app, g);
+      }
+      if (!detail) renderList();
+    } catch (error) {
+      showError("cannot reach the server: " + error.message);
+    }
+  }
+
+  // --- live ------------------------------------------------------------------------------------
+
+    // The event stream, read with fetch rather than an EventSource, which cannot send the token.
+  // When it ends or fails it is opened again after RECONNECT_MS; what happened meanwhile is read
+  // again once it is back ("ready").
+  const RECONNECT_MS = 2000;
+  let streamed = false; // a stream has been ready before
+
+  async function connect() {
+    if (source) source.abort();
+    const mine = new AbortController();
+    source = mine;
+    try {
+      const answer = await fetch("api/v1/events", { headers: authorized({ Accept: "text/event-stream" }), signal: mine.signal });
+      if (answer.ok) await readEvents(answer.body, mine);
+    } catch (error) {
+      if (mine.signal.aborted) return;
+    }
+    if (source !== mine) return;
+    const live = $("live");
+    live.textContent = "reconnecting…";
+    live.className = "live off";
+    document.documentElement.dataset.live = "0";
+    setTimeout(() => { if (source === mine) connect(); }, RECONNECT_MS);
+  }
+
+  // Reads Server-Sent Events from `body` until it ends: blocks separated by a blank line, each
+  // with an `event:` name and `data:` lines; comments (keep-alives) start with ":".
+  async function readEvents(body, mine) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done || source !== mine) return;
+      text += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = text.indexOf("\n\n")) >= 0) {
+        const block = text.slice(0, end);
+        text = text.slice(end + 2);
+        let name = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (data.length) await onEvent(name, data.join("\n"), mine);
+      }
+    }
+  }
+
+  async function onEvent(name, data, mine) {
+    switch (name) {
+      case "ready": {
+        const live = $("live");
+        live.textContent = "live";
+        live.className = "live on";
+        document.documentElement.dataset.live = "1";
+        showError("");
+        if (streamed) {
+          await load().catch((error) => showError("cannot reach the server: " + error.message));
+          if (detail) showDetail(detail);
+        }
+        streamed = true;
+        break;
+      }
+      case "check": onCheck(JSON.parse(data)); break;
+      case "transition": onTransition(JSON.parse(data)); break;
+      case "maintenance": onMaintenance(JSON.parse(data)); break;
+      case "monitor": onMonitor(JSON.parse(data)); break;
+      case "lagged":
+        // The server dropped this stream (it fell behind): the reconnection reads all again.
+        mine.abort();
+        source = null;
+        setTimeout(connect, 1000);
+        break;
+    }
+  }
+
+  function onCheck({ app, check }) {
+    const m = monitors.get(app);
+    if (!m) return;
+    m.state = check.state;
+    m.last_check = check;
+    const glance = glances.get(app) || { recent: [] };
+    glance.recent.unshift({ time: check.time, outcome: OUTCOME_CODE[check.outcome], latency_ms: check.latency_ms });
+    glance.recent.length = Math.min(glance.recent.length, RECENT);
+    glances.set(app, glance);
+    updateRow(app);
+    if (detail === app) {
+      renderHead(m);
+      const body = $("log").tBodies[0];
+      body.prepend(logRow(check));
+      while (body.rows.length > LOG_SHOWN) body.deleteRow(-1);
+    }
+  }
+
+  function onTransition({ app, transition }) {
+    const m = monitors.get(app);
+    if (!m) return;
+    m.state = transition.to;
+    m.since = transition.time;
+    m.last_transition = transition;
+    updateRow(app);
+    if (detail === app) {
+      renderHead(m);
+      $("transitions").tBodies[0].prepend(transitionRow(transition));
+      loadIncidents(app);
+    }
+  }
+
+  function onMaintenance({ app, until, reason }) {
+    const m = monitors.get(app);
+    if (!m) return;
+    m.maintenance_until = until;
+    m.maintenance_reason = reason;
+    updateRow(app);
+    if (detail === app) renderHead(m);
+  }
+
+  async function onMonitor({ app, change }) {
+    if (change === "removed") {
+      monitors.delete(app);
+      glances.delete(app);
+      updateRow(app);
+      if (detail === app) location.hash = "#/";
+      return;
+    }
+    try {
+      const m = await getJSON("api/v1/monitors/" + encodeURIComponent(app));
+      delete m.transitions;
+      monitors.set(app, m);
+      if (!glances.has(app)) glances.set(app, { recent: [] });
+      updateRow(app);
+      if (detail === app) renderHead(m);
+    } catch (error) {
+      if (error.status !== 404) showError(error.message);
+    }
+  }
+
+  // --- the detail view -------------------------------------------------------------------------
+
+  function renderHead(m) {
+    $("d-name").textContent = m.app;
+    const state = $("d-state");
+    state.replaceChildren(badge(m.state));
+    if (m.paused) state.append(el("span", { class: "tag", text: "paused" }));
+    if (m.flapping) state.append(el("span", { class: "tag flap", text: "flapping" }));
+    $("d-url").textContent = m.url.replace(/\/$/, "") + (/^https?:/.test(m.url) ? m.path : "") +
+      " · every " + m.interval + " s, timeout " + m.timeout + " s, unhealthy after " + m.unhealthy + ", healthy after " + m.healthy +
+      (m.email && m.email.length ? " · mail to " + m.email.join(", ") : "");
+    $("a-pause").hidden = m.paused;
+    $("a-resume").hidden = !m.paused;
+    const maintenance = inMaintenance(m);
+    $("a-end-maintenance").hidden = !maintenance;
+    const note = $("d-note");
+    note.hidden = !maintenance;
+    note.textContent = maintenance ? "In maintenance until " + when(m.maintenance_until) + (m.maintenance_reason ? " (" + m.maintenance_reason + ")" : "") + ": nothing is sent." : "";
+    renderCards(m);
+  }
+
+  function card(label, value, sub) {
+    return el("div", { class: "card" }, el("div", { class: "label", text: label }), el("div", { class: "value", text: value }), sub ? el("div", { class: "sub", text: sub }) : null);
+  }
+
+  function renderCards(m) {
+    const cards = [];
+    if (detailData) {
+      for (const w of detailData.windows) {
+        cards.push(card("Uptime " + w.window.replace("h", " h").replace("d", " d"), pct(w.uptime_percent), w.checks + " checks, mean " + ms(w.latency_mean_ms)));
+      }
+    }
+    const check = m.last_check;
+    cards.push(card("Last check", check ? ms(check.latency_ms) : "–", check ? check.outcome + " (" + check.reason + "), " + ago(check.time) + " ago" : "not yet"));
+    cards.push(card("Since", m.since ? ago(m.since) : "–", m.since ? when(m.since) : "never changed"));
+    const notAfter = check && check.cert_not_after;
+    if (notAfter) {
+      const days = Math.floor((Date.parse(notAfter) - Date.now()) / 86400000);
+      cards.push(card("Certificate", days < 0 ? "expired" : days + " days left", "expires " + when(notAfter)));
+    }
+    $("d-cards").replaceChildren(...cards);
+  }
+
+  function logRow(c) {
+    return el("tr", null,
+      el("td", { text: when(c.time) }),
+      el("td", { class: c.outcome, text: c.outcome }),
+      el("td", { text: c.reason }),
+      el("td", { class: "num", text: c.http_status == null ? "" : c.http_status }),
+      el("td", { class: "num", text: ms(c.latency_ms) }),
+      el("td", null, badge(c.state)),
+            el("td", { class: "muted", text: c.detail || "" }),
+      el("td", { class: "body", text: kept(c) }));
+  }
+
+  // What the log kept of a check's body: a health answer as it is, any other body only as its
+  // size and keyed hash (the server never keeps what it says).
+  function kept(c) {
+    if (c.body != null) return JSON.stringify(c.body);
+    if (c.body_digest) return c.body_digest.size + " bytes, hash " + c.body_digest.hash + " (not kept)";
+    return "";
+  }
+
+  function transitionRow(t) {
+    return el("tr", null, el("td", { text: when(t.time) }), el("td", null, badge(t.from)), el("td", null, badge(t.to)), el("td", { text: t.reason }));
+  }
+
+  async function loadIncidents(app) {
+    const answer = await getJSON("api/v1/monitors/" + encodeURIComponent(app) + "/incidents?limit=50");
+    if (detail !== app) return;
+    $("incidents").tBodies[0].replaceChildren(...(answer.incidents.length ? answer.incidents.map((i) => {
+      const m = i.messages;
+      const told = m.sent + m.logged;
+      return el("tr", null,
+        el("td", { text: when(i.opened_at) }),
+        el("td", { text: i.closed_at ? when(i.closed_at) : "open" }),
+        el("td", { class: "num", text: duration(i.downtime_s) }),
+        el("td", { text: i.reason }),
+        el("td", { class: "num", text: told + (m.pending ? " (+" + m.pending + " waiting)" : "") + (m.failed ? " (" + m.failed + " failed)" : "") }));
+    }) : [el("tr", null, el("td", { colspan: "5", class: "muted", text: "no incident" }))]));
+  }
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function drawCharts() {
+    for (const chart of charts) chart.destroy();
+    charts = [];
+    if (!detailData || typeof uPlot === "undefined") return;
+    const width = Math.max(240, $("chart-hourly").clientWidth || 600);
+    const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--soft") }, ticks: { stroke: cssVar("--soft") } };
+    const up = (b) => (b.checks ? ((b.passes + b.warns) * 100) / b.checks : null);
+    const now = Date.now() / 1000;
+    // The whole window, whatever part of it has checks.
+    const last = (days) => ({ time: true, range: () => [now - days * 86400, now] });
+    const hourly = detailData.hourly;
+    charts.push(new uPlot({
+      width, height: 220,
+      series: [
+        {},
+        { label: "uptime %", stroke: cssVar("--ok"), scale: "%", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " %") },
+        { label: "mean latency", stroke: cssVar("--accent"), scale: "ms", value: (u, v) => (v == null ? "–" : v.toFixed(1) + " ms") },
+      ],
+      scales: { x: last(30), "%": { range: [0, 100] } },
+      axes: [axis, { ...axis, scale: "%" }, { ...axis, scale: "ms", side: 1 }],
+    }, [
+      hourly.map((b) => Date.parse(b.start) / 1000),
+      hourly.map(up),
+      hourly.map((b) => (b.checks ? b.latency_sum_ms / b.checks : null)),
+    ], $("chart-hourly")));
+    const daily = detailData.daily;
+    charts.push(new uPlot({
+      width, height: 220,
+      series: [{}, { label: "uptime %", stroke: cssVar("--ok"), fill: "rgba(63,185,80,.12)", value: (u, v) => (v == null ? "–" : v.toFixed(2) + " %") }],
+      scales: { x: last(400), y: { range: [0, 100] } },
+      axes: [axis, axis],
+    }, [daily.map((b) => Date.parse(b.start) / 1000), daily.map(up)], $("chart-daily")));
+  }
+
+  async function showDetail(app) {
+    detail = app;
+    detailData = null;
+    $("list-view").hidden = true;
+    $("detail-view").hidden = false;
+    const path = "api/v1/monitors/" + encodeURIComponent(app);
+    try {
+      const [m, log, uptime] = await Promise.all([getJSON(path), getJSON(path + "/log?limit=" + LOG_SHOWN), getJSON(path + "/uptime")]);
+      if (detail !== app) return;
+      const transitions = m.transitions || [];
+      delete m.transitions;
+      monitors.set(app, m);
+      detailData = uptime;
+      renderHead(m);
+      $("transitions").tBodies[0].replaceChildren(...transitions.map(transitionRow));
+      $("log").tBodies[0].replaceChildren(...log.checks.map(logRow));
+      drawCharts();
+      await loadIncidents(app);
+      document.documentElement.dataset.detail = app;
+    } catch (error) {
+      if (error.status === 404) {
+        location.hash = "#/";
+        showError("no monitor named " + app);
+      } else {
+        showError("cannot reach the server: " + error.message);
+      }
+    }
+  }
+
+  function showList() {
+    detail = null;
+    detailData = null;
+    for (const chart of charts) chart.destroy();
+    charts = [];
+    delete document.documentElement.dataset.detail;
+    $("detail-view").hidden = true;
+    $("list-view").hidden = false;
+    renderList();
+  }
+
+    // `#/monitor/<app>` is a monitor's page (the mail links there); `#<app>` too, as links in
+  // mail sent before the dashboard had pages.
+  function route() {
+    const match = /^#\/monitor\/(.+)$/.exec(location.hash) || /^#([^/].*)$/.exec(location.hash);
+    if (match) showDetail(decodeURIComponent(match[1]));
+    else showList();
+  }
+
+  async function act(run) {
+    try {
+      showError("");
+      const answer = await run();
+      if (answer && answer.app) {
+        monitors.set(answer.app, answer);
+        if (detail === answer.app) renderHead(answer);
+      }
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  function wire() {
+    const path = () => "api/v1/monitors/" + encodeURIComponent(detail);
+    $("a-pause").addEventListener("click", () => act(() => change("POST", path() + "/pause")));
+    $("a-resume").addEventListener("click", () => act(() => change("POST", path() + "/resume")));
+    $("a-maintenance").addEventListener("click", async () => {
+      if (!(await dialog("maintenance-dialog"))) return;
+      const minutes = Number($("maintenance-minutes").value);
+      const reason = $("maintenance-reason").value.trim();
+      act(() => change("POST", path() + "/maintenance", reason ? { minutes, reason } : { minutes }));
+    });
+    $("a-end-maintenance").addEventListener("click", () => act(() => change("DELETE", path() + "/maintenance")));
+    $("a-delete").addEventListener("click", async () => {
+      const app = detail;
+      if (!(await dialog("delete-dialog", () => { $("delete-name").textContent = app; }))) return;
+      act(async () => {
+        const done = await change("DELETE", "api/v1/monitors/" + encodeURIComponent(app));
+        if (done) {
+          monitors.delete(app);
+          location.hash = "#/";
+        }
+        return null;
+      });
+    });
+    $("filter").addEventListener("input", () => {
+      for (const [app, tr] of rows) tr.hidden = !matches(monitors.get(app));
+    });
+    $("example").textContent = "curl -X PUT -H 'Content-Type: application/json' -d '{\"url\": \"http://192.168.1.20:9090\", \"email\": \"me@example.com\"}' " + location.origin + "/api/v1/monitors/my-app";
+    window.addEventListener("hashchange", route);
+    let resize = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resize);
+      resize = setTimeout(drawCharts, 150);
+    });
+    // Times since the last change tick on their own.
+    setInterval(() => {
+      for (const cell of document.querySelectorAll("td[data-since]")) {
+        if (cell.dataset.since) cell.textContent = ago(cell.dataset.since);
+      }
+    }, 1000);
+    // Uptime figures are aggregated by the server; read them again now and then.
+    setInterval(refreshUptime, 60000);
+  }
+
+  async function start() {
+    wire();
+    connect();
+    try {
+      await load();
+      performance.mark("healthchecker:list-rendered");
+      // The frame after next is drawn once the rows are painted (what the bench measures).
+      requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("healthchecker:list-painted")));
+      document.documentElement.dataset.ready = "1";
+    } catch (error) {
+      showError("cannot reach the server: " + error.message);
+    }
+    if (location.hash) route();
+  }
+
+  start();
+})();
