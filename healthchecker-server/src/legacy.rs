@@ -175,6 +175,7 @@ impl MonitorForm {
             healthy: number("healthy_threshold", &self.healthy_threshold)?.map(saturate),
             path: None,
             notify: None,
+            ..Registration::default()
         };
         Ok((name, registration))
     }

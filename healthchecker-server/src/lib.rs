@@ -20,6 +20,8 @@
 //! * [`throttle`]: what one client address may do: connections at once, registrations per
 //!   minute (governor's GCRA).
 //! * [`health`]: the threshold state machine, a pure function of state, counters, outcome and thresholds.
+//! * [`push`]: push monitors' pure core (cron jobs and agents that report in): ping keys, the
+//!   period or cron schedule in a zone, what a ping does, when the next deadline falls.
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
 //!   validated into a [`registry::MonitorSpec`], the log `limit`; every rejection names the field.
 //! * [`probe`]: one check of one app, always a [`probe::CheckRecord`], never an error.
@@ -62,6 +64,7 @@ pub mod legacy;
 pub mod monitors;
 pub mod notify;
 pub mod probe;
+pub mod push;
 pub mod registry;
 pub mod scheduler;
 pub mod server;

@@ -20,6 +20,17 @@
 //! removal or pause, which withdraws whatever that check put in the outbox and, for a pause,
 //! forgets the alerting state. Reminders come with checks, so a paused or removed monitor gets
 //! none.
+//!
+//! # Push monitors
+//!
+//! A push monitor ([`crate::push`]) is a monitor whose checks come from outside: a ping
+//! ([`Monitors::ping`]) or a deadline passing becomes a check record that goes through the same
+//! state machine, alert policy and store write as a polled check; the ping is answered only once
+//! that write is committed and fsynced. Its next deadline is a one-shot entry on the scheduler's
+//! timer wheel, re-armed after every ping and every deadline. Push monitors keep their time on
+//! one clock: the wall clock read when the set started plus the monotonic time since, so
+//! deadlines and the paused clock of tests agree. They take no part in the storm rule or host
+//! grouping (their silence says nothing about this server's network).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -41,9 +52,10 @@ use crate::alerting::{Alerting, Decision, Event, Note, Quiet, Rules, Subject};
 use crate::config::channel::{EventKind, Routes};
 use crate::config::maintenance::Window;
 use crate::health::{Health, State, Transition};
-use crate::probe::{CheckRecord, Prober};
+use crate::probe::{CheckRecord, Prober, Reason};
+use crate::push::{self, Deadline, PingEntry, PingKey, PingKind, PushState};
 use crate::registry::{AppName, MonitorSpec};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{GRID, Scheduler};
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
 /// How many recent checks each monitor keeps in memory (for mail and the monitor view).
@@ -177,6 +189,66 @@ pub struct MonitorView {
     pub maintenance_reason: Option<String>,
     /// Whether it changes state too often to be told each time.
     pub flapping: bool,
+    /// A push monitor's schedule and where it stands; absent for a polled monitor.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushView>,
+}
+
+/// What the API shows of a push monitor, besides what every monitor has.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushView {
+    /// `push`.
+    pub kind: &'static str,
+    /// Seconds between successes, for a monitor on a period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+    /// The cron expression, for a monitor on a schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The schedule's time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Seconds after the deadline before it is missed.
+    pub grace: u64,
+    /// Where the job pings: `<base>/ping/<key>` (set by the API, which knows the base).
+    pub ping_url: Option<String>,
+    /// When the next success is due (the deadline).
+    pub expected_by: Option<DateTime<Utc>>,
+    /// The last ping of any kind.
+    pub last_ping: Option<DateTime<Utc>>,
+    /// The last success.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The start of a run that has not reported its result yet.
+    pub running_since: Option<DateTime<Utc>>,
+    /// The ping key, for the API to build `ping_url`; never serialized.
+    #[serde(skip)]
+    pub key: Option<PingKey>,
+}
+
+impl PushView {
+    /// The view of a monitor with `spec` (a push monitor) whose push state is `state`.
+    fn of(spec: &MonitorSpec, state: &PushState) -> Option<PushView> {
+        let push = spec.push.as_ref()?;
+        let (period, schedule, tz) = match &push.schedule {
+            push::Schedule::Period(period) => (Some(period.as_secs()), None, None),
+            push::Schedule::Cron { text, tz, .. } => {
+                (None, Some(text.clone()), Some(tz.to_string()))
+            }
+        };
+        Some(PushView {
+            kind: "push",
+            period,
+            schedule,
+            tz,
+            grace: push.grace.as_secs(),
+            ping_url: None,
+            expected_by: state.expected_by(push),
+            last_ping: state.last_ping,
+            last_success: state.last_success,
+            running_since: state.started,
+            key: Some(push.key.clone()),
+        })
+    }
 }
 
 /// A maintenance set through the API: nothing is told until `until`.
@@ -208,6 +280,10 @@ struct Slot {
     /// started before is discarded.
     generation: u64,
     in_flight: bool,
+    /// A push monitor's last pings.
+    push: PushState,
+    /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
+    armed: Option<(Instant, Deadline)>,
 }
 
 impl Slot {
@@ -233,11 +309,15 @@ impl Slot {
             maintenance_until: self.maintenance.as_ref().map(|m| m.until),
             maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
             flapping: self.alerting.flapping_since().is_some(),
+            push: PushView::of(&self.spec, &self.push),
         }
     }
 
-    /// Its part in the counts of the storm rule and host grouping.
+    /// Its part in the counts of the storm rule and host grouping (none for a push monitor).
     fn part(&self) -> crowd::Part {
+        if self.spec.is_push() {
+            return crowd::Part::default();
+        }
         crowd::Part::of(
             self.paused,
             self.health.state,
@@ -257,6 +337,7 @@ impl Slot {
             last_transition: self.last_transition.clone(),
             alerting: Some(alerting_json(&self.alerting)),
             maintenance: self.maintenance.as_ref().map(maintenance_json),
+            push: None,
         }
     }
 }
@@ -266,8 +347,12 @@ fn maintenance_json(maintenance: &Maintenance) -> String {
     serde_json::to_string(maintenance).unwrap_or_default()
 }
 
-/// The host of `spec`'s URL, lower-cased: what host grouping groups by.
-fn host_of(spec: &MonitorSpec) -> String {
+/// The host of `spec`'s URL, lower-cased: what host grouping groups by. A push monitor is a
+/// group of its own (`push:<name>`): its messages are never merged with others'.
+fn host_of(name: &AppName, spec: &MonitorSpec) -> String {
+    if spec.is_push() {
+        return format!("push:{name}");
+    }
     spec.url.host_str().unwrap_or_default().to_ascii_lowercase()
 }
 
@@ -315,6 +400,10 @@ struct Inner {
     /// Serializes changes to the set, so two registrations of one name cannot interleave.
     changes: tokio::sync::Mutex<()>,
     options: MonitorsOptions,
+    /// Push monitors by ping key.
+    keys: RwLock<HashMap<PingKey, AppName>>,
+    /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
+    boot: (DateTime<Utc>, Instant),
 }
 
 impl Inner {
@@ -340,6 +429,58 @@ impl Inner {
 
     fn crowd(&self) -> std::sync::MutexGuard<'_, crowd::Crowd> {
         lock(&self.crowd)
+    }
+
+    /// Push monitors' clock: the wall clock at the start plus the monotonic time since.
+    fn now(&self) -> DateTime<Utc> {
+        let since = Instant::now().saturating_duration_since(self.boot.1);
+        self.boot.0 + chrono::Duration::from_std(since).unwrap_or_default()
+    }
+
+    /// Push monitors by key, for reading (recovered like [`Inner::read_slots`]).
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PingKey, AppName>> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Push monitors by key, for changing.
+    fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<PingKey, AppName>> {
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts `slot`'s schedule: a polled monitor is first checked at `first`, then every
+    /// interval; a push monitor gets its next deadline armed.
+    fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+        if slot.spec.is_push() {
+            self.arm(name, slot);
+        } else {
+            self.scheduler
+                .schedule(name.clone(), first, slot.spec.interval);
+        }
+    }
+
+    /// Arms a push monitor's next deadline on the timer wheel (or none, see
+    /// [`push::next_deadline`]).
+    fn arm(&self, name: &AppName, slot: &mut Slot) {
+        let Some(spec) = slot.spec.push.as_ref() else {
+            return;
+        };
+        match push::next_deadline(spec, &slot.push, slot.health.state, self.boot.0) {
+            Some((at, deadline)) => {
+                let wait = (at - self.now()).to_std().unwrap_or_default();
+                let instant = Instant::now() + wait;
+                slot.armed = Some((instant, deadline));
+                self.scheduler.schedule_once(name.clone(), instant);
+            }
+            None => {
+                if slot.armed.take().is_some() {
+                    self.scheduler.unschedule(name.clone());
+                }
+            }
+        }
     }
 
     /// `slot` as the API shows it at `now`, with a scheduled window in `maintenance_until`.
@@ -512,6 +653,8 @@ impl Monitors {
                     .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
+                keys: RwLock::new(HashMap::new()),
+                boot: (Utc::now(), Instant::now()),
             }
         });
         let now = Instant::now();
@@ -523,16 +666,19 @@ impl Monitors {
                     .maintenance
                     .as_deref()
                     .and_then(|json| serde_json::from_str(json).ok());
-                let host = host_of(&stored.spec);
+                let host = host_of(&stored.name, &stored.spec);
                 let spec = Arc::new(stored.spec);
-                if !stored.paused {
-                    inner.scheduler.schedule(
-                        stored.name.clone(),
-                        now + jitter(spec.interval),
-                        spec.interval,
-                    );
+                let push_state = stored
+                    .push
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default();
+                if let Some(push) = &spec.push {
+                    inner
+                        .keys_mut()
+                        .insert(push.key.clone(), stored.name.clone());
                 }
-                let slot = Slot {
+                let mut slot = Slot {
                     spec,
                     paused: stored.paused,
                     registered_at: stored.registered_at,
@@ -545,7 +691,13 @@ impl Monitors {
                     host,
                     generation: 0,
                     in_flight: false,
+                    push: push_state,
+                    armed: None,
                 };
+                if !slot.paused {
+                    let first = now + jitter(slot.spec.interval);
+                    inner.schedule(&stored.name, &mut slot, first);
+                }
                 inner
                     .crowd()
                     .join(&slot.host, slot.spec.interval, slot.part());
@@ -577,10 +729,20 @@ impl Monitors {
         spec: MonitorSpec,
     ) -> Result<(Upserted, MonitorView), MonitorsError> {
         let _change = self.inner.changes.lock().await;
+        let mut spec = spec;
         let interval = spec.interval;
         if let Some(slot) = self.inner.slot(&name) {
             let stored = {
                 let slot = lock(&slot);
+                // A push monitor keeps its key (its ping URL) unless asked for a new one.
+                if let (Some(new), Some(old)) = (spec.push.as_mut(), slot.spec.push.as_ref())
+                    && !new.rotate_key
+                {
+                    new.key = old.key.clone();
+                }
+                if let Some(push) = spec.push.as_mut() {
+                    push.rotate_key = false;
+                }
                 if *slot.spec == spec {
                     return Ok((Upserted::Unchanged, slot.view(&name)));
                 }
@@ -591,7 +753,16 @@ impl Monitors {
             self.inner.store.save_monitor(&stored).await?;
             let view = {
                 let mut slot = lock(&slot);
-                let host = host_of(&spec);
+                let host = host_of(&name, &spec);
+                {
+                    let mut keys = self.inner.keys_mut();
+                    if let Some(old) = &slot.spec.push {
+                        keys.remove(&old.key);
+                    }
+                    if let Some(new) = &spec.push {
+                        keys.insert(new.key.clone(), name.clone());
+                    }
+                }
                 let part = slot.part();
                 {
                     let mut crowd = self.inner.crowd();
@@ -602,11 +773,12 @@ impl Monitors {
                 slot.spec = Arc::new(spec);
                 slot.generation += 1;
                 if !slot.paused {
-                    self.inner.scheduler.schedule(
-                        name.clone(),
-                        Instant::now() + first_check(interval, self.inner.options),
-                        interval,
-                    );
+                    let first = Instant::now() + first_check(interval, self.inner.options);
+                    if !slot.spec.is_push() {
+                        // Polled now: a deadline armed before is gone.
+                        slot.armed = None;
+                    }
+                    self.inner.schedule(&name, &mut slot, first);
                 }
                 slot.view(&name)
             };
@@ -615,6 +787,9 @@ impl Monitors {
         }
         if self.len() >= self.inner.options.max_monitors {
             return Err(MonitorsError::Full(self.inner.options.max_monitors));
+        }
+        if let Some(push) = spec.push.as_mut() {
+            push.rotate_key = false;
         }
         let slot = Slot {
             spec: Arc::new(spec),
@@ -629,9 +804,11 @@ impl Monitors {
             host: String::new(),
             generation: 0,
             in_flight: false,
+            push: PushState::default(),
+            armed: None,
         };
         let mut slot = Slot {
-            host: host_of(&slot.spec),
+            host: host_of(&name, &slot.spec),
             ..slot
         };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
@@ -640,14 +817,19 @@ impl Monitors {
             .join(&slot.host, slot.spec.interval, slot.part());
         slot.generation = 0;
         let view = slot.view(&name);
+        if let Some(push) = &slot.spec.push {
+            self.inner
+                .keys_mut()
+                .insert(push.key.clone(), name.clone());
+        }
+        self.inner.schedule(
+            &name,
+            &mut slot,
+            Instant::now() + first_check(interval, self.inner.options),
+        );
         self.inner
             .write_slots()
             .insert(name.clone(), Arc::new(Mutex::new(slot)));
-        self.inner.scheduler.schedule(
-            name.clone(),
-            Instant::now() + first_check(interval, self.inner.options),
-            interval,
-        );
         tracing::info!(app = %name, "monitor registered: {}", describe(&view));
         Ok((Upserted::Created, view))
     }
@@ -669,6 +851,9 @@ impl Monitors {
         self.inner.write_slots().remove(name);
         {
             let slot = lock(&slot);
+            if let Some(push) = &slot.spec.push {
+                self.inner.keys_mut().remove(&push.key);
+            }
             self.inner.crowd().leave(&slot.host, slot.part());
         }
         tracing::info!(app = %name, "monitor removed");
@@ -714,12 +899,8 @@ impl Monitors {
                 self.inner
                     .crowd()
                     .change(&slot.host, crowd::Part::default(), part);
-                drop(slot);
-                self.inner.scheduler.schedule(
-                    name.clone(),
-                    Instant::now() + first_check(interval, self.inner.options),
-                    interval,
-                );
+                let first = Instant::now() + first_check(interval, self.inner.options);
+                self.inner.schedule(name, &mut slot, first);
             }
             return Err(error.into());
         }
@@ -733,11 +914,8 @@ impl Monitors {
             self.inner
                 .crowd()
                 .change(&slot.host, crowd::Part::default(), part);
-            self.inner.scheduler.schedule(
-                name.clone(),
-                Instant::now() + first_check(interval, self.inner.options),
-                interval,
-            );
+            let first = Instant::now() + first_check(interval, self.inner.options);
+            self.inner.schedule(name, &mut slot, first);
         }
         tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
         Ok(Some(slot.view(name)))
@@ -779,6 +957,80 @@ impl Monitors {
         }
         slot.maintenance = maintenance;
         Ok(Some(slot.view(name)))
+    }
+
+    /// A ping of `kind` with the key `key` and the job's output `body` (already bounded, see
+    /// [`push::kept_body`]): the push monitor's log entry, state, transition and messages, written
+    /// as one unit; returns once that is committed and fsynced. `None` when no push monitor has
+    /// that key. A ping to a paused monitor is logged and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Store`] when the write could not be made durable.
+    pub async fn ping(
+        &self,
+        key: &PingKey,
+        kind: PingKind,
+        body: Option<String>,
+    ) -> Result<Option<AppName>, MonitorsError> {
+        let Some(name) = self.inner.keys().get(key).cloned() else {
+            return Ok(None);
+        };
+        let Some(slot) = self.inner.slot(&name) else {
+            return Ok(None);
+        };
+        let storm = {
+            let mut slot = lock(&slot);
+            let spec = Arc::clone(&slot.spec);
+            let Some(push_spec) = spec.push.as_ref() else {
+                return Ok(None);
+            };
+            if !push_spec.key.matches(key) {
+                return Ok(None);
+            }
+            let now = self.inner.now();
+            let effect = slot.push.on_ping(kind, now);
+            let summary = push::summary(kind, body.as_deref());
+            let record = CheckRecord {
+                time: now,
+                outcome: effect.outcome.unwrap_or(crate::health::Outcome::Pass),
+                reason: Reason::from(effect.reason),
+                http_status: None,
+                latency: effect.run.unwrap_or_default(),
+                body: None,
+                detail: body,
+            };
+            let ping = PingEntry {
+                kind: kind.as_str().to_owned(),
+                exit_status: kind.exit_status(),
+                run_s: effect.run.map(|run| run.as_secs_f64()),
+            };
+            let state = slot.push;
+            let log_only = effect.outcome.is_none() || slot.paused;
+            tracing::debug!(app = %name, key = %push_spec.key.redacted(), "ping: {}", kind.as_str());
+            let storm = apply_locked(
+                &self.inner,
+                &name,
+                &mut slot,
+                &spec,
+                record,
+                Pushed {
+                    ping: Some(ping),
+                    state: Some(state),
+                    log_only,
+                    summary,
+                },
+            );
+            if !slot.paused {
+                self.inner.arm(&name, &mut slot);
+            }
+            storm
+        };
+        if let Some((change, storm)) = storm {
+            self.inner.on_storm(change, storm).await;
+        }
+        self.inner.store.flush().await?;
+        Ok(Some(name))
     }
 
     /// The storm rule's state, with the monitors failing and the active ones.
@@ -863,6 +1115,16 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
     let Some(slot) = inner.slot(name) else {
         return;
     };
+    if lock(&slot).spec.is_push() {
+        if let Some((change, storm)) = deadline_passed(inner, name, &slot, due) {
+            let inner = Arc::clone(inner);
+            inner
+                .tasks
+                .clone()
+                .spawn(async move { inner.on_storm(change, storm).await });
+        }
+        return;
+    }
     let (spec, generation) = {
         let mut slot = lock(&slot);
         if slot.paused || slot.in_flight {
@@ -907,12 +1169,112 @@ fn apply(
     if slot.generation != generation {
         return None; // the definition changed, or the monitor was paused or removed, while this ran
     }
+    apply_locked(inner, name, &mut slot, spec, record, Pushed::default())
+}
+
+/// What a push monitor's entry adds to [`apply_locked`].
+#[derive(Debug, Default)]
+struct Pushed {
+    /// The ping, for the log entry.
+    ping: Option<PingEntry>,
+    /// The monitor's push state after the ping, written in the same transaction.
+    state: Option<PushState>,
+    /// Only logged: a start, a message, or a ping to a paused monitor; the state machine is not
+    /// run.
+    log_only: bool,
+    /// A short line for a transition's reason, instead of the whole detail (a job's output).
+    summary: Option<String>,
+}
+
+/// A push monitor's deadline fell on the timer wheel at `due`: unless a ping moved it meanwhile,
+/// the monitor is late, missed, or its run took too long.
+fn deadline_passed(
+    inner: &Inner,
+    name: &AppName,
+    slot: &Mutex<Slot>,
+    due: Instant,
+) -> Option<(StormChange, Storm)> {
+    let mut slot = lock(slot);
+    let (at, deadline) = slot.armed?;
+    if slot.paused || due + GRID < at {
+        return None; // paused, or a ping moved the deadline after this one fell due
+    }
+    slot.armed = None;
+    let spec = Arc::clone(&slot.spec);
+    let push_spec = spec.push.as_ref()?;
+    let now = inner.now();
+    let detail = match deadline {
+        Deadline::Late | Deadline::Missed => format!(
+            "no success since {} ({}); expected by {}{}",
+            slot.push
+                .last_success
+                .map_or_else(|| "ever".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            push_spec.schedule.describe(),
+            slot.push
+                .expected_by(push_spec)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            if deadline == Deadline::Missed {
+                format!(", grace {} s", push_spec.grace.as_secs())
+            } else {
+                String::new()
+            }
+        ),
+        Deadline::RunTooLong => format!(
+            "started {} and no result within the grace of {} s",
+            slot.push
+                .started
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            push_spec.grace.as_secs()
+        ),
+    };
+    let record = CheckRecord {
+        time: now,
+        outcome: deadline.outcome(),
+        reason: deadline.reason().into(),
+        http_status: None,
+        latency: Duration::ZERO,
+        body: None,
+        detail: Some(detail),
+    };
+    if deadline == Deadline::RunTooLong {
+        // Told once; the run's result, when it comes, is a result without a start.
+        slot.push.started = None;
+    }
+    let state = slot.push;
+    let storm = apply_locked(
+        inner,
+        name,
+        &mut slot,
+        &spec,
+        record,
+        Pushed {
+            state: Some(state),
+            ..Pushed::default()
+        },
+    );
+    inner.arm(name, &mut slot);
+    storm
+}
+
+/// [`apply`] on a locked slot, for polled checks and push monitors' entries alike.
+fn apply_locked(
+    inner: &Inner,
+    name: &AppName,
+    slot: &mut Slot,
+    spec: &Arc<MonitorSpec>,
+    record: CheckRecord,
+    pushed: Pushed,
+) -> Option<(StormChange, Storm)> {
     let before = slot.part();
-    let (health, change) = slot.health.step(record.outcome, spec.thresholds());
+    let (health, change) = if pushed.log_only {
+        (slot.health, None)
+    } else {
+        slot.health.step(record.outcome, spec.thresholds())
+    };
     let transition = change.map(|change| {
         change.transition(
             record.time,
-            match &record.detail {
+            match pushed.summary.as_ref().or(record.detail.as_ref()) {
                 Some(detail) => format!("{}: {detail}", record.reason.as_str()),
                 None => record.reason.as_str().to_owned(),
             },
@@ -933,6 +1295,7 @@ fn apply(
     let light = LoggedCheck {
         record,
         state: health.state,
+        ping: pushed.ping,
     };
     let mut check = light.clone();
     check.record.body = body;
@@ -963,6 +1326,7 @@ fn apply(
     let rules = inner.options.rules;
     let decision = match &transition {
         Some(transition) => Some(slot.alerting.on_transition(subject, transition, rules, now)),
+        None if pushed.log_only => None,
         None => slot.alerting.on_check(subject, rules, now),
     };
     let mut write = CheckWrite {
@@ -974,6 +1338,10 @@ fn apply(
         messages: Vec::new(),
         withdraw: Vec::new(),
         release: released.and_then(|kind| group_key(&slot.host, kind)),
+        // A struct of times always serializes.
+        push: pushed
+            .state
+            .map(|state| serde_json::to_string(&state).unwrap_or_default()),
     };
     if let Some(decision) = decision {
         write.alerting = Some(alerting_json(&slot.alerting));

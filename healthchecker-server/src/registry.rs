@@ -4,6 +4,10 @@
 //! [`MonitorSpec`] of typed values; inner code never sees raw strings. Every rejection is a
 //! [`FieldError`] that names the field, the value and the valid range, so the API can answer 422
 //! with a message a user can act on. The defaults and ranges live in [`limits`].
+//!
+//! `"kind": "push"` makes a push monitor ([`crate::push`]): no `url` and no polling fields, but a
+//! `period` or a cron `schedule` (with its `tz`), and a `grace`; the fields of the one kind are
+//! refused for the other, naming the field.
 
 use std::fmt;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Config;
+use crate::push::{self, PingKey, PushSpec, Schedule};
 
 /// Defaults and valid ranges of the registration parameters (DESIGN.md).
 pub mod limits {
@@ -166,6 +171,18 @@ pub struct Registration {
     pub path: Option<String>,
     /// Channels of the config file to tell too, by name.
     pub notify: Option<Vec<String>>,
+    /// `"push"` for a push monitor (the job reports in); absent for a polled one.
+    pub kind: Option<String>,
+    /// Push: seconds between successes.
+    pub period: Option<u64>,
+    /// Push: seconds after the deadline before the monitor is `missed`.
+    pub grace: Option<u64>,
+    /// Push: a five-field cron expression of when the job runs (instead of `period`).
+    pub schedule: Option<String>,
+    /// Push: the IANA time zone of `schedule` (default UTC).
+    pub tz: Option<String>,
+    /// Push: make a new ping key (the old ping URL stops working).
+    pub rotate_key: Option<bool>,
 }
 
 /// A validated monitor definition.
@@ -191,9 +208,20 @@ pub struct MonitorSpec {
     /// configuration by [`MonitorSpec::unknown_channel`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<String>,
+    /// A push monitor's schedule and key; `None` for a polled monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSpec>,
 }
 
+/// The `url` every push monitor has: nothing is fetched, the job pings the server.
+pub const PUSH_URL: &str = "push:";
+
 impl MonitorSpec {
+    /// Whether the monitor is a push monitor (the job reports in; nothing is polled).
+    pub fn is_push(&self) -> bool {
+        self.push.is_some()
+    }
+
     /// Refuses what this server's `config` does not allow: a recipient outside
     /// `allowed_email_domains` (when that list is not empty; a subdomain is inside its domain), a
     /// channel in `notify` that is not a `[[channel]]` of the config.
@@ -400,6 +428,31 @@ impl Registration {
     /// The first [`FieldError`] found, in the order url, path, email, interval, timeout,
     /// unhealthy, healthy.
     pub fn validate(&self) -> Result<MonitorSpec, FieldError> {
+        match self.kind.as_deref() {
+            None => {}
+            Some("push") => return self.validate_push(),
+            Some(other) => {
+                return Err(FieldError::new(
+                    "kind",
+                    other,
+                    "\"push\" for a push monitor, or no `kind` for a polled one",
+                ));
+            }
+        }
+        let push_only = [
+            ("period", self.period.is_some()),
+            ("grace", self.grace.is_some()),
+            ("schedule", self.schedule.is_some()),
+            ("tz", self.tz.is_some()),
+            ("rotate_key", self.rotate_key.is_some()),
+        ];
+        if let Some((field, _)) = push_only.iter().find(|(_, given)| *given) {
+            return Err(FieldError::new(
+                field,
+                "",
+                "only for push monitors (\"kind\": \"push\")",
+            ));
+        }
         let url = self.url.as_deref().ok_or_else(|| {
             FieldError::new(
                 "url",
@@ -455,6 +508,126 @@ impl Registration {
             unhealthy,
             healthy,
             notify: notify(self.notify.as_deref())?,
+            push: None,
+        })
+    }
+}
+
+impl Registration {
+    /// Validates a push monitor's registration (`"kind": "push"`): `period` or `schedule` (with
+    /// `tz`), `grace`, `email`, `notify`; no polling fields. The spec gets a fresh key, which
+    /// [`crate::monitors`] replaces with the existing monitor's unless `rotate_key` is set.
+    fn validate_push(&self) -> Result<MonitorSpec, FieldError> {
+        let polled_only = [
+            ("url", self.url.is_some()),
+            ("path", self.path.is_some()),
+            ("interval", self.interval.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("unhealthy", self.unhealthy.is_some()),
+            ("healthy", self.healthy.is_some()),
+        ];
+        if let Some((field, _)) = polled_only.iter().find(|(_, given)| *given) {
+            return Err(FieldError::new(
+                field,
+                "",
+                "not for a push monitor: nothing is polled, the job pings the server (use \
+                 `period` or `schedule`, and `grace`)",
+            ));
+        }
+        let seconds = |field: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(FieldError::new(
+                    field,
+                    value,
+                    format!(
+                        "from {} to {} seconds (1 minute to 365 days)",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        let schedule = match (self.period, self.schedule.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "schedule",
+                    self.schedule.as_deref().unwrap_or_default(),
+                    "either `period` or `schedule`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(FieldError::new(
+                    "period",
+                    "(missing)",
+                    "seconds between successes (60 to 31536000), or a cron `schedule` instead",
+                ));
+            }
+            (Some(period), None) => {
+                if self.tz.is_some() {
+                    return Err(FieldError::new(
+                        "tz",
+                        self.tz.as_deref().unwrap_or_default(),
+                        "only with a cron `schedule`",
+                    ));
+                }
+                Schedule::Period(seconds("period", period, push::limits::PERIOD)?)
+            }
+            (None, Some(text)) => {
+                if text.chars().any(crate::text::is_unsafe) || text.len() > 200 {
+                    return Err(FieldError::new(
+                        "schedule",
+                        text,
+                        "a five-field cron expression, e.g. \"0 3 * * *\"",
+                    ));
+                }
+                let cron = crate::config::maintenance::parse_cron(text).map_err(|error| {
+                    FieldError::new(
+                        "schedule",
+                        text,
+                        format!(
+                            "a five-field cron expression (minute hour day month weekday), \
+                             e.g. \"0 3 * * *\": {error}"
+                        ),
+                    )
+                })?;
+                let tz_text = self.tz.as_deref().unwrap_or("UTC");
+                let tz = crate::config::maintenance::parse_tz(tz_text)
+                    .map_err(|error| FieldError::new("tz", tz_text, error))?;
+                Schedule::Cron {
+                    cron: Box::new(cron),
+                    text: text.trim().to_owned(),
+                    tz,
+                }
+            }
+        };
+        let grace = seconds(
+            "grace",
+            self.grace.unwrap_or(push::limits::GRACE_DEFAULT),
+            push::limits::GRACE,
+        )?;
+        let key = PingKey::generate().map_err(|error| FieldError::new("kind", "push", error.to_string()))?;
+        let emails = match &self.email {
+            None => Vec::new(),
+            Some(Emails::One(one)) => vec![one.clone()],
+            Some(Emails::Many(many)) => many.clone(),
+        };
+        Ok(MonitorSpec {
+            url: Url::parse(PUSH_URL).map_err(|_| FieldError::new("url", PUSH_URL, "push:"))?,
+            path: String::new(),
+            emails: validate_emails(emails)?,
+            interval: grace,
+            timeout: Duration::ZERO,
+            unhealthy: 1,
+            healthy: 1,
+            notify: notify(self.notify.as_deref())?,
+            push: Some(PushSpec {
+                key,
+                schedule,
+                grace,
+                rotate_key: self.rotate_key.unwrap_or(false),
+            }),
         })
     }
 }

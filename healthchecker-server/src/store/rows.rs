@@ -105,7 +105,7 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 
 /// The columns of a check row, in this order.
 const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
-                             c.detail, c.state, c.passes, c.fails, c.recovering, c.id";
+                             c.detail, c.state, c.passes, c.fails, c.recovering, c.id, c.ping";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -121,6 +121,7 @@ struct RawCheck {
     fails: i64,
     recovering: bool,
     key: i64,
+    ping: Option<String>,
 }
 
 impl RawCheck {
@@ -139,6 +140,7 @@ impl RawCheck {
             fails: row.get(at + 9)?,
             recovering: row.get(at + 10)?,
             key: row.get(at + 11)?,
+            ping: row.get(at + 12)?,
         })
     }
 
@@ -172,6 +174,10 @@ impl RawCheck {
                 detail: self.detail,
             },
             state: state_from_sql(self.state)?,
+            ping: self
+                .ping
+                .map(|ping| serde_json::from_str(&ping).map_err(|error| format!("ping: {error}")))
+                .transpose()?,
         })
     }
 }
@@ -227,12 +233,13 @@ pub(super) fn load_monitors(
         health_seq: i64,
         alerting: Option<String>,
         maintenance: Option<String>,
+        push: Option<String>,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
                     s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
-                    m.maintenance
+                    m.maintenance, m.push
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -253,6 +260,7 @@ pub(super) fn load_monitors(
                         health_seq: row.get(10)?,
                         alerting: row.get(11)?,
                         maintenance: row.get(12)?,
+                        push: row.get(13)?,
                     })
                 })?
                 .collect()
@@ -313,6 +321,7 @@ pub(super) fn load_monitors(
             last_transition: transition,
             alerting: raw.alerting,
             maintenance: raw.maintenance,
+            push: raw.push,
         });
     }
     drop(last_check);

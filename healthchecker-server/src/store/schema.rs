@@ -148,6 +148,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL                            -- JSON
     ) STRICT;
     ",
+    // 3 -> 4: push monitors: where each stands (last ping, last success, a run in progress), and
+    // what each ping of the log said.
+    "
+    ALTER TABLE monitors ADD COLUMN push TEXT;  -- push::PushState as JSON; NULL: polled, or no ping yet
+    ALTER TABLE checks ADD COLUMN ping TEXT;    -- push::PingEntry as JSON; NULL: a check or a deadline
+    ",
 ];
 
 /// The schema version this server writes.

@@ -807,11 +807,17 @@ impl Apply<'_> {
         };
         let record = &write.check.record;
         let body = record.body.as_ref().map(JsonBody::as_str);
+        // A struct of a string and numbers always serializes.
+        let ping = write
+            .check
+            .ping
+            .as_ref()
+            .map(|ping| serde_json::to_string(ping).unwrap_or_default());
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
-                                     detail, state, passes, fails, recovering)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                     detail, state, passes, fails, recovering, ping)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -827,6 +833,7 @@ impl Apply<'_> {
                     write.health.passes,
                     write.health.fails,
                     write.health.recovering,
+                    ping,
                 ])
             })
             .map_err(self.sql())?;
@@ -865,6 +872,12 @@ impl Apply<'_> {
             self.conn
                 .prepare_cached("UPDATE monitors SET alerting = ?2 WHERE id = ?1")
                 .and_then(|mut statement| statement.execute(params![id, alerting]))
+                .map_err(self.sql())?;
+        }
+        if let Some(push) = &write.push {
+            self.conn
+                .prepare_cached("UPDATE monitors SET push = ?2 WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![id, push]))
                 .map_err(self.sql())?;
         }
         for event_id in &write.withdraw {
