@@ -6,6 +6,12 @@
 //! internal details never reach a response (they go to the log).
 //!
 //! Input is validated before anything changes: a request that is refused changes nothing.
+//!
+//! The ping routes of push monitors (`/ping/<key>`, `/start`, `/fail`, `/<exit status>`, `/log`;
+//! GET, HEAD and POST) need no token: the key is the credential. A ping is answered `200 OK` only
+//! once it is durable; an unknown key is 404. Their bodies may be up to
+//! [`crate::push::limits::BODY_READ_MAX`]; the log keeps the first
+//! [`crate::push::limits::BODY_MAX`] bytes.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -27,6 +33,7 @@ use crate::config::channel::EMAIL;
 use crate::health::{State as HealthState, Transition};
 use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
+use crate::push::{self, PingKey, PingKind};
 use crate::notify::{Notifier, TestError};
 use crate::registry::{self, AppName, BodyError, FieldError, Registration};
 use crate::store::{LoggedCheck, Store};
@@ -138,6 +145,10 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
             post(start_maintenance).delete(end_maintenance),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let pings = Router::new()
+        .route("/ping/{key}", get(ping_success).post(ping_success))
+        .route("/ping/{key}/{kind}", get(ping).post(ping))
+        .layer(DefaultBodyLimit::max(push::limits::BODY_READ_MAX));
     Router::new()
         .route("/", get(dashboard))
         .route("/health", get(own_health))
@@ -147,6 +158,7 @@ pub fn router_with(state: AppState, more: Router<AppState>) -> Router {
         .route("/api/v1/channels", get(channels))
         .route("/api/v1/openapi.json", get(openapi))
         .merge(changes)
+        .merge(pings)
         .merge(more)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -255,6 +267,89 @@ pub(crate) async fn limit_registrations(
     next.run(request).await
 }
 
+/// `/ping/{key}` (GET, HEAD, POST): the job succeeded.
+async fn ping_success(
+    state: State<AppState>,
+    Path(key): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ping_with(state, &key, "", body).await
+}
+
+/// `/ping/{key}/{kind}`: `start`, `fail`, `log`, or an exit status from 0 to 255.
+async fn ping(
+    state: State<AppState>,
+    Path((key, kind)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ping_with(state, &key, &kind, body).await
+}
+
+async fn ping_with(
+    State(state): State<AppState>,
+    key: &str,
+    kind: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let unknown = || {
+        ApiError::NotFound(
+            "no push monitor has this ping key (or no such ping: use /ping/<key>, /start, /fail, \
+             /log or /<exit status 0-255>)"
+                .to_owned(),
+        )
+    };
+    let (Some(key), Some(kind)) = (PingKey::parse(key), PingKind::from_path(kind)) else {
+        return Err(unknown());
+    };
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::Unreadable(rejection)
+        }
+    })?;
+    match state
+        .monitors
+        .ping(&key, kind, push::kept_body(&body))
+        .await?
+    {
+        Some(_) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "OK\n",
+        )
+            .into_response()),
+        None => Err(unknown()),
+    }
+}
+
+/// Where the jobs of this request's client reach the server: `public_url` when set, else the
+/// scheme and the `Host` the request was sent to.
+fn ping_base(config: &Config, headers: &HeaderMap) -> Option<String> {
+    if let Some(url) = &config.public_url {
+        return Some(url.as_str().trim_end_matches('/').to_owned());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    // A host header is a host and a port: nothing that could make the URL point elsewhere.
+    let valid = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    valid.then(|| format!("http://{host}"))
+}
+
+/// `view` with its `ping_url` filled in, for a push monitor.
+fn with_ping_url(mut view: MonitorView, base: Option<&str>) -> MonitorView {
+    if let Some(push) = view.push.as_mut() {
+        push.ping_url = match (base, &push.key) {
+            (Some(base), Some(key)) => Some(format!("{base}/ping/{}", key.expose())),
+            _ => None,
+        };
+    }
+    view
+}
+
 fn app_name(raw: &str) -> Result<AppName, ApiError> {
     AppName::parse(raw).map_err(ApiError::Invalid)
 }
@@ -263,6 +358,7 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 async fn register(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let name = app_name(&app)?;
@@ -275,6 +371,7 @@ async fn register(
     })?;
     let spec = Registration::accept(&body, &state.config)?;
     let (upserted, view) = state.monitors.upsert(name, spec).await?;
+    let view = with_ping_url(view, ping_base(&state.config, &headers).as_deref());
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
@@ -323,9 +420,15 @@ struct MonitorList {
 }
 
 /// `GET /api/v1/monitors`: every monitor, sorted by name.
-async fn list(State(state): State<AppState>) -> Json<MonitorList> {
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<MonitorList> {
+    let base = ping_base(&state.config, &headers);
     Json(MonitorList {
-        monitors: state.monitors.list(),
+        monitors: state
+            .monitors
+            .list()
+            .into_iter()
+            .map(|view| with_ping_url(view, base.as_deref()))
+            .collect(),
     })
 }
 
@@ -340,12 +443,14 @@ struct MonitorDetail {
 async fn one(
     State(state): State<AppState>,
     Path(app): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let name = app_name(&app)?;
     let monitor = state
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
+    let monitor = with_ping_url(monitor, ping_base(&state.config, &headers).as_deref());
     state.store.visible().await.map_err(ApiError::internal)?;
     let transitions = state
         .store

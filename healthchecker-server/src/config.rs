@@ -95,6 +95,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "storm_min",
     "flap_changes",
     "flap_window",
+    "public_url",
 ];
 
 /// Tables the config file may hold besides the options (`[[channel]]`): file only, never from
@@ -230,6 +231,12 @@ pub struct ServeArgs {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub admin_email: Vec<String>,
 
+    /// Base of the push monitors' ping URLs (`<public_url>/ping/<key>`), e.g.
+    /// http://hc.lan:8080 [default: the scheme, host and port the registration was sent to]
+    #[arg(long, value_name = "URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+
     /// A storm (per-app alerts held, one message about the server's network) begins when at
     /// least this fraction of the active monitors fail at once, from 0.1 to 1 [default: 0.5]
     #[arg(long, value_name = "FRACTION")]
@@ -283,6 +290,8 @@ pub struct RawConfig {
     pub smtp_url: Option<String>,
     /// See [`ServeArgs::mail_from`].
     pub mail_from: Option<String>,
+    /// See [`ServeArgs::public_url`].
+    pub public_url: Option<String>,
     /// See [`ServeArgs::remind_every`].
     pub remind_every: i64,
     /// See [`ServeArgs::mdns_interface`].
@@ -340,6 +349,7 @@ impl Default for RawConfig {
             retention_days: 90,
             smtp_url: None,
             mail_from: None,
+            public_url: None,
             remind_every: 0,
             mdns_interface: Vec::new(),
             no_mdns: false,
@@ -561,6 +571,8 @@ pub struct Config {
     pub maintenance: Vec<maintenance::Window>,
     /// Who is mailed about the server as a whole.
     pub admin_email: Vec<String>,
+    /// Base of push monitors' ping URLs; `None`: the base the registering request was sent to.
+    pub public_url: Option<url::Url>,
     /// The fraction of active monitors failing at once that makes a storm.
     pub storm_fraction: f64,
     /// The fewest failing monitors that make a storm.
@@ -955,6 +967,28 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         .map_err(|source| ConfigError::Table { path: None, source })?;
     let maintenance = maintenance::validate(&raw.maintenance)
         .map_err(|source| ConfigError::Table { path: None, source })?;
+    let public_url = raw
+        .public_url
+        .as_deref()
+        .map(|text| {
+            url::Url::parse(text.trim())
+                .ok()
+                .filter(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.host_str().is_some()
+                        && url.query().is_none()
+                        && url.fragment().is_none()
+                        && url.username().is_empty()
+                })
+                .ok_or_else(|| {
+                    invalid(
+                        "public_url",
+                        &text,
+                        "expected the http:// or https:// base URL this server is reached at, such as http://hc.lan:8080",
+                    )
+                })
+        })
+        .transpose()?;
     for address in &raw.admin_email {
         if address.parse::<lettre::Address>().is_err() {
             return Err(invalid(
@@ -1031,6 +1065,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         default_channels: raw.default_channels,
         maintenance,
         admin_email: raw.admin_email,
+        public_url,
         storm_fraction: raw.storm_fraction,
         storm_min,
         flap_changes,

@@ -1405,6 +1405,7 @@ fn note(
             until.format("%H:%M:%S UTC")
         ),
         Note::Blip => tracing::info!(app = %name, "{change}a blip within one check, not told"),
+        Note::Late => tracing::info!(app = %name, "{change}late: told only if it is missed"),
         Note::Recovering => tracing::info!(app = %name, "{change}recovering, not told"),
         Note::StillInIncident => {
             tracing::info!(app = %name, "{change}same incident, told already");
