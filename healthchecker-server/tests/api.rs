@@ -655,6 +655,12 @@ async fn openapi_agrees_with_the_routes_and_the_answers() {
         healthy: Some(0),
         path: Some(String::new()),
         notify: Some(Vec::new()),
+        kind: Some(String::new()),
+        period: Some(0),
+        grace: Some(0),
+        schedule: Some(String::new()),
+        tz: Some(String::new()),
+        rotate_key: Some(false),
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
@@ -693,6 +699,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
                     detail: None,
                 },
                 state: State::Healthy,
+                ping: None,
             },
             health: Health::default(),
             transition: None,
@@ -700,6 +707,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             messages: Vec::new(),
             withdraw: Vec::new(),
             release: None,
+            push: None,
         });
     }
     let mut seen = Vec::new();

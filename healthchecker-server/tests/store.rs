@@ -31,6 +31,7 @@ fn spec(port: u16) -> MonitorSpec {
         healthy: Some(4),
         path: Some("/api/health?full=1".into()),
         notify: None,
+        ..Registration::default()
     }
     .validate()
     .expect("valid spec")
@@ -56,6 +57,7 @@ fn monitor(text: &str) -> StoredMonitor {
         last_transition: None,
         alerting: Some("{}".to_owned()),
         maintenance: None,
+        push: None,
     }
 }
 
@@ -81,7 +83,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
     };
     CheckWrite {
         name: name(app),
-        check: LoggedCheck { record, state },
+        check: LoggedCheck { record, state, ping: None, },
         health: Health {
             state,
             passes: u32::from(pass),
@@ -98,6 +100,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
         messages: Vec::new(),
         withdraw: Vec::new(),
         release: None,
+        push: None,
     }
 }
 

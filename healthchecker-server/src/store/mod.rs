@@ -900,6 +900,7 @@ mod tests {
                 detail: None,
             },
             state: State::Healthy,
+            ping: None,
         };
         let json = serde_json::to_value(&check).expect("serializes");
         assert_eq!(json["state"], "HEALTHY");

@@ -1254,6 +1254,7 @@ mod tests {
                     detail: Some(format!("{n}")),
                 },
                 state: State::Degraded,
+                ping: None,
             },
             health: Health {
                 state: State::Degraded,
@@ -1271,6 +1272,7 @@ mod tests {
             messages: Vec::new(),
             withdraw: Vec::new(),
             release: None,
+            push: None,
         }
     }
 
@@ -1352,6 +1354,7 @@ mod tests {
             last_transition: None,
             alerting: None,
             maintenance: None,
+            push: None,
         };
         let (reply, _answer) = oneshot::channel();
         let mut ops = VecDeque::new();

@@ -220,6 +220,7 @@ pub(crate) mod testing {
                     detail: Some("HTTP 503".to_owned()),
                 },
                 state: to,
+                ping: None,
             }],
             thread: Vec::new(),
         }
