@@ -481,7 +481,11 @@ pub fn kept_body(body: &[u8]) -> Option<String> {
 /// entry's detail): `exit status 3`, and the last non-empty line of the output.
 pub fn summary(kind: PingKind, body: Option<&str>) -> Option<String> {
     let last = body
-        .and_then(|body| body.lines().rev().find(|line| !line.trim().is_empty()))
+        .and_then(|body| {
+            body.lines()
+                .rev()
+                .find(|line| !line.trim().is_empty() && !line.starts_with("[cut: "))
+        })
         .map(|line| {
             let line: String = line
                 .chars()
