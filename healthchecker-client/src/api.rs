@@ -77,6 +77,12 @@ impl Http {
         self.token = token;
     }
 
+    /// This client without a token (push monitors' pings: the key is the credential).
+    pub(crate) fn without_token(mut self) -> Http {
+        self.token = None;
+        self
+    }
+
     /// How long one request may take.
     pub(crate) fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
@@ -153,8 +159,8 @@ impl Http {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ApiClient {
-    http: Http,
-    base: Url,
+    pub(crate) http: Http,
+    pub(crate) base: Url,
 }
 
 impl ApiClient {

@@ -259,7 +259,16 @@ impl MonitorSpec {
     }
 
     /// The URL that is checked: `url` with `path` appended.
+    /// For a push monitor, nothing is fetched: its schedule, in words (`push: 0 3 * * *
+    /// (Europe/Berlin), grace 600 s`), which mail and channels show where a URL would be.
     pub fn check_url(&self) -> String {
+        if let Some(push) = &self.push {
+            return format!(
+                "push: {}, grace {} s",
+                push.schedule.describe(),
+                push.grace.as_secs()
+            );
+        }
         format!("{}{}", self.url.as_str().trim_end_matches('/'), self.path)
     }
 

@@ -330,3 +330,140 @@ async fn sigkill_under_ping_load_loses_no_acknowledged_ping() {
         .expect("ping");
     assert_eq!(answer.status(), 200);
 }
+
+/// `healthchecker-server exec` as cron runs it: the command's output passes through, its exit
+/// status is the wrapper's and is reported with the output; without a server the command still
+/// runs and the wrapper says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_wraps_a_cron_job_and_exits_with_its_status() {
+    let dir = temp_dir();
+    let mut smtp = Smtp::start();
+    let server = start(dir.path(), Some(smtp.port));
+    let client = reqwest::Client::new();
+    let exec = |args: &[&str]| {
+        let mut cmd = command(dir.path());
+        cmd.arg("exec").args(args);
+        cmd.output().expect("exec runs")
+    };
+    let failed = exec(&[
+        "backup",
+        "--period",
+        "1d",
+        "--grace",
+        "1h",
+        "--email",
+        "me@example.com",
+        "--server",
+        &server.url,
+        "--",
+        "sh",
+        "-c",
+        "echo copying files; echo 'disk full' >&2; exit 3",
+    ]);
+    assert_eq!(failed.status.code(), Some(3), "the command's status");
+    assert_eq!(String::from_utf8_lossy(&failed.stdout), "copying files\n");
+    assert_eq!(String::from_utf8_lossy(&failed.stderr), "disk full\n");
+    let mail = smtp.next(Duration::from_secs(20)).await;
+    assert_eq!(mail.subject(), "[healthchecker] backup is UNHEALTHY");
+    assert!(mail.body().contains("exit status 3: disk full"), "{}", mail.body());
+    assert!(
+        mail.body().contains("push: every 86400 s, grace 3600 s"),
+        "{}",
+        mail.body()
+    );
+    let entries = log(&client, &server.url, "backup").await;
+    assert_eq!(entries[0]["kind"], "exit");
+    assert_eq!(entries[0]["exit_status"], 3);
+    assert_eq!(entries[0]["detail"], "copying files\ndisk full\n");
+    assert!(entries[0]["run_s"].is_number());
+    assert_eq!(entries[1]["kind"], "start");
+
+    // without --period or --schedule: the existing monitor
+    let fine = exec(&["backup", "--server", &server.url, "--", "true"]);
+    assert_eq!(fine.status.code(), Some(0));
+    assert_eq!(monitor(&client, &server.url, "backup").await["state"], "HEALTHY");
+
+    // the server is gone: the command still runs, the wrapper says why on stderr
+    let marker = dir.path().join("ran");
+    let nobody = format!("http://127.0.0.1:{}", common::free_port());
+    let unreported = exec(&[
+        "backup",
+        "--server",
+        &nobody,
+        "--",
+        "sh",
+        "-c",
+        &format!("touch '{}'; exit 4", marker.display()),
+    ]);
+    assert_eq!(unreported.status.code(), Some(4));
+    assert!(marker.exists(), "the command ran");
+    let stderr = String::from_utf8_lossy(&unreported.stderr);
+    assert!(stderr.contains("cannot report"), "{stderr}");
+    // a command that does not exist: 127, reported as a failure
+    let missing = exec(&["backup", "--server", &server.url, "--", "/nonexistent/job"]);
+    assert_eq!(missing.status.code(), Some(127));
+    assert_eq!(
+        monitor(&client, &server.url, "backup").await["state"],
+        "UNHEALTHY"
+    );
+}
+
+/// The client crate's heartbeat against the real binary: register, run a job that fails and
+/// one that succeeds, ping by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_heartbeat_reports_jobs() {
+    use healthchecker_client::api::ApiClient;
+    use healthchecker_client::{AppName, PushMonitor};
+    let dir = temp_dir();
+    let server = start(dir.path(), None);
+    let client = reqwest::Client::new();
+    let api = ApiClient::new(&server.url).expect("client");
+    let app = AppName::parse("indexer").expect("name");
+    let heartbeat = api
+        .push(&app, &PushMonitor::every(Duration::from_secs(3600)))
+        .await
+        .expect("registered");
+    let failed = heartbeat
+        .run(async { Err::<(), _>("disk full") })
+        .await
+        .expect("reported");
+    assert_eq!(failed, Err("disk full"));
+    assert_eq!(monitor(&client, &server.url, "indexer").await["state"], "UNHEALTHY");
+    let done = heartbeat
+        .run(async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok::<_, String>(7)
+        })
+        .await
+        .expect("reported");
+    assert_eq!(done, Ok(7));
+    let entries = log(&client, &server.url, "indexer").await;
+    assert_eq!(entries[0]["kind"], "success");
+    assert!(entries[0]["run_s"].as_f64().is_some_and(|run| run >= 0.05));
+    assert_eq!(entries[2]["kind"], "fail");
+    assert!(
+        entries[2]["detail"]
+            .as_str()
+            .is_some_and(|detail| detail.ends_with("disk full")),
+        "{}",
+        entries[2]
+    );
+    heartbeat.log("reindexed 3 shards").await.expect("log");
+    heartbeat.exit(0, "").await.expect("exit");
+    // the same registration again keeps the URL; the old handle still works
+    let again = api
+        .push(&app, &PushMonitor::every(Duration::from_secs(3600)))
+        .await
+        .expect("again");
+    again.ping().await.expect("ping");
+    heartbeat.ping().await.expect("the same key");
+    // a rotated key: the old handle is refused (404), naming no key
+    let rotated = api
+        .push(&app, &PushMonitor::every(Duration::from_secs(3600)).rotate_key())
+        .await
+        .expect("rotated");
+    rotated.ping().await.expect("new key");
+    let error = heartbeat.ping().await.expect_err("old key");
+    assert!(error.to_string().contains("404"), "{error}");
+    assert!(api.heartbeat(&app).await.is_ok());
+}
