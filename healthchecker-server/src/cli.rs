@@ -407,7 +407,10 @@ async fn run_capturing(command: &[String]) -> (Ran, String) {
     use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
     let Some((program, arguments)) = command.split_first() else {
-        return (Ran::NotStarted("no command given".to_owned()), String::new());
+        return (
+            Ran::NotStarted("no command given".to_owned()),
+            String::new(),
+        );
     };
     let child = tokio::process::Command::new(program)
         .args(arguments)
@@ -438,7 +441,9 @@ async fn run_capturing(command: &[String]) -> (Ran, String) {
             }
             let _ = to.write_all(&buffer[..read]).await;
             let _ = to.flush().await;
-            let mut kept = kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut kept = kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             kept.extend_from_slice(&buffer[..read]);
             if kept.len() > 2 * max {
                 let cut = kept.len() - max;
@@ -460,12 +465,17 @@ async fn run_capturing(command: &[String]) -> (Ran, String) {
     };
     let (status, (), ()) = tokio::join!(child.wait(), out, err);
     let output = {
-        let kept = kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let text = String::from_utf8_lossy(&kept).into_owned();
         healthchecker_client::tail(&text, healthchecker_client::OUTPUT_MAX).to_owned()
     };
     let ran = match status {
-        Ok(status) => match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        Ok(status) => match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
             (Some(code), _) => Ran::Exited(u8::try_from(code & 0xff).unwrap_or(1)),
             (None, Some(signal)) => Ran::Signal(signal),
             (None, None) => Ran::Exited(1),

@@ -818,9 +818,7 @@ impl Monitors {
         slot.generation = 0;
         let view = slot.view(&name);
         if let Some(push) = &slot.spec.push {
-            self.inner
-                .keys_mut()
-                .insert(push.key.clone(), name.clone());
+            self.inner.keys_mut().insert(push.key.clone(), name.clone());
         }
         self.inner.schedule(
             &name,
@@ -1206,13 +1204,16 @@ fn deadline_passed(
     let detail = match deadline {
         Deadline::Late | Deadline::Missed => format!(
             "no success since {} ({}); expected by {}{}",
-            slot.push
-                .last_success
-                .map_or_else(|| "ever".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            slot.push.last_success.map_or_else(
+                || "ever".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            ),
             push_spec.schedule.describe(),
             slot.push
                 .expected_by(push_spec)
-                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+                .map_or_else(String::new, |t| t
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+                    .to_string()),
             if deadline == Deadline::Missed {
                 format!(", grace {} s", push_spec.grace.as_secs())
             } else {
@@ -1221,9 +1222,9 @@ fn deadline_passed(
         ),
         Deadline::RunTooLong => format!(
             "started {} and no result within the grace of {} s",
-            slot.push
-                .started
-                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            slot.push.started.map_or_else(String::new, |t| t
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()),
             push_spec.grace.as_secs()
         ),
     };

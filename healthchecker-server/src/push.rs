@@ -222,8 +222,9 @@ impl<'de> Deserialize<'de> for PushSpec {
         let schedule = match (stored.period, stored.schedule) {
             (Some(period), None) => Schedule::Period(Duration::from_secs(period)),
             (None, Some(text)) => {
-                let tz = crate::config::maintenance::parse_tz(stored.tz.as_deref().unwrap_or("UTC"))
-                    .map_err(D::Error::custom)?;
+                let tz =
+                    crate::config::maintenance::parse_tz(stored.tz.as_deref().unwrap_or("UTC"))
+                        .map_err(D::Error::custom)?;
                 let cron =
                     crate::config::maintenance::parse_cron(&text).map_err(D::Error::custom)?;
                 Schedule::Cron {
@@ -494,7 +495,9 @@ pub fn summary(kind: PingKind, body: Option<&str>) -> Option<String> {
                 .collect();
             line.trim().to_owned()
         });
-    let status = kind.exit_status().map(|status| format!("exit status {status}"));
+    let status = kind
+        .exit_status()
+        .map(|status| format!("exit status {status}"));
     match (status, last) {
         (Some(status), Some(last)) => Some(format!("{status}: {last}")),
         (status, last) => status.or(last),
@@ -685,7 +688,10 @@ mod tests {
 
     #[test]
     fn specs_round_trip_through_json() {
-        for spec in [period(86_400, 3600), cron("0 3 * * *", "Europe/Berlin", 600)] {
+        for spec in [
+            period(86_400, 3600),
+            cron("0 3 * * *", "Europe/Berlin", 600),
+        ] {
             let json = serde_json::to_string(&spec).expect("json");
             let back: PushSpec = serde_json::from_str(&json).expect("back");
             assert_eq!(back, spec);

@@ -616,7 +616,8 @@ impl Registration {
             self.grace.unwrap_or(push::limits::GRACE_DEFAULT),
             push::limits::GRACE,
         )?;
-        let key = PingKey::generate().map_err(|error| FieldError::new("kind", "push", error.to_string()))?;
+        let key = PingKey::generate()
+            .map_err(|error| FieldError::new("kind", "push", error.to_string()))?;
         let emails = match &self.email {
             None => Vec::new(),
             Some(Emails::One(one)) => vec![one.clone()],

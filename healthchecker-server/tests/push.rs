@@ -140,7 +140,13 @@ async fn late_is_degraded_and_not_mailed_missed_is_unhealthy_and_mailed() {
         Some(chrono::Duration::seconds(2))
     );
 
-    let late = until(&set.monitors, &app, State::Degraded, Duration::from_secs(10)).await;
+    let late = until(
+        &set.monitors,
+        &app,
+        State::Degraded,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(late - pinged >= period, "late only after the period");
     let view = set.monitors.view(&app).expect("view");
     assert_eq!(
@@ -149,11 +155,19 @@ async fn late_is_degraded_and_not_mailed_missed_is_unhealthy_and_mailed() {
     );
     assert!(mailed(&set.store).await.is_empty(), "late is not mailed");
 
-    let missed = until(&set.monitors, &app, State::Unhealthy, Duration::from_secs(10)).await;
+    let missed = until(
+        &set.monitors,
+        &app,
+        State::Unhealthy,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(missed - pinged >= period + grace, "missed after the grace");
     let view = set.monitors.view(&app).expect("view");
     assert_eq!(
-        view.last_transition.as_ref().map(|t| t.reason.split(':').next()),
+        view.last_transition
+            .as_ref()
+            .map(|t| t.reason.split(':').next()),
         Some(Some("missed"))
     );
     assert_eq!(mailed(&set.store).await, ["unhealthy"]);
@@ -212,7 +226,13 @@ async fn a_start_without_its_result_is_run_too_long_and_a_result_records_the_run
         .ping(&key, PingKind::Start, None)
         .await
         .expect("durable");
-    let too_long = until(&set.monitors, &app, State::Unhealthy, Duration::from_secs(10)).await;
+    let too_long = until(
+        &set.monitors,
+        &app,
+        State::Unhealthy,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(too_long - started >= grace);
     let view = set.monitors.view(&app).expect("view");
     assert_eq!(
@@ -252,7 +272,13 @@ async fn a_deadline_that_passed_while_the_server_was_down_waits_for_the_grace() 
     assert_eq!(view.state, State::Healthy, "the state it had");
     assert_eq!(view.push.as_ref().and_then(|p| p.key.clone()), Some(key));
     until(&set.monitors, &app, State::Degraded, Duration::from_secs(5)).await;
-    let missed = until(&set.monitors, &app, State::Unhealthy, Duration::from_secs(10)).await;
+    let missed = until(
+        &set.monitors,
+        &app,
+        State::Unhealthy,
+        Duration::from_secs(10),
+    )
+    .await;
     assert!(
         missed - booted >= grace,
         "missed {:?} after the start, before the grace of {grace:?}",

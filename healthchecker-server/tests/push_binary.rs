@@ -108,7 +108,10 @@ async fn ping_routes_states_log_and_the_mail_of_a_failed_job() {
     for (body, field) in [
         (json!({"kind": "push"}), "period"),
         (json!({"kind": "push", "period": 30}), "period"),
-        (json!({"kind": "push", "period": 3600, "grace": 10}), "grace"),
+        (
+            json!({"kind": "push", "period": 3600, "grace": 10}),
+            "grace",
+        ),
         (
             json!({"kind": "push", "schedule": "61 3 * * *", "grace": 600}),
             "schedule",
@@ -178,7 +181,10 @@ async fn ping_routes_states_log_and_the_mail_of_a_failed_job() {
         "UNHEALTHY"
     );
     let mail = smtp.next(Duration::from_secs(20)).await;
-    assert_eq!(mail.subject(), "[healthchecker] nightly-backup is UNHEALTHY");
+    assert_eq!(
+        mail.subject(),
+        "[healthchecker] nightly-backup is UNHEALTHY"
+    );
     let body = mail.body();
     assert!(body.contains("job_failed"), "{body}");
     assert!(body.contains("exit status 3"), "{body}");
@@ -188,7 +194,11 @@ async fn ping_routes_states_log_and_the_mail_of_a_failed_job() {
     );
 
     // success again: recovered, mailed
-    let answer = client.post(format!("{ping_url}/0")).send().await.expect("0");
+    let answer = client
+        .post(format!("{ping_url}/0"))
+        .send()
+        .await
+        .expect("0");
     assert_eq!(answer.status(), 200);
     let mail = smtp.next(Duration::from_secs(20)).await;
     assert!(
@@ -277,7 +287,10 @@ async fn sigkill_under_ping_load_loses_no_acknowledged_ping() {
                     let message = format!("job-{i} worker-{worker} ping-{n}");
                     let sent = tokio::time::timeout(
                         Duration::from_secs(10),
-                        client.post(format!("{ping_url}/log")).body(message.clone()).send(),
+                        client
+                            .post(format!("{ping_url}/log"))
+                            .body(message.clone())
+                            .send(),
                     )
                     .await;
                     match sent {
@@ -302,7 +315,11 @@ async fn sigkill_under_ping_load_loses_no_acknowledged_ping() {
     for worker in workers {
         acknowledged.extend(worker.await.expect("worker"));
     }
-    assert!(acknowledged.len() >= 200, "{} acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 200,
+        "{} acknowledged",
+        acknowledged.len()
+    );
 
     let server = start(dir.path(), None);
     let mut kept = HashSet::new();
@@ -365,7 +382,11 @@ async fn exec_wraps_a_cron_job_and_exits_with_its_status() {
     assert_eq!(String::from_utf8_lossy(&failed.stderr), "disk full\n");
     let mail = smtp.next(Duration::from_secs(20)).await;
     assert_eq!(mail.subject(), "[healthchecker] backup is UNHEALTHY");
-    assert!(mail.body().contains("exit status 3: disk full"), "{}", mail.body());
+    assert!(
+        mail.body().contains("exit status 3: disk full"),
+        "{}",
+        mail.body()
+    );
     assert!(
         mail.body().contains("push: every 86400 s, grace 3600 s"),
         "{}",
@@ -381,7 +402,10 @@ async fn exec_wraps_a_cron_job_and_exits_with_its_status() {
     // without --period or --schedule: the existing monitor
     let fine = exec(&["backup", "--server", &server.url, "--", "true"]);
     assert_eq!(fine.status.code(), Some(0));
-    assert_eq!(monitor(&client, &server.url, "backup").await["state"], "HEALTHY");
+    assert_eq!(
+        monitor(&client, &server.url, "backup").await["state"],
+        "HEALTHY"
+    );
 
     // the server is gone: the command still runs, the wrapper says why on stderr
     let marker = dir.path().join("ran");
@@ -428,7 +452,10 @@ async fn the_client_heartbeat_reports_jobs() {
         .await
         .expect("reported");
     assert_eq!(failed, Err("disk full"));
-    assert_eq!(monitor(&client, &server.url, "indexer").await["state"], "UNHEALTHY");
+    assert_eq!(
+        monitor(&client, &server.url, "indexer").await["state"],
+        "UNHEALTHY"
+    );
     let done = heartbeat
         .run(async {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -459,7 +486,10 @@ async fn the_client_heartbeat_reports_jobs() {
     heartbeat.ping().await.expect("the same key");
     // a rotated key: the old handle is refused (404), naming no key
     let rotated = api
-        .push(&app, &PushMonitor::every(Duration::from_secs(3600)).rotate_key())
+        .push(
+            &app,
+            &PushMonitor::every(Duration::from_secs(3600)).rotate_key(),
+        )
         .await
         .expect("rotated");
     rotated.ping().await.expect("new key");

@@ -83,7 +83,11 @@ fn check(app: &str, n: u32) -> CheckWrite {
     };
     CheckWrite {
         name: name(app),
-        check: LoggedCheck { record, state, ping: None, },
+        check: LoggedCheck {
+            record,
+            state,
+            ping: None,
+        },
         health: Health {
             state,
             passes: u32::from(pass),
