@@ -1092,6 +1092,22 @@ fn first_check(interval: Duration, options: MonitorsOptions) -> Duration {
 }
 
 fn describe(view: &MonitorView) -> String {
+    if let Some(push) = &view.push {
+        return format!(
+            "push monitor, {}, grace {} s, mail to {}",
+            match (&push.period, &push.schedule, &push.tz) {
+                (Some(period), _, _) => format!("a success every {period} s"),
+                (None, Some(schedule), Some(tz)) => format!("a success at {schedule} ({tz})"),
+                _ => "no schedule".to_owned(),
+            },
+            push.grace,
+            if view.email.is_empty() {
+                "nobody".to_owned()
+            } else {
+                view.email.join(", ")
+            }
+        );
+    }
     format!(
         "{}{} every {} s (timeout {} s, unhealthy after {}, healthy after {}), mail to {}",
         view.url.trim_end_matches('/'),
