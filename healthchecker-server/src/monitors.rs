@@ -476,9 +476,9 @@ impl Inner {
                 self.scheduler.schedule_once(name.clone(), instant);
             }
             None => {
-                if slot.armed.take().is_some() {
-                    self.scheduler.unschedule(name.clone());
-                }
+                // Also whatever schedule it had before (a polled monitor made a push monitor).
+                slot.armed = None;
+                self.scheduler.unschedule(name.clone());
             }
         }
     }
