@@ -203,10 +203,7 @@ async fn run_push(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Res
         args.clients,
         figures.window.as_secs_f64()
     );
-    println!(
-        "  pings answered (200, durable)  {:>10}",
-        figures.pings
-    );
+    println!("  pings answered (200, durable)  {:>10}", figures.pings);
     println!(
         "  pings per second               {:>10.0}   target >= 10000   {}",
         figures.rate(),

@@ -738,6 +738,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ping_urls_use_public_url_else_the_host_the_request_was_sent_to() {
+        let mut headers = HeaderMap::new();
+        let config = Config::default();
+        assert_eq!(ping_base(&config, &headers), None);
+        headers.insert(header::HOST, "hc.lan:8080".parse().expect("header"));
+        assert_eq!(
+            ping_base(&config, &headers).as_deref(),
+            Some("http://hc.lan:8080")
+        );
+        headers.insert(header::HOST, "evil/x?".parse().expect("header"));
+        assert_eq!(ping_base(&config, &headers), None, "not a host");
+        let config = Config {
+            public_url: Some("https://hc.example.com/base/".parse().expect("url")),
+            ..Config::default()
+        };
+        assert_eq!(
+            ping_base(&config, &headers).as_deref(),
+            Some("https://hc.example.com/base")
+        );
+    }
+
+    #[test]
     fn errors_keep_their_sources() {
         let malformed = ApiError::from(Registration::from_json(b"{").expect_err("cut"));
         assert!(
