@@ -268,7 +268,11 @@ impl PingKind {
             "start" => Some(PingKind::Start),
             "fail" => Some(PingKind::Fail),
             "log" => Some(PingKind::Log),
-            digits if !digits.is_empty() && digits.len() <= 3 => {
+            digits
+                if !digits.is_empty()
+                    && digits.len() <= 3
+                    && digits.bytes().all(|b| b.is_ascii_digit()) =>
+            {
                 digits.parse::<u8>().ok().map(PingKind::Exit)
             }
             _ => None,
