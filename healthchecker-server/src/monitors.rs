@@ -483,11 +483,12 @@ impl Inner {
         }
     }
 
-    /// `slot` as the API shows it at `now`, with a scheduled window in `maintenance_until`.
+    /// `slot` as the API shows it at `now`: the maintenance that holds now (through the API or a
+    /// scheduled window) in `maintenance_until`, none once it has ended.
     fn view(&self, name: &AppName, slot: &Slot, now: DateTime<Utc>) -> MonitorView {
         let mut view = slot.view(name);
         let until = self.maintenance_until(name, slot, now);
-        if until != view.maintenance_until.filter(|until| *until > now) {
+        if until != view.maintenance_until {
             view.maintenance_until = until;
             view.maintenance_reason = until.and_then(|until| {
                 self.windows

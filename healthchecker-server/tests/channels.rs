@@ -18,105 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::http::StatusCode;
+use axum::routing::get;
+use common::hooks::{Log, receiver};
 use common::smtp::Smtp;
 use common::{ServerProcess, command, local_args, temp_dir};
 use serde_json::{Value, json};
-
-/// One request as a receiver got it.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-    status: u16,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map_or("", String::as_str)
-    }
-}
-
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<Received>>>);
-
-impl Log {
-    fn on(&self, path: &str) -> Vec<Received> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|r| r.path == path)
-            .cloned()
-            .collect()
-    }
-
-    /// The delivered (2xx) requests to `path` whose text mentions `needle`.
-    fn delivered(&self, path: &str, needle: &str) -> usize {
-        self.on(path)
-            .iter()
-            .filter(|r| r.status < 300 && String::from_utf8_lossy(&r.body).contains(needle))
-            .count()
-    }
-}
-
-/// A receiver for every kind on one loopback port.
-async fn receiver(log: Log) -> String {
-    async fn record(
-        State(log): State<Log>,
-        uri: Uri,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> impl IntoResponse {
-        let path = uri.path().to_owned();
-        let earlier = log.on(&path).len();
-        let status = match path.as_str() {
-            // 500 to the first attempt of each message: the second is delivered
-            "/flaky" if earlier % 2 == 0 => 500,
-            "/refuses" => 400,
-            "/hangs" => {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                200
-            }
-            _ => 200,
-        };
-        log.0.lock().expect("lock").push(Received {
-            path,
-            headers: headers
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        value.to_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect(),
-            body: body.to_vec(),
-            status,
-        });
-        (StatusCode::from_u16(status).expect("status"), "{}")
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = Router::new()
-        .route("/{*path}", post(record))
-        .with_state(log);
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
 
 /// An app whose `/health` passes or fails as the test says.
 async fn app(up: Arc<Mutex<bool>>) -> String {

@@ -29,6 +29,7 @@ use healthchecker_server::store::{Store, StoreOptions};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use common::hooks::{Log, receiver};
 use common::smtp::{Outage, Smtp};
 
 const OWNER: &str = "owner@example.com";
@@ -177,8 +178,8 @@ impl Lab {
                 store: store.clone(),
                 checker: Arc::new(Prober::new().expect("prober")),
                 routes: Arc::new(Routes::new(
-                    Vec::new(),
-                    Vec::new(),
+                    config.channels.clone(),
+                    config.default_channels.clone(),
                     tuning.admin.iter().map(|a| (*a).to_owned()).collect(),
                 )),
                 windows: config.maintenance.clone(),
@@ -880,35 +881,47 @@ async fn an_app_failing_every_third_check_is_told_once_that_it_flaps() {
     lab.stop().await;
 }
 
-/// Seven apps on one host (127.0.0.2) fail together: one message listing them all. The apps of
-/// another host (127.0.0.1) keep the storm rule out of it.
+/// Seven apps on one host (127.0.0.2) fail together: one message listing them all on each
+/// channel (mail and an ntfy topic), and a restart between the alert and the recovery tells
+/// nothing twice. The apps of another host (127.0.0.1) keep the storm rule out of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn seven_apps_on_one_host_failing_together_are_one_message() {
+async fn seven_apps_on_one_host_failing_together_are_one_message_per_channel() {
     let dir = temp_dir();
     let mut smtp = Smtp::start();
-    let config = config(dir.path(), Some(smtp.port));
+    let hooks = Log::default();
+    let ntfy = receiver(hooks.clone()).await;
+    let config = config_with(
+        dir.path(),
+        Some(smtp.port),
+        &format!(
+            r#"
+default_channels = ["phone"]
+
+[[channel]]
+name = "phone"
+kind = "ntfy"
+url = "{ntfy}/ntfy/nas"
+"#
+        ),
+    );
     let lab = Lab::start(&config, Tuning::default());
     let nas = App::start_on("127.0.0.2", Answer::Pass).await;
     let other = App::start(Answer::Pass).await;
     // every 2 s: a host's alerts wait at most one interval for the others to decide, and the
-    // seven decide within the 300 ms their first checks are spread over
+    // seven decide within the 300 ms their first checks are spread over; a whole second to
+    // answer, as the store keeps it across the restart
+    let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
     for i in 0..7 {
-        lab.watch(
-            &format!("nas-{i}"),
-            &nas.url,
-            &[OWNER],
-            INTERVAL * 2,
-            TIMEOUT,
-        )
-        .await;
+        lab.watch(&format!("nas-{i}"), &nas.url, &[OWNER], interval, timeout)
+            .await;
     }
     for i in 0..10 {
         lab.watch(
             &format!("other-{i}"),
             &other.url,
             &[OWNER],
-            INTERVAL,
-            TIMEOUT,
+            interval,
+            timeout,
         )
         .await;
     }
@@ -925,7 +938,16 @@ async fn seven_apps_on_one_host_failing_together_are_one_message() {
     for i in 0..7 {
         assert!(body.contains(&format!("nas-{i} is UNHEALTHY")), "{body}");
     }
+    until(|| async { !hooks.on("/ntfy/nas").is_empty() }).await;
     smtp.none_within(Duration::from_secs(3)).await;
+    let posts = hooks.on("/ntfy/nas");
+    assert_eq!(posts.len(), 1, "one post for the seven: {posts:?}");
+    assert_eq!(posts[0].header("Title"), "127.0.0.2: 7 apps UNHEALTHY");
+    // a restart while they are down tells nothing again
+    lab.stop().await;
+    let lab = Lab::start(&config, Tuning::default());
+    smtp.none_within(Duration::from_secs(4)).await;
+    assert_eq!(hooks.on("/ntfy/nas").len(), 1);
     // and their recovery, together too
     nas.set(Answer::Pass);
     let back = smtp.next(Duration::from_secs(20)).await;
@@ -933,15 +955,19 @@ async fn seven_apps_on_one_host_failing_together_are_one_message() {
         back.subject(),
         "[healthchecker] 127.0.0.2: 7 apps HEALTHY again"
     );
+    until(|| async { hooks.on("/ntfy/nas").len() == 2 }).await;
     smtp.none_within(Duration::from_secs(3)).await;
+    let posts = hooks.on("/ntfy/nas");
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts[1].header("Title"), "127.0.0.2: 7 apps HEALTHY again");
     lab.stop().await;
 }
 
-/// 6 of 10 fail at once: one message asks whether the server's network is up, no per-app one
+/// 12 of 20 fail at once: one message asks whether the server's network is up, no per-app one
 /// during the storm (a restart in it changes nothing), and when it clears the apps still down
 /// are told, one message each; the ones that came back tell nothing.
-// Ten apps and the parts under test in one process: more than one thread, and checks every 2 s
-// with 1.5 s to answer, so that healthy apps answer in time on a loaded machine.
+// Twenty apps and the parts under test in one process: more than one thread, and checks every
+// 2 s with 1.5 s to answer, so that healthy apps answer in time on a loaded machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
     let dir = temp_dir();
@@ -954,7 +980,7 @@ async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
     let (interval, timeout) = (Duration::from_secs(2), Duration::from_millis(1500));
     let lab = Lab::start(&config, tuning);
     let mut apps = Vec::new();
-    for i in 0..10 {
+    for i in 0..20 {
         let app = App::start(Answer::Pass).await;
         let owner = format!("owner-{i}@example.com");
         lab.watch(
@@ -967,11 +993,11 @@ async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
         .await;
         apps.push(app);
     }
-    for i in 0..10 {
+    for i in 0..20 {
         lab.until_state(&format!("app-{i:02}"), State::Healthy)
             .await;
     }
-    for app in &apps[..6] {
+    for app in &apps[..12] {
         app.set(Answer::Fail);
     }
     let storm = smtp.next(Duration::from_secs(20)).await;
@@ -982,11 +1008,11 @@ async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
         storm.subject()
     );
     assert!(
-        storm.body().contains("of 10 monitors failed at once"),
+        storm.body().contains("of 20 monitors failed at once"),
         "{}",
         storm.body()
     );
-    for i in 0..6 {
+    for i in 0..12 {
         lab.until_state(&format!("app-{i:02}"), State::Unhealthy)
             .await;
     }
@@ -995,17 +1021,17 @@ async fn a_storm_is_one_message_and_the_apps_still_down_are_told_after_it() {
     lab.stop().await;
     let lab = Lab::start(&config, tuning);
     smtp.none_within(Duration::from_secs(5)).await;
-    // two come back: 4 of 10 fail, the storm clears; two intervals later the 4 are told
-    for app in &apps[..2] {
+    // three come back: 9 of 20 fail, the storm clears; two intervals later the 9 are told
+    for app in &apps[..3] {
         app.set(Answer::Pass);
     }
     let mut told = Vec::new();
-    while told.len() < 4 {
+    while told.len() < 9 {
         told.push(smtp.next(Duration::from_secs(30)).await);
     }
     let mut subjects: Vec<String> = told.iter().map(|mail| mail.subject()).collect();
     subjects.sort();
-    let expected: Vec<String> = (2..6)
+    let expected: Vec<String> = (3..12)
         .map(|i| format!("[healthchecker] app-{i:02} is UNHEALTHY"))
         .collect();
     assert_eq!(subjects, expected);

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own part of this module
 
+pub mod hooks;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};
@@ -200,4 +201,15 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("workspace")
         .to_owned()
+}
+
+/// Serves `router` on a fresh loopback port for the rest of the test; returns its base URL,
+/// e.g. `http://127.0.0.1:41234`.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
 }
