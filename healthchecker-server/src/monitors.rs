@@ -685,7 +685,12 @@ impl Monitors {
                     registered_at: stored.registered_at,
                     health: stored.health,
                     since: stored.since,
-                    recent: recent_ring(stored.last_check),
+                    // Without its body, like every check in memory: events carry the recent checks,
+                    // and a body (a raw JSON value) does not survive the outbox's untagged payload.
+                    recent: recent_ring(stored.last_check.map(|mut check| {
+                        check.record.body = None;
+                        check
+                    })),
                     last_transition: stored.last_transition,
                     alerting,
                     maintenance,
