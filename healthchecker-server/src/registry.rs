@@ -410,22 +410,30 @@ pub fn log_before(given: Option<&str>) -> Result<Option<u64>, FieldError> {
 }
 
 /// Serializes a [`Duration`] as whole seconds.
+/// A duration as a number of seconds: a whole number when it is one (what the API takes), else
+/// a fraction, so that what is stored reads back as it was (a test's 800 ms timeout stays 800 ms
+/// across a restart instead of becoming 0 s).
 mod seconds {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub(super) fn serialize<S: Serializer>(
         duration: &Duration,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(duration.as_secs())
+        if duration.subsec_nanos() == 0 {
+            serializer.serialize_u64(duration.as_secs())
+        } else {
+            serializer.serialize_f64(duration.as_secs_f64())
+        }
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
-        u64::deserialize(deserializer).map(Duration::from_secs)
+        let seconds = f64::deserialize(deserializer)?;
+        Duration::try_from_secs_f64(seconds).map_err(D::Error::custom)
     }
 }
 
@@ -760,6 +768,23 @@ mod tests {
         serde_json::from_value::<Registration>(json)
             .expect("shape")
             .validate()
+    }
+
+    #[test]
+    fn a_stored_spec_reads_back_as_it_was_written() {
+        let mut spec =
+            registration(serde_json::json!({"url": "http://10.0.0.5:9090"})).expect("valid");
+        let stored = serde_json::to_value(&spec).expect("serializes");
+        assert_eq!(
+            (&stored["interval"], &stored["timeout"]),
+            (&30.into(), &5.into())
+        );
+        spec.timeout = Duration::from_millis(800);
+        let stored = serde_json::to_string(&spec).expect("serializes");
+        let read: MonitorSpec = serde_json::from_str(&stored).expect("reads back");
+        assert_eq!(read, spec);
+        let negative = stored.replace("\"timeout\":0.8", "\"timeout\":-1");
+        assert!(serde_json::from_str::<MonitorSpec>(&negative).is_err());
     }
 
     #[test]

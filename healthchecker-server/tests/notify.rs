@@ -908,8 +908,7 @@ url = "{ntfy}/ntfy/nas"
     let nas = App::start_on("127.0.0.2", Answer::Pass).await;
     let other = App::start(Answer::Pass).await;
     // every 2 s: a host's alerts wait at most one interval for the others to decide, and the
-    // seven decide within the 300 ms their first checks are spread over; a whole second to
-    // answer, as the store keeps it across the restart
+    // seven decide within the 300 ms their first checks are spread over; a second to answer
     let (interval, timeout) = (Duration::from_secs(2), Duration::from_secs(1));
     for i in 0..7 {
         lab.watch(&format!("nas-{i}"), &nas.url, &[OWNER], interval, timeout)
