@@ -232,7 +232,7 @@ pub struct ServeArgs {
     pub admin_email: Vec<String>,
 
     /// Base of the push monitors' ping URLs (`<public_url>/ping/<key>`), e.g.
-    /// http://hc.lan:8080 [default: the scheme, host and port the registration was sent to]
+    /// `http://hc.lan:8080` [default: the scheme, host and port the registration was sent to]
     #[arg(long, value_name = "URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
