@@ -47,6 +47,49 @@ pub struct Options {
     /// The healthchecker server's URL. Default: `HEALTHCHECKER_URL`, then discovery.
     #[arg(long)]
     pub server: Option<String>,
+
+    /// Also run a small periodic job every this many seconds (60 or more) that reports in as
+    /// the push monitor `<app> job` (a missed or failed run is mailed). Default: no job.
+    #[arg(long, env = "EXAMPLE_JOB_EVERY", value_name = "SECONDS")]
+    pub job_every: Option<u64>,
+}
+
+/// The example's periodic job: registers the push monitor `<app> job` expecting a run every
+/// `every` (grace: one more period), then runs `job` at that rate between its start and its
+/// result, until the task is dropped.
+///
+/// # Errors
+///
+/// When the push monitor cannot be registered.
+pub async fn periodic_job<F, Fut>(
+    server_url: &str,
+    app: &str,
+    every: std::time::Duration,
+    mut job: F,
+) -> Result<tokio::task::JoinHandle<()>, healthchecker_client::Error>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<String, String>> + Send,
+{
+    let api = healthchecker_client::api::ApiClient::new(server_url)?;
+    let name = healthchecker_client::AppName::parse(&format!("{app} job"))?;
+    let heartbeat = api
+        .push(
+            &name,
+            &healthchecker_client::PushMonitor::every(every).grace(every),
+        )
+        .await?;
+    Ok(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            match heartbeat.run(job()).await {
+                Ok(Ok(done)) => tracing::info!("job done: {done}"),
+                Ok(Err(failed)) => tracing::warn!("job failed: {failed}"),
+                Err(error) => tracing::warn!("job ran, but could not report: {error}"),
+            }
+        }
+    }))
 }
 
 /// An axum app whose `GET /health` answers `pass` with `description` set to `app_name`.

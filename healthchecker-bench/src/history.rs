@@ -267,6 +267,7 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                 alerting: None,
                 maintenance: None,
                 source: Source::Api,
+                push: None,
             })
             .await?;
     }
@@ -319,6 +320,7 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                         cert_days_left: None,
                     },
                     state,
+                    ping: None,
                 },
                 health: Health {
                     state,
@@ -329,6 +331,7 @@ pub async fn database(monitors: usize, interval: u64) -> anyhow::Result<bool> {
                 messages: Vec::new(),
                 withdraw: Vec::new(),
                 release: None,
+                push: None,
             });
         }
         if n % 100 == 0 {

@@ -19,6 +19,7 @@
 //! * [`server`]: the server process, stopped on every exit path, and its `/proc` figures.
 //! * [`register`]: registering the monitors through the API.
 //! * [`report`]: from arrivals to checks done and lateness.
+//! * [`push`]: the push mode (`--push`): pings per second from kept-alive clients.
 //! * [`run`]: one run, start to table.
 //! * [`history`]: the milestone 2 targets of history and the dashboard (`healthchecker-history-bench`):
 //!   `GET /api/v1/monitors` at 10,000 monitors, the dashboard's first render in Chromium, the
@@ -26,6 +27,7 @@
 
 pub mod farm;
 pub mod history;
+pub mod push;
 pub mod register;
 pub mod report;
 pub mod server;
@@ -88,6 +90,13 @@ pub struct Args {
     /// endpoints (`tcp://`, a new connection per check, one listener per monitor).
     #[arg(long, default_value = "http", value_parser = ["http", "tcp"])]
     pub kind: String,
+    /// Push mode: register --monitors push monitors and measure pings per second from --clients
+    /// kept-alive clients over --duration seconds (target: 10,000/s, p99 under 20 ms).
+    #[arg(long)]
+    pub push: bool,
+    /// Push mode: clients pinging at once, each on its own kept-alive connection.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -159,6 +168,71 @@ fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "FAIL" }
 }
 
+/// The push mode of [`run`]: the server, `--monitors` push monitors, `--clients` pinging for
+/// `--duration` seconds; prints the figures. `Ok(true)` when the targets hold.
+async fn run_push(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Result<bool> {
+    let mailbox = smtp::Mailbox::default();
+    let smtp_port = smtp::start(Arc::clone(&mailbox))?;
+    let target_dir = std::env::current_exe()?
+        .parent()
+        .and_then(|dir| dir.parent())
+        .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf);
+    let data = tempfile::Builder::new()
+        .prefix("healthchecker-bench-")
+        .tempdir_in(&target_dir)?;
+    let server = ServerProcess::start(
+        binary,
+        data.path(),
+        smtp_port,
+        args.monitors,
+        &args.server_env,
+        deadline,
+    )
+    .await?;
+    eprintln!(
+        "server pid {} on {}; registering {} push monitors ...",
+        server.pid, server.url, args.monitors
+    );
+    let urls = push::register(&server.url, args.monitors).await?;
+    // Warm-up: connections open, caches filled.
+    push::measure(&server, &urls, args.clients, Duration::from_secs(2)).await?;
+    let figures = push::measure(
+        &server,
+        &urls,
+        args.clients,
+        Duration::from_secs(args.duration),
+    )
+    .await?;
+    let rate_ok = figures.rate() >= 10_000.0;
+    let p99_ok = figures.p99 < Duration::from_millis(20);
+    println!(
+        "push: {} monitors, {} clients, {:.1} s",
+        args.monitors,
+        args.clients,
+        figures.window.as_secs_f64()
+    );
+    println!("  pings answered (200, durable)  {:>10}", figures.pings);
+    println!(
+        "  pings per second               {:>10.0}   target >= 10000   {}",
+        figures.rate(),
+        verdict(rate_ok)
+    );
+    println!("  latency p50                    {:>10}", ms(figures.p50));
+    println!(
+        "  latency p99                    {:>10}   target < 20 ms    {}",
+        ms(figures.p99),
+        verdict(p99_ok)
+    );
+    println!(
+        "  server CPU per ping            {:>7.1} us",
+        figures.cpu_per_ping().as_secs_f64() * 1e6
+    );
+    if args.keep {
+        eprintln!("kept: {}", data.keep().display());
+    }
+    Ok(rate_ok && p99_ok)
+}
+
 /// One run of the server `binary`: farm, SMTP, server, registration, warm-up, measured window,
 /// mail; prints the table. `Ok(true)` when every target holds.
 ///
@@ -169,6 +243,9 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
     let started = Instant::now();
     let n = args.monitors;
     anyhow::ensure!(n > 0, "--monitors must be at least 1");
+    if args.push {
+        return run_push(args, binary, deadline).await;
+    }
     let interval = Duration::from_secs(args.interval);
 
     // File descriptors: the farm holds a listener and a server connection per endpoint (2 each),

@@ -100,6 +100,13 @@ impl Http {
         self.read_token = read_token;
     }
 
+    /// This client without tokens (push monitors' pings: the key is the credential).
+    pub(crate) fn without_token(mut self) -> Http {
+        self.token = None;
+        self.read_token = None;
+        self
+    }
+
     /// How long one request may take.
     pub(crate) fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
@@ -195,8 +202,8 @@ impl Http {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ApiClient {
-    http: Http,
-    base: Url,
+    pub(crate) http: Http,
+    pub(crate) base: Url,
 }
 
 impl ApiClient {

@@ -33,6 +33,9 @@
 //! * [`discovery`]: where the server is: `HEALTHCHECKER_URL`, or browsing for
 //!   `_healthchecker._tcp.local.` over mDNS ([`discovery::browse`], [`discovery::find_first`],
 //!   [`discovery::FoundServer`]), and finding a server again when it moved.
+//! * `heartbeat`: push monitors from the job's side: [`PushMonitor`] (a period or a cron
+//!   schedule, registered with [`api::ApiClient::push`]) and [`Heartbeat`], the ping URL's calls
+//!   (`ping`, `start`, `fail`, `exit`, `log`, and `run` around a job).
 //! * `app`: [`AppName`], the checked name an app is monitored under.
 //! * `monitor`: [`Monitor`], the builder of monitoring parameters, with the defaults and
 //!   valid ranges in one place.
@@ -54,6 +57,7 @@ pub mod api;
 mod app;
 pub mod discovery;
 mod error;
+mod heartbeat;
 mod model;
 mod monitor;
 mod response;
@@ -65,6 +69,7 @@ pub use api::DEFAULT_TIMEOUT;
 pub use app::AppName;
 pub use discovery::DEFAULT_DISCOVERY_TIMEOUT;
 pub use error::Error;
+pub use heartbeat::{Heartbeat, OUTPUT_MAX, PushMonitor, tail};
 pub use model::{BodyDigest, CheckOutcome, CheckRecord, MonitorInfo, MonitorState, Transition};
 pub use monitor::{Monitor, limits};
 pub use response::{Check, HealthCheckResponse, HealthStatus};

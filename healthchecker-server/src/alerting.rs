@@ -247,6 +247,8 @@ pub enum Note {
     Flapping,
     /// No change for a whole window: the monitor no longer flaps.
     FlappingOver,
+    /// A push monitor is late (`DEGRADED`): not told; `missed` (after its grace) is.
+    Late,
 }
 
 /// Why nothing may be told about a monitor right now.
@@ -632,6 +634,8 @@ impl Alerting {
                     Decision::note(Note::Recovering)
                 }
                 None if transition.from == State::Unhealthy => Decision::note(Note::Quiet),
+                // A push monitor's late ping is told only once it is missed (after its grace).
+                None if subject.spec.is_push() => Decision::note(Note::Late),
                 None => {
                     let until =
                         transition.time + subject.spec.interval + subject.spec.timeout + HOLD_SLACK;
@@ -1096,6 +1100,7 @@ mod tests {
                         body_digest: None,
                     },
                     state: health.state,
+                    ping: None,
                 });
                 recent.truncate(crate::monitors::RECENT_CHECKS);
                 let transition = change.map(|change| change.transition(time, "r".to_owned()));

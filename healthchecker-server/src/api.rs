@@ -28,6 +28,13 @@
 //! ones (whether a storm is on stays). Otherwise whoever may register could read each check's
 //! result in the answer to registering again, or in the counts (a port scanner, one registration
 //! at a time), and anyone's URL and recipients by pausing it.
+//!
+//! The ping routes of push monitors (`/ping/<key>`, `/start`, `/fail`, `/<exit status>`, `/log`;
+//! GET, HEAD and POST) need no token (neither `token` nor `read_token`): the key is the credential, and the
+//! answer says nothing but whether it was taken. A ping is answered `200 OK` only
+//! once it is durable; an unknown key is 404. Their bodies may be up to
+//! [`crate::push::limits::BODY_READ_MAX`]; the log keeps the first
+//! [`crate::push::limits::BODY_MAX`] bytes.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -60,6 +67,7 @@ use crate::identity::Identity;
 use crate::monitors::{MonitorView, Monitors, MonitorsError, Upserted};
 use crate::notify::{Notifier, TestError};
 use crate::probe::Targets;
+use crate::push::{self, PingKey, PingKind};
 use crate::registry::{self, AppName, BodyError, FieldError, MonitorSpec, Registration};
 use crate::store::{LoggedCheck, Store};
 use crate::throttle::{ChannelTests, ClientMonitors, RegistrationLimiter};
@@ -292,6 +300,10 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
         )
         .merge(more.changes)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let pings = Router::new()
+        .route("/ping/{key}", get(ping_success).post(ping_success))
+        .route("/ping/{key}/{kind}", get(ping).post(ping))
+        .layer(DefaultBodyLimit::max(push::limits::BODY_READ_MAX));
     Router::new()
         .route("/", get(dashboard))
         .route("/health", get(own_health))
@@ -300,6 +312,7 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .merge(reads)
         .merge(changes)
+        .merge(pings)
         .merge(more.open)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -469,7 +482,7 @@ fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) ->
     }
     let (maintenance_until, maintenance_reason) =
         (view.maintenance_until, view.maintenance_reason.clone());
-    let observed = MonitorView {
+    let mut observed = MonitorView {
         state: HealthState::Unknown,
         passes: 0,
         fails: 0,
@@ -481,12 +494,25 @@ fn shown(view: MonitorView, echo: Echo, config: &Config, headers: &HeaderMap) ->
         flapping: false,
         ..view
     };
-    let named = |observed| MonitorView {
-        url: String::new(),
-        path: String::new(),
-        email: Vec::new(),
-        notify: Vec::new(),
-        ..observed
+    if let Some(push) = observed.push.as_mut() {
+        // When the job last reported in is what a read shows; its ping URL the registrant needs.
+        push.expected_by = None;
+        push.last_ping = None;
+        push.last_success = None;
+        push.running_since = None;
+    }
+    let named = |observed| {
+        let mut named = MonitorView {
+            url: String::new(),
+            path: String::new(),
+            email: Vec::new(),
+            notify: Vec::new(),
+            ..observed
+        };
+        if let Some(push) = named.push.as_mut() {
+            push.ping_url = None;
+        }
+        named
     };
     match echo {
         Echo::Registration => observed,
@@ -533,6 +559,89 @@ pub(crate) async fn limit_registrations(
     next.run(request).await
 }
 
+/// `/ping/{key}` (GET, HEAD, POST): the job succeeded.
+async fn ping_success(
+    state: State<AppState>,
+    Path(key): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ping_with(state, &key, "", body).await
+}
+
+/// `/ping/{key}/{kind}`: `start`, `fail`, `log`, or an exit status from 0 to 255.
+async fn ping(
+    state: State<AppState>,
+    Path((key, kind)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    ping_with(state, &key, &kind, body).await
+}
+
+async fn ping_with(
+    State(state): State<AppState>,
+    key: &str,
+    kind: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let unknown = || {
+        ApiError::NotFound(
+            "no push monitor has this ping key (or no such ping: use /ping/<key>, /start, /fail, \
+             /log or /<exit status 0-255>)"
+                .to_owned(),
+        )
+    };
+    let (Some(key), Some(kind)) = (PingKey::parse(key), PingKind::from_path(kind)) else {
+        return Err(unknown());
+    };
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge
+        } else {
+            ApiError::Unreadable(rejection)
+        }
+    })?;
+    match state
+        .monitors
+        .ping(&key, kind, push::kept_body(&body))
+        .await?
+    {
+        Some(_) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "OK\n",
+        )
+            .into_response()),
+        None => Err(unknown()),
+    }
+}
+
+/// Where the jobs of this request's client reach the server: `public_url` when set, else the
+/// scheme and the `Host` the request was sent to.
+fn ping_base(config: &Config, headers: &HeaderMap) -> Option<String> {
+    if let Some(url) = &config.public_url {
+        return Some(url.as_str().trim_end_matches('/').to_owned());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    // A host header is a host and a port: nothing that could make the URL point elsewhere.
+    let valid = !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'));
+    valid.then(|| format!("http://{host}"))
+}
+
+/// `view` with its `ping_url` filled in, for a push monitor.
+fn with_ping_url(mut view: MonitorView, base: Option<&str>) -> MonitorView {
+    if let Some(push) = view.push.as_mut() {
+        push.ping_url = match (base, &push.key) {
+            (Some(base), Some(key)) => Some(format!("{base}/ping/{}", key.expose())),
+            _ => None,
+        };
+    }
+    view
+}
+
 fn app_name(raw: &str) -> Result<AppName, ApiError> {
     AppName::parse(raw).map_err(ApiError::Invalid)
 }
@@ -560,6 +669,7 @@ async fn register(
     if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
         reservation.created();
     }
+    let view = with_ping_url(view, ping_base(&state.config, &headers).as_deref());
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
@@ -619,9 +729,15 @@ struct MonitorList {
 }
 
 /// `GET /api/v1/monitors`: every monitor, sorted by name.
-async fn list(State(state): State<AppState>) -> Json<MonitorList> {
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<MonitorList> {
+    let base = ping_base(&state.config, &headers);
     Json(MonitorList {
-        monitors: state.monitors.list(),
+        monitors: state
+            .monitors
+            .list()
+            .into_iter()
+            .map(|view| with_ping_url(view, base.as_deref()))
+            .collect(),
     })
 }
 
@@ -636,12 +752,14 @@ struct MonitorDetail {
 async fn one(
     State(state): State<AppState>,
     Segment(app): Segment,
+    headers: HeaderMap,
 ) -> Result<Json<MonitorDetail>, ApiError> {
     let name = app_name(&app)?;
     let monitor = state
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
+    let monitor = with_ping_url(monitor, ping_base(&state.config, &headers).as_deref());
     state.store.visible().await.map_err(ApiError::internal)?;
     let transitions = state
         .store
@@ -1256,6 +1374,28 @@ mod tests {
     use std::error::Error as _;
 
     use super::*;
+
+    #[test]
+    fn ping_urls_use_public_url_else_the_host_the_request_was_sent_to() {
+        let mut headers = HeaderMap::new();
+        let config = Config::default();
+        assert_eq!(ping_base(&config, &headers), None);
+        headers.insert(header::HOST, "hc.lan:8080".parse().expect("header"));
+        assert_eq!(
+            ping_base(&config, &headers).as_deref(),
+            Some("http://hc.lan:8080")
+        );
+        headers.insert(header::HOST, "evil/x?".parse().expect("header"));
+        assert_eq!(ping_base(&config, &headers), None, "not a host");
+        let config = Config {
+            public_url: Some("https://hc.example.com/base/".parse().expect("url")),
+            ..Config::default()
+        };
+        assert_eq!(
+            ping_base(&config, &headers).as_deref(),
+            Some("https://hc.example.com/base")
+        );
+    }
 
     #[test]
     fn errors_keep_their_sources() {

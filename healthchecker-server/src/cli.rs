@@ -3,7 +3,8 @@
 //! Without a subcommand it runs the server with the options of [`ServeArgs`]; each option can
 //! also come from `HEALTHCHECKER_OPTION_NAME` or the config file (see [`crate::config`]). The
 //! subcommands talk to a running server, given with `--server URL` (or `HEALTHCHECKER_URL`) or
-//! found over mDNS: `list`, `log`, `maintenance`, `test-channel` and `discover`; those for installing it (`check-config`,
+//! found over mDNS: `list`, `log`, `maintenance`, `test-channel`, `discover`, and `exec`, the
+//! cron wrapper of push monitors ([`exec`]); those for installing it (`check-config`,
 //! `completions`, `man`) are [`crate::admin`]'s.
 
 use std::io::Write;
@@ -153,9 +154,48 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// Run a command as a push monitor's job (for cron): ping start, run it, ping its exit
+    /// status with the last 10 KB of its output, exit with its status.
+    ///
+    /// Registers the push monitor NAME when --period or --schedule is given (again is harmless:
+    /// the ping URL stays), else uses the existing one. If the server cannot be reached the
+    /// command still runs, and this says so on stderr. Example crontab line:
+    ///
+    ///   0 3 * * * healthchecker-server exec nightly-backup --schedule '0 3 * * *' --tz Europe/Berlin --grace 1h -- /usr/local/bin/backup.sh
+    Exec(ExecArgs),
     /// `check-config`, `completions`, `man`.
     #[command(flatten)]
     Admin(crate::admin::AdminCommand),
+}
+
+/// What `exec` runs, and the push monitor it reports to.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// The push monitor's name.
+    pub app: String,
+    /// A success is expected every this long, e.g. 1d, 6h, 15m (registers the monitor).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "schedule")]
+    pub period: Option<Duration>,
+    /// A success is expected at the times of this five-field cron expression, e.g. "0 3 * * *"
+    /// (registers the monitor).
+    #[arg(long, value_name = "CRON")]
+    pub schedule: Option<String>,
+    /// The IANA time zone of --schedule [default: UTC].
+    #[arg(long, value_name = "ZONE", requires = "schedule")]
+    pub tz: Option<String>,
+    /// How long after the deadline the job is missed, and how long a run may take, e.g. 1h
+    /// [default: the server's, 1 h].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub grace: Option<Duration>,
+    /// Who is mailed when it is missed or fails (repeatable; with --period or --schedule).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Vec<String>,
+    /// Which server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Where the running server is.
@@ -241,6 +281,9 @@ pub enum CliError {
     /// An admin subcommand failed.
     #[error(transparent)]
     Admin(#[from] crate::admin::AdminError),
+    /// `exec`'s command ended with this non-zero status (it said why itself).
+    #[error("the command exited with status {0}")]
+    Exited(u8),
 }
 
 impl From<ClientError> for CliError {
@@ -419,9 +462,181 @@ pub async fn run(command: Command, out: &mut (dyn Write + Send)) -> Result<(), C
                 )?;
             }
         }
+        Command::Exec(args) => {
+            let status = exec(args).await;
+            if status != 0 {
+                return Err(CliError::Exited(status));
+            }
+        }
         Command::Admin(command) => crate::admin::run(command, out)?,
     }
     Ok(())
+}
+
+/// `exec`: runs the command between a start ping and its exit status; returns the status to
+/// exit with (the command's; 128 + the signal when a signal ended it; 127 when it could not be
+/// started). Talking to the server never stops the command: each failure is one line on stderr.
+pub async fn exec(args: ExecArgs) -> u8 {
+    let warn = |what: &str, error: &dyn std::fmt::Display| {
+        eprintln!("healthchecker-server exec: {what}: {error}");
+    };
+    let heartbeat = match heartbeat(&args).await {
+        Ok(heartbeat) => Some(heartbeat),
+        Err(error) => {
+            warn(
+                "cannot report to the server; the command runs anyway, unreported",
+                &error,
+            );
+            None
+        }
+    };
+    if let Some(heartbeat) = &heartbeat
+        && let Err(error) = heartbeat.start().await
+    {
+        warn("cannot ping start; the command runs anyway", &error);
+    }
+    let (status, output) = run_capturing(&args.command).await;
+    if let Some(heartbeat) = &heartbeat {
+        let reported = match status {
+            Ran::Exited(code) => heartbeat.exit(code, &output).await,
+            Ran::Signal(signal) => {
+                heartbeat
+                    .fail(&format!("{output}\n[killed by signal {signal}]"))
+                    .await
+            }
+            Ran::NotStarted(ref error) => heartbeat.fail(error).await,
+        };
+        if let Err(error) = reported {
+            warn("cannot report the command's result", &error);
+        }
+    }
+    match status {
+        Ran::Exited(code) => code,
+        Ran::Signal(signal) => 128u8.saturating_add(u8::try_from(signal).unwrap_or(127)),
+        Ran::NotStarted(error) => {
+            eprintln!("healthchecker-server exec: {error}");
+            127
+        }
+    }
+}
+
+/// The heartbeat of `args.app`: registered when a schedule is given, else the existing one.
+async fn heartbeat(args: &ExecArgs) -> Result<healthchecker_client::Heartbeat, CliError> {
+    let api = connect(&args.server).await?;
+    let app = AppName::parse(&args.app)?;
+    let monitor = match (&args.period, &args.schedule) {
+        (Some(period), _) => Some(healthchecker_client::PushMonitor::every(*period)),
+        (None, Some(schedule)) => Some(healthchecker_client::PushMonitor::cron(
+            schedule.clone(),
+            args.tz.clone().unwrap_or_else(|| "UTC".to_owned()),
+        )),
+        (None, None) => None,
+    };
+    let Some(mut monitor) = monitor else {
+        return Ok(api.heartbeat(&app).await?);
+    };
+    if let Some(grace) = args.grace {
+        monitor = monitor.grace(grace);
+    }
+    for email in &args.email {
+        monitor = monitor.email(email.clone());
+    }
+    Ok(api.push(&app, &monitor).await?)
+}
+
+/// How the command ended.
+enum Ran {
+    /// With this exit status (its low 8 bits).
+    Exited(u8),
+    /// Killed by this signal.
+    Signal(i32),
+    /// It could not be started.
+    NotStarted(String),
+}
+
+/// Runs `command` with its output passed through to ours and the last
+/// [`healthchecker_client::OUTPUT_MAX`] bytes of it (stdout and stderr as they came) kept.
+async fn run_capturing(command: &[String]) -> (Ran, String) {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+    let Some((program, arguments)) = command.split_first() else {
+        return (
+            Ran::NotStarted("no command given".to_owned()),
+            String::new(),
+        );
+    };
+    let child = tokio::process::Command::new(program)
+        .args(arguments)
+        .stdin(std::process::Stdio::inherit())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            return (
+                Ran::NotStarted(format!("cannot run {program:?}: {error}")),
+                String::new(),
+            );
+        }
+    };
+    let kept: Arc<Mutex<Vec<u8>>> = Arc::default();
+    async fn pass<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        mut from: R,
+        mut to: W,
+        kept: Arc<Mutex<Vec<u8>>>,
+    ) {
+        let max = healthchecker_client::OUTPUT_MAX;
+        let mut buffer = [0u8; 8192];
+        while let Ok(read) = from.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+            let _ = to.write_all(&buffer[..read]).await;
+            let _ = to.flush().await;
+            let mut kept = kept
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            kept.extend_from_slice(&buffer[..read]);
+            if kept.len() > 2 * max {
+                let cut = kept.len() - max;
+                kept.drain(..cut);
+            }
+        }
+    }
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let out = async {
+        if let Some(stdout) = stdout {
+            pass(stdout, tokio::io::stdout(), Arc::clone(&kept)).await;
+        }
+    };
+    let err = async {
+        if let Some(stderr) = stderr {
+            pass(stderr, tokio::io::stderr(), Arc::clone(&kept)).await;
+        }
+    };
+    let (status, (), ()) = tokio::join!(child.wait(), out, err);
+    let output = {
+        let kept = kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let text = String::from_utf8_lossy(&kept).into_owned();
+        healthchecker_client::tail(&text, healthchecker_client::OUTPUT_MAX).to_owned()
+    };
+    let ran = match status {
+        Ok(status) => match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => Ran::Exited(u8::try_from(code & 0xff).unwrap_or(1)),
+            (None, Some(signal)) => Ran::Signal(signal),
+            (None, None) => Ran::Exited(1),
+        },
+        Err(error) => Ran::NotStarted(format!("cannot wait for {program:?}: {error}")),
+    };
+    (ran, output)
 }
 
 /// A client of the server: `--server`/`HEALTHCHECKER_URL`, or the first found over mDNS that
@@ -565,9 +780,18 @@ where
 }
 
 /// What a check said besides its result; for a body that is not a health answer, the size and
-/// hash the server kept instead of it.
+/// hash the server kept instead of it. A push monitor's detail is a job's output: one line of it
+/// here.
 fn detail(check: &CheckRecord) -> String {
-    let text = check.detail.clone().unwrap_or_default();
+    let text: String = check
+        .detail
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    let text = text.trim_end().to_owned();
     match &check.body_digest {
         Some(digest) => format!("{text}  [body {} bytes, hash {}]", digest.size, digest.hash)
             .trim_start()

@@ -724,8 +724,9 @@ pub struct Config {
     pub flap_changes: u32,
     /// See `flap_changes`.
     pub flap_window: Duration,
-    /// This server's base URL as the recipients of its messages reach it; `None`: derived from
-    /// the listening address.
+    /// This server's base URL as the recipients of its messages reach it, and the base of push
+    /// monitors' ping URLs; `None`: derived from the listening address (ping URLs: from the
+    /// address the registration was sent to).
     pub public_url: Option<Url>,
     /// The time zone of the times in messages.
     pub timezone: Zone,

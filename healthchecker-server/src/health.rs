@@ -15,6 +15,10 @@
 //! The need to get back to `HEALTHY` is one pass after a blip (not `UNHEALTHY` since it was last
 //! `HEALTHY`) and `healthy` passes in a row after a recovery. A pass resets the fail counter, a fail
 //! the pass counter, and a warn both.
+//!
+//! Push monitors ([`crate::push`]) run through the same function with `unhealthy` and `healthy`
+//! of 1, which polled monitors cannot have (their range starts at 2): one failure is enough, so
+//! a fail in `HEALTHY` is `UNHEALTHY` at once (a failed job), and one success is a recovery.
 
 use std::fmt;
 use std::str::FromStr;
@@ -120,7 +124,8 @@ impl FromStr for Outcome {
 /// A monitor's thresholds: how many checks in a row make it unhealthy, or healthy again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// Consecutive failed checks that make a monitor `UNHEALTHY`.
+    /// Consecutive failed checks that make a monitor `UNHEALTHY`. 1 (push monitors only) makes
+    /// a fail in `HEALTHY` go to `UNHEALTHY` at once rather than to `DEGRADED`.
     pub unhealthy: u32,
     /// Consecutive passed checks that make it `HEALTHY` again after it was `UNHEALTHY`.
     pub healthy: u32,
@@ -192,6 +197,7 @@ impl Health {
         next.state = match (self.state, outcome) {
             (State::Unknown, Outcome::Pass) => State::Healthy,
             (State::Unknown | State::Degraded, Outcome::Fail) if failed_enough => State::Unhealthy,
+            (State::Healthy, Outcome::Fail) if thresholds.unhealthy <= 1 => State::Unhealthy,
             (State::Unknown, Outcome::Fail) => State::Unknown,
             (State::Healthy, Outcome::Pass) => State::Healthy,
             (State::Degraded, Outcome::Pass) if next.passes >= need => State::Healthy,
@@ -517,6 +523,36 @@ mod tests {
             },
         ];
         assert_eq!(changes, expected);
+    }
+
+    /// Push monitors (thresholds of 1): a failure is `UNHEALTHY` from any state, a warn (late)
+    /// `DEGRADED`, and one success is the recovery.
+    #[test]
+    fn thresholds_of_one_for_push_monitors() {
+        let one = Thresholds {
+            unhealthy: 1,
+            healthy: 1,
+        };
+        run(one, &[(Fail, Unhealthy, 0, 1), (Pass, Healthy, 1, 0)]);
+        run(one, &[(Pass, Healthy, 1, 0), (Fail, Unhealthy, 0, 1)]);
+        let end = run(
+            one,
+            &[
+                (Pass, Healthy, 1, 0),
+                (Warn, Degraded, 0, 0),
+                (Fail, Unhealthy, 0, 1),
+                (Pass, Healthy, 1, 0),
+            ],
+        );
+        assert!(!end.recovering);
+        let (_, change) = Health {
+            state: Unhealthy,
+            passes: 0,
+            fails: 1,
+            recovering: true,
+        }
+        .step(Pass, one);
+        assert!(change.is_some_and(|change| change.recovered));
     }
 
     /// Every cell of [`TABLE`] agrees with [`Health::step`], from every reachable counter value.

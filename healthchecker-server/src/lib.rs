@@ -26,6 +26,8 @@
 //!   delivery results), a few atomic additions on the check path.
 //! * [`history`]: what a monitor's checks add up to: uptime and latency over windows of hourly
 //!   and daily buckets, and incidents found from the transitions (pure data and functions).
+//! * [`push`]: push monitors' pure core (cron jobs and agents that report in): ping keys, the
+//!   period or cron schedule in a zone, what a ping does, when the next deadline falls.
 //! * [`registry`]: what a user may send: a checked [`registry::AppName`], a registration body
 //!   validated into a [`registry::MonitorSpec`] of a [`registry::Kind`] (http, https, tcp, tls,
 //!   icmp), the log `limit`; every rejection names the field.
@@ -86,6 +88,7 @@ pub mod metrics;
 pub mod monitors;
 pub mod notify;
 pub mod probe;
+pub mod push;
 pub mod registry;
 pub mod scheduler;
 pub mod server;

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_args();
     match cli.command {
         Some(Command::Admin(command)) => return run_admin(command),
+        Some(Command::Exec(args)) => return run_exec(args),
         Some(command) => return run_command(command),
         None => {}
     }
@@ -79,6 +80,17 @@ fn run_admin(command: AdminCommand) -> ExitCode {
         Err(error) => {
             eprintln!("healthchecker-server: {error}");
             ExitCode::from(error.exit_status())
+        }
+    }
+}
+
+/// Runs `exec`: the command's own exit status is the wrapper's.
+fn run_exec(args: cli::ExecArgs) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => ExitCode::from(runtime.block_on(cli::exec(args))),
+        Err(error) => {
+            eprintln!("healthchecker-server exec: {error}");
+            ExitCode::FAILURE
         }
     }
 }

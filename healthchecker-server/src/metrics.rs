@@ -164,7 +164,7 @@ fn finish(recorder: &PrometheusRecorder) -> String {
 }
 
 /// Uptime Kuma's labels of a monitor: its `monitor_type` is Kuma's word for the same check
-/// (`http`, `port` for a TCP connection, `ping`), `tls` for a TLS handshake (Kuma has none).
+/// (`http`, `port` for a TCP connection, `ping`, `push`), `tls` for a TLS handshake (Kuma has none).
 fn kuma_labels(view: &MonitorView) -> Vec<Label> {
     let url = url::Url::parse(&view.url).ok();
     let kind = match view.kind {
@@ -172,6 +172,7 @@ fn kuma_labels(view: &MonitorView) -> Vec<Label> {
         Kind::Tcp => "port",
         Kind::Tls => "tls",
         Kind::Icmp => "ping",
+        Kind::Push => "push",
     };
     let host = url
         .as_ref()

@@ -30,6 +30,17 @@
 //! saying so is recorded; the log stays). [`Monitors::upsert`] and [`Monitors::remove`] (the
 //! API's) refuse a monitor of the config file ([`MonitorsError::ManagedByConfig`]); pausing and
 //! resuming work on every monitor.
+//!
+//! # Push monitors
+//!
+//! A push monitor ([`crate::push`]) is a monitor whose checks come from outside: a ping
+//! ([`Monitors::ping`]) or a deadline passing becomes a check record that goes through the same
+//! state machine, alert policy and store write as a polled check; the ping is answered only once
+//! that write is committed and fsynced. Its next deadline is a one-shot entry on the scheduler's
+//! timer wheel, re-armed after every ping and every deadline. Push monitors keep their time on
+//! one clock: the wall clock read when the set started plus the monotonic time since, so
+//! deadlines and the paused clock of tests agree. They take no part in the storm rule or host
+//! grouping (their silence says nothing about this server's network).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -53,9 +64,10 @@ use crate::config::maintenance::Window;
 use crate::config::monitor::Declared;
 use crate::events::{self as live, Change, Events};
 use crate::health::{Health, State, Transition};
-use crate::probe::{CheckRecord, Prober};
+use crate::probe::{CheckRecord, Prober, Reason};
+use crate::push::{self, Deadline, PingEntry, PingKey, PingKind, PushState};
 use crate::registry::{AppName, FieldError, Kind, MonitorSpec, Source};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{GRID, Scheduler};
 use crate::store::{CheckWrite, LoggedCheck, Message, Store, StoreError, StoredMonitor};
 
 /// How many recent checks each monitor keeps in memory (for mail and the monitor view): as many
@@ -283,6 +295,63 @@ pub struct MonitorView {
     pub maintenance_reason: Option<String>,
     /// Whether it changes state too often to be told each time.
     pub flapping: bool,
+    /// A push monitor's schedule and where it stands; absent for a polled monitor.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushView>,
+}
+
+/// What the API shows of a push monitor, besides what every monitor has.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushView {
+    /// Seconds between successes, for a monitor on a period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<u64>,
+    /// The cron expression, for a monitor on a schedule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The schedule's time zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// Seconds after the deadline before it is missed.
+    pub grace: u64,
+    /// Where the job pings: `<base>/ping/<key>` (set by the API, which knows the base).
+    pub ping_url: Option<String>,
+    /// When the next success is due (the deadline).
+    pub expected_by: Option<DateTime<Utc>>,
+    /// The last ping of any kind.
+    pub last_ping: Option<DateTime<Utc>>,
+    /// The last success.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The start of a run that has not reported its result yet.
+    pub running_since: Option<DateTime<Utc>>,
+    /// The ping key, for the API to build `ping_url`; never serialized.
+    #[serde(skip)]
+    pub key: Option<PingKey>,
+}
+
+impl PushView {
+    /// The view of a monitor with `spec` (a push monitor) whose push state is `state`.
+    fn of(spec: &MonitorSpec, state: &PushState) -> Option<PushView> {
+        let push = spec.push.as_ref()?;
+        let (period, schedule, tz) = match &push.schedule {
+            push::Schedule::Period(period) => (Some(period.as_secs()), None, None),
+            push::Schedule::Cron { text, tz, .. } => {
+                (None, Some(text.clone()), Some(tz.to_string()))
+            }
+        };
+        Some(PushView {
+            period,
+            schedule,
+            tz,
+            grace: push.grace.as_secs(),
+            ping_url: None,
+            expected_by: state.expected_by(push),
+            last_ping: state.last_ping,
+            last_success: state.last_success,
+            running_since: state.started,
+            key: Some(push.key.clone()),
+        })
+    }
 }
 
 /// A maintenance set through the API: nothing is told until `until`.
@@ -316,6 +385,10 @@ struct Slot {
     /// started before is discarded.
     generation: u64,
     in_flight: bool,
+    /// A push monitor's last pings.
+    push: PushState,
+    /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
+    armed: Option<(Instant, Deadline)>,
 }
 
 impl Slot {
@@ -348,11 +421,15 @@ impl Slot {
             maintenance_until: self.maintenance.as_ref().map(|m| m.until),
             maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
             flapping: self.alerting.flapping_since().is_some(),
+            push: PushView::of(&self.spec, &self.push),
         }
     }
 
-    /// Its part in the counts of the storm rule and host grouping.
+    /// Its part in the counts of the storm rule and host grouping (none for a push monitor).
     fn part(&self) -> crowd::Part {
+        if self.spec.is_push() {
+            return crowd::Part::default();
+        }
         crowd::Part::of(
             self.paused,
             self.health.state,
@@ -373,6 +450,7 @@ impl Slot {
             alerting: Some(alerting_json(&self.alerting)),
             source: self.source,
             maintenance: self.maintenance.as_ref().map(maintenance_json),
+            push: None,
         }
     }
 }
@@ -384,8 +462,12 @@ fn maintenance_json(maintenance: &Maintenance) -> String {
 
 /// The host of `spec`'s URL (a lower-case name or an address), whatever its kind: what host
 /// grouping groups by, so `http://nas.lan:5000`, `tcp://NAS.lan:22` and `icmp://nas.lan` are one
-/// host.
-fn host_of(spec: &MonitorSpec) -> String {
+/// host. A push monitor is a group of its own (`push:<name>`): its messages are never merged
+/// with others'.
+fn host_of(name: &AppName, spec: &MonitorSpec) -> String {
+    if spec.is_push() {
+        return format!("push:{name}");
+    }
     spec.host().map(|host| host.to_string()).unwrap_or_default()
 }
 
@@ -435,6 +517,10 @@ struct Inner {
     options: MonitorsOptions,
     /// Checks, transitions and changes, for whoever listens (`GET /api/v1/events`).
     events: Events,
+    /// Push monitors by ping key.
+    keys: RwLock<HashMap<PingKey, AppName>>,
+    /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
+    boot: (DateTime<Utc>, Instant),
 }
 
 impl Inner {
@@ -460,6 +546,58 @@ impl Inner {
 
     fn crowd(&self) -> std::sync::MutexGuard<'_, crowd::Crowd> {
         lock(&self.crowd)
+    }
+
+    /// Push monitors' clock: the wall clock at the start plus the monotonic time since.
+    fn now(&self) -> DateTime<Utc> {
+        let since = Instant::now().saturating_duration_since(self.boot.1);
+        self.boot.0 + chrono::Duration::from_std(since).unwrap_or_default()
+    }
+
+    /// Push monitors by key, for reading (recovered like [`Inner::read_slots`]).
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PingKey, AppName>> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Push monitors by key, for changing.
+    fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<PingKey, AppName>> {
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts `slot`'s schedule: a polled monitor is first checked at `first`, then every
+    /// interval; a push monitor gets its next deadline armed.
+    fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+        if slot.spec.is_push() {
+            self.arm(name, slot);
+        } else {
+            self.scheduler
+                .schedule(name.clone(), first, slot.spec.interval);
+        }
+    }
+
+    /// Arms a push monitor's next deadline on the timer wheel (or none, see
+    /// [`push::next_deadline`]).
+    fn arm(&self, name: &AppName, slot: &mut Slot) {
+        let Some(spec) = slot.spec.push.as_ref() else {
+            return;
+        };
+        match push::next_deadline(spec, &slot.push, slot.health.state, self.boot.0) {
+            Some((at, deadline)) => {
+                let wait = (at - self.now()).to_std().unwrap_or_default();
+                let instant = Instant::now() + wait;
+                slot.armed = Some((instant, deadline));
+                self.scheduler.schedule_once(name.clone(), instant);
+            }
+            None => {
+                // Also whatever schedule it had before (a polled monitor made a push monitor).
+                slot.armed = None;
+                self.scheduler.unschedule(name.clone());
+            }
+        }
     }
 
     /// `slot` as the API shows it at `now`: the maintenance that holds now (through the API or a
@@ -634,6 +772,8 @@ impl Monitors {
                 changes: tokio::sync::Mutex::new(()),
                 options,
                 events: Events::new(),
+                keys: RwLock::new(HashMap::new()),
+                boot: (Utc::now(), Instant::now()),
             }
         });
         let now = Instant::now();
@@ -645,30 +785,44 @@ impl Monitors {
                     .maintenance
                     .as_deref()
                     .and_then(|json| serde_json::from_str(json).ok());
-                let host = host_of(&stored.spec);
+                let host = host_of(&stored.name, &stored.spec);
                 let spec = Arc::new(stored.spec);
-                if !stored.paused {
-                    inner.scheduler.schedule(
-                        stored.name.clone(),
-                        now + jitter(spec.interval),
-                        spec.interval,
-                    );
+                let push_state = stored
+                    .push
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default();
+                if let Some(push) = &spec.push {
+                    inner
+                        .keys_mut()
+                        .insert(push.key.clone(), stored.name.clone());
                 }
-                let slot = Slot {
+                let mut slot = Slot {
                     spec,
                     source: stored.source,
                     paused: stored.paused,
                     registered_at: stored.registered_at,
                     health: stored.health,
                     since: stored.since,
-                    recent: recent_ring(stored.last_check),
+                    // Without its body, like every check in memory: events carry the recent checks,
+                    // and a body (a raw JSON value) does not survive the outbox's untagged payload.
+                    recent: recent_ring(stored.last_check.map(|mut check| {
+                        check.record.body = None;
+                        check
+                    })),
                     last_transition: stored.last_transition,
                     alerting,
                     maintenance,
                     host,
                     generation: 0,
                     in_flight: false,
+                    push: push_state,
+                    armed: None,
                 };
+                if !slot.paused {
+                    let first = now + jitter(slot.spec.interval);
+                    inner.schedule(&stored.name, &mut slot, first);
+                }
                 inner
                     .crowd()
                     .join(&slot.host, slot.spec.interval, slot.part());
@@ -724,12 +878,22 @@ impl Monitors {
         spec: MonitorSpec,
         source: Source,
     ) -> Result<(Upserted, MonitorView), MonitorsError> {
+        let mut spec = spec;
         let interval = spec.interval;
         if let Some(slot) = self.inner.slot(&name) {
             let stored = {
                 let slot = lock(&slot);
                 if slot.source == Source::Config && source == Source::Api {
                     return Err(MonitorsError::ManagedByConfig(name));
+                }
+                // A push monitor keeps its key (its ping URL) unless asked for a new one.
+                if let (Some(new), Some(old)) = (spec.push.as_mut(), slot.spec.push.as_ref())
+                    && !new.rotate_key
+                {
+                    new.key = old.key.clone();
+                }
+                if let Some(push) = spec.push.as_mut() {
+                    push.rotate_key = false;
                 }
                 if *slot.spec == spec && slot.source == source {
                     return Ok((Upserted::Unchanged, slot.view(&name)));
@@ -742,7 +906,16 @@ impl Monitors {
             self.inner.store.save_monitor(&stored).await?;
             let view = {
                 let mut slot = lock(&slot);
-                let host = host_of(&spec);
+                let host = host_of(&name, &spec);
+                {
+                    let mut keys = self.inner.keys_mut();
+                    if let Some(old) = &slot.spec.push {
+                        keys.remove(&old.key);
+                    }
+                    if let Some(new) = &spec.push {
+                        keys.insert(new.key.clone(), name.clone());
+                    }
+                }
                 let part = slot.part();
                 {
                     let mut crowd = self.inner.crowd();
@@ -754,11 +927,12 @@ impl Monitors {
                 slot.source = source;
                 slot.generation += 1;
                 if !slot.paused {
-                    self.inner.scheduler.schedule(
-                        name.clone(),
-                        Instant::now() + first_check(interval, self.inner.options),
-                        interval,
-                    );
+                    let first = Instant::now() + first_check(interval, self.inner.options);
+                    if !slot.spec.is_push() {
+                        // Polled now: a deadline armed before is gone.
+                        slot.armed = None;
+                    }
+                    self.inner.schedule(&name, &mut slot, first);
                 }
                 slot.view(&name)
             };
@@ -769,8 +943,11 @@ impl Monitors {
         if self.len() >= self.inner.options.max_monitors {
             return Err(MonitorsError::Full(self.inner.options.max_monitors));
         }
-        let slot = Slot {
-            host: host_of(&spec),
+        if let Some(push) = spec.push.as_mut() {
+            push.rotate_key = false;
+        }
+        let mut slot = Slot {
+            host: host_of(&name, &spec),
             spec: Arc::new(spec),
             source,
             paused: false,
@@ -783,20 +960,25 @@ impl Monitors {
             maintenance: None,
             generation: 0,
             in_flight: false,
+            push: PushState::default(),
+            armed: None,
         };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         self.inner
             .crowd()
             .join(&slot.host, slot.spec.interval, slot.part());
         let view = slot.view(&name);
+        if let Some(push) = &slot.spec.push {
+            self.inner.keys_mut().insert(push.key.clone(), name.clone());
+        }
+        self.inner.schedule(
+            &name,
+            &mut slot,
+            Instant::now() + first_check(interval, self.inner.options),
+        );
         self.inner
             .write_slots()
             .insert(name.clone(), Arc::new(Mutex::new(slot)));
-        self.inner.scheduler.schedule(
-            name.clone(),
-            Instant::now() + first_check(interval, self.inner.options),
-            interval,
-        );
         tracing::info!(app = %name, "monitor registered: {}", describe(&view));
         self.changed(&name, Change::Registered);
         Ok((Upserted::Created, view))
@@ -833,6 +1015,9 @@ impl Monitors {
         self.inner.write_slots().remove(name);
         {
             let slot = lock(&slot);
+            if let Some(push) = &slot.spec.push {
+                self.inner.keys_mut().remove(&push.key);
+            }
             self.inner.crowd().leave(&slot.host, slot.part());
         }
         tracing::info!(app = %name, "monitor removed");
@@ -891,15 +1076,17 @@ impl Monitors {
         for Declared { name, spec } in declared {
             let previous = self.inner.slot(name).map(|slot| {
                 let slot = lock(&slot);
-                (slot.source, slot.spec.url.clone())
+                (slot.source, slot.spec.url.clone(), slot.spec.is_push())
             });
             match previous {
-                Some((_, url)) if url != spec.url => {
+                // A new target starts over; a monitor that becomes or stops being a push monitor
+                // is updated like any change (that is where ping keys are kept and indexed).
+                Some((_, url, push)) if url != spec.url && !push && !spec.is_push() => {
                     self.restart_locked(name, spec.clone()).await?;
                     done.restarted.push(name.clone());
                 }
                 previous => {
-                    if previous.is_some_and(|(source, _)| source == Source::Api) {
+                    if previous.is_some_and(|(source, _, _)| source == Source::Api) {
                         tracing::warn!(
                             app = %name,
                             "the monitor registered over the API is now declared in the config \
@@ -955,7 +1142,7 @@ impl Monitors {
             // First: a check in flight (of the old target) is discarded.
             slot.generation += 1;
             let before = slot.part();
-            let host = host_of(&spec);
+            let host = host_of(name, &spec);
             slot.spec = Arc::new(spec);
             slot.source = Source::Config;
             slot.health = Health::default();
@@ -1024,12 +1211,8 @@ impl Monitors {
                 self.inner
                     .crowd()
                     .change(&slot.host, crowd::Part::default(), part);
-                drop(slot);
-                self.inner.scheduler.schedule(
-                    name.clone(),
-                    Instant::now() + first_check(interval, self.inner.options),
-                    interval,
-                );
+                let first = Instant::now() + first_check(interval, self.inner.options);
+                self.inner.schedule(name, &mut slot, first);
             }
             return Err(error.into());
         }
@@ -1043,11 +1226,8 @@ impl Monitors {
             self.inner
                 .crowd()
                 .change(&slot.host, crowd::Part::default(), part);
-            self.inner.scheduler.schedule(
-                name.clone(),
-                Instant::now() + first_check(interval, self.inner.options),
-                interval,
-            );
+            let first = Instant::now() + first_check(interval, self.inner.options);
+            self.inner.schedule(name, &mut slot, first);
         }
         tracing::info!(app = %name, "monitor {}", if paused { "paused" } else { "resumed" });
         self.changed(
@@ -1102,6 +1282,83 @@ impl Monitors {
         });
         slot.maintenance = maintenance;
         Ok(Some(slot.view(name)))
+    }
+
+    /// A ping of `kind` with the key `key` and the job's output `body` (already bounded, see
+    /// [`push::kept_body`]): the push monitor's log entry, state, transition and messages, written
+    /// as one unit; returns once that is committed and fsynced. `None` when no push monitor has
+    /// that key. A ping to a paused monitor is logged and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`MonitorsError::Store`] when the write could not be made durable.
+    pub async fn ping(
+        &self,
+        key: &PingKey,
+        kind: PingKind,
+        body: Option<String>,
+    ) -> Result<Option<AppName>, MonitorsError> {
+        let Some(name) = self.inner.keys().get(key).cloned() else {
+            return Ok(None);
+        };
+        let Some(slot) = self.inner.slot(&name) else {
+            return Ok(None);
+        };
+        let storm = {
+            let mut slot = lock(&slot);
+            let spec = Arc::clone(&slot.spec);
+            let Some(push_spec) = spec.push.as_ref() else {
+                return Ok(None);
+            };
+            if !push_spec.key.matches(key) {
+                return Ok(None);
+            }
+            let now = self.inner.now();
+            let effect = slot.push.on_ping(kind, now);
+            let summary = push::summary(kind, body.as_deref());
+            let record = CheckRecord {
+                time: now,
+                outcome: effect.outcome.unwrap_or(crate::health::Outcome::Pass),
+                reason: Reason::from(effect.reason),
+                http_status: None,
+                latency: effect.run.unwrap_or_default(),
+                body: None,
+                detail: body,
+                body_digest: None,
+                cert_not_after: None,
+                cert_days_left: None,
+            };
+            let ping = PingEntry {
+                kind: kind.as_str().to_owned(),
+                exit_status: kind.exit_status(),
+                run_s: effect.run.map(|run| run.as_secs_f64()),
+            };
+            let state = slot.push;
+            let log_only = effect.outcome.is_none() || slot.paused;
+            tracing::debug!(app = %name, key = %push_spec.key.redacted(), "ping: {}", kind.as_str());
+            let storm = apply_locked(
+                &self.inner,
+                &name,
+                &mut slot,
+                &spec,
+                record,
+                Pushed {
+                    ping: Some(ping),
+                    state: Some(state),
+                    log_only,
+                    summary,
+                },
+            );
+            if !slot.paused {
+                self.inner.arm(&name, &mut slot);
+            }
+            storm
+        };
+        if let Some((change, storm)) = storm {
+            self.inner.on_storm(change, storm).await;
+        }
+        self.inner.store.flush().await?;
+        Ok(Some(name))
     }
 
     /// The storm rule's state, with the monitors failing and the active ones.
@@ -1170,6 +1427,22 @@ fn first_check(interval: Duration, options: MonitorsOptions) -> Duration {
 }
 
 fn describe(view: &MonitorView) -> String {
+    if let Some(push) = &view.push {
+        return format!(
+            "push monitor, {}, grace {} s, mail to {}",
+            match (&push.period, &push.schedule, &push.tz) {
+                (Some(period), _, _) => format!("a success every {period} s"),
+                (None, Some(schedule), Some(tz)) => format!("a success at {schedule} ({tz})"),
+                _ => "no schedule".to_owned(),
+            },
+            push.grace,
+            if view.email.is_empty() {
+                "nobody".to_owned()
+            } else {
+                view.email.join(", ")
+            }
+        );
+    }
     format!(
         "{}{} every {} s (timeout {} s, unhealthy after {}, healthy after {}), mail to {}",
         view.url.trim_end_matches('/'),
@@ -1191,6 +1464,16 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
     let Some(slot) = inner.slot(name) else {
         return;
     };
+    if lock(&slot).spec.is_push() {
+        if let Some((change, storm)) = deadline_passed(inner, name, &slot, due) {
+            let inner = Arc::clone(inner);
+            inner
+                .tasks
+                .clone()
+                .spawn(async move { inner.on_storm(change, storm).await });
+        }
+        return;
+    }
     let (spec, generation) = {
         let mut slot = lock(&slot);
         if slot.paused || slot.in_flight {
@@ -1236,12 +1519,118 @@ fn apply(
     if slot.generation != generation {
         return None; // the definition changed, or the monitor was paused or removed, while this ran
     }
+    apply_locked(inner, name, &mut slot, spec, record, Pushed::default())
+}
+
+/// What a push monitor's entry adds to [`apply_locked`].
+#[derive(Debug, Default)]
+struct Pushed {
+    /// The ping, for the log entry.
+    ping: Option<PingEntry>,
+    /// The monitor's push state after the ping, written in the same transaction.
+    state: Option<PushState>,
+    /// Only logged: a start, a message, or a ping to a paused monitor; the state machine is not
+    /// run.
+    log_only: bool,
+    /// A short line for a transition's reason, instead of the whole detail (a job's output).
+    summary: Option<String>,
+}
+
+/// A push monitor's deadline fell on the timer wheel at `due`: unless a ping moved it meanwhile,
+/// the monitor is late, missed, or its run took too long.
+fn deadline_passed(
+    inner: &Inner,
+    name: &AppName,
+    slot: &Mutex<Slot>,
+    due: Instant,
+) -> Option<(StormChange, Storm)> {
+    let mut slot = lock(slot);
+    let (at, deadline) = slot.armed?;
+    if slot.paused || due + GRID < at {
+        return None; // paused, or a ping moved the deadline after this one fell due
+    }
+    slot.armed = None;
+    let spec = Arc::clone(&slot.spec);
+    let push_spec = spec.push.as_ref()?;
+    let now = inner.now();
+    let detail = match deadline {
+        Deadline::Late | Deadline::Missed => format!(
+            "no success since {} ({}); expected by {}{}",
+            slot.push.last_success.map_or_else(
+                || "ever".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            ),
+            push_spec.schedule.describe(),
+            slot.push
+                .expected_by(push_spec)
+                .map_or_else(String::new, |t| t
+                    .format("%Y-%m-%d %H:%M:%S UTC")
+                    .to_string()),
+            if deadline == Deadline::Missed {
+                format!(", grace {} s", push_spec.grace.as_secs())
+            } else {
+                String::new()
+            }
+        ),
+        Deadline::RunTooLong => format!(
+            "started {} and no result within the grace of {} s",
+            slot.push.started.map_or_else(String::new, |t| t
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()),
+            push_spec.grace.as_secs()
+        ),
+    };
+    let record = CheckRecord {
+        time: now,
+        outcome: deadline.outcome(),
+        reason: deadline.reason().into(),
+        http_status: None,
+        latency: Duration::ZERO,
+        body: None,
+        detail: Some(detail),
+        body_digest: None,
+        cert_not_after: None,
+        cert_days_left: None,
+    };
+    if deadline == Deadline::RunTooLong {
+        // Told once; the run's result, when it comes, is a result without a start.
+        slot.push.started = None;
+    }
+    let state = slot.push;
+    let storm = apply_locked(
+        inner,
+        name,
+        &mut slot,
+        &spec,
+        record,
+        Pushed {
+            state: Some(state),
+            ..Pushed::default()
+        },
+    );
+    inner.arm(name, &mut slot);
+    storm
+}
+
+/// [`apply`] on a locked slot, for polled checks and push monitors' entries alike.
+fn apply_locked(
+    inner: &Inner,
+    name: &AppName,
+    slot: &mut Slot,
+    spec: &Arc<MonitorSpec>,
+    record: CheckRecord,
+    pushed: Pushed,
+) -> Option<(StormChange, Storm)> {
     let before = slot.part();
-    let (health, change) = slot.health.step(record.outcome, spec.thresholds());
+    let (health, change) = if pushed.log_only {
+        (slot.health, None)
+    } else {
+        slot.health.step(record.outcome, spec.thresholds())
+    };
     let transition = change.map(|change| {
         change.transition(
             record.time,
-            match &record.detail {
+            match pushed.summary.as_ref().or(record.detail.as_ref()) {
                 Some(detail) => format!("{}: {detail}", record.reason.as_str()),
                 None => record.reason.as_str().to_owned(),
             },
@@ -1262,6 +1651,7 @@ fn apply(
     let light = LoggedCheck {
         record,
         state: health.state,
+        ping: pushed.ping,
     };
     let mut check = light.clone();
     check.record.body = body;
@@ -1300,6 +1690,7 @@ fn apply(
     let rules = inner.options.rules;
     let decision = match &transition {
         Some(transition) => Some(slot.alerting.on_transition(subject, transition, rules, now)),
+        None if pushed.log_only => None,
         None => slot.alerting.on_check(subject, rules, now),
     };
     let mut write = CheckWrite {
@@ -1311,6 +1702,10 @@ fn apply(
         messages: Vec::new(),
         withdraw: Vec::new(),
         release: released.and_then(|kind| group_key(&slot.host, kind)),
+        // A struct of times always serializes.
+        push: pushed
+            .state
+            .map(|state| serde_json::to_string(&state).unwrap_or_default()),
     };
     if let Some(decision) = decision {
         write.alerting = Some(alerting_json(&slot.alerting));
@@ -1374,6 +1769,7 @@ fn note(
             until.format("%H:%M:%S UTC")
         ),
         Note::Blip => tracing::info!(app = %name, "{change}a blip within one check, not told"),
+        Note::Late => tracing::info!(app = %name, "{change}late: told only if it is missed"),
         Note::Recovering => tracing::info!(app = %name, "{change}recovering, not told"),
         Note::StillInIncident => {
             tracing::info!(app = %name, "{change}same incident, told already");
@@ -1457,6 +1853,7 @@ mod tests {
         let ring = recent_ring(Some(LoggedCheck {
             record,
             state: State::Degraded,
+            ping: None,
         }));
         assert_eq!(ring.len(), 1);
         assert!(ring[0].record.body.is_none());
@@ -1477,7 +1874,11 @@ mod tests {
             ("tls://[fd00::1]:993", "[fd00::1]"),
             ("icmp://[fd00::1]", "[fd00::1]"),
         ] {
-            assert_eq!(host_of(&spec(url)), host, "{url}");
+            assert_eq!(
+                host_of(&AppName::parse("app").expect("name"), &spec(url)),
+                host,
+                "{url}"
+            );
         }
     }
 }

@@ -11,6 +11,10 @@
 //! same for every kind; the fields that only make sense for some kinds (`path` and
 //! `expect_status` for http(s), `cert_warn_days` and `tls_verify` for https and tls) are refused
 //! for the others, naming the field.
+//!
+//! `"kind": "push"` makes a push monitor ([`crate::push`], [`Kind::Push`]): no `url` and no polling fields, but a
+//! `period` or a cron `schedule` (with its `tz`), and a `grace`; the fields of the one kind are
+//! refused for the other, naming the field.
 
 use std::fmt;
 use std::time::Duration;
@@ -19,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::Config;
+use crate::push::{self, PingKey, PushSpec, Schedule};
 
 /// Defaults and valid ranges of the registration parameters (DESIGN.md).
 pub mod limits {
@@ -102,7 +107,8 @@ impl Source {
     }
 }
 
-/// What one check of a monitor is, by the scheme of its URL.
+/// What one check of a monitor is, by the scheme of its URL; or a push monitor, which is not
+/// checked but pinged (`"kind": "push"`, no URL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -117,18 +123,21 @@ pub enum Kind {
     Tls,
     /// `icmp://host`: one ICMP echo (IPv4 or IPv6), answered within the timeout.
     Icmp,
+    /// A push monitor ([`crate::push`]): the job pings the server; nothing is polled.
+    Push,
 }
 
 impl Kind {
-    /// Every kind, in the order the documentation lists them.
+    /// Every kind a URL's scheme can say, in the order the documentation lists them.
     pub const ALL: [Kind; 5] = [Kind::Http, Kind::Https, Kind::Tcp, Kind::Tls, Kind::Icmp];
 
-    /// The kind of a URL scheme (`http`, `https`, `tcp`, `tls`, `icmp`), if it is one.
+    /// The kind of a URL scheme (`http`, `https`, `tcp`, `tls`, `icmp`), if it is one (a push
+    /// monitor has no URL to check).
     pub fn from_scheme(scheme: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|kind| kind.as_str() == scheme)
     }
 
-    /// `http`, `https`, `tcp`, `tls` or `icmp`: the scheme, and the name in the API.
+    /// `http`, `https`, `tcp`, `tls`, `icmp` (the scheme) or `push`: the name in the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Http => "http",
@@ -136,6 +145,7 @@ impl Kind {
             Kind::Tcp => "tcp",
             Kind::Tls => "tls",
             Kind::Icmp => "icmp",
+            Kind::Push => "push",
         }
     }
 
@@ -408,6 +418,18 @@ pub struct Registration {
     pub cert_warn_days: Option<u32>,
     /// Whether the certificate must be trusted (https, tls); `false` accepts a self-signed one.
     pub tls_verify: Option<bool>,
+    /// `"push"` for a push monitor (the job reports in); absent for a polled one.
+    pub kind: Option<String>,
+    /// Push: seconds between successes.
+    pub period: Option<u64>,
+    /// Push: seconds after the deadline before the monitor is `missed`.
+    pub grace: Option<u64>,
+    /// Push: a five-field cron expression of when the job runs (instead of `period`).
+    pub schedule: Option<String>,
+    /// Push: the IANA time zone of `schedule` (default UTC).
+    pub tz: Option<String>,
+    /// Push: make a new ping key (the old ping URL stops working).
+    pub rotate_key: Option<bool>,
 }
 
 /// A validated monitor definition.
@@ -444,6 +466,9 @@ pub struct MonitorSpec {
     /// accepts any certificate (a self-signed router or NAS), whose expiry is still watched.
     #[serde(default = "yes")]
     pub tls_verify: bool,
+    /// A push monitor's schedule and key; `None` for a polled monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSpec>,
 }
 
 fn cert_warn_days_default() -> u32 {
@@ -454,10 +479,16 @@ fn yes() -> bool {
     true
 }
 
+/// The `url` every push monitor has: nothing is fetched, the job pings the server.
+pub const PUSH_URL: &str = "push:";
+
 impl MonitorSpec {
-    /// What a check is, by the URL's scheme (a validated spec always has one of the kinds;
-    /// anything else reads as http).
+    /// What a check is: [`Kind::Push`] for a push monitor, else by the URL's scheme (a
+    /// validated spec always has one of the kinds; anything else reads as http).
     pub fn kind(&self) -> Kind {
+        if self.is_push() {
+            return Kind::Push;
+        }
         Kind::from_scheme(self.url.scheme()).unwrap_or(Kind::Http)
     }
 
@@ -473,6 +504,11 @@ impl MonitorSpec {
             },
             other => other,
         })
+    }
+
+    /// Whether the monitor is a push monitor (the job reports in; nothing is polled).
+    pub fn is_push(&self) -> bool {
+        self.push.is_some()
     }
 
     /// Refuses what this server's `config` does not allow: a recipient outside
@@ -512,8 +548,17 @@ impl MonitorSpec {
     }
 
     /// The URL that is checked: for http and https `url` with `path` appended, for the other
-    /// kinds `url` itself.
+    /// kinds `url` itself. For a push monitor, nothing is fetched: its schedule, in words
+    /// (`push: 0 3 * * * (Europe/Berlin), grace 600 s`), which mail and channels show where a URL
+    /// would be.
     pub fn check_url(&self) -> String {
+        if let Some(push) = &self.push {
+            return format!(
+                "push: {}, grace {} s",
+                push.schedule.describe(),
+                push.grace.as_secs()
+            );
+        }
         format!("{}{}", self.url.as_str().trim_end_matches('/'), self.path)
     }
 
@@ -729,6 +774,31 @@ impl Registration {
     /// The first [`FieldError`] found, in the order url, path, email, interval, timeout,
     /// unhealthy, healthy, notify, expect_status, cert_warn_days, tls_verify.
     pub fn validate(&self) -> Result<MonitorSpec, FieldError> {
+        match self.kind.as_deref() {
+            None => {}
+            Some("push") => return self.validate_push(),
+            Some(other) => {
+                return Err(FieldError::new(
+                    "kind",
+                    other,
+                    "\"push\" for a push monitor, or no `kind` for a polled one",
+                ));
+            }
+        }
+        let push_only = [
+            ("period", self.period.is_some()),
+            ("grace", self.grace.is_some()),
+            ("schedule", self.schedule.is_some()),
+            ("tz", self.tz.is_some()),
+            ("rotate_key", self.rotate_key.is_some()),
+        ];
+        if let Some((field, _)) = push_only.iter().find(|(_, given)| *given) {
+            return Err(FieldError::new(
+                field,
+                "",
+                "only for push monitors (\"kind\": \"push\")",
+            ));
+        }
         let url = self.url.as_deref().ok_or_else(|| {
             FieldError::new(
                 "url",
@@ -857,6 +927,133 @@ impl Registration {
                 }
                 None => true,
             },
+            push: None,
+        })
+    }
+}
+
+impl Registration {
+    /// Validates a push monitor's registration (`"kind": "push"`): `period` or `schedule` (with
+    /// `tz`), `grace`, `email`, `notify`; no polling fields. The spec gets a fresh key, which
+    /// [`crate::monitors`] replaces with the existing monitor's unless `rotate_key` is set.
+    fn validate_push(&self) -> Result<MonitorSpec, FieldError> {
+        let polled_only = [
+            ("url", self.url.is_some()),
+            ("path", self.path.is_some()),
+            ("interval", self.interval.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("unhealthy", self.unhealthy.is_some()),
+            ("healthy", self.healthy.is_some()),
+            ("expect_status", self.expect_status.is_some()),
+            ("cert_warn_days", self.cert_warn_days.is_some()),
+            ("tls_verify", self.tls_verify.is_some()),
+        ];
+        if let Some((field, _)) = polled_only.iter().find(|(_, given)| *given) {
+            return Err(FieldError::new(
+                field,
+                "",
+                "not for a push monitor: nothing is polled, the job pings the server (use \
+                 `period` or `schedule`, and `grace`)",
+            ));
+        }
+        let seconds = |field: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(FieldError::new(
+                    field,
+                    value,
+                    format!(
+                        "from {} to {} seconds (1 minute to 365 days)",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        let schedule = match (self.period, self.schedule.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "schedule",
+                    self.schedule.as_deref().unwrap_or_default(),
+                    "either `period` or `schedule`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(FieldError::new(
+                    "period",
+                    "(missing)",
+                    "seconds between successes (60 to 31536000), or a cron `schedule` instead",
+                ));
+            }
+            (Some(period), None) => {
+                if self.tz.is_some() {
+                    return Err(FieldError::new(
+                        "tz",
+                        self.tz.as_deref().unwrap_or_default(),
+                        "only with a cron `schedule`",
+                    ));
+                }
+                Schedule::Period(seconds("period", period, push::limits::PERIOD)?)
+            }
+            (None, Some(text)) => {
+                if text.chars().any(crate::text::is_unsafe) || text.len() > 200 {
+                    return Err(FieldError::new(
+                        "schedule",
+                        text,
+                        "a five-field cron expression, e.g. \"0 3 * * *\"",
+                    ));
+                }
+                let cron = crate::config::maintenance::parse_cron(text).map_err(|error| {
+                    FieldError::new(
+                        "schedule",
+                        text,
+                        format!(
+                            "a five-field cron expression (minute hour day month weekday), \
+                             e.g. \"0 3 * * *\": {error}"
+                        ),
+                    )
+                })?;
+                let tz_text = self.tz.as_deref().unwrap_or("UTC");
+                let tz = crate::config::maintenance::parse_tz(tz_text)
+                    .map_err(|error| FieldError::new("tz", tz_text, error))?;
+                Schedule::Cron {
+                    cron: Box::new(cron),
+                    text: text.trim().to_owned(),
+                    tz,
+                }
+            }
+        };
+        let grace = seconds(
+            "grace",
+            self.grace.unwrap_or(push::limits::GRACE_DEFAULT),
+            push::limits::GRACE,
+        )?;
+        let key = PingKey::generate()
+            .map_err(|error| FieldError::new("kind", "push", error.to_string()))?;
+        let emails = match &self.email {
+            None => Vec::new(),
+            Some(Emails::One(one)) => vec![one.clone()],
+            Some(Emails::Many(many)) => many.clone(),
+        };
+        Ok(MonitorSpec {
+            url: Url::parse(PUSH_URL).map_err(|_| FieldError::new("url", PUSH_URL, "push:"))?,
+            path: String::new(),
+            emails: validate_emails(emails)?,
+            interval: grace,
+            timeout: Duration::ZERO,
+            unhealthy: 1,
+            healthy: 1,
+            notify: notify(self.notify.as_deref())?,
+            expect_status: ExpectStatus::default(),
+            cert_warn_days: limits::CERT_WARN_DAYS_DEFAULT,
+            tls_verify: true,
+            push: Some(PushSpec {
+                key,
+                schedule,
+                grace,
+                rotate_key: self.rotate_key.unwrap_or(false),
+            }),
         })
     }
 }
@@ -957,10 +1154,12 @@ fn validate_url(text: &str) -> Result<(Url, Kind), FieldError> {
             } else {
                 Err(bad(
                     "icmp://host: a host name or address, without port or path, \
-                     e.g. icmp://192.168.1.1 or icmp://[fd00::1]",
+                                          e.g. icmp://192.168.1.1 or icmp://[fd00::1]",
                 ))
             }
         }
+        // No scheme says push (`"kind": "push"` does).
+        Kind::Push => Err(bad(EXPECTED)),
     }
 }
 

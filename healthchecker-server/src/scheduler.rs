@@ -13,6 +13,9 @@
 //! thread wake-ups in the runtime) each. At 2,000 checks a second that is 20 checks per wake-up.
 //! The phase of a monitor is random anyway, so this moves no check later than its due time.
 //!
+//! Push monitors' deadlines ([`crate::push`]) are one-shot entries on the same wheel
+//! ([`Scheduler::schedule_once`]): no task per monitor either.
+//!
 //! Time comes from `tokio::time`, so tests run the scheduler on a paused clock.
 
 use std::collections::HashMap;
@@ -48,6 +51,8 @@ enum Command {
         first: Instant,
         interval: Duration,
     },
+    /// Dispatch `name` once at `at`; replaces any earlier schedule.
+    Once { name: AppName, at: Instant },
     /// Stop checking `name`.
     Unschedule { name: AppName },
 }
@@ -84,6 +89,12 @@ impl Scheduler {
         });
     }
 
+    /// Dispatches `name` once, at `at` (a push monitor's deadline), and not again unless told;
+    /// replaces any earlier schedule of `name`.
+    pub fn schedule_once(&self, name: AppName, at: Instant) {
+        let _ = self.commands.send(Command::Once { name, at });
+    }
+
     /// Stops checking `name` (a check already started finishes).
     pub fn unschedule(&self, name: AppName) {
         let _ = self.commands.send(Command::Unschedule { name });
@@ -105,7 +116,8 @@ fn next_due(due: Instant, interval: Duration, now: Instant) -> Instant {
 
 struct Entry {
     name: AppName,
-    interval: Duration,
+    /// `None`: once.
+    interval: Option<Duration>,
 }
 
 async fn run<F>(
@@ -128,7 +140,14 @@ async fn run<F>(
                         queue.remove(&key);
                     }
                     let first = on_grid(first, origin);
-                    let key = queue.insert_at(Entry { name: name.clone(), interval }, first);
+                    let key = queue.insert_at(Entry { name: name.clone(), interval: Some(interval) }, first);
+                    keys.insert(name, key);
+                }
+                Some(Command::Once { name, at }) => {
+                    if let Some(key) = keys.remove(&name) {
+                        queue.remove(&key);
+                    }
+                    let key = queue.insert_at(Entry { name: name.clone(), interval: None }, at);
                     keys.insert(name, key);
                 }
                 Some(Command::Unschedule { name }) => {
@@ -141,8 +160,14 @@ async fn run<F>(
             Some(expired) = queue.next() => {
                 let due = expired.deadline();
                 let entry = expired.into_inner();
+                let Some(interval) = entry.interval else {
+                    // Removed first: the dispatch may schedule the next one.
+                    keys.remove(&entry.name);
+                    dispatch(&entry.name, due);
+                    continue;
+                };
                 dispatch(&entry.name, due);
-                let next = next_due(due, entry.interval, Instant::now());
+                let next = next_due(due, interval, Instant::now());
                 let name = entry.name.clone();
                 keys.insert(name, queue.insert_at(entry, next));
             }
@@ -245,6 +270,21 @@ mod tests {
         cancel.cancel();
         tokio::time::sleep(secs(30)).await;
         assert_eq!(taken(&log).len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_fires_once_and_replaces_a_schedule() {
+        let start = Instant::now();
+        let (scheduler, log, _cancel) = scheduler(start);
+        scheduler.schedule(name("a"), start + secs(1), secs(5));
+        scheduler.schedule_once(name("a"), start + secs(3));
+        scheduler.schedule_once(name("b"), start + secs(4));
+        scheduler.schedule_once(name("b"), start + secs(9)); // moved
+        tokio::time::sleep(secs(60)).await;
+        assert_eq!(
+            taken(&log),
+            [("a".to_owned(), secs(3)), ("b".to_owned(), secs(9))]
+        );
     }
 
     #[test]

@@ -821,8 +821,8 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
         }
     }
     assert_eq!(
-        operations, 27,
-        "the router serves twenty operations and the original's seven (legacy); document each"
+        operations, 31,
+        "the router serves twenty operations, four ping routes and the original's seven (legacy); document each"
     );
     if token.is_none() && h.guarded().await {
         return; // the answers below are read with the token
@@ -886,6 +886,12 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
         expect_status: Some(json!(200)),
         cert_warn_days: Some(0),
         tls_verify: Some(true),
+        kind: Some(String::new()),
+        period: Some(0),
+        grace: Some(0),
+        schedule: Some(String::new()),
+        tz: Some(String::new()),
+        rotate_key: Some(false),
     })
     .expect("serializes");
     assert_eq!(keys(&registration), schema_keys("Registration"));
@@ -927,6 +933,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
                     detail: None,
                 },
                 state: State::Healthy,
+                ping: None,
             },
             health: Health::default(),
             transition: None,
@@ -934,6 +941,7 @@ async fn the_log_is_paged_by_bytes_and_walked_with_before() {
             messages: Vec::new(),
             withdraw: Vec::new(),
             release: None,
+            push: None,
         });
     }
     let mut seen = Vec::new();
@@ -1267,6 +1275,7 @@ fn recorded(
                 cert_days_left: None,
             },
             state,
+            ping: None,
         },
         health: Health {
             state,
@@ -1293,6 +1302,7 @@ fn recorded(
             .collect(),
         withdraw: Vec::new(),
         release: None,
+        push: None,
     }
 }
 

@@ -124,6 +124,7 @@ async fn answers_flip_and_the_states_follow_the_table() {
         unhealthy: 2,
         healthy: 2,
         notify: Vec::new(),
+        push: None,
     };
     monitors
         .upsert(name.clone(), spec)

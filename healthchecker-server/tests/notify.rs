@@ -231,6 +231,7 @@ impl Lab {
             unhealthy: 2,
             healthy: 2,
             notify: Vec::new(),
+            push: None,
         };
         self.monitors
             .upsert(name(app), spec)

@@ -33,6 +33,7 @@ fn spec(url: &str, timeout: Duration) -> MonitorSpec {
         unhealthy: 2,
         healthy: 2,
         notify: Vec::new(),
+        push: None,
     }
 }
 

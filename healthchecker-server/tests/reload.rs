@@ -399,3 +399,73 @@ fn the_readme_example_is_a_valid_config() {
         ]
     );
 }
+
+/// A push monitor declared in a `[[monitor]]` table keeps its ping URL across a reload that
+/// changes it and across a restart; its pings are taken (and the poll-only fields refused, the
+/// table named).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declared_push_monitor_keeps_its_ping_url_across_reloads_and_restarts() {
+    let dir = temp_dir();
+    let table = |grace: u32| {
+        format!(
+            "[[monitor]]\nname = \"nightly-backup\"\nkind = \"push\"\nschedule = \"0 3 * * *\"\n\
+             tz = \"Europe/Berlin\"\ngrace = {grace}\n"
+        )
+    };
+    std::fs::write(dir.path().join("config"), table(3600)).expect("config");
+    let mut server = start(dir.path());
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let (status, monitor) = api.monitor("nightly-backup").await;
+    assert_eq!(status, 200, "{monitor}");
+    assert_eq!(monitor["kind"], "push");
+    assert_eq!(monitor["source"], "config");
+    let ping_url = monitor["ping_url"].as_str().expect("a ping URL").to_owned();
+    assert!(
+        ping_url.starts_with(&format!("{}/ping/", api.url)),
+        "{ping_url}"
+    );
+
+    reload(&mut server, dir.path(), &table(600), "reloaded:");
+    let (_, monitor) = api.monitor("nightly-backup").await;
+    assert_eq!(monitor["grace"], 600, "the change is taken");
+    assert_eq!(
+        monitor["ping_url"],
+        ping_url.as_str(),
+        "the same key after a reload"
+    );
+
+    let bad = format!("{}interval = 60\n", table(600));
+    reload(&mut server, dir.path(), &bad, "interval");
+    let (_, monitor) = api.monitor("nightly-backup").await;
+    assert_eq!(
+        monitor["ping_url"],
+        ping_url.as_str(),
+        "a refused reload changes nothing"
+    );
+    std::fs::write(dir.path().join("config"), table(600)).expect("config");
+
+    assert!(server.signal_and_wait("TERM").success());
+    let server = start(dir.path());
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let (_, monitor) = api.monitor("nightly-backup").await;
+    let key = |url: &str| url.rsplit('/').next().unwrap_or_default().to_owned();
+    assert_eq!(
+        key(monitor["ping_url"].as_str().expect("a ping URL")),
+        key(&ping_url),
+        "the same key after a restart"
+    );
+    let answer = api
+        .client
+        .get(format!("{}/ping/{}", api.url, key(&ping_url)))
+        .send()
+        .await
+        .expect("ping");
+    assert_eq!(answer.status(), 200);
+    api.until_state("nightly-backup", "HEALTHY").await;
+}

@@ -57,6 +57,7 @@ fn monitor(text: &str) -> StoredMonitor {
         last_transition: None,
         alerting: Some("{}".to_owned()),
         maintenance: None,
+        push: None,
     }
 }
 
@@ -91,7 +92,11 @@ fn check(app: &str, n: u32) -> CheckWrite {
     };
     CheckWrite {
         name: name(app),
-        check: LoggedCheck { record, state },
+        check: LoggedCheck {
+            record,
+            state,
+            ping: None,
+        },
         health: Health {
             state,
             passes: u32::from(pass),
@@ -108,6 +113,7 @@ fn check(app: &str, n: u32) -> CheckWrite {
         messages: Vec::new(),
         withdraw: Vec::new(),
         release: None,
+        push: None,
     }
 }
 
@@ -142,7 +148,7 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |row| row.get(0))
         .expect("mode");
@@ -869,7 +875,7 @@ fn a_database_from_a_newer_server_is_refused() {
             error,
             StoreError::TooNew {
                 found: 99,
-                supported: 6,
+                supported: 7,
                 ..
             }
         ),

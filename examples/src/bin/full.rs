@@ -8,7 +8,7 @@
 use anyhow::Context;
 use clap::Parser;
 use healthchecker_client::{HealthCheckerServer, Monitor};
-use healthchecker_examples::{Options, health_router, public_url, shutdown_signal};
+use healthchecker_examples::{Options, health_router, periodic_job, public_url, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -59,7 +59,33 @@ async fn main() -> anyhow::Result<()> {
         .context("cannot register with the healthchecker server")?;
     println!("registered with healthchecker at {}", server.url());
 
+    // A small periodic job that reports in (a push monitor): here it counts the files of the
+    // temporary folder; a real app would clean a cache, renew a token, back up a database.
+    let job = match options.job_every {
+        Some(seconds) => Some(
+            periodic_job(
+                server.url().as_str(),
+                &options.app,
+                std::time::Duration::from_secs(seconds.max(60)),
+                || async {
+                    let entries = std::fs::read_dir(std::env::temp_dir())
+                        .map_err(|error| format!("cannot read the temporary folder: {error}"))?;
+                    Ok(format!(
+                        "{} entries in the temporary folder",
+                        entries.count()
+                    ))
+                },
+            )
+            .await
+            .context("cannot register the periodic job")?,
+        ),
+        None => None,
+    };
+
     shutdown_signal().await;
+    if let Some(job) = job {
+        job.abort();
+    }
 
     // Stop being monitored first, so stopping the web server raises no alert.
     let stopped = server.stop().await;

@@ -14,7 +14,8 @@
 //!
 //! A table takes every field of a registration ([`Registration`]: `url`, `email`, `interval`,
 //! `timeout`, `unhealthy`, `healthy`, `path`, `notify`, `expect_status`, `cert_warn_days`,
-//! `tls_verify`) plus `name`, and is validated by the same rules as a registration over the API,
+//! `tls_verify`; `kind = "push"` with `period` or `schedule` and `tz`, and `grace`, for a push
+//! monitor, whose ping key is kept across restarts and reloads) plus `name`, and is validated by the same rules as a registration over the API,
 //! with the config: a bad table stops the start (and a reload changes nothing), the error naming
 //! the file, the table and the field ([`TableError`]). The live set takes them over with
 //! [`crate::monitors::Monitors::reconcile`].
@@ -124,8 +125,8 @@ fn registration(table: &RawMonitor) -> Result<Registration, (String, String)> {
             let reason = match &error.kind {
                 figment::error::Kind::UnknownField(_, _) => {
                     "is not a field of a monitor; the fields are name, url, email, interval, \
-                     timeout, unhealthy, healthy, path, notify, expect_status, cert_warn_days, \
-                     tls_verify"
+                                          timeout, unhealthy, healthy, path, notify, expect_status, cert_warn_days, \
+                     tls_verify; for a push monitor kind = \"push\", period, schedule, tz, grace"
                         .to_owned()
                 }
                 kind => format!("is invalid: {kind}"),

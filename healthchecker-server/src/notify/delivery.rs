@@ -349,7 +349,10 @@ impl Worker {
             let group = message.group.clone();
             let mail = if self.channels.contains(&message.channel) {
                 serde_json::from_str::<Payload>(&message.payload)
-                    .map_err(|error| format!("unreadable message: {error}"))
+                    .map_err(|error| {
+                        tracing::debug!("unreadable payload: {}", message.payload);
+                        format!("unreadable message: {error}")
+                    })
                     .map(|payload| match payload {
                         Payload::Event(event) => {
                             let rendered = render::render_in(&event, &self.server_url, self.zone);

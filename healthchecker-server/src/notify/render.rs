@@ -421,6 +421,7 @@ mod tests {
                 detail: (reason != Reason::Ok).then(|| "HTTP 503".to_owned()),
             },
             state,
+            ping: None,
         }
     }
 

@@ -419,7 +419,8 @@ impl Prober {
                 tls::check(&self.client, &host, port, spec.tls_verify, progress).await
             }
             Kind::Icmp => self.pinger.check(&self.client, &host, progress).await,
-            Kind::Http | Kind::Https => Err(invalid()),
+            // Push monitors are pinged, never checked (the scheduler arms their deadlines).
+            Kind::Http | Kind::Https | Kind::Push => Err(invalid()),
         }
     }
 
@@ -885,6 +886,33 @@ pub enum Reason {
     Unreachable,
     /// Any other failure: a malformed or oversized response head, say.
     Other,
+    /// Push monitors: the job said it started (`/start`); the state does not change.
+    Started,
+    /// Push monitors: a message (`/log`); the state does not change.
+    Logged,
+    /// Push monitors: the job failed (`/fail`, or a non-zero exit status).
+    JobFailed,
+    /// Push monitors: the expected success did not come by its deadline.
+    Late,
+    /// Push monitors: nor within the grace after it.
+    Missed,
+    /// Push monitors: a started run did not report its result within the grace.
+    RunTooLong,
+}
+
+impl From<crate::push::PushReason> for Reason {
+    fn from(reason: crate::push::PushReason) -> Reason {
+        use crate::push::PushReason;
+        match reason {
+            PushReason::Ok => Reason::Ok,
+            PushReason::Started => Reason::Started,
+            PushReason::Logged => Reason::Logged,
+            PushReason::JobFailed => Reason::JobFailed,
+            PushReason::Late => Reason::Late,
+            PushReason::Missed => Reason::Missed,
+            PushReason::RunTooLong => Reason::RunTooLong,
+        }
+    }
 }
 
 impl Reason {
@@ -906,6 +934,12 @@ impl Reason {
             Reason::NoReply => "no_reply",
             Reason::Unreachable => "unreachable",
             Reason::Other => "other",
+            Reason::Started => "started",
+            Reason::Logged => "logged",
+            Reason::JobFailed => "job_failed",
+            Reason::Late => "late",
+            Reason::Missed => "missed",
+            Reason::RunTooLong => "run_too_long",
         }
     }
 }

@@ -180,6 +180,10 @@ pub struct StoredMonitor {
     pub source: Source,
     /// Its maintenance set through the API, as the JSON its owner wrote; `None`: none.
     pub maintenance: Option<String>,
+    /// Where a push monitor stands ([`crate::push::PushState`]) as the JSON its owner wrote;
+    /// `None` for a polled monitor and before the first ping. Written with each ping
+    /// ([`CheckWrite::push`]), never by [`Store::save_monitor`].
+    pub push: Option<String>,
 }
 
 /// One entry of the health-check log: the check and the state it left the monitor in.
@@ -190,6 +194,10 @@ pub struct LoggedCheck {
     pub record: CheckRecord,
     /// The state after the check.
     pub state: State,
+    /// A push monitor's ping: its kind, exit status and run time; `None` for a polled check and
+    /// for a deadline that passed.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub ping: Option<crate::push::PingEntry>,
 }
 
 /// What one check changes, in one transaction: a log row, the monitor's health, maybe a
@@ -213,6 +221,8 @@ pub struct CheckWrite {
     pub withdraw: Vec<String>,
     /// Messages held to go out with those of the same group (a host) are due now.
     pub release: Option<String>,
+    /// A push monitor's new [`crate::push::PushState`] (JSON), when a ping changed it.
+    pub push: Option<String>,
 }
 
 impl CheckWrite {
@@ -223,6 +233,7 @@ impl CheckWrite {
             || !self.messages.is_empty()
             || !self.withdraw.is_empty()
             || self.release.is_some()
+            || self.push.is_some()
     }
 }
 
@@ -1020,6 +1031,7 @@ mod tests {
                 cert_days_left: None,
             },
             state: State::Healthy,
+            ping: None,
         };
         let json = serde_json::to_value(&check).expect("serializes");
         assert_eq!(json["state"], "HEALTHY");

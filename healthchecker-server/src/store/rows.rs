@@ -107,7 +107,7 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 /// The columns of a check row, in this order.
 const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
                              c.detail, c.state, c.passes, c.fails, c.recovering, c.id, \
-                             c.cert_not_after, c.body_size, c.body_hash";
+                             c.cert_not_after, c.body_size, c.body_hash, c.ping";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
 struct RawCheck {
@@ -126,6 +126,7 @@ struct RawCheck {
     cert_not_after: Option<i64>,
     body_size: Option<i64>,
     body_hash: Option<String>,
+    ping: Option<String>,
 }
 
 impl RawCheck {
@@ -147,6 +148,7 @@ impl RawCheck {
             cert_not_after: row.get(at + 12)?,
             body_size: row.get(at + 13)?,
             body_hash: row.get(at + 14)?,
+            ping: row.get(at + 15)?,
         })
     }
 
@@ -195,6 +197,10 @@ impl RawCheck {
                     .map(|not_after| crate::probe::days_left(not_after, time)),
             },
             state: state_from_sql(self.state)?,
+            ping: self
+                .ping
+                .map(|ping| serde_json::from_str(&ping).map_err(|error| format!("ping: {error}")))
+                .transpose()?,
         })
     }
 }
@@ -269,12 +275,13 @@ pub(super) fn load_monitors(
         alerting: Option<String>,
         source: String,
         maintenance: Option<String>,
+        push: Option<String>,
     }
     let raw: Vec<RawMonitor> = tx
         .prepare(
             "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
                     s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
-                    m.source, m.maintenance
+                    m.source, m.maintenance, m.push
              FROM monitors m JOIN states s ON s.monitor_id = m.id
              ORDER BY m.name",
         )
@@ -296,6 +303,7 @@ pub(super) fn load_monitors(
                         alerting: row.get(11)?,
                         source: row.get(12)?,
                         maintenance: row.get(13)?,
+                        push: row.get(14)?,
                     })
                 })?
                 .collect()
@@ -362,6 +370,7 @@ pub(super) fn load_monitors(
             alerting: raw.alerting,
             source,
             maintenance: raw.maintenance,
+            push: raw.push,
         });
     }
     drop(last_check);

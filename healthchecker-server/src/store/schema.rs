@@ -221,6 +221,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
            sum(latency_ns), max(latency_ns), max(id & 4294967295)
     FROM checks GROUP BY id >> 32, time / 86400000000000;
     ",
+    // 6 -> 7: push monitors: where each stands (last ping, last success, a run in progress), and
+    // what each ping of the log said.
+    "
+    ALTER TABLE monitors ADD COLUMN push TEXT;  -- push::PushState as JSON; NULL: polled, or no ping yet
+    ALTER TABLE checks ADD COLUMN ping TEXT;    -- push::PingEntry as JSON; NULL: a check or a deadline
+    ",
 ];
 
 /// The schema version this server writes.

@@ -853,13 +853,19 @@ impl Apply<'_> {
         };
         let record = &write.check.record;
         let body = record.body.as_ref().map(JsonBody::as_str);
+        // A struct of a string and numbers always serializes.
+        let ping = write
+            .check
+            .ping
+            .as_ref()
+            .map(|ping| serde_json::to_string(ping).unwrap_or_default());
         let digest = record.body_digest.as_ref();
         self.conn
             .prepare_cached(
                 "INSERT INTO checks (id, time, outcome, reason, http_status, latency_ns, body,
                                      detail, state, passes, fails, recovering, cert_not_after,
-                                     body_size, body_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                                     body_size, body_hash, ping)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -878,6 +884,7 @@ impl Apply<'_> {
                     record.cert_not_after.map(time_to_sql),
                     digest.map(|digest| i64::try_from(digest.size).unwrap_or(i64::MAX)),
                     digest.map(|digest| digest.hash.to_string()),
+                    ping,
                 ])
             })
             .map_err(self.sql())?;
@@ -926,6 +933,12 @@ impl Apply<'_> {
             self.conn
                 .prepare_cached("UPDATE monitors SET alerting = ?2 WHERE id = ?1")
                 .and_then(|mut statement| statement.execute(params![id, alerting]))
+                .map_err(self.sql())?;
+        }
+        if let Some(push) = &write.push {
+            self.conn
+                .prepare_cached("UPDATE monitors SET push = ?2 WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![id, push]))
                 .map_err(self.sql())?;
         }
         for event_id in &write.withdraw {
@@ -1353,6 +1366,7 @@ mod tests {
                     detail: Some(format!("{n}")),
                 },
                 state: State::Degraded,
+                ping: None,
             },
             health: Health {
                 state: State::Degraded,
@@ -1370,6 +1384,7 @@ mod tests {
             messages: Vec::new(),
             withdraw: Vec::new(),
             release: None,
+            push: None,
         }
     }
 
@@ -1453,6 +1468,7 @@ mod tests {
             last_transition: None,
             alerting: None,
             maintenance: None,
+            push: None,
         };
         let (reply, _answer) = oneshot::channel();
         let mut ops = VecDeque::new();

@@ -185,6 +185,27 @@ pub(crate) mod testing {
         DateTime::from_timestamp(1_763_715_000 + secs, 0).expect("valid time")
     }
 
+    #[test]
+    fn an_event_with_checks_round_trips_as_a_payload() {
+        let mut event = event(EventKind::Unhealthy, "nas", "timeout");
+        let mut check = event.checks[0].clone();
+        check.record.http_status = None;
+        check.record.reason = Reason::Timeout;
+        check.record.latency = std::time::Duration::from_nanos(870_439);
+        check.record.detail = Some("no answer within 0 s".to_owned());
+        event.checks.push(check);
+        let json = serde_json::to_string(&crate::notify::Payload::Event(Box::new(event.clone())))
+            .expect("json");
+        let back: crate::notify::Payload =
+            serde_json::from_str(&json).unwrap_or_else(|error| panic!("{error}: {json}"));
+        let crate::notify::Payload::Event(back) = back else {
+            panic!("an event: {json}");
+        };
+        assert_eq!(back.checks.len(), 2);
+        assert_eq!(back.checks[1].record.reason, Reason::Timeout);
+        assert_eq!(back.checks[1].ping, None);
+    }
+
     /// `app` went `kind` at 90 s, after failing since 0 s.
     pub(crate) fn event(kind: EventKind, app: &str, reason: &str) -> Event {
         let (from, to) = match kind {
@@ -225,6 +246,7 @@ pub(crate) mod testing {
                     detail: Some("HTTP 503".to_owned()),
                 },
                 state: to,
+                ping: None,
             }],
             thread: Vec::new(),
         }
