@@ -16,7 +16,7 @@
 //! **changes** need `token` when it is set ([`require_token`]); **open** routes are the server's
 //! own `GET /health`, the dashboard's page and its assets (which hold no data: the page asks for
 //! the token) and the OpenAPI document. A route added to `reads` is guarded by being there.
-//! `/metrics` has a guard of its own ([`may_read_metrics`]): `metrics_token` when it is set (for
+//! `/metrics` has a guard of its own (`may_read_metrics`): `metrics_token` when it is set (for
 //! a Prometheus that may read nothing else), else the one of reads.
 //!
 //! With a `read_token`, what a change or `/health` answers holds nothing a read would guard
