@@ -170,7 +170,12 @@ where
         "  curl -X DELETE {}",
         stop_url(server_url, event.app.as_str())
     );
-    body.push_str("or call stop() on its HealthCheckerServer (healthchecker-client).\n");
+    if event.url.starts_with(crate::registry::PUSH_URL) {
+        // A cron job has no client to stop: what pings is its crontab line.
+        body.push_str("and take its ping (or `healthchecker-server exec`) out of the job.\n");
+    } else {
+        body.push_str("or call stop() on its HealthCheckerServer (healthchecker-client).\n");
+    }
     body.push_str("\n-- \n");
     let _ = writeln!(body, "healthchecker-server {}", crate::VERSION);
     Rendered {
@@ -566,6 +571,31 @@ mod tests {
         }
         assert!(!rendered.body.contains("Change:"), "{}", rendered.body);
         assert!(!rendered.body.contains("Last checks"));
+    }
+
+    /// A push monitor's mail says how to stop its pings, not the app-side client's `stop()`.
+    #[test]
+    fn a_push_monitors_mail_says_how_to_stop_its_pings() {
+        let t = transition(
+            State::Unknown,
+            State::Unhealthy,
+            0,
+            "job_failed: exit status 11",
+        );
+        let mut push = event(EventKind::Unhealthy, "nightly-backup", t, 0, Vec::new());
+        push.url = "push: 0 3 * * * (Europe/Berlin), grace 3600 s".to_owned();
+        let body = render(&push, "http://hc:1", &Utc).body;
+        assert!(
+            body.contains(
+                "To stop monitoring nightly-backup:\n  curl -X DELETE http://hc:1/api/v1/monitors/nightly-backup\n\
+                 and take its ping (or `healthchecker-server exec`) out of the job.\n"
+            ),
+            "{body}"
+        );
+        assert!(
+            !body.contains("stop() on its HealthCheckerServer"),
+            "{body}"
+        );
     }
 
     /// Issue 23: what each kind of mail says about the incident's time, from the one downtime
