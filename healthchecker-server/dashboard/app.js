@@ -272,6 +272,7 @@
 
   function renderList() {
     const body = $("rows");
+    filterText = $("filter").value.trim().toLowerCase(); // as the browser may have restored it
     const sorted = [...monitors.values()].sort(byName);
     body.innerHTML = sorted.map(rowHTML).join("");
     rows.clear();
