@@ -18,7 +18,9 @@ async function drawn(page, app) {
     const style = getComputedStyle(bar);
     const bands = [];
     let from = 0;
-    for (const [, colour, to] of style.backgroundImage.matchAll(/(rgba?\([^)]*\)) 0px ([\d.]+)px/g)) {
+    // Each band is a colour from 0 (that is, where the one before ended) to where it ends, which
+    // the browser writes as two stops: "rgb(…) 0px, rgb(…) 140px".
+    for (const [, colour, to] of style.backgroundImage.matchAll(/(rgba?\([^)]*\)) 0px, \1 ([\d.]+)px/g)) {
       if (Number(to) > from) bands.push({ colour, cells: (Number(to) - from) / 7 });
       from = Number(to);
     }
