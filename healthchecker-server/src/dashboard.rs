@@ -87,7 +87,8 @@ mod tests {
         let script = text("app.js");
         for (name, _) in ASSETS.iter().filter(|(name, _)| *name != "index.html") {
             assert!(
-                page.contains(&format!("assets/{name}")) || script.contains(&format!("assets/{name}")),
+                page.contains(&format!("assets/{name}"))
+                    || script.contains(&format!("assets/{name}")),
                 "{name} is not used"
             );
         }
