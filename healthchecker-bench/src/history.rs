@@ -175,7 +175,11 @@ const RENDER_INTERVAL: u64 = 30;
 async fn gathered(url: &str, monitors: usize, checks: usize) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let deadline = Instant::now()
-        + Duration::from_secs(GATHER_INTERVAL * u64::try_from(checks).unwrap_or(u64::MAX) + 60);
+        + Duration::from_secs(
+            GATHER_INTERVAL
+                .saturating_mul(u64::try_from(checks).unwrap_or(u64::MAX))
+                .saturating_add(60),
+        );
     loop {
         let glances: serde_json::Value = client
             .get(format!("{url}/api/v1/uptime"))
