@@ -40,7 +40,9 @@ try {
           painted_ms: performance.getEntriesByName("healthchecker:list-painted")[0].startTime,
           rows: rows.length,
           // Rows that show their data: a state, uptime figures, a bar with at least one check
-          // and a sparkline (its tooltip says how many checks it has drawn).
+          // and a sparkline (its tooltip says how many checks it has drawn). The markup of
+          // builds before 2026-12-01 (a cell per check, an SVG title) counts too, so that older
+          // builds can be measured the same way.
           complete: rows.filter((tr) =>
             tr.querySelector(".state")?.textContent === tr.dataset.state &&
             /%$|^–$/.test(tr.querySelector(".c-up24")?.textContent) &&
