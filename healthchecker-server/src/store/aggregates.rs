@@ -9,7 +9,7 @@
 //! * a bucket still filling is written [`AGGREGATE_LAG`] after it first changed since its last
 //!   write, in whichever batch is committed then, so at 10,000 monitors about two row writes per
 //!   monitor a minute are added to the 12 log rows a minute each writes at a 5 s interval;
-//! * at once when asked: [`super::Store::flush`], closing the store, before a read of one
+//! * at once when asked: closing the store, before a read of one
 //!   monitor's history ([`super::Store::history`]) and of every monitor's
 //!   ([`super::Store::glances`]), which therefore never lag. Only buckets changed since their
 //!   last write are written, so readers asking often cost the writer at most two row writes per
