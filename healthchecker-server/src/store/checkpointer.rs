@@ -4,13 +4,16 @@
 //! in a few hundred waited for thousands of pages to be copied and the file fsynced: the waiting
 //! callers of that batch (a push monitor's ping is answered only once durable) saw tens of
 //! milliseconds more than the others. Here the writer's connection only notes, after each commit,
-//! how many frames its WAL holds (SQLite's WAL hook); past
-//! [`WAL_AUTOCHECKPOINT_PAGES`] this thread runs a `PASSIVE` checkpoint on a connection of its own,
-//! which copies what is committed while the writer goes on appending (WAL mode lets both run).
-//! Once it has copied everything, the writer's next transaction starts the WAL file over.
+//! how many frames its WAL holds (SQLite's WAL hook); past [`WAL_AUTOCHECKPOINT_PAGES`] this
+//! thread runs a `PASSIVE` checkpoint on a connection of its own, which copies what is committed
+//! while the writer goes on appending (WAL mode lets both run).
 //!
-//! Should this thread fall behind (or be gone), the writer checkpoints in its commit as before once
-//! the WAL holds [`WAL_FALLBACK_PAGES`], so the file stays bounded either way.
+//! The WAL file starts over only once everything in it is copied, and a writer that commits
+//! continuously has always appended a little more by the time the checkpoint ends. So the
+//! writer's next commit after a checkpoint copies that tail itself (a few batches' pages, not
+//! thousands), and its next transaction starts the WAL over. Should this thread be gone, the
+//! writer checkpoints in its commit once the WAL holds [`WAL_FALLBACK_PAGES`], so the file stays
+//! bounded either way.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -28,11 +31,15 @@ use super::{StoreError, WAL_AUTOCHECKPOINT_PAGES};
 /// only when the checkpointer cannot keep up.
 pub(super) const WAL_FALLBACK_PAGES: u32 = 4 * WAL_AUTOCHECKPOINT_PAGES;
 
-/// What the writer tells the checkpointer.
+/// What the writer and the checkpointer tell each other.
 #[derive(Default)]
 struct Wanted {
-    /// The WAL has reached the threshold since the last checkpoint began.
+    /// The WAL has reached the threshold: the checkpointer should copy it.
     due: bool,
+    /// The checkpointer is copying.
+    running: bool,
+    /// A checkpoint ended: the writer's next commit copies what came after it.
+    tail: bool,
     /// The store closes: stop.
     stop: bool,
 }
@@ -46,17 +53,29 @@ impl Signal {
         self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A commit left `frames` frames in the WAL (called by SQLite's WAL hook on the writer thread).
-    fn committed(&self, frames: u32) {
+    /// A commit left `frames` frames in the WAL (called by SQLite's WAL hook on the writer
+    /// thread); true when that commit should copy the tail of a checkpoint itself.
+    fn committed(&self, frames: u32) -> bool {
         if frames < WAL_AUTOCHECKPOINT_PAGES {
-            return;
+            return false;
         }
         let mut wanted = self.lock();
-        if !wanted.due {
+        if std::mem::take(&mut wanted.tail) {
+            return true;
+        }
+        if !wanted.due && !wanted.running {
             wanted.due = true;
             drop(wanted);
             self.0.1.notify_one();
         }
+        false
+    }
+
+    /// The checkpoint that [`Signal::wait`] started has ended.
+    fn copied(&self) {
+        let mut wanted = self.lock();
+        wanted.running = false;
+        wanted.tail = true;
     }
 
     fn stop(&self) {
@@ -72,6 +91,7 @@ impl Signal {
                 return false;
             }
             if std::mem::take(&mut wanted.due) {
+                wanted.running = true;
                 return true;
             }
             wanted = self
@@ -98,12 +118,10 @@ impl Checkpointer {
         writer
             .wal_hook(Some(move |wal: &mut Wal, frames| {
                 let frames = u32::try_from(frames).unwrap_or(0);
-                if frames >= WAL_FALLBACK_PAGES {
-                    // The checkpointer fell behind: copy back in this commit, as SQLite would. A
-                    // busy checkpointer is no error of the commit's.
+                if hook_signal.committed(frames) || frames >= WAL_FALLBACK_PAGES {
+                    // A busy checkpointer is no error of the commit's.
                     let _ = wal.checkpoint_v2(CheckpointMode::PASSIVE);
                 }
-                hook_signal.committed(frames);
                 Ok(())
             }))
             .map_err(|error| classify(path, &error))?;
@@ -161,6 +179,7 @@ fn run(conn: &Connection, path: &Path, signal: &Signal) {
                 classify(path, &error)
             ),
         }
+        signal.copied();
     }
 }
 
