@@ -364,7 +364,7 @@ pub(super) fn spawn(
 }
 
 /// Every how many checks of a monitor the log rows beyond the retention are deleted.
-fn trim_step(log_retention: usize) -> i64 {
+pub(super) fn trim_step(log_retention: usize) -> i64 {
     to_i64((log_retention / 10).clamp(1, 1000))
 }
 
@@ -465,6 +465,14 @@ fn copy_error(error: &StoreError) -> StoreError {
         StoreError::Data { path, reason } => StoreError::Data {
             path: path.clone(),
             reason: reason.clone(),
+        },
+        StoreError::Postgres { path, reason } => StoreError::Postgres {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::Unsupported { path, what } => StoreError::Unsupported {
+            path: path.clone(),
+            what,
         },
         StoreError::TooNew {
             path,
