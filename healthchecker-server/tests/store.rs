@@ -301,37 +301,6 @@ async fn a_closed_store_refuses_calls_and_a_dropped_one_still_commits() {
     }
 }
 
-#[tokio::test]
-async fn old_transitions_are_pruned() {
-    let dir = temp_dir();
-    let store = Store::open(
-        dir.path(),
-        StoreOptions {
-            log_retention: 1000,
-            retention: Duration::from_secs(24 * 3600),
-        },
-    )
-    .expect("opens");
-    store.save_monitor(&monitor("app")).await.expect("saves");
-    for n in [3, 6, 9] {
-        store.record(check("app", n));
-    }
-    // check n happens at at(10 n): keep what is younger than a day before at(75).
-    let pruned = store
-        .prune(at(75) + chrono::Duration::days(1))
-        .await
-        .expect("prunes");
-    assert_eq!(pruned.transitions, 2);
-    let left = store.transitions(&name("app"), 10).await.expect("t");
-    assert_eq!(left.len(), 1);
-    assert_eq!(left[0].reason, "timeout: check 9");
-    assert_eq!(
-        store.log(&name("app"), 10).await.expect("log").len(),
-        3,
-        "the log is not pruned by age"
-    );
-}
-
 fn mail(n: u32) -> Message {
     Message {
         monitor: "media-center".into(),

@@ -101,6 +101,10 @@ contract!(
     a_check_writes_its_messages_with_it_and_pause_and_removal_withdraw_them,
     the_outbox_keeps_messages_until_they_are_done,
     server_state_and_the_digest_key_survive_a_restart,
+    history_folds_checks_into_hours_and_days,
+    incidents_count_their_messages,
+    restarting_a_monitor_starts_its_state_over,
+    old_transitions_are_pruned,
 );
 
 fn name(text: &str) -> AppName {
@@ -838,6 +842,249 @@ async fn server_state_and_the_digest_key_survive_a_restart(db: &Db) {
     assert_eq!(digest(&store), before, "the same key after a restart");
 }
 
+async fn old_transitions_are_pruned(db: &Db) {
+    let store = db.open_with(StoreOptions {
+        log_retention: 1000,
+        retention: Duration::from_secs(24 * 3600),
+    });
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    for n in [3, 6, 9] {
+        store.record(check("app", n));
+    }
+    // check n happens at at(10 n): keep what is younger than a day before at(75).
+    let pruned = store
+        .prune(at(75) + chrono::Duration::days(1))
+        .await
+        .expect("prunes");
+    assert_eq!(pruned.transitions, 2);
+    let left = store.transitions(&name("app"), 10).await.expect("t");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].reason, "timeout: check 9");
+    assert_eq!(
+        store.log(&name("app"), 10).await.expect("log").len(),
+        3,
+        "the log is not pruned by age"
+    );
+}
+
+async fn history_folds_checks_into_hours_and_days(db: &Db) {
+    let store = db.open();
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    store.save_monitor(&monitor("idle")).await.expect("saves");
+    // Check n is at at(10 n): 359 in the first hour of 2100-01-01, 41 in the second.
+    for n in 1..=400 {
+        store.record(check("app", n));
+        if n % 150 == 0 {
+            store.flush().await.expect("flushes"); // buckets filled over several batches
+        }
+    }
+    let now = at(4000);
+    let series = store
+        .history(&name("app"), now)
+        .await
+        .expect("history")
+        .expect("a known monitor");
+    let counts = |bucket: &healthchecker_server::history::Bucket| {
+        (
+            bucket.start,
+            bucket.checks,
+            bucket.passes,
+            bucket.warns,
+            bucket.fails,
+        )
+    };
+    let hour = |h: i64| {
+        Utc.timestamp_opt(4_102_444_800 + h * 3600, 0)
+            .single()
+            .expect("valid")
+    };
+    // Multiples of 3 fail: 119 of 1..=359, 14 of 360..=400.
+    assert_eq!(
+        series.hourly.iter().map(counts).collect::<Vec<_>>(),
+        [(hour(0), 359, 240, 0, 119), (hour(1), 41, 27, 0, 14)]
+    );
+    assert_eq!(
+        series.daily.iter().map(counts).collect::<Vec<_>>(),
+        [(hour(0), 400, 267, 0, 133)]
+    );
+    let latency_max = Duration::from_nanos(1_234_567 + 400);
+    assert_eq!(series.daily[0].latency_max, latency_max);
+    let sum: u64 = (1..=400u64).map(|n| 1_234_567 + n).sum();
+    assert_eq!(series.daily[0].latency_sum, Duration::from_nanos(sum));
+    assert_eq!(
+        store.history(&name("nope"), now).await.expect("history"),
+        None
+    );
+
+    let glances = store.glances(now, 3).await.expect("glances");
+    assert_eq!(
+        glances.iter().map(|g| g.app.as_str()).collect::<Vec<_>>(),
+        ["app", "idle"]
+    );
+    assert_eq!((glances[0].day.checks, glances[0].day.up), (400, 267));
+    assert_eq!((glances[0].month.checks, glances[0].month.up), (400, 267));
+    assert_eq!(
+        glances[0]
+            .recent
+            .iter()
+            .map(|r| (r.time, r.outcome))
+            .collect::<Vec<_>>(),
+        [(at(4000), 0), (at(3990), 2), (at(3980), 0)]
+    );
+    assert_eq!((glances[1].day.checks, glances[1].recent.len()), (0, 0));
+    store.close().await.expect("closes");
+
+    // A restart folds nothing twice.
+    let store = db.open();
+    store.record(check("app", 401));
+    let series = store
+        .history(&name("app"), now)
+        .await
+        .expect("history")
+        .expect("known");
+    assert_eq!(series.daily[0].checks, 401);
+}
+
+async fn incidents_count_their_messages(db: &Db) {
+    let store = db.open();
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    let transitions = [
+        (100, State::Healthy, State::Unhealthy, "timeout"),
+        (200, State::Unhealthy, State::Healthy, "ok"),
+        (300, State::Healthy, State::Unhealthy, "HTTP 500"),
+    ];
+    for (n, (time, from, to, reason)) in transitions.into_iter().enumerate() {
+        let mut write = check("app", n as u32 + 1);
+        write.transition = Some(Transition {
+            time: at(time),
+            from,
+            to,
+            reason: reason.to_owned(),
+        });
+        if n == 0 {
+            write.messages = vec![Message {
+                created_at: at(150),
+                ..mail(1)
+            }];
+        }
+        store.record(write);
+    }
+    store.flush().await.expect("flushes");
+    let first = store
+        .due_messages("email", at(10_000), 1)
+        .await
+        .expect("due")[0]
+        .id;
+    assert!(
+        store
+            .mark_delivered(first, at(151))
+            .await
+            .expect("delivered")
+    );
+    store
+        .enqueue(&Message {
+            monitor: "app".into(),
+            created_at: at(350),
+            ..mail(2)
+        })
+        .await
+        .expect("enqueues");
+    let now = at(400);
+    let found = store
+        .incidents(&name("app"), now, 10)
+        .await
+        .expect("incidents")
+        .expect("a known monitor");
+    let mut oldest_first = store.transitions(&name("app"), 10).await.expect("t");
+    oldest_first.reverse();
+    let expected = healthchecker_server::history::incidents(&oldest_first, now);
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        found
+            .iter()
+            .map(|i| (i.opened_at, i.closed_at, i.reason.as_str()))
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|i| (i.opened_at, i.closed_at, i.reason.as_str()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((found[0].messages.pending, found[0].messages.sent), (1, 0));
+    assert_eq!((found[1].messages.pending, found[1].messages.sent), (0, 1));
+    assert_eq!(
+        store
+            .incidents(&name("app"), now, 1)
+            .await
+            .expect("incidents")
+            .expect("known")
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .incidents(&name("nope"), now, 10)
+            .await
+            .expect("incidents"),
+        None
+    );
+}
+
+async fn restarting_a_monitor_starts_its_state_over(db: &Db) {
+    let store = db.open();
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    let mut write = check("app", 3);
+    write.alerting = Some(r#"{"down": true}"#.to_owned());
+    write.messages = vec![mail(1)];
+    store.record(write);
+    store.flush().await.expect("flushes");
+    assert_eq!(store.pending_messages().await.expect("count"), 1);
+
+    let mut moved = monitor("app");
+    moved.spec = spec(8443);
+    moved.registered_at = at(500);
+    let restart = Transition {
+        time: at(500),
+        from: State::Degraded,
+        to: State::Unknown,
+        reason: "the target changed".to_owned(),
+    };
+    assert!(
+        store
+            .restart_monitor(&moved, Some(&restart))
+            .await
+            .expect("restarts")
+    );
+    assert!(
+        !store
+            .restart_monitor(&monitor("nope"), None)
+            .await
+            .expect("unknown")
+    );
+    store.close().await.expect("closes");
+    let store = db.open();
+    let loaded = store.load_monitors().expect("loads").remove(0);
+    assert_eq!(loaded.spec, spec(8443));
+    assert_eq!(loaded.health, Health::default());
+    assert_eq!(loaded.since, Some(at(500)));
+    assert_eq!(loaded.alerting.as_deref(), Some("{}"));
+    assert_eq!(loaded.last_transition, Some(restart));
+    assert_eq!(
+        store.pending_messages().await.expect("count"),
+        0,
+        "withdrawn"
+    );
+    assert_eq!(
+        store.log(&name("app"), 10).await.expect("log").len(),
+        1,
+        "kept"
+    );
+    // The next check's row carries the health again.
+    store.record(check("app", 4));
+    store.flush().await.expect("flushes");
+    let loaded = store.load_monitors().expect("loads").remove(0);
+    assert_eq!(loaded.health, check("app", 4).health);
+}
+
 /// The harness itself: a cluster starts, answers over its Unix socket only, and is stopped and
 /// removed when dropped.
 #[tokio::test]
@@ -923,39 +1170,4 @@ async fn postgres_refuses_foreign_newer_and_unreachable_databases() {
     assert!(matches!(error, StoreError::Postgres { .. }), "{text}");
     assert!(text.contains("postgres://postgres@"), "{text}");
     assert!(!text.contains("SeCrEt"), "{text}");
-}
-
-/// What the PostgreSQL backend does not have yet answers an error naming it, and changes nothing.
-#[tokio::test]
-async fn postgres_names_what_it_does_not_have_yet() {
-    let Some(db) = Db::postgres() else {
-        return;
-    };
-    let store = db.open();
-    store.save_monitor(&monitor("app")).await.expect("saves");
-    let errors = [
-        store.history(&name("app"), at(0)).await.map(|_| ()),
-        store.glances(at(0), 5).await.map(|_| ()),
-        store.incidents(&name("app"), at(0), 5).await.map(|_| ()),
-        store.prune(at(0)).await.map(|_| ()),
-        store
-            .restart_monitor(&monitor("app"), None)
-            .await
-            .map(|_| ()),
-    ];
-    for (error, says) in
-        errors
-            .into_iter()
-            .zip(["history", "history", "incidents", "pruning", "restarting"])
-    {
-        let error = error.expect_err(says);
-        assert!(matches!(error, StoreError::Unsupported { .. }), "{error}");
-        let text = error.to_string();
-        assert!(
-            text.contains(says) && text.contains("not yet supported"),
-            "{text}"
-        );
-        assert!(text.contains("database_url"), "{text}");
-    }
-    assert_eq!(store.load_monitors().expect("loads"), vec![monitor("app")]);
 }

@@ -3,8 +3,7 @@
 //! [`Store`] is the interface; behind it is either this SQLite file (the default, described
 //! below) or a PostgreSQL database ([`Store::open_postgres`], [`postgres`]), chosen at open. Each
 //! method is a `match` on the backend: no dynamic call and no allocation on the way, so the
-//! SQLite path costs what it did. Calls the PostgreSQL backend does not have yet answer
-//! [`StoreError::Unsupported`].
+//! SQLite path costs what it did.
 //!
 //! `healthchecker.db` ([`FILE_NAME`]) in `data_dir` holds the registrations, each monitor's state
 //! and counters and the state of its alerting, the transitions, the bounded health-check log and
@@ -402,17 +401,6 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
-    /// A call the PostgreSQL backend does not have yet.
-    #[error(
-        "{what} is not yet supported with the PostgreSQL store ({path}); leave database_url unset \
-         to use the SQLite store in data_dir"
-    )]
-    Unsupported {
-        /// The database.
-        path: PathBuf,
-        /// What is missing.
-        what: &'static str,
-    },
     /// The store was closed (or its writer stopped); nothing more can be read or written.
     #[error("the database {path} is closed")]
     Closed {
@@ -501,8 +489,7 @@ impl Store {
     }
 
     /// Connects to the PostgreSQL database `url`, creates or migrates its schema, and starts its
-    /// writer. Blocking: call it at start. Several calls from this PostgreSQL backend's list of
-    /// what is not built yet answer [`StoreError::Unsupported`] (see [`postgres`]).
+    /// writer. Blocking: call it at start. One server per database for now (see [`postgres`]).
     ///
     /// # Errors
     ///
@@ -597,7 +584,7 @@ impl Store {
         transition: Option<&Transition>,
     ) -> Result<bool, StoreError> {
         if let Backend::Postgres(pg) = &self.inner.backend {
-            return Err(pg.unsupported("restarting a monitor's state (a changed target)"));
+            return pg.restart_monitor(monitor, transition).await;
         }
         self.call(|reply| {
             writer::Op::Restart(Box::new((monitor.clone(), transition.cloned())), reply)
@@ -816,7 +803,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Series>, StoreError> {
         if let Backend::Postgres(pg) = &self.inner.backend {
-            return Err(pg.unsupported("history (hourly and daily aggregates)"));
+            return pg.history(name, now).await;
         }
         self.call(|reply| writer::Op::History(Some(name.clone()), reply))
             .await?;
@@ -839,7 +826,7 @@ impl Store {
         recent: usize,
     ) -> Result<Vec<Glance>, StoreError> {
         if let Backend::Postgres(pg) = &self.inner.backend {
-            return Err(pg.unsupported("history at a glance (hourly and daily aggregates)"));
+            return pg.glances(now, recent).await;
         }
         self.call(|reply| writer::Op::History(None, reply)).await?;
         let retention = self.inner.options.log_retention;
@@ -861,7 +848,7 @@ impl Store {
         limit: usize,
     ) -> Result<Option<Vec<Incident>>, StoreError> {
         if let Backend::Postgres(pg) = &self.inner.backend {
-            return Err(pg.unsupported("incidents"));
+            return pg.incidents(name, now, limit).await;
         }
         let name = name.clone();
         self.read(move |conn, path| rows::incidents(conn, path, &name, now, limit))
@@ -894,7 +881,7 @@ impl Store {
     /// As [`Store::save_monitor`].
     pub async fn prune(&self, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
         if let Backend::Postgres(pg) = &self.inner.backend {
-            return Err(pg.unsupported("pruning old transitions and messages"));
+            return pg.prune(now).await;
         }
         self.call(|reply| writer::Op::Prune(now, reply)).await
     }

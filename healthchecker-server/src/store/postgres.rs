@@ -18,12 +18,17 @@
 //! The backend runs on a small runtime of its own ([`RUNTIME_THREADS`] threads), so its blocking
 //! calls (meant for the start) work from inside any runtime, and its connections outlive none.
 //!
+//! History: the hourly and daily buckets are folded in SQL, in the transaction of the batch's
+//! log rows (one multi-row upsert per table adding the batch's counts), so they never lag and a
+//! crash never folds a check twice. Transitions and finished messages older than `retention` and
+//! buckets older than they are kept are deleted by [`super::Store::prune`] and by the writer once
+//! an hour ([`PRUNE_EVERY`]).
+//!
 //! # Not yet
 //!
-//! History (hourly and daily aggregates), incidents, restarting a monitor's state, pruning and
-//! the bound on queued checks are SQLite-only for now: those calls answer
-//! [`StoreError::Unsupported`]. Several servers on one database (leases, a shared outbox) are not
-//! built yet.
+//! The bound on queued checks (a stalled database grows the queue; SQLite's drops log rows past
+//! [`super::QUEUE_CAP`]) and several servers on one database (leases, a shared outbox, `owner`,
+//! the cluster in `/health`) are not built yet.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,18 +41,24 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
+use super::aggregates::{DAY_NS, HOUR_NS};
 use super::rows::{
     CHECK_COLUMNS, MAX_SEQ, RawCheck, RawTransition, TRANSITION_COLUMNS, check_key, count_from_sql,
     latency_to_sql, outcome_to_sql, state_from_sql, state_to_sql, time_from_sql, time_to_sql,
     to_i64,
 };
 use super::{
-    BATCH_MAX, BATCH_WINDOW, ChannelStatus, CheckWrite, Delivered, LOG_PAGE_BYTES, LogPage,
-    Message, QueuedMessage, StoreError, StoreOptions, StoredMonitor,
+    BATCH_MAX, BATCH_WINDOW, ChannelStatus, CheckWrite, DAILY_KEPT, Delivered, HOURLY_KEPT,
+    LOG_PAGE_BYTES, LogPage, Message, Pruned, QueuedMessage, StoreError, StoreOptions,
+    StoredMonitor,
 };
 use crate::health::{Health, Transition};
+use crate::history::{Bucket, Glance, Incident, Recent, Series, Totals};
 use crate::probe::JsonBody;
 use crate::registry::{AppName, MonitorSpec, Source};
+
+/// How often the writer deletes what is past its retention.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Threads of the backend's own runtime.
 pub const RUNTIME_THREADS: usize = 2;
@@ -328,6 +339,8 @@ enum Op {
     Maintenance(AppName, Option<String>, Reply<bool>),
     ServerState(String, Option<String>, Reply<()>),
     Enqueue(Box<Message>, Reply<i64>),
+    Restart(Box<(StoredMonitor, Option<Transition>)>, Reply<bool>),
+    Prune(DateTime<Utc>, Reply<Pruned>),
     Message(i64, MessageUpdate, Reply<Option<String>>),
     /// Answers once everything before it is committed.
     Sync(Reply<()>),
@@ -451,14 +464,6 @@ impl Pg {
     fn closed(&self) -> StoreError {
         StoreError::Closed {
             path: self.path.clone(),
-        }
-    }
-
-    /// A call PostgreSQL does not have yet.
-    pub(super) fn unsupported(&self, what: &'static str) -> StoreError {
-        StoreError::Unsupported {
-            path: self.path.clone(),
-            what,
         }
     }
 
@@ -600,6 +605,57 @@ impl Pg {
     pub(super) async fn enqueue(&self, message: &Message) -> Result<i64, StoreError> {
         self.call(|reply| Op::Enqueue(Box::new(message.clone()), reply))
             .await
+    }
+
+    pub(super) async fn restart_monitor(
+        &self,
+        monitor: &StoredMonitor,
+        transition: Option<&Transition>,
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| Op::Restart(Box::new((monitor.clone(), transition.cloned())), reply))
+            .await
+    }
+
+    pub(super) async fn prune(&self, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        self.call(|reply| Op::Prune(now, reply)).await
+    }
+
+    pub(super) async fn history(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Series>, StoreError> {
+        // Every check recorded before the call is in the buckets.
+        self.sync().await?;
+        let name = name.clone();
+        self.read(move |client, path| async move { history(&client, &path, &name, now).await })
+            .await
+    }
+
+    pub(super) async fn glances(
+        &self,
+        now: DateTime<Utc>,
+        recent: usize,
+    ) -> Result<Vec<Glance>, StoreError> {
+        self.sync().await?;
+        let retention = self.options.log_retention;
+        self.read(move |client, path| async move {
+            glances(&client, &path, now, recent, retention).await
+        })
+        .await
+    }
+
+    pub(super) async fn incidents(
+        &self,
+        name: &AppName,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Option<Vec<Incident>>, StoreError> {
+        let name = name.clone();
+        self.read(
+            move |client, path| async move { incidents(&client, &path, &name, now, limit).await },
+        )
+        .await
     }
 
     pub(super) async fn update_message(
@@ -793,7 +849,9 @@ impl Drop for Pg {
             .name("store-postgres-stop".to_owned())
             .spawn(move || {
                 if open {
-                    let _ = runtime.block_on(tokio::time::timeout(CLOSE_PATIENCE, answer));
+                    runtime.block_on(async {
+                        let _ = tokio::time::timeout(CLOSE_PATIENCE, answer).await;
+                    });
                 }
                 runtime.shutdown_background();
             });
@@ -1161,6 +1219,203 @@ async fn transitions(
         .map_err(data_error(path))
 }
 
+/// A row of `hourly` or `daily` (start, checks, passes, warns, fails, latency_sum, latency_max).
+fn bucket(row: &tokio_postgres::Row) -> Bucket {
+    let count = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    Bucket {
+        start: time_from_sql(row.get(0)),
+        checks: count(1),
+        passes: count(2),
+        warns: count(3),
+        fails: count(4),
+        latency_sum: std::time::Duration::from_nanos(count(5)),
+        latency_max: std::time::Duration::from_nanos(count(6)),
+    }
+}
+
+async fn monitor_id(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(client
+        .query_opt("SELECT id FROM monitors WHERE name = $1", &[&name])
+        .await
+        .map_err(pg_error(path))?
+        .map(|row| row.get(0)))
+}
+
+/// `now - kept` as stored.
+fn before(now: DateTime<Utc>, kept: std::time::Duration) -> i64 {
+    time_to_sql(
+        now.checked_sub_signed(chrono::Duration::from_std(kept).unwrap_or(chrono::Duration::MAX))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+    )
+}
+
+async fn history(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    name: &AppName,
+    now: DateTime<Utc>,
+) -> Result<Option<Series>, StoreError> {
+    let Some(id) = monitor_id(client, path, name.as_str()).await? else {
+        return Ok(None);
+    };
+    let sql = pg_error(path);
+    // A bucket whose start is before the kept span but which reaches into it is kept.
+    let hourly = client
+        .query(
+            "SELECT start, checks, passes, warns, fails, latency_sum, latency_max FROM hourly
+             WHERE monitor_id = $1 AND start > $2 ORDER BY start",
+            &[&id, &(before(now, HOURLY_KEPT) - HOUR_NS)],
+        )
+        .await
+        .map_err(&sql)?;
+    let daily = client
+        .query(
+            "SELECT start, checks, passes, warns, fails, latency_sum, latency_max FROM daily
+             WHERE monitor_id = $1 AND start > $2 ORDER BY start",
+            &[&id, &(before(now, DAILY_KEPT) - DAY_NS)],
+        )
+        .await
+        .map_err(&sql)?;
+    Ok(Some(Series {
+        hourly: hourly.iter().map(bucket).collect(),
+        daily: daily.iter().map(bucket).collect(),
+    }))
+}
+
+async fn glances(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    now: DateTime<Utc>,
+    recent: usize,
+    retention: usize,
+) -> Result<Vec<Glance>, StoreError> {
+    let sql = pg_error(path);
+    let hour = time_to_sql(now).div_euclid(HOUR_NS) * HOUR_NS;
+    let day = time_to_sql(now).div_euclid(DAY_NS) * DAY_NS;
+    // One snapshot for all of it.
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(&sql)?;
+    let result = async {
+        let rows = client
+            .query(
+                "SELECT m.id, m.name,
+                        (SELECT sum(checks)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
+                        (SELECT sum(passes + warns)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
+                        (SELECT sum(latency_sum)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
+                        (SELECT sum(checks)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
+                        (SELECT sum(passes + warns)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
+                        (SELECT sum(latency_sum)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
+                        (SELECT max(c.id) FROM checks c WHERE c.id BETWEEN m.id << 32 AND (m.id << 32) | $3)
+                 FROM monitors m ORDER BY m.name COLLATE \"C\"",
+                &[&(hour - 23 * HOUR_NS), &(day - 29 * DAY_NS), &MAX_SEQ],
+            )
+            .await
+            .map_err(&sql)?;
+        let recent_checks = client
+            .prepare(
+                "SELECT time, outcome, latency_ns FROM checks
+                 WHERE id BETWEEN $1 AND $2 ORDER BY id DESC LIMIT $3",
+            )
+            .await
+            .map_err(&sql)?;
+        let mut glances = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.get(0);
+            let count = |i: usize| u64::try_from(row.get::<_, Option<i64>>(i).unwrap_or(0)).unwrap_or(0);
+            let totals = |at: usize| Totals {
+                checks: count(at),
+                up: count(at + 1),
+                latency_sum: std::time::Duration::from_nanos(count(at + 2)),
+            };
+            let checks = match row.get::<_, Option<i64>>(8) {
+                None => Vec::new(),
+                Some(newest) => {
+                    let oldest = ((newest & MAX_SEQ) - to_i64(retention) + 1).max(1);
+                    client
+                        .query(
+                            &recent_checks,
+                            &[&check_key(id, oldest), &newest, &to_i64(recent.min(retention))],
+                        )
+                        .await
+                        .map_err(&sql)?
+                        .iter()
+                        .map(|row| Recent {
+                            time: time_from_sql(row.get(0)),
+                            outcome: u8::try_from(row.get::<_, i64>(1)).unwrap_or(2),
+                            latency_ms: (row.get::<_, i64>(2) as f64 / 1e3).round() / 1e3,
+                        })
+                        .collect()
+                }
+            };
+            glances.push(Glance {
+                app: row.get(1),
+                day: totals(2),
+                month: totals(5),
+                recent: checks,
+            });
+        }
+        Ok(glances)
+    }
+    .await;
+    client.batch_execute("COMMIT").await.map_err(&sql)?;
+    result
+}
+
+async fn incidents(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    name: &AppName,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<Option<Vec<Incident>>, StoreError> {
+    if monitor_id(client, path, name.as_str()).await?.is_none() {
+        return Ok(None);
+    }
+    let mut transitions =
+        transitions(client, path, name, super::rows::INCIDENT_TRANSITIONS).await?;
+    transitions.reverse();
+    let mut found = crate::history::incidents(&transitions, now);
+    found.truncate(limit);
+    let counts = client
+        .prepare(
+            "SELECT status, count(*) FROM messages
+             WHERE monitor = $1 AND created_at BETWEEN $2 AND $3 GROUP BY status",
+        )
+        .await
+        .map_err(pg_error(path))?;
+    for incident in &mut found {
+        let rows = client
+            .query(
+                &counts,
+                &[
+                    &name.as_str(),
+                    &time_to_sql(incident.opened_at),
+                    &time_to_sql(incident.closed_at.unwrap_or(now)),
+                ],
+            )
+            .await
+            .map_err(pg_error(path))?;
+        for row in rows {
+            let count = u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+            let messages = &mut incident.messages;
+            match row.get::<_, &str>(0) {
+                "delivered" => messages.sent += count,
+                "logged" => messages.logged += count,
+                "pending" => messages.pending += count,
+                "failed" => messages.failed += count,
+                _ => messages.withdrawn += count,
+            }
+        }
+    }
+    Ok(Some(found))
+}
+
 /// A monitor's state row as of its newest write in a batch.
 #[derive(Debug, Clone, Copy)]
 struct StateRow {
@@ -1219,7 +1474,14 @@ macro_rules! transaction {
 impl Writer {
     async fn run(mut self, mut queue: mpsc::UnboundedReceiver<Op>) {
         let mut next: Option<Op> = None;
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(tokio::time::Instant::now());
+                if let Err(error) = transaction!(self, self.prune(Utc::now())) {
+                    tracing::warn!(database = %self.path.display(), %error, "pruning failed");
+                }
+            }
             let op = match next.take() {
                 Some(op) => op,
                 None => match queue.recv().await {
@@ -1290,6 +1552,15 @@ impl Writer {
             }
             Op::Message(id, update, reply) => {
                 let result = transaction!(self, self.update_message(id, &update));
+                let _ = reply.send(result);
+            }
+            Op::Restart(restart, reply) => {
+                let (monitor, transition) = *restart;
+                let result = transaction!(self, self.restart(&monitor, transition.as_ref()));
+                let _ = reply.send(result);
+            }
+            Op::Prune(now, reply) => {
+                let result = transaction!(self, self.prune(now));
                 let _ = reply.send(result);
             }
             Op::Sync(reply) => {
@@ -1450,6 +1721,43 @@ impl Writer {
             )
             .await
             .map_err(self.sql())?;
+        for (table, length) in [("hourly", HOUR_NS), ("daily", DAY_NS)] {
+            // The batch's counts added to each bucket it touches (checks of one monitor and
+            // bucket in one row: the upsert may not touch a row twice).
+            self.client
+                .execute(
+                    &format!(
+                        "INSERT INTO {table} (monitor_id, start, checks, passes, warns, fails,
+                                              latency_sum, latency_max, seq)
+                         SELECT id >> 32, time - ((time % $5) + $5) % $5, count(*),
+                                count(*) FILTER (WHERE outcome = 0),
+                                count(*) FILTER (WHERE outcome = 1),
+                                count(*) FILTER (WHERE outcome = 2),
+                                sum(latency_ns)::BIGINT, max(latency_ns), max(id & $6)
+                         FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[])
+                              AS c (id, time, outcome, latency_ns)
+                         GROUP BY 1, 2
+                         ON CONFLICT (monitor_id, start) DO UPDATE SET
+                             checks = {table}.checks + excluded.checks,
+                             passes = {table}.passes + excluded.passes,
+                             warns = {table}.warns + excluded.warns,
+                             fails = {table}.fails + excluded.fails,
+                             latency_sum = {table}.latency_sum + excluded.latency_sum,
+                             latency_max = greatest({table}.latency_max, excluded.latency_max),
+                             seq = greatest({table}.seq, excluded.seq)"
+                    ),
+                    &[
+                        &columns.id,
+                        &columns.time,
+                        &columns.outcome,
+                        &columns.latency_ns,
+                        &length,
+                        &MAX_SEQ,
+                    ],
+                )
+                .await
+                .map_err(self.sql())?;
+        }
         for (from, to) in trims {
             self.client
                 .execute(
@@ -1623,6 +1931,80 @@ impl Writer {
         self.monitors
             .insert(monitor.name.clone(), Slot { id, last_seq: 0 });
         Ok(())
+    }
+
+    /// A new spec for an existing monitor and its state started over; false for an unknown one.
+    async fn restart(
+        &mut self,
+        monitor: &StoredMonitor,
+        transition: Option<&Transition>,
+    ) -> Result<bool, StoreError> {
+        let Some(slot) = self.monitors.get(&monitor.name).copied() else {
+            return Ok(false);
+        };
+        self.save(monitor).await?;
+        self.client
+            .execute(
+                "UPDATE monitors SET alerting = '{}' WHERE id = $1",
+                &[&slot.id],
+            )
+            .await
+            .map_err(self.sql())?;
+        self.withdraw_all(&monitor.name).await?;
+        let since = match transition {
+            Some(transition) => Some(self.transition(slot.id, transition).await?),
+            None => None,
+        };
+        let row = self.states.entry(slot.id).or_insert(StateRow {
+            health: monitor.health,
+            since: None,
+            health_seq: slot.last_seq,
+        });
+        row.health = monitor.health;
+        row.since = since.or(row.since);
+        row.health_seq = slot.last_seq;
+        Ok(true)
+    }
+
+    /// Deletes transitions and finished messages older than the retention, and buckets older
+    /// than they are kept.
+    async fn prune(&mut self, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        let cutoff = before(now, self.options.retention);
+        let transitions = self
+            .client
+            .execute("DELETE FROM transitions WHERE time < $1", &[&cutoff])
+            .await
+            .map_err(self.sql())?;
+        let messages = self
+            .client
+            .execute(
+                "DELETE FROM messages WHERE done_at IS NOT NULL AND done_at < $1",
+                &[&cutoff],
+            )
+            .await
+            .map_err(self.sql())?;
+        let hourly = self
+            .client
+            .execute(
+                "DELETE FROM hourly WHERE start < $1",
+                &[&before(now, HOURLY_KEPT)],
+            )
+            .await
+            .map_err(self.sql())?;
+        let daily = self
+            .client
+            .execute(
+                "DELETE FROM daily WHERE start < $1",
+                &[&before(now, DAILY_KEPT)],
+            )
+            .await
+            .map_err(self.sql())?;
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(Pruned {
+            transitions: count(transitions),
+            messages: count(messages),
+            buckets: count(hourly + daily),
+        })
     }
 
     async fn withdraw_all(&self, name: &AppName) -> Result<(), StoreError> {

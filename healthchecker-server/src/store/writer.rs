@@ -470,10 +470,6 @@ fn copy_error(error: &StoreError) -> StoreError {
             path: path.clone(),
             reason: reason.clone(),
         },
-        StoreError::Unsupported { path, what } => StoreError::Unsupported {
-            path: path.clone(),
-            what,
-        },
         StoreError::TooNew {
             path,
             found,
