@@ -63,6 +63,10 @@ pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Threads of the backend's own runtime.
 pub const RUNTIME_THREADS: usize = 2;
 
+/// How long connecting to the database may take when the URL does not say
+/// (`connect_timeout=SECONDS`).
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Pooled connections for reads and for the calls that write at once.
 pub const POOL_SIZE: usize = 8;
 
@@ -267,6 +271,11 @@ impl DatabaseUrl {
                     mode: "verify".to_owned(),
                 });
             }
+        }
+        let mut config = config;
+        if config.get_connect_timeout().is_none() {
+            // An unreachable host stops the start with an error, not a hang.
+            config.connect_timeout(CONNECT_TIMEOUT);
         }
         let shown = show(&config);
         Ok(DatabaseUrl { config, shown })
