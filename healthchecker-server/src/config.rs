@@ -1558,6 +1558,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn database_url_is_checked_and_its_password_never_shown() {
+        let raw = |url: &str| RawConfig {
+            database_url: Some(url.to_owned()),
+            ..RawConfig::default()
+        };
+        let config = validate(raw("postgres://hc:pw-1@db.lan/health"), &Figment::new())
+            .expect("a valid URL");
+        assert_eq!(
+            config.database_url.map(|url| url.to_string()).as_deref(),
+            Some("postgres://hc@db.lan:5432/health")
+        );
+        assert_eq!(Config::default().database_url, None);
+        let error = validate(raw("mysql://root:pw-2@db.lan/x"), &Figment::new())
+            .expect_err("not PostgreSQL")
+            .to_string();
+        assert!(
+            error.contains("`database_url`") && error.contains("postgres://"),
+            "{error}"
+        );
+        assert!(!error.contains("pw-2"), "{error}");
+        let shown = shown_value(
+            "database_url",
+            &serde_json::json!("postgres://hc:pw-3@db.lan/health?password=pw-4"),
+        );
+        assert_eq!(shown, r#""postgres://hc@db.lan:5432/health""#);
+        let shown = shown_value("database_url", &serde_json::json!("pw-5 pasted here"));
+        assert_eq!(shown, r#""***""#);
+    }
+
+    #[test]
     fn defaults_are_valid_and_documented_in_one_place() {
         let config = Config::default();
         assert_eq!(config.bind_addr.to_string(), "0.0.0.0");

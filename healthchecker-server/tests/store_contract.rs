@@ -1171,3 +1171,32 @@ async fn postgres_refuses_foreign_newer_and_unreachable_databases() {
     assert!(text.contains("postgres://postgres@"), "{text}");
     assert!(!text.contains("SeCrEt"), "{text}");
 }
+
+/// One server per database for now: a second store on it is refused while the first is open,
+/// and taken once the first is closed.
+#[tokio::test]
+async fn postgres_a_database_in_use_is_refused() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let first = db.open();
+    let Db::Postgres { url, .. } = &db else {
+        unreachable!("a PostgreSQL Db");
+    };
+    let error = Store::open_postgres(url, StoreOptions::default()).expect_err("in use");
+    assert!(matches!(error, StoreError::InUse { .. }), "{error}");
+    assert!(
+        error.to_string().contains("one server per database"),
+        "{error}"
+    );
+    first.close().await.expect("closes");
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(error) = Store::open_postgres(url, StoreOptions::default()) {
+        assert!(
+            matches!(error, StoreError::InUse { .. }) && Instant::now() < deadline,
+            "{error}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -401,6 +401,16 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// Another server holds the PostgreSQL database (one server per database for now).
+    #[error(
+        "the database {path} is in use by another healthchecker-server; one server per database \
+         for now (several servers on one database are not built yet): stop the other one, or give \
+         this one its own database"
+    )]
+    InUse {
+        /// The database.
+        path: PathBuf,
+    },
     /// The store was closed (or its writer stopped); nothing more can be read or written.
     #[error("the database {path} is closed")]
     Closed {

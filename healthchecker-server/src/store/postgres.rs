@@ -28,7 +28,9 @@
 //!
 //! The bound on queued checks (a stalled database grows the queue; SQLite's drops log rows past
 //! [`super::QUEUE_CAP`]) and several servers on one database (leases, a shared outbox, `owner`,
-//! the cluster in `/health`) are not built yet.
+//! the cluster in `/health`) are not built yet: a server holds an advisory lock on its database
+//! for as long as its writer's connection lives, and a second server is refused
+//! ([`StoreError::InUse`]), as a second server on one `data_dir` is.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -62,6 +64,9 @@ pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 
 /// Threads of the backend's own runtime.
 pub const RUNTIME_THREADS: usize = 2;
+
+/// The advisory lock a server holds on its database (one server per database for now).
+const SERVER_LOCK: i64 = 7_273_697_480_462;
 
 /// How long connecting to the database may take when the URL does not say
 /// (`connect_timeout=SECONDS`).
@@ -431,6 +436,16 @@ impl Pg {
             let closing = closing.clone();
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
+                // Held by the writer's connection while it lives (a killed server's ends with
+                // its connection): the database's counterpart of data_dir's lock file.
+                let ours: bool = client
+                    .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
+                    .await
+                    .map_err(pg_error(&path))?
+                    .get(0);
+                if !ours {
+                    return Err(StoreError::InUse { path });
+                }
                 migrate(&client, &path).await?;
                 let monitors = load_slots(&client, &path).await?;
                 tokio::spawn(
