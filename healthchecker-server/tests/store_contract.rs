@@ -1200,3 +1200,66 @@ async fn postgres_a_database_in_use_is_refused() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A database that stalls (here another session holds the log table) fills the queue: then
+/// checks that change nothing but the log are dropped and counted, while a check with a
+/// transition is still queued and written once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_stalled_database_drops_log_rows_not_state_changes() {
+    let Some(db) = Db::postgres() else {
+        return;
+    };
+    let store = db.open();
+    store.save_monitor(&monitor("app")).await.expect("saves");
+    let Db::Postgres {
+        _cluster: cluster, ..
+    } = &db
+    else {
+        unreachable!("a PostgreSQL Db");
+    };
+    let (client, connection) =
+        tokio_postgres::connect(&cluster.url("contract"), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+    let connection = tokio::spawn(connection);
+    client
+        .batch_execute("BEGIN; LOCK TABLE checks IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("locks the log");
+    let extra: u32 = 10_000;
+    let total = healthchecker_server::store::QUEUE_CAP as u32 + extra;
+    assert!(total.is_multiple_of(3));
+    for n in 1..=total {
+        let mut write = check("app", n);
+        write.transition = None;
+        store.record(write);
+    }
+    let last = check("app", total + 3); // a multiple of 3: a failure with a transition
+    assert!(last.transition.is_some());
+    store.record(last.clone());
+    let dropped = store.dropped_checks();
+    let batch = healthchecker_server::store::BATCH_MAX as u64;
+    assert!(
+        (u64::from(extra) - batch - 1..=u64::from(extra)).contains(&dropped),
+        "dropped {dropped}"
+    );
+    client.batch_execute("COMMIT").await.expect("unlocks");
+    tokio::time::timeout(Duration::from_secs(60), store.flush())
+        .await
+        .expect("the writer catches up")
+        .expect("flushes");
+    let loaded = store.load_monitors().expect("loads").remove(0);
+    assert_eq!(loaded.health, last.health);
+    assert_eq!(loaded.last_transition, last.transition);
+    assert_eq!(
+        loaded.last_check.as_ref().map(detail),
+        Some(detail(&last.check))
+    );
+    assert_eq!(
+        store.dropped_checks(),
+        dropped,
+        "nothing more once it keeps up"
+    );
+    drop(client);
+    let _ = connection.await;
+}

@@ -1029,8 +1029,7 @@ impl Store {
     pub fn dropped_checks(&self) -> u64 {
         match &self.inner.backend {
             Backend::Sqlite { queue, .. } => queue.dropped_checks(),
-            // Its queue has no bound yet, so it drops nothing.
-            Backend::Postgres(_) => 0,
+            Backend::Postgres(pg) => pg.dropped_checks(),
         }
     }
 

@@ -26,8 +26,17 @@
 //!
 //! # Not yet
 //!
-//! The bound on queued checks (a stalled database grows the queue; SQLite's drops log rows past
-//! [`super::QUEUE_CAP`]) and several servers on one database (leases, a shared outbox, `owner`,
+//! # Bounds
+//!
+//! At most [`super::QUEUE_CAP`] checks wait for the writer. Beyond it (only a database that stalls
+//! fills it) a check that changes nothing but the log and the counters is dropped whole, counted
+//! in [`super::Store::dropped_checks`] with a warning; a check with a transition or anything for
+//! the outbox is always queued, so no state change and no message is lost, and the counters catch
+//! up with the next check written.
+//!
+//! # Not yet
+//!
+//! Several servers on one database (leases, a shared outbox, `owner`,
 //! the cluster in `/health`) are not built yet: a server holds an advisory lock on its database
 //! for as long as its writer's connection lives, and a second server is refused
 //! ([`StoreError::InUse`]), as a second server on one `data_dir` is.
@@ -36,7 +45,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -340,6 +349,10 @@ pub(super) struct Pg {
     pool: Pool,
     ops: mpsc::UnboundedSender<Op>,
     closing: Arc<AtomicBool>,
+    /// Checks queued for the writer and not yet taken.
+    queued: Arc<AtomicUsize>,
+    /// Checks dropped because the queue was full.
+    dropped: AtomicU64,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -430,10 +443,12 @@ impl Pg {
             })?;
         let (ops, queue) = mpsc::unbounded_channel();
         let closing = Arc::new(AtomicBool::new(false));
+        let queued = Arc::new(AtomicUsize::new(0));
         let started = {
             let path = path.clone();
             let config = url.config.clone();
             let closing = closing.clone();
+            let queued = queued.clone();
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
                 // Held by the writer's connection while it lives (a killed server's ends with
@@ -458,6 +473,7 @@ impl Pg {
                         trim_step: super::writer::trim_step(options.log_retention),
                         outbox_changed,
                         closing,
+                        queued,
                     }
                     .run(queue),
                 );
@@ -472,6 +488,8 @@ impl Pg {
             pool,
             ops,
             closing,
+            queued,
+            dropped: AtomicU64::new(0),
         };
         match started {
             Some(result) => result?,
@@ -495,11 +513,34 @@ impl Pg {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Queues a check; never blocks.
+    /// Queues a check; never blocks (see the module documentation for a full queue).
     pub(super) fn record(&self, write: CheckWrite) {
-        if !self.is_closing() {
-            let _ = self.ops.send(Op::Check(Box::new(write)));
+        if self.is_closing() {
+            return;
         }
+        if self.queued.load(Ordering::Relaxed) >= super::QUEUE_CAP
+            && write.transition.is_none()
+            && !write.is_urgent()
+        {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    database = %self.path.display(),
+                    dropped,
+                    "the database does not keep up: checks dropped from the log so far"
+                );
+            }
+            return;
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if self.ops.send(Op::Check(Box::new(write))).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Checks dropped so far because the queue was full.
+    pub(super) fn dropped_checks(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     async fn call<T: Send + 'static>(
@@ -1458,6 +1499,7 @@ struct Writer {
     trim_step: i64,
     outbox_changed: tokio::sync::watch::Sender<u64>,
     closing: Arc<AtomicBool>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// The log rows of one batch, column by column, for one `unnest` insert.
@@ -1516,10 +1558,14 @@ impl Writer {
             let op = match op {
                 Op::Check(first) => {
                     let mut checks = vec![*first];
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
                     let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
                     while checks.len() < BATCH_MAX && !checks.iter().any(CheckWrite::is_urgent) {
                         match tokio::time::timeout_at(deadline, queue.recv()).await {
-                            Ok(Some(Op::Check(write))) => checks.push(*write),
+                            Ok(Some(Op::Check(write))) => {
+                                self.queued.fetch_sub(1, Ordering::Relaxed);
+                                checks.push(*write);
+                            }
                             Ok(Some(other)) => {
                                 next = Some(other);
                                 break;
