@@ -1637,7 +1637,15 @@ impl Writer {
                 let _ = reply.send(Ok(()));
             }
             Op::Close(reply) => {
-                let _ = reply.send(Ok(()));
+                // Let go of the database before answering, so the next server may take it at
+                // once (a killed server's lock goes with its connection).
+                let result = self
+                    .client
+                    .execute("SELECT pg_advisory_unlock($1)", &[&SERVER_LOCK])
+                    .await
+                    .map(|_| ())
+                    .map_err(self.sql());
+                let _ = reply.send(result);
                 return false;
             }
         }
