@@ -1845,7 +1845,7 @@ async fn the_list_shows_every_change_at_once() {
     };
     let h = harness_with_windows(|_| {}, vec![window]);
     let host = "hc.lan:8080";
-    let polled = json!({"url": "http://127.0.0.1:9", "interval": 3600, "timeout": 2});
+    let polled = json!({"url": "http://127.0.0.1:9", "interval": 300, "timeout": 2});
     for app in ["alpha", "gamma"] {
         assert_eq!(h.put(app, polled.clone()).await.0, StatusCode::CREATED);
     }
@@ -1941,7 +1941,7 @@ async fn the_list_shows_every_change_at_once() {
     assert_eq!(listed(&list, "alpha")["maintenance_reason"], Value::Null);
 
     // An update, then a removal.
-    let updated = json!({"url": "http://127.0.0.2:9", "interval": 3600, "timeout": 2});
+    let updated = json!({"url": "http://127.0.0.2:9", "interval": 300, "timeout": 2});
     assert_eq!(h.put("alpha", updated).await.0, StatusCode::OK);
     let list = fresh_list(&h, host).await;
     assert_eq!(listed(&list, "alpha")["url"], "http://127.0.0.2:9/");
