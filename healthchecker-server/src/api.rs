@@ -86,7 +86,8 @@ pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// Transitions shown with one monitor.
 pub const TRANSITIONS_SHOWN: usize = 20;
 
-/// What every handler can reach; built with [`AppState::new`].
+/// What every handler can reach, shared by the requests ([`SharedState`]); built with
+/// [`AppState::new`].
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The server's configuration.
@@ -112,6 +113,10 @@ pub struct AppState {
     /// Fires when the server shuts down: long-lived answers (the event stream) end then.
     pub stop: CancellationToken,
 }
+
+/// The [`AppState`] each request sees: one reference count per request rather than a copy of
+/// every field (a ping is answered some 10,000 times a second).
+pub type SharedState = Arc<AppState>;
 
 impl AppState {
     /// The state of the server `identity` with `config`, its live `monitors` and its `store`.
@@ -197,12 +202,12 @@ impl AppState {
 #[derive(Debug, Default)]
 pub struct Routes {
     /// Routes that show what the server knows: behind `read_token`.
-    pub reads: Router<AppState>,
+    pub reads: Router<SharedState>,
     /// Routes that change something: behind `token`.
-    pub changes: Router<AppState>,
+    pub changes: Router<SharedState>,
     /// Routes that stay open (answers that hold nothing, such as a 404 that says a feature is
     /// off).
-    pub open: Router<AppState>,
+    pub open: Router<SharedState>,
 }
 
 /// The client's address, when the server was started with connection info (tests without a
@@ -266,6 +271,7 @@ pub fn router(state: AppState) -> Router {
 /// [`crate::legacy`], which is built on this module): they get the guards of their kind and
 /// share the fallback, the body limit and the request timeout.
 pub fn router_with(state: AppState, more: Routes) -> Router {
+    let state: SharedState = Arc::new(state);
     let reads = Router::new()
         .route("/api/v1/monitors", get(list))
         .route("/api/v1/monitors/{app}", get(one))
@@ -327,7 +333,7 @@ pub fn router_with(state: AppState, more: Routes) -> Router {
 }
 
 /// `GET /health`: the server's own health, in `application/health+json`.
-async fn own_health(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn own_health(State(state): State<SharedState>, headers: HeaderMap) -> Response {
     let counts = state.monitors.state_counts();
     let (storm, failing, active) = state.monitors.storm();
     let count = |s: HealthState| counts.get(&s).copied().unwrap_or(0);
@@ -426,7 +432,7 @@ fn is(given: &str, secret: &Secret) -> bool {
 
 /// Rejects changes without the right bearer token, when the server has one.
 pub async fn require_token(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     headers: HeaderMap,
     request: Request,
     next: Next,
@@ -452,7 +458,7 @@ fn may_read(config: &Config, headers: &HeaderMap) -> bool {
 /// Rejects reads without the right bearer token, when the server has a `read_token`: that one,
 /// or `token` (whoever may change may read).
 pub async fn require_read_token(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     headers: HeaderMap,
     request: Request,
     next: Next,
@@ -545,7 +551,7 @@ fn may_read_metrics(config: &Config, headers: &HeaderMap) -> bool {
 /// Refuses registrations past `max_registrations_per_minute` from one client address (a layer on
 /// `PUT` only; see [`crate::throttle`]).
 pub(crate) async fn limit_registrations(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     ClientAddr(client): ClientAddr,
     request: Request,
     next: Next,
@@ -561,7 +567,7 @@ pub(crate) async fn limit_registrations(
 
 /// `/ping/{key}` (GET, HEAD, POST): the job succeeded.
 async fn ping_success(
-    state: State<AppState>,
+    state: State<SharedState>,
     Path(key): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -570,7 +576,7 @@ async fn ping_success(
 
 /// `/ping/{key}/{kind}`: `start`, `fail`, `log`, or an exit status from 0 to 255.
 async fn ping(
-    state: State<AppState>,
+    state: State<SharedState>,
     Path((key, kind)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -578,7 +584,7 @@ async fn ping(
 }
 
 async fn ping_with(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     key: &str,
     kind: &str,
     body: Result<Bytes, BytesRejection>,
@@ -637,7 +643,7 @@ fn app_name(raw: &str) -> Result<AppName, ApiError> {
 
 /// `PUT /api/v1/monitors/{app}`: register or update; 201 created, 200 updated or unchanged.
 async fn register(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     ClientAddr(client): ClientAddr,
     Segment(app): Segment,
     headers: HeaderMap,
@@ -669,7 +675,7 @@ async fn register(
 
 /// `DELETE /api/v1/monitors/{app}`: 204, or 404 when unknown.
 async fn unregister(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
 ) -> Result<StatusCode, ApiError> {
     let name = app_name(&app)?;
@@ -682,7 +688,7 @@ async fn unregister(
 }
 
 async fn pause(
-    state: State<AppState>,
+    state: State<SharedState>,
     app: Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
@@ -690,7 +696,7 @@ async fn pause(
 }
 
 async fn resume(
-    state: State<AppState>,
+    state: State<SharedState>,
     app: Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
@@ -698,7 +704,7 @@ async fn resume(
 }
 
 async fn set_paused(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     headers: &HeaderMap,
     paused: bool,
@@ -718,7 +724,7 @@ async fn set_paused(
 /// one monitor at a time into one buffer, each monitor's JSON kept until it changes
 /// ([`crate::monitors::Monitors::list_json`]). Behind [`require_read_token`]: a caller who gets
 /// an answer may read it all.
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn list(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let base = ping_base(&state.config, &headers);
     let monitors = state.monitors.clone();
     let body = tokio::task::spawn_blocking(move || monitors.list_json(base.as_deref()))
@@ -737,7 +743,7 @@ struct MonitorDetail {
 
 /// `GET /api/v1/monitors/{app}`: one monitor with its recent transitions.
 async fn one(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorDetail>, ApiError> {
@@ -776,7 +782,7 @@ struct LogPage {
 
 /// `GET /api/v1/monitors/{app}/log?limit=N`: the health-check log, newest first.
 async fn log(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
@@ -815,7 +821,7 @@ struct UptimeView {
 /// `GET /api/v1/monitors/{app}/uptime`: uptime and mean latency over 24 h, 7 d, 30 d and 365 d,
 /// with the hourly and daily series; every check recorded so far included.
 async fn uptime(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
 ) -> Result<Json<UptimeView>, ApiError> {
     let name = app_name(&app)?;
@@ -847,7 +853,7 @@ struct IncidentList {
 
 /// `GET /api/v1/monitors/{app}/incidents?limit=N`: incidents, newest first.
 async fn incidents(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     Query(query): Query<LimitQuery>,
 ) -> Result<Json<IncidentList>, ApiError> {
@@ -888,7 +894,7 @@ struct GlanceList {
 
 /// `GET /api/v1/uptime`: every monitor's uptime over 24 h and 30 d, its mean latency over 24 h
 /// and its last [`RECENT_SHOWN`] checks, for the dashboard's list.
-async fn uptimes(State(state): State<AppState>) -> Result<Json<GlanceList>, ApiError> {
+async fn uptimes(State(state): State<SharedState>) -> Result<Json<GlanceList>, ApiError> {
     let glances = state
         .store
         .glances(Utc::now(), RECENT_SHOWN)
@@ -924,7 +930,7 @@ pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// that falls [`crate::events::CAPACITY`] events behind gets a last `lagged` event and the
 /// stream ends (reconnect and reload); it never slows the checks. Streams end at shutdown.
 async fn events(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
     // An app need not be registered yet: its events start when it is.
@@ -985,7 +991,10 @@ async fn events(
 
 /// `GET /metrics`: Prometheus text format ([`crate::metrics`]); `metrics_token` guards it when
 /// set.
-async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn metrics(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     if !may_read_metrics(&state.config, &headers) {
         return Err(if state.config.metrics_token.is_some() {
             ApiError::MetricsUnauthorized
@@ -1013,7 +1022,7 @@ struct BadgeQuery {
 /// `GET /badge/{app}.svg[?uptime=30d]`: a shields-style badge of the monitor's state, or of its
 /// uptime over a window.
 async fn badge(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(file): Segment,
     Query(query): Query<BadgeQuery>,
 ) -> Result<Response, ApiError> {
@@ -1084,7 +1093,7 @@ struct ChannelList {
     channels: Vec<ChannelView>,
 }
 
-async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, ApiError> {
+async fn channels(State(state): State<SharedState>) -> Result<Json<ChannelList>, ApiError> {
     let mut channels = Vec::with_capacity(state.config.channels.len() + 1);
     channels.push(ChannelView {
         name: EMAIL.to_owned(),
@@ -1114,7 +1123,7 @@ async fn channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Ap
 }
 
 async fn start_maintenance(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -1131,7 +1140,7 @@ async fn start_maintenance(
 }
 
 async fn end_maintenance(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(app): Segment,
     headers: HeaderMap,
 ) -> Result<Json<MonitorView>, ApiError> {
@@ -1145,7 +1154,7 @@ async fn end_maintenance(
 }
 
 async fn test_channel(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     Segment(name): Segment,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Some(notifier) = &state.notifier else {

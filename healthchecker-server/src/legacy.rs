@@ -39,7 +39,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::api::{self, ApiError, AppState, ClientAddr, Routes};
+use crate::api::{self, ApiError, AppState, ClientAddr, Routes, SharedState};
 use crate::monitors::{MonitorView, Upserted};
 use crate::registry::{AppName, Emails, FieldError, Registration};
 use crate::store::LoggedCheck;
@@ -63,7 +63,7 @@ pub fn router(state: &AppState) -> Routes {
         .route(
             "/healthchecker/monitor",
             post(monitor).route_layer(middleware::from_fn_with_state(
-                state.clone(),
+                SharedState::new(state.clone()),
                 api::limit_registrations,
             )),
         )
@@ -234,7 +234,7 @@ fn app_name(raw: Option<&str>) -> Result<AppName, LegacyError> {
 
 /// `POST /healthchecker/monitor`: register or update; 201 new, 200 again.
 async fn monitor(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     ClientAddr(client): ClientAddr,
     form: Result<Form<MonitorForm>, FormRejection>,
 ) -> Result<Response, LegacyError> {
@@ -308,7 +308,7 @@ fn named(query: Result<Query<AppQuery>, QueryRejection>) -> Result<AppName, Lega
 
 /// `GET /healthchecker/stop?appname=` and `.../stopmonitoring`: forget the app.
 async fn stop(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<&'static str, LegacyError> {
     let name = named(query)?;
@@ -322,7 +322,7 @@ async fn stop(
 
 /// `GET /healthchecker/pause?appname=`.
 async fn pause(
-    state: State<AppState>,
+    state: State<SharedState>,
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<&'static str, LegacyError> {
     set_paused(state, query, true).await
@@ -330,14 +330,14 @@ async fn pause(
 
 /// `GET /healthchecker/resume?appname=`.
 async fn resume(
-    state: State<AppState>,
+    state: State<SharedState>,
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<&'static str, LegacyError> {
     set_paused(state, query, false).await
 }
 
 async fn set_paused(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     query: Result<Query<AppQuery>, QueryRejection>,
     paused: bool,
 ) -> Result<&'static str, LegacyError> {
@@ -364,7 +364,7 @@ struct Info {
 
 /// `GET /healthchecker/info?appname=`.
 async fn info(
-    State(state): State<AppState>,
+    State(state): State<SharedState>,
     query: Result<Query<AppQuery>, QueryRejection>,
 ) -> Result<Json<Info>, LegacyError> {
     let name = named(query)?;
@@ -389,7 +389,7 @@ async fn info(
 }
 
 /// `GET /healthchecker/status`: every monitor, keyed by name like the original's answer.
-async fn status(State(state): State<AppState>) -> Json<BTreeMap<String, MonitorView>> {
+async fn status(State(state): State<SharedState>) -> Json<BTreeMap<String, MonitorView>> {
     Json(
         state
             .monitors

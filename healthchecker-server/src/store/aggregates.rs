@@ -9,7 +9,7 @@
 //! * a bucket still filling is written [`AGGREGATE_LAG`] after it first changed since its last
 //!   write, in whichever batch is committed then, so at 10,000 monitors about two row writes per
 //!   monitor a minute are added to the 12 log rows a minute each writes at a 5 s interval;
-//! * at once when asked: [`super::Store::flush`], closing the store, before a read of one
+//! * at once when asked: closing the store, before a read of one
 //!   monitor's history ([`super::Store::history`]) and of every monitor's
 //!   ([`super::Store::glances`]), which therefore never lag. Only buckets changed since their
 //!   last write are written, so readers asking often cost the writer at most two row writes per
@@ -50,6 +50,16 @@ pub const DAILY_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 const HOUR_NS: i64 = 3_600_000_000_000;
 const DAY_NS: i64 = 24 * HOUR_NS;
 
+/// One statement for the table of each [`Grain`]: `head`, the table's name, `tail`.
+macro_rules! per_table {
+    ($grain:expr, $head:literal, $tail:literal) => {
+        match $grain {
+            Grain::Hour => concat!($head, "hourly", $tail),
+            Grain::Day => concat!($head, "daily", $tail),
+        }
+    };
+}
+
 /// The two sizes of bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Grain {
@@ -68,65 +78,39 @@ impl Grain {
     }
 
     fn upsert(self) -> &'static str {
-        match self {
-            Grain::Hour => {
-                "INSERT INTO hourly (monitor_id, start, checks, passes, warns, fails, latency_sum,
-                                     latency_max, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (monitor_id, start) DO UPDATE SET
-                     checks = excluded.checks, passes = excluded.passes, warns = excluded.warns,
-                     fails = excluded.fails, latency_sum = excluded.latency_sum,
-                     latency_max = excluded.latency_max, seq = excluded.seq"
-            }
-            Grain::Day => {
-                "INSERT INTO daily (monitor_id, start, checks, passes, warns, fails, latency_sum,
-                                    latency_max, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (monitor_id, start) DO UPDATE SET
-                     checks = excluded.checks, passes = excluded.passes, warns = excluded.warns,
-                     fails = excluded.fails, latency_sum = excluded.latency_sum,
-                     latency_max = excluded.latency_max, seq = excluded.seq"
-            }
-        }
+        per_table!(
+            self,
+            "INSERT INTO ",
+            " (monitor_id, start, checks, passes, warns, fails, latency_sum, latency_max, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (monitor_id, start) DO UPDATE SET
+                 checks = excluded.checks, passes = excluded.passes, warns = excluded.warns,
+                 fails = excluded.fails, latency_sum = excluded.latency_sum,
+                 latency_max = excluded.latency_max, seq = excluded.seq"
+        )
     }
 
     /// Adds one late check to its bucket's row (its `seq` is not the newest: left alone).
     fn add(self) -> &'static str {
-        match self {
-            Grain::Hour => {
-                "INSERT INTO hourly (monitor_id, start, checks, passes, warns, fails, latency_sum,
-                                     latency_max, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
-                 ON CONFLICT (monitor_id, start) DO UPDATE SET
-                     checks = checks + excluded.checks, passes = passes + excluded.passes,
-                     warns = warns + excluded.warns, fails = fails + excluded.fails,
-                     latency_sum = latency_sum + excluded.latency_sum,
-                     latency_max = max(latency_max, excluded.latency_max)"
-            }
-            Grain::Day => {
-                "INSERT INTO daily (monitor_id, start, checks, passes, warns, fails, latency_sum,
-                                    latency_max, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
-                 ON CONFLICT (monitor_id, start) DO UPDATE SET
-                     checks = checks + excluded.checks, passes = passes + excluded.passes,
-                     warns = warns + excluded.warns, fails = fails + excluded.fails,
-                     latency_sum = latency_sum + excluded.latency_sum,
-                     latency_max = max(latency_max, excluded.latency_max)"
-            }
-        }
+        per_table!(
+            self,
+            "INSERT INTO ",
+            " (monitor_id, start, checks, passes, warns, fails, latency_sum, latency_max, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+             ON CONFLICT (monitor_id, start) DO UPDATE SET
+                 checks = checks + excluded.checks, passes = passes + excluded.passes,
+                 warns = warns + excluded.warns, fails = fails + excluded.fails,
+                 latency_sum = latency_sum + excluded.latency_sum,
+                 latency_max = max(latency_max, excluded.latency_max)"
+        )
     }
 
     fn newest(self) -> &'static str {
-        match self {
-            Grain::Hour => {
-                "SELECT start, checks, passes, warns, fails, latency_sum, latency_max, seq
-                 FROM hourly WHERE monitor_id = ?1 ORDER BY start DESC LIMIT 1"
-            }
-            Grain::Day => {
-                "SELECT start, checks, passes, warns, fails, latency_sum, latency_max, seq
-                 FROM daily WHERE monitor_id = ?1 ORDER BY start DESC LIMIT 1"
-            }
-        }
+        per_table!(
+            self,
+            "SELECT start, checks, passes, warns, fails, latency_sum, latency_max, seq FROM ",
+            " WHERE monitor_id = ?1 ORDER BY start DESC LIMIT 1"
+        )
     }
 }
 

@@ -50,9 +50,9 @@
 //! result ([`Store::mark_delivered`] and the like) is committed at once but not fsynced: it
 //! survives a crash of the process, which is what keeps a restart from sending a message again,
 //! and the window between the relay's acceptance and that commit stays a few milliseconds. No checkpoint is needed for
-//! that: a synced WAL is part of the database. Checkpoints run automatically (every
-//! [`WAL_AUTOCHECKPOINT_PAGES`] pages) and fold the WAL back into the main file, fully at
-//! [`Store::close`].
+//! that: a synced WAL is part of the database. Checkpoints fold the WAL back into the main file
+//! every [`WAL_AUTOCHECKPOINT_PAGES`] pages, on a thread of their own beside the writer (so no
+//! commit waits for one), and fully at [`Store::close`].
 //!
 //! # Bounds
 //!
@@ -80,6 +80,7 @@
 //! and paged newest first with a `before` cursor.
 
 mod aggregates;
+mod checkpointer;
 mod rows;
 mod schema;
 mod writer;

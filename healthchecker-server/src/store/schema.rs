@@ -13,7 +13,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::{BUSY_TIMEOUT, JOURNAL_SIZE_LIMIT, StoreError, WAL_AUTOCHECKPOINT_PAGES};
+use super::{BUSY_TIMEOUT, JOURNAL_SIZE_LIMIT, StoreError};
 
 /// `PRAGMA application_id` of a healthchecker database: "HCKR".
 pub(super) const APPLICATION_ID: i32 = 0x4843_4b52;
@@ -292,8 +292,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         .map_err(sql)?;
     conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
         .map_err(sql)?;
-    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
-        .map_err(sql)?;
+
     conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
         .map_err(sql)?;
     conn.pragma_update(None, "temp_store", "MEMORY")

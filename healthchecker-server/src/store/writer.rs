@@ -19,6 +19,7 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::aggregates::{self, Aggregates, Folded};
+use super::checkpointer::Checkpointer;
 use super::rows::{
     MAX_SEQ, check_key, latency_to_sql, outcome_to_sql, state_to_sql, time_to_sql, to_i64,
 };
@@ -330,7 +331,7 @@ impl Batch {
 
 /// Starts the writer thread on `conn`.
 pub(super) fn spawn(
-    conn: Connection,
+    mut conn: Connection,
     path: PathBuf,
     options: StoreOptions,
     outbox_changed: tokio::sync::watch::Sender<u64>,
@@ -342,8 +343,11 @@ pub(super) fn spawn(
         wake: Condvar::new(),
         dropped_total: AtomicU64::new(0),
     });
+    let checkpointer = Checkpointer::attach(&mut conn, &path)?;
+
     let writer = Writer {
         conn,
+        checkpointer,
         trim_step: trim_step(options.log_retention),
         path: path.clone(),
         options,
@@ -489,6 +493,8 @@ fn copy_error(error: &StoreError) -> StoreError {
 
 struct Writer {
     conn: Connection,
+    /// Folds the WAL back into the file beside this thread.
+    checkpointer: Checkpointer,
     path: PathBuf,
     options: StoreOptions,
     trim_step: i64,
@@ -757,7 +763,8 @@ impl Writer {
     }
 
     /// The store closes: fold the WAL into the main file so it stands alone (a copy is a backup).
-    fn finish(self) -> Result<(), StoreError> {
+    fn finish(mut self) -> Result<(), StoreError> {
+        self.checkpointer.stop();
         let sql = |error: rusqlite::Error| classify(&self.path, &error);
         self.conn.execute_batch("PRAGMA optimize").map_err(sql)?;
         self.conn
@@ -818,8 +825,10 @@ impl Apply<'_> {
                 self.server_state(key, value.as_deref())?;
                 Done::Unit
             }
-            Op::Visible(_) => Done::Unit,
-            Op::Flush(_) | Op::Close(_) => {
+            // A flush makes the log durable; the aggregates follow it (they are folded again from
+            // the log after a crash), so a push monitor's ping does not write them every time.
+            Op::Visible(_) | Op::Flush(_) => Done::Unit,
+            Op::Close(_) => {
                 self.aggregates.request_all();
                 Done::Unit
             }
@@ -1440,8 +1449,9 @@ mod tests {
     fn dropped_checks_keep_the_latest_health() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("x.db");
-        let conn = super::super::schema::open_writer(&path).expect("opens");
+        let mut conn = super::super::schema::open_writer(&path).expect("opens");
         let mut writer = Writer {
+            checkpointer: Checkpointer::attach(&mut conn, &path).expect("starts"),
             conn,
             path: path.clone(),
             options: StoreOptions::default(),
