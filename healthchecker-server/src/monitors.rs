@@ -1452,9 +1452,9 @@ impl Monitors {
 
     /// `{"monitors": [...]}`: [`Monitors::list`] as JSON, push monitors' ping URLs under
     /// `ping_base` ([`MonitorView::with_ping_url`]), written one monitor at a time into one
-    /// buffer. Each monitor's JSON is kept ([`listed`]): only the monitors that changed since the
-    /// last list (or whose maintenance or ping base differs) are serialized again; at 10,000
-    /// monitors checked every 5 s, about 2 % of them for a list every 100 ms.
+    /// buffer. Each monitor's JSON is kept (`monitors/listed.rs`): only the monitors that
+    /// changed since the last list (or whose maintenance or ping base differs) are serialized
+    /// again; at 10,000 monitors checked every 5 s, about 2 % of them for a list every 100 ms.
     ///
     /// # Errors
     ///
