@@ -132,6 +132,14 @@ where
             let _ = writeln!(body, "  At:        {}", when(transition.time));
             let since = when(incident.opened_at);
             match event.kind {
+                // Down from the check that made it UNHEALTHY (a job that reported its failure):
+                // no "for 0 s".
+                EventKind::Unhealthy if incident.opened_at == transition.time => {
+                    let _ = writeln!(
+                        body,
+                        "  Down:      since {since} (the first check that failed)"
+                    );
+                }
                 EventKind::Unhealthy | EventKind::Reminder => {
                     let _ = writeln!(
                         body,
@@ -596,6 +604,26 @@ mod tests {
             !body.contains("stop() on its HealthCheckerServer"),
             "{body}"
         );
+    }
+
+    /// A job that reported its failure is down from that check, not "for 0 s".
+    #[test]
+    fn a_failure_from_the_first_check_says_since_not_for_0_s() {
+        let failed = check(10, Outcome::Fail, Reason::StatusCode, State::Unhealthy);
+        let transition = transition(State::Unknown, State::Unhealthy, 10, "job_failed");
+        let body = render(
+            &event(EventKind::Unhealthy, "backup", transition, 10, vec![failed]),
+            "http://hc:1",
+            &Utc,
+        )
+        .body;
+        assert!(
+            body.contains(
+                "  Down:      since 2025-11-21 08:50:10 +00:00 (the first check that failed)\n"
+            ),
+            "{body}"
+        );
+        assert!(!body.contains("Down for"), "{body}");
     }
 
     /// Issue 23: what each kind of mail says about the incident's time, from the one downtime

@@ -119,6 +119,10 @@ pub fn body(event: &Event, server_url: &str) -> String {
             format!("{} -> {}", event.transition.from, event.transition.to),
             format!("Degraded since {since}"),
         ),
+        EventKind::Unhealthy if incident.opened_at == event.transition.time => (
+            format!("{} -> {}", event.transition.from, event.transition.to),
+            format!("Down since {since}"),
+        ),
         _ => (
             format!("{} -> {}", event.transition.from, event.transition.to),
             format!("Down for: {lasted} (since {since})"),
@@ -157,6 +161,15 @@ mod tests {
              Checked: http://192.168.1.30:8096/health\n\
              Down for: 1 min 30 s (since 2025-11-21 08:50:00 UTC)\n\
              Dashboard: http://hc.lan:8080"
+        );
+        // A job that reported its failure is down from that check, not "for 0 s".
+        let mut failed_at_once =
+            event(EventKind::Unhealthy, "backup", "job_failed: exit status 11");
+        failed_at_once.incident.opened_at = failed_at_once.transition.time;
+        assert!(
+            body(&failed_at_once, "x").contains("\nDown since 2025-11-21 08:51:30 UTC\n"),
+            "{}",
+            body(&failed_at_once, "x")
         );
         let recovered = event(EventKind::Recovered, "nas", "ok");
         assert_eq!(title(&recovered), "nas is HEALTHY again");
