@@ -1821,6 +1821,22 @@ async fn fresh_list(h: &Harness, host: &str) -> Vec<Value> {
     monitors
 }
 
+/// Waits until the log of `app` holds `n` checks; the time of the newest.
+async fn nth_check(h: &Harness, app: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = h.get(&format!("/api/v1/monitors/{app}/log")).await;
+        if log["checks"]
+            .as_array()
+            .is_some_and(|checks| checks.len() >= n)
+        {
+            return log["checks"][0]["time"].clone();
+        }
+        assert!(Instant::now() < deadline, "no check {n} within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The monitor `app` of `list`.
 fn listed<'a>(list: &'a [Value], app: &str) -> &'a Value {
     list.iter()
@@ -1834,12 +1850,13 @@ fn listed<'a>(list: &'a [Value], app: &str) -> &'a Value {
 #[tokio::test]
 async fn the_list_shows_every_change_at_once() {
     use healthchecker_server::config::maintenance::{Selector, Window, parse_cron, parse_tz};
-    // Always on for `gamma`: one begins every minute and lasts two.
+    // Always on for `gamma`: one begins each month and lasts 40 days (its end moves only at
+    // midnight on the first, not between two requests of the test).
     let window = Window {
         monitors: Selector::Names(vec!["gamma".to_owned()]),
-        schedule: parse_cron("* * * * *").expect("cron"),
-        schedule_text: "* * * * *".to_owned(),
-        duration: Duration::from_secs(120),
+        schedule: parse_cron("0 0 1 * *").expect("cron"),
+        schedule_text: "0 0 1 * *".to_owned(),
+        duration: Duration::from_secs(40 * 86_400),
         tz: parse_tz("UTC").expect("tz"),
         reason: "backups".to_owned(),
     };
@@ -1909,18 +1926,7 @@ async fn the_list_shows_every_change_at_once() {
         h.call(Method::POST, uri, None, None).await.0,
         StatusCode::OK
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let newest = loop {
-        let (_, log) = h.get("/api/v1/monitors/alpha/log").await;
-        if log["checks"]
-            .as_array()
-            .is_some_and(|checks| checks.len() == 2)
-        {
-            break log["checks"][0]["time"].clone();
-        }
-        assert!(Instant::now() < deadline, "no second check within 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let newest = nth_check(&h, "alpha", 2).await;
     assert_ne!(newest, first);
     let list = fresh_list(&h, host).await;
     assert_eq!(listed(&list, "alpha")["paused"], false);
@@ -1943,6 +1949,8 @@ async fn the_list_shows_every_change_at_once() {
     // An update, then a removal.
     let updated = json!({"url": "http://127.0.0.2:9", "interval": 300, "timeout": 2});
     assert_eq!(h.put("alpha", updated).await.0, StatusCode::OK);
+    // An update starts the schedule over: its first check comes at once.
+    nth_check(&h, "alpha", 3).await;
     let list = fresh_list(&h, host).await;
     assert_eq!(listed(&list, "alpha")["url"], "http://127.0.0.2:9/");
     let (status, _) = h
