@@ -49,7 +49,8 @@
 //! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
 //!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
-//!   transition and its messages together).
+//!   transition and its messages together); the list's JSON of each monitor, kept until it
+//!   changes (`monitors/listed.rs`).
 //! * [`badge`]: shields-style SVG status badges, a pure function of the words and the colour.
 //! * [`metrics`]: `GET /metrics` in the Prometheus text format: the telemetry counters and, read
 //!   at scrape time, Uptime Kuma's per-monitor series and the outbox.
