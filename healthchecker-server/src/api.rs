@@ -637,17 +637,6 @@ fn ping_base(config: &Config, headers: &HeaderMap) -> Option<String> {
     valid.then(|| format!("http://{host}"))
 }
 
-/// `view` with its `ping_url` filled in, for a push monitor.
-fn with_ping_url(mut view: MonitorView, base: Option<&str>) -> MonitorView {
-    if let Some(push) = view.push.as_mut() {
-        push.ping_url = match (base, &push.key) {
-            (Some(base), Some(key)) => Some(format!("{base}/ping/{}", key.expose())),
-            _ => None,
-        };
-    }
-    view
-}
-
 fn app_name(raw: &str) -> Result<AppName, ApiError> {
     AppName::parse(raw).map_err(ApiError::Invalid)
 }
@@ -675,7 +664,7 @@ async fn register(
     if let (Upserted::Created, Some(reservation)) = (upserted, reservation) {
         reservation.created();
     }
-    let view = with_ping_url(view, ping_base(&state.config, &headers).as_deref());
+    let view = view.with_ping_url(ping_base(&state.config, &headers).as_deref());
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated | Upserted::Unchanged => StatusCode::OK,
@@ -732,16 +721,16 @@ async fn set_paused(
 /// `GET /api/v1/monitors`: every monitor, sorted by name.
 ///
 /// Written off the runtime's threads (checks go on meanwhile; at 10,000 monitors it is 7.7 MB),
-/// one monitor at a time into one buffer ([`crate::monitors::Monitors::list_json`]).
+/// one monitor at a time into one buffer, each monitor's JSON kept until it changes
+/// ([`crate::monitors::Monitors::list_json`]). Behind [`require_read_token`]: a caller who gets
+/// an answer may read it all.
 async fn list(State(state): State<SharedState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let base = ping_base(&state.config, &headers);
     let monitors = state.monitors.clone();
-    let body = tokio::task::spawn_blocking(move || {
-        monitors.list_json(|view| with_ping_url(view, base.as_deref()))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let body = tokio::task::spawn_blocking(move || monitors.list_json(base.as_deref()))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -763,7 +752,7 @@ async fn one(
         .monitors
         .view(&name)
         .ok_or_else(|| ApiError::unknown_app(&name))?;
-    let monitor = with_ping_url(monitor, ping_base(&state.config, &headers).as_deref());
+    let monitor = monitor.with_ping_url(ping_base(&state.config, &headers).as_deref());
     state.store.visible().await.map_err(ApiError::internal)?;
     let transitions = state
         .store

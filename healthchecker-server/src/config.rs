@@ -75,13 +75,20 @@ pub const ALLOWED_TARGETS_MAX: usize = 1000;
 /// The options that hold secrets (the token, the SMTP password inside `smtp_url`): read as text
 /// whatever they look like (`HEALTHCHECKER_TOKEN=12345678`, `token = 12345678`), and never shown
 /// in an error.
-pub const SECRET_OPTIONS: &[&str] = &["smtp_url", "token", "read_token", "metrics_token"];
+pub const SECRET_OPTIONS: &[&str] = &[
+    "smtp_url",
+    "database_url",
+    "token",
+    "read_token",
+    "metrics_token",
+];
 
 /// Every option a config file or the environment may set, by its full name.
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
     "port",
     "data_dir",
+    "database_url",
     "log_retention",
     "retention_days",
     "smtp_url",
@@ -147,6 +154,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "CHECKS", env = "HEALTHCHECKER_LOG_RETENTION")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_retention: Option<i64>,
+
+    /// PostgreSQL database instead of the SQLite file in data_dir, as a libpq URL:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE, or for a Unix socket
+    /// postgres://USER@/DATABASE?host=/run/postgresql (one server per database for now)
+    /// [default: none]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HEALTHCHECKER_DATABASE_URL",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
 
     /// Days transitions and sent mail are kept, from 1 to 3650 [default: 90]
     #[arg(long, value_name = "DAYS", env = "HEALTHCHECKER_RETENTION_DAYS")]
@@ -390,6 +410,9 @@ pub struct RawConfig {
     pub port: i64,
     /// See [`ServeArgs::data_dir`].
     pub data_dir: PathBuf,
+    /// See [`ServeArgs::database_url`].
+    #[serde(default, deserialize_with = "secret_text")]
+    pub database_url: Option<String>,
     /// See [`ServeArgs::log_retention`].
     pub log_retention: i64,
     /// See [`ServeArgs::retention_days`].
@@ -470,6 +493,7 @@ impl Default for RawConfig {
             bind_addr: "0.0.0.0".to_owned(),
             port: 0,
             data_dir: PathBuf::from("./data"),
+            database_url: None,
             log_retention: 1000,
             retention_days: 90,
             smtp_url: None,
@@ -668,6 +692,9 @@ pub struct Config {
     pub port: u16,
     /// Folder of the database.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to keep everything in instead of the SQLite file in `data_dir`;
+    /// `None`: the file.
+    pub database_url: Option<crate::store::DatabaseUrl>,
     /// Checks kept in the health-check log of each monitor (the oldest are dropped).
     pub log_retention: usize,
     /// How long transitions and sent mail are kept.
@@ -1104,6 +1131,16 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 "expected a number of days from 1 to 3650",
             )
         })?;
+    let database_url = raw
+        .database_url
+        .as_deref()
+        .map(|text| {
+            crate::store::DatabaseUrl::parse(text.trim()).map_err(|error| {
+                // The text may hold a password: shown as what it parses to, or not at all.
+                invalid("database_url", &"***", &error.to_string())
+            })
+        })
+        .transpose()?;
     let smtp_url = raw
         .smtp_url
         .as_deref()
@@ -1330,6 +1367,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         bind_addr,
         port,
         data_dir: raw.data_dir,
+        database_url,
         log_retention,
         retention: Duration::from_secs(retention_days * 24 * 60 * 60),
         smtp_url,
@@ -1494,6 +1532,12 @@ fn shown_value(option: &str, value: &serde_json::Value) -> String {
     }
     let value = if is_secret(option) {
         Value::String("***".to_owned())
+    } else if option == "database_url" {
+        // Its password may be in the query (`?password=`) too: shown as it parses, never as written.
+        Value::String(match value.as_str().map(crate::store::DatabaseUrl::parse) {
+            Some(Ok(url)) => url.to_string(),
+            _ => "***".to_owned(),
+        })
     } else {
         mask(value)
     };
@@ -1512,6 +1556,36 @@ fn mask_url_password(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_url_is_checked_and_its_password_never_shown() {
+        let raw = |url: &str| RawConfig {
+            database_url: Some(url.to_owned()),
+            ..RawConfig::default()
+        };
+        let config = validate(raw("postgres://hc:pw-1@db.lan/health"), &Figment::new())
+            .expect("a valid URL");
+        assert_eq!(
+            config.database_url.map(|url| url.to_string()).as_deref(),
+            Some("postgres://hc@db.lan:5432/health")
+        );
+        assert_eq!(Config::default().database_url, None);
+        let error = validate(raw("mysql://root:pw-2@db.lan/x"), &Figment::new())
+            .expect_err("not PostgreSQL")
+            .to_string();
+        assert!(
+            error.contains("`database_url`") && error.contains("postgres://"),
+            "{error}"
+        );
+        assert!(!error.contains("pw-2"), "{error}");
+        let shown = shown_value(
+            "database_url",
+            &serde_json::json!("postgres://hc:pw-3@db.lan/health?password=pw-4"),
+        );
+        assert_eq!(shown, r#""postgres://hc@db.lan:5432/health""#);
+        let shown = shown_value("database_url", &serde_json::json!("pw-5 pasted here"));
+        assert_eq!(shown, r#""***""#);
+    }
 
     #[test]
     fn defaults_are_valid_and_documented_in_one_place() {

@@ -38,6 +38,8 @@
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
+//!   [`store::postgres`]: the same tables in a PostgreSQL database behind the same [`store::Store`]
+//!   (one server per database for now).
 //! * [`events`]: the live events (checks, transitions, maintenance, changes to the set) for
 //!   `GET /api/v1/events`: one broadcast ring that never waits for a slow reader.
 //! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
@@ -47,7 +49,8 @@
 //! * [`monitors`]: the live set: registering, pausing, removing, taking the config file's
 //!   monitors (reconciling), and running each check through
 //!   the probe, the state machine and the alert policy into one store write (the check, its
-//!   transition and its messages together).
+//!   transition and its messages together); the list's JSON of each monitor, kept until it
+//!   changes (`monitors/listed.rs`).
 //! * [`badge`]: shields-style SVG status badges, a pure function of the words and the colour.
 //! * [`metrics`]: `GET /metrics` in the Prometheus text format: the telemetry counters and, read
 //!   at scrape time, Uptime Kuma's per-monitor series and the outbox.

@@ -149,11 +149,14 @@ pub async fn run_with_reloads(
     let identity = Identity::of_this_host();
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
-    let store = Store::open(&config.data_dir, StoreOptions::from(&config))?;
+    let store = match &config.database_url {
+        Some(url) => Store::open_postgres(url, StoreOptions::from(&config))?,
+        None => Store::open(&config.data_dir, StoreOptions::from(&config))?,
+    };
     let loaded = store.load_monitors()?;
     tracing::info!(
         "database {}: {} monitor(s) loaded",
-        config.data_dir.join(crate::store::FILE_NAME).display(),
+        store.path().display(),
         loaded.len()
     );
     let prober = Prober::with_options(ProberOptions {
@@ -219,7 +222,10 @@ pub async fn run_with_reloads(
             .config_file
             .as_ref()
             .map_or_else(|| "none".to_owned(), |path| path.display().to_string()),
-        config.data_dir.display(),
+        config.database_url.as_ref().map_or_else(
+            || config.data_dir.display().to_string(),
+            ToString::to_string
+        ),
         notifier.describe(),
     );
 
@@ -421,6 +427,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         bind_addr,
         port,
         data_dir,
+        database_url,
         log_retention,
         retention,
         smtp_url,
@@ -460,6 +467,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("bind_addr", *bind_addr != next.bind_addr);
     differs("port", *port != next.port);
     differs("data_dir", *data_dir != next.data_dir);
+    differs("database_url", *database_url != next.database_url);
     differs("log_retention", *log_retention != next.log_retention);
     differs("retention_days", *retention != next.retention);
     differs("smtp_url", *smtp_url != next.smtp_url);

@@ -73,6 +73,14 @@ fn harness(token: Option<&str>) -> Harness {
 }
 
 fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
+    harness_with_windows(configure, Vec::new())
+}
+
+/// A harness whose server has the scheduled maintenance `windows`.
+fn harness_with_windows(
+    configure: impl FnOnce(&mut Config),
+    windows: Vec<healthchecker_server::config::maintenance::Window>,
+) -> Harness {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
     config.max_registrations_per_minute = None;
@@ -89,7 +97,7 @@ fn harness_with(configure: impl FnOnce(&mut Config)) -> Harness {
         store: store.clone(),
         checker: Arc::new(AlwaysPass),
         routes: Default::default(),
-        windows: Vec::new(),
+        windows,
         cancel: cancel.clone(),
         tasks: TaskTracker::new(),
     };
@@ -1785,4 +1793,174 @@ async fn a_slow_event_reader_is_dropped() {
     let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["ready", "lagged"], "then the stream ends");
     assert_eq!(events[1].1["missed"], 100);
+}
+
+/// `GET /api/v1/monitors` sent to `host` (the base of push monitors' ping URLs), and each of its
+/// monitors checked against `GET /api/v1/monitors/{app}` (made afresh for each request, without
+/// the list's kept JSON): the same monitor, field for field.
+async fn fresh_list(h: &Harness, host: &str) -> Vec<Value> {
+    let get = |uri: String| {
+        let request = Request::get(uri)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("request");
+        async {
+            let response = h.router.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK);
+            json_of(response).await
+        }
+    };
+    let list = get("/api/v1/monitors".to_owned()).await;
+    let monitors = list["monitors"].as_array().expect("monitors").clone();
+    for monitor in &monitors {
+        let app = monitor["app"].as_str().expect("app");
+        let mut one = get(format!("/api/v1/monitors/{app}")).await;
+        one.as_object_mut().expect("object").remove("transitions");
+        assert_eq!(monitor, &one, "the list shows {app} as it is");
+    }
+    monitors
+}
+
+/// Waits until the log of `app` holds `n` checks; the time of the newest.
+async fn nth_check(h: &Harness, app: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = h.get(&format!("/api/v1/monitors/{app}/log")).await;
+        if log["checks"]
+            .as_array()
+            .is_some_and(|checks| checks.len() >= n)
+        {
+            return log["checks"][0]["time"].clone();
+        }
+        assert!(Instant::now() < deadline, "no check {n} within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The monitor `app` of `list`.
+fn listed<'a>(list: &'a [Value], app: &str) -> &'a Value {
+    list.iter()
+        .find(|monitor| monitor["app"] == app)
+        .unwrap_or_else(|| panic!("{app} is listed: {list:?}"))
+}
+
+/// The list keeps each monitor's JSON until the monitor changes: every change is in the next
+/// list (a check, a change of state, pause and resume, maintenance, an update, a removal), and
+/// so is what changes without the monitor (a scheduled window, the host a request is sent to).
+#[tokio::test]
+async fn the_list_shows_every_change_at_once() {
+    use healthchecker_server::config::maintenance::{Selector, Window, parse_cron, parse_tz};
+    // Always on for `gamma`: one begins each month and lasts 40 days (its end moves only at
+    // midnight on the first, not between two requests of the test).
+    let window = Window {
+        monitors: Selector::Names(vec!["gamma".to_owned()]),
+        schedule: parse_cron("0 0 1 * *").expect("cron"),
+        schedule_text: "0 0 1 * *".to_owned(),
+        duration: Duration::from_secs(40 * 86_400),
+        tz: parse_tz("UTC").expect("tz"),
+        reason: "backups".to_owned(),
+    };
+    let h = harness_with_windows(|_| {}, vec![window]);
+    let host = "hc.lan:8080";
+    let polled = json!({"url": "http://127.0.0.1:9", "interval": 300, "timeout": 2});
+    for app in ["alpha", "gamma"] {
+        assert_eq!(h.put(app, polled.clone()).await.0, StatusCode::CREATED);
+    }
+    let (status, beta) = h
+        .put(
+            "beta",
+            json!({"kind": "push", "period": 3600, "grace": 600, "email": "me@example.com"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Listed before their first checks (not compared: one may land between two requests).
+    let (_, before) = h.get("/api/v1/monitors").await;
+    assert_eq!(before["monitors"].as_array().map(Vec::len), Some(3));
+    first_check(&h, "alpha").await;
+    first_check(&h, "gamma").await;
+    let list = fresh_list(&h, host).await;
+    assert_eq!(
+        list.iter().map(|m| &m["app"]).collect::<Vec<_>>(),
+        ["alpha", "beta", "gamma"]
+    );
+    assert_eq!(listed(&list, "alpha")["state"], "HEALTHY");
+    assert_eq!(listed(&list, "alpha")["last_check"]["outcome"], "pass");
+    assert_eq!(listed(&list, "gamma")["maintenance_reason"], "backups");
+    assert!(listed(&list, "gamma")["maintenance_until"].is_string());
+    assert_eq!(listed(&list, "alpha")["maintenance_until"], Value::Null);
+
+    // The ping URL follows the host of each request.
+    let ping_url = |list: &[Value]| listed(list, "beta")["ping_url"].clone();
+    let url = ping_url(&list);
+    let key = url
+        .as_str()
+        .and_then(|url| url.strip_prefix("http://hc.lan:8080/ping/"))
+        .unwrap_or_else(|| panic!("{url} under the request's host"))
+        .to_owned();
+    assert_eq!(beta["ping_url"], Value::Null, "PUT had no Host");
+    let other = fresh_list(&h, "10.0.0.2:8080").await;
+    assert_eq!(ping_url(&other), format!("http://10.0.0.2:8080/ping/{key}"));
+    assert_eq!(ping_url(&fresh_list(&h, host).await), url);
+
+    // New checks and changes of state (pings: at once, no waiting for a schedule).
+    for (ping, state) in [("", "HEALTHY"), ("/fail", "UNHEALTHY"), ("", "HEALTHY")] {
+        let (status, _) = h.get(&format!("/ping/{key}{ping}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let list = fresh_list(&h, host).await;
+        let beta = listed(&list, "beta");
+        assert_eq!(beta["state"], state, "after /ping{ping}");
+        assert_eq!(beta["last_check"]["state"], state, "after /ping{ping}");
+    }
+
+    // Pause, then resume: a new check starts at once.
+    let uri = "/api/v1/monitors/alpha/pause";
+    assert_eq!(
+        h.call(Method::POST, uri, None, None).await.0,
+        StatusCode::OK
+    );
+    let list = fresh_list(&h, host).await;
+    assert_eq!(listed(&list, "alpha")["paused"], true);
+    let first = listed(&list, "alpha")["last_check"]["time"].clone();
+    let uri = "/api/v1/monitors/alpha/resume";
+    assert_eq!(
+        h.call(Method::POST, uri, None, None).await.0,
+        StatusCode::OK
+    );
+    let newest = nth_check(&h, "alpha", 2).await;
+    assert_ne!(newest, first);
+    let list = fresh_list(&h, host).await;
+    assert_eq!(listed(&list, "alpha")["paused"], false);
+    assert_eq!(listed(&list, "alpha")["last_check"]["time"], newest);
+
+    // A maintenance set and ended.
+    let maintenance = "/api/v1/monitors/alpha/maintenance";
+    let body = json!({"minutes": 60, "reason": "new disk"}).to_string();
+    assert_eq!(
+        h.call(Method::POST, maintenance, Some(body), None).await.0,
+        StatusCode::OK
+    );
+    let list = fresh_list(&h, host).await;
+    assert_eq!(listed(&list, "alpha")["maintenance_reason"], "new disk");
+    let (status, _) = h.call(Method::DELETE, maintenance, None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = fresh_list(&h, host).await;
+    assert_eq!(listed(&list, "alpha")["maintenance_reason"], Value::Null);
+
+    // An update, then a removal.
+    let updated = json!({"url": "http://127.0.0.2:9", "interval": 300, "timeout": 2});
+    assert_eq!(h.put("alpha", updated).await.0, StatusCode::OK);
+    // An update starts the schedule over: its first check comes at once.
+    nth_check(&h, "alpha", 3).await;
+    let list = fresh_list(&h, host).await;
+    assert_eq!(listed(&list, "alpha")["url"], "http://127.0.0.2:9/");
+    let (status, _) = h
+        .call(Method::DELETE, "/api/v1/monitors/alpha", None, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let list = fresh_list(&h, host).await;
+    assert_eq!(
+        list.iter().map(|m| &m["app"]).collect::<Vec<_>>(),
+        ["beta", "gamma"]
+    );
+    h.store.flush().await.expect("flush");
 }

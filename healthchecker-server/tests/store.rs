@@ -1,5 +1,7 @@
-//! The store on real files: migrations, round trips, bounds, restarts, a kill -9 in the middle of
-//! writing, damaged files, the outbox. Every test works in its own temporary folder.
+//! The SQLite store on real files: migrations, bounds in the file, a kill -9 in the middle of
+//! writing, damaged files, pruning, the outbox in the file. Every test works in its own temporary
+//! folder. What both backends must do alike (round trips, the log, the outbox) is
+//! tests/store_contract.rs.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -156,88 +158,6 @@ async fn a_missing_folder_gets_a_new_migrated_database() {
 }
 
 #[tokio::test]
-async fn every_field_round_trips_through_a_restart() {
-    let dir = temp_dir();
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    let mut saved = monitor("media-center");
-    saved.paused = true;
-    saved.health = Health {
-        state: State::Unhealthy,
-        passes: 0,
-        fails: 7,
-        recovering: true,
-    };
-    saved.since = Some(at(-50));
-    store.save_monitor(&saved).await.expect("saves");
-    store
-        .save_monitor(&monitor("another"))
-        .await
-        .expect("saves");
-
-    let loaded = store.load_monitors().expect("loads");
-    assert_eq!(
-        loaded,
-        vec![monitor("another"), saved.clone()],
-        "sorted by name"
-    );
-
-    let first = check("media-center", 3);
-    let second = check("media-center", 4);
-    store.record(first.clone());
-    store.record(second.clone());
-    store.flush().await.expect("flushes");
-    let expected = StoredMonitor {
-        source: Default::default(),
-        health: second.health,
-        since: first.transition.as_ref().map(|transition| transition.time),
-        last_check: Some(second.check.clone()),
-        last_transition: first.transition.clone(),
-        ..saved.clone()
-    };
-    assert_eq!(store.load_monitors().expect("loads")[1], expected);
-    store.close().await.expect("closes");
-
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("reopens");
-    let loaded = store.load_monitors().expect("loads");
-    assert_eq!(loaded[1], expected);
-    let log = store.log(&name("media-center"), 10).await.expect("log");
-    assert_eq!(log, vec![second.check, first.check]);
-    let transitions = store
-        .transitions(&name("media-center"), 10)
-        .await
-        .expect("transitions");
-    assert_eq!(transitions, vec![first.transition.expect("a transition")]);
-}
-
-#[tokio::test]
-async fn saving_again_replaces_the_registration_and_keeps_the_history() {
-    let dir = temp_dir();
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    store.save_monitor(&monitor("app")).await.expect("saves");
-    for n in 1..=6 {
-        store.record(check("app", n));
-    }
-    store.flush().await.expect("flushes");
-    let before = store.load_monitors().expect("loads").remove(0);
-
-    let mut changed = monitor("app");
-    changed.spec = spec(8080);
-    changed.registered_at = at(1000);
-    changed.health = Health::default(); // not written over the kept state
-    store.save_monitor(&changed).await.expect("saves");
-    let after = store.load_monitors().expect("loads").remove(0);
-    assert_eq!(after.spec, spec(8080));
-    assert_eq!(after.registered_at, at(1000));
-    assert_eq!(after.health, before.health);
-    assert_eq!(after.last_check, before.last_check);
-    assert_eq!(store.log(&name("app"), 100).await.expect("log").len(), 6);
-    assert_eq!(
-        store.transitions(&name("app"), 100).await.expect("t").len(),
-        2
-    );
-}
-
-#[tokio::test]
 async fn pausing_and_deleting() {
     let dir = temp_dir();
     let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
@@ -292,35 +212,6 @@ async fn pausing_and_deleting() {
 }
 
 #[tokio::test]
-async fn many_records_then_flush_read_newest_first() {
-    let dir = temp_dir();
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    for app in ["a", "b", "c"] {
-        store.save_monitor(&monitor(app)).await.expect("saves");
-    }
-    for n in 1..=500 {
-        for app in ["a", "b", "c"] {
-            store.record(check(app, n));
-        }
-    }
-    store.flush().await.expect("flushes");
-    let log = store.log(&name("b"), 20).await.expect("log");
-    let details: Vec<&str> = log.iter().map(detail).collect();
-    let expected: Vec<String> = (481..=500).rev().map(|n| format!("check {n}")).collect();
-    assert_eq!(details, expected);
-    let monitors = store.load_monitors().expect("loads");
-    assert!(
-        monitors
-            .iter()
-            .all(|m| m.last_check.as_ref().map(detail) == Some("check 500"))
-    );
-    let transitions = store.transitions(&name("c"), 5).await.expect("t");
-    assert_eq!(transitions.len(), 5);
-    assert_eq!(transitions[0].reason, "timeout: check 498");
-    assert_eq!(transitions[4].reason, "timeout: check 486");
-}
-
-#[tokio::test]
 async fn the_log_is_bounded_per_monitor() {
     let dir = temp_dir();
     let store = Store::open(dir.path(), options(100)).expect("opens");
@@ -361,26 +252,6 @@ async fn the_log_is_bounded_per_monitor() {
         )
         .expect("count");
     assert_eq!(rows, 10);
-}
-
-#[tokio::test]
-async fn writes_for_unknown_monitors_are_ignored() {
-    let dir = temp_dir();
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    store.save_monitor(&monitor("known")).await.expect("saves");
-    store.record(check("ghost", 1));
-    store.record(check("known", 1));
-    store.record(check("ghost", 2));
-    store.flush().await.expect("flushes");
-    assert_eq!(store.load_monitors().expect("loads").len(), 1);
-    assert!(store.log(&name("ghost"), 10).await.expect("log").is_empty());
-    assert_eq!(store.log(&name("known"), 10).await.expect("log").len(), 1);
-    // Deleted, then written to: ignored too.
-    store.delete_monitor(&name("known")).await.expect("deletes");
-    store.record(check("known", 2));
-    store.flush().await.expect("flushes");
-    store.save_monitor(&monitor("ghost")).await.expect("saves");
-    assert!(store.log(&name("ghost"), 10).await.expect("log").is_empty());
 }
 
 #[tokio::test]
@@ -428,84 +299,6 @@ async fn a_closed_store_refuses_calls_and_a_dropped_one_still_commits() {
         drop(store);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-#[tokio::test]
-async fn concurrent_reads_while_writing() {
-    let dir = temp_dir();
-    let store = Store::open(dir.path(), StoreOptions::default()).expect("opens");
-    store.save_monitor(&monitor("app")).await.expect("saves");
-    let writer = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            for n in 1..=2000 {
-                store.record(check("app", n));
-                if n % 100 == 0 {
-                    store.flush().await.expect("flushes");
-                }
-            }
-        })
-    };
-    let mut reads = Vec::new();
-    for _ in 0..8 {
-        let store = store.clone();
-        reads.push(tokio::spawn(async move {
-            let mut last = 0;
-            for _ in 0..50 {
-                let log = store.log(&name("app"), 5).await.expect("log");
-                let newest = log.first().map_or(0, |check| {
-                    detail(check)
-                        .trim_start_matches("check ")
-                        .parse::<u32>()
-                        .expect("number")
-                });
-                assert!(newest >= last, "reads never go back in time");
-                last = newest;
-            }
-        }));
-    }
-    writer.await.expect("writer");
-    for read in reads {
-        read.await.expect("reader");
-    }
-    assert_eq!(
-        store.log(&name("app"), 1).await.expect("log")[0]
-            .record
-            .detail
-            .as_deref(),
-        Some("check 2000")
-    );
-}
-
-#[tokio::test]
-async fn old_transitions_are_pruned() {
-    let dir = temp_dir();
-    let store = Store::open(
-        dir.path(),
-        StoreOptions {
-            log_retention: 1000,
-            retention: Duration::from_secs(24 * 3600),
-        },
-    )
-    .expect("opens");
-    store.save_monitor(&monitor("app")).await.expect("saves");
-    for n in [3, 6, 9] {
-        store.record(check("app", n));
-    }
-    // check n happens at at(10 n): keep what is younger than a day before at(75).
-    let pruned = store
-        .prune(at(75) + chrono::Duration::days(1))
-        .await
-        .expect("prunes");
-    assert_eq!(pruned.transitions, 2);
-    let left = store.transitions(&name("app"), 10).await.expect("t");
-    assert_eq!(left.len(), 1);
-    assert_eq!(left[0].reason, "timeout: check 9");
-    assert_eq!(
-        store.log(&name("app"), 10).await.expect("log").len(),
-        3,
-        "the log is not pruned by age"
-    );
 }
 
 fn mail(n: u32) -> Message {

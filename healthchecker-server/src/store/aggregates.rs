@@ -47,8 +47,8 @@ pub const HOURLY_KEPT: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Daily buckets are kept this long.
 pub const DAILY_KEPT: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
-const HOUR_NS: i64 = 3_600_000_000_000;
-const DAY_NS: i64 = 24 * HOUR_NS;
+pub(super) const HOUR_NS: i64 = 3_600_000_000_000;
+pub(super) const DAY_NS: i64 = 24 * HOUR_NS;
 
 /// One statement for the table of each [`Grain`]: `head`, the table's name, `tail`.
 macro_rules! per_table {

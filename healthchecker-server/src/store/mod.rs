@@ -1,5 +1,10 @@
 //! The embedded store: everything that must survive a restart or a crash, in one SQLite file.
 //!
+//! [`Store`] is the interface; behind it is either this SQLite file (the default, described
+//! below) or a PostgreSQL database ([`Store::open_postgres`], [`postgres`]), chosen at open. Each
+//! method is a `match` on the backend: no dynamic call and no allocation on the way, so the
+//! SQLite path costs what it did.
+//!
 //! `healthchecker.db` ([`FILE_NAME`]) in `data_dir` holds the registrations, each monitor's state
 //! and counters and the state of its alerting, the transitions, the bounded health-check log and
 //! the outbox of messages to deliver. A restarted server calls [`Store::load_monitors`] and
@@ -81,6 +86,7 @@
 
 mod aggregates;
 mod checkpointer;
+pub mod postgres;
 mod rows;
 mod schema;
 mod writer;
@@ -102,6 +108,7 @@ use crate::registry::{AppName, MonitorSpec, Source};
 use crate::telemetry::{DeliveryResult, Telemetry};
 
 pub use aggregates::{AGGREGATE_LAG, DAILY_KEPT, HOURLY_KEPT};
+pub use postgres::{DatabaseUrl, DatabaseUrlError};
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
 
 /// The database file inside `data_dir`.
@@ -387,6 +394,24 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The PostgreSQL database failed: unreachable, refused the login, or a statement failed.
+    #[error("database {path}: {reason}")]
+    Postgres {
+        /// The database, as `postgres://user@host:port/db` (never the password).
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// Another server holds the PostgreSQL database (one server per database for now).
+    #[error(
+        "the database {path} is in use by another healthchecker-server; one server per database \
+         for now (several servers on one database are not built yet): stop the other one, or give \
+         this one its own database"
+    )]
+    InUse {
+        /// The database.
+        path: PathBuf,
+    },
     /// The store was closed (or its writer stopped); nothing more can be read or written.
     #[error("the database {path} is closed")]
     Closed {
@@ -404,16 +429,31 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     options: StoreOptions,
-    queue: Arc<writer::Queue>,
-    readers: Mutex<Vec<Connection>>,
+    backend: Backend,
     outbox_changed: tokio::sync::watch::Sender<u64>,
     telemetry: Telemetry,
+}
+
+/// Where the data is: the interface is [`Store`]'s methods, each a `match` on this (no dynamic
+/// call, no allocation on the way to either backend).
+enum Backend {
+    /// The embedded file, with its writer thread and pooled read connections.
+    Sqlite {
+        queue: Arc<writer::Queue>,
+        readers: Mutex<Vec<Connection>>,
+    },
+    /// A PostgreSQL database ([`postgres`]).
+    Postgres(postgres::Pg),
 }
 
 impl Drop for Inner {
     /// The last handle is gone without [`Store::close`]: the writer commits what is queued and stops.
     fn drop(&mut self) {
-        self.queue.shut_down();
+        match &self.backend {
+            Backend::Sqlite { queue, .. } => queue.shut_down(),
+            // Its own drop does the same.
+            Backend::Postgres(_) => {}
+        }
     }
 }
 
@@ -449,15 +489,40 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 options,
-                queue,
-                readers: Mutex::new(vec![reader]),
+                backend: Backend::Sqlite {
+                    queue,
+                    readers: Mutex::new(vec![reader]),
+                },
                 outbox_changed,
                 telemetry: Telemetry::new(),
             }),
         })
     }
 
-    /// The database file.
+    /// Connects to the PostgreSQL database `url`, creates or migrates its schema, and starts its
+    /// writer. Blocking: call it at start. One server per database for now (see [`postgres`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Postgres`] when the database cannot be reached or refuses,
+    /// [`StoreError::Corrupt`] for a database with tables of another program (left untouched),
+    /// [`StoreError::TooNew`] for a schema from a newer server.
+    pub fn open_postgres(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
+        let outbox_changed = tokio::sync::watch::Sender::new(0);
+        let pg = postgres::Pg::open(url, options, outbox_changed.clone())?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: pg.path().to_owned(),
+                options,
+                backend: Backend::Postgres(pg),
+                outbox_changed,
+                telemetry: Telemetry::new(),
+            }),
+        })
+    }
+
+    /// The database: the SQLite file, or the PostgreSQL database as `postgres://user@host/db`
+    /// (never its password).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -475,7 +540,10 @@ impl Store {
     /// [`StoreError::Sqlite`] or [`StoreError::Data`] when the database cannot be read,
     /// [`StoreError::Closed`] after [`Store::close`].
     pub fn load_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
-        self.read_blocking(rows::load_monitors)
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.read_blocking(rows::load_monitors),
+            Backend::Postgres(pg) => pg.load_monitors(),
+        }
     }
 
     /// The key of the hashes of bodies the log does not keep ([`crate::probe::BodyDigest`]):
@@ -487,7 +555,10 @@ impl Store {
     /// [`StoreError::Sqlite`] or [`StoreError::Data`] when it cannot be read,
     /// [`StoreError::Closed`] after [`Store::close`].
     pub fn digest_key(&self) -> Result<crate::probe::DigestKey, StoreError> {
-        self.read_blocking(rows::digest_key)
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.read_blocking(rows::digest_key),
+            Backend::Postgres(pg) => pg.digest_key(),
+        }
     }
 
     /// Registers `monitor`, or replaces the spec, `paused` and `registered_at` of the monitor with
@@ -500,8 +571,13 @@ impl Store {
     /// [`StoreError::Sqlite`] when the commit failed (then nothing changed),
     /// [`StoreError::Closed`] after [`Store::close`].
     pub async fn save_monitor(&self, monitor: &StoredMonitor) -> Result<(), StoreError> {
-        self.call(|reply| writer::Op::Save(Box::new(monitor.clone()), reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Save(Box::new(monitor.clone()), reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.save_monitor(monitor).await,
+        }
     }
 
     /// Replaces the spec, `paused`, `registered_at` and `source` of the existing monitor
@@ -518,6 +594,9 @@ impl Store {
         monitor: &StoredMonitor,
         transition: Option<&Transition>,
     ) -> Result<bool, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.restart_monitor(monitor, transition).await;
+        }
         self.call(|reply| {
             writer::Op::Restart(Box::new((monitor.clone(), transition.cloned())), reply)
         })
@@ -531,8 +610,13 @@ impl Store {
     ///
     /// As [`Store::save_monitor`].
     pub async fn delete_monitor(&self, name: &AppName) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Delete(name.clone(), reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Delete(name.clone(), reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.delete_monitor(name).await,
+        }
     }
 
     /// Sets (or, with `None`, ends) the maintenance of `name`, as the JSON its owner writes.
@@ -546,8 +630,13 @@ impl Store {
         name: &AppName,
         maintenance: Option<String>,
     ) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Maintenance(name.clone(), maintenance, reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Maintenance(name.clone(), maintenance, reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.set_maintenance(name, maintenance).await,
+        }
     }
 
     /// The value kept under `key` for the server as a whole (JSON), if any. Blocking: meant
@@ -557,7 +646,12 @@ impl Store {
     ///
     /// As [`Store::log`].
     pub fn server_state(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.read_blocking(|conn, path| rows::server_state(conn, path, key))
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.read_blocking(|conn, path| rows::server_state(conn, path, key))
+            }
+            Backend::Postgres(pg) => pg.server_state(key),
+        }
     }
 
     /// Keeps `value` (JSON) under `key` for the server as a whole; `None` forgets it. Durable
@@ -571,8 +665,13 @@ impl Store {
         key: &str,
         value: Option<String>,
     ) -> Result<(), StoreError> {
-        self.call(|reply| writer::Op::ServerState(key.to_owned(), value, reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::ServerState(key.to_owned(), value, reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.set_server_state(key, value).await,
+        }
     }
 
     /// Pauses or resumes the monitor `name`. Pausing also forgets its alerting state and
@@ -583,8 +682,13 @@ impl Store {
     ///
     /// As [`Store::save_monitor`].
     pub async fn set_paused(&self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
-        self.call(|reply| writer::Op::Pause(name.clone(), paused, reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Pause(name.clone(), paused, reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.set_paused(name, paused).await,
+        }
     }
 
     /// Queues one check for the writer. Never blocks, never fails: a write for an unknown monitor
@@ -593,7 +697,10 @@ impl Store {
     /// (see the module documentation).
     pub fn record(&self, write: CheckWrite) {
         self.inner.telemetry.check_done(write.check.record.outcome);
-        self.inner.queue.record(write);
+        match &self.inner.backend {
+            Backend::Sqlite { queue, .. } => queue.record(write),
+            Backend::Postgres(pg) => pg.record(write),
+        }
     }
 
     /// Changes after every commit that put messages in the outbox, for the delivery workers
@@ -609,7 +716,10 @@ impl Store {
     /// [`StoreError::Sqlite`] when that commit failed, [`StoreError::Closed`] after
     /// [`Store::close`].
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.call(writer::Op::Flush).await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.call(writer::Op::Flush).await,
+            Backend::Postgres(pg) => pg.sync().await,
+        }
     }
 
     /// Returns once everything recorded before the call is committed, so readers see it: at the
@@ -621,7 +731,10 @@ impl Store {
     /// [`StoreError::Sqlite`] when that commit failed, [`StoreError::Closed`] after
     /// [`Store::close`].
     pub async fn visible(&self) -> Result<(), StoreError> {
-        self.call(writer::Op::Visible).await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.call(writer::Op::Visible).await,
+            Backend::Postgres(pg) => pg.sync().await,
+        }
     }
 
     /// The newest `limit` checks of `name` (at most `log_retention`), newest first; empty for an
@@ -648,6 +761,9 @@ impl Store {
         before: Option<u64>,
         limit: usize,
     ) -> Result<LogPage, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.log_page(name, before, limit).await;
+        }
         let name = name.clone();
         let limit = limit.min(self.inner.options.log_retention);
         let retention = self.inner.options.log_retention;
@@ -677,6 +793,9 @@ impl Store {
         name: &AppName,
         limit: usize,
     ) -> Result<Vec<Transition>, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.transitions(name, limit).await;
+        }
         let name = name.clone();
         self.read(move |conn, path| rows::transitions(conn, path, &name, limit))
             .await
@@ -694,6 +813,9 @@ impl Store {
         name: &AppName,
         now: DateTime<Utc>,
     ) -> Result<Option<Series>, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.history(name, now).await;
+        }
         self.call(|reply| writer::Op::History(Some(name.clone()), reply))
             .await?;
         let name = name.clone();
@@ -715,6 +837,9 @@ impl Store {
         now: DateTime<Utc>,
         recent: usize,
     ) -> Result<Vec<Glance>, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.glances(now, recent).await;
+        }
         self.call(|reply| writer::Op::History(None, reply)).await?;
         let retention = self.inner.options.log_retention;
         self.read(move |conn, path| aggregates::glances(conn, path, now, recent, retention))
@@ -734,6 +859,9 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Option<Vec<Incident>>, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.incidents(name, now, limit).await;
+        }
         let name = name.clone();
         self.read(move |conn, path| rows::incidents(conn, path, &name, now, limit))
             .await
@@ -749,7 +877,12 @@ impl Store {
         name: &AppName,
         limit: usize,
     ) -> Result<Vec<Transition>, StoreError> {
-        self.read_blocking(|conn, path| rows::transitions(conn, path, name, limit))
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.read_blocking(|conn, path| rows::transitions(conn, path, name, limit))
+            }
+            Backend::Postgres(pg) => pg.transitions_blocking(name, limit),
+        }
     }
 
     /// Deletes transitions and finished messages older than `now - retention`. The writer also
@@ -759,6 +892,9 @@ impl Store {
     ///
     /// As [`Store::save_monitor`].
     pub async fn prune(&self, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.prune(now).await;
+        }
         self.call(|reply| writer::Op::Prune(now, reply)).await
     }
 
@@ -770,8 +906,13 @@ impl Store {
     ///
     /// As [`Store::save_monitor`].
     pub async fn enqueue(&self, message: &Message) -> Result<i64, StoreError> {
-        self.call(|reply| writer::Op::Enqueue(Box::new(message.clone()), reply))
-            .await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Enqueue(Box::new(message.clone()), reply))
+                    .await
+            }
+            Backend::Postgres(pg) => pg.enqueue(message).await,
+        }
     }
 
     /// Up to `limit` pending messages of `channel` due at `now`, the longest-waiting first.
@@ -785,6 +926,9 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.due_messages(channel, now, limit).await;
+        }
         let channel = channel.to_owned();
         self.read(move |conn, path| rows::due_messages(conn, path, &channel, now, limit))
             .await
@@ -796,6 +940,9 @@ impl Store {
     ///
     /// As [`Store::log`].
     pub async fn channel_status(&self, channel: &str) -> Result<ChannelStatus, StoreError> {
+        if let Backend::Postgres(pg) = &self.inner.backend {
+            return pg.channel_status(channel).await;
+        }
         let channel = channel.to_owned();
         self.read(move |conn, path| rows::channel_status(conn, path, &channel))
             .await
@@ -873,13 +1020,19 @@ impl Store {
     ///
     /// As [`Store::log`].
     pub async fn pending_messages(&self) -> Result<usize, StoreError> {
-        self.read(rows::pending_messages).await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.read(rows::pending_messages).await,
+            Backend::Postgres(pg) => pg.pending_messages().await,
+        }
     }
 
     /// Check log rows dropped so far because the writer could not keep up (see the module
     /// documentation); 0 on a healthy server.
     pub fn dropped_checks(&self) -> u64 {
-        self.inner.queue.dropped_checks()
+        match &self.inner.backend {
+            Backend::Sqlite { queue, .. } => queue.dropped_checks(),
+            Backend::Postgres(pg) => pg.dropped_checks(),
+        }
     }
 
     /// Commits everything queued, folds the WAL into the database file and stops the writer. Later
@@ -890,13 +1043,17 @@ impl Store {
     /// [`StoreError::Sqlite`] when the last commit failed, [`StoreError::Closed`] when the store
     /// was already closed.
     pub async fn close(&self) -> Result<(), StoreError> {
-        let result = self.call(|reply| writer::Op::Close(Some(reply))).await;
-        self.inner
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        result
+        match &self.inner.backend {
+            Backend::Sqlite { readers, .. } => {
+                let result = self.call(|reply| writer::Op::Close(Some(reply))).await;
+                readers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+                result
+            }
+            Backend::Postgres(pg) => pg.close().await,
+        }
     }
 
     /// Updates message `id` and counts the attempt's result (see [`crate::telemetry`]).
@@ -911,9 +1068,28 @@ impl Store {
             writer::MessageUpdate::Retry { .. } => DeliveryResult::Retry,
             writer::MessageUpdate::Failed { .. } => DeliveryResult::Failed,
         };
-        let channel = self
-            .call(|reply| writer::Op::Message(id, update, reply))
-            .await?;
+        let channel = match &self.inner.backend {
+            Backend::Sqlite { .. } => {
+                self.call(|reply| writer::Op::Message(id, update, reply))
+                    .await?
+            }
+            Backend::Postgres(pg) => {
+                let update = match update {
+                    writer::MessageUpdate::Delivered { at } => {
+                        postgres::MessageUpdate::Delivered(at)
+                    }
+                    writer::MessageUpdate::Logged { at } => postgres::MessageUpdate::Logged(at),
+                    writer::MessageUpdate::Retry {
+                        next_attempt_at,
+                        error,
+                    } => postgres::MessageUpdate::Retry(next_attempt_at, error),
+                    writer::MessageUpdate::Failed { at, error } => {
+                        postgres::MessageUpdate::Failed(at, error)
+                    }
+                };
+                pg.update_message(id, update).await?
+            }
+        };
         if let Some(channel) = &channel {
             self.inner.telemetry.delivery(channel, result);
         }
@@ -933,7 +1109,10 @@ impl Store {
     ///
     /// As [`Store::log`].
     pub async fn pending_by_channel(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        self.read(rows::pending_by_channel).await
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => self.read(rows::pending_by_channel).await,
+            Backend::Postgres(pg) => pg.pending_by_channel().await,
+        }
     }
 
     /// Queues an operation for the writer and waits for its answer.
@@ -941,8 +1120,11 @@ impl Store {
         &self,
         op: impl FnOnce(writer::Reply<T>) -> writer::Op,
     ) -> Result<T, StoreError> {
+        let Backend::Sqlite { queue, .. } = &self.inner.backend else {
+            return Err(self.closed());
+        };
         let (reply, answer) = oneshot::channel();
-        if !self.inner.queue.push(op(reply)) {
+        if !queue.push(op(reply)) {
             return Err(self.closed());
         }
         answer.await.unwrap_or_else(|_| Err(self.closed()))
@@ -975,26 +1157,20 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection, &Path) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        if self.inner.queue.is_closing() {
+        let Backend::Sqlite { queue, readers } = &self.inner.backend else {
+            return Err(self.closed());
+        };
+        if queue.is_closing() {
             return Err(self.closed());
         }
-        let idle = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let idle = readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let conn = match idle {
             Some(conn) => conn,
             None => schema::open_reader(&self.inner.path)?,
         };
         let result = f(&conn, &self.inner.path);
-        let mut readers = self
-            .inner
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < READERS_KEPT && !self.inner.queue.is_closing() {
+        let mut readers = readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < READERS_KEPT && !queue.is_closing() {
             readers.push(conn);
         }
         result

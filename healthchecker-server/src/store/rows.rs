@@ -57,7 +57,7 @@ pub(super) fn state_to_sql(state: State) -> i64 {
     }
 }
 
-fn state_from_sql(code: i64) -> Result<State, String> {
+pub(super) fn state_from_sql(code: i64) -> Result<State, String> {
     Ok(match code {
         0 => State::Unknown,
         1 => State::Healthy,
@@ -88,7 +88,7 @@ fn reason_from_sql(name: String) -> Result<Reason, String> {
     serde_json::from_value(serde_json::Value::String(name)).map_err(|error| error.to_string())
 }
 
-fn count_from_sql(value: i64) -> Result<u32, String> {
+pub(super) fn count_from_sql(value: i64) -> Result<u32, String> {
     u32::try_from(value).map_err(|_| format!("counter out of range: {value}"))
 }
 
@@ -105,28 +105,28 @@ fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
 }
 
 /// The columns of a check row, in this order.
-const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
+pub(super) const CHECK_COLUMNS: &str = "c.time, c.outcome, c.reason, c.http_status, c.latency_ns, c.body, \
                              c.detail, c.state, c.passes, c.fails, c.recovering, c.id, \
                              c.cert_not_after, c.body_size, c.body_hash, c.ping";
 
 /// A check row as read, before decoding (decoding errors are ours, not SQLite's).
-struct RawCheck {
-    time: i64,
-    outcome: i64,
-    reason: String,
-    http_status: Option<i64>,
-    latency_ns: i64,
-    body: Option<String>,
-    detail: Option<String>,
-    state: i64,
-    passes: i64,
-    fails: i64,
-    recovering: bool,
-    key: i64,
-    cert_not_after: Option<i64>,
-    body_size: Option<i64>,
-    body_hash: Option<String>,
-    ping: Option<String>,
+pub(super) struct RawCheck {
+    pub(super) time: i64,
+    pub(super) outcome: i64,
+    pub(super) reason: String,
+    pub(super) http_status: Option<i64>,
+    pub(super) latency_ns: i64,
+    pub(super) body: Option<String>,
+    pub(super) detail: Option<String>,
+    pub(super) state: i64,
+    pub(super) passes: i64,
+    pub(super) fails: i64,
+    pub(super) recovering: bool,
+    pub(super) key: i64,
+    pub(super) cert_not_after: Option<i64>,
+    pub(super) body_size: Option<i64>,
+    pub(super) body_hash: Option<String>,
+    pub(super) ping: Option<String>,
 }
 
 impl RawCheck {
@@ -153,7 +153,7 @@ impl RawCheck {
     }
 
     /// The health after this check.
-    fn health(&self) -> Result<Health, String> {
+    pub(super) fn health(&self) -> Result<Health, String> {
         Ok(Health {
             state: state_from_sql(self.state)?,
             passes: count_from_sql(self.passes)?,
@@ -162,7 +162,7 @@ impl RawCheck {
         })
     }
 
-    fn decode(self) -> Result<LoggedCheck, String> {
+    pub(super) fn decode(self) -> Result<LoggedCheck, String> {
         let http_status = self
             .http_status
             .map(|status| u16::try_from(status).map_err(|_| format!("HTTP status {status}")))
@@ -205,13 +205,13 @@ impl RawCheck {
     }
 }
 
-const TRANSITION_COLUMNS: &str = "t.time, t.from_state, t.to_state, t.reason";
+pub(super) const TRANSITION_COLUMNS: &str = "t.time, t.from_state, t.to_state, t.reason";
 
-struct RawTransition {
-    time: i64,
-    from: i64,
-    to: i64,
-    reason: String,
+pub(super) struct RawTransition {
+    pub(super) time: i64,
+    pub(super) from: i64,
+    pub(super) to: i64,
+    pub(super) reason: String,
 }
 
 impl RawTransition {
@@ -224,7 +224,7 @@ impl RawTransition {
         })
     }
 
-    fn decode(self) -> Result<Transition, String> {
+    pub(super) fn decode(self) -> Result<Transition, String> {
         Ok(Transition {
             time: time_from_sql(self.time),
             from: state_from_sql(self.from)?,

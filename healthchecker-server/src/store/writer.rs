@@ -370,7 +370,7 @@ pub(super) fn spawn(
 }
 
 /// Every how many checks of a monitor the log rows beyond the retention are deleted.
-fn trim_step(log_retention: usize) -> i64 {
+pub(super) fn trim_step(log_retention: usize) -> i64 {
     to_i64((log_retention / 10).clamp(1, 1000))
 }
 
@@ -472,6 +472,11 @@ fn copy_error(error: &StoreError) -> StoreError {
             path: path.clone(),
             reason: reason.clone(),
         },
+        StoreError::Postgres { path, reason } => StoreError::Postgres {
+            path: path.clone(),
+            reason: reason.clone(),
+        },
+        StoreError::InUse { path } => StoreError::InUse { path: path.clone() },
         StoreError::TooNew {
             path,
             found,
