@@ -4,7 +4,7 @@
 // 24 h / 30 d and the last checks of each monitor), both fetched at once; afterwards the page
 // stays current through GET api/v1/events (Server-Sent Events) without reloading. The detail
 // view (#/monitor/NAME) reads the monitor, its log, uptime and incidents, and draws its history
-// with uPlot. Changes (pause, resume, maintenance, delete) ask for the server's token when it
+// with uPlot (loaded when a detail view is first shown). Changes (pause, resume, maintenance, delete) ask for the server's token when it
 // answers 401, and keep it for this tab only (sessionStorage).
 "use strict";
 
@@ -105,10 +105,18 @@
     return asking;
   }
 
+  // A request index.html started before this script ran, taken once.
+  function early(path) {
+    const started = window.healthcheckerEarly && window.healthcheckerEarly.get(path);
+    if (started) window.healthcheckerEarly.delete(path);
+    return started;
+  }
+
   async function getJSON(path) {
     for (let attempt = 0; ; attempt++) {
-      const sent = sessionStorage.getItem(TOKEN);
-      const answer = await fetch(path, { headers: authorized({ Accept: "application/json" }) });
+      const started = attempt === 0 ? early(path) : null;
+      const sent = started ? started.token : sessionStorage.getItem(TOKEN);
+      const answer = (started && await started.answer) || await fetch(path, { headers: authorized({ Accept: "application/json" }) });
       if (answer.status === 401 && attempt < 4 && await retryToken(sent, "This server shows what it monitors only with its read token (or its token).")) continue;
       if (!answer.ok) {
         const body = await answer.json().catch(() => null);
@@ -166,83 +174,109 @@
   }
 
   // --- the list --------------------------------------------------------------------------------
+  //
+  // The list is a lot of rows (a thousand monitors is a thousand rows), so it is written as one
+  // HTML string and parsed by the browser in one go, with few and small nodes per row: the last
+  // checks are one element whose background has a band of colour per run of equal outcomes (the
+  // stylesheet's mask cuts it into cells), the sparkline one SVG polyline with whole-number
+  // points. Rows are laid out and painted only near the screen (`content-visibility: auto` in
+  // app.css). Clicks and the bar's tooltips are handled once for the whole table.
 
-  function sparkline(recent) {
-    const svgNS = "http://www.w3.org/2000/svg";
-    const svg = document.createElementNS(svgNS, "svg");
-    svg.setAttribute("class", "spark");
-    svg.setAttribute("viewBox", "0 0 100 24");
-    svg.setAttribute("preserveAspectRatio", "none");
-    const points = recent.slice().reverse().map((check) => check.latency_ms);
-    if (points.length > 1) {
-      const max = Math.max(...points) || 1;
-      const step = 100 / (points.length - 1);
-      const line = document.createElementNS(svgNS, "polyline");
-      line.setAttribute(
-        "points",
-        points.map((value, i) => (i * step).toFixed(1) + "," + (22 - (value / max) * 20).toFixed(1)).join(" "),
-      );
-      svg.append(line);
+  const ESCAPED = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const esc = (value) => String(value).replace(/[&<>"']/g, (c) => ESCAPED[c]);
+  const OUTCOME_NAME = ["pass", "warn", "fail"];
+  const OUTCOME_COLOUR = ["var(--ok)", "var(--warn)", "var(--bad)", "var(--bar-empty)"];
+  const NO_GLANCE = { recent: [] };
+  const CELL = 7; // px from one cell of the bar to the next (5 px wide, 2 px apart: app.css)
+  const BAR_WIDTH = RECENT * CELL - 2;
+
+  const shownUrl = (m) => m.url.replace(/\/$/, "") + (m.path && /^https?:/.test(m.url) ? m.path : "");
+
+  // The sparkline's cell: the latency of the last checks, oldest on the left, as one polyline in
+  // a 290 x 100 box (10 across from one check of 30 to the next).
+  function sparkHTML(recent) {
+    const n = Math.min(recent.length, RECENT);
+    let line = "";
+    let title = "no checks yet";
+    if (n) {
+      let max = 0;
+      for (let i = 0; i < n; i++) max = Math.max(max, recent[i].latency_ms);
+      title = "latency of the last " + n + " checks, up to " + ms(max);
+      if (n > 1) {
+        const step = 290 / (n - 1);
+        const scale = 90 / (max || 1);
+        let points = "";
+        for (let i = 0; i < n; i++) points += Math.round(i * step) + "," + Math.round(95 - recent[n - 1 - i].latency_ms * scale) + " ";
+        line = '<polyline points="' + points + '"/>';
+      }
     }
-    const title = document.createElementNS(svgNS, "title");
-    title.textContent = points.length ? "latency of the last " + points.length + " checks, up to " + ms(Math.max(...points)) : "no checks yet";
-    svg.append(title);
-    return svg;
+    return '<td class="c-spark" title="' + esc(title) + '"><svg class="spark" viewBox="0 0 290 100" preserveAspectRatio="none">' + line + "</svg></td>";
   }
 
-  function bar(recent) {
-    const node = el("div", { class: "bar", role: "img", "aria-label": "last checks" });
-    const shown = recent.slice(0, RECENT).reverse();
-    for (let i = shown.length; i < RECENT; i++) node.append(el("i"));
-    for (const check of shown) {
-      node.append(el("i", { class: "o" + check.outcome, title: new Date(check.time).toLocaleString() + ": " + ["pass", "warn", "fail"][check.outcome] + ", " + ms(check.latency_ms) }));
+  // The last checks' cell: oldest on the left, newest on the right edge, cells without a check
+  // yet empty. `data-outcomes` lists them (oldest first: 0 pass, 1 warn, 2 fail); the tooltip
+  // sums them up, or names the check under the pointer (barTooltip).
+  function barHTML(recent) {
+    const n = Math.min(recent.length, RECENT);
+    const counts = [0, 0, 0];
+    let outcomes = "";
+    let bands = "";
+    let kind = 3; // the run being drawn: empty cells first
+    for (let i = n - 1; i >= 0; i--) {
+      const outcome = recent[i].outcome;
+      counts[outcome]++;
+      outcomes += outcome;
+      if (outcome !== kind) {
+        const cells = RECENT - 1 - i; // cells before this one
+        bands += OUTCOME_COLOUR[kind] + " 0 " + cells * CELL + "px,";
+        kind = outcome;
+      }
     }
-    return node;
+    bands += OUTCOME_COLOUR[kind] + " 0 " + RECENT * CELL + "px";
+    const summary = n ? "last " + n + " checks: " + counts.map((count, k) => (count ? count + " " + OUTCOME_NAME[k] : "")).filter(Boolean).join(", ") : "no checks yet";
+    return '<td class="c-bar" title="' + summary + '"><i class="bar" role="img" aria-label="' + summary +
+      '" data-outcomes="' + outcomes + '" data-newest="' + (n ? esc(recent[0].time) : "") +
+      (n ? '" style="background-image:linear-gradient(90deg,' + bands + ')"' : '"') + "></i></td>";
   }
 
-  function row(m) {
-    const glance = glances.get(m.app) || { recent: [] };
-    const tr = el("tr", { "data-app": m.app, "data-state": m.state });
-    const name = el("td", { class: "c-name" },
-      el("a", { class: "app-name", href: "#/monitor/" + encodeURIComponent(m.app), text: m.app }),
-      el("span", { class: "app-url", text: m.url.replace(/\/$/, "") + (m.path && /^https?:/.test(m.url) ? m.path : "") }));
-    const state = el("td", { class: "c-state" }, badge(m.state));
-    if (m.paused) state.append(el("span", { class: "tag", text: "paused" }));
-    if (inMaintenance(m)) state.append(el("span", { class: "tag maint", text: "maintenance" }));
-    if (m.flapping) state.append(el("span", { class: "tag flap", text: "flapping" }));
-    tr.append(
-      name,
-      state,
-      el("td", { class: "num c-up24", text: pct(glance.uptime_24h) }),
-      el("td", { class: "num c-up30", text: pct(glance.uptime_30d) }),
-      el("td", { class: "c-spark" }, sparkline(glance.recent)),
-      el("td", { class: "c-bar" }, bar(glance.recent)),
-      el("td", { class: "c-since", "data-since": m.since || "", text: m.since ? ago(m.since) : "–" }),
-    );
-    tr.addEventListener("click", (event) => {
-      if (event.target.closest("a")) return;
-      location.hash = "#/monitor/" + encodeURIComponent(m.app);
-    });
-    return tr;
+  function rowHTML(m) {
+    const glance = glances.get(m.app) || NO_GLANCE;
+    const app = esc(m.app);
+    const state = esc(m.state);
+    return '<tr data-app="' + app + '" data-state="' + state + '"' + (matches(m) ? "" : " hidden") + ">" +
+      '<td class="c-name"><a class="app-name" href="#/monitor/' + esc(encodeURIComponent(m.app)) + '">' + app + '</a><span class="app-url">' + esc(shownUrl(m)) + "</span></td>" +
+      '<td class="c-state"><span class="state ' + state + '">' + state + "</span>" +
+      (m.paused ? '<span class="tag">paused</span>' : "") +
+      (inMaintenance(m) ? '<span class="tag maint">maintenance</span>' : "") +
+      (m.flapping ? '<span class="tag flap">flapping</span>' : "") + "</td>" +
+      '<td class="num c-up24">' + pct(glance.uptime_24h) + "</td>" +
+      '<td class="num c-up30">' + pct(glance.uptime_30d) + "</td>" +
+      sparkHTML(glance.recent) +
+      barHTML(glance.recent) +
+      '<td class="c-since" data-since="' + esc(m.since || "") + '">' + (m.since ? ago(m.since) : "–") + "</td></tr>";
   }
 
+  // One row as a node, for a live change of one monitor.
+  const parser = document.createElement("template");
+  function rowNode(m) {
+    parser.innerHTML = rowHTML(m);
+    return parser.content.firstElementChild;
+  }
+
+  let filterText = "";
   function matches(m) {
-    const filter = $("filter").value.trim().toLowerCase();
-    return !filter || m.app.toLowerCase().includes(filter) || m.url.toLowerCase().includes(filter);
+    return !filterText || m.app.toLowerCase().includes(filterText) || m.url.toLowerCase().includes(filterText);
   }
+
+  const byName = (a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0);
 
   function renderList() {
     const body = $("rows");
-    const fragment = document.createDocumentFragment();
+    filterText = $("filter").value.trim().toLowerCase(); // as the browser may have restored it
+    const sorted = [...monitors.values()].sort(byName);
+    body.innerHTML = sorted.map(rowHTML).join("");
     rows.clear();
-    const sorted = [...monitors.values()].sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
-    for (const m of sorted) {
-      const tr = row(m);
-      tr.hidden = !matches(m);
-      rows.set(m.app, tr);
-      fragment.append(tr);
-    }
-    body.replaceChildren(fragment);
+    for (const tr of body.rows) rows.set(tr.dataset.app, tr);
     $("empty").hidden = monitors.size > 0;
     summarize();
   }
@@ -260,11 +294,23 @@
       renderList();
       return;
     }
-    const tr = row(m);
-    tr.hidden = !matches(m);
+    const tr = rowNode(m);
     old.replaceWith(tr);
     rows.set(app, tr);
     summarize();
+  }
+
+  // The check under the pointer, as the bar's tooltip.
+  function barTooltip(event) {
+    const bar = event.target.closest && event.target.closest(".bar");
+    if (!bar) return;
+    const tr = bar.closest("tr");
+    const recent = (glances.get(tr.dataset.app) || NO_GLANCE).recent.slice(0, RECENT);
+    const box = bar.getBoundingClientRect();
+    const cell = Math.floor(((event.clientX - box.left) / box.width) * BAR_WIDTH / CELL);
+    const check = recent[RECENT - 1 - Math.min(RECENT - 1, Math.max(0, cell))];
+    const text = check ? new Date(check.time).toLocaleString() + ": " + OUTCOME_NAME[check.outcome] + ", " + ms(check.latency_ms) : "no check yet";
+    if (bar.parentNode.title !== text) bar.parentNode.title = text;
   }
 
   function summarize() {
@@ -275,6 +321,9 @@
     document.title = (counts.UNHEALTHY ? "(" + counts.UNHEALTHY + " down) " : "") + "healthchecker";
   }
 
+  // Checks that came live before the first list did, applied once it is there.
+  let beforeList = [];
+
   async function load() {
     const [list, uptime] = await Promise.all([getJSON("api/v1/monitors"), getJSON("api/v1/uptime")]);
     monitors.clear();
@@ -282,6 +331,9 @@
     for (const m of list.monitors) monitors.set(m.app, m);
     for (const g of uptime.monitors) glances.set(g.app, g);
     renderList();
+    const waiting = beforeList || [];
+    beforeList = null;
+    for (const event of waiting) onCheck(event);
   }
 
   async function refreshUptime() {
@@ -377,12 +429,19 @@
     }
   }
 
-  function onCheck({ app, check }) {
+  function onCheck(event) {
+    if (beforeList) {
+      if (beforeList.length < 10000) beforeList.push(event);
+      return;
+    }
+    const { app, check } = event;
     const m = monitors.get(app);
     if (!m) return;
+    const glance = glances.get(app) || { recent: [] };
+    // One the list already had (it came live while the list was read).
+    if (glance.recent.length && Date.parse(check.time) <= Date.parse(glance.recent[0].time)) return;
     m.state = check.state;
     m.last_check = check;
-    const glance = glances.get(app) || { recent: [] };
     glance.recent.unshift({ time: check.time, outcome: OUTCOME_CODE[check.outcome], latency_ms: check.latency_ms });
     glance.recent.length = Math.min(glance.recent.length, RECENT);
     glances.set(app, glance);
@@ -524,6 +583,24 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
+  // uPlot is loaded when a monitor's page is first shown (the list does not need it).
+  let charting = null;
+  function loadCharts() {
+    if (!charting) {
+      charting = new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = "assets/uPlot.iife.min.js";
+        script.onload = resolve;
+        script.onerror = () => {
+          charting = null;
+          reject(new Error("cannot load assets/uPlot.iife.min.js"));
+        };
+        document.head.append(script);
+      });
+    }
+    return charting;
+  }
+
   function drawCharts() {
     for (const chart of charts) chart.destroy();
     charts = [];
@@ -565,7 +642,7 @@
     $("detail-view").hidden = false;
     const path = "api/v1/monitors/" + encodeURIComponent(app);
     try {
-      const [m, log, uptime] = await Promise.all([getJSON(path), getJSON(path + "/log?limit=" + LOG_SHOWN), getJSON(path + "/uptime")]);
+      const [m, log, uptime] = await Promise.all([getJSON(path), getJSON(path + "/log?limit=" + LOG_SHOWN), getJSON(path + "/uptime"), loadCharts()]);
       if (detail !== app) return;
       const transitions = m.transitions || [];
       delete m.transitions;
@@ -643,8 +720,16 @@
       });
     });
     $("filter").addEventListener("input", () => {
+      filterText = $("filter").value.trim().toLowerCase();
       for (const [app, tr] of rows) tr.hidden = !matches(monitors.get(app));
     });
+    const body = $("rows");
+    body.addEventListener("click", (event) => {
+      const tr = event.target.closest("tr[data-app]");
+      if (!tr || event.target.closest("a")) return;
+      location.hash = "#/monitor/" + encodeURIComponent(tr.dataset.app);
+    });
+    body.addEventListener("mousemove", barTooltip);
     $("example").textContent = "curl -X PUT -H 'Content-Type: application/json' -d '{\"url\": \"http://192.168.1.20:9090\", \"email\": \"me@example.com\"}' " + location.origin + "/api/v1/monitors/my-app";
     window.addEventListener("hashchange", route);
     let resize = null;
@@ -654,8 +739,11 @@
     });
     // Times since the last change tick on their own.
     setInterval(() => {
+      if (detail) return;
       for (const cell of document.querySelectorAll("td[data-since]")) {
-        if (cell.dataset.since) cell.textContent = ago(cell.dataset.since);
+        if (!cell.dataset.since) continue;
+        const text = ago(cell.dataset.since);
+        if (cell.textContent !== text) cell.textContent = text;
       }
     }, 1000);
     // Uptime figures are aggregated by the server; read them again now and then.

@@ -39,6 +39,9 @@ enum What {
         runs: usize,
         #[arg(long, default_value_t = 100)]
         endpoints: usize,
+        /// Checks each monitor has before the page is opened (30 fills every bar).
+        #[arg(long, default_value_t = 30)]
+        checks: usize,
     },
     /// The database of N monitors after a simulated year (target < 100 MB).
     Database {
@@ -74,9 +77,10 @@ fn main() -> ExitCode {
                 monitors,
                 runs,
                 endpoints,
+                checks,
             } => {
                 let binary = server::locate(args.server.as_deref())?;
-                history::dashboard(&binary, monitors, runs, endpoints).await
+                history::dashboard(&binary, monitors, runs, endpoints, checks).await
             }
         }
     });

@@ -802,8 +802,8 @@ impl Store {
     }
 
     /// The history of `name` as of `now`: its hourly and daily buckets, every check recorded
-    /// before the call included (its buckets are written with the batch it is in; it waits for
-    /// that batch like [`Store::visible`]). `Ok(None)` for an unknown monitor.
+    /// before the call included (its buckets are written with the batch it is in, which the
+    /// writer commits at once). `Ok(None)` for an unknown monitor.
     ///
     /// # Errors
     ///
@@ -825,8 +825,9 @@ impl Store {
 
     /// Every monitor's history at a glance, sorted by name: its totals over the last 24 hours
     /// and 30 days, and its newest `recent` checks, every check recorded before the call
-    /// included (the buckets changed since their last write are written with the batch it
-    /// waits for, so asking often costs the writer at most two row writes per check).
+    /// included (the buckets changed since their last write are written with the batch, which
+    /// the writer commits at once rather than after its batch window, so asking often costs
+    /// the writer at most two row writes per check and a commit per request).
     ///
     /// # Errors
     ///

@@ -63,8 +63,8 @@ pub(super) enum Op {
     Flush(Reply<()>),
     /// Answered once committed, at the end of the batch window: no early commit, no fsync.
     Visible(Reply<()>),
-    /// Answered like `Visible`, once the monitor's aggregates (`None`: every monitor's) are
-    /// written too.
+    /// Answered once the monitor's aggregates (`None`: every monitor's) are written and
+    /// committed: at once, without waiting for the batch window (an early commit, no fsync).
     History(Option<AppName>, Reply<()>),
     Prune(DateTime<Utc>, Reply<Pruned>),
     Enqueue(Box<Message>, Reply<i64>),
@@ -203,8 +203,10 @@ impl Queue {
         }
         let seq = pending.next_seq;
         pending.next_seq += 1;
-        // A reader that only wants to see what was recorded waits for the batch as it is.
-        pending.urgent |= !matches!(op, Op::Visible(_) | Op::History(..));
+        // A reader that only wants to see what was recorded waits for the batch as it is; one
+        // that asks for history (the dashboard's list, a monitor's uptime) has it committed at
+        // once: up to BATCH_WINDOW of waiting was most of a dashboard's first render.
+        pending.urgent |= !matches!(op, Op::Visible(_));
         pending.ops.push_back((seq, op));
         drop(pending);
         self.wake.notify_one();

@@ -8,6 +8,39 @@ import { launchBrowser, openPage, startServer, startTarget, withScreenshot, PATI
 
 const TOKEN = "browser-test-token-4711";
 
+// What a row's last-checks bar holds (`data-outcomes`, oldest first: 0 pass, 1 warn, 2 fail;
+// `data-newest`, the time of its newest check) and what it draws: the bands of colour of its
+// background, as the browser computed them (colour and cells, left to right; 7 px a cell), and
+// the points of the sparkline.
+async function drawn(page, app) {
+  return page.$eval(`#rows tr[data-app="${app}"]`, (tr) => {
+    const bar = tr.querySelector(".bar");
+    const style = getComputedStyle(bar);
+    const bands = [];
+    let from = 0;
+    // Each band is a colour from 0 (that is, where the one before ended) to where it ends, which
+    // the browser writes as two stops: "rgb(…) 0px, rgb(…) 140px".
+    for (const [, colour, to] of style.backgroundImage.matchAll(/(rgba?\([^)]*\)) 0px, \1 ([\d.]+)px/g)) {
+      if (Number(to) > from) bands.push({ colour, cells: (Number(to) - from) / 7 });
+      from = Number(to);
+    }
+    const line = tr.querySelector("svg.spark polyline");
+    return {
+      outcomes: bar.dataset.outcomes,
+      newest: bar.dataset.newest,
+      bands,
+      empty: style.backgroundColor,
+      mask: style.maskImage,
+      points: line ? line.getAttribute("points").trim().split(/\s+/).length : 0,
+      box: bar.getBoundingClientRect().width,
+    };
+  });
+}
+
+const GREEN = "rgb(26, 127, 55)";
+const RED = "rgb(207, 34, 46)";
+const EMPTY = "rgb(216, 222, 228)";
+
 describe("dashboard", () => {
   let server;
   let browser;
@@ -46,7 +79,16 @@ describe("dashboard", () => {
         assert.equal(await row.locator(".state").textContent(), "HEALTHY");
         assert.equal(await row.getAttribute("data-state"), "HEALTHY");
         assert.match(await row.locator(".c-up24").textContent(), /%$/);
-        assert.ok((await row.locator(".bar i.o0").count()) >= 1, "a passed check in the bar");
+        const bar = await drawn(page, name);
+        assert.match(bar.outcomes, /^0+$/, "passed checks in the bar");
+        const n = bar.outcomes.length;
+        assert.deepEqual(bar.bands, [
+          ...(n < 30 ? [{ colour: EMPTY, cells: 30 - n }] : []),
+          { colour: GREEN, cells: n },
+        ], "the empty cells, then one green cell per check");
+        assert.match(bar.mask, /^url\("data:image\/svg\+xml/, "cut into cells");
+        assert.equal(bar.box, 208, "the bar is drawn");
+        assert.equal(bar.points, n >= 2 ? n : 0, "a point of the sparkline per check");
       }
       assert.match(await page.locator("#summary").textContent(), /^3 monitored/);
       assert.deepEqual(errors, []);
@@ -64,8 +106,39 @@ describe("dashboard", () => {
       await page.waitForSelector('#rows tr[data-app="nas"][data-state="UNHEALTHY"] .state.UNHEALTHY', { timeout: 3000 });
       assert.ok(Date.now() - seen <= 3000);
       assert.equal(await page.evaluate(() => window.notReloaded), true, "the page was not reloaded");
-      assert.ok((await page.locator('#rows tr[data-app="nas"] .bar i.o2').count()) >= 2, "the failed checks are in the bar");
+      const bar = await drawn(page, "nas");
+      assert.match(bar.outcomes, /22$/, "the failed checks are the newest in the bar");
+      const last = bar.bands[bar.bands.length - 1];
+      assert.equal(last.colour, RED, "and drawn in red on the right");
+      assert.equal(last.cells, bar.outcomes.match(/2+$/)[0].length);
       assert.match(await page.locator("#summary").textContent(), /1 unhealthy/);
+      assert.deepEqual(errors, []);
+    });
+  });
+
+  test("a row's bar and sparkline follow the checks live", async (t) => {
+    const { page, errors } = await open(t);
+    await withScreenshot(t.name, page, async () => {
+      const first = await drawn(page, "printer");
+      // The next check of printer (every 5 s) comes over the event stream and redraws its row.
+      await page.waitForFunction(
+        (newest) => document.querySelector('#rows tr[data-app="printer"] .bar').dataset.newest !== newest,
+        first.newest,
+        { timeout: PATIENCE_MS },
+      );
+      const next = await drawn(page, "printer");
+      assert.equal(next.outcomes.length, Math.min(30, first.outcomes.length + 1));
+      assert.deepEqual(next.bands[next.bands.length - 1], { colour: GREEN, cells: next.outcomes.length }, "the new check is drawn");
+      assert.equal(next.points, next.outcomes.length >= 2 ? next.outcomes.length : 0, "and is a point of the sparkline");
+      // Its tooltip says which check is under the pointer.
+      const cell = page.locator('#rows tr[data-app="printer"] td.c-bar');
+      const box = await cell.locator(".bar").boundingBox();
+      await page.mouse.move(box.x + box.width - 2, box.y + box.height / 2);
+      assert.match(await cell.getAttribute("title"), /: pass, [0-9.]+ ms$/);
+      await page.mouse.move(box.x + 2, box.y + box.height / 2);
+      const oldest = await cell.getAttribute("title");
+      if (next.outcomes.length < 30) assert.equal(oldest, "no check yet", "the left cells are empty");
+      else assert.match(oldest, /: pass, [0-9.]+ ms$/);
       assert.deepEqual(errors, []);
     });
   });
