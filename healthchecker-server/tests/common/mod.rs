@@ -5,6 +5,7 @@
 pub mod hooks;
 pub mod postgres;
 pub mod smtp;
+pub mod store_data;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
