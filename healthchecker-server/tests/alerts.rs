@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use common::smtp::{Received, Smtp};
-use common::{ServerProcess, command, local_args, temp_dir};
+use common::smtp::{Received, Smtp, tally};
+use common::{ServerProcess, mailing_command, temp_dir};
 use serde_json::{Value, json};
 
 const APPS: usize = 20;
@@ -43,13 +43,10 @@ async fn farm(up: Arc<AtomicBool>) -> String {
 }
 
 fn start(dir: &std::path::Path, smtp: u16) -> ServerProcess {
-    let mut cmd = command(dir);
-    cmd.args(local_args(dir))
-        .arg("--smtp-url")
-        .arg(format!("smtp://127.0.0.1:{smtp}"))
-        // all twenty failing at once would be a storm, which holds per-app alerts: not this
-        // test's subject
-        .args(["--storm-min", "100000"]);
+    let mut cmd = mailing_command(dir, smtp);
+    // all twenty failing at once would be a storm, which holds per-app alerts: not this
+    // test's subject
+    cmd.args(["--storm-min", "100000"]);
     ServerProcess::start(cmd)
 }
 
@@ -111,21 +108,6 @@ fn outbox(dir: &std::path::Path) -> String {
         .collect::<Result<_, _>>()
         .expect("rows");
     rows.join("\n")
-}
-
-/// The mails per app and subject.
-fn tally(mails: &[Received]) -> HashMap<(String, String), Vec<String>> {
-    let mut tally: HashMap<(String, String), Vec<String>> = HashMap::new();
-    for mail in mails {
-        let subject = mail.subject();
-        let rest = subject.strip_prefix("[healthchecker] ").unwrap_or(&subject);
-        let (app, what) = rest.split_once(' ').unwrap_or((rest, ""));
-        tally
-            .entry((app.to_owned(), what.to_owned()))
-            .or_default()
-            .push(mail.header("Message-ID").unwrap_or_default());
-    }
-    tally
 }
 
 /// Registers the apps, lets them fail, then stops the server with `signal` just as their second

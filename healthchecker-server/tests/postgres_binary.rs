@@ -6,59 +6,18 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
+use common::apps::Apps;
 use common::postgres::Postgres;
 use common::smtp::Smtp;
-use common::{ServerProcess, command, local_args, run_to_end, temp_dir};
+use common::{ServerProcess, command, get_json, local_args, mailing_command, run_to_end, temp_dir};
 use serde_json::{Value, json};
 
-/// One loopback app at `/health`: passes while `up`, answers 503 otherwise.
-async fn app(up: Arc<AtomicBool>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let router = Router::new().route(
-        "/health",
-        get(move || {
-            let up = up.load(Ordering::SeqCst);
-            async move {
-                if up {
-                    (StatusCode::OK, r#"{"status":"pass"}"#)
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"fail"}"#)
-                }
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
-}
-
 fn start(dir: &std::path::Path, database_url: &str, smtp: u16) -> ServerProcess {
-    let mut cmd = command(dir);
-    cmd.args(local_args(dir))
-        .arg("--smtp-url")
-        .arg(format!("smtp://127.0.0.1:{smtp}"))
-        .env("HEALTHCHECKER_DATABASE_URL", database_url);
+    let mut cmd = mailing_command(dir, smtp);
+    cmd.env("HEALTHCHECKER_DATABASE_URL", database_url);
     ServerProcess::start(cmd)
-}
-
-async fn get_json(client: &reqwest::Client, url: String) -> Value {
-    client
-        .get(url)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON")
 }
 
 async fn monitor(client: &reqwest::Client, server: &str) -> Value {
@@ -93,8 +52,7 @@ async fn one_server_on_postgres_keeps_everything_across_a_restart() {
     postgres.create_database("health");
     let database_url = postgres.url("health");
     let mut smtp = Smtp::start();
-    let up = Arc::new(AtomicBool::new(true));
-    let target = app(Arc::clone(&up)).await;
+    let target = Apps::start(1).await;
     let client = reqwest::Client::new();
 
     let first_dir = temp_dir();
@@ -103,7 +61,7 @@ async fn one_server_on_postgres_keeps_everything_across_a_restart() {
     let answer = client
         .put(format!("{}/api/v1/monitors/shop", server.url))
         .json(&json!({
-            "url": target, "path": "/health", "email": "owner@example.com",
+            "url": target.url, "path": Apps::path(0), "email": "owner@example.com",
             "interval": 5, "timeout": 2, "unhealthy": 2, "healthy": 2,
         }))
         .send()
@@ -116,7 +74,7 @@ async fn one_server_on_postgres_keeps_everything_across_a_restart() {
         answer.text().await.unwrap_or_default()
     );
     until_state(&client, &server.url, "HEALTHY").await;
-    up.store(false, Ordering::SeqCst);
+    target.set_failing(0, true);
     let before = until_state(&client, &server.url, "UNHEALTHY").await;
     let mail = smtp.next(Duration::from_secs(30)).await;
     assert!(
@@ -164,7 +122,7 @@ async fn one_server_on_postgres_keeps_everything_across_a_restart() {
     smtp.none_within(Duration::from_secs(3)).await;
 
     // And it recovers, told once.
-    up.store(true, Ordering::SeqCst);
+    target.set_failing(0, false);
     until_state(&client, &server.url, "HEALTHY").await;
     let mail = smtp.next(Duration::from_secs(30)).await;
     assert!(mail.subject().contains("shop"), "{}", mail.subject());

@@ -2,6 +2,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses its own part of this module
 
+pub mod apps;
 pub mod hooks;
 pub mod postgres;
 pub mod smtp;
@@ -63,6 +64,29 @@ fn clean(mut command: Command, dir: &Path) -> Command {
     command
 }
 
+/// [`command`] with [`local_args`] and mail to the test's SMTP server on 127.0.0.1:`smtp`.
+pub fn mailing_command(dir: &Path, smtp: u16) -> Command {
+    let mut command = command(dir);
+    command
+        .args(local_args(dir))
+        .arg("--smtp-url")
+        .arg(format!("smtp://127.0.0.1:{smtp}"));
+    command
+}
+
+/// `GET url` answered with JSON (panics otherwise, naming the URL).
+pub async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    answer
+        .json()
+        .await
+        .unwrap_or_else(|error| panic!("GET {url}: not JSON: {error}"))
+}
+
 /// Loopback-only, mDNS-off arguments with a data folder inside `dir`.
 pub fn local_args(dir: &Path) -> Vec<String> {
     vec![
@@ -76,7 +100,13 @@ pub fn local_args(dir: &Path) -> Vec<String> {
 
 impl ServerProcess {
     /// Starts `command` and waits for its "listening on" line.
-    pub fn start(mut command: Command) -> ServerProcess {
+    pub fn start(command: Command) -> ServerProcess {
+        ServerProcess::start_as(command, "server")
+    }
+
+    /// Like [`ServerProcess::start`], its log lines shown as `[label] ...` (several servers in
+    /// one test).
+    pub fn start_as(mut command: Command, label: &str) -> ServerProcess {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -88,9 +118,10 @@ impl ServerProcess {
         let (line_tx, line_rx) = mpsc::channel();
         {
             let lines = Arc::clone(&lines);
+            let label = label.to_owned();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    eprintln!("[server] {line}");
+                    eprintln!("[{label}] {line}");
                     lines.lock().expect("lock").push(line.clone());
                     let _ = line_tx.send(line);
                 }

@@ -1,5 +1,6 @@
 //! A real SMTP server for tests: mailin-embedded on 127.0.0.1, every accepted message captured.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -235,4 +236,20 @@ impl Outage {
         self.thread.join().expect("the refusing thread ends");
         Smtp::serve(self.listener, false)
     }
+}
+
+/// The mails by app and what they say (the subject after `[healthchecker] <app> `, e.g.
+/// `is UNHEALTHY`): their Message-IDs.
+pub fn tally(mails: &[Received]) -> HashMap<(String, String), Vec<String>> {
+    let mut tally: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for mail in mails {
+        let subject = mail.subject();
+        let rest = subject.strip_prefix("[healthchecker] ").unwrap_or(&subject);
+        let (app, what) = rest.split_once(' ').unwrap_or((rest, ""));
+        tally
+            .entry((app.to_owned(), what.to_owned()))
+            .or_default()
+            .push(mail.header("Message-ID").unwrap_or_default());
+    }
+    tally
 }
