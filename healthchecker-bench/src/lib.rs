@@ -19,14 +19,19 @@
 //! * [`server`]: the server process, stopped on every exit path, and its `/proc` figures.
 //! * [`register`]: registering the monitors through the API.
 //! * [`report`]: from arrivals to checks done and lateness.
+//! * [`cluster`]: the cluster mode (`--cluster N`): N servers on one PostgreSQL, a kill -9, the
+//!   failover.
+//! * [`postgres`]: the throwaway PostgreSQL the cluster mode starts.
 //! * [`push`]: the push mode (`--push`): pings per second from kept-alive clients.
 //! * [`run`]: one run, start to table.
 //! * [`history`]: the milestone 2 targets of history and the dashboard (`healthchecker-history-bench`):
 //!   `GET /api/v1/monitors` at 10,000 monitors, the dashboard's first render in Chromium, the
 //!   database after a simulated year.
 
+pub mod cluster;
 pub mod farm;
 pub mod history;
+pub mod postgres;
 pub mod push;
 pub mod register;
 pub mod report;
@@ -97,6 +102,12 @@ pub struct Args {
     /// Push mode: clients pinging at once, each on its own kept-alive connection.
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
+    /// Cluster mode: this many servers (at least 2) on one throwaway PostgreSQL (started by the
+    /// bench: initdb into /tmp, a Unix socket only), the monitors registered through all of
+    /// them; lateness and CPU per check per server, then a kill -9 of one: failover time,
+    /// duplicates, lost or repeated mail.
+    #[arg(long, value_name = "N")]
+    pub cluster: Option<usize>,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {
@@ -112,7 +123,13 @@ const UNHEALTHY: u32 = 2;
 /// Registration at a pessimistic 200/s, the warm-up, the window, the mail, and a margin.
 pub fn default_deadline(args: &Args) -> u64 {
     let registration = args.monitors as u64 / 200 + 30;
-    registration + 2 * args.interval + args.duration + 3 * args.interval + 60
+    let failover = if args.cluster.is_some() {
+        // the split (up to 120 s), the kill, the re-checks, the new split, the mail
+        120 + 22 * args.interval + 60
+    } else {
+        0
+    };
+    registration + 2 * args.interval + args.duration + 3 * args.interval + 60 + failover
 }
 
 /// The open-file limit: (soft, hard).
@@ -245,6 +262,9 @@ pub async fn run(args: &Args, binary: &Path, deadline: Duration) -> anyhow::Resu
     anyhow::ensure!(n > 0, "--monitors must be at least 1");
     if args.push {
         return run_push(args, binary, deadline).await;
+    }
+    if let Some(count) = args.cluster {
+        return cluster::run_cluster(args, binary, deadline, count).await;
     }
     let interval = Duration::from_secs(args.interval);
 

@@ -37,6 +37,23 @@ pub async fn register(
     plan: &Plan,
     in_flight: usize,
 ) -> anyhow::Result<Duration> {
+    register_spread(&[api.to_owned()], n, url, plan, in_flight).await
+}
+
+/// Like [`register`], the registrations spread over the servers `apis` (monitor `i` registered
+/// at `apis[i % apis.len()]`): a cluster, where every server takes registrations.
+///
+/// # Errors
+///
+/// When a registration is refused or fails (the first error is reported).
+pub async fn register_spread(
+    apis: &[String],
+    n: usize,
+    url: impl Fn(usize) -> String,
+    plan: &Plan,
+    in_flight: usize,
+) -> anyhow::Result<Duration> {
+    anyhow::ensure!(!apis.is_empty(), "no server to register with");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(in_flight)
         .timeout(Duration::from_secs(60))
@@ -75,7 +92,10 @@ pub async fn register(
             body["email"] = serde_json::json!(format!("owner-{i}@bench.test"));
         }
         let request = client
-            .put(format!("{api}/api/v1/monitors/bench-{i}"))
+            .put(format!(
+                "{}/api/v1/monitors/bench-{i}",
+                apis[i % apis.len()]
+            ))
             .json(&body);
         let done = Arc::clone(&done);
         tasks.spawn(async move {

@@ -217,6 +217,15 @@ impl ServerProcess {
         status_kib(&text, "Threads:")
     }
 
+    /// Kills the server itself with SIGKILL (kill -9: no clean stop), not its `timeout` wrapper,
+    /// which then exits.
+    pub fn kill_9(&self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+
     /// Signals the process group `timeout` made: the server and anything it started (a profiler
     /// or heaptrack wrapper's children included).
     fn signal(&self, signal: &str) {

@@ -103,12 +103,7 @@ pub(super) async fn round(
         "INSERT INTO servers (id, started_at, heartbeat_at, lease_until) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
              heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until",
-        &[
-            &server,
-            &super::time_to_sql(started_at),
-            &now,
-            &until,
-        ],
+        &[&server, &super::time_to_sql(started_at), &now, &until],
     )
     .await
     .map_err(&sql)?;
