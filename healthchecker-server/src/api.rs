@@ -110,8 +110,10 @@ pub struct AppState {
     pub clients: Option<Arc<ClientMonitors>>,
     /// When each channel was last sent a test message.
     pub channel_tests: Arc<ChannelTests>,
-    /// Fires when the server shuts down: long-lived answers (the event stream) end then.
+        /// Fires when the server shuts down: long-lived answers (the event stream) end then.
     pub stop: CancellationToken,
+    /// The servers sharing the database, when there are several ([`crate::cluster`]).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// The [`AppState`] each request sees: one reference count per request rather than a copy of
@@ -136,9 +138,17 @@ impl AppState {
             service_id: identity.service_id.clone(),
             monitors,
             store,
-            notifier: None,
+                        notifier: None,
             stop: CancellationToken::new(),
+            cluster: None,
         }
+    }
+
+    /// This state showing `cluster` in `GET /health`.
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: Option<crate::cluster::Cluster>) -> AppState {
+        self.cluster = cluster;
+        self
     }
 
     /// This state with `stop`, which ends the event streams when it fires.
@@ -366,6 +376,22 @@ async fn own_health(State(state): State<SharedState>, headers: HeaderMap) -> Res
             })).collect::<Vec<_>>(),
         },
     });
+        if let Some(cluster) = &state.cluster {
+        let servers: Vec<_> = cluster
+            .servers()
+            .into_iter()
+            .map(|server| {
+                json!({
+                    "self": server.id == cluster.id(),
+                    "id": server.id,
+                    "leases": server.leases,
+                    "started_at": server.started_at,
+                    "heartbeat_at": server.heartbeat_at,
+                })
+            })
+            .collect();
+        body["cluster"] = json!({ "server": cluster.id(), "servers": servers });
+    }
     if !may_read(&state.config, &headers)
         && let Some(checks) = body["checks"].as_object_mut()
     {
@@ -1218,9 +1244,12 @@ pub enum ApiError {
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
-    /// 409: the monitor is declared in the config file, which alone changes it.
+        /// 409: the monitor is declared in the config file, which alone changes it.
     #[error("{0}")]
     ManagedByConfig(String),
+    /// 503: another server of the cluster checks the monitor ([`MonitorsError::Elsewhere`]).
+    #[error("{0}")]
+    Elsewhere(String),
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
@@ -1281,7 +1310,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
+                        ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
+            ApiError::Elsewhere(_) => (StatusCode::SERVICE_UNAVAILABLE, "checked_elsewhere"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
@@ -1307,8 +1337,11 @@ impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
             full @ MonitorsError::Full(_) => ApiError::Full(full),
-            managed @ MonitorsError::ManagedByConfig(_) => {
+                        managed @ MonitorsError::ManagedByConfig(_) => {
                 ApiError::ManagedByConfig(managed.to_string())
+            }
+            elsewhere @ MonitorsError::Elsewhere { .. } => {
+                ApiError::Elsewhere(elsewhere.to_string())
             }
             other => ApiError::internal(other),
         }

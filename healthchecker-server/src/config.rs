@@ -87,8 +87,9 @@ pub const SECRET_OPTIONS: &[&str] = &[
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
     "port",
-    "data_dir",
+        "data_dir",
     "database_url",
+    "server_id",
     "log_retention",
     "retention_days",
     "smtp_url",
@@ -165,8 +166,14 @@ pub struct ServeArgs {
         env = "HEALTHCHECKER_DATABASE_URL",
         hide_env_values = true
     )]
-    #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+
+    /// This server's id among the servers sharing one database_url: 1 to 64 letters, digits,
+    /// '.', '_' or '-' [default: the host name and 8 random hex digits, new at each start]
+    #[arg(long, value_name = "ID", env = "HEALTHCHECKER_SERVER_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
 
     /// Days transitions and sent mail are kept, from 1 to 3650 [default: 90]
     #[arg(long, value_name = "DAYS", env = "HEALTHCHECKER_RETENTION_DAYS")]
@@ -411,8 +418,11 @@ pub struct RawConfig {
     /// See [`ServeArgs::data_dir`].
     pub data_dir: PathBuf,
     /// See [`ServeArgs::database_url`].
-    #[serde(default, deserialize_with = "secret_text")]
+        #[serde(default, deserialize_with = "secret_text")]
     pub database_url: Option<String>,
+    /// See [`ServeArgs::server_id`].
+    #[serde(default)]
+    pub server_id: Option<String>,
     /// See [`ServeArgs::log_retention`].
     pub log_retention: i64,
     /// See [`ServeArgs::retention_days`].
@@ -493,7 +503,8 @@ impl Default for RawConfig {
             bind_addr: "0.0.0.0".to_owned(),
             port: 0,
             data_dir: PathBuf::from("./data"),
-            database_url: None,
+                        database_url: None,
+            server_id: None,
             log_retention: 1000,
             retention_days: 90,
             smtp_url: None,
@@ -694,7 +705,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A PostgreSQL database to keep everything in instead of the SQLite file in `data_dir`;
     /// `None`: the file.
-    pub database_url: Option<crate::store::DatabaseUrl>,
+        pub database_url: Option<crate::store::DatabaseUrl>,
+        /// This server's id among those sharing `database_url` (see [`crate::cluster`]); `None`:
+    /// one made at start ([`crate::cluster::default_server_id`]).
+    pub server_id: Option<String>,
     /// Checks kept in the health-check log of each monitor (the oldest are dropped).
     pub log_retention: usize,
     /// How long transitions and sent mail are kept.
@@ -1140,7 +1154,25 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 invalid("database_url", &"***", &error.to_string())
             })
         })
-        .transpose()?;
+                .transpose()?;
+        let server_id = match raw.server_id {
+        Some(id) => Some({
+            let id = id.trim().to_owned();
+            let valid = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid {
+                return Err(invalid(
+                    "server_id",
+                    &id,
+                    "expected 1 to 64 letters, digits, '.', '_' or '-'",
+                ));
+            }
+                        id
+        }),
+        None => None,
+    };
     let smtp_url = raw
         .smtp_url
         .as_deref()
@@ -1366,8 +1398,9 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
     Ok(Config {
         bind_addr,
         port,
-        data_dir: raw.data_dir,
+                data_dir: raw.data_dir,
         database_url,
+        server_id,
         log_retention,
         retention: Duration::from_secs(retention_days * 24 * 60 * 60),
         smtp_url,

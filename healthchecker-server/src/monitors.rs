@@ -57,6 +57,9 @@ use tokio_util::task::TaskTracker;
 
 mod crowd;
 mod listed;
+mod shared;
+
+pub use shared::TAKEOVER_SPREAD;
 
 use listed::{Context, Listed};
 
@@ -174,7 +177,18 @@ pub enum MonitorsError {
         "monitor \"{0}\" is declared in the server's config file ([[monitor]]); change or remove it there \
          and reload the server (SIGHUP, systemctl reload)"
     )]
-    ManagedByConfig(AppName),
+        ManagedByConfig(AppName),
+    /// The monitor is checked by another server sharing the database (a ping must go there).
+    #[error(
+        "monitor \"{app}\" is checked by server {owner} of this cluster, not by this one; \
+         ping that server, or retry in a few seconds (its lease moves when servers come and go)"
+    )]
+    Elsewhere {
+        /// The monitor.
+        app: AppName,
+        /// The server that checks it ("none yet" while nobody holds it).
+        owner: String,
+    },
 }
 
 /// What [`Monitors::reconcile`] did.
@@ -298,9 +312,13 @@ pub struct MonitorView {
     pub maintenance_reason: Option<String>,
     /// Whether it changes state too often to be told each time.
     pub flapping: bool,
-    /// A push monitor's schedule and where it stands; absent for a polled monitor.
+        /// A push monitor's schedule and where it stands; absent for a polled monitor.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushView>,
+    /// The server that checks it, when several servers share the database (absent otherwise,
+    /// and while no server holds it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// What the API shows of a push monitor, besides what every monitor has.
@@ -404,8 +422,13 @@ struct Slot {
     in_flight: bool,
     /// A push monitor's last pings.
     push: PushState,
-    /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
+        /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
     armed: Option<(Instant, Deadline)>,
+    /// Whether this server checks it: always with a database of its own; with a shared one,
+    /// while it holds the monitor's lease.
+    owned: bool,
+    /// The server that checks it, when several share the database.
+    owner: Option<Arc<str>>,
 }
 
 impl Slot {
@@ -437,8 +460,9 @@ impl Slot {
             last_transition: self.last_transition.clone(),
             maintenance_until: self.maintenance.as_ref().map(|m| m.until),
             maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
-            flapping: self.alerting.flapping_since().is_some(),
+                        flapping: self.alerting.flapping_since().is_some(),
             push: PushView::of(&self.spec, &self.push),
+            owner: self.owner.as_deref().map(str::to_owned),
         }
     }
 
@@ -543,8 +567,11 @@ struct Inner {
     events: Events,
     /// Push monitors by ping key.
     keys: RwLock<HashMap<PingKey, AppName>>,
-    /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
+        /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
     boot: (DateTime<Utc>, Instant),
+    /// This server's id when several servers share the database: then it checks only the
+    /// monitors it holds the lease of ([`shared`]).
+    server: Option<Arc<str>>,
 }
 
 impl Inner {
@@ -612,9 +639,50 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+        /// The live state of `stored`, checked by this server when `owned`.
+    fn restored(&self, stored: StoredMonitor, owned: bool) -> Slot {
+        let alerting = restore_alerting(&self.store, &stored, self.options.rules);
+        let maintenance = stored
+            .maintenance
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok());
+        let push = stored
+            .push
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        Slot {
+            host: host_of(&stored.name, &stored.spec),
+            spec: Arc::new(stored.spec),
+            source: stored.source,
+            paused: stored.paused,
+            registered_at: stored.registered_at,
+            health: stored.health,
+            since: stored.since,
+            // Without its body, like every check in memory: events carry the recent checks,
+            // and a body (a raw JSON value) does not survive the outbox's untagged payload.
+            recent: recent_ring(stored.last_check.map(|mut check| {
+                check.record.body = None;
+                check
+            })),
+            last_transition: stored.last_transition,
+            alerting,
+            maintenance,
+            generation: 0,
+            in_flight: false,
+            push,
+            armed: None,
+            owned,
+            owner: None,
+        }
+    }
+
     /// Starts `slot`'s schedule: a polled monitor is first checked at `first`, then every
     /// interval; a push monitor gets its next deadline armed.
-    fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+        fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+        if !slot.owned {
+            return; // another server checks it
+        }
         if slot.spec.is_push() {
             self.arm(name, slot);
         } else {
@@ -808,8 +876,9 @@ impl Monitors {
             .server_state(STORM_KEY)
             .ok()
             .flatten()
-            .and_then(|json| serde_json::from_str(&json).ok())
+                        .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
+        let server = store.server().map(Arc::from);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             let (scheduler, _task) = Scheduler::spawn(
@@ -836,62 +905,30 @@ impl Monitors {
                     .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
-                events: Events::new(),
+                                events: Events::new(),
                 keys: RwLock::new(HashMap::new()),
-                boot: (Utc::now(), Instant::now()),
+                                boot: (Utc::now(), Instant::now()),
+                server,
             }
         });
         let now = Instant::now();
         {
             let mut slots = inner.write_slots();
-            for stored in loaded {
-                let alerting = restore_alerting(&inner.store, &stored, options.rules);
-                let maintenance = stored
-                    .maintenance
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str(json).ok());
-                let host = host_of(&stored.name, &stored.spec);
-                let spec = Arc::new(stored.spec);
-                let push_state = stored
-                    .push
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str(json).ok())
-                    .unwrap_or_default();
-                if let Some(push) = &spec.push {
-                    inner
-                        .keys_mut()
-                        .insert(push.key.clone(), stored.name.clone());
+                        for stored in loaded {
+                let name = stored.name.clone();
+                // With a shared database, nothing is checked before its lease is claimed.
+                let mut slot = inner.restored(stored, inner.server.is_none());
+                if let Some(push) = &slot.spec.push {
+                    inner.keys_mut().insert(push.key.clone(), name.clone());
                 }
-                let mut slot = Slot {
-                    spec,
-                    source: stored.source,
-                    paused: stored.paused,
-                    registered_at: stored.registered_at,
-                    health: stored.health,
-                    since: stored.since,
-                    // Without its body, like every check in memory: events carry the recent checks,
-                    // and a body (a raw JSON value) does not survive the outbox's untagged payload.
-                    recent: recent_ring(stored.last_check.map(|mut check| {
-                        check.record.body = None;
-                        check
-                    })),
-                    last_transition: stored.last_transition,
-                    alerting,
-                    maintenance,
-                    host,
-                    generation: 0,
-                    in_flight: false,
-                    push: push_state,
-                    armed: None,
-                };
                 if !slot.paused {
                     let first = now + jitter(slot.spec.interval);
-                    inner.schedule(&stored.name, &mut slot, first);
+                    inner.schedule(&name, &mut slot, first);
                 }
                 inner
                     .crowd()
                     .join(&slot.host, slot.spec.interval, slot.part());
-                slots.insert(stored.name, Arc::new(Listed::new(slot)));
+                slots.insert(name, Arc::new(Listed::new(slot)));
             }
         }
         Monitors { inner }
@@ -1023,10 +1060,13 @@ impl Monitors {
             last_transition: None,
             alerting: Alerting::default(),
             maintenance: None,
-            generation: 0,
+                        generation: 0,
             in_flight: false,
             push: PushState::default(),
             armed: None,
+            // With a shared database, the server that claims its lease checks it.
+            owned: self.inner.server.is_none(),
+            owner: None,
         };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         self.inner
@@ -1375,8 +1415,17 @@ impl Monitors {
             let Some(push_spec) = spec.push.as_ref() else {
                 return Ok(None);
             };
-            if !push_spec.key.matches(key) {
+                        if !push_spec.key.matches(key) {
                 return Ok(None);
+            }
+            if !slot.owned {
+                return Err(MonitorsError::Elsewhere {
+                    app: name,
+                    owner: slot
+                        .owner
+                        .as_deref()
+                        .map_or_else(|| "(none yet)".to_owned(), str::to_owned),
+                });
             }
             let now = self.inner.now();
             let effect = slot.push.on_ping(kind, now);
@@ -1573,6 +1622,9 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
                 tracing::debug!(app = %name, "previous check still running; this one is skipped");
             }
             return;
+        }
+                if !slot.owned {
+            return; // its lease passed to another server since it was scheduled
         }
         slot.in_flight = true;
         (Arc::clone(&slot.spec), slot.generation)
