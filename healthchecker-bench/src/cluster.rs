@@ -353,15 +353,17 @@ pub async fn run_cluster(
     let told = |mailbox: &smtp::Mailbox| -> HashMap<usize, usize> {
         let mail = mailbox.lock().map(|mail| mail.clone()).unwrap_or_default();
         let mut told = HashMap::new();
+        // One alert's subject is `[healthchecker] bench-<i> is UNHEALTHY`; a digest's (alerts
+        // to one address within a short time, a held DEGRADED and the UNHEALTHY after it, say)
+        // lists each one's: `[healthchecker] 2 alerts: bench-<i> is DEGRADED, bench-<i> is ...`.
         for accepted in &mail {
-            let Some(rest) = accepted.subject.split("bench-").nth(1) else {
-                continue;
-            };
-            if let Some(i) = rest
-                .strip_suffix(" is UNHEALTHY")
-                .and_then(|i| i.parse::<usize>().ok())
-            {
-                *told.entry(i).or_insert(0) += 1;
+            for rest in accepted.subject.split("bench-").skip(1) {
+                let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                if rest[digits..].starts_with(" is UNHEALTHY")
+                    && let Ok(i) = rest[..digits].parse::<usize>()
+                {
+                    *told.entry(i).or_insert(0) += 1;
+                }
             }
         }
         told

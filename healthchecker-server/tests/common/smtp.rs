@@ -47,6 +47,29 @@ impl Received {
         self.header("Subject").unwrap_or_default()
     }
 
+    /// What the mail tells, one line per alert without the `[healthchecker] ` tag, e.g.
+    /// `app-10 is UNHEALTHY`: its subject, or for a digest (several alerts to one address within
+    /// a short time) each alert's `==== ... ====` heading in the body.
+    pub fn headlines(&self) -> Vec<String> {
+        let body = self.body();
+        let digest: Vec<String> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("==== ")?.strip_suffix(" ===="))
+            .map(str::to_owned)
+            .collect();
+        if digest.is_empty() {
+            let subject = self.subject();
+            vec![
+                subject
+                    .strip_prefix("[healthchecker] ")
+                    .unwrap_or(&subject)
+                    .to_owned(),
+            ]
+        } else {
+            digest
+        }
+    }
+
     /// The body, decoded when it is quoted-printable, with `\n` line ends.
     pub fn body(&self) -> String {
         let raw = self
