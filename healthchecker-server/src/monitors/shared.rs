@@ -141,7 +141,7 @@ impl Monitors {
             return; // this server's own change, read back
         }
         slot.maintenance = maintenance;
-        let before = slot.part();
+                let before = slot.part();
         let was_paused = slot.paused;
         let old_host = slot.host.clone();
         if !same_spec {
@@ -165,8 +165,9 @@ impl Monitors {
         if slot.paused {
             slot.alerting = super::Alerting::default();
             self.inner.scheduler.unschedule(name.clone());
-        } else if !same_spec || was_paused {
-            let first = Instant::now() + super::first_check(slot.spec.interval, self.inner.options);
+                } else if !same_spec || was_paused {
+            let first = Instant::now()
+                + super::first_check(slot.spec.interval, self.inner.options);
             self.inner.schedule(name, &mut slot, first);
         }
         {
