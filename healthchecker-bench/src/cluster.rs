@@ -168,12 +168,20 @@ pub async fn run_cluster(
     ensure!(count >= 2, "--cluster needs at least 2 servers");
     ensure!(args.kind == "http", "--cluster runs HTTP monitors only");
     let interval = Duration::from_secs(args.interval);
+    // The farm holds a listener per endpoint and, in the end, a kept-alive connection per
+    // monitor (each server keeps one per monitor it checks, concurrent checks of one endpoint
+    // each take their own), more around a takeover; and it must still be able to start pg_ctl.
     let wanted_endpoints = args.endpoints.unwrap_or(n).clamp(1, n);
-    // The farm holds a listener per endpoint and a connection from each server that checks it
-    // (two around a takeover); each server a connection per endpoint it checks.
-    let limit = raise_nofile(3 * wanted_endpoints as u64 + 4096);
-    let room = usize::try_from(limit.saturating_sub(4096) / 3).unwrap_or(usize::MAX);
-    let endpoints = wanted_endpoints.min(room.max(1));
+    let limit = raise_nofile(2 * n as u64 + wanted_endpoints as u64 + 4096);
+    let room = usize::try_from(limit.saturating_sub(4096)).unwrap_or(usize::MAX);
+    ensure!(
+        n + n / 4 < room,
+        "--cluster with {n} monitors needs an open-file limit of about {} (the farm holds a \
+         connection per monitor), and this process may have {limit}: raise the hard limit \
+         (`ulimit -Hn`, as root) or measure fewer monitors",
+        n + n / 4 + 4096
+    );
+    let endpoints = wanted_endpoints.min((room - n - n / 4).max(1));
     if endpoints < wanted_endpoints {
         eprintln!(
             "note: open-file limit {limit}: {endpoints} endpoints instead of {wanted_endpoints}"
@@ -391,7 +399,14 @@ pub async fn run_cluster(
         .into_iter()
         .partition(|&(i, at)| held.contains(&(i as usize)) && first_again[i as usize] == Some(at));
     let after_from = kill_at + u64::try_from((2 * interval).as_micros())?;
-    let after = report::schedule(arrivals.clone(), n, interval, after_from, end);
+    // A monitor taken over has a new phase (its new owner checks it at once, then at its
+    // interval): its schedule is estimated from the checks after the takeover alone.
+    let since: Vec<Check> = arrivals
+        .iter()
+        .copied()
+        .filter(|&(_, at)| at >= after_from)
+        .collect();
+    let after = report::schedule(since, n, interval, after_from, end);
 
     println!();
     println!(
