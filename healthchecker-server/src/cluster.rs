@@ -152,7 +152,9 @@ impl Lease {
     /// One renewal, with what it claims, loses and gives up.
     async fn renew(&mut self, cluster: &Cluster) {
         let sent = Instant::now();
-        let deadline = self.valid_until.map_or(sent + ATTEMPT, |until| until.min(sent + ATTEMPT));
+        let deadline = self
+            .valid_until
+            .map_or(sent + ATTEMPT, |until| until.min(sent + ATTEMPT));
         let held = self.monitors.owned();
         let round = tokio::time::timeout_at(
             deadline.max(sent),
@@ -173,9 +175,16 @@ impl Lease {
         self.valid_until = Some(sent + LEASE - MARGIN);
         let claimed = if round.complete {
             let now: HashSet<&AppName> = round.held.iter().collect();
-            let lost: Vec<AppName> = held.iter().filter(|name| !now.contains(name)).cloned().collect();
+            let lost: Vec<AppName> = held
+                .iter()
+                .filter(|name| !now.contains(name))
+                .cloned()
+                .collect();
             if !lost.is_empty() {
-                tracing::warn!("{} monitor(s) are checked by another server now", lost.len());
+                tracing::warn!(
+                    "{} monitor(s) are checked by another server now",
+                    lost.len()
+                );
                 self.monitors.let_go(&lost);
             }
             let before: HashSet<&AppName> = held.iter().collect();
@@ -201,12 +210,15 @@ impl Lease {
         }
         let owned = self.monitors.owned();
         if owned.len() > round.share {
-            // Stop first, then give up: nobody else may start before this server has stopped.
-            let surplus = owned[round.share..].to_vec();
-            self.monitors.let_go(&surplus);
+            // Stop first, write what was checked, then give up: nobody else may start before
+            // this server has stopped, and the next server goes on from its last check.
+            let surplus = self.monitors.let_go_idle(owned.len() - round.share);
             let count = surplus.len();
-            match self.store.release(surplus).await {
-                Ok(()) => tracing::info!("let go of {count} monitor(s) for a server that has fewer"),
+            let written = self.store.flush().await;
+            match written.and(self.store.release(surplus).await) {
+                Ok(()) => {
+                    tracing::info!("let go of {count} monitor(s) for a server that has fewer")
+                }
                 Err(error) => {
                     self.failed(&format!("cannot let go of monitors: {error}"));
                     self.reread = true;
@@ -218,7 +230,10 @@ impl Lease {
 
     /// Stops checking everything once the lease may have run out.
     fn lapse_if_due(&mut self) {
-        if self.valid_until.is_some_and(|until| Instant::now() >= until) {
+        if self
+            .valid_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
             let owned = self.monitors.owned();
             if !owned.is_empty() {
                 tracing::warn!(
@@ -237,13 +252,18 @@ impl Lease {
     async fn refresh(&mut self) {
         match tokio::time::timeout(ATTEMPT, self.monitors.refresh(self.read.0)).await {
             Ok(Ok(newest)) => self.read = (self.read.1, newest),
-            Ok(Err(error)) => self.failed(&format!("cannot read the other servers' changes: {error}")),
+            Ok(Err(error)) => {
+                self.failed(&format!("cannot read the other servers' changes: {error}"))
+            }
             Err(_) => self.failed("reading the other servers' changes takes too long"),
         }
     }
 
     fn failed(&mut self, what: &str) {
-        if self.warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        if self
+            .warned
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
             self.warned = Some(Instant::now());
             tracing::warn!("{what}");
         } else {

@@ -402,7 +402,7 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
-        /// A call only a store shared by several servers answers ([`Store::open_shared`]) was made
+    /// A call only a store shared by several servers answers ([`Store::open_shared`]) was made
     /// to one that is not.
     #[error(
         "the database {path} is not shared by several servers: leases need a PostgreSQL \
@@ -507,7 +507,7 @@ impl Store {
     /// [`StoreError::Postgres`] when the database cannot be reached or refuses,
     /// [`StoreError::Corrupt`] for a database with tables of another program (left untouched),
     /// [`StoreError::TooNew`] for a schema from a newer server.
-        pub fn open_postgres(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
+    pub fn open_postgres(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
         Store::open_pg(url, options, None)
     }
 
@@ -562,7 +562,7 @@ impl Store {
     ///
     /// [`StoreError::Sqlite`] or [`StoreError::Data`] when the database cannot be read,
     /// [`StoreError::Closed`] after [`Store::close`].
-        pub fn load_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
+    pub fn load_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
         match &self.inner.backend {
             Backend::Sqlite { .. } => self.read_blocking(rows::load_monitors),
             Backend::Postgres(pg) => pg.load_monitors(),
@@ -635,7 +635,6 @@ impl Store {
     pub async fn load_named(&self, names: Vec<AppName>) -> Result<Vec<StoredMonitor>, StoreError> {
         self.shared()?.load_named(names).await
     }
-
 
     /// The key of the hashes of bodies the log does not keep ([`crate::probe::BodyDigest`]):
     /// made once, when the database got the schema that keeps them, so a body's hash stays the

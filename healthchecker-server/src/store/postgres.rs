@@ -68,8 +68,6 @@ pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Threads of the backend's own runtime.
 pub const RUNTIME_THREADS: usize = 2;
 
-
-
 /// How long a server's claim on a message it is sending lasts: longer than any attempt (a
 /// message whose server died while sending it is sent by another after this).
 pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
@@ -379,7 +377,7 @@ pub(super) struct Pg {
     closing: Arc<AtomicBool>,
     /// Checks queued for the writer and not yet taken.
     queued: Arc<AtomicUsize>,
-        /// Checks dropped because the queue was full.
+    /// Checks dropped because the queue was full.
     dropped: AtomicU64,
     /// The server this store writes for, when several share the database (see [`leases`]).
     server: Option<String>,
@@ -444,7 +442,7 @@ impl Pg {
     /// Connects, migrates and starts the writer. Blocking.
     pub(super) fn open(
         url: &DatabaseUrl,
-                options: StoreOptions,
+        options: StoreOptions,
         server: Option<String>,
         outbox_changed: tokio::sync::watch::Sender<u64>,
     ) -> Result<Pg, StoreError> {
@@ -480,11 +478,11 @@ impl Pg {
         let started = {
             let path = path.clone();
             let config = url.config.clone();
-                        let closing = closing.clone();
+            let closing = closing.clone();
             let queued = queued.clone();
             let server = server.clone();
             wait(&handle, async move {
-                                let client = connect(&config, &path).await?;
+                let client = connect(&config, &path).await?;
                 migrate(&client, &path).await?;
                 tokio::spawn(
                     Writer {
@@ -512,7 +510,7 @@ impl Pg {
             pool,
             ops,
             closing,
-                        queued,
+            queued,
             dropped: AtomicU64::new(0),
             server,
             started_at: Utc::now(),
@@ -621,7 +619,7 @@ impl Pg {
         .unwrap_or_else(|| Err(self.closed()))
     }
 
-        /// The server this store writes for, when several share the database.
+    /// The server this store writes for, when several share the database.
     pub(super) fn server(&self) -> Option<&str> {
         self.server.as_deref()
     }
@@ -858,7 +856,7 @@ impl Pg {
         &self,
         channel: &str,
         now: DateTime<Utc>,
-                limit: usize,
+        limit: usize,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
         let channel = channel.to_owned();
         let server = self.server.clone();
@@ -1145,7 +1143,6 @@ struct Slot {
     id: i64,
     last_seq: i64,
 }
-
 
 fn raw_check(row: &tokio_postgres::Row) -> RawCheck {
     raw_check_at(row, 0)
@@ -1586,7 +1583,7 @@ struct StateRow {
 struct Writer {
     client: tokio_postgres::Client,
     path: PathBuf,
-        options: StoreOptions,
+    options: StoreOptions,
     /// The server this store writes for, when several share the database: only the checks of
     /// monitors it holds the lease of are written.
     server: Option<String>,
@@ -1731,7 +1728,7 @@ impl Writer {
             Op::Sync(reply) => {
                 let _ = reply.send(Ok(()));
             }
-                        Op::Close(reply) => {
+            Op::Close(reply) => {
                 let _ = reply.send(Ok(()));
                 return false;
             }
@@ -1762,7 +1759,7 @@ impl Writer {
             Err(error) => Err(error),
         };
         if result.is_err() {
-                        let _ = self.client.batch_execute("ROLLBACK").await;
+            let _ = self.client.batch_execute("ROLLBACK").await;
             self.states.clear();
         }
         result
@@ -1796,7 +1793,7 @@ impl Writer {
     }
 
     async fn write_checks(&mut self, checks: &[CheckWrite]) -> Result<(), StoreError> {
-                let mut slots = self.writable(checks).await?;
+        let mut slots = self.writable(checks).await?;
         let mut columns = Columns::default();
         let mut decided = Vec::new();
         let mut trims = Vec::new();
@@ -1920,7 +1917,7 @@ impl Writer {
                 .await
                 .map_err(self.sql())?;
         }
-                for (from, to) in trims {
+        for (from, to) in trims {
             self.client
                 .execute(
                     "DELETE FROM checks WHERE id BETWEEN $1 AND $2",
@@ -1957,7 +1954,7 @@ impl Writer {
         Ok(())
     }
 
-        /// The monitors of `checks` this store may write for, by name, with their newest log row:
+    /// The monitors of `checks` this store may write for, by name, with their newest log row:
     /// every one that exists, or with several servers only those whose lease this server holds
     /// (locked until the commit, so none can be claimed away meanwhile). A check of one it lost
     /// is dropped: the server that holds it now writes that monitor's log.
@@ -2131,7 +2128,7 @@ impl Writer {
         let row = self
             .client
             .query_one(
-                                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, source,
+                "INSERT INTO monitors (name, spec, paused, registered_at, alerting, source,
                                        maintenance, version)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, nextval('changes')) RETURNING id",
                 &[
@@ -2173,7 +2170,7 @@ impl Writer {
         monitor: &StoredMonitor,
         transition: Option<&Transition>,
     ) -> Result<bool, StoreError> {
-                let Some(slot) = self.slot(&monitor.name).await? else {
+        let Some(slot) = self.slot(&monitor.name).await? else {
             return Ok(false);
         };
         self.save(monitor).await?;
@@ -2206,7 +2203,7 @@ impl Writer {
         let cutoff = before(now, self.options.retention);
         let transitions = self
             .client
-                        .execute("DELETE FROM transitions WHERE time < $1", &[&cutoff])
+            .execute("DELETE FROM transitions WHERE time < $1", &[&cutoff])
             .await
             .map_err(self.sql())?;
         // A server that has not read a deletion for a day reads every monitor again anyway.
@@ -2261,7 +2258,7 @@ impl Writer {
         Ok(())
     }
 
-        async fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
+    async fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
         let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
@@ -2283,7 +2280,7 @@ impl Writer {
                 .await
                 .map_err(self.sql())?;
         }
-                self.withdraw_all(name).await?;
+        self.withdraw_all(name).await?;
         // For the other servers' views (see `changes`).
         self.client
             .execute(
@@ -2296,7 +2293,7 @@ impl Writer {
         Ok(true)
     }
 
-        async fn pause(&mut self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
+    async fn pause(&mut self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
         let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
@@ -2327,7 +2324,7 @@ impl Writer {
         name: &AppName,
         maintenance: Option<&str>,
     ) -> Result<bool, StoreError> {
-                let Some(slot) = self.slot(name).await? else {
+        let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
         self.client
@@ -2415,7 +2412,7 @@ impl Writer {
             MessageUpdate::Retry(next_attempt_at, error) => {
                 self.client
                     .query_opt(
-                                                "UPDATE messages SET attempts = attempts + 1, next_attempt_at = $2,
+                        "UPDATE messages SET attempts = attempts + 1, next_attempt_at = $2,
                                 last_error = $3, claimed_by = NULL, claimed_until = NULL
                          WHERE id = $1 AND status = 'pending' RETURNING channel",
                         &[&id, &time_to_sql(*next_attempt_at), error],

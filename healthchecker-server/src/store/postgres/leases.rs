@@ -6,7 +6,8 @@
 //! monitors with `FOR UPDATE SKIP LOCKED` (two servers never wait for, nor take, the same row)
 //! up to their share, `ceil(monitors / live servers)`, and a server holding more than its share
 //! lets the surplus go (after it stopped checking them), so shares even out as servers come and
-//! go. A lease is one row per server, not one per monitor: renewing costs one update whatever
+//! go. Claims are made one at a time (an advisory lock held to the claim's commit), so a claim
+//! always sees the claims before it. A lease is one row per server, not one per monitor: renewing costs one update whatever
 //! the number of monitors.
 //!
 //! A server stops checking everything once [`LEASE`] minus [`MARGIN`] has passed on its own
@@ -37,6 +38,9 @@ pub const MARGIN: Duration = Duration::from_millis(500);
 
 /// A server not heard from for this long is forgotten (its row deleted).
 pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// The advisory lock claims are made under.
+const CLAIM_LOCK: i64 = 7_273_697_480_463;
 
 /// The database's clock, in nanoseconds since the epoch.
 const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1e9)::BIGINT";
@@ -103,12 +107,7 @@ pub(super) async fn round(
         "INSERT INTO servers (id, started_at, heartbeat_at, lease_until) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
              heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until",
-        &[
-            &server,
-            &super::time_to_sql(started_at),
-            &now,
-            &until,
-        ],
+        &[&server, &super::time_to_sql(started_at), &now, &until],
     )
     .await
     .map_err(&sql)?;
@@ -146,6 +145,13 @@ pub(super) async fn round(
     };
     let holding = if reread { names.len() } else { held };
     if holding < share {
+        // One claimer at a time: under READ COMMITTED a claim whose snapshot predates another
+        // server's committed claim could take its rows again (the re-check of a locked row does
+        // not re-run the join that found it free). Each claim waits for the one before to
+        // commit, then sees it.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+            .await
+            .map_err(&sql)?;
         let claimed = tx
             .query(
                 "UPDATE monitors SET owner = $1, version = nextval('changes')
