@@ -72,6 +72,9 @@ pub const RUNTIME_THREADS: usize = 2;
 /// message whose server died while sending it is sent by another after this).
 pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// How often a server sharing the database looks at the outbox without being told to.
+pub const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long connecting to the database may take when the URL does not say
 /// (`connect_timeout=SECONDS`).
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -480,17 +483,29 @@ impl Pg {
             let config = url.config.clone();
             let closing = closing.clone();
             let queued = queued.clone();
-            let server = server.clone();
+                        let server = server.clone();
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
                 migrate(&client, &path).await?;
+                if server.is_some() {
+                    // Messages another server queued, or whose claim ran out, are seen here
+                    // within OUTBOX_POLL: this server's writer only tells of its own.
+                    let wake = outbox_changed.clone();
+                                        // Ends with the backend's runtime.
+                    tokio::spawn(async move {
+                        let mut every = tokio::time::interval(OUTBOX_POLL);
+                        loop {
+                            every.tick().await;
+                            wake.send_modify(|n| *n += 1);
+                        }
+                    });
+                }
                 tokio::spawn(
                     Writer {
                         client,
                         path,
                         options,
-                        server,
-
+                                                server,
                         states: HashMap::new(),
                         trim_step: super::writer::trim_step(options.log_retention),
                         outbox_changed,
