@@ -4,7 +4,8 @@
 //! Every [`RENEW`] the loop renews the server's lease and claims free monitors up to its share
 //! ([`Store::lease_round`]), starts checking what it claimed ([`Monitors::take`]), lets go of
 //! what it holds beyond its share once it has stopped checking it ([`Monitors::let_go`], then
-//! [`Store::release`]), and reads what the other servers changed ([`Monitors::refresh`]). When
+//! [`Store::release`]), and reads what the other servers changed ([`Monitors::refresh`]; their
+//! newest checks every [`CHECKS_EVERY`] renewals, [`Monitors::refresh_checks`]). When
 //! no renewal succeeded for [`LEASE`] minus [`MARGIN`] (the database is unreachable, or this
 //! process stalled), it stops checking everything before another server may claim any of it;
 //! it takes them up again, from the database's state, once a renewal succeeds (unless another
@@ -104,6 +105,10 @@ struct Lease {
     warned: Option<Instant>,
 }
 
+/// Every how many renewals the other servers' newest checks are read (the monitors' last checks
+/// and counters in this server's views; states and transitions are read every renewal).
+pub const CHECKS_EVERY: u32 = 10;
+
 /// How long one renewal or refresh may take before it counts as failed.
 const ATTEMPT: Duration = Duration::from_secs(2);
 
@@ -124,6 +129,7 @@ impl Lease {
             server = %cluster.id(),
             "sharing the database with other servers: checking the monitors this server holds the lease of"
         );
+        let mut rounds: u32 = 0;
         let mut tick = tokio::time::interval(RENEW);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -133,6 +139,16 @@ impl Lease {
             }
             self.renew(cluster).await;
             self.refresh().await;
+            rounds += 1;
+            if rounds % CHECKS_EVERY == 0 {
+                match tokio::time::timeout(ATTEMPT, self.monitors.refresh_checks()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        self.failed(&format!("cannot read the other servers' checks: {error}"));
+                    }
+                    Err(_) => self.failed("reading the other servers' checks takes too long"),
+                }
+            }
         }
         let owned = self.monitors.owned();
         self.monitors.let_go(&owned);

@@ -315,9 +315,8 @@ pub struct MonitorView {
     /// A push monitor's schedule and where it stands; absent for a polled monitor.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushView>,
-    /// The server that checks it, when several servers share the database (absent otherwise,
+    /// The server that checks it, when several servers share the database (`null` otherwise,
     /// and while no server holds it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
 

@@ -6,7 +6,8 @@
 //! has it (written by the server that checked them before); [`Monitors::let_go`] stops checking
 //! before a lease is given up or lost; [`Monitors::refresh`] reads what the other servers
 //! changed: the state of the monitors they check, and registrations, updates, pauses,
-//! maintenance and removals made through them (applied to this server's own monitors too).
+//! maintenance and removals made through them (applied to this server's own monitors too);
+//! [`Monitors::refresh_checks`] the newest checks of the monitors others check, for the views.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,6 +169,39 @@ impl Monitors {
             }
         }
         Ok(changes.newest)
+    }
+
+    /// Reads the newest check of each monitor another server checks, for its view (its last
+    /// check and counters; its state and transitions come with [`Monitors::refresh`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read (nothing changed).
+    pub async fn refresh_checks(&self) -> Result<(), StoreError> {
+        for (name, mut check, health) in self.inner.store.last_checks().await? {
+            let Some(slot) = self.inner.slot(&name) else {
+                continue;
+            };
+            let mut slot = slot.lock();
+            let newer = slot
+                .recent
+                .front()
+                .is_none_or(|last| last.record.time < check.record.time);
+            if slot.owned || !newer {
+                continue;
+            }
+            check.record.body = None; // as every check in memory (see `recent_ring`)
+            let before = slot.part();
+            if slot.recent.len() == super::RECENT_CHECKS {
+                slot.recent.pop_back();
+            }
+            slot.recent.push_front(check);
+            if slot.health.state == health.state {
+                slot.health = health;
+            }
+            self.inner.crowd().change(&slot.host, before, slot.part());
+        }
+        Ok(())
     }
 
     /// Takes a change another server made to the definition of `name`, which this server

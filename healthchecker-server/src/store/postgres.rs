@@ -483,7 +483,7 @@ impl Pg {
             let config = url.config.clone();
             let closing = closing.clone();
             let queued = queued.clone();
-                        let server = server.clone();
+            let server = server.clone();
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
                 migrate(&client, &path).await?;
@@ -491,7 +491,7 @@ impl Pg {
                     // Messages another server queued, or whose claim ran out, are seen here
                     // within OUTBOX_POLL: this server's writer only tells of its own.
                     let wake = outbox_changed.clone();
-                                        // Ends with the backend's runtime.
+                    // Ends with the backend's runtime.
                     tokio::spawn(async move {
                         let mut every = tokio::time::interval(OUTBOX_POLL);
                         loop {
@@ -505,7 +505,7 @@ impl Pg {
                         client,
                         path,
                         options,
-                                                server,
+                        server,
                         states: HashMap::new(),
                         trim_step: super::writer::trim_step(options.log_retention),
                         outbox_changed,
@@ -675,6 +675,16 @@ impl Pg {
         self.read(move |client, path| async move {
             leases::changes(&client, &path, &server, since).await
         })
+        .await
+    }
+
+    pub(super) async fn last_checks(
+        &self,
+    ) -> Result<Vec<(AppName, super::LoggedCheck, Health)>, StoreError> {
+        let server = self.shared()?;
+        self.read(
+            move |client, path| async move { leases::last_checks(&client, &path, &server).await },
+        )
         .await
     }
 
@@ -1941,10 +1951,11 @@ impl Writer {
                 .await
                 .map_err(self.sql())?;
         }
-        // Each monitor's newest row, for the next batch and for the other servers' views.
+        // Each monitor's newest row, for the next batch and for the other servers' views (read
+        // by `leases::last_checks`: no new version, which is for changes of state).
         self.client
             .execute(
-                "UPDATE states s SET last_key = v.key, version = nextval('changes')
+                "UPDATE states s SET last_key = v.key
                  FROM (SELECT id >> 32 AS monitor_id, max(id) AS key
                        FROM unnest($1::BIGINT[]) AS id GROUP BY 1) v
                  WHERE s.monitor_id = v.monitor_id",

@@ -20,9 +20,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::super::rows::{time_from_sql, to_i64};
-use super::super::{StoreError, StoredMonitor};
-use super::{pg_error, query_monitors, stored_monitor};
+use super::super::rows::{CHECK_COLUMNS, time_from_sql, to_i64};
+use super::super::{LoggedCheck, StoreError, StoredMonitor};
+use super::{data_error, pg_error, query_monitors, raw_check_at, stored_monitor};
+use crate::health::Health;
 use crate::registry::AppName;
 use std::path::Path;
 
@@ -277,6 +278,38 @@ pub(super) async fn changes(
         }
     }
     Ok(changes)
+}
+
+/// The newest check of each monitor `server` does not hold, with the health after it: what the
+/// other servers' checks changed besides states (those come with [`changes`]).
+pub(super) async fn last_checks(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    server: &str,
+) -> Result<Vec<(AppName, LoggedCheck, Health)>, StoreError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT m.name, {CHECK_COLUMNS}
+                 FROM monitors m JOIN states s ON s.monitor_id = m.id
+                 JOIN checks c ON c.id = s.last_key
+                 WHERE m.owner IS DISTINCT FROM $1"
+            ),
+            &[&server],
+        )
+        .await
+        .map_err(pg_error(path))?;
+    let data = data_error(path);
+    let mut checks = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Ok(name) = AppName::parse(row.get(0)) else {
+            continue;
+        };
+        let raw = raw_check_at(row, 1);
+        let health = raw.health().map_err(&data)?;
+        checks.push((name, raw.decode().map_err(&data)?, health));
+    }
+    Ok(checks)
 }
 
 /// The monitors `names` as stored (for a server that just claimed them).
