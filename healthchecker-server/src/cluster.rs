@@ -140,7 +140,7 @@ impl Lease {
             self.renew(cluster).await;
             self.refresh().await;
             rounds += 1;
-            if rounds % CHECKS_EVERY == 0 {
+            if rounds.is_multiple_of(CHECKS_EVERY) {
                 match tokio::time::timeout(ATTEMPT, self.monitors.refresh_checks()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => {
