@@ -110,7 +110,7 @@ pub struct AppState {
     pub clients: Option<Arc<ClientMonitors>>,
     /// When each channel was last sent a test message.
     pub channel_tests: Arc<ChannelTests>,
-        /// Fires when the server shuts down: long-lived answers (the event stream) end then.
+    /// Fires when the server shuts down: long-lived answers (the event stream) end then.
     pub stop: CancellationToken,
     /// The servers sharing the database, when there are several ([`crate::cluster`]).
     pub cluster: Option<crate::cluster::Cluster>,
@@ -138,7 +138,7 @@ impl AppState {
             service_id: identity.service_id.clone(),
             monitors,
             store,
-                        notifier: None,
+            notifier: None,
             stop: CancellationToken::new(),
             cluster: None,
         }
@@ -376,7 +376,7 @@ async fn own_health(State(state): State<SharedState>, headers: HeaderMap) -> Res
             })).collect::<Vec<_>>(),
         },
     });
-        if let Some(cluster) = &state.cluster {
+    if let Some(cluster) = &state.cluster {
         let servers: Vec<_> = cluster
             .servers()
             .into_iter()
@@ -1244,7 +1244,7 @@ pub enum ApiError {
     /// 413: the body is larger than [`MAX_BODY`].
     #[error("the request body is larger than {MAX_BODY} bytes")]
     TooLarge,
-        /// 409: the monitor is declared in the config file, which alone changes it.
+    /// 409: the monitor is declared in the config file, which alone changes it.
     #[error("{0}")]
     ManagedByConfig(String),
     /// 503: another server of the cluster checks the monitor ([`MonitorsError::Elsewhere`]).
@@ -1310,7 +1310,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-                        ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
+            ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
             ApiError::Elsewhere(_) => (StatusCode::SERVICE_UNAVAILABLE, "checked_elsewhere"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
@@ -1337,7 +1337,7 @@ impl From<MonitorsError> for ApiError {
     fn from(error: MonitorsError) -> Self {
         match error {
             full @ MonitorsError::Full(_) => ApiError::Full(full),
-                        managed @ MonitorsError::ManagedByConfig(_) => {
+            managed @ MonitorsError::ManagedByConfig(_) => {
                 ApiError::ManagedByConfig(managed.to_string())
             }
             elsewhere @ MonitorsError::Elsewhere { .. } => {

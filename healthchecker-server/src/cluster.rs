@@ -4,7 +4,8 @@
 //! Every [`RENEW`] the loop renews the server's lease and claims free monitors up to its share
 //! ([`Store::lease_round`]), starts checking what it claimed ([`Monitors::take`]), lets go of
 //! what it holds beyond its share once it has stopped checking it ([`Monitors::let_go`], then
-//! [`Store::release`]), and reads what the other servers changed ([`Monitors::refresh`]). When
+//! [`Store::release`]), and reads what the other servers changed ([`Monitors::refresh`]; their
+//! newest checks every [`CHECKS_EVERY`] renewals, [`Monitors::refresh_checks`]). When
 //! no renewal succeeded for [`LEASE`] minus [`MARGIN`] (the database is unreachable, or this
 //! process stalled), it stops checking everything before another server may claim any of it;
 //! it takes them up again, from the database's state, once a renewal succeeds (unless another
@@ -104,6 +105,10 @@ struct Lease {
     warned: Option<Instant>,
 }
 
+/// Every how many renewals the other servers' newest checks are read (the monitors' last checks
+/// and counters in this server's views; states and transitions are read every renewal).
+pub const CHECKS_EVERY: u32 = 10;
+
 /// How long one renewal or refresh may take before it counts as failed.
 const ATTEMPT: Duration = Duration::from_secs(2);
 
@@ -124,6 +129,7 @@ impl Lease {
             server = %cluster.id(),
             "sharing the database with other servers: checking the monitors this server holds the lease of"
         );
+        let mut rounds: u32 = 0;
         let mut tick = tokio::time::interval(RENEW);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -133,6 +139,16 @@ impl Lease {
             }
             self.renew(cluster).await;
             self.refresh().await;
+            rounds += 1;
+            if rounds.is_multiple_of(CHECKS_EVERY) {
+                match tokio::time::timeout(ATTEMPT, self.monitors.refresh_checks()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
+                        self.failed(&format!("cannot read the other servers' checks: {error}"));
+                    }
+                    Err(_) => self.failed("reading the other servers' checks takes too long"),
+                }
+            }
         }
         let owned = self.monitors.owned();
         self.monitors.let_go(&owned);
@@ -152,7 +168,9 @@ impl Lease {
     /// One renewal, with what it claims, loses and gives up.
     async fn renew(&mut self, cluster: &Cluster) {
         let sent = Instant::now();
-        let deadline = self.valid_until.map_or(sent + ATTEMPT, |until| until.min(sent + ATTEMPT));
+        let deadline = self
+            .valid_until
+            .map_or(sent + ATTEMPT, |until| until.min(sent + ATTEMPT));
         let held = self.monitors.owned();
         let round = tokio::time::timeout_at(
             deadline.max(sent),
@@ -173,9 +191,16 @@ impl Lease {
         self.valid_until = Some(sent + LEASE - MARGIN);
         let claimed = if round.complete {
             let now: HashSet<&AppName> = round.held.iter().collect();
-            let lost: Vec<AppName> = held.iter().filter(|name| !now.contains(name)).cloned().collect();
+            let lost: Vec<AppName> = held
+                .iter()
+                .filter(|name| !now.contains(name))
+                .cloned()
+                .collect();
             if !lost.is_empty() {
-                tracing::warn!("{} monitor(s) are checked by another server now", lost.len());
+                tracing::warn!(
+                    "{} monitor(s) are checked by another server now",
+                    lost.len()
+                );
                 self.monitors.let_go(&lost);
             }
             let before: HashSet<&AppName> = held.iter().collect();
@@ -201,12 +226,15 @@ impl Lease {
         }
         let owned = self.monitors.owned();
         if owned.len() > round.share {
-            // Stop first, then give up: nobody else may start before this server has stopped.
-            let surplus = owned[round.share..].to_vec();
-            self.monitors.let_go(&surplus);
+            // Stop first, write what was checked, then give up: nobody else may start before
+            // this server has stopped, and the next server goes on from its last check.
+            let surplus = self.monitors.let_go_idle(owned.len() - round.share);
             let count = surplus.len();
-            match self.store.release(surplus).await {
-                Ok(()) => tracing::info!("let go of {count} monitor(s) for a server that has fewer"),
+            let written = self.store.flush().await;
+            match written.and(self.store.release(surplus).await) {
+                Ok(()) => {
+                    tracing::info!("let go of {count} monitor(s) for a server that has fewer")
+                }
                 Err(error) => {
                     self.failed(&format!("cannot let go of monitors: {error}"));
                     self.reread = true;
@@ -218,7 +246,10 @@ impl Lease {
 
     /// Stops checking everything once the lease may have run out.
     fn lapse_if_due(&mut self) {
-        if self.valid_until.is_some_and(|until| Instant::now() >= until) {
+        if self
+            .valid_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
             let owned = self.monitors.owned();
             if !owned.is_empty() {
                 tracing::warn!(
@@ -237,13 +268,18 @@ impl Lease {
     async fn refresh(&mut self) {
         match tokio::time::timeout(ATTEMPT, self.monitors.refresh(self.read.0)).await {
             Ok(Ok(newest)) => self.read = (self.read.1, newest),
-            Ok(Err(error)) => self.failed(&format!("cannot read the other servers' changes: {error}")),
+            Ok(Err(error)) => {
+                self.failed(&format!("cannot read the other servers' changes: {error}"))
+            }
             Err(_) => self.failed("reading the other servers' changes takes too long"),
         }
     }
 
     fn failed(&mut self, what: &str) {
-        if self.warned.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        if self
+            .warned
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(60))
+        {
             self.warned = Some(Instant::now());
             tracing::warn!("{what}");
         } else {

@@ -87,7 +87,7 @@ pub const SECRET_OPTIONS: &[&str] = &[
 pub const OPTION_NAMES: &[&str] = &[
     "bind_addr",
     "port",
-        "data_dir",
+    "data_dir",
     "database_url",
     "server_id",
     "log_retention",
@@ -166,7 +166,7 @@ pub struct ServeArgs {
         env = "HEALTHCHECKER_DATABASE_URL",
         hide_env_values = true
     )]
-        #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
 
     /// This server's id among the servers sharing one database_url: 1 to 64 letters, digits,
@@ -418,7 +418,7 @@ pub struct RawConfig {
     /// See [`ServeArgs::data_dir`].
     pub data_dir: PathBuf,
     /// See [`ServeArgs::database_url`].
-        #[serde(default, deserialize_with = "secret_text")]
+    #[serde(default, deserialize_with = "secret_text")]
     pub database_url: Option<String>,
     /// See [`ServeArgs::server_id`].
     #[serde(default)]
@@ -503,7 +503,7 @@ impl Default for RawConfig {
             bind_addr: "0.0.0.0".to_owned(),
             port: 0,
             data_dir: PathBuf::from("./data"),
-                        database_url: None,
+            database_url: None,
             server_id: None,
             log_retention: 1000,
             retention_days: 90,
@@ -705,8 +705,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A PostgreSQL database to keep everything in instead of the SQLite file in `data_dir`;
     /// `None`: the file.
-        pub database_url: Option<crate::store::DatabaseUrl>,
-        /// This server's id among those sharing `database_url` (see [`crate::cluster`]); `None`:
+    pub database_url: Option<crate::store::DatabaseUrl>,
+    /// This server's id among those sharing `database_url` (see [`crate::cluster`]); `None`:
     /// one made at start ([`crate::cluster::default_server_id`]).
     pub server_id: Option<String>,
     /// Checks kept in the health-check log of each monitor (the oldest are dropped).
@@ -1154,8 +1154,8 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                 invalid("database_url", &"***", &error.to_string())
             })
         })
-                .transpose()?;
-        let server_id = match raw.server_id {
+        .transpose()?;
+    let server_id = match raw.server_id {
         Some(id) => Some({
             let id = id.trim().to_owned();
             let valid = (1..=64).contains(&id.len())
@@ -1169,7 +1169,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
                     "expected 1 to 64 letters, digits, '.', '_' or '-'",
                 ));
             }
-                        id
+            id
         }),
         None => None,
     };
@@ -1398,7 +1398,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
     Ok(Config {
         bind_addr,
         port,
-                data_dir: raw.data_dir,
+        data_dir: raw.data_dir,
         database_url,
         server_id,
         log_retention,

@@ -177,7 +177,7 @@ pub enum MonitorsError {
         "monitor \"{0}\" is declared in the server's config file ([[monitor]]); change or remove it there \
          and reload the server (SIGHUP, systemctl reload)"
     )]
-        ManagedByConfig(AppName),
+    ManagedByConfig(AppName),
     /// The monitor is checked by another server sharing the database (a ping must go there).
     #[error(
         "monitor \"{app}\" is checked by server {owner} of this cluster, not by this one; \
@@ -312,12 +312,11 @@ pub struct MonitorView {
     pub maintenance_reason: Option<String>,
     /// Whether it changes state too often to be told each time.
     pub flapping: bool,
-        /// A push monitor's schedule and where it stands; absent for a polled monitor.
+    /// A push monitor's schedule and where it stands; absent for a polled monitor.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushView>,
-    /// The server that checks it, when several servers share the database (absent otherwise,
+    /// The server that checks it, when several servers share the database (`null` otherwise,
     /// and while no server holds it).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
 }
 
@@ -422,7 +421,7 @@ struct Slot {
     in_flight: bool,
     /// A push monitor's last pings.
     push: PushState,
-        /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
+    /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
     armed: Option<(Instant, Deadline)>,
     /// Whether this server checks it: always with a database of its own; with a shared one,
     /// while it holds the monitor's lease.
@@ -460,7 +459,7 @@ impl Slot {
             last_transition: self.last_transition.clone(),
             maintenance_until: self.maintenance.as_ref().map(|m| m.until),
             maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
-                        flapping: self.alerting.flapping_since().is_some(),
+            flapping: self.alerting.flapping_since().is_some(),
             push: PushView::of(&self.spec, &self.push),
             owner: self.owner.as_deref().map(str::to_owned),
         }
@@ -567,7 +566,7 @@ struct Inner {
     events: Events,
     /// Push monitors by ping key.
     keys: RwLock<HashMap<PingKey, AppName>>,
-        /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
+    /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
     boot: (DateTime<Utc>, Instant),
     /// This server's id when several servers share the database: then it checks only the
     /// monitors it holds the lease of ([`shared`]).
@@ -639,7 +638,7 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-        /// The live state of `stored`, checked by this server when `owned`.
+    /// The live state of `stored`, checked by this server when `owned`.
     fn restored(&self, stored: StoredMonitor, owned: bool) -> Slot {
         let alerting = restore_alerting(&self.store, &stored, self.options.rules);
         let maintenance = stored
@@ -679,7 +678,7 @@ impl Inner {
 
     /// Starts `slot`'s schedule: a polled monitor is first checked at `first`, then every
     /// interval; a push monitor gets its next deadline armed.
-        fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+    fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
         if !slot.owned {
             return; // another server checks it
         }
@@ -876,7 +875,7 @@ impl Monitors {
             .server_state(STORM_KEY)
             .ok()
             .flatten()
-                        .and_then(|json| serde_json::from_str(&json).ok())
+            .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
         let server = store.server().map(Arc::from);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
@@ -905,16 +904,16 @@ impl Monitors {
                     .collect(),
                 changes: tokio::sync::Mutex::new(()),
                 options,
-                                events: Events::new(),
+                events: Events::new(),
                 keys: RwLock::new(HashMap::new()),
-                                boot: (Utc::now(), Instant::now()),
+                boot: (Utc::now(), Instant::now()),
                 server,
             }
         });
         let now = Instant::now();
         {
             let mut slots = inner.write_slots();
-                        for stored in loaded {
+            for stored in loaded {
                 let name = stored.name.clone();
                 // With a shared database, nothing is checked before its lease is claimed.
                 let mut slot = inner.restored(stored, inner.server.is_none());
@@ -1060,7 +1059,7 @@ impl Monitors {
             last_transition: None,
             alerting: Alerting::default(),
             maintenance: None,
-                        generation: 0,
+            generation: 0,
             in_flight: false,
             push: PushState::default(),
             armed: None,
@@ -1415,7 +1414,7 @@ impl Monitors {
             let Some(push_spec) = spec.push.as_ref() else {
                 return Ok(None);
             };
-                        if !push_spec.key.matches(key) {
+            if !push_spec.key.matches(key) {
                 return Ok(None);
             }
             if !slot.owned {
@@ -1623,7 +1622,7 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
             }
             return;
         }
-                if !slot.owned {
+        if !slot.owned {
             return; // its lease passed to another server since it was scheduled
         }
         slot.in_flight = true;

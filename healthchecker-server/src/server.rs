@@ -149,7 +149,7 @@ pub async fn run_with_reloads(
     let identity = Identity::of_this_host();
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
-        let store = match &config.database_url {
+    let store = match &config.database_url {
         Some(url) => {
             let server = config
                 .server_id
@@ -219,7 +219,7 @@ pub async fn run_with_reloads(
             ..MonitorsOptions::default()
         },
     );
-        declare(&monitors, &config, &file).await?;
+    declare(&monitors, &config, &file).await?;
     let cluster = monitors.server().is_some().then(|| {
         crate::cluster::spawn(
             monitors.clone(),
@@ -253,7 +253,7 @@ pub async fn run_with_reloads(
         monitors.clone(),
         store.clone(),
     )
-        .with_notifier(notifier)
+    .with_notifier(notifier)
     .with_cluster(cluster)
     .with_targets(targets.clone())
     .with_stop(api_stop.clone());
@@ -442,7 +442,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         bind_addr,
         port,
         data_dir,
-                database_url,
+        database_url,
         server_id,
         log_retention,
         retention,
@@ -483,7 +483,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("bind_addr", *bind_addr != next.bind_addr);
     differs("port", *port != next.port);
     differs("data_dir", *data_dir != next.data_dir);
-        differs("database_url", *database_url != next.database_url);
+    differs("database_url", *database_url != next.database_url);
     differs("server_id", *server_id != next.server_id);
     differs("log_retention", *log_retention != next.log_retention);
     differs("retention_days", *retention != next.retention);

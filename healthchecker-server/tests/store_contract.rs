@@ -50,9 +50,7 @@ impl Db {
     fn open_with(&self, options: StoreOptions) -> Store {
         match self {
             Db::Sqlite(dir) => Store::open(dir.path(), options).expect("opens"),
-            Db::Postgres { url, .. } => {
-                Store::open_postgres(url, options).expect("opens")
-            }
+            Db::Postgres { url, .. } => Store::open_postgres(url, options).expect("opens"),
         }
     }
 
@@ -1092,7 +1090,11 @@ async fn postgres_servers_share_the_monitors_by_leases() {
     let round = a.lease_round(0, true).await.expect("renews");
     assert_eq!((round.held.len(), round.share), (10, 10));
     let round = b.lease_round(0, true).await.expect("renews");
-    assert_eq!((round.held.len(), round.share), (0, 5), "a's leases are live");
+    assert_eq!(
+        (round.held.len(), round.share),
+        (0, 5),
+        "a's leases are live"
+    );
     // a sees its share is 5 and lets go of the surplus; b claims it.
     let round = a.lease_round(10, false).await.expect("renews");
     assert_eq!(round.share, 5);
@@ -1142,11 +1144,20 @@ async fn postgres_servers_share_the_monitors_by_leases() {
     let horizon = Utc::now() + chrono::Duration::days(1);
     let got = a.due_messages("email", horizon, 10).await.expect("reads");
     assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
-    assert!(b.due_messages("email", horizon, 10).await.expect("reads").is_empty());
+    assert!(
+        b.due_messages("email", horizon, 10)
+            .await
+            .expect("reads")
+            .is_empty()
+    );
     let again = Utc::now() - chrono::Duration::seconds(1);
     a.mark_retry(id, again, "refused").await.expect("marks");
     let got = b.due_messages("email", horizon, 10).await.expect("reads");
-    assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id], "a retry is free");
+    assert_eq!(
+        got.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![id],
+        "a retry is free"
+    );
 
     // b stops renewing: once its lease ran out, a claims its monitors.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -6,11 +6,13 @@
 //! has it (written by the server that checked them before); [`Monitors::let_go`] stops checking
 //! before a lease is given up or lost; [`Monitors::refresh`] reads what the other servers
 //! changed: the state of the monitors they check, and registrations, updates, pauses,
-//! maintenance and removals made through them (applied to this server's own monitors too).
+//! maintenance and removals made through them (applied to this server's own monitors too);
+//! [`Monitors::refresh_checks`] the newest checks of the monitors others check, for the views.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::time::Instant;
 
 use super::{Listed, Monitors, Slot, jitter};
@@ -18,8 +20,9 @@ use crate::events::Change;
 use crate::registry::AppName;
 use crate::store::StoreError;
 
-/// How far apart the first checks of monitors taken over are spread (at most their interval):
-/// a killed server's monitors are checked again soon, but not all in one burst.
+/// How far apart the first checks of monitors taken over are spread (at most their interval)
+/// when they are due already: a killed server's monitors are checked again soon, but not all in
+/// one burst. Those not due yet are checked when they are.
 pub const TAKEOVER_SPREAD: Duration = Duration::from_secs(1);
 
 impl Monitors {
@@ -61,7 +64,18 @@ impl Monitors {
             let mut slot = self.inner.restored(stored, true);
             slot.owner.clone_from(&self.inner.server);
             if !slot.paused {
-                let first = now + jitter(slot.spec.interval.min(TAKEOVER_SPREAD));
+                // When the server before would have checked it next (the cadence goes on), or
+                // soon when that is past (a killed server's monitors).
+                let due = slot
+                    .recent
+                    .front()
+                    .and_then(|last| {
+                        (last.record.time + slot.spec.interval - Utc::now())
+                            .to_std()
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let first = now + due.max(jitter(slot.spec.interval.min(TAKEOVER_SPREAD)));
                 self.inner.schedule(&name, &mut slot, first);
             }
             self.replace(name, slot);
@@ -88,6 +102,35 @@ impl Monitors {
             }
             self.inner.scheduler.unschedule(name.clone());
         }
+    }
+
+    /// Stops checking `count` of the monitors this server checks that have no check in flight
+    /// (the last by name first), for their leases to be given up: nothing of theirs is
+    /// discarded, so once the store has written what was queued, the next server goes on from
+    /// their last check. Returns those it stopped (fewer when more are in flight).
+    pub fn let_go_idle(&self, count: usize) -> Vec<AppName> {
+        let mut stopped = Vec::with_capacity(count);
+        for name in self.owned().into_iter().rev() {
+            if stopped.len() == count {
+                break;
+            }
+            let Some(slot) = self.inner.slot(&name) else {
+                continue;
+            };
+            {
+                let mut slot = slot.lock();
+                if slot.in_flight {
+                    continue;
+                }
+                // No check starts once it is not owned (see `dispatch`).
+                slot.owned = false;
+                slot.owner = None;
+                slot.armed = None;
+            }
+            self.inner.scheduler.unschedule(name.clone());
+            stopped.push(name);
+        }
+        stopped
     }
 
     /// Reads what changed in the database after version `since` and applies it; returns the
@@ -128,6 +171,39 @@ impl Monitors {
         Ok(changes.newest)
     }
 
+    /// Reads the newest check of each monitor another server checks, for its view (its last
+    /// check and counters; its state and transitions come with [`Monitors::refresh`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be read (nothing changed).
+    pub async fn refresh_checks(&self) -> Result<(), StoreError> {
+        for (name, mut check, health) in self.inner.store.last_checks().await? {
+            let Some(slot) = self.inner.slot(&name) else {
+                continue;
+            };
+            let mut slot = slot.lock();
+            let newer = slot
+                .recent
+                .front()
+                .is_none_or(|last| last.record.time < check.record.time);
+            if slot.owned || !newer {
+                continue;
+            }
+            check.record.body = None; // as every check in memory (see `recent_ring`)
+            let before = slot.part();
+            if slot.recent.len() == super::RECENT_CHECKS {
+                slot.recent.pop_back();
+            }
+            slot.recent.push_front(check);
+            if slot.health.state == health.state {
+                slot.health = health;
+            }
+            self.inner.crowd().change(&slot.host, before, slot.part());
+        }
+        Ok(())
+    }
+
     /// Takes a change another server made to the definition of `name`, which this server
     /// checks: a new spec, a pause or a resume, maintenance.
     fn redefine(&self, name: &AppName, slot: &Listed<Slot>, stored: crate::store::StoredMonitor) {
@@ -141,7 +217,7 @@ impl Monitors {
             return; // this server's own change, read back
         }
         slot.maintenance = maintenance;
-                let before = slot.part();
+        let before = slot.part();
         let was_paused = slot.paused;
         let old_host = slot.host.clone();
         if !same_spec {
@@ -165,9 +241,8 @@ impl Monitors {
         if slot.paused {
             slot.alerting = super::Alerting::default();
             self.inner.scheduler.unschedule(name.clone());
-                } else if !same_spec || was_paused {
-            let first = Instant::now()
-                + super::first_check(slot.spec.interval, self.inner.options);
+        } else if !same_spec || was_paused {
+            let first = Instant::now() + super::first_check(slot.spec.interval, self.inner.options);
             self.inner.schedule(name, &mut slot, first);
         }
         {

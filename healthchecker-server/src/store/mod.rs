@@ -627,6 +627,15 @@ impl Store {
         self.shared()?.changes(since).await
     }
 
+    /// The newest check of each monitor this server does not hold, with the health after it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn last_checks(&self) -> Result<Vec<(AppName, LoggedCheck, Health)>, StoreError> {
+        self.shared()?.last_checks().await
+    }
+
     /// The monitors `names` as stored, for a server that just claimed them.
     ///
     /// # Errors

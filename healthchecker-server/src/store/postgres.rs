@@ -72,6 +72,9 @@ pub const RUNTIME_THREADS: usize = 2;
 /// message whose server died while sending it is sent by another after this).
 pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// How often a server sharing the database looks at the outbox without being told to.
+pub const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How long connecting to the database may take when the URL does not say
 /// (`connect_timeout=SECONDS`).
 pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -484,13 +487,25 @@ impl Pg {
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
                 migrate(&client, &path).await?;
+                if server.is_some() {
+                    // Messages another server queued, or whose claim ran out, are seen here
+                    // within OUTBOX_POLL: this server's writer only tells of its own.
+                    let wake = outbox_changed.clone();
+                    // Ends with the backend's runtime.
+                    tokio::spawn(async move {
+                        let mut every = tokio::time::interval(OUTBOX_POLL);
+                        loop {
+                            every.tick().await;
+                            wake.send_modify(|n| *n += 1);
+                        }
+                    });
+                }
                 tokio::spawn(
                     Writer {
                         client,
                         path,
                         options,
                         server,
-
                         states: HashMap::new(),
                         trim_step: super::writer::trim_step(options.log_retention),
                         outbox_changed,
@@ -660,6 +675,16 @@ impl Pg {
         self.read(move |client, path| async move {
             leases::changes(&client, &path, &server, since).await
         })
+        .await
+    }
+
+    pub(super) async fn last_checks(
+        &self,
+    ) -> Result<Vec<(AppName, super::LoggedCheck, Health)>, StoreError> {
+        let server = self.shared()?;
+        self.read(
+            move |client, path| async move { leases::last_checks(&client, &path, &server).await },
+        )
         .await
     }
 
@@ -1926,10 +1951,11 @@ impl Writer {
                 .await
                 .map_err(self.sql())?;
         }
-        // Each monitor's newest row, for the next batch and for the other servers' views.
+        // Each monitor's newest row, for the next batch and for the other servers' views (read
+        // by `leases::last_checks`: no new version, which is for changes of state).
         self.client
             .execute(
-                "UPDATE states s SET last_key = v.key, version = nextval('changes')
+                "UPDATE states s SET last_key = v.key
                  FROM (SELECT id >> 32 AS monitor_id, max(id) AS key
                        FROM unnest($1::BIGINT[]) AS id GROUP BY 1) v
                  WHERE s.monitor_id = v.monitor_id",

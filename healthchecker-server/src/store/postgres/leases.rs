@@ -6,7 +6,8 @@
 //! monitors with `FOR UPDATE SKIP LOCKED` (two servers never wait for, nor take, the same row)
 //! up to their share, `ceil(monitors / live servers)`, and a server holding more than its share
 //! lets the surplus go (after it stopped checking them), so shares even out as servers come and
-//! go. A lease is one row per server, not one per monitor: renewing costs one update whatever
+//! go. Claims are made one at a time (an advisory lock held to the claim's commit), so a claim
+//! always sees the claims before it. A lease is one row per server, not one per monitor: renewing costs one update whatever
 //! the number of monitors.
 //!
 //! A server stops checking everything once [`LEASE`] minus [`MARGIN`] has passed on its own
@@ -19,9 +20,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::super::rows::{time_from_sql, to_i64};
-use super::super::{StoreError, StoredMonitor};
-use super::{pg_error, query_monitors, stored_monitor};
+use super::super::rows::{CHECK_COLUMNS, time_from_sql, to_i64};
+use super::super::{LoggedCheck, StoreError, StoredMonitor};
+use super::{data_error, pg_error, query_monitors, raw_check_at, stored_monitor};
+use crate::health::Health;
 use crate::registry::AppName;
 use std::path::Path;
 
@@ -37,6 +39,9 @@ pub const MARGIN: Duration = Duration::from_millis(500);
 
 /// A server not heard from for this long is forgotten (its row deleted).
 pub const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// The advisory lock claims are made under.
+const CLAIM_LOCK: i64 = 7_273_697_480_463;
 
 /// The database's clock, in nanoseconds since the epoch.
 const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1e9)::BIGINT";
@@ -141,6 +146,13 @@ pub(super) async fn round(
     };
     let holding = if reread { names.len() } else { held };
     if holding < share {
+        // One claimer at a time: under READ COMMITTED a claim whose snapshot predates another
+        // server's committed claim could take its rows again (the re-check of a locked row does
+        // not re-run the join that found it free). Each claim waits for the one before to
+        // commit, then sees it.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CLAIM_LOCK])
+            .await
+            .map_err(&sql)?;
         let claimed = tx
             .query(
                 "UPDATE monitors SET owner = $1, version = nextval('changes')
@@ -266,6 +278,38 @@ pub(super) async fn changes(
         }
     }
     Ok(changes)
+}
+
+/// The newest check of each monitor `server` does not hold, with the health after it: what the
+/// other servers' checks changed besides states (those come with [`changes`]).
+pub(super) async fn last_checks(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    server: &str,
+) -> Result<Vec<(AppName, LoggedCheck, Health)>, StoreError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT m.name, {CHECK_COLUMNS}
+                 FROM monitors m JOIN states s ON s.monitor_id = m.id
+                 JOIN checks c ON c.id = s.last_key
+                 WHERE m.owner IS DISTINCT FROM $1"
+            ),
+            &[&server],
+        )
+        .await
+        .map_err(pg_error(path))?;
+    let data = data_error(path);
+    let mut checks = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Ok(name) = AppName::parse(row.get(0)) else {
+            continue;
+        };
+        let raw = raw_check_at(row, 1);
+        let health = raw.health().map_err(&data)?;
+        checks.push((name, raw.decode().map_err(&data)?, health));
+    }
+    Ok(checks)
 }
 
 /// The monitors `names` as stored (for a server that just claimed them).
