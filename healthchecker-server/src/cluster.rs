@@ -47,12 +47,29 @@ pub fn default_server_id() -> String {
 pub struct Cluster {
     servers: Arc<RwLock<Vec<ServerLease>>>,
     id: Arc<str>,
+    /// For pings forwarded to the server that holds their monitor.
+    client: reqwest::Client,
 }
 
 impl Cluster {
     /// This server's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The HTTP client for the other servers (no proxy: they are on the LAN).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Where server `id`'s API is, if it is live.
+    pub fn url_of(&self, id: &str) -> Option<String> {
+        self.servers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|server| server.id == id)
+            .map(|server| server.url.clone())
     }
 
     /// The live servers at the last renewal, by id.
@@ -71,20 +88,26 @@ impl Cluster {
     }
 }
 
-/// Starts the lease loop of `monitors` (a set on a shared store) on `tasks` until `stop`.
+/// Starts the lease loop of `monitors` (a set on a shared store, this server's API at `url`) on
+/// `tasks` until `stop`.
 pub fn spawn(
     monitors: Monitors,
     store: Store,
+    url: String,
     stop: CancellationToken,
     tasks: &TaskTracker,
 ) -> Cluster {
     let cluster = Cluster {
         servers: Arc::default(),
         id: Arc::from(store.server().unwrap_or_default()),
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_default(),
     };
     let seen = cluster.clone();
     tasks.spawn(async move {
-        Lease::new(monitors, store).run(stop, &seen).await;
+        Lease::new(monitors, store, url).run(stop, &seen).await;
     });
     cluster
 }
@@ -93,6 +116,8 @@ pub fn spawn(
 struct Lease {
     monitors: Monitors,
     store: Store,
+    /// Where this server's API is, for the others (they forward pings there).
+    url: String,
     /// Until when this server may check what it holds (its own clock): its last successful
     /// renewal's send time plus [`LEASE`] minus [`MARGIN`].
     valid_until: Option<Instant>,
@@ -113,10 +138,11 @@ pub const CHECKS_EVERY: u32 = 10;
 const ATTEMPT: Duration = Duration::from_secs(2);
 
 impl Lease {
-    fn new(monitors: Monitors, store: Store) -> Lease {
+    fn new(monitors: Monitors, store: Store, url: String) -> Lease {
         Lease {
             monitors,
             store,
+            url,
             valid_until: None,
             reread: true,
             read: (0, 0),
@@ -174,7 +200,7 @@ impl Lease {
         let held = self.monitors.owned();
         let round = tokio::time::timeout_at(
             deadline.max(sent),
-            self.store.lease_round(held.len(), self.reread),
+            self.store.lease_round(&self.url, held.len(), self.reread),
         )
         .await;
         let round = match round {

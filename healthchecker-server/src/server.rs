@@ -180,13 +180,14 @@ pub async fn run_with_reloads(
     within_targets(&config, &targets)
         .await
         .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
+    let own_url = config.public_url.as_ref().map_or_else(
+        || server_url(addr, &identity),
+        |url| url.as_str().trim_end_matches('/').to_owned(),
+    );
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        config.public_url.as_ref().map_or_else(
-            || server_url(addr, &identity),
-            |url| url.as_str().trim_end_matches('/').to_owned(),
-        ),
+        own_url.clone(),
         delivery.stop.clone(),
         &delivery.tasks,
     )?;
@@ -224,6 +225,7 @@ pub async fn run_with_reloads(
         crate::cluster::spawn(
             monitors.clone(),
             store.clone(),
+            own_url.clone(),
             checks.stop.clone(),
             &checks.tasks,
         )

@@ -1087,20 +1087,32 @@ async fn postgres_servers_share_the_monitors_by_leases() {
         a.save_monitor(&monitor(app)).await.expect("saves");
     }
     // Alone, a takes everything; b, joining, finds nothing free.
-    let round = a.lease_round(0, true).await.expect("renews");
+    let round = a
+        .lease_round("http://a.lan:8080", 0, true)
+        .await
+        .expect("renews");
     assert_eq!((round.held.len(), round.share), (10, 10));
-    let round = b.lease_round(0, true).await.expect("renews");
+    let round = b
+        .lease_round("http://b.lan:8080", 0, true)
+        .await
+        .expect("renews");
     assert_eq!(
         (round.held.len(), round.share),
         (0, 5),
         "a's leases are live"
     );
     // a sees its share is 5 and lets go of the surplus; b claims it.
-    let round = a.lease_round(10, false).await.expect("renews");
+    let round = a
+        .lease_round("http://a.lan:8080", 10, false)
+        .await
+        .expect("renews");
     assert_eq!(round.share, 5);
     let surplus: Vec<_> = names[5..].iter().map(|app| name(app)).collect();
     a.release(surplus.clone()).await.expect("releases");
-    let round = b.lease_round(0, false).await.expect("renews");
+    let round = b
+        .lease_round("http://b.lan:8080", 0, false)
+        .await
+        .expect("renews");
     let mut claimed = round.held.clone();
     claimed.sort();
     assert_eq!(claimed, surplus, "b claims what a let go");
@@ -1110,6 +1122,7 @@ async fn postgres_servers_share_the_monitors_by_leases() {
         .map(|server| (server.id.clone(), server.leases))
         .collect();
     assert_eq!(leases, vec![("a".to_owned(), 5), ("b".to_owned(), 5)]);
+    assert_eq!(round.servers[0].url, "http://a.lan:8080");
 
     // Each writes only the checks of what it holds.
     a.record(check("app-0", 1));
@@ -1163,7 +1176,10 @@ async fn postgres_servers_share_the_monitors_by_leases() {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut held = 4; // app-1 is gone
     loop {
-        let round = a.lease_round(held, false).await.expect("renews");
+        let round = a
+            .lease_round("http://a.lan:8080", held, false)
+            .await
+            .expect("renews");
         held += round.held.len();
         if held == 9 {
             break;
@@ -1177,7 +1193,7 @@ async fn postgres_servers_share_the_monitors_by_leases() {
     // A store that is not shared has no leases.
     let plain = Store::open_postgres(url, StoreOptions::default()).expect("opens");
     assert!(matches!(
-        plain.lease_round(0, true).await,
+        plain.lease_round("http://plain.lan:8080", 0, true).await,
         Err(StoreError::NotShared { .. })
     ));
     for store in [a, b, plain] {

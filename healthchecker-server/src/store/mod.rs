@@ -588,16 +588,21 @@ impl Store {
         }
     }
 
-    /// Renews this server's lease, claims free monitors when it holds fewer than `held` of its
-    /// share, and lists the live servers (see [`postgres`]'s leases). With `reread`, the answer
+    /// Renews this server's lease (its API at `url`), claims free monitors when it holds fewer
+    /// than `held` of its share, and lists the live servers (see [`postgres`]'s leases). With `reread`, the answer
     /// lists every monitor it holds.
     ///
     /// # Errors
     ///
     /// [`StoreError::NotShared`] for a store not opened with [`Store::open_shared`];
     /// [`StoreError::Postgres`] when the database fails.
-    pub async fn lease_round(&self, held: usize, reread: bool) -> Result<Round, StoreError> {
-        self.shared()?.lease_round(held, reread).await
+    pub async fn lease_round(
+        &self,
+        url: &str,
+        held: usize,
+        reread: bool,
+    ) -> Result<Round, StoreError> {
+        self.shared()?.lease_round(url, held, reread).await
     }
 
     /// Lets go of `names`' leases (after this server stopped checking them).

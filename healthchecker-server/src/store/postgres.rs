@@ -213,7 +213,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE servers (
         id           TEXT   PRIMARY KEY,
         started_at   BIGINT NOT NULL,
-                heartbeat_at BIGINT NOT NULL,            -- the database's clock
+                        url          TEXT   NOT NULL,            -- where its API is (pings are forwarded there)
+        heartbeat_at BIGINT NOT NULL,            -- the database's clock
         lease_until  BIGINT NOT NULL             -- its monitors are its own until then
     );
     CREATE INDEX monitors_by_version ON monitors (version);
@@ -645,11 +646,22 @@ impl Pg {
         })
     }
 
-    pub(super) async fn lease_round(&self, held: usize, reread: bool) -> Result<Round, StoreError> {
+    pub(super) async fn lease_round(
+        &self,
+        url: &str,
+        held: usize,
+        reread: bool,
+    ) -> Result<Round, StoreError> {
         let server = self.shared()?;
         let started_at = self.started_at;
+        let url = url.to_owned();
         self.read(move |mut client, path| async move {
-            leases::round(&mut client, &path, &server, started_at, held, reread).await
+            let me = leases::Me {
+                id: &server,
+                url: &url,
+                started_at,
+            };
+            leases::round(&mut client, &path, me, held, reread).await
         })
         .await
     }

@@ -51,6 +51,8 @@ const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1e9)::BIGINT"
 pub struct ServerLease {
     /// Its id.
     pub id: String,
+    /// Where its API is.
+    pub url: String,
     /// When it (last) started.
     pub started_at: DateTime<Utc>,
     /// Its last renewal.
@@ -89,26 +91,41 @@ pub(super) fn nanos(duration: Duration) -> i64 {
     i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
 }
 
-/// Renews `server`'s lease (making its row when it has none), claims free monitors up to its
-/// share when it holds `held` fewer, and lists the live servers. With `reread`, also reads every
-/// monitor it holds (after a start, or after its lease may have run out).
+/// The server a renewal is for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Me<'a> {
+    pub(super) id: &'a str,
+    pub(super) url: &'a str,
+    pub(super) started_at: DateTime<Utc>,
+}
+
+/// Renews the lease of server `me` (making its row when it has none), claims free monitors up
+/// to its share when it holds `held` fewer, and lists the live servers. With `reread`, also reads
+/// every monitor it holds (after a start, or after its lease may have run out).
 pub(super) async fn round(
     client: &mut tokio_postgres::Client,
     path: &Path,
-    server: &str,
-    started_at: DateTime<Utc>,
+    me: Me<'_>,
     held: usize,
     reread: bool,
 ) -> Result<Round, StoreError> {
+    let server = me.id;
     let sql = pg_error(path);
     let tx = client.transaction().await.map_err(&sql)?;
     let now: i64 = tx.query_one(NOW, &[]).await.map_err(&sql)?.get(0);
     let until = now + nanos(LEASE);
     tx.execute(
-        "INSERT INTO servers (id, started_at, heartbeat_at, lease_until) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at,
+        "INSERT INTO servers (id, url, started_at, heartbeat_at, lease_until)
+         VALUES ($1, $5, $2, $3, $4)
+         ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, url = excluded.url,
              heartbeat_at = excluded.heartbeat_at, lease_until = excluded.lease_until",
-        &[&server, &super::time_to_sql(started_at), &now, &until],
+        &[
+            &server,
+            &super::time_to_sql(me.started_at),
+            &now,
+            &until,
+            &me.url,
+        ],
     )
     .await
     .map_err(&sql)?;
@@ -171,7 +188,7 @@ pub(super) async fn round(
     let servers = tx
         .query(
             "SELECT s.id, s.started_at, s.heartbeat_at,
-                    (SELECT count(*) FROM monitors m WHERE m.owner = s.id)
+                    (SELECT count(*) FROM monitors m WHERE m.owner = s.id), s.url
              FROM servers s WHERE s.lease_until >= $1 ORDER BY s.id",
             &[&now],
         )
@@ -183,6 +200,7 @@ pub(super) async fn round(
             started_at: time_from_sql(row.get(1)),
             heartbeat_at: time_from_sql(row.get(2)),
             leases: usize::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            url: row.get(4),
         })
         .collect();
     tx.commit().await.map_err(&sql)?;
