@@ -1150,7 +1150,10 @@ async fn postgres_servers_share_the_monitors_by_leases() {
     let later = b.changes(changes.newest).await.expect("reads");
     assert_eq!(later.deleted, vec![name("app-1")]);
 
-    // A message due now is claimed by one server until its result.
+    // A message due now is claimed by one server until its result (while its lease lives).
+    a.lease_round("http://a.lan:8080", 4, false)
+        .await
+        .expect("renews");
     let mut due = mail(1);
     due.due = Utc::now() - chrono::Duration::seconds(1);
     let id = a.enqueue(&due).await.expect("queues");
@@ -1172,7 +1175,24 @@ async fn postgres_servers_share_the_monitors_by_leases() {
         "a retry is free"
     );
 
-    // b stops renewing: once its lease ran out, a claims its monitors.
+    // b claims a message and stops renewing: once its lease ran out, a claims its monitors and
+    // the message (b died while sending it).
+    let mut orphan = mail(2);
+    orphan.due = Utc::now() - chrono::Duration::seconds(1);
+    let orphan = a.enqueue(&orphan).await.expect("queues");
+    b.lease_round("http://b.lan:8080", 5, false)
+        .await
+        .expect("renews");
+    let got = b.due_messages("email", horizon, 10).await.expect("reads");
+    assert!(got.iter().any(|m| m.id == orphan), "b claims it");
+    assert!(
+        !a.due_messages("email", horizon, 10)
+            .await
+            .expect("reads")
+            .iter()
+            .any(|m| m.id == orphan),
+        "claimed by b"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut held = 4; // app-1 is gone
     loop {
@@ -1187,6 +1207,11 @@ async fn postgres_servers_share_the_monitors_by_leases() {
         assert!(Instant::now() < deadline, "a holds {held} of 9 after 20 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let got = a.due_messages("email", horizon, 10).await.expect("reads");
+    assert!(
+        got.iter().any(|m| m.id == orphan),
+        "a dead server's claim ends with its lease"
+    );
     a.record(check("app-9", 3));
     a.flush().await.expect("flushes");
     assert_eq!(b.log(&name("app-9"), 10).await.expect("reads").len(), 2);

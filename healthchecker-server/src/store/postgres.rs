@@ -898,16 +898,19 @@ impl Pg {
         let channel = channel.to_owned();
         let server = self.server.clone();
         self.read(move |client, path| async move {
-            // The messages due now are claimed for this server (with several servers: each is
+                        // The messages due now are claimed for this server (with several servers: each is
             // sent by one), those due later only read, for when to come back. A claim ends with
-            // the message's result, or after CLAIM (a server that died while sending).
+            // the message's result, with its server's lease (a server that died while sending:
+            // another sends it within LEASE), or after CLAIM (a server that hangs).
             let clock = time_to_sql(Utc::now());
             let rows = client
                 .query(
                     "WITH picked AS (
                          SELECT id FROM messages
                          WHERE status = 'pending' AND channel = $3 AND next_attempt_at <= $1
-                           AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < $5)
+                                                      AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < $5
+                                OR NOT EXISTS (SELECT 1 FROM servers s
+                                               WHERE s.id = claimed_by AND s.lease_until >= $5))
                          ORDER BY next_attempt_at, id LIMIT $2
                          FOR UPDATE SKIP LOCKED)
                      UPDATE messages m SET
