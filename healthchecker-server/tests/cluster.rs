@@ -519,3 +519,92 @@ async fn three_servers_split_the_monitors_and_take_over_from_a_killed_one() {
         listing(&mails)
     );
 }
+
+/// A push monitor's ping may reach any server: one that does not hold the monitor hands it to
+/// the one that does (which records it), and a ping for no monitor stays a 404 everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_to_any_server_reaches_the_one_that_holds_its_monitor() {
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    postgres.create_database("health");
+    let database_url = postgres.url("health");
+    let smtp = Smtp::start();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let client = &client;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| temp_dir()).collect();
+    let servers: Vec<ServerProcess> = ["node-a", "node-b"]
+        .iter()
+        .zip(&dirs)
+        .map(|(id, dir)| start(dir.path(), id, &database_url, smtp.port))
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|server| server.url.clone()).collect();
+    let jobs = 4;
+    let mut keys = BTreeMap::new();
+    for n in 0..jobs {
+        let answer = client
+            .put(format!("{}/api/v1/monitors/job-{n}", urls[0]))
+            .json(&json!({"kind": "push", "period": 3600, "email": "ops@example.com"}))
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(answer.status(), 201);
+        let view: Value = answer.json().await.expect("JSON");
+        let ping = view["ping_url"].as_str().expect("ping_url").to_owned();
+        let key = ping.rsplit('/').next().expect("key").to_owned();
+        keys.insert(format!("job-{n}"), key);
+    }
+    // Both servers hold some (the share is 2 each).
+    let held = eventually("a split of the jobs", PATIENCE, || async {
+        let owners = owners(client, &urls[0]).await;
+        let split: Vec<&Option<String>> = owners.values().collect();
+        let a = split
+            .iter()
+            .filter(|o| o.as_deref() == Some("node-a"))
+            .count();
+        let b = split
+            .iter()
+            .filter(|o| o.as_deref() == Some("node-b"))
+            .count();
+        if a == 2 && b == 2 {
+            Ok(owners)
+        } else {
+            Err(format!("{owners:?}"))
+        }
+    })
+    .await;
+    for (job, owner) in &held {
+        let owner = owner.as_deref().expect("held");
+        let (mine, other) = if owner == "node-a" {
+            (&urls[0], &urls[1])
+        } else {
+            (&urls[1], &urls[0])
+        };
+        let answer = client
+            .post(format!("{other}/ping/{}", keys[job]))
+            .body("backup done")
+            .send()
+            .await
+            .expect("ping");
+        assert_eq!(
+            answer.status(),
+            200,
+            "a ping of {job} at the server that does not hold it"
+        );
+        let view = get_json(client, format!("{mine}/api/v1/monitors/{job}")).await;
+        assert_eq!(view["state"], "HEALTHY", "{job} at its owner: {view}");
+        assert!(view["last_ping"].is_string(), "{job}: {view}");
+    }
+    for url in &urls {
+        let answer = client
+            .post(format!("{url}/ping/{}", "0".repeat(32)))
+            .send()
+            .await
+            .expect("ping");
+        assert_eq!(answer.status(), 404, "a ping for no monitor at {url}");
+    }
+    drop(servers);
+}
