@@ -2,9 +2,10 @@
 // this): `node render.js URL RUNS` opens URL RUNS times, each in a fresh context (no cache), and
 // prints one JSON line: for each run, the milliseconds from the start of navigation until the
 // list was rendered (every row in the DOM) and until it was painted (two animation frames
-// later) and the phases before (phases()), how many rows there were, how many of them showed their data (state, uptime, a bar
-// with checks, a sparkline), how many elements the page had, and how long a jump to the end of
-// the list took to be painted.
+// later), the phases before (`phases`: first and last bytes of the page, its assets and the
+// list's requests, the page's marks), how many rows there were, how many of them showed their
+// data (state, uptime, a bar with checks, a sparkline), how many elements the page had, and how
+// long a jump to the end of the list took to be painted.
 import { launchBrowser, openPage } from "./harness.js";
 
 const [url, runsText] = process.argv.slice(2);
