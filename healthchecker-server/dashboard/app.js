@@ -1,6 +1,6 @@
 // The healthchecker dashboard: plain JavaScript over the public API, nothing from elsewhere.
 //
-// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime (uptime
+// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime?compact=true (uptime
 // 24 h / 30 d and the last checks of each monitor), both fetched at once; afterwards the page
 // stays current through GET api/v1/events (Server-Sent Events) without reloading. The detail
 // view (#/monitor/NAME) reads the monitor, its log, uptime and incidents, and draws its history
