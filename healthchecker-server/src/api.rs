@@ -112,6 +112,8 @@ pub struct AppState {
     pub channel_tests: Arc<ChannelTests>,
     /// Fires when the server shuts down: long-lived answers (the event stream) end then.
     pub stop: CancellationToken,
+    /// The servers sharing the database, when there are several ([`crate::cluster`]).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// The [`AppState`] each request sees: one reference count per request rather than a copy of
@@ -138,7 +140,15 @@ impl AppState {
             store,
             notifier: None,
             stop: CancellationToken::new(),
+            cluster: None,
         }
+    }
+
+    /// This state showing `cluster` in `GET /health`.
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: Option<crate::cluster::Cluster>) -> AppState {
+        self.cluster = cluster;
+        self
     }
 
     /// This state with `stop`, which ends the event streams when it fires.
@@ -366,6 +376,23 @@ async fn own_health(State(state): State<SharedState>, headers: HeaderMap) -> Res
             })).collect::<Vec<_>>(),
         },
     });
+    if let Some(cluster) = &state.cluster {
+        let servers: Vec<_> = cluster
+            .servers()
+            .into_iter()
+            .map(|server| {
+                json!({
+                    "self": server.id == cluster.id(),
+                    "id": server.id,
+                                        "leases": server.leases,
+                    "url": server.url,
+                    "started_at": server.started_at,
+                    "heartbeat_at": server.heartbeat_at,
+                })
+            })
+            .collect();
+        body["cluster"] = json!({ "server": cluster.id(), "servers": servers });
+    }
     if !may_read(&state.config, &headers)
         && let Some(checks) = body["checks"].as_object_mut()
     {
@@ -569,24 +596,33 @@ pub(crate) async fn limit_registrations(
 async fn ping_success(
     state: State<SharedState>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    ping_with(state, &key, "", body).await
+    ping_with(state, &key, "", &headers, body).await
 }
 
 /// `/ping/{key}/{kind}`: `start`, `fail`, `log`, or an exit status from 0 to 255.
 async fn ping(
     state: State<SharedState>,
     Path((key, kind)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    ping_with(state, &key, &kind, body).await
+    ping_with(state, &key, &kind, &headers, body).await
 }
+
+/// The header of a ping forwarded by another server of the cluster (never forwarded again).
+const FORWARDED_BY: &str = "x-healthchecker-forwarded-by";
+
+/// How long the server holding a push monitor gets to answer a forwarded ping.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn ping_with(
     State(state): State<SharedState>,
     key: &str,
     kind: &str,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let unknown = || {
@@ -595,6 +631,12 @@ async fn ping_with(
              /log or /<exit status 0-255>)"
                 .to_owned(),
         )
+    };
+    // As it came: what a server of the cluster that holds the monitor is asked.
+    let uri = if kind.is_empty() {
+        format!("/ping/{key}")
+    } else {
+        format!("/ping/{key}/{kind}")
     };
     let (Some(key), Some(kind)) = (PingKey::parse(key), PingKind::from_path(kind)) else {
         return Err(unknown());
@@ -606,11 +648,20 @@ async fn ping_with(
             ApiError::Unreadable(rejection)
         }
     })?;
-    match state
+    let pinged = match state
         .monitors
         .ping(&key, kind, push::kept_body(&body))
-        .await?
+        .await
     {
+        Err(MonitorsError::Elsewhere { app, owner }) => {
+            return match (&state.cluster, headers.contains_key(FORWARDED_BY)) {
+                (Some(cluster), false) => forward(cluster, &owner, &app, uri, body).await,
+                _ => Err(MonitorsError::Elsewhere { app, owner }.into()),
+            };
+        }
+        other => other?,
+    };
+    match pinged {
         Some(_) => Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -619,6 +670,50 @@ async fn ping_with(
             .into_response()),
         None => Err(unknown()),
     }
+}
+
+/// Hands a ping (`uri`, `body`) of `app`, a push monitor that server `owner` of the cluster
+/// holds, to that server, and answers what it answered.
+async fn forward(
+    cluster: &crate::cluster::Cluster,
+    owner: &str,
+    app: &AppName,
+    uri: String,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let elsewhere = || {
+        ApiError::from(MonitorsError::Elsewhere {
+            app: app.clone(),
+            owner: owner.to_owned(),
+        })
+    };
+    let Some(url) = cluster.url_of(owner) else {
+        return Err(elsewhere());
+    };
+    let answer = cluster
+        .client()
+        .post(format!("{url}{uri}"))
+        .header(FORWARDED_BY, cluster.id())
+        .timeout(FORWARD_TIMEOUT)
+        .body(body)
+        .send()
+        .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(app = %app, server = owner, "cannot forward a ping to the server that holds it: {}", error.without_url());
+            return Err(elsewhere());
+        }
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = answer
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("text/plain; charset=utf-8")
+        .to_owned();
+    let bytes = answer.bytes().await.map_err(|_| elsewhere())?;
+    Ok((status, [(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 /// Where the jobs of this request's client reach the server: `public_url` when set, else the
@@ -1297,6 +1392,9 @@ pub enum ApiError {
     /// 409: the monitor is declared in the config file, which alone changes it.
     #[error("{0}")]
     ManagedByConfig(String),
+    /// 503: another server of the cluster checks the monitor ([`MonitorsError::Elsewhere`]).
+    #[error("{0}")]
+    Elsewhere(String),
     /// 422: a field out of range or malformed.
     #[error("{0}")]
     Invalid(FieldError),
@@ -1358,6 +1456,7 @@ impl ApiError {
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::ManagedByConfig(_) => (StatusCode::CONFLICT, "managed_by_config"),
+            ApiError::Elsewhere(_) => (StatusCode::SERVICE_UNAVAILABLE, "checked_elsewhere"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Full(_) => (StatusCode::TOO_MANY_REQUESTS, "monitor_limit"),
             ApiError::ClientFull(_) => (StatusCode::TOO_MANY_REQUESTS, "client_monitor_limit"),
@@ -1385,6 +1484,9 @@ impl From<MonitorsError> for ApiError {
             full @ MonitorsError::Full(_) => ApiError::Full(full),
             managed @ MonitorsError::ManagedByConfig(_) => {
                 ApiError::ManagedByConfig(managed.to_string())
+            }
+            elsewhere @ MonitorsError::Elsewhere { .. } => {
+                ApiError::Elsewhere(elsewhere.to_string())
             }
             other => ApiError::internal(other),
         }

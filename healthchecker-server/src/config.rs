@@ -89,6 +89,7 @@ pub const OPTION_NAMES: &[&str] = &[
     "port",
     "data_dir",
     "database_url",
+    "server_id",
     "log_retention",
     "retention_days",
     "smtp_url",
@@ -167,6 +168,12 @@ pub struct ServeArgs {
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+
+    /// This server's id among the servers sharing one database_url: 1 to 64 letters, digits,
+    /// '.', '_' or '-' [default: the host name and 8 random hex digits, new at each start]
+    #[arg(long, value_name = "ID", env = "HEALTHCHECKER_SERVER_ID")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
 
     /// Days transitions and sent mail are kept, from 1 to 3650 [default: 90]
     #[arg(long, value_name = "DAYS", env = "HEALTHCHECKER_RETENTION_DAYS")]
@@ -413,6 +420,9 @@ pub struct RawConfig {
     /// See [`ServeArgs::database_url`].
     #[serde(default, deserialize_with = "secret_text")]
     pub database_url: Option<String>,
+    /// See [`ServeArgs::server_id`].
+    #[serde(default)]
+    pub server_id: Option<String>,
     /// See [`ServeArgs::log_retention`].
     pub log_retention: i64,
     /// See [`ServeArgs::retention_days`].
@@ -494,6 +504,7 @@ impl Default for RawConfig {
             port: 0,
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            server_id: None,
             log_retention: 1000,
             retention_days: 90,
             smtp_url: None,
@@ -695,6 +706,9 @@ pub struct Config {
     /// A PostgreSQL database to keep everything in instead of the SQLite file in `data_dir`;
     /// `None`: the file.
     pub database_url: Option<crate::store::DatabaseUrl>,
+    /// This server's id among those sharing `database_url` (see [`crate::cluster`]); `None`:
+    /// one made at start ([`crate::cluster::default_server_id`]).
+    pub server_id: Option<String>,
     /// Checks kept in the health-check log of each monitor (the oldest are dropped).
     pub log_retention: usize,
     /// How long transitions and sent mail are kept.
@@ -1141,6 +1155,24 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
             })
         })
         .transpose()?;
+    let server_id = match raw.server_id {
+        Some(id) => Some({
+            let id = id.trim().to_owned();
+            let valid = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            if !valid {
+                return Err(invalid(
+                    "server_id",
+                    &id,
+                    "expected 1 to 64 letters, digits, '.', '_' or '-'",
+                ));
+            }
+            id
+        }),
+        None => None,
+    };
     let smtp_url = raw
         .smtp_url
         .as_deref()
@@ -1368,6 +1400,7 @@ fn validate(raw: RawConfig, figment: &Figment) -> Result<Config, ConfigError> {
         port,
         data_dir: raw.data_dir,
         database_url,
+        server_id,
         log_retention,
         retention: Duration::from_secs(retention_days * 24 * 60 * 60),
         smtp_url,

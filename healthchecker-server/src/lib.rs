@@ -38,8 +38,10 @@
 //! * [`scheduler`]: when each monitor is checked: fixed-rate timers on one timer wheel.
 //! * [`store`]: the SQLite file that keeps registrations, states, alerting states, the check log
 //!   and the outbox across restarts and crashes; one writer thread that commits checks in batches.
-//!   [`store::postgres`]: the same tables in a PostgreSQL database behind the same [`store::Store`]
-//!   (one server per database for now).
+//!   [`store::postgres`]: the same tables in a PostgreSQL database behind the same [`store::Store`],
+//!   which several servers may share.
+//! * [`cluster`]: several servers on one PostgreSQL database: the loop that renews this server's
+//!   lease, claims its share of the monitors and gives up the surplus.
 //! * [`events`]: the live events (checks, transitions, maintenance, changes to the set) for
 //!   `GET /api/v1/events`: one broadcast ring that never waits for a slow reader.
 //! * [`alerting`]: who is told what and when (held degrades, one message per incident, reminders,
@@ -77,6 +79,7 @@ pub mod alerting;
 pub mod api;
 pub mod badge;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod datadir;

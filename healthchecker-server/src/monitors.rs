@@ -57,6 +57,9 @@ use tokio_util::task::TaskTracker;
 
 mod crowd;
 mod listed;
+mod shared;
+
+pub use shared::TAKEOVER_SPREAD;
 
 use listed::{Context, Listed};
 
@@ -175,6 +178,17 @@ pub enum MonitorsError {
          and reload the server (SIGHUP, systemctl reload)"
     )]
     ManagedByConfig(AppName),
+    /// The monitor is checked by another server sharing the database (a ping must go there).
+    #[error(
+        "monitor \"{app}\" is checked by server {owner} of this cluster, not by this one; \
+         ping that server, or retry in a few seconds (its lease moves when servers come and go)"
+    )]
+    Elsewhere {
+        /// The monitor.
+        app: AppName,
+        /// The server that checks it ("none yet" while nobody holds it).
+        owner: String,
+    },
 }
 
 /// What [`Monitors::reconcile`] did.
@@ -301,6 +315,9 @@ pub struct MonitorView {
     /// A push monitor's schedule and where it stands; absent for a polled monitor.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushView>,
+    /// The server that checks it, when several servers share the database (`null` otherwise,
+    /// and while no server holds it).
+    pub owner: Option<String>,
 }
 
 /// What the API shows of a push monitor, besides what every monitor has.
@@ -406,6 +423,11 @@ struct Slot {
     push: PushState,
     /// A push monitor's armed deadline: when it falls on the timer wheel, and what it does.
     armed: Option<(Instant, Deadline)>,
+    /// Whether this server checks it: always with a database of its own; with a shared one,
+    /// while it holds the monitor's lease.
+    owned: bool,
+    /// The server that checks it, when several share the database.
+    owner: Option<Arc<str>>,
 }
 
 impl Slot {
@@ -439,6 +461,7 @@ impl Slot {
             maintenance_reason: self.maintenance.as_ref().map(|m| m.reason.clone()),
             flapping: self.alerting.flapping_since().is_some(),
             push: PushView::of(&self.spec, &self.push),
+            owner: self.owner.as_deref().map(str::to_owned),
         }
     }
 
@@ -545,6 +568,9 @@ struct Inner {
     keys: RwLock<HashMap<PingKey, AppName>>,
     /// When the set started, on the wall clock and the monotonic one: push monitors' clock.
     boot: (DateTime<Utc>, Instant),
+    /// This server's id when several servers share the database: then it checks only the
+    /// monitors it holds the lease of ([`shared`]).
+    server: Option<Arc<str>>,
 }
 
 impl Inner {
@@ -612,9 +638,50 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The live state of `stored`, checked by this server when `owned`.
+    fn restored(&self, stored: StoredMonitor, owned: bool) -> Slot {
+        let alerting = restore_alerting(&self.store, &stored, self.options.rules);
+        let maintenance = stored
+            .maintenance
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok());
+        let push = stored
+            .push
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default();
+        Slot {
+            host: host_of(&stored.name, &stored.spec),
+            spec: Arc::new(stored.spec),
+            source: stored.source,
+            paused: stored.paused,
+            registered_at: stored.registered_at,
+            health: stored.health,
+            since: stored.since,
+            // Without its body, like every check in memory: events carry the recent checks,
+            // and a body (a raw JSON value) does not survive the outbox's untagged payload.
+            recent: recent_ring(stored.last_check.map(|mut check| {
+                check.record.body = None;
+                check
+            })),
+            last_transition: stored.last_transition,
+            alerting,
+            maintenance,
+            generation: 0,
+            in_flight: false,
+            push,
+            armed: None,
+            owned,
+            owner: None,
+        }
+    }
+
     /// Starts `slot`'s schedule: a polled monitor is first checked at `first`, then every
     /// interval; a push monitor gets its next deadline armed.
     fn schedule(&self, name: &AppName, slot: &mut Slot, first: Instant) {
+        if !slot.owned {
+            return; // another server checks it
+        }
         if slot.spec.is_push() {
             self.arm(name, slot);
         } else {
@@ -810,6 +877,7 @@ impl Monitors {
             .flatten()
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
+        let server = store.server().map(Arc::from);
         let inner = Arc::new_cyclic(|weak: &Weak<Inner>| {
             let weak = weak.clone();
             let (scheduler, _task) = Scheduler::spawn(
@@ -839,59 +907,27 @@ impl Monitors {
                 events: Events::new(),
                 keys: RwLock::new(HashMap::new()),
                 boot: (Utc::now(), Instant::now()),
+                server,
             }
         });
         let now = Instant::now();
         {
             let mut slots = inner.write_slots();
             for stored in loaded {
-                let alerting = restore_alerting(&inner.store, &stored, options.rules);
-                let maintenance = stored
-                    .maintenance
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str(json).ok());
-                let host = host_of(&stored.name, &stored.spec);
-                let spec = Arc::new(stored.spec);
-                let push_state = stored
-                    .push
-                    .as_deref()
-                    .and_then(|json| serde_json::from_str(json).ok())
-                    .unwrap_or_default();
-                if let Some(push) = &spec.push {
-                    inner
-                        .keys_mut()
-                        .insert(push.key.clone(), stored.name.clone());
+                let name = stored.name.clone();
+                // With a shared database, nothing is checked before its lease is claimed.
+                let mut slot = inner.restored(stored, inner.server.is_none());
+                if let Some(push) = &slot.spec.push {
+                    inner.keys_mut().insert(push.key.clone(), name.clone());
                 }
-                let mut slot = Slot {
-                    spec,
-                    source: stored.source,
-                    paused: stored.paused,
-                    registered_at: stored.registered_at,
-                    health: stored.health,
-                    since: stored.since,
-                    // Without its body, like every check in memory: events carry the recent checks,
-                    // and a body (a raw JSON value) does not survive the outbox's untagged payload.
-                    recent: recent_ring(stored.last_check.map(|mut check| {
-                        check.record.body = None;
-                        check
-                    })),
-                    last_transition: stored.last_transition,
-                    alerting,
-                    maintenance,
-                    host,
-                    generation: 0,
-                    in_flight: false,
-                    push: push_state,
-                    armed: None,
-                };
                 if !slot.paused {
                     let first = now + jitter(slot.spec.interval);
-                    inner.schedule(&stored.name, &mut slot, first);
+                    inner.schedule(&name, &mut slot, first);
                 }
                 inner
                     .crowd()
                     .join(&slot.host, slot.spec.interval, slot.part());
-                slots.insert(stored.name, Arc::new(Listed::new(slot)));
+                slots.insert(name, Arc::new(Listed::new(slot)));
             }
         }
         Monitors { inner }
@@ -1027,6 +1063,9 @@ impl Monitors {
             in_flight: false,
             push: PushState::default(),
             armed: None,
+            // With a shared database, the server that claims its lease checks it.
+            owned: self.inner.server.is_none(),
+            owner: None,
         };
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         self.inner
@@ -1378,6 +1417,15 @@ impl Monitors {
             if !push_spec.key.matches(key) {
                 return Ok(None);
             }
+            if !slot.owned {
+                return Err(MonitorsError::Elsewhere {
+                    app: name,
+                    owner: slot
+                        .owner
+                        .as_deref()
+                        .map_or_else(|| "(none yet)".to_owned(), str::to_owned),
+                });
+            }
             let now = self.inner.now();
             let effect = slot.push.on_ping(kind, now);
             let summary = push::summary(kind, body.as_deref());
@@ -1573,6 +1621,9 @@ fn dispatch(inner: &Arc<Inner>, name: &AppName, due: Instant) {
                 tracing::debug!(app = %name, "previous check still running; this one is skipped");
             }
             return;
+        }
+        if !slot.owned {
+            return; // its lease passed to another server since it was scheduled
         }
         slot.in_flight = true;
         (Arc::clone(&slot.spec), slot.generation)

@@ -150,7 +150,13 @@ pub async fn run_with_reloads(
     let (api_stop, checks, delivery) = (CancellationToken::new(), Stage::new(), Stage::new());
 
     let store = match &config.database_url {
-        Some(url) => Store::open_postgres(url, StoreOptions::from(&config))?,
+        Some(url) => {
+            let server = config
+                .server_id
+                .clone()
+                .unwrap_or_else(crate::cluster::default_server_id);
+            Store::open_shared(url, StoreOptions::from(&config), &server)?
+        }
         None => Store::open(&config.data_dir, StoreOptions::from(&config))?,
     };
     let loaded = store.load_monitors()?;
@@ -174,13 +180,14 @@ pub async fn run_with_reloads(
     within_targets(&config, &targets)
         .await
         .map_err(|why| ServerError::Declared(format!("{why} (config file {file})")))?;
+    let own_url = config.public_url.as_ref().map_or_else(
+        || server_url(addr, &identity),
+        |url| url.as_str().trim_end_matches('/').to_owned(),
+    );
     let notifier = Notifier::spawn(
         &config,
         store.clone(),
-        config.public_url.as_ref().map_or_else(
-            || server_url(addr, &identity),
-            |url| url.as_str().trim_end_matches('/').to_owned(),
-        ),
+        own_url.clone(),
         delivery.stop.clone(),
         &delivery.tasks,
     )?;
@@ -214,6 +221,15 @@ pub async fn run_with_reloads(
         },
     );
     declare(&monitors, &config, &file).await?;
+    let cluster = monitors.server().is_some().then(|| {
+        crate::cluster::spawn(
+            monitors.clone(),
+            store.clone(),
+            own_url.clone(),
+            checks.stop.clone(),
+            &checks.tasks,
+        )
+    });
     let advertiser = advertise(&config, &identity, addr.port());
     // The line users (and tests) wait for: everything is up, and this is where.
     tracing::info!(
@@ -240,6 +256,7 @@ pub async fn run_with_reloads(
         store.clone(),
     )
     .with_notifier(notifier)
+    .with_cluster(cluster)
     .with_targets(targets.clone())
     .with_stop(api_stop.clone());
     {
@@ -428,6 +445,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
         port,
         data_dir,
         database_url,
+        server_id,
         log_retention,
         retention,
         smtp_url,
@@ -468,6 +486,7 @@ fn restart_options(running: &Config, next: &Config) -> Vec<&'static str> {
     differs("port", *port != next.port);
     differs("data_dir", *data_dir != next.data_dir);
     differs("database_url", *database_url != next.database_url);
+    differs("server_id", *server_id != next.server_id);
     differs("log_retention", *log_retention != next.log_retention);
     differs("retention_days", *retention != next.retention);
     differs("smtp_url", *smtp_url != next.smtp_url);

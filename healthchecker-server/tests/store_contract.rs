@@ -50,19 +50,7 @@ impl Db {
     fn open_with(&self, options: StoreOptions) -> Store {
         match self {
             Db::Sqlite(dir) => Store::open(dir.path(), options).expect("opens"),
-            Db::Postgres { url, .. } => {
-                // A store dropped without close() lets go of the database a moment later, when
-                // its writer has committed what was queued.
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    match Store::open_postgres(url, options) {
-                        Err(StoreError::InUse { .. }) if Instant::now() < deadline => {
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                        opened => break opened.expect("opens"),
-                    }
-                }
-            }
+            Db::Postgres { url, .. } => Store::open_postgres(url, options).expect("opens"),
         }
     }
 
@@ -1151,28 +1139,137 @@ async fn postgres_refuses_foreign_newer_and_unreachable_databases() {
     assert!(!text.contains("SeCrEt"), "{text}");
 }
 
-/// One server per database for now: a second store on it is refused while the first is open,
-/// and taken once the first is closed.
-#[tokio::test]
-async fn postgres_a_database_in_use_is_refused() {
+/// Several servers on one database: leases split the monitors (claimed up to each server's
+/// share, the surplus let go), a server writes only the checks of monitors it holds, the
+/// monitors of a server that stops renewing are claimed by another once its lease ran out, the
+/// other servers read what changed, and a message due is claimed by one server at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_servers_share_the_monitors_by_leases() {
     let Some(db) = Db::postgres() else {
         return;
     };
-    let first = db.open();
     let Db::Postgres { url, .. } = &db else {
         unreachable!("a PostgreSQL Db");
     };
-    let error = Store::open_postgres(url, StoreOptions::default()).expect_err("in use");
-    assert!(matches!(error, StoreError::InUse { .. }), "{error}");
-    assert!(
-        error.to_string().contains("one server per database"),
-        "{error}"
+    let a = Store::open_shared(url, StoreOptions::default(), "a").expect("opens");
+    let b = Store::open_shared(url, StoreOptions::default(), "b").expect("opens");
+    let names: Vec<String> = (0..10).map(|n| format!("app-{n}")).collect();
+    for app in &names {
+        a.save_monitor(&monitor(app)).await.expect("saves");
+    }
+    // Alone, a takes everything; b, joining, finds nothing free.
+    let round = a
+        .lease_round("http://a.lan:8080", 0, true)
+        .await
+        .expect("renews");
+    assert_eq!((round.held.len(), round.share), (10, 10));
+    let round = b
+        .lease_round("http://b.lan:8080", 0, true)
+        .await
+        .expect("renews");
+    assert_eq!(
+        (round.held.len(), round.share),
+        (0, 5),
+        "a's leases are live"
     );
-    first.close().await.expect("closes");
-    // close() lets go of it before it returns.
-    let second = Store::open_postgres(url, StoreOptions::default()).expect("free after close()");
-    drop(first);
-    second.close().await.expect("closes");
+    // a sees its share is 5 and lets go of the surplus; b claims it.
+    let round = a
+        .lease_round("http://a.lan:8080", 10, false)
+        .await
+        .expect("renews");
+    assert_eq!(round.share, 5);
+    let surplus: Vec<_> = names[5..].iter().map(|app| name(app)).collect();
+    a.release(surplus.clone()).await.expect("releases");
+    let round = b
+        .lease_round("http://b.lan:8080", 0, false)
+        .await
+        .expect("renews");
+    let mut claimed = round.held.clone();
+    claimed.sort();
+    assert_eq!(claimed, surplus, "b claims what a let go");
+    let leases: Vec<(String, usize)> = round
+        .servers
+        .iter()
+        .map(|server| (server.id.clone(), server.leases))
+        .collect();
+    assert_eq!(leases, vec![("a".to_owned(), 5), ("b".to_owned(), 5)]);
+    assert_eq!(round.servers[0].url, "http://a.lan:8080");
+
+    // Each writes only the checks of what it holds.
+    a.record(check("app-0", 1));
+    a.record(check("app-9", 1));
+    b.record(check("app-9", 2));
+    a.flush().await.expect("flushes");
+    b.flush().await.expect("flushes");
+    assert_eq!(a.log(&name("app-0"), 10).await.expect("reads").len(), 1);
+    let nine = b.log(&name("app-9"), 10).await.expect("reads");
+    assert_eq!(nine.len(), 1, "a's check of b's monitor is not written");
+    assert_eq!(nine[0].record.time, check("app-9", 2).check.record.time);
+
+    // b reads the monitors with their owners, then a deletion made by a.
+    let changes = b.changes(0).await.expect("reads");
+    let owner_of = |app: &str| {
+        changes
+            .monitors
+            .iter()
+            .find(|(monitor, _)| monitor.name.as_str() == app)
+            .and_then(|(_, owner)| owner.clone())
+    };
+    assert_eq!(owner_of("app-0").as_deref(), Some("a"));
+    assert_eq!(owner_of("app-9").as_deref(), Some("b"));
+    assert!(a.delete_monitor(&name("app-1")).await.expect("deletes"));
+    let later = b.changes(changes.newest).await.expect("reads");
+    assert_eq!(later.deleted, vec![name("app-1")]);
+
+    // A message due now is claimed by one server until its result.
+    let mut due = mail(1);
+    due.due = Utc::now() - chrono::Duration::seconds(1);
+    let id = a.enqueue(&due).await.expect("queues");
+    let horizon = Utc::now() + chrono::Duration::days(1);
+    let got = a.due_messages("email", horizon, 10).await.expect("reads");
+    assert_eq!(got.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+    assert!(
+        b.due_messages("email", horizon, 10)
+            .await
+            .expect("reads")
+            .is_empty()
+    );
+    let again = Utc::now() - chrono::Duration::seconds(1);
+    a.mark_retry(id, again, "refused").await.expect("marks");
+    let got = b.due_messages("email", horizon, 10).await.expect("reads");
+    assert_eq!(
+        got.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![id],
+        "a retry is free"
+    );
+
+    // b stops renewing: once its lease ran out, a claims its monitors.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut held = 4; // app-1 is gone
+    loop {
+        let round = a
+            .lease_round("http://a.lan:8080", held, false)
+            .await
+            .expect("renews");
+        held += round.held.len();
+        if held == 9 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a holds {held} of 9 after 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    a.record(check("app-9", 3));
+    a.flush().await.expect("flushes");
+    assert_eq!(b.log(&name("app-9"), 10).await.expect("reads").len(), 2);
+    // A store that is not shared has no leases.
+    let plain = Store::open_postgres(url, StoreOptions::default()).expect("opens");
+    assert!(matches!(
+        plain.lease_round("http://plain.lan:8080", 0, true).await,
+        Err(StoreError::NotShared { .. })
+    ));
+    for store in [a, b, plain] {
+        store.close().await.expect("closes");
+    }
 }
 
 /// A database that stalls (here another session holds the log table) fills the queue: then

@@ -108,7 +108,7 @@ use crate::registry::{AppName, MonitorSpec, Source};
 use crate::telemetry::{DeliveryResult, Telemetry};
 
 pub use aggregates::{AGGREGATE_LAG, DAILY_KEPT, HOURLY_KEPT};
-pub use postgres::{DatabaseUrl, DatabaseUrlError};
+pub use postgres::{Changes, DatabaseUrl, DatabaseUrlError, Round, ServerLease};
 pub use writer::{BATCH_MAX, BATCH_WINDOW, QUEUE_CAP};
 
 /// The database file inside `data_dir`.
@@ -402,13 +402,13 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
-    /// Another server holds the PostgreSQL database (one server per database for now).
+    /// A call only a store shared by several servers answers ([`Store::open_shared`]) was made
+    /// to one that is not.
     #[error(
-        "the database {path} is in use by another healthchecker-server; one server per database \
-         for now (several servers on one database are not built yet): stop the other one, or give \
-         this one its own database"
+        "the database {path} is not shared by several servers: leases need a PostgreSQL \
+         database_url and a server id"
     )]
-    InUse {
+    NotShared {
         /// The database.
         path: PathBuf,
     },
@@ -508,8 +508,31 @@ impl Store {
     /// [`StoreError::Corrupt`] for a database with tables of another program (left untouched),
     /// [`StoreError::TooNew`] for a schema from a newer server.
     pub fn open_postgres(url: &DatabaseUrl, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::open_pg(url, options, None)
+    }
+
+    /// [`Store::open_postgres`] for server `server` of several sharing the database: it writes
+    /// only the checks of monitors whose lease `server` holds ([`Store::lease_round`]), and
+    /// claims the messages it sends.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open_postgres`].
+    pub fn open_shared(
+        url: &DatabaseUrl,
+        options: StoreOptions,
+        server: &str,
+    ) -> Result<Store, StoreError> {
+        Store::open_pg(url, options, Some(server.to_owned()))
+    }
+
+    fn open_pg(
+        url: &DatabaseUrl,
+        options: StoreOptions,
+        server: Option<String>,
+    ) -> Result<Store, StoreError> {
         let outbox_changed = tokio::sync::watch::Sender::new(0);
-        let pg = postgres::Pg::open(url, options, outbox_changed.clone())?;
+        let pg = postgres::Pg::open(url, options, server, outbox_changed.clone())?;
         Ok(Store {
             inner: Arc::new(Inner {
                 path: pg.path().to_owned(),
@@ -544,6 +567,87 @@ impl Store {
             Backend::Sqlite { .. } => self.read_blocking(rows::load_monitors),
             Backend::Postgres(pg) => pg.load_monitors(),
         }
+    }
+
+    /// The server this store writes for, when several servers share its database
+    /// ([`Store::open_shared`]).
+    pub fn server(&self) -> Option<&str> {
+        match &self.inner.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pg) => pg.server(),
+        }
+    }
+
+    /// The PostgreSQL backend of a shared store.
+    fn shared(&self) -> Result<&postgres::Pg, StoreError> {
+        match &self.inner.backend {
+            Backend::Postgres(pg) if pg.server().is_some() => Ok(pg),
+            _ => Err(StoreError::NotShared {
+                path: self.path().to_owned(),
+            }),
+        }
+    }
+
+    /// Renews this server's lease (its API at `url`), claims free monitors when it holds fewer
+    /// than `held` of its share, and lists the live servers (see [`postgres`]'s leases). With `reread`, the answer
+    /// lists every monitor it holds.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotShared`] for a store not opened with [`Store::open_shared`];
+    /// [`StoreError::Postgres`] when the database fails.
+    pub async fn lease_round(
+        &self,
+        url: &str,
+        held: usize,
+        reread: bool,
+    ) -> Result<Round, StoreError> {
+        self.shared()?.lease_round(url, held, reread).await
+    }
+
+    /// Lets go of `names`' leases (after this server stopped checking them).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn release(&self, names: Vec<AppName>) -> Result<(), StoreError> {
+        self.shared()?.release(names).await
+    }
+
+    /// Lets go of every lease and of this server's row: for a server that stops.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn leave(&self) -> Result<(), StoreError> {
+        self.shared()?.leave().await
+    }
+
+    /// What changed after version `since` that this server did not write itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn changes(&self, since: i64) -> Result<Changes, StoreError> {
+        self.shared()?.changes(since).await
+    }
+
+    /// The newest check of each monitor this server does not hold, with the health after it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn last_checks(&self) -> Result<Vec<(AppName, LoggedCheck, Health)>, StoreError> {
+        self.shared()?.last_checks().await
+    }
+
+    /// The monitors `names` as stored, for a server that just claimed them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::lease_round`].
+    pub async fn load_named(&self, names: Vec<AppName>) -> Result<Vec<StoredMonitor>, StoreError> {
+        self.shared()?.load_named(names).await
     }
 
     /// The key of the hashes of bodies the log does not keep ([`crate::probe::BodyDigest`]):

@@ -24,22 +24,16 @@
 //! buckets older than they are kept are deleted by [`super::Store::prune`] and by the writer once
 //! an hour ([`PRUNE_EVERY`]).
 //!
-//! # Not yet
+//! # Several servers
 //!
-//! # Bounds
-//!
-//! At most [`super::QUEUE_CAP`] checks wait for the writer. Beyond it (only a database that stalls
-//! fills it) a check that changes nothing but the log and the counters is dropped whole, counted
-//! in [`super::Store::dropped_checks`] with a warning; a check with a transition or anything for
-//! the outbox is always queued, so no state change and no message is lost, and the counters catch
-//! up with the next check written.
-//!
-//! # Not yet
-//!
-//! Several servers on one database (leases, a shared outbox, `owner`,
-//! the cluster in `/health`) are not built yet: a server holds an advisory lock on its database
-//! for as long as its writer's connection lives, and a second server is refused
-//! ([`StoreError::InUse`]), as a second server on one `data_dir` is.
+//! Opened for a server ([`super::Store::open_shared`]), the store writes only for the monitors
+//! whose lease that server holds, and any number of servers share the database: see [`leases`].
+//! Opened without ([`super::Store::open_postgres`]), it writes for every monitor (one server, or
+//! a tool).
+
+mod leases;
+
+pub use leases::{Changes, FORGET_AFTER, LEASE, MARGIN, RENEW, Round, ServerLease};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,8 +68,12 @@ pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600
 /// Threads of the backend's own runtime.
 pub const RUNTIME_THREADS: usize = 2;
 
-/// The advisory lock a server holds on its database (one server per database for now).
-const SERVER_LOCK: i64 = 7_273_697_480_462;
+/// How long a server's claim on a message it is sending lasts: longer than any attempt (a
+/// message whose server died while sending it is sent by another after this).
+pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// How often a server sharing the database looks at the outbox without being told to.
+pub const OUTBOX_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long connecting to the database may take when the URL does not say
 /// (`connect_timeout=SECONDS`).
@@ -191,7 +189,39 @@ const MIGRATIONS: &[&str] = &[
         seq         BIGINT NOT NULL,
         PRIMARY KEY (monitor_id, start)
     );
-    CREATE INDEX daily_by_start ON daily (start);
+        CREATE INDEX daily_by_start ON daily (start);
+    ",
+    // 2: several servers on one database: leases, what changed since, the shared outbox.
+    "
+    CREATE SEQUENCE changes;
+    ALTER TABLE monitors
+        ADD COLUMN owner       TEXT,             -- the server holding its lease
+        ADD COLUMN lease_until BIGINT,           -- ns since the epoch, the database's clock
+        ADD COLUMN version     BIGINT NOT NULL DEFAULT 0;  -- from `changes`, at each change
+    CREATE INDEX monitors_by_owner ON monitors (owner);
+    ALTER TABLE states
+        ADD COLUMN last_key BIGINT NOT NULL DEFAULT 0,     -- the newest log row's id (0: none)
+        ADD COLUMN version  BIGINT NOT NULL DEFAULT 0;
+    UPDATE states s SET last_key = coalesce(
+        (SELECT max(c.id) FROM checks c
+         WHERE c.id BETWEEN s.monitor_id << 32 AND (s.monitor_id << 32) | 4294967295), 0);
+    CREATE TABLE deleted (
+        version BIGINT PRIMARY KEY,              -- from `changes`
+        name    TEXT   NOT NULL,
+        at      BIGINT NOT NULL
+    );
+    CREATE TABLE servers (
+        id           TEXT   PRIMARY KEY,
+        started_at   BIGINT NOT NULL,
+                        url          TEXT   NOT NULL,            -- where its API is (pings are forwarded there)
+        heartbeat_at BIGINT NOT NULL,            -- the database's clock
+        lease_until  BIGINT NOT NULL             -- its monitors are its own until then
+    );
+    CREATE INDEX monitors_by_version ON monitors (version);
+    CREATE INDEX states_by_version ON states (version);
+    ALTER TABLE messages
+        ADD COLUMN claimed_by    TEXT,
+        ADD COLUMN claimed_until BIGINT;
     ",
 ];
 
@@ -353,6 +383,10 @@ pub(super) struct Pg {
     queued: Arc<AtomicUsize>,
     /// Checks dropped because the queue was full.
     dropped: AtomicU64,
+    /// The server this store writes for, when several share the database (see [`leases`]).
+    server: Option<String>,
+    /// When this store was opened: the server's start, as the others see it.
+    started_at: DateTime<Utc>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -413,6 +447,7 @@ impl Pg {
     pub(super) fn open(
         url: &DatabaseUrl,
         options: StoreOptions,
+        server: Option<String>,
         outbox_changed: tokio::sync::watch::Sender<u64>,
     ) -> Result<Pg, StoreError> {
         let path = PathBuf::from(url.to_string());
@@ -449,26 +484,29 @@ impl Pg {
             let config = url.config.clone();
             let closing = closing.clone();
             let queued = queued.clone();
+            let server = server.clone();
             wait(&handle, async move {
                 let client = connect(&config, &path).await?;
-                // Held by the writer's connection while it lives (a killed server's ends with
-                // its connection): the database's counterpart of data_dir's lock file.
-                let ours: bool = client
-                    .query_one("SELECT pg_try_advisory_lock($1)", &[&SERVER_LOCK])
-                    .await
-                    .map_err(pg_error(&path))?
-                    .get(0);
-                if !ours {
-                    return Err(StoreError::InUse { path });
-                }
                 migrate(&client, &path).await?;
-                let monitors = load_slots(&client, &path).await?;
+                if server.is_some() {
+                    // Messages another server queued, or whose claim ran out, are seen here
+                    // within OUTBOX_POLL: this server's writer only tells of its own.
+                    let wake = outbox_changed.clone();
+                    // Ends with the backend's runtime.
+                    tokio::spawn(async move {
+                        let mut every = tokio::time::interval(OUTBOX_POLL);
+                        loop {
+                            every.tick().await;
+                            wake.send_modify(|n| *n += 1);
+                        }
+                    });
+                }
                 tokio::spawn(
                     Writer {
                         client,
                         path,
                         options,
-                        monitors,
+                        server,
                         states: HashMap::new(),
                         trim_step: super::writer::trim_step(options.log_retention),
                         outbox_changed,
@@ -490,6 +528,8 @@ impl Pg {
             closing,
             queued,
             dropped: AtomicU64::new(0),
+            server,
+            started_at: Utc::now(),
         };
         match started {
             Some(result) => result?,
@@ -593,6 +633,79 @@ impl Pg {
             f(client, path).await
         })
         .unwrap_or_else(|| Err(self.closed()))
+    }
+
+    /// The server this store writes for, when several share the database.
+    pub(super) fn server(&self) -> Option<&str> {
+        self.server.as_deref()
+    }
+
+    fn shared(&self) -> Result<String, StoreError> {
+        self.server.clone().ok_or_else(|| StoreError::NotShared {
+            path: self.path.clone(),
+        })
+    }
+
+    pub(super) async fn lease_round(
+        &self,
+        url: &str,
+        held: usize,
+        reread: bool,
+    ) -> Result<Round, StoreError> {
+        let server = self.shared()?;
+        let started_at = self.started_at;
+        let url = url.to_owned();
+        self.read(move |mut client, path| async move {
+            let me = leases::Me {
+                id: &server,
+                url: &url,
+                started_at,
+            };
+            leases::round(&mut client, &path, me, held, reread).await
+        })
+        .await
+    }
+
+    pub(super) async fn release(&self, names: Vec<AppName>) -> Result<(), StoreError> {
+        let server = self.shared()?;
+        self.read(move |client, path| async move {
+            leases::release(&client, &path, &server, &names).await
+        })
+        .await
+    }
+
+    pub(super) async fn leave(&self) -> Result<(), StoreError> {
+        let server = self.shared()?;
+        self.read(move |mut client, path| async move {
+            leases::leave(&mut client, &path, &server).await
+        })
+        .await
+    }
+
+    pub(super) async fn changes(&self, since: i64) -> Result<Changes, StoreError> {
+        let server = self.shared()?;
+        self.read(move |client, path| async move {
+            leases::changes(&client, &path, &server, since).await
+        })
+        .await
+    }
+
+    pub(super) async fn last_checks(
+        &self,
+    ) -> Result<Vec<(AppName, super::LoggedCheck, Health)>, StoreError> {
+        let server = self.shared()?;
+        self.read(
+            move |client, path| async move { leases::last_checks(&client, &path, &server).await },
+        )
+        .await
+    }
+
+    pub(super) async fn load_named(
+        &self,
+        names: Vec<AppName>,
+    ) -> Result<Vec<StoredMonitor>, StoreError> {
+        self.read(move |client, path| async move { leases::load(&client, &path, &names).await })
+            .await
     }
 
     pub(super) fn load_monitors(&self) -> Result<Vec<StoredMonitor>, StoreError> {
@@ -783,16 +896,37 @@ impl Pg {
         limit: usize,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
         let channel = channel.to_owned();
+        let server = self.server.clone();
         self.read(move |client, path| async move {
+            // The messages due now are claimed for this server (with several servers: each is
+            // sent by one), those due later only read, for when to come back. A claim ends with
+            // the message's result, or after CLAIM (a server that died while sending).
+            let clock = time_to_sql(Utc::now());
             let rows = client
                 .query(
-                    "SELECT id, monitor, channel, recipients, event_id, payload, created_at,
-                            attempts, next_attempt_at, last_error, group_key
-                     FROM messages
-                     WHERE status = 'pending' AND channel = $3 AND next_attempt_at <= $1
-                     ORDER BY next_attempt_at, id
-                     LIMIT $2",
-                    &[&time_to_sql(now), &to_i64(limit), &channel],
+                    "WITH picked AS (
+                         SELECT id FROM messages
+                         WHERE status = 'pending' AND channel = $3 AND next_attempt_at <= $1
+                           AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < $5)
+                         ORDER BY next_attempt_at, id LIMIT $2
+                         FOR UPDATE SKIP LOCKED)
+                     UPDATE messages m SET
+                         claimed_by = CASE WHEN m.next_attempt_at <= $5 THEN $4
+                                           ELSE m.claimed_by END,
+                         claimed_until = CASE WHEN m.next_attempt_at <= $5 THEN $5 + $6
+                                              ELSE m.claimed_until END
+                     FROM picked WHERE m.id = picked.id
+                     RETURNING m.id, m.monitor, m.channel, m.recipients, m.event_id, m.payload,
+                               m.created_at, m.attempts, m.next_attempt_at, m.last_error,
+                               m.group_key",
+                    &[
+                        &time_to_sql(now),
+                        &to_i64(limit),
+                        &channel,
+                        &server,
+                        &clock,
+                        &leases::nanos(CLAIM),
+                    ],
                 )
                 .await
                 .map_err(pg_error(&path))?;
@@ -1040,156 +1174,149 @@ async fn migrate(client: &tokio_postgres::Client, path: &Path) -> Result<(), Sto
     result
 }
 
-/// What the writer knows of a monitor: its id and its newest log row.
+/// What the writer reads of a monitor before writing for it: its id and its newest log row.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     id: i64,
     last_seq: i64,
 }
 
-async fn load_slots(
-    client: &tokio_postgres::Client,
-    path: &Path,
-) -> Result<HashMap<AppName, Slot>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT m.name, m.id,
-                    coalesce((SELECT max(c.id) FROM checks c
-                              WHERE c.id BETWEEN m.id << 32 AND (m.id << 32) | $1), 0) & $1
-             FROM monitors m",
-            &[&MAX_SEQ],
-        )
-        .await
-        .map_err(pg_error(path))?;
-    let data = data_error(path);
-    rows.into_iter()
-        .map(|row| {
-            let name = AppName::parse(row.get(0)).map_err(|error| data(error.to_string()))?;
-            Ok((
-                name,
-                Slot {
-                    id: row.get(1),
-                    last_seq: row.get(2),
-                },
-            ))
-        })
-        .collect()
+fn raw_check(row: &tokio_postgres::Row) -> RawCheck {
+    raw_check_at(row, 0)
 }
 
-fn raw_check(row: &tokio_postgres::Row) -> RawCheck {
+/// Reads [`CHECK_COLUMNS`] starting at column `at`.
+fn raw_check_at(row: &tokio_postgres::Row, at: usize) -> RawCheck {
     RawCheck {
-        time: row.get(0),
-        outcome: row.get(1),
-        reason: row.get(2),
-        http_status: row.get(3),
-        latency_ns: row.get(4),
-        body: row.get(5),
-        detail: row.get(6),
-        state: row.get(7),
-        passes: row.get(8),
-        fails: row.get(9),
-        recovering: row.get(10),
-        key: row.get(11),
-        cert_not_after: row.get(12),
-        body_size: row.get(13),
-        body_hash: row.get(14),
-        ping: row.get(15),
+        time: row.get(at),
+        outcome: row.get(at + 1),
+        reason: row.get(at + 2),
+        http_status: row.get(at + 3),
+        latency_ns: row.get(at + 4),
+        body: row.get(at + 5),
+        detail: row.get(at + 6),
+        state: row.get(at + 7),
+        passes: row.get(at + 8),
+        fails: row.get(at + 9),
+        recovering: row.get(at + 10),
+        key: row.get(at + 11),
+        cert_not_after: row.get(at + 12),
+        body_size: row.get(at + 13),
+        body_hash: row.get(at + 14),
+        ping: row.get(at + 15),
     }
 }
 
 fn raw_transition(row: &tokio_postgres::Row) -> RawTransition {
+    raw_transition_at(row, 0)
+}
+
+/// Reads [`TRANSITION_COLUMNS`] starting at column `at`.
+fn raw_transition_at(row: &tokio_postgres::Row, at: usize) -> RawTransition {
     RawTransition {
-        time: row.get(0),
-        from: row.get(1),
-        to: row.get(2),
-        reason: row.get(3),
+        time: row.get(at),
+        from: row.get(at + 1),
+        to: row.get(at + 2),
+        reason: row.get(at + 3),
     }
+}
+
+/// The columns [`stored_monitor`] reads, in one query with the newest check and transition.
+/// `{filter}` is the query's `WHERE` clause.
+const MONITOR_QUERY: &str = "
+    SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
+           s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
+           m.source, m.maintenance, m.push, m.owner, m.version, s.version,
+           c.id IS NOT NULL, {CHECK_COLUMNS}, t.time IS NOT NULL, {TRANSITION_COLUMNS}
+    FROM monitors m JOIN states s ON s.monitor_id = m.id
+    LEFT JOIN checks c ON c.id = s.last_key
+    LEFT JOIN LATERAL (SELECT * FROM transitions
+                       WHERE monitor_id = m.id ORDER BY id DESC LIMIT 1) t ON TRUE
+    WHERE {filter}
+    ORDER BY m.name COLLATE \"C\"";
+
+/// The monitors `filter` (a `WHERE` clause over `m`, `s`) selects, with `params`.
+async fn query_monitors(
+    client: &tokio_postgres::Client,
+    path: &Path,
+    filter: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let sql = MONITOR_QUERY
+        .replace("{CHECK_COLUMNS}", CHECK_COLUMNS)
+        .replace("{TRANSITION_COLUMNS}", TRANSITION_COLUMNS)
+        .replace("{filter}", filter);
+    client.query(&sql, params).await.map_err(pg_error(path))
+}
+
+/// The column of [`MONITOR_QUERY`] after which the check's columns come.
+const CHECK_AT: usize = 19;
+/// The column of [`MONITOR_QUERY`] after which the transition's columns come.
+const TRANSITION_AT: usize = CHECK_AT + 17;
+
+/// A row of [`MONITOR_QUERY`] as a monitor, with its owner and the newest version of its rows.
+fn stored_monitor(
+    row: &tokio_postgres::Row,
+    path: &Path,
+) -> Result<(StoredMonitor, Option<String>, i64), StoreError> {
+    let data = data_error(path);
+    let name = AppName::parse(row.get(1)).map_err(|error| data(error.to_string()))?;
+    let spec: MonitorSpec = serde_json::from_str(row.get(2))
+        .map_err(|error| data(format!("spec of {name}: {error}")))?;
+    let source = match row.get::<_, &str>(12) {
+        "config" => Source::Config,
+        "api" => Source::Api,
+        other => return Err(data(format!("source of {name}: {other:?}"))),
+    };
+    let health_seq: i64 = row.get(10);
+    let newest = row
+        .get::<_, bool>(CHECK_AT - 1)
+        .then(|| raw_check_at(row, CHECK_AT));
+    let logged_health = match &newest {
+        Some(raw) if raw.key & MAX_SEQ > health_seq => Some(raw.health().map_err(&data)?),
+        _ => None,
+    };
+    let check = newest.map(RawCheck::decode).transpose().map_err(&data)?;
+    let transition = row
+        .get::<_, bool>(TRANSITION_AT - 1)
+        .then(|| raw_transition_at(row, TRANSITION_AT).decode())
+        .transpose()
+        .map_err(&data)?;
+    let version = row.get::<_, i64>(16).max(row.get(17));
+    let monitor = StoredMonitor {
+        name,
+        spec,
+        paused: row.get(3),
+        registered_at: time_from_sql(row.get(4)),
+        health: match logged_health {
+            Some(health) => health,
+            None => Health {
+                state: state_from_sql(row.get(5)).map_err(&data)?,
+                passes: count_from_sql(row.get(6)).map_err(&data)?,
+                fails: count_from_sql(row.get(7)).map_err(&data)?,
+                recovering: row.get(8),
+            },
+        },
+        since: row.get::<_, Option<i64>>(9).map(time_from_sql),
+        last_check: check,
+        last_transition: transition,
+        alerting: row.get(11),
+        source,
+        maintenance: row.get(13),
+        push: row.get(14),
+    };
+    Ok((monitor, row.get(15), version))
 }
 
 async fn load_monitors(
     client: &tokio_postgres::Client,
     path: &Path,
 ) -> Result<Vec<StoredMonitor>, StoreError> {
-    let sql = pg_error(path);
-    let data = data_error(path);
-    let monitors = client
-        .query(
-            "SELECT m.id, m.name, m.spec, m.paused, m.registered_at,
-                    s.state, s.passes, s.fails, s.recovering, s.since, s.health_seq, m.alerting,
-                    m.source, m.maintenance, m.push
-             FROM monitors m JOIN states s ON s.monitor_id = m.id
-             ORDER BY m.name COLLATE \"C\"",
-            &[],
-        )
-        .await
-        .map_err(&sql)?;
-    let last_check = client
-        .prepare(&format!(
-            "SELECT {CHECK_COLUMNS} FROM checks c WHERE c.id BETWEEN $1 AND $2
-             ORDER BY c.id DESC LIMIT 1"
-        ))
-        .await
-        .map_err(&sql)?;
-    let last_transition = client
-        .prepare(&format!(
-            "SELECT {TRANSITION_COLUMNS} FROM transitions t
-             WHERE t.monitor_id = $1 ORDER BY t.id DESC LIMIT 1"
-        ))
-        .await
-        .map_err(&sql)?;
-    let mut loaded = Vec::with_capacity(monitors.len());
-    for row in monitors {
-        let id: i64 = row.get(0);
-        let name = AppName::parse(row.get(1)).map_err(|error| data(error.to_string()))?;
-        let spec: MonitorSpec = serde_json::from_str(row.get(2))
-            .map_err(|error| data(format!("spec of {name}: {error}")))?;
-        let source = match row.get::<_, &str>(12) {
-            "config" => Source::Config,
-            "api" => Source::Api,
-            other => return Err(data(format!("source of {name}: {other:?}"))),
-        };
-        let health_seq: i64 = row.get(10);
-        let newest = client
-            .query_opt(&last_check, &[&check_key(id, 0), &check_key(id, MAX_SEQ)])
-            .await
-            .map_err(&sql)?
-            .map(|row| raw_check(&row));
-        let logged_health = match &newest {
-            Some(raw) if raw.key & MAX_SEQ > health_seq => Some(raw.health().map_err(&data)?),
-            _ => None,
-        };
-        let check = newest.map(RawCheck::decode).transpose().map_err(&data)?;
-        let transition = client
-            .query_opt(&last_transition, &[&id])
-            .await
-            .map_err(&sql)?
-            .map(|row| raw_transition(&row).decode())
-            .transpose()
-            .map_err(&data)?;
-        loaded.push(StoredMonitor {
-            name,
-            spec,
-            paused: row.get(3),
-            registered_at: time_from_sql(row.get(4)),
-            health: match logged_health {
-                Some(health) => health,
-                None => Health {
-                    state: state_from_sql(row.get(5)).map_err(&data)?,
-                    passes: count_from_sql(row.get(6)).map_err(&data)?,
-                    fails: count_from_sql(row.get(7)).map_err(&data)?,
-                    recovering: row.get(8),
-                },
-            },
-            since: row.get::<_, Option<i64>>(9).map(time_from_sql),
-            last_check: check,
-            last_transition: transition,
-            alerting: row.get(11),
-            source,
-            maintenance: row.get(13),
-            push: row.get(14),
-        });
-    }
-    Ok(loaded)
+    query_monitors(client, path, "TRUE", &[])
+        .await?
+        .iter()
+        .map(|row| stored_monitor(row, path).map(|(monitor, _, _)| monitor))
+        .collect()
 }
 
 async fn log_page(
@@ -1497,7 +1624,9 @@ struct Writer {
     client: tokio_postgres::Client,
     path: PathBuf,
     options: StoreOptions,
-    monitors: HashMap<AppName, Slot>,
+    /// The server this store writes for, when several share the database: only the checks of
+    /// monitors it holds the lease of are written.
+    server: Option<String>,
     states: HashMap<i64, StateRow>,
     trim_step: i64,
     outbox_changed: tokio::sync::watch::Sender<u64>,
@@ -1640,15 +1769,7 @@ impl Writer {
                 let _ = reply.send(Ok(()));
             }
             Op::Close(reply) => {
-                // Let go of the database before answering, so the next server may take it at
-                // once (a killed server's lock goes with its connection).
-                let result = self
-                    .client
-                    .execute("SELECT pg_advisory_unlock($1)", &[&SERVER_LOCK])
-                    .await
-                    .map(|_| ())
-                    .map_err(self.sql());
-                let _ = reply.send(result);
+                let _ = reply.send(Ok(()));
                 return false;
             }
         }
@@ -1680,10 +1801,6 @@ impl Writer {
         if result.is_err() {
             let _ = self.client.batch_execute("ROLLBACK").await;
             self.states.clear();
-            // The slots may be ahead of what is committed: read them again.
-            if let Ok(monitors) = load_slots(&self.client, &self.path).await {
-                self.monitors = monitors;
-            }
         }
         result
     }
@@ -1716,11 +1833,12 @@ impl Writer {
     }
 
     async fn write_checks(&mut self, checks: &[CheckWrite]) -> Result<(), StoreError> {
+        let mut slots = self.writable(checks).await?;
         let mut columns = Columns::default();
         let mut decided = Vec::new();
         let mut trims = Vec::new();
         for write in checks {
-            let Some(slot) = self.monitors.get_mut(&write.name) else {
+            let Some(slot) = slots.get_mut(write.name.as_str()) else {
                 continue;
             };
             slot.last_seq += 1;
@@ -1848,6 +1966,18 @@ impl Writer {
                 .await
                 .map_err(self.sql())?;
         }
+        // Each monitor's newest row, for the next batch and for the other servers' views (read
+        // by `leases::last_checks`: no new version, which is for changes of state).
+        self.client
+            .execute(
+                "UPDATE states s SET last_key = v.key
+                 FROM (SELECT id >> 32 AS monitor_id, max(id) AS key
+                       FROM unnest($1::BIGINT[]) AS id GROUP BY 1) v
+                 WHERE s.monitor_id = v.monitor_id",
+                &[&columns.id],
+            )
+            .await
+            .map_err(self.sql())?;
         for (slot, write) in decided {
             if let Some(transition) = &write.transition {
                 let since = self.transition(slot.id, transition).await?;
@@ -1863,6 +1993,66 @@ impl Writer {
             self.decided(slot.id, write).await?;
         }
         Ok(())
+    }
+
+    /// The monitors of `checks` this store may write for, by name, with their newest log row:
+    /// every one that exists, or with several servers only those whose lease this server holds
+    /// (locked until the commit, so none can be claimed away meanwhile). A check of one it lost
+    /// is dropped: the server that holds it now writes that monitor's log.
+    async fn writable(&self, checks: &[CheckWrite]) -> Result<HashMap<String, Slot>, StoreError> {
+        let names: Vec<&str> = checks.iter().map(|write| write.name.as_str()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT m.name, m.id, s.last_key & $3
+                 FROM monitors m JOIN states s ON s.monitor_id = m.id
+                 WHERE m.name = ANY($1) AND ($2::TEXT IS NULL OR m.owner = $2)
+                 FOR SHARE OF m",
+                &[&names, &self.server, &MAX_SEQ],
+            )
+            .await
+            .map_err(self.sql())?;
+        let slots: HashMap<String, Slot> = rows
+            .iter()
+            .map(|row| {
+                let slot = Slot {
+                    id: row.get(1),
+                    last_seq: row.get(2),
+                };
+                (row.get::<_, String>(0), slot)
+            })
+            .collect();
+        if slots.len() < names.len() && self.server.is_some() {
+            let lost: std::collections::BTreeSet<&str> = names
+                .iter()
+                .copied()
+                .filter(|name| !slots.contains_key(*name))
+                .collect();
+            if !lost.is_empty() {
+                tracing::debug!(
+                    monitors = ?lost,
+                    "checks of monitors whose lease this server no longer holds are not written"
+                );
+            }
+        }
+        Ok(slots)
+    }
+
+    /// `name`'s id and newest log row, if it exists.
+    async fn slot(&self, name: &AppName) -> Result<Option<Slot>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT m.id, s.last_key & $2 FROM monitors m JOIN states s ON s.monitor_id = m.id
+                 WHERE m.name = $1",
+                &[&name.as_str(), &MAX_SEQ],
+            )
+            .await
+            .map_err(self.sql())?;
+        Ok(row.map(|row| Slot {
+            id: row.get(0),
+            last_seq: row.get(1),
+        }))
     }
 
     /// What the alert policy decided with a check.
@@ -1933,7 +2123,8 @@ impl Writer {
             self.client
                 .execute(
                     "UPDATE states SET state = $2, passes = $3, fails = $4, recovering = $5,
-                            since = coalesce($6, since), health_seq = $7
+                                                        since = coalesce($6, since), health_seq = $7,
+                            version = nextval('changes')
                      WHERE monitor_id = $1",
                     &[
                         &id,
@@ -1957,10 +2148,11 @@ impl Writer {
             reason: format!("spec of {}: {error}", monitor.name),
         })?;
         let registered_at = time_to_sql(monitor.registered_at);
-        if let Some(slot) = self.monitors.get(&monitor.name).copied() {
+        if let Some(slot) = self.slot(&monitor.name).await? {
             self.client
                 .execute(
-                    "UPDATE monitors SET spec = $2, paused = $3, registered_at = $4, source = $5
+                    "UPDATE monitors SET spec = $2, paused = $3, registered_at = $4, source = $5,
+                                         version = nextval('changes')
                      WHERE id = $1",
                     &[
                         &slot.id,
@@ -1978,8 +2170,8 @@ impl Writer {
             .client
             .query_one(
                 "INSERT INTO monitors (name, spec, paused, registered_at, alerting, source,
-                                       maintenance)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                                       maintenance, version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, nextval('changes')) RETURNING id",
                 &[
                     &monitor.name.as_str(),
                     &spec,
@@ -1996,8 +2188,9 @@ impl Writer {
         let health = monitor.health;
         self.client
             .execute(
-                "INSERT INTO states (monitor_id, state, passes, fails, recovering, since, health_seq)
-                 VALUES ($1, $2, $3, $4, $5, $6, 0)",
+                                "INSERT INTO states (monitor_id, state, passes, fails, recovering, since, health_seq,
+                                     version)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, nextval('changes'))",
                 &[
                     &id,
                     &state_to_sql(health.state),
@@ -2008,9 +2201,7 @@ impl Writer {
                 ],
             )
             .await
-            .map_err(self.sql())?;
-        self.monitors
-            .insert(monitor.name.clone(), Slot { id, last_seq: 0 });
+                        .map_err(self.sql())?;
         Ok(())
     }
 
@@ -2020,7 +2211,7 @@ impl Writer {
         monitor: &StoredMonitor,
         transition: Option<&Transition>,
     ) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.get(&monitor.name).copied() else {
+        let Some(slot) = self.slot(&monitor.name).await? else {
             return Ok(false);
         };
         self.save(monitor).await?;
@@ -2054,6 +2245,14 @@ impl Writer {
         let transitions = self
             .client
             .execute("DELETE FROM transitions WHERE time < $1", &[&cutoff])
+            .await
+            .map_err(self.sql())?;
+        // A server that has not read a deletion for a day reads every monitor again anyway.
+        self.client
+            .execute(
+                "DELETE FROM deleted WHERE at < $1",
+                &[&before(now, std::time::Duration::from_secs(86_400))],
+            )
             .await
             .map_err(self.sql())?;
         let messages = self
@@ -2101,7 +2300,7 @@ impl Writer {
     }
 
     async fn delete(&mut self, name: &AppName) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.get(name).copied() else {
+        let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
         self.client
@@ -2123,19 +2322,27 @@ impl Writer {
                 .map_err(self.sql())?;
         }
         self.withdraw_all(name).await?;
-        self.monitors.remove(name);
+        // For the other servers' views (see `changes`).
+        self.client
+            .execute(
+                "INSERT INTO deleted (version, name, at) VALUES (nextval('changes'), $1, $2)",
+                &[&name.as_str(), &time_to_sql(Utc::now())],
+            )
+            .await
+            .map_err(self.sql())?;
         self.states.remove(&slot.id);
         Ok(true)
     }
 
     async fn pause(&mut self, name: &AppName, paused: bool) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.get(name).copied() else {
+        let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
         if paused {
             self.client
                 .execute(
-                    "UPDATE monitors SET paused = TRUE, alerting = '{}' WHERE id = $1",
+                    "UPDATE monitors SET paused = TRUE, alerting = '{}', version = nextval('changes')
+                     WHERE id = $1",
                     &[&slot.id],
                 )
                 .await
@@ -2144,7 +2351,7 @@ impl Writer {
         } else {
             self.client
                 .execute(
-                    "UPDATE monitors SET paused = FALSE WHERE id = $1",
+                                        "UPDATE monitors SET paused = FALSE, version = nextval('changes') WHERE id = $1",
                     &[&slot.id],
                 )
                 .await
@@ -2158,12 +2365,12 @@ impl Writer {
         name: &AppName,
         maintenance: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let Some(slot) = self.monitors.get(name).copied() else {
+        let Some(slot) = self.slot(name).await? else {
             return Ok(false);
         };
         self.client
             .execute(
-                "UPDATE monitors SET maintenance = $2 WHERE id = $1",
+                "UPDATE monitors SET maintenance = $2, version = nextval('changes') WHERE id = $1",
                 &[&slot.id, &maintenance],
             )
             .await
@@ -2247,7 +2454,7 @@ impl Writer {
                 self.client
                     .query_opt(
                         "UPDATE messages SET attempts = attempts + 1, next_attempt_at = $2,
-                                last_error = $3
+                                last_error = $3, claimed_by = NULL, claimed_until = NULL
                          WHERE id = $1 AND status = 'pending' RETURNING channel",
                         &[&id, &time_to_sql(*next_attempt_at), error],
                     )

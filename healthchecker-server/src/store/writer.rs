@@ -476,7 +476,7 @@ fn copy_error(error: &StoreError) -> StoreError {
             path: path.clone(),
             reason: reason.clone(),
         },
-        StoreError::InUse { path } => StoreError::InUse { path: path.clone() },
+        StoreError::NotShared { path } => StoreError::NotShared { path: path.clone() },
         StoreError::TooNew {
             path,
             found,
