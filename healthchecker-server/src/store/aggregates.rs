@@ -588,7 +588,7 @@ pub(super) fn glances(
     .map_err(sql)?;
     tx.finish().map_err(sql)?;
     for (glance, mut checks) in glances.iter_mut().zip(checks) {
-        checks.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        checks.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
         glance.recent = checks.into_iter().map(|(_, check)| check).collect();
     }
     Ok(glances)
