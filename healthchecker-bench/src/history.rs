@@ -163,6 +163,9 @@ struct Render {
     /// From a jump to the end of the list until it was painted.
     scrolled_ms: f64,
     errors: Vec<String>,
+    /// Where the time went: what happened when (ms after the start of navigation), in order.
+    #[serde(default)]
+    phases: Vec<(String, f64)>,
 }
 
 /// Seconds between checks while the monitors gather the checks their rows show.
@@ -276,6 +279,14 @@ pub async fn dashboard(
                 format!("; errors: {:?}", run.errors)
             }
         );
+        let phases: Vec<String> = run
+            .phases
+            .iter()
+            .map(|(name, at)| format!("{name} {at:.0}"))
+            .collect();
+        if !phases.is_empty() {
+            println!("  phases (ms): {}", phases.join(", "));
+        }
         pass &= run.rows == monitors
             && run.complete == monitors
             && run.painted_ms < 300.0

@@ -1,6 +1,6 @@
 // The healthchecker dashboard: plain JavaScript over the public API, nothing from elsewhere.
 //
-// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime (uptime
+// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime?compact=true (uptime
 // 24 h / 30 d and the last checks of each monitor), both fetched at once; afterwards the page
 // stays current through GET api/v1/events (Server-Sent Events) without reloading. The detail
 // view (#/monitor/NAME) reads the monitor, its log, uptime and incidents, and draws its history
@@ -10,11 +10,14 @@
 
 (() => {
   const RECENT = 30; // checks in each row's bar and sparkline, as GET api/v1/uptime gives them
+  const UPTIME = "api/v1/uptime?compact=true"; // the list's glances (index.html starts it early)
   const LOG_SHOWN = 50;
   const OUTCOME_CODE = { pass: 0, warn: 1, fail: 2 };
 
   const monitors = new Map(); // app -> monitor view (GET api/v1/monitors)
-  const glances = new Map(); // app -> { uptime_24h, uptime_30d, recent: [{time, outcome, latency_ms}] }
+  // app -> { uptime_24h, uptime_30d, outcomes, latencies, times }: its last checks, newest first,
+  // as columns (times in ms since the epoch), as GET api/v1/uptime?compact=true gives them.
+  const glances = new Map();
   const rows = new Map(); // app -> <tr>
   let detail = null; // the app shown in the detail view
   let detailData = null; // its uptime answer, for redrawing the charts
@@ -186,7 +189,13 @@
   const esc = (value) => String(value).replace(/[&<>"']/g, (c) => ESCAPED[c]);
   const OUTCOME_NAME = ["pass", "warn", "fail"];
   const OUTCOME_COLOUR = ["var(--ok)", "var(--warn)", "var(--bad)", "var(--bar-empty)"];
-  const NO_GLANCE = { recent: [] };
+  const NO_GLANCE = { outcomes: [], latencies: [], times: [] };
+  const emptyGlance = () => ({ outcomes: [], latencies: [], times: [] });
+  // A monitor of GET api/v1/uptime?compact=true as the list keeps it.
+  function glanceOf(g) {
+    const newest = g.newest ? Date.parse(g.newest) : 0;
+    return { uptime_24h: g.uptime_24h, uptime_30d: g.uptime_30d, outcomes: g.outcomes, latencies: g.latencies_ms, times: g.before_ms.map((before) => newest - before) };
+  }
   const CELL = 7; // px from one cell of the bar to the next (5 px wide, 2 px apart: app.css)
   const BAR_WIDTH = RECENT * CELL - 2;
 
@@ -194,19 +203,20 @@
 
   // The sparkline's cell: the latency of the last checks, oldest on the left, as one polyline in
   // a 290 x 100 box (10 across from one check of 30 to the next).
-  function sparkHTML(recent) {
-    const n = Math.min(recent.length, RECENT);
+  function sparkHTML(glance) {
+    const latencies = glance.latencies;
+    const n = Math.min(latencies.length, RECENT);
     let line = "";
     let title = "no checks yet";
     if (n) {
       let max = 0;
-      for (let i = 0; i < n; i++) max = Math.max(max, recent[i].latency_ms);
+      for (let i = 0; i < n; i++) max = Math.max(max, latencies[i]);
       title = "latency of the last " + n + " checks, up to " + ms(max);
       if (n > 1) {
         const step = 290 / (n - 1);
         const scale = 90 / (max || 1);
         let points = "";
-        for (let i = 0; i < n; i++) points += Math.round(i * step) + "," + Math.round(95 - recent[n - 1 - i].latency_ms * scale) + " ";
+        for (let i = 0; i < n; i++) points += Math.round(i * step) + "," + Math.round(95 - latencies[n - 1 - i] * scale) + " ";
         line = '<polyline points="' + points + '"/>';
       }
     }
@@ -216,14 +226,14 @@
   // The last checks' cell: oldest on the left, newest on the right edge, cells without a check
   // yet empty. `data-outcomes` lists them (oldest first: 0 pass, 1 warn, 2 fail); the tooltip
   // sums them up, or names the check under the pointer (barTooltip).
-  function barHTML(recent) {
-    const n = Math.min(recent.length, RECENT);
+  function barHTML(glance) {
+    const n = Math.min(glance.outcomes.length, RECENT);
     const counts = [0, 0, 0];
     let outcomes = "";
     let bands = "";
     let kind = 3; // the run being drawn: empty cells first
     for (let i = n - 1; i >= 0; i--) {
-      const outcome = recent[i].outcome;
+      const outcome = glance.outcomes[i];
       counts[outcome]++;
       outcomes += outcome;
       if (outcome !== kind) {
@@ -235,7 +245,7 @@
     bands += OUTCOME_COLOUR[kind] + " 0 " + RECENT * CELL + "px";
     const summary = n ? "last " + n + " checks: " + counts.map((count, k) => (count ? count + " " + OUTCOME_NAME[k] : "")).filter(Boolean).join(", ") : "no checks yet";
     return '<td class="c-bar" title="' + summary + '"><i class="bar" role="img" aria-label="' + summary +
-      '" data-outcomes="' + outcomes + '" data-newest="' + (n ? esc(recent[0].time) : "") +
+      '" data-outcomes="' + outcomes + '" data-newest="' + (n ? new Date(glance.times[0]).toISOString() : "") +
       (n ? '" style="background-image:linear-gradient(90deg,' + bands + ')"' : '"') + "></i></td>";
   }
 
@@ -251,8 +261,8 @@
       (m.flapping ? '<span class="tag flap">flapping</span>' : "") + "</td>" +
       '<td class="num c-up24">' + pct(glance.uptime_24h) + "</td>" +
       '<td class="num c-up30">' + pct(glance.uptime_30d) + "</td>" +
-      sparkHTML(glance.recent) +
-      barHTML(glance.recent) +
+      sparkHTML(glance) +
+      barHTML(glance) +
       '<td class="c-since" data-since="' + esc(m.since || "") + '">' + (m.since ? ago(m.since) : "–") + "</td></tr>";
   }
 
@@ -305,11 +315,11 @@
     const bar = event.target.closest && event.target.closest(".bar");
     if (!bar) return;
     const tr = bar.closest("tr");
-    const recent = (glances.get(tr.dataset.app) || NO_GLANCE).recent.slice(0, RECENT);
+    const glance = glances.get(tr.dataset.app) || NO_GLANCE;
     const box = bar.getBoundingClientRect();
     const cell = Math.floor(((event.clientX - box.left) / box.width) * BAR_WIDTH / CELL);
-    const check = recent[RECENT - 1 - Math.min(RECENT - 1, Math.max(0, cell))];
-    const text = check ? new Date(check.time).toLocaleString() + ": " + OUTCOME_NAME[check.outcome] + ", " + ms(check.latency_ms) : "no check yet";
+    const i = RECENT - 1 - Math.min(RECENT - 1, Math.max(0, cell));
+    const text = i < glance.outcomes.length ? new Date(glance.times[i]).toLocaleString() + ": " + OUTCOME_NAME[glance.outcomes[i]] + ", " + ms(glance.latencies[i]) : "no check yet";
     if (bar.parentNode.title !== text) bar.parentNode.title = text;
   }
 
@@ -325,11 +335,12 @@
   let beforeList = [];
 
   async function load() {
-    const [list, uptime] = await Promise.all([getJSON("api/v1/monitors"), getJSON("api/v1/uptime")]);
+    const [list, uptime] = await Promise.all([getJSON("api/v1/monitors"), getJSON(UPTIME)]);
+    performance.mark("healthchecker:list-answered"); // both answers read and parsed
     monitors.clear();
     glances.clear();
     for (const m of list.monitors) monitors.set(m.app, m);
-    for (const g of uptime.monitors) glances.set(g.app, g);
+    for (const g of uptime.monitors) glances.set(g.app, glanceOf(g));
     renderList();
     const waiting = beforeList || [];
     beforeList = null;
@@ -338,12 +349,17 @@
 
   async function refreshUptime() {
     try {
-      const uptime = await getJSON("api/v1/uptime");
-      for (const g of uptime.monitors) {
-        const known = glances.get(g.app);
+      const uptime = await getJSON(UPTIME);
+      for (const answer of uptime.monitors) {
+        const g = glanceOf(answer);
+        const known = glances.get(answer.app);
         // Keep checks that came live and are newer than what the database had then.
-        if (known && known.recent.length && g.recent.length && known.recent[0].time > g.recent[0].time) g.recent = known.recent;
-        glances.set(g.app, g);
+        if (known && known.times.length && g.times.length && known.times[0] > g.times[0]) {
+          g.outcomes = known.outcomes;
+          g.latencies = known.latencies;
+          g.times = known.times;
+        }
+        glances.set(answer.app, g);
       }
       if (!detail) renderList();
     } catch (error) {
@@ -437,13 +453,17 @@
     const { app, check } = event;
     const m = monitors.get(app);
     if (!m) return;
-    const glance = glances.get(app) || { recent: [] };
+    const glance = glances.get(app) || emptyGlance();
+    const time = Date.parse(check.time);
     // One the list already had (it came live while the list was read).
-    if (glance.recent.length && Date.parse(check.time) <= Date.parse(glance.recent[0].time)) return;
+    if (glance.times.length && time <= glance.times[0]) return;
     m.state = check.state;
     m.last_check = check;
-    glance.recent.unshift({ time: check.time, outcome: OUTCOME_CODE[check.outcome], latency_ms: check.latency_ms });
-    glance.recent.length = Math.min(glance.recent.length, RECENT);
+    glance.times.unshift(time);
+    glance.outcomes.unshift(OUTCOME_CODE[check.outcome]);
+    glance.latencies.unshift(check.latency_ms);
+    const kept = Math.min(glance.times.length, RECENT);
+    glance.times.length = glance.outcomes.length = glance.latencies.length = kept;
     glances.set(app, glance);
     updateRow(app);
     if (detail === app) {
@@ -489,7 +509,7 @@
       const m = await getJSON("api/v1/monitors/" + encodeURIComponent(app));
       delete m.transitions;
       monitors.set(app, m);
-      if (!glances.has(app)) glances.set(app, { recent: [] });
+      if (!glances.has(app)) glances.set(app, emptyGlance());
       updateRow(app);
       if (detail === app) renderHead(m);
     } catch (error) {

@@ -879,6 +879,8 @@ async fn openapi_agrees(h: &Harness, token: Option<&str>) {
     let (_, list) = get("/api/v1/uptime").await;
     assert_eq!(keys(&list), schema_keys("UptimeList"));
     assert_eq!(keys(&list["monitors"][0]), schema_keys("Glance"));
+    let (_, list) = get("/api/v1/uptime?compact=true").await;
+    assert_eq!(keys(&list["monitors"][0]), schema_keys("CompactGlance"));
     let (_, incidents) = get("/api/v1/monitors/app/incidents").await;
     assert_eq!(keys(&incidents), schema_keys("IncidentList"));
 
@@ -1399,6 +1401,57 @@ async fn uptime_counts_every_check_recorded_in_its_window() {
     assert_eq!(glance["app"], "h");
     assert_eq!(glance["uptime_24h"], 66.667);
     assert_eq!(glance["recent"].as_array().expect("recent").len(), 5);
+
+    // The compact form holds the same, the checks as columns.
+    let (status, compact) = h.get("/api/v1/uptime?compact=true").await;
+    assert_eq!(status, StatusCode::OK);
+    let columns = &compact["monitors"][0];
+    for field in ["app", "uptime_24h", "uptime_30d", "latency_24h_ms"] {
+        assert_eq!(columns[field], glance[field], "{field}: {compact}");
+    }
+    let recent = glance["recent"].as_array().expect("recent");
+    let newest: chrono::DateTime<Utc> = recent[0]["time"]
+        .as_str()
+        .expect("time")
+        .parse()
+        .expect("time");
+    assert_eq!(
+        columns["newest"]
+            .as_str()
+            .map(|t| t.parse::<chrono::DateTime<Utc>>().expect("time")),
+        Some(newest)
+    );
+    let column = |name: &str| columns[name].as_array().expect(name).clone();
+    assert_eq!(
+        column("outcomes"),
+        recent
+            .iter()
+            .map(|c| c["outcome"].clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        column("latencies_ms"),
+        recent
+            .iter()
+            .map(|c| c["latency_ms"].clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        column("before_ms"),
+        recent
+            .iter()
+            .map(|c| {
+                let time: chrono::DateTime<Utc> =
+                    c["time"].as_str().expect("time").parse().expect("time");
+                json!((newest - time).num_milliseconds())
+            })
+            .collect::<Vec<_>>()
+    );
+    let (status, same) = h.get("/api/v1/uptime?compact=false").await;
+    assert_eq!((status, &same), (StatusCode::OK, &list));
+    let (status, error) = h.get("/api/v1/uptime?compact=yes").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error(&error, "invalid_field", Some("compact"));
 
     let (status, error) = h.get("/api/v1/monitors/ghost/uptime").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -104,6 +104,7 @@ contract!(
     incidents_count_their_messages,
     restarting_a_monitor_starts_its_state_over,
     old_transitions_are_pruned,
+    glances_give_each_monitor_its_own_newest_checks,
 );
 
 fn mail(n: u32) -> Message {
@@ -839,6 +840,76 @@ async fn history_folds_checks_into_hours_and_days(db: &Db) {
         .expect("history")
         .expect("known");
     assert_eq!(series.daily[0].checks, 401);
+}
+
+/// The glances of all monitors at once, from checks written interleaved: each monitor its own
+/// totals and newest checks, newest first, at most `recent` and at most the log's retention.
+async fn glances_give_each_monitor_its_own_newest_checks(db: &Db) {
+    let store = db.open_with(options(5));
+    for app in ["b", "empty", "a", "c"] {
+        store.save_monitor(&monitor(app)).await.expect("saves");
+    }
+    for n in 1..=12 {
+        store.record(check("a", n));
+        if n % 2 == 0 {
+            store.record(check("b", n));
+        }
+        if n <= 2 {
+            store.record(check("c", n));
+        }
+        if n % 5 == 0 {
+            store.flush().await.expect("flushes");
+        }
+    }
+    let now = at(130);
+    let shown = |glances: &[healthchecker_server::history::Glance]| {
+        glances
+            .iter()
+            .map(|g| {
+                let times: Vec<i64> = g
+                    .recent
+                    .iter()
+                    .map(|r| (r.time - at(0)).num_seconds())
+                    .collect();
+                let outcomes: Vec<u8> = g.recent.iter().map(|r| r.outcome).collect();
+                (g.app.clone(), g.day.checks, g.month.checks, times, outcomes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let row = |app: &str, checks: u64, times: &[i64]| {
+        // Every third check fails (common::store_data::check).
+        let outcomes = times
+            .iter()
+            .map(|t| if (t / 10) % 3 == 0 { 2 } else { 0 })
+            .collect();
+        (app.to_owned(), checks, checks, times.to_vec(), outcomes)
+    };
+    assert_eq!(
+        shown(&store.glances(now, 30).await.expect("glances")),
+        [
+            row("a", 12, &[120, 110, 100, 90, 80]),
+            row("b", 6, &[120, 100, 80, 60, 40]),
+            row("c", 2, &[20, 10]),
+            row("empty", 0, &[]),
+        ],
+        "at most the log's retention (5)"
+    );
+    assert_eq!(
+        shown(&store.glances(now, 3).await.expect("glances")),
+        [
+            row("a", 12, &[120, 110, 100]),
+            row("b", 6, &[120, 100, 80]),
+            row("c", 2, &[20, 10]),
+            row("empty", 0, &[]),
+        ],
+        "at most `recent` (3)"
+    );
+    let latency = store.glances(now, 1).await.expect("glances")[0].recent[0].latency_ms;
+    assert_eq!(
+        latency, 1.235,
+        "check 12's 1,234,579 ns, in ms rounded to the µs"
+    );
+    store.close().await.expect("closes");
 }
 
 async fn incidents_count_their_messages(db: &Db) {

@@ -486,6 +486,13 @@ pub(super) fn history(
 
 /// For every monitor, sorted by name: its totals over 24 hours and 30 days and its newest
 /// `recent` checks (at most `retention`), as of `now`.
+///
+/// Four statements for all monitors rather than three per monitor: the monitors, the sums of
+/// their hourly and of their daily buckets (each an index range per monitor, grouped), and their
+/// newest checks (the newest `recent` keys of each monitor's range of the log, found with a
+/// correlated `LIMIT`). A monitor's log keys are consecutive (the writer numbers its checks
+/// 1, 2, 3... and trims only the oldest), so its newest `recent.min(retention)` rows are within
+/// its newest `retention`.
 pub(super) fn glances(
     conn: &Connection,
     path: &Path,
@@ -495,89 +502,95 @@ pub(super) fn glances(
 ) -> Result<Vec<Glance>, StoreError> {
     let sql = |error: rusqlite::Error| classify(path, &error);
     let tx = conn.unchecked_transaction().map_err(sql)?;
-    let monitors: Vec<(i64, String)> = tx
-        .prepare_cached("SELECT id, name FROM monitors ORDER BY name")
+    let mut glances: Vec<Glance> = Vec::new();
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    tx.prepare_cached("SELECT id, name FROM monitors ORDER BY name")
         .and_then(|mut statement| {
-            statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect()
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                index.insert(row.get(0)?, glances.len());
+                glances.push(Glance {
+                    app: row.get(1)?,
+                    ..Glance::default()
+                });
+            }
+            Ok(())
         })
         .map_err(sql)?;
     let hour = time_to_sql(now).div_euclid(HOUR_NS) * HOUR_NS;
     let day = time_to_sql(now).div_euclid(DAY_NS) * DAY_NS;
-    let totals = |statement: &str, id: i64, from: i64| -> Result<Totals, StoreError> {
+    let count = |value: Option<i64>| u64::try_from(value.unwrap_or(0)).unwrap_or(0);
+    for (statement, from, monthly) in [
+        (
+            "SELECT m.id, sum(h.checks), sum(h.passes + h.warns), sum(h.latency_sum)
+             FROM monitors m JOIN hourly h ON h.monitor_id = m.id AND h.start >= ?1
+             GROUP BY m.id",
+            hour - 23 * HOUR_NS,
+            false,
+        ),
+        (
+            "SELECT m.id, sum(d.checks), sum(d.passes + d.warns), sum(d.latency_sum)
+             FROM monitors m JOIN daily d ON d.monitor_id = m.id AND d.start >= ?1
+             GROUP BY m.id",
+            day - 29 * DAY_NS,
+            true,
+        ),
+    ] {
         tx.prepare_cached(statement)
             .and_then(|mut statement| {
-                statement.query_row(params![id, from], |row| {
-                    let count = |i: usize| -> rusqlite::Result<u64> {
-                        Ok(u64::try_from(row.get::<_, Option<i64>>(i)?.unwrap_or(0)).unwrap_or(0))
+                let mut rows = statement.query([from])?;
+                while let Some(row) = rows.next()? {
+                    let Some(&at) = index.get(&row.get::<_, i64>(0)?) else {
+                        continue;
                     };
-                    Ok(Totals {
-                        checks: count(0)?,
-                        up: count(1)?,
-                        latency_sum: Duration::from_nanos(count(2)?),
-                    })
-                })
-            })
-            .map_err(sql)
-    };
-    let mut glances = Vec::with_capacity(monitors.len());
-    for (id, app) in monitors {
-        let day_totals = totals(
-            "SELECT sum(checks), sum(passes + warns), sum(latency_sum) FROM hourly
-             WHERE monitor_id = ?1 AND start >= ?2",
-            id,
-            hour - 23 * HOUR_NS,
-        )?;
-        let month = totals(
-            "SELECT sum(checks), sum(passes + warns), sum(latency_sum) FROM daily
-             WHERE monitor_id = ?1 AND start >= ?2",
-            id,
-            day - 29 * DAY_NS,
-        )?;
-        let newest: Option<i64> = tx
-            .prepare_cached("SELECT max(id) FROM checks WHERE id BETWEEN ?1 AND ?2")
-            .and_then(|mut statement| {
-                statement.query_row([check_key(id, 0), check_key(id, MAX_SEQ)], |row| row.get(0))
+                    let totals = Totals {
+                        checks: count(row.get(1)?),
+                        up: count(row.get(2)?),
+                        latency_sum: Duration::from_nanos(count(row.get(3)?)),
+                    };
+                    if monthly {
+                        glances[at].month = totals;
+                    } else {
+                        glances[at].day = totals;
+                    }
+                }
+                Ok(())
             })
             .map_err(sql)?;
-        let checks = match newest {
-            None => Vec::new(),
-            Some(newest) => {
-                let oldest = ((newest & MAX_SEQ) - super::rows::to_i64(retention) + 1).max(1);
-                tx.prepare_cached(
-                    "SELECT time, outcome, latency_ns FROM checks
-                     WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT ?3",
-                )
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(
-                            params![
-                                check_key(id, oldest),
-                                newest,
-                                super::rows::to_i64(recent.min(retention))
-                            ],
-                            |row| {
-                                Ok(Recent {
-                                    time: time_from_sql(row.get(0)?),
-                                    outcome: u8::try_from(row.get::<_, i64>(1)?).unwrap_or(2),
-                                    latency_ms: (row.get::<_, i64>(2)? as f64 / 1e3).round() / 1e3,
-                                })
-                            },
-                        )?
-                        .collect()
-                })
-                .map_err(sql)?
-            }
-        };
-        glances.push(Glance {
-            app,
-            day: day_totals,
-            month,
-            recent: checks,
-        });
     }
+    // Each monitor's checks with their keys, sorted newest first below (the join's order is
+    // the planner's).
+    let mut checks: Vec<Vec<(i64, Recent)>> = vec![Vec::new(); glances.len()];
+    tx.prepare_cached(
+        "SELECT c.id, c.time, c.outcome, c.latency_ns FROM monitors m JOIN checks c
+         ON c.id IN (SELECT id FROM checks WHERE id BETWEEN m.id << 32 AND (m.id << 32) | ?1
+                     ORDER BY id DESC LIMIT ?2)",
+    )
+    .and_then(|mut statement| {
+        let mut rows =
+            statement.query(params![MAX_SEQ, super::rows::to_i64(recent.min(retention))])?;
+        while let Some(row) = rows.next()? {
+            let key: i64 = row.get(0)?;
+            let Some(&at) = index.get(&(key >> 32)) else {
+                continue;
+            };
+            checks[at].push((
+                key,
+                Recent {
+                    time: time_from_sql(row.get(1)?),
+                    outcome: u8::try_from(row.get::<_, i64>(2)?).unwrap_or(2),
+                    latency_ms: (row.get::<_, i64>(3)? as f64 / 1e3).round() / 1e3,
+                },
+            ));
+        }
+        Ok(())
+    })
+    .map_err(sql)?;
     tx.finish().map_err(sql)?;
+    for (glance, mut checks) in glances.iter_mut().zip(checks) {
+        checks.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
+        glance.recent = checks.into_iter().map(|(_, check)| check).collect();
+    }
     Ok(glances)
 }
 

@@ -1496,65 +1496,68 @@ async fn glances(
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(&sql)?;
+    // One query for all monitors: each monitor's sums and its newest checks (as arrays, one
+    // row per monitor), found by index ranges per monitor.
     let result = async {
         let rows = client
             .query(
-                "SELECT m.id, m.name,
-                        (SELECT sum(checks)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
-                        (SELECT sum(passes + warns)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
-                        (SELECT sum(latency_sum)::BIGINT FROM hourly WHERE monitor_id = m.id AND start >= $1),
-                        (SELECT sum(checks)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
-                        (SELECT sum(passes + warns)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
-                        (SELECT sum(latency_sum)::BIGINT FROM daily WHERE monitor_id = m.id AND start >= $2),
-                        (SELECT max(c.id) FROM checks c WHERE c.id BETWEEN m.id << 32 AND (m.id << 32) | $3)
-                 FROM monitors m ORDER BY m.name COLLATE \"C\"",
-                &[&(hour - 23 * HOUR_NS), &(day - 29 * DAY_NS), &MAX_SEQ],
+                "SELECT m.name, h.checks, h.up, h.latency, d.checks, d.up, d.latency,
+                        r.times, r.outcomes, r.latencies
+                 FROM monitors m
+                 CROSS JOIN LATERAL (
+                     SELECT sum(checks)::BIGINT, sum(passes + warns)::BIGINT, sum(latency_sum)::BIGINT
+                     FROM hourly WHERE monitor_id = m.id AND start >= $1
+                 ) h (checks, up, latency)
+                 CROSS JOIN LATERAL (
+                     SELECT sum(checks)::BIGINT, sum(passes + warns)::BIGINT, sum(latency_sum)::BIGINT
+                     FROM daily WHERE monitor_id = m.id AND start >= $2
+                 ) d (checks, up, latency)
+                 CROSS JOIN LATERAL (
+                     SELECT array_agg(c.time ORDER BY c.id DESC), array_agg(c.outcome ORDER BY c.id DESC),
+                            array_agg(c.latency_ns ORDER BY c.id DESC)
+                     FROM (SELECT id, time, outcome, latency_ns FROM checks
+                           WHERE id BETWEEN m.id << 32 AND (m.id << 32) | $3
+                           ORDER BY id DESC LIMIT $4) c
+                 ) r (times, outcomes, latencies)
+                 ORDER BY m.name COLLATE \"C\"",
+                &[
+                    &(hour - 23 * HOUR_NS),
+                    &(day - 29 * DAY_NS),
+                    &MAX_SEQ,
+                    &to_i64(recent.min(retention)),
+                ],
             )
             .await
             .map_err(&sql)?;
-        let recent_checks = client
-            .prepare(
-                "SELECT time, outcome, latency_ns FROM checks
-                 WHERE id BETWEEN $1 AND $2 ORDER BY id DESC LIMIT $3",
-            )
-            .await
-            .map_err(&sql)?;
-        let mut glances = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.get(0);
-            let count = |i: usize| u64::try_from(row.get::<_, Option<i64>>(i).unwrap_or(0)).unwrap_or(0);
-            let totals = |at: usize| Totals {
-                checks: count(at),
-                up: count(at + 1),
-                latency_sum: std::time::Duration::from_nanos(count(at + 2)),
-            };
-            let checks = match row.get::<_, Option<i64>>(8) {
-                None => Vec::new(),
-                Some(newest) => {
-                    let oldest = ((newest & MAX_SEQ) - to_i64(retention) + 1).max(1);
-                    client
-                        .query(
-                            &recent_checks,
-                            &[&check_key(id, oldest), &newest, &to_i64(recent.min(retention))],
-                        )
-                        .await
-                        .map_err(&sql)?
-                        .iter()
-                        .map(|row| Recent {
-                            time: time_from_sql(row.get(0)),
-                            outcome: u8::try_from(row.get::<_, i64>(1)).unwrap_or(2),
-                            latency_ms: (row.get::<_, i64>(2) as f64 / 1e3).round() / 1e3,
-                        })
-                        .collect()
+        let glances = rows
+            .iter()
+            .map(|row| {
+                let count =
+                    |i: usize| u64::try_from(row.get::<_, Option<i64>>(i).unwrap_or(0)).unwrap_or(0);
+                let totals = |at: usize| Totals {
+                    checks: count(at),
+                    up: count(at + 1),
+                    latency_sum: std::time::Duration::from_nanos(count(at + 2)),
+                };
+                let column = |i: usize| row.get::<_, Option<Vec<i64>>>(i).unwrap_or_default();
+                let recent = column(7)
+                    .into_iter()
+                    .zip(column(8))
+                    .zip(column(9))
+                    .map(|((time, outcome), latency)| Recent {
+                        time: time_from_sql(time),
+                        outcome: u8::try_from(outcome).unwrap_or(2),
+                        latency_ms: (latency as f64 / 1e3).round() / 1e3,
+                    })
+                    .collect();
+                Glance {
+                    app: row.get(0),
+                    day: totals(1),
+                    month: totals(4),
+                    recent,
                 }
-            };
-            glances.push(Glance {
-                app: row.get(1),
-                day: totals(2),
-                month: totals(5),
-                recent: checks,
-            });
-        }
+            })
+            .collect();
         Ok(glances)
     }
     .await;

@@ -2,9 +2,10 @@
 // this): `node render.js URL RUNS` opens URL RUNS times, each in a fresh context (no cache), and
 // prints one JSON line: for each run, the milliseconds from the start of navigation until the
 // list was rendered (every row in the DOM) and until it was painted (two animation frames
-// later), how many rows there were, how many of them showed their data (state, uptime, a bar
-// with checks, a sparkline), how many elements the page had, and how long a jump to the end of
-// the list took to be painted.
+// later), the phases before (`phases`: first and last bytes of the page, its assets and the
+// list's requests, the page's marks), how many rows there were, how many of them showed their
+// data (state, uptime, a bar with checks, a sparkline), how many elements the page had, and how
+// long a jump to the end of the list took to be painted.
 import { launchBrowser, openPage } from "./harness.js";
 
 const [url, runsText] = process.argv.slice(2);
@@ -33,6 +34,23 @@ try {
     // injected script (tens of milliseconds) on the page's main thread while the page loads,
     // which no user's browser does.
     const result = await within(60_000, page.evaluate(() => new Promise((resolve) => {
+      // Where the time went, in ms from the start of navigation, in order: index.html's first
+      // and last byte, the first and last byte of each asset and request (with its size), the
+      // page's own marks (the list's answers parsed, rendered, painted).
+      const phases = () => {
+        const at = [];
+        const [nav] = performance.getEntriesByType("navigation");
+        at.push(["index.html first byte", nav.responseStart], ["index.html received", nav.responseEnd]);
+        for (const entry of performance.getEntriesByType("resource")) {
+          const name = new URL(entry.name).pathname.replace(/^\//, "") + new URL(entry.name).search;
+          if (!/^(assets\/app\.(js|css)|api\/v1\/(monitors|uptime))/.test(name)) continue;
+          at.push([name + " first byte", entry.responseStart]);
+          at.push([name + " received (" + Math.round(entry.encodedBodySize / 1024) + " KiB)", entry.responseEnd]);
+        }
+        at.push(["DOMContentLoaded", nav.domContentLoadedEventEnd]);
+        for (const mark of performance.getEntriesByType("mark")) at.push([mark.name, mark.startTime]);
+        return at.sort((a, b) => a[1] - b[1]);
+      };
       const done = () => {
         const rows = [...document.querySelectorAll("#rows tr")];
         resolve({
@@ -49,6 +67,7 @@ try {
             (tr.querySelector(".bar[data-outcomes]")?.dataset.outcomes.length > 0 || tr.querySelectorAll(".bar i[class]").length > 0) &&
             /^latency of the last \d+ checks/.test(tr.querySelector(".c-spark")?.title || tr.querySelector("svg.spark title")?.textContent)).length,
           nodes: document.getElementsByTagName("*").length,
+          phases: phases(),
         });
       };
       new PerformanceObserver((marks, observer) => {
