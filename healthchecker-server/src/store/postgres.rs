@@ -31,7 +31,7 @@
 //! Opened without ([`super::Store::open_postgres`]), it writes for every monitor (one server, or
 //! a tool).
 
-mod leases;
+pub mod leases;
 
 pub use leases::{Changes, FORGET_AFTER, LEASE, MARGIN, RENEW, Round, ServerLease};
 
