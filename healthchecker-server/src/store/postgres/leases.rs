@@ -64,7 +64,7 @@ pub struct ServerLease {
 /// What a renewal found.
 #[derive(Debug, Clone, Default)]
 pub struct Round {
-        /// The monitors this server holds now: all of them when asked (`reread` given to
+    /// The monitors this server holds now: all of them when asked (`reread` given to
     /// [`crate::store::Store::lease_round`]), else only those it claimed in this round.
     pub held: Vec<AppName>,
     /// Whether `held` is every monitor it holds (else only the newly claimed ones).
