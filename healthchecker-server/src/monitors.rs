@@ -638,6 +638,22 @@ impl Inner {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Takes `name` out of the set: no longer scheduled, a check in flight discarded, its ping
+    /// key and its part in the crowd gone. Nothing in the store changes.
+    fn unlist(&self, name: &AppName) -> bool {
+        let Some(slot) = self.write_slots().remove(name) else {
+            return false;
+        };
+        self.scheduler.unschedule(name.clone());
+        let mut slot = slot.lock();
+        slot.generation += 1;
+        if let Some(push) = &slot.spec.push {
+            self.keys_mut().remove(&push.key);
+        }
+        self.crowd().leave(&slot.host, slot.part());
+        true
+    }
+
     /// The live state of `stored`, checked by this server when `owned`.
     fn restored(&self, stored: StoredMonitor, owned: bool) -> Slot {
         let alerting = restore_alerting(&self.store, &stored, self.options.rules);
@@ -1115,15 +1131,7 @@ impl Monitors {
         // First: a check in flight is discarded (see the module documentation).
         slot.lock().generation += 1;
         self.inner.store.delete_monitor(name).await?;
-        self.inner.scheduler.unschedule(name.clone());
-        self.inner.write_slots().remove(name);
-        {
-            let slot = slot.lock();
-            if let Some(push) = &slot.spec.push {
-                self.inner.keys_mut().remove(&push.key);
-            }
-            self.inner.crowd().leave(&slot.host, slot.part());
-        }
+        self.inner.unlist(name);
         tracing::info!(app = %name, "monitor removed");
         self.changed(name, Change::Removed);
         Ok(true)

@@ -277,16 +277,9 @@ impl Monitors {
 
     /// Forgets `name`, removed through another server.
     fn forget(&self, name: &AppName) {
-        let Some(slot) = self.inner.write_slots().remove(name) else {
+        if !self.inner.unlist(name) {
             return;
-        };
-        self.inner.scheduler.unschedule(name.clone());
-        let mut slot = slot.lock();
-        slot.generation += 1;
-        if let Some(push) = &slot.spec.push {
-            self.inner.keys_mut().remove(&push.key);
         }
-        self.inner.crowd().leave(&slot.host, slot.part());
         tracing::info!(app = %name, "monitor removed through another server");
         self.changed(name, Change::Removed);
     }
