@@ -942,7 +942,7 @@ impl Monitors {
                 }
                 inner
                     .crowd()
-                    .join(&slot.host, slot.spec.interval, slot.part());
+                    .join(&slot.host, slot.spec.next_answer_within(), slot.part());
                 slots.insert(name, Arc::new(Listed::new(slot)));
             }
         }
@@ -1037,7 +1037,7 @@ impl Monitors {
                 {
                     let mut crowd = self.inner.crowd();
                     crowd.leave(&slot.host, part);
-                    crowd.join(&host, spec.interval, part);
+                    crowd.join(&host, spec.next_answer_within(), part);
                 }
                 slot.host = host;
                 slot.spec = Arc::new(spec);
@@ -1086,7 +1086,7 @@ impl Monitors {
         self.inner.store.save_monitor(&slot.stored(&name)).await?;
         self.inner
             .crowd()
-            .join(&slot.host, slot.spec.interval, slot.part());
+            .join(&slot.host, slot.spec.next_answer_within(), slot.part());
         let view = slot.view(&name);
         if let Some(push) = &slot.spec.push {
             self.inner.keys_mut().insert(push.key.clone(), name.clone());
@@ -1248,7 +1248,7 @@ impl Monitors {
             .store
             .restart_monitor(&stored, transition.as_ref())
             .await?;
-        let interval = spec.interval;
+        let (interval, within) = (spec.interval, spec.next_answer_within());
         let view = {
             let mut slot = slot.lock();
             // First: a check in flight (of the old target) is discarded.
@@ -1268,7 +1268,7 @@ impl Monitors {
             {
                 let mut crowd = self.inner.crowd();
                 crowd.leave(&slot.host, before);
-                crowd.join(&host, interval, slot.part());
+                crowd.join(&host, within, slot.part());
             }
             slot.host = host;
             if !slot.paused {
@@ -1868,7 +1868,7 @@ fn apply_locked(
             // An event of strings, times and numbers always serializes.
             let payload = serde_json::to_string(&outgoing.event).unwrap_or_default();
             let group = group_key(&slot.host, outgoing.event.kind);
-            // Others on the host still deciding: wait for them, at most its longest interval.
+            // Others on the host still deciding: wait for them, at most until their next checks answer.
             let due = match crowd.wait_for_host(&slot.host, outgoing.event.kind) {
                 Some(wait) => {
                     tracing::info!(

@@ -483,6 +483,12 @@ fn yes() -> bool {
 pub const PUSH_URL: &str = "push:";
 
 impl MonitorSpec {
+    /// How long after a check the next one has answered: one interval, and the time that check
+    /// may take. A monitor in flux for an alert decides within this (host grouping waits so long).
+    pub fn next_answer_within(&self) -> Duration {
+        self.interval + self.timeout
+    }
+
     /// What a check is: [`Kind::Push`] for a push monitor, else by the URL's scheme (a
     /// validated spec always has one of the kinds; anything else reads as http).
     pub fn kind(&self) -> Kind {

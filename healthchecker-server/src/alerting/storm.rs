@@ -8,8 +8,9 @@
 //! * **Host grouping**: a monitor is *in flux* on its host when its last check failed but it is
 //!   not `UNHEALTHY` yet (for alerts), or its last check passed but it is not `HEALTHY` yet (for
 //!   recoveries). An alert of a monitor whose host has others in flux waits until none is, at
-//!   most the host's longest interval; then the host's alerts go out together, one message per
-//!   recipient and channel.
+//!   most until their next checks have answered (the host's longest interval and timeout: a
+//!   check due a hair after one interval still counts); then the host's alerts go out together,
+//!   one message per recipient and channel.
 
 use std::time::Duration;
 

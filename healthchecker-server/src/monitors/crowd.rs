@@ -43,7 +43,8 @@ impl Part {
 #[derive(Debug, Clone, Copy, Default)]
 struct Host {
     monitors: usize,
-    /// The longest interval among them (not lowered when one leaves).
+    /// The longest time among them from a check to the next one's answer (interval and timeout;
+    /// not lowered when one leaves).
     longest: Duration,
     going_down: usize,
     coming_back: usize,
@@ -70,11 +71,14 @@ impl Crowd {
         }
     }
 
-    /// A monitor on `host`, checked every `interval`, joins with `part`.
-    pub(super) fn join(&mut self, host: &str, interval: Duration, part: Part) {
+    /// A monitor on `host` whose next check answers `within` a check's ([`MonitorSpec::next_answer_within`])
+    /// joins with `part`.
+    ///
+    /// [`MonitorSpec::next_answer_within`]: crate::registry::MonitorSpec::next_answer_within
+    pub(super) fn join(&mut self, host: &str, within: Duration, part: Part) {
         let entry = self.hosts.entry(host.to_owned()).or_default();
         entry.monitors += 1;
-        entry.longest = entry.longest.max(interval);
+        entry.longest = entry.longest.max(within);
         self.change(host, Part::default(), part);
     }
 
@@ -125,8 +129,9 @@ impl Crowd {
         self.storm.holds(interval, now)
     }
 
-    /// How long an alert of `kind` on `host` waits for the others in flux there: the host's
-    /// longest interval, or `None` when nobody else is in flux.
+    /// How long an alert of `kind` on `host` waits for the others in flux there: until the
+    /// slowest of the host's monitors has had its next check answered (its interval and timeout),
+    /// or `None` when nobody else is in flux.
     pub(super) fn wait_for_host(&self, host: &str, kind: EventKind) -> Option<Duration> {
         let entry = self.hosts.get(host)?;
         let others = match kind {
@@ -170,7 +175,7 @@ mod tests {
         // two fail: both in flux
         assert_eq!(crowd.change("nas", healthy, falling), None);
         assert_eq!(crowd.change("nas", healthy, falling), None);
-        // the first goes down: the other is still in flux, so it waits the longest interval
+        // the first goes down: the other is still in flux, so it waits the longest time
         assert_eq!(crowd.change("nas", falling, down), None);
         assert_eq!(
             crowd.wait_for_host("nas", EventKind::Unhealthy),

@@ -248,7 +248,7 @@ impl Monitors {
         {
             let mut crowd = self.inner.crowd();
             crowd.leave(&old_host, before);
-            crowd.join(&slot.host, slot.spec.interval, slot.part());
+            crowd.join(&slot.host, slot.spec.next_answer_within(), slot.part());
         }
         tracing::info!(app = %name, "monitor changed through another server");
         self.changed(name, Change::Updated);
@@ -269,7 +269,7 @@ impl Monitors {
         }
         self.inner
             .crowd()
-            .join(&slot.host, slot.spec.interval, slot.part());
+            .join(&slot.host, slot.spec.next_answer_within(), slot.part());
         self.inner
             .write_slots()
             .insert(name, Arc::new(Listed::new(slot)));
