@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use serde::Deserialize;
 
-use crate::farm::{Farm, Mode};
+use crate::farm::Mode;
+use crate::farm::split::SplitFarm;
 use crate::postgres::Postgres;
 use crate::server::ServerProcess;
 use crate::{Args, TIMEOUT, UNHEALTHY, ms, raise_nofile, register, report, smtp, verdict};
@@ -170,21 +171,16 @@ pub async fn run_cluster(
     let interval = Duration::from_secs(args.interval);
     // The farm holds a listener per endpoint and, in the end, a kept-alive connection per
     // monitor (each server keeps one per monitor it checks, concurrent checks of one endpoint
-    // each take their own), more around a takeover; and it must still be able to start pg_ctl.
+    // each take their own), more around a takeover: it is split over as many processes as
+    // their open-file limit (inherited from this one) asks for.
     let wanted_endpoints = args.endpoints.unwrap_or(n).clamp(1, n);
-    let limit = raise_nofile(2 * n as u64 + wanted_endpoints as u64 + 4096);
-    let room = usize::try_from(limit.saturating_sub(4096)).unwrap_or(usize::MAX);
-    ensure!(
-        n + n / 4 < room,
-        "--cluster with {n} monitors needs an open-file limit of about {} (the farm holds a \
-         connection per monitor), and this process may have {limit}: raise the hard limit \
-         (`ulimit -Hn`, as root) or measure fewer monitors",
-        n + n / 4 + 4096
-    );
-    let endpoints = wanted_endpoints.min((room - n - n / 4).max(1));
-    if endpoints < wanted_endpoints {
+    let files = n + n / 4 + wanted_endpoints;
+    let limit = raise_nofile(files as u64 + 4096);
+    let room = usize::try_from(limit.saturating_sub(1024)).unwrap_or(usize::MAX);
+    let parts = files.div_ceil(room.max(1));
+    if parts > 1 {
         eprintln!(
-            "note: open-file limit {limit}: {endpoints} endpoints instead of {wanted_endpoints}"
+            "note: open-file limit {limit}: the farm's {wanted_endpoints} endpoints are served by {parts} processes"
         );
     }
 
@@ -194,7 +190,7 @@ pub async fn run_cluster(
     eprintln!("PostgreSQL: {database_url}");
     let mailbox = smtp::Mailbox::default();
     let smtp_port = smtp::start(Arc::clone(&mailbox))?;
-    let farm = Farm::start(n, endpoints)
+    let farm = SplitFarm::start(n, wanted_endpoints, parts)
         .await
         .context("cannot start the target farm")?;
     let target_dir = std::env::current_exe()?
@@ -308,11 +304,11 @@ pub async fn run_cluster(
         );
     }
     let (before_kill, after_kill) = failing.split_at(failing.len().div_ceil(2));
-    let (_, counts0) = farm.arrivals();
-    farm.set_mode(before_kill, Mode::Fail503);
+    let counts0 = farm.counts().await?;
+    farm.set_mode(before_kill, Mode::Fail503).await?;
     let flipped = Instant::now();
     loop {
-        let (_, counts) = farm.arrivals();
+        let counts = farm.counts().await?;
         if before_kill.iter().all(|&i| counts[i] >= counts0[i] + 2)
             || flipped.elapsed() > 3 * interval
         {
@@ -323,7 +319,7 @@ pub async fn run_cluster(
     let kill_at = u64::try_from(farm.started().elapsed().as_micros())?;
     let killed = Instant::now();
     servers[victim].kill_9();
-    farm.set_mode(after_kill, Mode::Fail503);
+    farm.set_mode(after_kill, Mode::Fail503).await?;
     eprintln!(
         "killed {} (held {} monitors); waiting for them to be checked again ...",
         server_id(victim),
@@ -332,7 +328,7 @@ pub async fn run_cluster(
     let mut first_again: Vec<Option<u64>> = vec![None; n];
     let give_up = 6 * interval;
     while killed.elapsed() < give_up {
-        let (arrivals, _) = farm.arrivals();
+        let (arrivals, _) = farm.arrivals().await?;
         for &(i, at) in &arrivals {
             let slot = &mut first_again[i as usize];
             if at > kill_at && slot.is_none_or(|first| at < first) {
@@ -391,7 +387,7 @@ pub async fn run_cluster(
     let stray_mail = told.keys().filter(|i| !failing.contains(i)).count();
 
     // The figures.
-    let (mut arrivals, _) = farm.arrivals();
+    let (mut arrivals, _) = farm.arrivals().await?;
     arrivals.sort_unstable();
     let dup_window = duplicates(&arrivals, interval, from, to);
     let dup_after = duplicates(&arrivals, interval, kill_at, end);

@@ -14,7 +14,10 @@
 //! path to say which target it is for): an accepted connection is the check's arrival, closed at
 //! once; a failed target stops listening, so its checks are refused.
 
+pub mod split;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -41,7 +44,8 @@ pub enum Mode {
     Close = 2,
 }
 
-const SHARDS: usize = 64;
+/// Arrival vectors, each for the targets of one residue.
+pub const SHARDS: usize = 64;
 
 /// What the farm shares between its connections and the bench.
 pub struct Farm {
@@ -98,19 +102,37 @@ impl Farm {
     /// When a listener cannot be bound (out of file descriptors, say).
     pub async fn start(targets: usize, endpoints: usize) -> anyhow::Result<Arc<Farm>> {
         let endpoints = endpoints.clamp(1, targets.max(1));
-        let first = bind(SocketAddr::new(endpoint_ip(0), 0))?;
-        let port = first.local_addr()?.port();
-        let mut listeners = vec![first];
-        for j in 1..endpoints {
+        Farm::start_part(targets, 0..endpoints, 0, Instant::now()).await
+    }
+
+    /// Starts the listeners of endpoints `endpoints` (of a farm split over processes,
+    /// [`split`]) for targets `0..targets`, on `port` where it is free (0: any port), with
+    /// arrival times counted from `started`.
+    ///
+    /// # Errors
+    ///
+    /// When a listener cannot be bound (out of file descriptors, say).
+    pub async fn start_part(
+        targets: usize,
+        endpoints: Range<usize>,
+        port: u16,
+        started: Instant,
+    ) -> anyhow::Result<Arc<Farm>> {
+        let mut port = port;
+        let mut listeners = Vec::with_capacity(endpoints.len());
+        for j in endpoints {
             let ip = endpoint_ip(j);
             let listener = match bind(SocketAddr::new(ip, port)) {
                 Ok(listener) => listener,
                 Err(_) => bind(SocketAddr::new(ip, 0))?,
             };
+            if port == 0 {
+                port = listener.local_addr()?.port();
+            }
             listeners.push(listener);
         }
         let farm = Arc::new(Farm {
-            started: Instant::now(),
+            started,
             modes: (0..targets)
                 .map(|_| AtomicU8::new(Mode::Pass as u8))
                 .collect(),
@@ -208,6 +230,20 @@ impl Farm {
     /// Requests that named no target.
     pub fn strays(&self) -> u64 {
         self.strays.load(Ordering::Relaxed)
+    }
+
+    /// The arrivals since the last call with this `cursor` (one position per shard, starting
+    /// at zeros), as (target, µs since start).
+    pub fn arrivals_after(&self, cursor: &mut [usize; SHARDS]) -> Vec<(u32, u64)> {
+        let mut new = Vec::new();
+        for (shard, seen) in self.arrivals.iter().zip(cursor.iter_mut()) {
+            let shard = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            new.extend_from_slice(&shard[*seen..]);
+            *seen = shard.len();
+        }
+        new
     }
 
     /// Every arrival so far, as (target, µs since start), and the count per target.

@@ -14,7 +14,8 @@
 //!
 //! # Layout
 //!
-//! * [`farm`]: the loopback targets, and what arrived when.
+//! * [`farm`]: the loopback targets, and what arrived when; [`farm::split`] serves them from
+//!   several processes when one may not hold enough open files.
 //! * [`smtp`]: the SMTP server that times mail.
 //! * [`server`]: the server process, stopped on every exit path, and its `/proc` figures.
 //! * [`register`]: registering the monitors through the API.
@@ -108,6 +109,9 @@ pub struct Args {
     /// duplicates, lost or repeated mail.
     #[arg(long, value_name = "N")]
     pub cluster: Option<usize>,
+    /// Internal: serve one part of a farm split over processes ([`farm::split`]).
+    #[arg(long, hide = true, value_name = "FROM:TO:PORT:EPOCH")]
+    pub farm_part: Option<String>,
 }
 
 fn parse_env(text: &str) -> Result<(String, String), String> {

@@ -4,10 +4,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser as _;
-use healthchecker_bench::{Args, default_deadline, run, server};
+use healthchecker_bench::{Args, default_deadline, farm, run, server};
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(spec) = &args.farm_part {
+        return farm_part(args.monitors, spec);
+    }
     // Built before the clock starts: a first release build takes minutes, the run does not.
     let binary = match server::locate(args.server.as_deref()) {
         Ok(binary) => binary,
@@ -41,6 +44,20 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("healthchecker-bench: {error:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// One part of a farm split over processes: serves until its parent closes its standard input.
+fn farm_part(targets: usize, spec: &str) -> ExitCode {
+    let served = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(farm::split::serve_part(targets, spec)));
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthchecker-bench farm part {spec}: {error:#}");
+            ExitCode::FAILURE
         }
     }
 }
