@@ -137,8 +137,8 @@ fn a_bad_database_url_stops_the_start_and_never_shows_its_password() {
             "must be a PostgreSQL URL",
         ),
         (
-            "postgres://hc:hunter2-pw@db.lan/health?sslmode=require",
-            "TLS",
+            "postgres://hc:hunter2-pw@db.lan/health?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt",
+            "sslrootcert /nonexistent/ca.crt cannot be read",
         ),
         (
             "postgres://hc:hunter2-pw@db.lan:port/health",

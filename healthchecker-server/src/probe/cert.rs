@@ -94,13 +94,13 @@ pub fn expiry(
 /// A verifier that takes any certificate chain (`tls_verify: false`) and checks the handshake's
 /// signatures against the certificate shown, with the provider's algorithms.
 #[derive(Debug)]
-pub(super) struct AnyCertificate {
+pub(crate) struct AnyCertificate {
     provider: Arc<CryptoProvider>,
 }
 
 impl AnyCertificate {
     /// The verifier for `provider`'s signature algorithms.
-    pub(super) fn new(provider: Arc<CryptoProvider>) -> AnyCertificate {
+    pub(crate) fn new(provider: Arc<CryptoProvider>) -> AnyCertificate {
         AnyCertificate { provider }
     }
 }

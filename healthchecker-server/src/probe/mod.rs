@@ -153,6 +153,7 @@ mod tcp;
 mod tls;
 
 pub use body::{BodyDigest, DigestHash, DigestHashError, DigestKey, JsonBody};
+pub(crate) use cert::AnyCertificate;
 pub use cert::{days_left, expiry};
 pub use resolve::{DNS_LOOKUPS, SYSTEM_LOOKUPS};
 pub use targets::{ADMIT_LOOKUP_TIMEOUT, Targets};

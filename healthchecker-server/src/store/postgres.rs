@@ -32,6 +32,7 @@
 //! a tool).
 
 pub mod leases;
+mod tls;
 
 pub use leases::{Changes, FORGET_AFTER, LEASE, MARGIN, RENEW, Round, ServerLease};
 
@@ -44,7 +45,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
 
 use super::aggregates::{DAY_NS, HOUR_NS};
 use super::rows::{
@@ -235,6 +235,7 @@ fn current_version() -> i64 {
 #[derive(Clone)]
 pub struct DatabaseUrl {
     config: tokio_postgres::Config,
+    tls: tls::Tls,
     shown: String,
 }
 
@@ -262,14 +263,14 @@ pub enum DatabaseUrlError {
         /// What is wrong (never the password).
         reason: String,
     },
-    /// TLS to the database was asked for; this server does not speak it yet.
+    /// Its TLS settings (`sslmode`, `sslrootcert`) cannot be used.
     #[error(
-        "database_url asks for TLS (sslmode={mode}); TLS to the database is not yet supported: \
-         connect over a Unix socket or a trusted network with sslmode=disable or prefer"
+        "database_url: {reason} (sslmode is disable, prefer (the default), require, verify-ca or \
+         verify-full; sslrootcert a PEM file of CA certificates, or system)"
     )]
     Tls {
-        /// The `sslmode` asked for.
-        mode: String,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -298,31 +299,19 @@ impl DatabaseUrl {
                 });
             }
         }
-        let config: tokio_postgres::Config =
-            text.parse()
+        let (rest, tls) = tls::Tls::split(text)?;
+        let mut config: tokio_postgres::Config =
+            rest.parse()
                 .map_err(|error: tokio_postgres::Error| DatabaseUrlError::Invalid {
                     reason: error.to_string(),
                 })?;
-        match config.get_ssl_mode() {
-            tokio_postgres::config::SslMode::Require => {
-                return Err(DatabaseUrlError::Tls {
-                    mode: "require".to_owned(),
-                });
-            }
-            tokio_postgres::config::SslMode::Disable | tokio_postgres::config::SslMode::Prefer => {}
-            _ => {
-                return Err(DatabaseUrlError::Tls {
-                    mode: "verify".to_owned(),
-                });
-            }
-        }
-        let mut config = config;
+        config.ssl_mode(tls.ssl_mode());
         if config.get_connect_timeout().is_none() {
             // An unreachable host stops the start with an error, not a hang.
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let shown = show(&config);
-        Ok(DatabaseUrl { config, shown })
+        let shown = format!("{}{}", show(&config), tls.shown());
+        Ok(DatabaseUrl { config, tls, shown })
     }
 }
 
@@ -423,7 +412,7 @@ fn pg_error(path: &Path) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
         path: path.to_owned(),
         reason: match error.as_db_error() {
             Some(db) => db.to_string(),
-            None => error.to_string(),
+            None => with_causes(&error),
         },
     }
 }
@@ -431,8 +420,23 @@ fn pg_error(path: &Path) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
 fn pool_error(path: &Path) -> impl Fn(deadpool_postgres::PoolError) -> StoreError + '_ {
     move |error| StoreError::Postgres {
         path: path.to_owned(),
-        reason: error.to_string(),
+        reason: with_causes(&error),
     }
+}
+
+/// `error: its cause: the cause's cause`: a client error's own text may say only "error
+/// performing TLS handshake", its cause what was wrong with the certificate.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let said = next.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = next.source();
+    }
+    text
 }
 
 fn data_error(path: &Path) -> impl Fn(String) -> StoreError + '_ {
@@ -463,7 +467,7 @@ impl Pg {
         let handle = runtime.handle().clone();
         let manager = Manager::from_config(
             url.config.clone(),
-            NoTls,
+            url.tls.connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -482,11 +486,12 @@ impl Pg {
         let started = {
             let path = path.clone();
             let config = url.config.clone();
+            let connector = url.tls.connector.clone();
             let closing = closing.clone();
             let queued = queued.clone();
             let server = server.clone();
             wait(&handle, async move {
-                let client = connect(&config, &path).await?;
+                let client = connect(&config, connector, &path).await?;
                 migrate(&client, &path).await?;
                 if server.is_some() {
                     // Messages another server queued, or whose claim ran out, are seen here
@@ -1081,9 +1086,10 @@ fn wait<T: Send + 'static>(
 
 async fn connect(
     config: &tokio_postgres::Config,
+    connector: tokio_postgres_rustls::MakeRustlsConnect,
     path: &Path,
 ) -> Result<tokio_postgres::Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(pg_error(path))?;
+    let (client, connection) = config.connect(connector).await.map_err(pg_error(path))?;
     let shown = path.display().to_string();
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -2491,15 +2497,19 @@ mod tests {
             "postgres://hc@/run/postgresql:5432/health"
         );
         assert!(!format!("{query:?}").contains("pw9"));
+        let tls =
+            DatabaseUrl::parse("postgres://hc:pw@db/health?sslmode=require&connect_timeout=3")
+                .expect("TLS asked for");
+        assert_eq!(
+            tls.to_string(),
+            "postgres://hc@db:5432/health?sslmode=require"
+        );
 
         for (bad, says) in [
             ("mysql://root:hunter2@db/x", "must be a PostgreSQL URL"),
             ("hunter2-and-more-text", "must be a PostgreSQL URL"),
             ("postgres://hc:pw@db:notaport/x", "does not parse"),
-            (
-                "postgres://hc:pw@db/x?sslmode=require",
-                "TLS to the database",
-            ),
+            ("postgres://hc:pw@db/x?sslmode=always", "sslmode"),
             ("postgres://hc:pw@db/x?frobnicate=1", "does not parse"),
         ] {
             let error = DatabaseUrl::parse(bad).expect_err(bad).to_string();

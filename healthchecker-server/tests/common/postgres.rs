@@ -4,7 +4,8 @@
 //! `postgres` user (when the tests run as root; as the current user otherwise), and starts it with
 //! a Unix socket in that folder only (no TCP: `listen_addresses=''`) and `fsync=off`. Dropping the
 //! [`Postgres`] stops the cluster (`pg_ctl -m immediate`) and removes the folder, on every exit
-//! path of the test (a passing test, a failed assertion, a panic).
+//! path of the test (a passing test, a failed assertion, a panic). [`Postgres::start_with_tls`]
+//! listens on 127.0.0.1 too, for TLS connections only.
 //!
 //! Without PostgreSQL on the machine the tests that need one are skipped with a message, unless
 //! `HC_REQUIRE_POSTGRES=1` (CI sets it, and installs Debian's `postgresql`): then they fail.
@@ -44,6 +45,17 @@ impl Postgres {
     /// When PostgreSQL is required but missing, or `initdb` or the start fails (with the
     /// server's log).
     pub fn start() -> Option<Postgres> {
+        Postgres::start_with(None)
+    }
+
+    /// As [`Postgres::start`], and listening on `127.0.0.1` and `127.0.0.2` at
+    /// [`Postgres::port`] too, for TLS only (`hostssl` in pg_hba.conf: a connection without TLS over TCP is refused) with the
+    /// certificate chain and key `tls` (PEM).
+    pub fn start_with_tls(tls: (&str, &str)) -> Option<Postgres> {
+        Postgres::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Option<Postgres> {
         let Some(bin) = find_bin() else {
             let required = std::env::var("HC_REQUIRE_POSTGRES").is_ok_and(|value| value == "1");
             assert!(
@@ -66,8 +78,15 @@ impl Postgres {
             run(Command::new("chown").arg("postgres:").arg(dir.path()));
         }
         // Each cluster has its own socket folder, so any port number is free; a random one keeps
-        // the clusters' shared-memory keys (derived from the port) apart too.
-        let port = 20_000 + fastrand::u16(..40_000);
+        // the clusters' shared-memory keys (derived from the port) apart too. Listening on TCP
+        // too, it takes one that is free there.
+        let port = match tls {
+            None => 20_000 + fastrand::u16(..40_000),
+            Some(_) => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port(),
+        };
         let postgres = Postgres {
             bin,
             dir,
@@ -90,11 +109,35 @@ impl Postgres {
                 "--locale=C",
             ],
         );
-        let options = format!(
-            "-k {} -c listen_addresses='' -p {port} -c fsync=off -c full_page_writes=off \
-             -c max_connections=200",
+        let mut options = format!(
+            "-k {} -p {port} -c fsync=off -c full_page_writes=off -c max_connections=200",
             path_str(postgres.dir.path())
         );
+        match tls {
+            None => options.push_str(" -c listen_addresses=''"),
+            Some((chain, key)) => {
+                for (name, text) in [
+                    ("server.crt", chain),
+                    ("server.key", key),
+                    (
+                        "pg_hba.conf",
+                        "local all all trust\nhostssl all all 127.0.0.0/8 trust\n",
+                    ),
+                ] {
+                    let file = data.join(name);
+                    std::fs::write(&file, text).expect("write into the cluster's folder");
+                    std::fs::set_permissions(
+                        &file,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                    )
+                    .expect("chmod 600");
+                    if as_postgres {
+                        run(Command::new("chown").arg("postgres:").arg(&file));
+                    }
+                }
+                options.push_str(" -c listen_addresses=127.0.0.1,127.0.0.2 -c ssl=on");
+            }
+        }
         let log = postgres.dir.path().join("pg.log");
         let started = postgres.pg_output(
             "pg_ctl",

@@ -27,6 +27,8 @@ pub struct Leaf {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: Arc<Vec<u8>>,
     pub not_after: OffsetDateTime,
+    /// The chain and the key as PEM (for a server that reads files: PostgreSQL).
+    pub pem: Arc<(String, String)>,
 }
 
 impl Leaf {
@@ -100,6 +102,7 @@ impl Ca {
             chain: vec![cert.der().clone(), self.root()],
             key: Arc::new(key.serialize_der()),
             not_after,
+            pem: Arc::new((cert.pem() + &self.pem(), key.serialize_pem())),
         }
     }
 }
@@ -114,6 +117,7 @@ pub fn self_signed(valid_for: Duration) -> Leaf {
         chain: vec![cert.der().clone()],
         key: Arc::new(key.serialize_der()),
         not_after,
+        pem: Arc::new((cert.pem(), key.serialize_pem())),
     }
 }
 
@@ -127,6 +131,7 @@ pub fn self_signed_expired(ago: Duration) -> Leaf {
         chain: vec![cert.der().clone()],
         key: Arc::new(key.serialize_der()),
         not_after,
+        pem: Arc::new((cert.pem(), key.serialize_pem())),
     }
 }
 
