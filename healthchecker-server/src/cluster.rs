@@ -267,6 +267,10 @@ impl Lease {
                 }
             }
         }
+        // The live servers come by id: the first tells a storm (each sees it).
+        self.monitors.set_speaker(
+            round.servers.first().map(|server| server.id.as_str()) == Some(cluster.id()),
+        );
         cluster.set(round.servers);
     }
 

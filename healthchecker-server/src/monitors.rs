@@ -571,6 +571,10 @@ struct Inner {
     /// This server's id when several servers share the database: then it checks only the
     /// monitors it holds the lease of ([`shared`]).
     server: Option<Arc<str>>,
+    /// Whether this server tells what concerns every monitor (a storm's start): always when it
+    /// is alone; of several sharing the database, the first live one by id
+    /// ([`Monitors::set_speaker`]), so that a storm every server sees is told once.
+    speaker: std::sync::atomic::AtomicBool,
 }
 
 impl Inner {
@@ -832,6 +836,12 @@ impl Inner {
         tracing::warn!(
             "{failing} of {active} monitors failed at once: holding per-app alerts (is this server's network up?)"
         );
+        if !self.speaker.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                "the storm is told by the first of the servers sharing the database, not this one"
+            );
+            return;
+        }
         let now = Utc::now();
         let event = Event::storm(failing, active, now);
         let payload = serde_json::to_string(&event).unwrap_or_default();
@@ -923,6 +933,7 @@ impl Monitors {
                 events: Events::new(),
                 keys: RwLock::new(HashMap::new()),
                 boot: (Utc::now(), Instant::now()),
+                speaker: std::sync::atomic::AtomicBool::new(server.is_none()),
                 server,
             }
         });

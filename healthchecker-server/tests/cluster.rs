@@ -13,6 +13,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::apps::{Apps, Arrival};
@@ -44,13 +45,42 @@ fn index(app: &str) -> usize {
         .unwrap_or_else(|| panic!("not one of ours: {app}"))
 }
 
-fn start(dir: &Path, id: &str, database_url: &str, smtp: u16) -> ServerProcess {
+fn server_command(dir: &Path, id: &str, database_url: &str, smtp: u16) -> Command {
     let mut cmd = mailing_command(dir, smtp);
     cmd.args(["--server-id", id])
-        .env("HEALTHCHECKER_DATABASE_URL", database_url)
-        // a few apps failing together is no storm here
-        .args(["--storm-min", "100000"]);
+        .env("HEALTHCHECKER_DATABASE_URL", database_url);
+    cmd
+}
+
+fn start(dir: &Path, id: &str, database_url: &str, smtp: u16) -> ServerProcess {
+    let mut cmd = server_command(dir, id, database_url, smtp);
+    // a few apps failing together is no storm here
+    cmd.args(["--storm-min", "100000"]);
     ServerProcess::start_as(cmd, id)
+}
+
+/// Registers the [`APPS`] apps through `urls` in turn, each mailing its own owner.
+async fn register(client: &reqwest::Client, urls: &[String], apps: &Apps) {
+    for i in 0..APPS {
+        let server = &urls[i % urls.len()];
+        let answer = client
+            .put(format!("{server}/api/v1/monitors/{}", app(i)))
+            .json(&json!({
+                // one owner each: mail to one address within 10 s is merged into a digest
+                "url": apps.url, "path": Apps::path(i), "email": format!("owner-{i}@example.com"),
+                "interval": INTERVAL, "timeout": 2, "unhealthy": 2, "healthy": 2,
+            }))
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(
+            answer.status(),
+            201,
+            "PUT {} at {server}: {}",
+            app(i),
+            answer.text().await.unwrap_or_default()
+        );
+    }
 }
 
 /// Polls `probe` every 100 ms until it gives `Ok`, for at most `limit`; fails the test with
@@ -306,26 +336,7 @@ async fn three_servers_split_the_monitors_and_take_over_from_a_killed_one() {
     let mut urls: Vec<String> = servers.iter().map(|server| server.url.clone()).collect();
 
     // Registrations through all three; each is seen by every server.
-    for i in 0..APPS {
-        let server = &urls[i % urls.len()];
-        let answer = client
-            .put(format!("{server}/api/v1/monitors/{}", app(i)))
-            .json(&json!({
-                // one owner each: mail to one address within 10 s is merged into a digest
-                "url": apps.url, "path": Apps::path(i), "email": format!("owner-{i}@example.com"),
-                "interval": INTERVAL, "timeout": 2, "unhealthy": 2, "healthy": 2,
-            }))
-            .send()
-            .await
-            .expect("PUT");
-        assert_eq!(
-            answer.status(),
-            201,
-            "PUT {} at {server}: {}",
-            app(i),
-            answer.text().await.unwrap_or_default()
-        );
-    }
+    register(client, &urls, apps).await;
     for url in &urls {
         eventually(
             &format!("{url} lists all {APPS}"),
@@ -606,5 +617,121 @@ async fn a_ping_to_any_server_reaches_the_one_that_holds_its_monitor() {
             .expect("ping");
         assert_eq!(answer.status(), 404, "a ping for no monitor at {url}");
     }
+    drop(servers);
+}
+
+/// A storm (20 of 30 apps failing at once) is seen by both servers, each counting every monitor:
+/// it is told once, by the first server by id; the per-app alerts are held during it. And the
+/// live events of one server carry the checks and transitions of the other's monitors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_is_told_once_and_live_events_cover_the_other_servers_monitors() {
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    postgres.create_database("health");
+    let database_url = postgres.url("health");
+    let mut smtp = Smtp::start();
+    let apps = Apps::start(APPS).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let client = &client;
+    let live = ["node-a", "node-b"];
+    let dirs: Vec<tempfile::TempDir> = live.iter().map(|_| temp_dir()).collect();
+    let servers: Vec<ServerProcess> = live
+        .iter()
+        .zip(&dirs)
+        .map(|(id, dir)| {
+            let mut cmd = server_command(dir.path(), id, &database_url, smtp.port);
+            cmd.args(["--admin-email", "admin@example.com"]);
+            ServerProcess::start_as(cmd, id)
+        })
+        .collect();
+    let urls: Vec<String> = servers.iter().map(|server| server.url.clone()).collect();
+    register(client, &urls, &apps).await;
+    until_balanced(client, &urls, &live).await;
+    eventually("every app HEALTHY", PATIENCE, || async {
+        let seen = monitors(client, &urls[0]).await;
+        let healthy = seen.values().filter(|m| m["state"] == "HEALTHY").count();
+        if healthy == APPS {
+            Ok(())
+        } else {
+            Err(format!("{healthy} of {APPS} HEALTHY"))
+        }
+    })
+    .await;
+    // node-a streams the events of a failing app that node-b checks
+    let owners = owners(client, &urls[0]).await;
+    let watched = (0..20)
+        .map(app)
+        .find(|name| owners[name].as_deref() == Some("node-b"))
+        .expect("node-b holds some of the first 20");
+    let mut stream = client
+        .get(format!("{}/api/v1/events?app={watched}", urls[0]))
+        .timeout(PATIENCE * 2)
+        .send()
+        .await
+        .expect("GET events");
+    assert_eq!(stream.status(), 200);
+    let streamed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let streamed = std::sync::Arc::clone(&streamed);
+        tokio::spawn(async move {
+            while let Ok(Some(chunk)) = stream.chunk().await {
+                streamed
+                    .lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+    };
+
+    for i in 0..20 {
+        apps.set_failing(i, true);
+    }
+    let storm = |mails: &[Received]| {
+        mails
+            .iter()
+            .filter(|mail| mail.subject().contains("many monitors fail at once"))
+            .count()
+    };
+    let mut mails = Vec::new();
+    mail_until(&mut smtp, &mut mails, PATIENCE, |mails| storm(mails) > 0).await;
+    assert_eq!(storm(&mails), 1, "{:?}", listing(&mails));
+    // a while more: the other server tells it neither, nor any app alone
+    mail_until(&mut smtp, &mut mails, 4 * interval(), |_| false).await;
+    assert_eq!(storm(&mails), 1, "told twice: {:?}", listing(&mails));
+    assert_eq!(
+        mails.len(),
+        1,
+        "held during the storm: {:?}",
+        listing(&mails)
+    );
+    assert!(
+        mails[0].to.contains(&"admin@example.com".to_owned()),
+        "{:?}",
+        mails[0].to
+    );
+
+    reader.abort();
+    let streamed = streamed.lock().expect("lock").clone();
+    let events: Vec<Value> = streamed
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|event| event["type"] == "check" && event["check"]["outcome"] == "fail"),
+        "a failed check of {watched} at node-a: {streamed}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event["type"] == "transition" && event["transition"]["to"] == "UNHEALTHY"),
+        "{watched} UNHEALTHY at node-a: {streamed}"
+    );
     drop(servers);
 }

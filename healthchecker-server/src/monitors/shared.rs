@@ -15,10 +15,11 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use super::{Listed, Monitors, Slot, jitter};
-use crate::events::Change;
+use super::{Listed, Monitors, RECENT_CHECKS, Slot, jitter, recent_ring};
+use crate::events::{self as live, Change};
+use crate::health::Transition;
 use crate::registry::AppName;
-use crate::store::StoreError;
+use crate::store::{LoggedCheck, StoreError};
 
 /// How far apart the first checks of monitors taken over are spread (at most their interval)
 /// when they are due already: a killed server's monitors are checked again soon, but not all in
@@ -29,6 +30,14 @@ impl Monitors {
     /// This server's id when it shares its database with others.
     pub fn server(&self) -> Option<&str> {
         self.inner.server.as_deref()
+    }
+
+    /// Makes this server the one that tells what concerns every monitor (a storm's start), or
+    /// not: the lease loop names the first live server by id at each renewal.
+    pub fn set_speaker(&self, speaker: bool) {
+        self.inner
+            .speaker
+            .store(speaker, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The monitors this server checks, by name.
@@ -158,12 +167,29 @@ impl Monitors {
                     if !ours {
                         self.let_go(std::slice::from_ref(&name));
                     }
-                    let registered = self.inner.slot(&name).is_none();
+                    let old = self.inner.slot(&name);
                     let mut slot = self.inner.restored(stored, false);
                     slot.owner = owner.map(Arc::from);
+                    let (check, transition) = match &old {
+                        Some(old) => carry_over(&old.lock(), &mut slot),
+                        None => (None, None),
+                    };
                     self.replace(name.clone(), slot);
-                    if registered {
+                    if old.is_none() {
                         self.changed(&name, Change::Registered);
+                    }
+                    // Live events of the monitors others check, as their own checks make them.
+                    if let Some(check) = check {
+                        self.inner.events.publish(|| live::Event::Check {
+                            app: name.clone(),
+                            check,
+                        });
+                    }
+                    if let Some(transition) = transition {
+                        self.inner.events.publish(|| live::Event::Transition {
+                            app: name.clone(),
+                            transition,
+                        });
                     }
                 }
             }
@@ -195,7 +221,11 @@ impl Monitors {
             if slot.recent.len() == super::RECENT_CHECKS {
                 slot.recent.pop_back();
             }
-            slot.recent.push_front(check);
+            slot.recent.push_front(check.clone());
+            self.inner.events.publish(|| live::Event::Check {
+                app: name.clone(),
+                check,
+            });
             if slot.health.state == health.state {
                 slot.health = health;
             }
@@ -283,4 +313,26 @@ impl Monitors {
         tracing::info!(app = %name, "monitor removed through another server");
         self.changed(name, Change::Removed);
     }
+}
+
+/// Keeps the recent checks `old` had that `new` (as read from the database: its newest check
+/// alone) lacks, when it checks the same URL. Returns what `new` brings that `old` had not,
+/// for live events: its newest check, and its last transition.
+fn carry_over(old: &Slot, new: &mut Slot) -> (Option<LoggedCheck>, Option<Transition>) {
+    let fresh = new.recent.front().cloned().filter(|check| {
+        old.recent
+            .front()
+            .is_none_or(|last| last.record.time < check.record.time)
+    });
+    if old.spec.url == new.spec.url {
+        let mut recent = recent_ring(fresh.clone());
+        let room = RECENT_CHECKS - recent.len();
+        recent.extend(old.recent.iter().take(room).cloned());
+        new.recent = recent;
+    }
+    let transition = new
+        .last_transition
+        .clone()
+        .filter(|transition| old.last_transition.as_ref() != Some(transition));
+    (fresh, transition)
 }
