@@ -42,7 +42,7 @@
 //! deadlines and the paused clock of tests agree. They take no part in the storm rule or host
 //! grouping (their silence says nothing about this server's network).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -1178,9 +1178,32 @@ impl Monitors {
             .iter()
             .map(|(name, slot)| (name.clone(), slot.lock().source))
             .collect();
+        // Sharing the database: what the other servers' files declare stays (their files may
+        // differ from this one's); when that cannot be read, nothing is removed this time.
+        let elsewhere: Option<HashSet<String>> = if self.inner.server.is_some() {
+            let names: Vec<AppName> = declared.iter().map(|d| d.name.clone()).collect();
+            match self.inner.store.declare(&names).await {
+                Ok(names) => Some(names.into_iter().collect()),
+                Err(error) => {
+                    tracing::warn!(
+                        "cannot read what the other servers' config files declare ({error}): \
+                         monitors no longer in this file are kept until the next reload"
+                    );
+                    None
+                }
+            }
+        } else {
+            Some(HashSet::new())
+        };
         let gone: Vec<AppName> = current
             .iter()
-            .filter(|(name, source)| *source == Source::Config && !wanted.contains_key(name))
+            .filter(|(name, source)| {
+                *source == Source::Config
+                    && !wanted.contains_key(name)
+                    && elsewhere
+                        .as_ref()
+                        .is_some_and(|elsewhere| !elsewhere.contains(name.as_str()))
+            })
             .map(|(name, _)| name.clone())
             .collect();
         let new = declared

@@ -735,3 +735,70 @@ async fn a_storm_is_told_once_and_live_events_cover_the_other_servers_monitors()
     );
     drop(servers);
 }
+
+/// Two servers with config files that declare different monitors: neither removes the other's
+/// at its start or reload; a monitor no file declares any more is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_with_different_config_files_keep_each_others_monitors() {
+    let Some(postgres) = Postgres::start() else {
+        return;
+    };
+    postgres.create_database("health");
+    let database_url = postgres.url("health");
+    let smtp = Smtp::start();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let client = &client;
+    let declare = |names: &[&str]| -> String {
+        names
+            .iter()
+            .map(|name| {
+                format!(
+                    "[[monitor]]\nname = \"{name}\"\nurl = \"tcp://127.0.0.1:9\"\ninterval = 5\ntimeout = 2\n\n"
+                )
+            })
+            .collect()
+    };
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| temp_dir()).collect();
+    std::fs::write(dirs[0].path().join("config"), declare(&["dev-a", "both"])).expect("config");
+    std::fs::write(dirs[1].path().join("config"), declare(&["dev-b", "both"])).expect("config");
+    let mut a = start(dirs[0].path(), "node-a", &database_url, smtp.port);
+    let b = start(dirs[1].path(), "node-b", &database_url, smtp.port);
+    let names = |url: String| async move {
+        let listed: Vec<String> = monitors(client, &url).await.into_keys().collect();
+        listed
+    };
+    for url in [&a.url, &b.url] {
+        eventually("every declared monitor at both", PATIENCE, || async {
+            let listed = names(url.clone()).await;
+            if listed == ["both", "dev-a", "dev-b"] {
+                Ok(())
+            } else {
+                Err(format!("{url}: {listed:?}"))
+            }
+        })
+        .await;
+    }
+    // node-a's file drops dev-a and both: dev-a goes (no file declares it), both stays (node-b's)
+    std::fs::write(dirs[0].path().join("config"), declare(&[])).expect("config");
+    let status = Command::new("kill")
+        .args(["-HUP", &a.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    a.wait_for_line("reloaded:");
+    for url in [&a.url, &b.url] {
+        eventually("dev-a removed, the others kept", PATIENCE, || async {
+            let listed = names(url.clone()).await;
+            if listed == ["both", "dev-b"] {
+                Ok(())
+            } else {
+                Err(format!("{url}: {listed:?}"))
+            }
+        })
+        .await;
+    }
+    drop((a, b));
+}

@@ -687,6 +687,14 @@ impl Pg {
         .await
     }
 
+    pub(super) async fn declared_elsewhere(&self) -> Result<Vec<String>, StoreError> {
+        let server = self.shared()?;
+        self.read(move |client, path| async move {
+            leases::declared_elsewhere(&client, &path, &server).await
+        })
+        .await
+    }
+
     pub(super) async fn changes(&self, since: i64) -> Result<Changes, StoreError> {
         let server = self.shared()?;
         self.read(move |client, path| async move {
