@@ -221,11 +221,14 @@ impl Monitors {
             if slot.recent.len() == super::RECENT_CHECKS {
                 slot.recent.pop_back();
             }
-            slot.recent.push_front(check.clone());
-            self.inner.events.publish(|| live::Event::Check {
-                app: name.clone(),
-                check,
-            });
+            slot.recent.push_front(check);
+            if let Some(check) = slot.recent.front() {
+                // built only when somebody listens
+                self.inner.events.publish(|| live::Event::Check {
+                    app: name.clone(),
+                    check: check.clone(),
+                });
+            }
             if slot.health.state == health.state {
                 slot.health = health;
             }
