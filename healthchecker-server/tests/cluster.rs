@@ -83,6 +83,32 @@ async fn register(client: &reqwest::Client, urls: &[String], apps: &Apps) {
     }
 }
 
+/// What each test here starts with: a throwaway PostgreSQL (its database `health`), a mail
+/// server, and an HTTP client.
+struct Bed {
+    postgres: Postgres,
+    database_url: String,
+    smtp: Smtp,
+    client: reqwest::Client,
+}
+
+impl Bed {
+    /// `None` (the test is skipped, said on stderr) without PostgreSQL on the machine.
+    fn start() -> Option<Bed> {
+        let postgres = Postgres::start()?;
+        postgres.create_database("health");
+        Some(Bed {
+            database_url: postgres.url("health"),
+            postgres,
+            smtp: Smtp::start(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+        })
+    }
+}
+
 /// Polls `probe` every 100 ms until it gives `Ok`, for at most `limit`; fails the test with
 /// `what` and the last `Err` (what was seen instead).
 async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
@@ -313,18 +339,17 @@ fn listing(mails: &[Received]) -> Vec<(Vec<String>, Vec<String>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_servers_split_the_monitors_and_take_over_from_a_killed_one() {
-    let Some(postgres) = Postgres::start() else {
+    let Some(Bed {
+        postgres: _cluster,
+        database_url,
+        mut smtp,
+        client,
+    }) = Bed::start()
+    else {
         return;
     };
-    postgres.create_database("health");
-    let database_url = postgres.url("health");
-    let mut smtp = Smtp::start();
     let apps = Apps::start(APPS).await;
     let apps = &apps;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let client = &client;
 
     let dirs: Vec<tempfile::TempDir> = SERVERS.iter().map(|_| temp_dir()).collect();
@@ -535,16 +560,15 @@ async fn three_servers_split_the_monitors_and_take_over_from_a_killed_one() {
 /// the one that does (which records it), and a ping for no monitor stays a 404 everywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ping_to_any_server_reaches_the_one_that_holds_its_monitor() {
-    let Some(postgres) = Postgres::start() else {
+    let Some(Bed {
+        postgres: _cluster,
+        database_url,
+        smtp,
+        client,
+    }) = Bed::start()
+    else {
         return;
     };
-    postgres.create_database("health");
-    let database_url = postgres.url("health");
-    let smtp = Smtp::start();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let client = &client;
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| temp_dir()).collect();
     let servers: Vec<ServerProcess> = ["node-a", "node-b"]
@@ -625,17 +649,16 @@ async fn a_ping_to_any_server_reaches_the_one_that_holds_its_monitor() {
 /// live events of one server carry the checks and transitions of the other's monitors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_is_told_once_and_live_events_cover_the_other_servers_monitors() {
-    let Some(postgres) = Postgres::start() else {
+    let Some(Bed {
+        postgres: _cluster,
+        database_url,
+        mut smtp,
+        client,
+    }) = Bed::start()
+    else {
         return;
     };
-    postgres.create_database("health");
-    let database_url = postgres.url("health");
-    let mut smtp = Smtp::start();
     let apps = Apps::start(APPS).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let client = &client;
     let live = ["node-a", "node-b"];
     let dirs: Vec<tempfile::TempDir> = live.iter().map(|_| temp_dir()).collect();
@@ -740,16 +763,15 @@ async fn a_storm_is_told_once_and_live_events_cover_the_other_servers_monitors()
 /// at its start or reload; a monitor no file declares any more is removed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_with_different_config_files_keep_each_others_monitors() {
-    let Some(postgres) = Postgres::start() else {
+    let Some(Bed {
+        postgres: _cluster,
+        database_url,
+        smtp,
+        client,
+    }) = Bed::start()
+    else {
         return;
     };
-    postgres.create_database("health");
-    let database_url = postgres.url("health");
-    let smtp = Smtp::start();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
     let client = &client;
     let declare = |names: &[&str]| -> String {
         names
