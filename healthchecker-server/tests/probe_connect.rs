@@ -267,6 +267,21 @@ async fn blackhole(addr: SocketAddr) -> (TcpListener, tokio::net::TcpStream) {
     (listener, filler)
 }
 
+/// A listener on `ip` at a port that is free on `other` too (a test running beside this one may
+/// hold the same number there), and its port.
+async fn listener_free_on(ip: IpAddr, other: IpAddr) -> (TcpListener, u16) {
+    for _ in 0..100 {
+        let listener = TcpListener::bind(SocketAddr::new(ip, 0))
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(SocketAddr::new(other, port)).is_ok() {
+            return (listener, port);
+        }
+    }
+    panic!("no port free on both {ip} and {other} in 100 tries");
+}
+
 /// `localhost` is both loopback addresses (RFC 6761): the probe reaches an app that listens on
 /// only one of them, whichever it is. The other port is held without listening, so that it
 /// refuses.
@@ -277,17 +292,14 @@ async fn localhost_is_reached_on_whichever_loopback_address_listens() {
         IpAddr::V6(Ipv6Addr::LOCALHOST),
         IpAddr::V4(Ipv4Addr::LOCALHOST),
     ] {
-        let listener = TcpListener::bind(SocketAddr::new(listening, 0))
-            .await
-            .expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let other = match listening {
-            IpAddr::V6(_) => TcpSocket::new_v4().expect("socket"),
-            IpAddr::V4(_) => TcpSocket::new_v6().expect("socket"),
-        };
         let other_ip = match listening {
             IpAddr::V6(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V4(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        let (listener, port) = listener_free_on(listening, other_ip).await;
+        let other = match listening {
+            IpAddr::V6(_) => TcpSocket::new_v4().expect("socket"),
+            IpAddr::V4(_) => TcpSocket::new_v6().expect("socket"),
         };
         other
             .bind(SocketAddr::new(other_ip, port))
@@ -306,8 +318,11 @@ async fn localhost_is_reached_on_whichever_loopback_address_listens() {
 /// timeout instead of spending it all on the first address.
 #[tokio::test]
 async fn an_address_that_does_not_answer_is_raced_by_the_next() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
+    let (listener, port) = listener_free_on(
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    )
+    .await;
     let connections = app(listener, OK);
     let (_hole, _filler) = blackhole(SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)).await;
     let prober = Prober::new().expect("prober");
