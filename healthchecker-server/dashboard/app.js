@@ -1,11 +1,13 @@
 // The healthchecker dashboard: plain JavaScript over the public API, nothing from elsewhere.
 //
-// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime?compact=true (uptime
-// 24 h / 30 d and the last checks of each monitor), both fetched at once; afterwards the page
-// stays current through GET api/v1/events (Server-Sent Events) without reloading. The detail
-// view (#/monitor/NAME) reads the monitor, its log, uptime and incidents, and draws its history
-// with uPlot (loaded when a detail view is first shown). Changes (pause, resume, maintenance, delete) ask for the server's token when it
-// answers 401, and keep it for this tab only (sessionStorage).
+// The list comes from GET api/v1/monitors (state, last check) and GET api/v1/uptime?compact=true
+// (uptime 24 h / 30 d and the last checks of each monitor), both fetched at once: the rows are
+// drawn as soon as the first answers (the second takes longer: the server reads it from its
+// database) and filled in when the second does. Afterwards the page stays current through
+// GET api/v1/events (Server-Sent Events) without reloading. The detail view (#/monitor/NAME)
+// reads the monitor, its log, uptime and incidents, and draws its history with uPlot (loaded
+// when a detail view is first shown). Changes (pause, resume, maintenance, delete) ask for the
+// server's token when it answers 401, and keep it for this tab only (sessionStorage).
 "use strict";
 
 (() => {
@@ -201,13 +203,18 @@
 
   const shownUrl = (m) => m.url.replace(/\/$/, "") + (m.path && /^https?:/.test(m.url) ? m.path : "");
 
-  // The sparkline's cell: the latency of the last checks, oldest on the left, as one polyline in
-  // a 290 x 100 box (10 across from one check of 30 to the next).
-  function sparkHTML(glance) {
+  // Until GET api/v1/uptime has answered (the rows are drawn from GET api/v1/monitors first),
+  // the uptime cells say so and the bar and sparkline are empty; fillRow fills them in.
+  let glancesKnown = false;
+  const WAITING = "…";
+
+  // The sparkline: the latency of the last checks, oldest on the left, as one polyline in a
+  // 290 x 100 box (10 across from one check of 30 to the next).
+  function spark(glance) {
     const latencies = glance.latencies;
     const n = Math.min(latencies.length, RECENT);
-    let line = "";
-    let title = "no checks yet";
+    let points = "";
+    let title = glancesKnown ? "no checks yet" : "loading";
     if (n) {
       let max = 0;
       for (let i = 0; i < n; i++) max = Math.max(max, latencies[i]);
@@ -215,18 +222,21 @@
       if (n > 1) {
         const step = 290 / (n - 1);
         const scale = 90 / (max || 1);
-        let points = "";
         for (let i = 0; i < n; i++) points += Math.round(i * step) + "," + Math.round(95 - latencies[n - 1 - i] * scale) + " ";
-        line = '<polyline points="' + points + '"/>';
       }
     }
-    return '<td class="c-spark" title="' + esc(title) + '"><svg class="spark" viewBox="0 0 290 100" preserveAspectRatio="none">' + line + "</svg></td>";
+    return { title, points };
   }
 
-  // The last checks' cell: oldest on the left, newest on the right edge, cells without a check
-  // yet empty. `data-outcomes` lists them (oldest first: 0 pass, 1 warn, 2 fail); the tooltip
-  // sums them up, or names the check under the pointer (barTooltip).
-  function barHTML(glance) {
+  function sparkHTML(glance) {
+    const { title, points } = spark(glance);
+    return '<td class="c-spark" title="' + esc(title) + '"><svg class="spark" viewBox="0 0 290 100" preserveAspectRatio="none">' + (points ? '<polyline points="' + points + '"/>' : "") + "</svg></td>";
+  }
+
+  // The last checks: oldest on the left, newest on the right edge, cells without a check yet
+  // empty. `outcomes` lists them (oldest first: 0 pass, 1 warn, 2 fail); the tooltip sums them
+  // up, or names the check under the pointer (barTooltip); `bands` is the background drawing them.
+  function bar(glance) {
     const n = Math.min(glance.outcomes.length, RECENT);
     const counts = [0, 0, 0];
     let outcomes = "";
@@ -243,11 +253,17 @@
       }
     }
     bands += OUTCOME_COLOUR[kind] + " 0 " + RECENT * CELL + "px";
-    const summary = n ? "last " + n + " checks: " + counts.map((count, k) => (count ? count + " " + OUTCOME_NAME[k] : "")).filter(Boolean).join(", ") : "no checks yet";
-    return '<td class="c-bar" title="' + summary + '"><i class="bar" role="img" aria-label="' + summary +
-      '" data-outcomes="' + outcomes + '" data-newest="' + (n ? new Date(glance.times[0]).toISOString() : "") +
-      (n ? '" style="background-image:linear-gradient(90deg,' + bands + ')"' : '"') + "></i></td>";
+    const summary = n ? "last " + n + " checks: " + counts.map((count, k) => (count ? count + " " + OUTCOME_NAME[k] : "")).filter(Boolean).join(", ") : glancesKnown ? "no checks yet" : "loading";
+    return { summary, outcomes, newest: n ? new Date(glance.times[0]).toISOString() : "", image: n ? "linear-gradient(90deg," + bands + ")" : "" };
   }
+
+  function barHTML(glance) {
+    const { summary, outcomes, newest, image } = bar(glance);
+    return '<td class="c-bar" title="' + summary + '"><i class="bar" role="img" aria-label="' + summary +
+      '" data-outcomes="' + outcomes + '" data-newest="' + newest + (image ? '" style="background-image:' + image + '"' : '"') + "></i></td>";
+  }
+
+  const uptimeText = (value) => (glancesKnown ? pct(value) : WAITING);
 
   function rowHTML(m) {
     const glance = glances.get(m.app) || NO_GLANCE;
@@ -259,11 +275,32 @@
       (m.paused ? '<span class="tag">paused</span>' : "") +
       (inMaintenance(m) ? '<span class="tag maint">maintenance</span>' : "") +
       (m.flapping ? '<span class="tag flap">flapping</span>' : "") + "</td>" +
-      '<td class="num c-up24">' + pct(glance.uptime_24h) + "</td>" +
-      '<td class="num c-up30">' + pct(glance.uptime_30d) + "</td>" +
+      '<td class="num c-up24">' + uptimeText(glance.uptime_24h) + "</td>" +
+      '<td class="num c-up30">' + uptimeText(glance.uptime_30d) + "</td>" +
       sparkHTML(glance) +
       barHTML(glance) +
       '<td class="c-since" data-since="' + esc(m.since || "") + '">' + (m.since ? ago(m.since) : "–") + "</td></tr>";
+  }
+
+  // Puts a row's glance (uptime, sparkline, bar) into the row rowHTML drew: a few attributes and
+  // texts instead of a row parsed again, for the thousand rows at once when GET api/v1/uptime
+  // answers after they were drawn.
+  function fillRow(tr, glance) {
+    const [, , up24, up30, sparkCell, barCell] = tr.cells;
+    up24.textContent = uptimeText(glance.uptime_24h);
+    up30.textContent = uptimeText(glance.uptime_30d);
+    const line = spark(glance);
+    sparkCell.title = line.title;
+    const svg = sparkCell.firstChild;
+    if (!line.points) svg.replaceChildren();
+    else (svg.firstChild || svg.appendChild(document.createElementNS("http://www.w3.org/2000/svg", "polyline"))).setAttribute("points", line.points);
+    const cells = bar(glance);
+    const node = barCell.firstChild;
+    barCell.title = cells.summary;
+    node.setAttribute("aria-label", cells.summary);
+    node.dataset.outcomes = cells.outcomes;
+    node.dataset.newest = cells.newest;
+    node.style.backgroundImage = cells.image;
   }
 
   // One row as a node, for a live change of one monitor.
@@ -334,17 +371,51 @@
   // Checks that came live before the first list did, applied once it is there.
   let beforeList = [];
 
+  // The list: drawn as soon as GET api/v1/monitors answers (names and states: the first
+  // render), its glances filled in once GET api/v1/uptime answers and the rows are painted (both
+  // requests start together, in index.html; the glances take longer, the server reads them from
+  // its database). Live checks wait until both are there.
   async function load() {
-    const [list, uptime] = await Promise.all([getJSON("api/v1/monitors"), getJSON(UPTIME)]);
-    performance.mark("healthchecker:list-answered"); // both answers read and parsed
+    const glancing = getJSON(UPTIME);
+    let uptime = null;
+    glancing.then((answer) => { uptime = answer; }, () => {});
+    const list = await getJSON("api/v1/monitors");
+    performance.mark("healthchecker:list-answered");
     monitors.clear();
-    glances.clear();
     for (const m of list.monitors) monitors.set(m.app, m);
-    for (const g of uptime.monitors) glances.set(g.app, glanceOf(g));
+    const drawn = uptime;
+    if (drawn) setGlances(drawn);
     renderList();
+    performance.mark("healthchecker:list-rendered");
+    // A tab in the background draws no frames: its glances do not wait for one.
+    const painted = Promise.race([afterPaint("healthchecker:list-painted"), new Promise((resolve) => setTimeout(resolve, PAINT_WAIT_MS))]);
+    if (!drawn) {
+      const [answer] = await Promise.all([glancing, painted]);
+      setGlances(answer);
+      for (const [app, tr] of rows) fillRow(tr, glances.get(app) || NO_GLANCE);
+    }
+    performance.mark("healthchecker:glances-rendered");
+    afterPaint("healthchecker:glances-painted");
     const waiting = beforeList || [];
     beforeList = null;
     for (const event of waiting) onCheck(event);
+  }
+
+  const PAINT_WAIT_MS = 250;
+
+  // Marks `name` once what is in the page now is painted: the frame after next is drawn after it
+  // (what the bench measures); resolves then.
+  function afterPaint(name) {
+    return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
+      performance.mark(name);
+      resolve();
+    })));
+  }
+
+  function setGlances(uptime) {
+    glances.clear();
+    for (const g of uptime.monitors) glances.set(g.app, glanceOf(g));
+    glancesKnown = true;
   }
 
   async function refreshUptime() {
@@ -775,9 +846,6 @@
     connect();
     try {
       await load();
-      performance.mark("healthchecker:list-rendered");
-      // The frame after next is drawn once the rows are painted (what the bench measures).
-      requestAnimationFrame(() => requestAnimationFrame(() => performance.mark("healthchecker:list-painted")));
       document.documentElement.dataset.ready = "1";
     } catch (error) {
       showError("cannot reach the server: " + error.message);

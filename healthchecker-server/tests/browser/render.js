@@ -1,11 +1,13 @@
 // The dashboard's first render, measured in Chromium (healthchecker-bench's `dashboard` run calls
 // this): `node render.js URL RUNS` opens URL RUNS times, each in a fresh context (no cache), and
 // prints one JSON line: for each run, the milliseconds from the start of navigation until the
-// list was rendered (every row in the DOM) and until it was painted (two animation frames
-// later), the phases before (`phases`: first and last bytes of the page, its assets and the
-// list's requests, the page's marks), how many rows there were, how many of them showed their
-// data (state, uptime, a bar with checks, a sparkline), how many elements the page had, and how
-// long a jump to the end of the list took to be painted.
+// list was rendered (every row in the DOM with its name and state: `rendered_ms`), until it was
+// painted (two animation frames later: the first render, `painted_ms`) and until every row was
+// painted with its data too (uptime, last-checks bar, sparkline: `complete_ms`); the phases
+// before (`phases`: first and last bytes of the page, its assets and the list's requests, the
+// page's marks); how many rows there were, how many showed their name and state when first
+// painted (`stated`) and how many showed their data in the end (`complete`); how many elements
+// the page had, and how long a jump to the end of the list took to be painted.
 import { launchBrowser, openPage } from "./harness.js";
 
 const [url, runsText] = process.argv.slice(2);
@@ -51,29 +53,48 @@ try {
         for (const mark of performance.getEntriesByType("mark")) at.push([mark.name, mark.startTime]);
         return at.sort((a, b) => a[1] - b[1]);
       };
-      const done = () => {
+      // Rows that show their data: a state, uptime figures, a bar with at least one check
+      // and a sparkline (its tooltip says how many checks it has drawn). The markup of
+      // builds before 2026-12-01 (a cell per check, an SVG title) counts too, so that older
+      // builds can be measured the same way.
+      const complete = (rows) => rows.filter((tr) =>
+        tr.querySelector(".state")?.textContent === tr.dataset.state &&
+        /%$|^–$/.test(tr.querySelector(".c-up24")?.textContent) &&
+        (tr.querySelector(".bar[data-outcomes]")?.dataset.outcomes.length > 0 || tr.querySelectorAll(".bar i[class]").length > 0) &&
+        /^latency of the last \d+ checks/.test(tr.querySelector(".c-spark")?.title || tr.querySelector("svg.spark title")?.textContent)).length;
+      // The first render: every row painted with its name and state (the list's first
+      // request); then every row with its data (uptime, bar, sparkline: the second request,
+      // filled into the rows drawn). Builds before 2026-12-02 drew both at once
+      // (healthchecker:list-painted only).
+      let first = null;
+      const done = (completeAt) => {
         const rows = [...document.querySelectorAll("#rows tr")];
         resolve({
           rendered_ms: performance.getEntriesByName("healthchecker:list-rendered")[0].startTime,
           painted_ms: performance.getEntriesByName("healthchecker:list-painted")[0].startTime,
+          complete_ms: completeAt,
           rows: rows.length,
-          // Rows that show their data: a state, uptime figures, a bar with at least one check
-          // and a sparkline (its tooltip says how many checks it has drawn). The markup of
-          // builds before 2026-12-01 (a cell per check, an SVG title) counts too, so that older
-          // builds can be measured the same way.
-          complete: rows.filter((tr) =>
-            tr.querySelector(".state")?.textContent === tr.dataset.state &&
-            /%$|^–$/.test(tr.querySelector(".c-up24")?.textContent) &&
-            (tr.querySelector(".bar[data-outcomes]")?.dataset.outcomes.length > 0 || tr.querySelectorAll(".bar i[class]").length > 0) &&
-            /^latency of the last \d+ checks/.test(tr.querySelector(".c-spark")?.title || tr.querySelector("svg.spark title")?.textContent)).length,
+          stated: first.stated,
+          complete: complete(rows),
           nodes: document.getElementsByTagName("*").length,
           phases: phases(),
         });
       };
       new PerformanceObserver((marks, observer) => {
-        if (marks.getEntriesByName("healthchecker:list-painted").length) {
+        if (!first && marks.getEntriesByName("healthchecker:list-painted").length) {
+          // Counted as soon as it is painted (the observer's callback is the next task).
+          const rows = [...document.querySelectorAll("#rows tr")];
+          first = {
+            stated: rows.filter((tr) => tr.querySelector(".c-name .app-name")?.textContent === tr.dataset.app &&
+              tr.querySelector(".state")?.textContent === tr.dataset.state).length,
+          };
+        }
+        const [glancesPainted] = performance.getEntriesByName("healthchecker:glances-painted");
+        // A build that draws both at once marks no glances (its list is ready without them).
+        const older = document.documentElement.dataset.ready === "1" && !performance.getEntriesByName("healthchecker:glances-rendered").length;
+        if (first && (glancesPainted || older)) {
           observer.disconnect();
-          done();
+          done(glancesPainted ? glancesPainted.startTime : performance.getEntriesByName("healthchecker:list-painted")[0].startTime);
         }
       }).observe({ type: "mark", buffered: true });
     })));
