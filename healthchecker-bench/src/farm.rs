@@ -87,6 +87,24 @@ fn endpoint_ip(j: usize) -> IpAddr {
     ))
 }
 
+/// The listeners of endpoints `endpoints`, on `port` where it is free (0: the first one's, any).
+fn bind_all(endpoints: Range<usize>, port: u16) -> std::io::Result<Vec<TcpListener>> {
+    let mut port = port;
+    let mut listeners = Vec::with_capacity(endpoints.len());
+    for j in endpoints {
+        let ip = endpoint_ip(j);
+        let listener = match bind(SocketAddr::new(ip, port)) {
+            Ok(listener) => listener,
+            Err(_) => bind(SocketAddr::new(ip, 0))?,
+        };
+        if port == 0 {
+            port = listener.local_addr()?.port();
+        }
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
@@ -118,35 +136,8 @@ impl Farm {
         port: u16,
         started: Instant,
     ) -> anyhow::Result<Arc<Farm>> {
-        let mut port = port;
-        let mut listeners = Vec::with_capacity(endpoints.len());
-        for j in endpoints {
-            let ip = endpoint_ip(j);
-            let listener = match bind(SocketAddr::new(ip, port)) {
-                Ok(listener) => listener,
-                Err(_) => bind(SocketAddr::new(ip, 0))?,
-            };
-            if port == 0 {
-                port = listener.local_addr()?.port();
-            }
-            listeners.push(listener);
-        }
-        let farm = Arc::new(Farm {
-            started,
-            modes: (0..targets)
-                .map(|_| AtomicU8::new(Mode::Pass as u8))
-                .collect(),
-            counts: (0..targets).map(|_| AtomicU32::new(0)).collect(),
-            arrivals: (0..SHARDS).map(|_| Mutex::new(Vec::new())).collect(),
-            strays: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
-            endpoints: listeners
-                .iter()
-                .map(TcpListener::local_addr)
-                .collect::<Result<_, _>>()?,
-            tcp: false,
-            changed: tokio::sync::Notify::new(),
-        });
+        let listeners = bind_all(endpoints, port)?;
+        let farm = Farm::new(targets, &listeners, false, started)?;
         for listener in listeners {
             tokio::spawn(accept(listener, Arc::clone(&farm)));
         }
@@ -160,19 +151,22 @@ impl Farm {
     /// When a listener cannot be bound (out of file descriptors, say).
     pub async fn start_tcp(targets: usize) -> anyhow::Result<Arc<Farm>> {
         let targets = targets.max(1);
-        let first = bind(SocketAddr::new(endpoint_ip(0), 0))?;
-        let port = first.local_addr()?.port();
-        let mut listeners = vec![first];
-        for j in 1..targets {
-            let ip = endpoint_ip(j);
-            let listener = match bind(SocketAddr::new(ip, port)) {
-                Ok(listener) => listener,
-                Err(_) => bind(SocketAddr::new(ip, 0))?,
-            };
-            listeners.push(listener);
+        let listeners = bind_all(0..targets, 0)?;
+        let farm = Farm::new(targets, &listeners, true, Instant::now())?;
+        for (i, listener) in listeners.into_iter().enumerate() {
+            tokio::spawn(accept_tcp(listener, Arc::clone(&farm), i));
         }
-        let farm = Arc::new(Farm {
-            started: Instant::now(),
+        Ok(farm)
+    }
+
+    fn new(
+        targets: usize,
+        listeners: &[TcpListener],
+        tcp: bool,
+        started: Instant,
+    ) -> anyhow::Result<Arc<Farm>> {
+        Ok(Arc::new(Farm {
+            started,
             modes: (0..targets)
                 .map(|_| AtomicU8::new(Mode::Pass as u8))
                 .collect(),
@@ -184,13 +178,9 @@ impl Farm {
                 .iter()
                 .map(TcpListener::local_addr)
                 .collect::<Result<_, _>>()?,
-            tcp: true,
+            tcp,
             changed: tokio::sync::Notify::new(),
-        });
-        for (i, listener) in listeners.into_iter().enumerate() {
-            tokio::spawn(accept_tcp(listener, Arc::clone(&farm), i));
-        }
-        Ok(farm)
+        }))
     }
 
     /// The URL of target `i`: the base URL of an HTTP target, `tcp://address:port` of a TCP one.

@@ -624,23 +624,15 @@ impl Store {
     }
 
     /// Keeps the names of the monitors this server's config file declares (`names`), and returns
-    /// those the files of the other live servers declare: a monitor of the config file is
-    /// removed when no live server's file declares it any more, so servers with different files
-    /// do not remove each other's.
+    /// those the files of the other servers declare (see [`postgres::leases::DECLARED_FOR`]): a
+    /// monitor of the config file is removed when no server's file declares it any more, so
+    /// servers with different files do not remove each other's.
     ///
     /// # Errors
     ///
     /// As [`Store::lease_round`].
     pub async fn declare(&self, names: &[AppName]) -> Result<Vec<String>, StoreError> {
-        let pg = self.shared()?;
-        let server = pg.server().unwrap_or_default().to_owned();
-        let listed: Vec<&str> = names.iter().map(AppName::as_str).collect();
-        pg.set_server_state(
-            &format!("declared:{server}"),
-            serde_json::to_string(&listed).ok(),
-        )
-        .await?;
-        pg.declared_elsewhere().await
+        self.shared()?.declare(names).await
     }
 
     /// What changed after version `since` that this server did not write itself.

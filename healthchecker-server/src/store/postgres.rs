@@ -687,8 +687,14 @@ impl Pg {
         .await
     }
 
-    pub(super) async fn declared_elsewhere(&self) -> Result<Vec<String>, StoreError> {
+    pub(super) async fn declare(&self, names: &[AppName]) -> Result<Vec<String>, StoreError> {
         let server = self.shared()?;
+        let listed: Vec<&str> = names.iter().map(AppName::as_str).collect();
+        self.set_server_state(
+            &format!("declared:{server}"),
+            serde_json::to_string(&listed).ok(),
+        )
+        .await?;
         self.read(move |client, path| async move {
             leases::declared_elsewhere(&client, &path, &server).await
         })
@@ -911,7 +917,7 @@ impl Pg {
         let channel = channel.to_owned();
         let server = self.server.clone();
         self.read(move |client, path| async move {
-                        // The messages due now are claimed for this server (with several servers: each is
+            // The messages due now are claimed for this server (with several servers: each is
             // sent by one), those due later only read, for when to come back. A claim ends with
             // the message's result, with its server's lease (a server that died while sending:
             // another sends it within LEASE), or after CLAIM (a server that hangs).
@@ -921,7 +927,7 @@ impl Pg {
                     "WITH picked AS (
                          SELECT id FROM messages
                          WHERE status = 'pending' AND channel = $3 AND next_attempt_at <= $1
-                                                      AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < $5
+                           AND (claimed_by IS NULL OR claimed_by = $4 OR claimed_until < $5
                                 OR NOT EXISTS (SELECT 1 FROM servers s
                                                WHERE s.id = claimed_by AND s.lease_until >= $5))
                          ORDER BY next_attempt_at, id LIMIT $2

@@ -258,13 +258,13 @@ pub(super) async fn leave(
     tx.commit().await.map_err(&sql)
 }
 
+/// How long a server gone without leaving keeps what its config file declares.
+pub const DECLARED_FOR: Duration = Duration::from_secs(3600);
+
 /// The monitors the config files of the other servers declare: each server keeps the names its
 /// file declares under `declared:<its id>` in `server_state` ([`crate::store::Store::declare`]).
 /// Those of a server that is live, or whose lease ran out within [`DECLARED_FOR`] (killed, or
 /// restarting), count; a server that stopped and left counts no more.
-/// How long a server gone without leaving keeps what its config file declares.
-pub const DECLARED_FOR: Duration = Duration::from_secs(3600);
-
 pub(super) async fn declared_elsewhere(
     client: &tokio_postgres::Client,
     path: &Path,
@@ -272,9 +272,10 @@ pub(super) async fn declared_elsewhere(
 ) -> Result<Vec<String>, StoreError> {
     let rows = client
         .query(
-            "SELECT v.value FROM server_state v JOIN servers s ON v.key = 'declared:' || s.id
-             WHERE s.id <> $1
-               AND s.lease_until >= (extract(epoch FROM clock_timestamp()) * 1e9)::BIGINT - $2",
+            &format!(
+                "SELECT v.value FROM server_state v JOIN servers s ON v.key = 'declared:' || s.id
+                 WHERE s.id <> $1 AND s.lease_until >= ({NOW}) - $2"
+            ),
             &[
                 &server,
                 &i64::try_from(DECLARED_FOR.as_nanos()).unwrap_or(i64::MAX),
